@@ -1,0 +1,106 @@
+/* arcvm.h - embed the arcvm virtual machine monitor in a C program.
+ *
+ * Lifecycle: arcvm_create() -> arcvm_set_*() -> arcvm_start() ->
+ * [arcvm_pause()/arcvm_resume()] -> arcvm_stop() or the guest powers off ->
+ * arcvm_wait() -> arcvm_destroy().
+ *
+ * Every function that can fail returns 0 or a negative errno value;
+ * arcvm_last_error() then holds one sentence saying what went wrong and what
+ * to do. Setters work only before arcvm_start() (-EBUSY after).
+ * A handle may be used from several threads; calls on it are serialized.
+ * Several VMs may run in one process. vCPU threads use the signal SIGRTMIN
+ * internally: do not handle it yourself.
+ */
+#ifndef ARCVM_H
+#define ARCVM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct arcvm arcvm;
+
+enum arcvm_state {
+    ARCVM_STATE_CREATED,
+    ARCVM_STATE_INITIALIZING,
+    ARCVM_STATE_RUNNING,
+    ARCVM_STATE_PAUSED,
+    ARCVM_STATE_STOPPING,
+    ARCVM_STATE_STOPPED,
+    ARCVM_STATE_FAILED,
+};
+
+enum arcvm_exit_reason {
+    ARCVM_EXIT_NONE,     /* not stopped yet */
+    ARCVM_EXIT_POWEROFF, /* the guest powered off */
+    ARCVM_EXIT_REBOOT,   /* the guest rebooted (or panicked with panic=N) */
+    ARCVM_EXIT_CRASH,    /* triple fault or emulation failure */
+    ARCVM_EXIT_STOPPED,  /* stopped by arcvm_stop() or the console escape */
+    ARCVM_EXIT_ERROR,    /* a host-side failure */
+};
+
+struct arcvm_exit {
+    enum arcvm_exit_reason reason;
+    char message[256];
+};
+
+enum arcvm_console {
+    ARCVM_CONSOLE_SERIAL, /* 16550 UART on COM1 (ttyS0) */
+    ARCVM_CONSOLE_NONE,
+};
+
+/* The library version, e.g. "0.1.0". */
+const char *arcvm_version(void);
+
+/* A new VM with defaults: 1 vCPU, 256 MiB, serial console on no fds. */
+int arcvm_create(arcvm **out);
+/* Stop the VM if it runs, then free everything. NULL is allowed. */
+void arcvm_destroy(arcvm *vm);
+/* The last error's message ("" if none). Valid until the next call. */
+const char *arcvm_last_error(const arcvm *vm);
+
+/* Kernel: a bzImage (64-bit entry) or an ELF vmlinux (PVH note). */
+int arcvm_set_kernel(arcvm *vm, const char *path);
+int arcvm_set_initrd(arcvm *vm, const char *path);
+/* Kernel command line appended to arcvm's defaults (console=ttyS0 reboot=k
+ * panic=1 pci=off ...); with @replace_defaults non-zero it is used alone. */
+int arcvm_set_cmdline(arcvm *vm, const char *cmdline, int replace_defaults);
+int arcvm_set_vcpus(arcvm *vm, unsigned count);
+/* Guest RAM in bytes: at least 64 MiB, a whole number of MiB. */
+int arcvm_set_memory(arcvm *vm, uint64_t bytes);
+/* Console device and the fds it reads and writes (-1: none). The fds stay
+ * owned by the caller and must outlive the VM. */
+int arcvm_set_console(arcvm *vm, enum arcvm_console mode, int in_fd, int out_fd);
+/* Non-zero: the two-key sequence Ctrl-A x on console input stops the VM. */
+int arcvm_set_console_escape(arcvm *vm, int on);
+/* Non-zero: log boot time when the guest writes 123 to MMIO 0xc0000000. */
+int arcvm_set_boot_timer(arcvm *vm, int on);
+
+/* Build the VM and run it: returns once the vCPUs run (-errno on failure,
+ * the VM is then failed). */
+int arcvm_start(arcvm *vm);
+/* Park all vCPUs (running -> paused) / let them go (paused -> running).
+ * -EINVAL in any other state, -EALREADY when already there. */
+int arcvm_pause(arcvm *vm);
+int arcvm_resume(arcvm *vm);
+/* Ask a running or paused VM to stop; returns at once. */
+int arcvm_stop(arcvm *vm);
+/* Block until the VM has stopped; fills @exit if not NULL. */
+int arcvm_wait(arcvm *vm, struct arcvm_exit *exit);
+
+enum arcvm_state arcvm_get_state(arcvm *vm);
+/* "created", "initializing", "running", "paused", "stopping", "stopped",
+ * "failed". */
+const char *arcvm_state_name(enum arcvm_state state);
+/* A file descriptor that becomes readable on every state change (poll it,
+ * then call arcvm_get_state()); -1 before arcvm_start(). Owned by @vm. */
+int arcvm_state_fd(arcvm *vm);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

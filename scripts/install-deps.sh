@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs the Debian packages that building and testing arcvm need, but only
+# the ones that are missing, so that `make` on a ready machine touches nothing.
+set -euo pipefail
+
+# Build: compiler, meson/ninja, cmocka (unit tests), clang + compiler-rt
+# (sanitizers, libFuzzer). Tests: QEMU (nested-KVM harness and the benchmark
+# baseline), the stock Debian kernel, busybox (guest images), cpio/kmod (image
+# builder), acpica-tools (iasl checks the generated ACPI tables), e2fsprogs.
+PKGS=(
+  build-essential pkg-config meson ninja-build libcmocka-dev
+  clang libclang-rt-14-dev
+  qemu-system-x86 linux-image-amd64 busybox-static cpio kmod xz-utils
+  acpica-tools e2fsprogs
+)
+
+missing=()
+for p in "${PKGS[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$p")
+  fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "install-deps: installing missing Debian packages: ${missing[*]}" >&2
+SUDO=
+if [ "$(id -u)" -ne 0 ]; then
+  if command -v sudo >/dev/null; then SUDO=sudo; else
+    echo "install-deps: not root and no sudo; run as root: apt-get install ${missing[*]}" >&2
+    exit 1
+  fi
+fi
+export DEBIAN_FRONTEND=noninteractive
+# Package lists may be absent on a fresh machine; refresh them once.
+$SUDO apt-get update -q >&2
+$SUDO apt-get install -y -q --no-install-recommends "${missing[@]}" >&2

@@ -1,0 +1,29 @@
+/* arch.h - what the VMM core asks of an architecture (x86 today).
+ *
+ * The core creates the hypervisor VM, guest RAM, buses, event loop and
+ * console; the architecture decides the RAM layout, the platform devices,
+ * how a kernel is loaded and what state vCPUs start in.
+ */
+#ifndef ARCVM_ARCH_H
+#define ARCVM_ARCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct vm;
+struct vcpu;
+struct guest_mem_region;
+
+/* Guest RAM regions for @mem_bytes; returns the count (<= max) or -errno. */
+int arch_mem_layout(uint64_t mem_bytes, struct guest_mem_region *out, unsigned max);
+/* Create platform devices and register them on vm's buses. */
+int arch_vm_init(struct vm *vm);
+/* Load kernel, initrd and command line, build firmware tables. On failure
+ * writes a user-facing reason to @err. */
+int arch_load(struct vm *vm, char *err, size_t errlen);
+/* Per-vCPU state before its first run (after arch_load()). */
+int arch_vcpu_init(struct vm *vm, struct vcpu *v);
+/* Undo arch_vm_init(). Safe on a partially initialised VM. */
+void arch_vm_release(struct vm *vm);
+
+#endif

@@ -1,0 +1,212 @@
+/* cpu.c - x86 vCPU setup; see cpu.h. Register bits from the Intel SDM and
+ * AMD APM; leaf meanings from both vendors' CPUID documentation. */
+#include "arch/x86/cpu.h"
+
+#include "arch/x86/boot.h"
+#include "arch/x86/layout.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CPUID1_ECX_TSC_DEADLINE (1u << 24)
+#define CPUID1_ECX_HYPERVISOR (1u << 31)
+#define CPUID1_EDX_HTT (1u << 28)
+
+/* Bits needed to hold APIC IDs 0..n-1. */
+static unsigned id_bits(unsigned n)
+{
+    unsigned b = 0;
+    while ((1u << b) < n)
+        b++;
+    return b;
+}
+
+void x86_cpuid_fixup(struct hv_x86_cpuid *e, unsigned n, unsigned id, unsigned ncpus,
+                     bool tsc_deadline)
+{
+    unsigned shift = id_bits(ncpus);
+    for (unsigned i = 0; i < n; i++) {
+        struct hv_x86_cpuid *c = &e[i];
+        switch (c->function) {
+        case 1:
+            c->ecx |= CPUID1_ECX_HYPERVISOR;
+            if (tsc_deadline)
+                c->ecx |= CPUID1_ECX_TSC_DEADLINE;
+            /* EBX: initial APIC ID [31:24], logical CPUs per package
+             * [23:16], CLFLUSH line size in qwords [15:8] (64 bytes). */
+            c->ebx = (id << 24) | ((ncpus & 0xff) << 16) | (8u << 8);
+            if (ncpus > 1)
+                c->edx |= CPUID1_EDX_HTT;
+            else
+                c->edx &= ~CPUID1_EDX_HTT;
+            break;
+        case 4:
+            /* Intel cache parameters: EAX[31:26] cores per package - 1,
+             * [25:14] threads sharing this cache - 1 (all, for L3). */
+            if (c->eax & 0x1f) {
+                unsigned level = (c->eax >> 5) & 7;
+                unsigned sharing = level >= 3 ? ncpus - 1 : 0;
+                c->eax = (c->eax & 0x3fff) | ((ncpus - 1) << 26) | (sharing << 14);
+            }
+            break;
+        case 0xb:
+        case 0x1f:
+            /* Extended topology: subleaf 0 the thread level, 1 the core
+             * level, then the terminating invalid level. */
+            c->edx = id;
+            if (c->index == 0) {
+                c->eax = 0;
+                c->ebx = 1;
+                c->ecx = (1u << 8) | 0;
+            } else if (c->index == 1) {
+                c->eax = shift;
+                c->ebx = ncpus;
+                c->ecx = (2u << 8) | 1;
+            } else {
+                c->eax = c->ebx = 0;
+                c->ecx = c->index;
+            }
+            break;
+        case 0x80000008:
+            /* AMD: ECX[15:12] APIC ID bits, [7:0] cores - 1. */
+            c->ecx = (c->ecx & ~0xf0ffu) | (shift << 12) | ((ncpus - 1) & 0xff);
+            break;
+        case 0x8000001e:
+            /* AMD extended APIC ID, core ID (one thread per core), node 0. */
+            c->eax = id;
+            c->ebx = id & 0xff;
+            c->ecx = 0;
+            break;
+        default:
+            break;
+        }
+    }
+}
+
+/* MSR numbers (Intel SDM vol. 4). */
+#define MSR_IA32_SYSENTER_CS 0x174
+#define MSR_IA32_SYSENTER_ESP 0x175
+#define MSR_IA32_SYSENTER_EIP 0x176
+#define MSR_IA32_TSC 0x10
+#define MSR_IA32_MISC_ENABLE 0x1a0
+#define MSR_MTRR_DEF_TYPE 0x2ff
+#define MSR_STAR 0xc0000081
+#define MSR_LSTAR 0xc0000082
+#define MSR_CSTAR 0xc0000083
+#define MSR_SYSCALL_MASK 0xc0000084
+#define MSR_KERNEL_GS_BASE 0xc0000102
+#define MISC_ENABLE_FAST_STRING 1u
+#define MTRR_ENABLE (1u << 11)
+#define MTRR_TYPE_WB 6
+
+int x86_vcpu_init(struct hv_vcpu *v, unsigned id, unsigned ncpus, const struct hv_x86_cpuid *base,
+                  unsigned n, bool tsc_deadline)
+{
+    struct hv_x86_cpuid *c = malloc(n * sizeof(*c));
+    if (!c)
+        return -ENOMEM;
+    memcpy(c, base, n * sizeof(*c));
+    x86_cpuid_fixup(c, n, id, ncpus, tsc_deadline);
+    int r = hv_x86_vcpu_set_cpuid(v, c, n);
+    free(c);
+    if (r < 0)
+        return r;
+    /* Firmware leaves these for the kernel: fast strings on, MTRRs enabled
+     * with write-back as the default type, syscall MSRs cleared. */
+    const struct hv_x86_msr msrs[] = {
+        {MSR_IA32_SYSENTER_CS, 0}, {MSR_IA32_SYSENTER_ESP, 0}, {MSR_IA32_SYSENTER_EIP, 0},
+        {MSR_STAR, 0},             {MSR_CSTAR, 0},             {MSR_KERNEL_GS_BASE, 0},
+        {MSR_SYSCALL_MASK, 0},     {MSR_LSTAR, 0},             {MSR_IA32_TSC, 0},
+        {MSR_IA32_MISC_ENABLE, MISC_ENABLE_FAST_STRING},
+        {MSR_MTRR_DEF_TYPE, MTRR_ENABLE | MTRR_TYPE_WB},
+    };
+    r = hv_x86_vcpu_set_msrs(v, msrs, sizeof(msrs) / sizeof(msrs[0]));
+    if (r < 0)
+        return r;
+    /* x87: all exceptions masked, 64-bit precision (0x37f, the FNINIT
+     * value); SSE: all exceptions masked (0x1f80, the reset value). */
+    r = hv_x86_vcpu_set_fpu(v, 0x37f, 0x1f80);
+    if (r < 0)
+        return r;
+    return hv_x86_vcpu_set_lint(v);
+}
+
+static struct hv_x86_segment seg_from_gdt(uint64_t d, uint16_t sel)
+{
+    struct hv_x86_segment s = {
+        .base = ((d >> 16) & 0xffffff) | (((d >> 56) & 0xff) << 24),
+        .limit = (uint32_t)((d & 0xffff) | (((d >> 48) & 0xf) << 16)),
+        .selector = sel,
+        .type = (d >> 40) & 0xf,
+        .s = (d >> 44) & 1,
+        .dpl = (d >> 45) & 3,
+        .present = (d >> 47) & 1,
+        .avl = (d >> 52) & 1,
+        .l = (d >> 53) & 1,
+        .db = (d >> 54) & 1,
+        .g = (d >> 55) & 1,
+    };
+    if (s.g)
+        s.limit = (s.limit << 12) | 0xfff; /* KVM wants the limit in bytes */
+    s.unusable = !s.present;
+    return s;
+}
+
+/* Segments and descriptor tables shared by both entry paths. */
+static void boot_segments(struct hv_x86_sregs *sr, uint16_t code_sel)
+{
+    uint64_t gdt[X86_GDT_ENTRIES];
+    x86_gdt_build(gdt);
+    sr->gdt = (struct hv_x86_dtable){X86_GDT_ADDR, sizeof(gdt) - 1};
+    sr->idt = (struct hv_x86_dtable){0, 0};
+    sr->cs = seg_from_gdt(gdt[code_sel >> 3], code_sel);
+    sr->ds = sr->es = sr->fs = sr->gs = sr->ss = seg_from_gdt(gdt[X86_SEL_DATA >> 3], X86_SEL_DATA);
+    sr->tr = seg_from_gdt(gdt[X86_SEL_TSS >> 3], X86_SEL_TSS);
+}
+
+#define CR0_PE 0x1ull
+#define CR0_ET 0x10ull
+#define CR0_PG 0x80000000ull
+#define CR4_PAE 0x20ull
+#define EFER_LME 0x100ull
+#define EFER_LMA 0x400ull
+#define RFLAGS_RESERVED 0x2ull /* bit 1 always reads 1 */
+
+int x86_vcpu_boot_linux64(struct hv_vcpu *v, uint64_t entry, uint64_t zero_page)
+{
+    struct hv_x86_sregs sr;
+    int r = hv_x86_vcpu_get_sregs(v, &sr);
+    if (r < 0)
+        return r;
+    boot_segments(&sr, X86_SEL_CODE64);
+    sr.cr3 = X86_PML4_ADDR;
+    sr.cr4 = CR4_PAE;
+    sr.cr0 = CR0_PE | CR0_ET | CR0_PG;
+    sr.efer = EFER_LME | EFER_LMA;
+    r = hv_x86_vcpu_set_sregs(v, &sr);
+    if (r < 0)
+        return r;
+    struct hv_x86_regs regs = {
+        .rip = entry, .rsi = zero_page, .rsp = X86_BOOT_STACK, .rbp = X86_BOOT_STACK,
+        .rflags = RFLAGS_RESERVED};
+    return hv_x86_vcpu_set_regs(v, &regs);
+}
+
+int x86_vcpu_boot_pvh(struct hv_vcpu *v, uint32_t entry, uint32_t start_info)
+{
+    struct hv_x86_sregs sr;
+    int r = hv_x86_vcpu_get_sregs(v, &sr);
+    if (r < 0)
+        return r;
+    boot_segments(&sr, X86_SEL_CODE32);
+    sr.cr0 = CR0_PE | CR0_ET;
+    sr.cr3 = 0;
+    sr.cr4 = 0;
+    sr.efer = 0;
+    r = hv_x86_vcpu_set_sregs(v, &sr);
+    if (r < 0)
+        return r;
+    struct hv_x86_regs regs = {.rip = entry, .rbx = start_info, .rflags = RFLAGS_RESERVED};
+    return hv_x86_vcpu_set_regs(v, &regs);
+}

@@ -1,0 +1,455 @@
+/* setup.c - the x86-64 machine: RAM layout, legacy devices, kernel loading
+ * (bzImage, PVH vmlinux, or plain ELF at its 64-bit entry), firmware tables
+ * and vCPU entry state. Implements arch/arch.h.
+ */
+#include "arch/arch.h"
+
+#include "arch/x86/acpi.h"
+#include "arch/x86/boot.h"
+#include "arch/x86/cpu.h"
+#include "arch/x86/layout.h"
+#include "arch/x86/pvh.h"
+#include "hw/boot_timer.h"
+#include "hw/hw.h"
+#include "hw/i8042.h"
+#include "hw/pm.h"
+#include "hw/rtc.h"
+#include "hw/serial.h"
+#include "vmm/irq.h"
+#include "vmm/log.h"
+#include "vmm/vm.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+struct arch_vm {
+    struct hw_machine machine;
+    struct irq_line irq_com1, irq_kbd;
+    bool irqs_ready;
+    struct serial serial;
+    struct i8042 kbd;
+    struct rtc rtc;
+    struct pm pm;
+    struct boot_timer boot_timer;
+    bool devices_ready;
+
+    struct hv_x86_cpuid cpuid[X86_CPUID_MAX];
+    unsigned ncpuid;
+
+    /* Entry point of the boot vCPU. */
+    bool pvh;
+    uint64_t entry;
+    uint64_t boot_info; /* zero page or hvm_start_info */
+};
+
+int arch_mem_layout(uint64_t mem_bytes, struct guest_mem_region *out, unsigned max)
+{
+    uint64_t gpa[2], size[2];
+    unsigned n = x86_ram_layout(mem_bytes, gpa, size);
+    if (n > max)
+        return -E2BIG;
+    for (unsigned i = 0; i < n; i++)
+        out[i] = (struct guest_mem_region){gpa[i], size[i], NULL};
+    return (int)n;
+}
+
+static void machine_request(void *opaque, enum hw_request req)
+{
+    struct vm *vm = opaque;
+    if (req == HW_REQ_POWEROFF)
+        vm_request_stop(vm, VM_EXIT_POWEROFF, "guest powered off");
+    else
+        vm_request_stop(vm, VM_EXIT_REBOOT, "guest rebooted");
+}
+
+/* Port 0x80 (POST codes, also Linux's I/O delay) and friends: accept and
+ * ignore, without an "unclaimed" message per access. */
+static void nop_read(void *dev, uint64_t off, uint8_t *data, uint32_t len)
+{
+    (void)dev;
+    (void)off;
+    memset(data, 0xff, len);
+}
+
+static void nop_write(void *dev, uint64_t off, const uint8_t *data, uint32_t len)
+{
+    (void)dev;
+    (void)off;
+    (void)data;
+    (void)len;
+}
+
+static const struct bus_ops nop_ops = {.read = nop_read, .write = nop_write};
+
+int arch_vm_init(struct vm *vm)
+{
+    struct arch_vm *a = calloc(1, sizeof(*a));
+    if (!a)
+        return -ENOMEM;
+    vm->arch = a;
+    a->irq_com1.fd = a->irq_kbd.fd = -1;
+    int r = hv_x86_supported_cpuid(vm->hv, a->cpuid, X86_CPUID_MAX);
+    if (r < 0)
+        return r;
+    a->ncpuid = (unsigned)r;
+
+    a->machine = (struct hw_machine){machine_request, vm};
+    r = irq_line_init(&a->irq_com1, vm->hvm, X86_IRQ_COM1, true);
+    if (r < 0)
+        return r;
+    r = irq_line_init(&a->irq_kbd, vm->hvm, X86_IRQ_KBD, true);
+    if (r < 0) {
+        irq_line_release(&a->irq_com1);
+        return r;
+    }
+    a->irqs_ready = true;
+    serial_init(&a->serial, &vm->console, &a->irq_com1);
+    i8042_init(&a->kbd, &a->machine, &a->irq_kbd);
+    rtc_init(&a->rtc);
+    pm_init(&a->pm, &a->machine);
+    boot_timer_init(&a->boot_timer, vm->start_wall_us, vm->start_cpu_us);
+    a->devices_ready = true;
+
+    struct {
+        struct bus *bus;
+        uint64_t base, len;
+        const struct bus_ops *ops;
+        void *dev;
+        const char *name;
+        bool on;
+    } devs[] = {
+        {&vm->pio, X86_COM1_PORT, X86_COM1_LEN, &serial_ops, &a->serial, "com1", true},
+        {&vm->pio, I8042_PORT_BASE, I8042_PORT_LEN, &i8042_ops, &a->kbd, "i8042", true},
+        {&vm->pio, RTC_PORT_BASE, RTC_PORT_LEN, &rtc_ops, &a->rtc, "rtc", true},
+        {&vm->pio, PM_PORT_BASE, PM_PORT_LEN, &pm_ops, &a->pm, "acpi-pm", true},
+        {&vm->pio, X86_POST_PORT, 1, &nop_ops, NULL, "post", true},
+        {&vm->mmio, BOOT_TIMER_ADDR, BOOT_TIMER_LEN, &boot_timer_ops, &a->boot_timer,
+         "boot-timer", vm->cfg.boot_timer},
+    };
+    for (size_t i = 0; i < sizeof(devs) / sizeof(devs[0]); i++) {
+        if (!devs[i].on)
+            continue;
+        r = bus_register(devs[i].bus, devs[i].base, devs[i].len, devs[i].ops, devs[i].dev,
+                         devs[i].name);
+        if (r < 0)
+            return r;
+    }
+    return console_attach(&vm->console, serial_rx, &a->serial);
+}
+
+void arch_vm_release(struct vm *vm)
+{
+    struct arch_vm *a = vm->arch;
+    if (!a)
+        return;
+    if (a->devices_ready) {
+        serial_release(&a->serial);
+        i8042_release(&a->kbd);
+        rtc_release(&a->rtc);
+    }
+    if (a->irqs_ready) {
+        irq_line_release(&a->irq_com1);
+        irq_line_release(&a->irq_kbd);
+    }
+    free(a);
+    vm->arch = NULL;
+}
+
+/* A read-only private mapping of a whole file; NULL with @err set. */
+static uint8_t *map_file(const char *what, const char *path, size_t *len, char *err,
+                         size_t errlen)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        snprintf(err, errlen, "%s '%s': %s", what, path, strerror(errno));
+        return NULL;
+    }
+    struct stat st;
+    if (fstat(fd, &st) < 0 || st.st_size <= 0) {
+        snprintf(err, errlen, "%s '%s': empty or unreadable", what, path);
+        close(fd);
+        return NULL;
+    }
+    void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    close(fd);
+    if (p == MAP_FAILED) {
+        snprintf(err, errlen, "%s '%s': %s", what, path, strerror(errno));
+        return NULL;
+    }
+    *len = (size_t)st.st_size;
+    return p;
+}
+
+static uint64_t low_ram_end(const struct vm *vm)
+{
+    return vm->mem.r[0].size;
+}
+
+/* Copy @len bytes to guest @gpa, naming @what in the error. */
+static int put_guest(struct vm *vm, uint64_t gpa, const void *src, uint64_t len, const char *what,
+                     char *err, size_t errlen)
+{
+    if (guest_mem_write(&vm->mem, gpa, src, len) < 0) {
+        snprintf(err, errlen,
+                 "%s (%llu KiB at 0x%llx) does not fit in guest memory: give more --memory",
+                 what, (unsigned long long)(len >> 10), (unsigned long long)gpa);
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+/* Load the initrd at the top of low RAM under @max_end (exclusive),
+ * above @floor. */
+static int load_initrd(struct vm *vm, uint64_t floor, uint64_t max_end, uint64_t *gpa,
+                       uint64_t *size, char *err, size_t errlen)
+{
+    *gpa = *size = 0;
+    if (!vm->cfg.initrd_path)
+        return 0;
+    size_t len;
+    uint8_t *img = map_file("initrd", vm->cfg.initrd_path, &len, err, errlen);
+    if (!img)
+        return -EINVAL;
+    uint64_t limit = low_ram_end(vm) < max_end ? low_ram_end(vm) : max_end;
+    uint64_t at = x86_initrd_addr(len, floor, limit);
+    int r = 0;
+    if (!at) {
+        snprintf(err, errlen,
+                 "initrd (%zu MiB) does not fit in guest memory above the kernel: give more "
+                 "--memory",
+                 len >> 20);
+        r = -ENOMEM;
+    } else {
+        r = put_guest(vm, at, img, len, "initrd", err, errlen);
+    }
+    munmap(img, len);
+    *gpa = at;
+    *size = len;
+    return r;
+}
+
+static int build_acpi(struct vm *vm, uint64_t *rsdp, char *err, size_t errlen)
+{
+    struct acpi_config ac = {
+        .ncpus = vm->nvcpus,
+        .com1_port = X86_COM1_PORT,
+        .com1_irq = X86_IRQ_COM1,
+        .pm_port = PM_PORT_BASE,
+        .pm_reset_value = PM_RESET_VALUE,
+        .s5_type = PM_S5_TYPE,
+        .rtc_century = RTC_REG_CENTURY,
+    };
+    uint8_t *tables = guest_mem_ptr(&vm->mem, X86_ACPI_ADDR, X86_ACPI_MAX);
+    long n = tables ? acpi_build(tables, X86_ACPI_MAX, X86_ACPI_ADDR, &ac) : -ENOSPC;
+    if (n < 0) {
+        snprintf(err, errlen, "building ACPI tables failed: %s", strerror((int)-n));
+        return (int)n;
+    }
+    *rsdp = X86_ACPI_ADDR;
+    return 0;
+}
+
+/* Identity page tables and the GDT, used by both entry paths. */
+static int write_boot_structures(struct vm *vm, char *err, size_t errlen)
+{
+    uint64_t gdt[X86_GDT_ENTRIES];
+    x86_gdt_build(gdt);
+    int r = put_guest(vm, X86_GDT_ADDR, gdt, sizeof(gdt), "GDT", err, errlen);
+    if (r < 0)
+        return r;
+    uint8_t *pt = guest_mem_ptr(&vm->mem, X86_PML4_ADDR, X86_PT_PAGES * 4096);
+    if (!pt)
+        return put_guest(vm, X86_PML4_ADDR, "", X86_PT_PAGES * 4096, "page tables", err, errlen);
+    x86_page_tables_build(pt, X86_PML4_ADDR);
+    return 0;
+}
+
+static int load_bzimage(struct vm *vm, const uint8_t *img, size_t len, const struct bzimage *bz,
+                        const char *cmdline, uint64_t rsdp, char *err, size_t errlen)
+{
+    struct arch_vm *a = vm->arch;
+    uint64_t end = bz->load_addr + bz->init_size;
+    if (end > low_ram_end(vm)) {
+        snprintf(err, errlen,
+                 "the kernel needs %llu MiB of guest memory to unpack itself: give at least "
+                 "--memory %lluM",
+                 (unsigned long long)(end >> 20), (unsigned long long)((end >> 20) + 32));
+        return -ENOMEM;
+    }
+    if (strlen(cmdline) > bz->cmdline_size) {
+        snprintf(err, errlen, "kernel command line is longer than this kernel accepts (%u bytes)",
+                 bz->cmdline_size);
+        return -E2BIG;
+    }
+    int r = put_guest(vm, bz->load_addr, img + bz->kernel_offset, bz->kernel_size, "kernel", err,
+                      errlen);
+    if (r < 0)
+        return r;
+    uint64_t initrd, initrd_size;
+    uint64_t max_end = (uint64_t)bz->initrd_addr_max + 1;
+    r = load_initrd(vm, end, max_end, &initrd, &initrd_size, err, errlen);
+    if (r < 0)
+        return r;
+    struct e820_entry e820[E820_MAX];
+    unsigned n = x86_e820_build(vm->cfg.mem_bytes, e820, E820_MAX);
+    uint8_t *zp = guest_mem_ptr(&vm->mem, X86_ZERO_PAGE_ADDR, 4096);
+    if (!zp)
+        return -EFAULT;
+    x86_zero_page_fill(zp, img, X86_CMDLINE_ADDR, initrd, initrd_size, e820, n, rsdp);
+    a->pvh = false;
+    a->entry = bz->load_addr + 0x200; /* the 64-bit entry: startup_64 */
+    a->boot_info = X86_ZERO_PAGE_ADDR;
+    return 0;
+}
+
+static int load_elf_segments(struct vm *vm, const uint8_t *img, const struct elf_kernel *k,
+                             uint64_t *end, char *err, size_t errlen)
+{
+    *end = 0;
+    for (unsigned i = 0; i < k->nseg; i++) {
+        const struct elf_segment *s = &k->seg[i];
+        uint8_t *dst = guest_mem_ptr(&vm->mem, s->paddr, s->memsz);
+        if (!dst || s->paddr < X86_HIMEM_START) {
+            snprintf(err, errlen,
+                     "kernel segment at 0x%llx (%llu KiB) is outside guest RAM: give more "
+                     "--memory",
+                     (unsigned long long)s->paddr, (unsigned long long)(s->memsz >> 10));
+            return -ENOMEM;
+        }
+        memcpy(dst, img + s->offset, s->filesz);
+        memset(dst + s->filesz, 0, s->memsz - s->filesz);
+        if (s->paddr + s->memsz > *end)
+            *end = s->paddr + s->memsz;
+    }
+    return 0;
+}
+
+static int load_elf(struct vm *vm, const uint8_t *img, const struct elf_kernel *k,
+                    uint64_t rsdp, char *err, size_t errlen)
+{
+    struct arch_vm *a = vm->arch;
+    uint64_t end;
+    int r = load_elf_segments(vm, img, k, &end, err, errlen);
+    if (r < 0)
+        return r;
+    uint64_t initrd, initrd_size;
+    /* Linux's initrd limit for 64-bit kernels without a header to ask. */
+    r = load_initrd(vm, end, 0x80000000ull, &initrd, &initrd_size, err, errlen);
+    if (r < 0)
+        return r;
+    struct e820_entry e820[E820_MAX];
+    unsigned n = x86_e820_build(vm->cfg.mem_bytes, e820, E820_MAX);
+    if (!k->has_pvh) {
+        uint8_t *zp = guest_mem_ptr(&vm->mem, X86_ZERO_PAGE_ADDR, 4096);
+        if (!zp)
+            return -EFAULT;
+        x86_zero_page_fill_bare(zp, X86_CMDLINE_ADDR, initrd, initrd_size, e820, n, rsdp);
+        a->pvh = false;
+        a->entry = k->entry;
+        a->boot_info = X86_ZERO_PAGE_ADDR;
+        return 0;
+    }
+    struct hvm_start_info si = {
+        .magic = HVM_START_MAGIC,
+        .version = 1,
+        .cmdline_paddr = X86_CMDLINE_ADDR,
+        .rsdp_paddr = rsdp,
+        .memmap_paddr = X86_PVH_MEMMAP_ADDR,
+        .memmap_entries = n,
+    };
+    if (initrd_size) {
+        struct hvm_modlist_entry mod = {.paddr = initrd, .size = initrd_size};
+        si.nr_modules = 1;
+        si.modlist_paddr = X86_PVH_MODLIST_ADDR;
+        r = put_guest(vm, X86_PVH_MODLIST_ADDR, &mod, sizeof(mod), "PVH module list", err,
+                      errlen);
+        if (r < 0)
+            return r;
+    }
+    struct hvm_memmap_table_entry mm[E820_MAX];
+    for (unsigned i = 0; i < n; i++)
+        mm[i] = (struct hvm_memmap_table_entry){e820[i].addr, e820[i].size, e820[i].type, 0};
+    _Static_assert(X86_PVH_MEMMAP_ADDR + E820_MAX * sizeof(struct hvm_memmap_table_entry) <=
+                       X86_ZERO_PAGE_ADDR,
+                   "PVH memory map overlaps the zero page");
+    r = put_guest(vm, X86_PVH_MEMMAP_ADDR, mm, n * sizeof(mm[0]), "PVH memory map", err, errlen);
+    if (r < 0)
+        return r;
+    r = put_guest(vm, X86_PVH_INFO_ADDR, &si, sizeof(si), "PVH start info", err, errlen);
+    if (r < 0)
+        return r;
+    a->pvh = true;
+    a->entry = k->pvh_entry;
+    a->boot_info = X86_PVH_INFO_ADDR;
+    return 0;
+}
+
+int arch_load(struct vm *vm, char *err, size_t errlen)
+{
+    char cmdline[X86_CMDLINE_MAX];
+    int r = x86_cmdline_build(cmdline, sizeof(cmdline), vm->cfg.console == CONSOLE_SERIAL,
+                              vm->cfg.cmdline, vm->cfg.cmdline_replace);
+    if (r < 0) {
+        snprintf(err, errlen, "kernel command line is too long (limit %d bytes)",
+                 X86_CMDLINE_MAX - 1);
+        return r;
+    }
+    r = put_guest(vm, X86_CMDLINE_ADDR, cmdline, strlen(cmdline) + 1, "command line", err,
+                  errlen);
+    if (r < 0)
+        return r;
+    r = write_boot_structures(vm, err, errlen);
+    if (r < 0)
+        return r;
+    uint64_t rsdp;
+    r = build_acpi(vm, &rsdp, err, errlen);
+    if (r < 0)
+        return r;
+
+    size_t len;
+    uint8_t *img = map_file("kernel", vm->cfg.kernel_path, &len, err, errlen);
+    if (!img)
+        return -EINVAL;
+    struct bzimage bz;
+    struct elf_kernel elf;
+    char why[200] = "";
+    r = x86_bzimage_parse(img, len, &bz, why, sizeof(why));
+    if (r == 0) {
+        r = load_bzimage(vm, img, len, &bz, cmdline, rsdp, err, errlen);
+    } else if (r == -ENOEXEC) {
+        r = x86_elf_parse(img, len, &elf, why, sizeof(why));
+        if (r == 0)
+            r = load_elf(vm, img, &elf, rsdp, err, errlen);
+        else if (r == -ENOEXEC)
+            snprintf(err, errlen,
+                     "kernel '%s' is neither a bzImage nor an ELF vmlinux: pass a Linux kernel "
+                     "image",
+                     vm->cfg.kernel_path);
+        else
+            snprintf(err, errlen, "kernel '%s': %s", vm->cfg.kernel_path, why);
+        if (r == -ENOEXEC)
+            r = -EINVAL;
+    } else {
+        snprintf(err, errlen, "kernel '%s': %s", vm->cfg.kernel_path, why);
+    }
+    munmap(img, len);
+    return r;
+}
+
+int arch_vcpu_init(struct vm *vm, struct vcpu *v)
+{
+    struct arch_vm *a = vm->arch;
+    bool deadline = hv_caps(vm->hv)->features & HV_FEAT_TSC_DEADLINE;
+    int r = x86_vcpu_init(v->hv, v->id, vm->nvcpus, a->cpuid, a->ncpuid, deadline);
+    if (r < 0 || v->id != 0)
+        return r; /* application processors wait for INIT/SIPI from the BSP */
+    if (a->pvh)
+        return x86_vcpu_boot_pvh(v->hv, (uint32_t)a->entry, (uint32_t)a->boot_info);
+    return x86_vcpu_boot_linux64(v->hv, a->entry, a->boot_info);
+}

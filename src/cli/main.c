@@ -1,0 +1,302 @@
+/* main.c - the arcvm command line: parses flags into library calls, owns the
+ * terminal and the process's signals, and turns the guest's fate into an
+ * exit status. No VM logic lives here.
+ */
+#include "arcvm.h"
+
+#include "lib/internal.h"
+#include "vmm/config.h"
+#include "vmm/log.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Exit statuses (documented in README.md and --help). */
+enum {
+    EXIT_POWEROFF = 0, /* the guest powered off */
+    EXIT_ERROR = 1,    /* bad usage, bad input or a host failure */
+    EXIT_REBOOT = 2,   /* the guest rebooted (also a panic with panic=N) */
+    EXIT_CRASH = 3,    /* triple fault or emulation failure */
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "Usage: arcvm run --kernel PATH [options]\n"
+            "       arcvm --help | --version\n"
+            "\n"
+            "Boot a Linux kernel in a KVM virtual machine.\n"
+            "\n"
+            "Options for run:\n"
+            "  --kernel PATH        bzImage or ELF vmlinux (PVH) to boot (required)\n"
+            "  --initrd PATH        initramfs / initrd image\n"
+            "  --cmdline TEXT       kernel command line, appended to the defaults\n"
+            "                       (console=ttyS0 reboot=k panic=1 pci=off 8250.nr_uarts=1)\n"
+            "  --cpus N             number of vCPUs (default 1)\n"
+            "  --memory SIZE        guest RAM, e.g. 512M or 1G; a bare number is MiB\n"
+            "                       (default 256M, at least 64M)\n"
+            "  --console MODE       serial (default): the guest's ttyS0 on stdin/stdout;\n"
+            "                       none: no console\n"
+            "  --boot-timer         log the time until the guest writes 123 to MMIO\n"
+            "                       0xc0000000 (Firecracker's boot timer)\n"
+            "  --log-level LEVEL    error, warn (default), info or debug\n"
+            "\n"
+            "On a terminal, the console is raw; type Ctrl-A x to stop the VM.\n"
+            "\n"
+            "Exit status: 0 the guest powered off; 1 bad input or host error;\n"
+            "2 the guest rebooted (or panicked); 3 the guest crashed (triple fault,\n"
+            "emulation failure); 128+N killed by signal N.\n");
+}
+
+static uint64_t clock_us(clockid_t id)
+{
+    struct timespec ts;
+    clock_gettime(id, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static void die_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+static void die_usage(const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "arcvm: error: %s (see arcvm --help)\n", msg);
+    exit(EXIT_ERROR);
+}
+
+/* The terminal is restored on every way out of main(). */
+static struct termios saved_tio;
+static bool tio_saved;
+
+static void restore_terminal(void)
+{
+    if (tio_saved)
+        tcsetattr(STDIN_FILENO, TCSANOW, &saved_tio);
+    tio_saved = false;
+}
+
+static void raw_terminal(void)
+{
+    if (tcgetattr(STDIN_FILENO, &saved_tio) < 0)
+        return;
+    struct termios t = saved_tio;
+    /* Raw: keys (Ctrl-C included) go to the guest; its tty does echo and
+     * line editing. */
+    cfmakeraw(&t);
+    if (tcsetattr(STDIN_FILENO, TCSANOW, &t) == 0) {
+        tio_saved = true;
+        atexit(restore_terminal);
+    }
+}
+
+enum { OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_CPUS, OPT_MEMORY, OPT_CONSOLE,
+       OPT_BOOT_TIMER, OPT_LOG_LEVEL };
+
+static const struct option run_opts[] = {
+    {"kernel", required_argument, NULL, OPT_KERNEL},
+    {"initrd", required_argument, NULL, OPT_INITRD},
+    {"cmdline", required_argument, NULL, OPT_CMDLINE},
+    {"cpus", required_argument, NULL, OPT_CPUS},
+    {"memory", required_argument, NULL, OPT_MEMORY},
+    {"console", required_argument, NULL, OPT_CONSOLE},
+    {"boot-timer", no_argument, NULL, OPT_BOOT_TIMER},
+    {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
+struct run_args {
+    const char *kernel, *initrd, *cmdline;
+    unsigned cpus;
+    uint64_t mem;
+    bool console_none;
+    bool boot_timer;
+};
+
+static void parse_run(int argc, char **argv, struct run_args *a)
+{
+    a->cpus = 1;
+    a->mem = CONFIG_MEM_DEFAULT;
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, "h", run_opts, NULL)) != -1) {
+        switch (c) {
+        case OPT_KERNEL: a->kernel = optarg; break;
+        case OPT_INITRD: a->initrd = optarg; break;
+        case OPT_CMDLINE: a->cmdline = optarg; break;
+        case OPT_CPUS:
+            if (config_parse_uint(optarg, &a->cpus) < 0 || a->cpus == 0)
+                die_usage("--cpus '%s': give a whole number of vCPUs, 1 or more", optarg);
+            break;
+        case OPT_MEMORY: {
+            int r = config_parse_size(optarg, &a->mem);
+            if (r == -ERANGE)
+                die_usage("--memory '%s': far too large", optarg);
+            if (r < 0)
+                die_usage("--memory '%s': give a size such as 512M or 2G", optarg);
+            break;
+        }
+        case OPT_CONSOLE:
+            if (!strcmp(optarg, "serial"))
+                a->console_none = false;
+            else if (!strcmp(optarg, "none"))
+                a->console_none = true;
+            else
+                die_usage("--console '%s': choose serial or none", optarg);
+            break;
+        case OPT_BOOT_TIMER: a->boot_timer = true; break;
+        case OPT_LOG_LEVEL: {
+            enum log_level l;
+            if (log_level_parse(optarg, &l) < 0)
+                die_usage("--log-level '%s': choose error, warn, info or debug", optarg);
+            log_set_level(l);
+            break;
+        }
+        case 'h': usage(stdout); exit(0);
+        case '?':
+        default:
+            if (optopt)
+                die_usage("option '%s' needs a value or is unknown", argv[optind - 1]);
+            die_usage("unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind < argc)
+        die_usage("unexpected argument '%s'", argv[optind]);
+    if (!a->kernel)
+        die_usage("no kernel given: pass --kernel PATH");
+}
+
+static int run(int argc, char **argv)
+{
+    uint64_t t0_wall = clock_us(CLOCK_MONOTONIC), t0_cpu = clock_us(CLOCK_PROCESS_CPUTIME_ID);
+    struct run_args a = {0};
+    parse_run(argc, argv, &a);
+
+    arcvm *vm;
+    if (arcvm_create(&vm) < 0) {
+        fprintf(stderr, "arcvm: error: out of memory\n");
+        return EXIT_ERROR;
+    }
+    arcvm_set_start_time(vm, t0_wall, t0_cpu);
+    bool tty = !a.console_none && isatty(STDIN_FILENO);
+    int r = arcvm_set_kernel(vm, a.kernel);
+    if (!r && a.initrd)
+        r = arcvm_set_initrd(vm, a.initrd);
+    if (!r && a.cmdline)
+        r = arcvm_set_cmdline(vm, a.cmdline, 0);
+    if (!r)
+        r = arcvm_set_vcpus(vm, a.cpus);
+    if (!r)
+        r = arcvm_set_memory(vm, a.mem);
+    if (!r)
+        r = a.console_none ? arcvm_set_console(vm, ARCVM_CONSOLE_NONE, -1, -1)
+                           : arcvm_set_console(vm, ARCVM_CONSOLE_SERIAL, STDIN_FILENO,
+                                               STDOUT_FILENO);
+    if (!r)
+        r = arcvm_set_console_escape(vm, tty);
+    if (!r)
+        r = arcvm_set_boot_timer(vm, a.boot_timer);
+    if (r < 0) {
+        fprintf(stderr, "arcvm: error: %s\n", arcvm_last_error(vm));
+        arcvm_destroy(vm);
+        return EXIT_ERROR;
+    }
+
+    /* Termination signals are taken synchronously through a signalfd; block
+     * them before any VM thread exists so every thread inherits the mask. */
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGHUP);
+    sigaddset(&sigs, SIGQUIT);
+    sigprocmask(SIG_BLOCK, &sigs, NULL);
+    int sfd = signalfd(-1, &sigs, SFD_CLOEXEC);
+    signal(SIGPIPE, SIG_IGN); /* a closed stdout is an error to report, not a death */
+
+    if (tty)
+        raw_terminal();
+    if (arcvm_start(vm) < 0) {
+        restore_terminal();
+        fprintf(stderr, "arcvm: error: %s\n", arcvm_last_error(vm));
+        arcvm_destroy(vm);
+        return EXIT_ERROR;
+    }
+
+    int killed_by = 0;
+    struct pollfd pfd[2] = {{arcvm_state_fd(vm), POLLIN, 0}, {sfd, POLLIN, 0}};
+    for (;;) {
+        enum arcvm_state s = arcvm_get_state(vm);
+        if (s == ARCVM_STATE_STOPPING || s == ARCVM_STATE_STOPPED || s == ARCVM_STATE_FAILED)
+            break;
+        if (poll(pfd, sfd >= 0 ? 2 : 1, -1) < 0 && errno != EINTR)
+            break;
+        if (pfd[0].revents & POLLIN) {
+            uint64_t v;
+            (void)!read(pfd[0].fd, &v, sizeof(v));
+        }
+        if (sfd >= 0 && (pfd[1].revents & POLLIN)) {
+            struct signalfd_siginfo si;
+            if (read(sfd, &si, sizeof(si)) == sizeof(si) && !killed_by) {
+                killed_by = (int)si.ssi_signo;
+                arcvm_stop(vm);
+            }
+        }
+    }
+    struct arcvm_exit ex;
+    arcvm_wait(vm, &ex);
+    restore_terminal();
+    arcvm_destroy(vm);
+    if (sfd >= 0)
+        close(sfd);
+
+    switch (ex.reason) {
+    case ARCVM_EXIT_POWEROFF:
+        return EXIT_POWEROFF;
+    case ARCVM_EXIT_REBOOT:
+        log_info("%s", ex.message);
+        return EXIT_REBOOT;
+    case ARCVM_EXIT_CRASH:
+        log_err("guest crashed: %s", ex.message);
+        return EXIT_CRASH;
+    case ARCVM_EXIT_STOPPED:
+        return killed_by ? 128 + killed_by : EXIT_POWEROFF;
+    default:
+        log_err("%s", ex.message[0] ? ex.message : "the VM failed");
+        return EXIT_ERROR;
+    }
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return EXIT_ERROR;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        usage(stdout);
+        return 0;
+    }
+    if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
+        printf("arcvm %s\n", arcvm_version());
+        return 0;
+    }
+    if (!strcmp(argv[1], "run"))
+        return run(argc - 1, argv + 1);
+    fprintf(stderr, "arcvm: error: unknown command '%s' (see arcvm --help)\n", argv[1]);
+    return EXIT_ERROR;
+}

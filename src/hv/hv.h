@@ -1,0 +1,150 @@
+/* hv.h - hypervisor abstraction: capabilities, VMs, memory, interrupts, vCPUs.
+ *
+ * The VMM core talks to the hypervisor only through this header. A backend
+ * (today: KVM on x86-64, hv/kvm.c) implements it; an aarch64 KVM or a
+ * Hypervisor.framework backend implements the same calls. Nothing here knows
+ * about devices or about how a guest is booted.
+ *
+ * All functions return 0 or a negative errno unless documented otherwise.
+ * Thread rules: a vCPU object is used by the one thread that runs it, except
+ * hv_vcpu_request_exit(), which any thread may call.
+ */
+#ifndef ARCVM_HV_H
+#define ARCVM_HV_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct hv;
+struct hv_vm;
+struct hv_vcpu;
+
+/* Optional features a backend may offer (hv_caps.features bits). */
+enum {
+    HV_FEAT_IRQCHIP = 1u << 0,       /* in-kernel interrupt controller */
+    HV_FEAT_IRQFD = 1u << 1,         /* eventfd -> guest interrupt */
+    HV_FEAT_IOEVENTFD = 1u << 2,     /* guest write -> eventfd, no exit */
+    HV_FEAT_READONLY_MEM = 1u << 3,  /* read-only memory regions */
+    HV_FEAT_DIRTY_LOG = 1u << 4,     /* dirty-page tracking */
+    HV_FEAT_TSC_DEADLINE = 1u << 5,  /* LAPIC TSC-deadline timer (x86) */
+    HV_FEAT_IMMEDIATE_EXIT = 1u << 6 /* race-free vCPU kick */
+};
+
+struct hv_caps {
+    int api_version;
+    unsigned max_vcpus;        /* hard limit per VM */
+    unsigned recommended_vcpus;
+    unsigned max_mem_slots;
+    uint32_t features;         /* HV_FEAT_* */
+};
+
+/* Open the hypervisor. @dev is the device path (NULL: the backend default,
+ * /dev/kvm). -ENOENT: no hypervisor; -EACCES: no permission. */
+int hv_open(struct hv **out, const char *dev);
+void hv_close(struct hv *hv);
+const struct hv_caps *hv_caps(const struct hv *hv);
+
+/* Platform pieces emulated in the hypervisor, chosen at VM creation. */
+struct hv_vm_config {
+    bool irqchip; /* interrupt controllers (x86: PIC, IOAPIC, LAPICs) */
+    bool timer;   /* legacy timer (x86: PIT) */
+};
+
+int hv_vm_create(struct hv *hv, const struct hv_vm_config *cfg, struct hv_vm **out);
+void hv_vm_destroy(struct hv_vm *vm);
+
+/* Memory regions. */
+enum {
+    HV_MEM_READONLY = 1u << 0,  /* guest writes exit as MMIO writes */
+    HV_MEM_DIRTY_LOG = 1u << 1, /* track written pages */
+};
+
+/* Map [gpa, gpa+size) of the guest to host memory @hva. @size and @gpa must be
+ * page aligned. Returns a slot handle (>= 0) or -errno. */
+int hv_vm_mem_add(struct hv_vm *vm, uint64_t gpa, uint64_t size, void *hva, uint32_t flags);
+int hv_vm_mem_remove(struct hv_vm *vm, int slot);
+/* Copy the slot's dirty bitmap (one bit per 4 KiB page, cleared by reading)
+ * into @bitmap, which holds at least ceil(pages / 64) words. */
+int hv_vm_dirty_log(struct hv_vm *vm, int slot, uint64_t *bitmap);
+
+/* Interrupts. @gsi is the global system interrupt (x86: IOAPIC pin). */
+int hv_vm_irq_line(struct hv_vm *vm, uint32_t gsi, bool level);
+/* Each write to @fd injects an edge on @gsi (assign) / stops doing so. */
+int hv_vm_irqfd(struct hv_vm *vm, int fd, uint32_t gsi, bool assign);
+
+/* Guest writes that hit [addr, addr+len) signal @fd instead of exiting. */
+enum {
+    HV_IOEV_PIO = 1u << 0,       /* port I/O space instead of MMIO */
+    HV_IOEV_DATAMATCH = 1u << 1, /* only when the written value == datamatch */
+    HV_IOEV_DEASSIGN = 1u << 2,
+};
+int hv_vm_ioeventfd(struct hv_vm *vm, int fd, uint64_t addr, uint32_t len, uint64_t datamatch,
+                    uint32_t flags);
+
+/* Normalised vCPU exit record. For I/O and MMIO, @data points into the
+ * backend's per-vCPU run area: on a read the VMM fills it before the next
+ * hv_vcpu_run(); it is valid only until then. */
+enum hv_exit_reason {
+    HV_EXIT_IO,
+    HV_EXIT_MMIO,
+    HV_EXIT_HALT,
+    HV_EXIT_SHUTDOWN,        /* triple fault or equivalent */
+    HV_EXIT_SYSTEM_RESET,    /* the hypervisor saw a reset request */
+    HV_EXIT_SYSTEM_OFF,      /* the hypervisor saw a power-off request */
+    HV_EXIT_SYSTEM_EVENT,    /* another platform event (crash, ...) */
+    HV_EXIT_HYPERCALL,
+    HV_EXIT_INTERNAL_ERROR,  /* the hypervisor failed to emulate */
+    HV_EXIT_FAIL_ENTRY,      /* the hardware refused to enter the guest */
+    HV_EXIT_INTR,            /* interrupted: an exit was requested */
+    HV_EXIT_UNKNOWN,
+};
+
+struct hv_exit {
+    enum hv_exit_reason reason;
+    union {
+        struct {
+            uint16_t port;
+            uint8_t size;   /* 1, 2 or 4 */
+            bool write;
+            uint32_t count; /* > 1 for string I/O: count * size bytes */
+            uint8_t *data;
+        } io;
+        struct {
+            uint64_t addr;
+            uint8_t len;    /* 1..8 */
+            bool write;
+            uint8_t *data;
+        } mmio;
+        struct {
+            uint64_t nr;
+            uint64_t args[6];
+            uint64_t *ret;
+        } hypercall;
+        struct {
+            uint32_t type;
+            uint64_t data;
+        } event;
+        struct {
+            uint32_t code;  /* backend sub-error or hardware reason */
+        } error;
+        uint32_t raw;       /* HV_EXIT_UNKNOWN: backend reason number */
+    };
+};
+
+int hv_vcpu_create(struct hv_vm *vm, unsigned id, struct hv_vcpu **out);
+void hv_vcpu_destroy(struct hv_vcpu *vcpu);
+/* Enter the guest until the next exit. Returns 0 with @exit filled, or -errno
+ * for a host failure. A pending hv_vcpu_request_exit() returns HV_EXIT_INTR. */
+int hv_vcpu_run(struct hv_vcpu *vcpu, struct hv_exit *exit);
+/* Make the current or next hv_vcpu_run() return HV_EXIT_INTR. Async-safe;
+ * the caller also interrupts the thread (signal) if it may be in the guest. */
+void hv_vcpu_request_exit(struct hv_vcpu *vcpu);
+/* Forget a request after HV_EXIT_INTR has been handled. */
+void hv_vcpu_clear_exit_request(struct hv_vcpu *vcpu);
+
+#if defined(__x86_64__)
+#include "hv/hv_x86.h"
+#endif
+
+#endif

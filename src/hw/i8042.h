@@ -1,0 +1,38 @@
+/* i8042.h - the PC keyboard controller, as much of it as Linux needs.
+ *
+ * Enough for `reboot=k` (command 0xfe pulses the CPU reset line) and for the
+ * kernel's driver to probe a controller with a keyboard that answers ACK to
+ * every command. No key events are ever generated.
+ */
+#ifndef ARCVM_I8042_H
+#define ARCVM_I8042_H
+
+#include "hw/hw.h"
+#include "vmm/bus.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+struct irq_line;
+
+/* Decoded at 0x60 (data) through 0x64 (status/command). */
+#define I8042_PORT_BASE 0x60
+#define I8042_PORT_LEN 5
+
+struct i8042 {
+    pthread_mutex_t lock;
+    const struct hw_machine *machine;
+    struct irq_line *irq; /* IRQ 1 */
+    uint8_t ctr;          /* controller configuration ("command byte") */
+    uint8_t outp;         /* output port */
+    uint8_t pending_cmd;  /* command waiting for its data byte, 0: none */
+    uint8_t out[4];       /* output buffer queue (replies to the guest) */
+    unsigned out_len;
+};
+
+extern const struct bus_ops i8042_ops;
+void i8042_init(struct i8042 *k, const struct hw_machine *m, struct irq_line *irq);
+void i8042_release(struct i8042 *k);
+
+#endif

@@ -1,0 +1,268 @@
+/* arcvm.c - the public C library: a thin layer over the VMM core.
+ *
+ * The handle holds a configuration until arcvm_start() turns it into a VM.
+ * A handle lock serializes calls; it is never held while waiting for the
+ * VM to stop, so arcvm_stop() from another thread always gets through.
+ */
+#include "arcvm.h"
+
+#include "lib/internal.h"
+
+#include "vmm/config.h"
+#include "vmm/vm.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct arcvm {
+    pthread_mutex_t lock;
+    struct vm_config cfg;
+    struct vm *vm;
+    char err[256];
+};
+
+_Static_assert((int)ARCVM_STATE_FAILED == (int)VM_FAILED, "state enums agree");
+_Static_assert((int)ARCVM_EXIT_ERROR == (int)VM_EXIT_ERROR, "exit enums agree");
+
+const char *arcvm_version(void)
+{
+    return ARCVM_VERSION;
+}
+
+static int fail(arcvm *h, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(arcvm *h, int err, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(h->err, sizeof(h->err), fmt, ap);
+    va_end(ap);
+    return err;
+}
+
+int arcvm_create(arcvm **out)
+{
+    arcvm *h = calloc(1, sizeof(*h));
+    if (!h)
+        return -ENOMEM;
+    pthread_mutex_init(&h->lock, NULL);
+    config_init(&h->cfg);
+    *out = h;
+    return 0;
+}
+
+void arcvm_destroy(arcvm *h)
+{
+    if (!h)
+        return;
+    vm_destroy(h->vm);
+    config_release(&h->cfg);
+    pthread_mutex_destroy(&h->lock);
+    free(h);
+}
+
+const char *arcvm_last_error(const arcvm *h)
+{
+    return h->err;
+}
+
+/* Run a setter under the lock, only before start. */
+#define SETTER(h, body)                                                                            \
+    do {                                                                                           \
+        pthread_mutex_lock(&(h)->lock);                                                            \
+        int r_ = 0;                                                                                \
+        if ((h)->vm)                                                                               \
+            r_ = fail((h), -EBUSY, "the VM is already started: settings are fixed");               \
+        else {                                                                                     \
+            body;                                                                                  \
+        }                                                                                          \
+        pthread_mutex_unlock(&(h)->lock);                                                          \
+        return r_;                                                                                 \
+    } while (0)
+
+static int set_str(arcvm *h, char **field, const char *v)
+{
+    char *d = NULL;
+    if (v && !(d = strdup(v)))
+        return fail(h, -ENOMEM, "out of memory");
+    free(*field);
+    *field = d;
+    return 0;
+}
+
+int arcvm_set_kernel(arcvm *h, const char *path)
+{
+    SETTER(h, r_ = set_str(h, &h->cfg.kernel_path, path));
+}
+
+int arcvm_set_initrd(arcvm *h, const char *path)
+{
+    SETTER(h, r_ = set_str(h, &h->cfg.initrd_path, path));
+}
+
+int arcvm_set_cmdline(arcvm *h, const char *cmdline, int replace_defaults)
+{
+    SETTER(h, {
+        r_ = set_str(h, &h->cfg.cmdline, cmdline);
+        h->cfg.cmdline_replace = replace_defaults != 0;
+    });
+}
+
+int arcvm_set_vcpus(arcvm *h, unsigned count)
+{
+    SETTER(h, {
+        if (count == 0)
+            r_ = fail(h, -EINVAL, "0 vCPUs: a VM needs at least one");
+        else
+            h->cfg.vcpus = count;
+    });
+}
+
+int arcvm_set_memory(arcvm *h, uint64_t bytes)
+{
+    SETTER(h, {
+        if (bytes < CONFIG_MEM_MIN)
+            r_ = fail(h, -EINVAL, "memory %llu MiB is too small: give at least %llu MiB",
+                      (unsigned long long)(bytes >> 20),
+                      (unsigned long long)(CONFIG_MEM_MIN >> 20));
+        else if (bytes & ((1ull << 20) - 1))
+            r_ = fail(h, -EINVAL, "memory must be a whole number of MiB");
+        else
+            h->cfg.mem_bytes = bytes;
+    });
+}
+
+int arcvm_set_console(arcvm *h, enum arcvm_console mode, int in_fd, int out_fd)
+{
+    SETTER(h, {
+        if (mode != ARCVM_CONSOLE_SERIAL && mode != ARCVM_CONSOLE_NONE) {
+            r_ = fail(h, -EINVAL, "unknown console mode %d", (int)mode);
+        } else {
+            h->cfg.console = mode == ARCVM_CONSOLE_SERIAL ? CONSOLE_SERIAL : CONSOLE_NONE;
+            h->cfg.console_in = in_fd;
+            h->cfg.console_out = out_fd;
+        }
+    });
+}
+
+int arcvm_set_console_escape(arcvm *h, int on)
+{
+    SETTER(h, h->cfg.console_escape = on != 0);
+}
+
+int arcvm_set_boot_timer(arcvm *h, int on)
+{
+    SETTER(h, h->cfg.boot_timer = on != 0);
+}
+
+void arcvm_set_start_time(arcvm *h, uint64_t wall_us, uint64_t cpu_us)
+{
+    pthread_mutex_lock(&h->lock);
+    h->cfg.t0_wall_us = wall_us;
+    h->cfg.t0_cpu_us = cpu_us;
+    pthread_mutex_unlock(&h->lock);
+}
+
+int arcvm_start(arcvm *h)
+{
+    pthread_mutex_lock(&h->lock);
+    int r;
+    if (h->vm) {
+        r = fail(h, -EINVAL, "the VM is already %s: it can be started once",
+                 vm_state_name(vm_get_state(h->vm)));
+        goto out;
+    }
+    struct vm *vm;
+    r = vm_create(&vm, &h->cfg, h->err, sizeof(h->err));
+    if (r < 0)
+        goto out;
+    h->vm = vm;
+    r = vm_start(vm, h->err, sizeof(h->err));
+out:
+    pthread_mutex_unlock(&h->lock);
+    return r;
+}
+
+static struct vm *started(arcvm *h, const char *what)
+{
+    pthread_mutex_lock(&h->lock);
+    struct vm *vm = h->vm;
+    if (!vm)
+        fail(h, -EINVAL, "cannot %s: the VM is not started", what);
+    pthread_mutex_unlock(&h->lock);
+    return vm;
+}
+
+int arcvm_pause(arcvm *h)
+{
+    struct vm *vm = started(h, "pause");
+    if (!vm)
+        return -EINVAL;
+    int r = vm_pause(vm);
+    if (r == -ETIMEDOUT)
+        return fail(h, r, "pausing timed out: a vCPU did not leave the guest");
+    if (r < 0)
+        return fail(h, r, "cannot pause a VM that is %s", vm_state_name(vm_get_state(vm)));
+    return 0;
+}
+
+int arcvm_resume(arcvm *h)
+{
+    struct vm *vm = started(h, "resume");
+    if (!vm)
+        return -EINVAL;
+    int r = vm_resume(vm);
+    if (r < 0)
+        return fail(h, r, "cannot resume a VM that is %s", vm_state_name(vm_get_state(vm)));
+    return 0;
+}
+
+int arcvm_stop(arcvm *h)
+{
+    struct vm *vm = started(h, "stop");
+    if (!vm)
+        return -EINVAL;
+    enum vm_state s = vm_get_state(vm);
+    if (s != VM_RUNNING && s != VM_PAUSED)
+        return fail(h, -EINVAL, "cannot stop a VM that is %s", vm_state_name(s));
+    vm_request_stop(vm, VM_EXIT_STOPPED, "stopped by request");
+    return 0;
+}
+
+int arcvm_wait(arcvm *h, struct arcvm_exit *exit)
+{
+    struct vm *vm = started(h, "wait");
+    if (!vm)
+        return -EINVAL;
+    struct vm_exit_info info;
+    vm_wait(vm, &info);
+    if (exit) {
+        exit->reason = (enum arcvm_exit_reason)info.kind;
+        snprintf(exit->message, sizeof(exit->message), "%s", info.message);
+    }
+    return 0;
+}
+
+enum arcvm_state arcvm_get_state(arcvm *h)
+{
+    pthread_mutex_lock(&h->lock);
+    enum arcvm_state s = h->vm ? (enum arcvm_state)vm_get_state(h->vm) : ARCVM_STATE_CREATED;
+    pthread_mutex_unlock(&h->lock);
+    return s;
+}
+
+const char *arcvm_state_name(enum arcvm_state s)
+{
+    return vm_state_name((enum vm_state)s);
+}
+
+int arcvm_state_fd(arcvm *h)
+{
+    pthread_mutex_lock(&h->lock);
+    int fd = h->vm ? h->vm->state_fd : -1;
+    pthread_mutex_unlock(&h->lock);
+    return fd;
+}

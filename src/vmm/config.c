@@ -1,0 +1,155 @@
+/* config.c - configuration defaults, parsing helpers and validation. */
+#include "vmm/config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysinfo.h>
+#include <unistd.h>
+
+void config_init(struct vm_config *c)
+{
+    memset(c, 0, sizeof(*c));
+    c->vcpus = 1;
+    c->mem_bytes = CONFIG_MEM_DEFAULT;
+    c->console = CONSOLE_SERIAL;
+    c->console_in = -1;
+    c->console_out = -1;
+}
+
+void config_release(struct vm_config *c)
+{
+    free(c->kernel_path);
+    free(c->initrd_path);
+    free(c->cmdline);
+    c->kernel_path = c->initrd_path = c->cmdline = NULL;
+}
+
+int config_parse_uint(const char *s, unsigned *out)
+{
+    if (!s || !isdigit((unsigned char)s[0]))
+        return -EINVAL;
+    errno = 0;
+    char *end;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (*end)
+        return -EINVAL;
+    if (errno == ERANGE || v > 0xffffffffull)
+        return -ERANGE;
+    *out = (unsigned)v;
+    return 0;
+}
+
+int config_parse_size(const char *s, uint64_t *bytes)
+{
+    if (!s || !isdigit((unsigned char)s[0]))
+        return -EINVAL;
+    errno = 0;
+    char *end;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno == ERANGE)
+        return -ERANGE;
+    unsigned shift = 20; /* bare number: MiB */
+    if (*end) {
+        switch (toupper((unsigned char)*end)) {
+        case 'B': shift = 0; break;
+        case 'K': shift = 10; break;
+        case 'M': shift = 20; break;
+        case 'G': shift = 30; break;
+        case 'T': shift = 40; break;
+        default: return -EINVAL;
+        }
+        end++;
+        if (shift && (!strcmp(end, "iB") || !strcmp(end, "B") || !strcmp(end, "ib") ||
+                      !strcmp(end, "b")))
+            end += strlen(end);
+        if (*end)
+            return -EINVAL;
+    }
+    if (v > (UINT64_MAX >> shift))
+        return -ERANGE;
+    *bytes = (uint64_t)v << shift;
+    return 0;
+}
+
+static int check_file(const char *what, const char *path, char *err, size_t errlen)
+{
+    struct stat st;
+    /* Open rather than access(): it checks what we will actually do. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        int e = errno;
+        snprintf(err, errlen, "%s '%s': %s", what, path, strerror(e));
+        return -e;
+    }
+    int r = fstat(fd, &st);
+    close(fd);
+    if (r < 0 || !S_ISREG(st.st_mode)) {
+        snprintf(err, errlen, "%s '%s': not a regular file", what, path);
+        return -EINVAL;
+    }
+    if (st.st_size == 0) {
+        snprintf(err, errlen, "%s '%s': file is empty", what, path);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+int config_validate(const struct vm_config *c, unsigned max_vcpus, uint64_t host_mem, char *err,
+                    size_t errlen)
+{
+    if (!c->kernel_path || !*c->kernel_path) {
+        snprintf(err, errlen, "no kernel given: pass --kernel PATH (a bzImage or a PVH vmlinux)");
+        return -EINVAL;
+    }
+    int r = check_file("kernel", c->kernel_path, err, errlen);
+    if (r < 0)
+        return r;
+    if (c->initrd_path) {
+        r = check_file("initrd", c->initrd_path, err, errlen);
+        if (r < 0)
+            return r;
+    }
+    if (c->vcpus < 1 || c->vcpus > max_vcpus) {
+        snprintf(err, errlen, "%u vCPUs: choose between 1 and %u (the hypervisor's limit)",
+                 c->vcpus, max_vcpus);
+        return -EINVAL;
+    }
+    if (c->mem_bytes < CONFIG_MEM_MIN) {
+        snprintf(err, errlen, "memory %llu MiB is too small: give at least %llu MiB",
+                 (unsigned long long)(c->mem_bytes >> 20),
+                 (unsigned long long)(CONFIG_MEM_MIN >> 20));
+        return -EINVAL;
+    }
+    if (c->mem_bytes & ((1ull << 20) - 1)) {
+        snprintf(err, errlen, "memory must be a whole number of MiB");
+        return -EINVAL;
+    }
+    if (host_mem && c->mem_bytes > host_mem) {
+        snprintf(err, errlen, "memory %llu MiB is more than this host has (%llu MiB)",
+                 (unsigned long long)(c->mem_bytes >> 20), (unsigned long long)(host_mem >> 20));
+        return -ENOMEM;
+    }
+    if (c->cmdline && strlen(c->cmdline) >= CONFIG_CMDLINE_MAX / 2) {
+        snprintf(err, errlen, "kernel command line is too long (limit %d bytes)",
+                 CONFIG_CMDLINE_MAX / 2 - 1);
+        return -E2BIG;
+    }
+    if (c->console != CONSOLE_SERIAL && c->console != CONSOLE_NONE) {
+        snprintf(err, errlen, "unknown console mode");
+        return -EINVAL;
+    }
+    return 0;
+}
+
+uint64_t config_host_memory(void)
+{
+    struct sysinfo si;
+    if (sysinfo(&si) < 0)
+        return 0;
+    return (uint64_t)si.totalram * si.mem_unit;
+}

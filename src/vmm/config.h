@@ -1,0 +1,63 @@
+/* config.h - a VM's configuration as plain data, and its validation.
+ *
+ * Front ends (CLI, API, library setters) fill a struct vm_config; the VMM
+ * validates it once, before anything is created, so a bad value never leaves
+ * a half-built VM behind.
+ */
+#ifndef ARCVM_CONFIG_H
+#define ARCVM_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Below this the stock kernels we target cannot even unpack themselves. */
+#define CONFIG_MEM_MIN (64ull << 20)
+/* Firecracker's default is 128 MiB; a Debian kernel plus its initramfs
+ * modules wants a bit more headroom. */
+#define CONFIG_MEM_DEFAULT (256ull << 20)
+/* The guest command line is copied into a fixed page-sized area. */
+#define CONFIG_CMDLINE_MAX 4096
+
+enum console_mode { CONSOLE_SERIAL, CONSOLE_NONE };
+
+struct vm_config {
+    char *kernel_path;       /* required */
+    char *initrd_path;       /* optional */
+    char *cmdline;           /* appended to the defaults, or replaces them */
+    bool cmdline_replace;    /* true: use @cmdline verbatim, no defaults */
+    unsigned vcpus;          /* 1 .. hypervisor limit */
+    uint64_t mem_bytes;      /* guest RAM, multiple of 1 MiB */
+    enum console_mode console;
+    int console_in;          /* fd the guest console reads, -1: none */
+    int console_out;         /* fd the guest console writes, -1: discard */
+    bool boot_timer;         /* log time to the guest's boot-done write */
+    bool console_escape;     /* Ctrl-A x on console input stops the VM */
+    /* Reference for the boot timer: CLOCK_MONOTONIC and process CPU time in
+     * microseconds when the front end started; 0: when the VM was created. */
+    uint64_t t0_wall_us, t0_cpu_us;
+};
+
+/* Fill @c with defaults: 1 vCPU, CONFIG_MEM_DEFAULT, serial console on no fds. */
+void config_init(struct vm_config *c);
+/* Free the strings @c owns (it stays initialised). */
+void config_release(struct vm_config *c);
+
+/* Parse a memory size: a number with an optional binary suffix K, M, G or T
+ * (optionally followed by "iB" or "B"); a bare number means MiB, as in QEMU's
+ * -m. Returns 0, -EINVAL for garbage or -ERANGE for overflow. */
+int config_parse_size(const char *s, uint64_t *bytes);
+/* Parse a decimal unsigned integer with no sign, space or suffix. */
+int config_parse_uint(const char *s, unsigned *out);
+
+/* Check @c against the host: vCPUs within 1..max_vcpus, memory within
+ * CONFIG_MEM_MIN..host_mem and MiB-aligned, kernel and initrd are readable
+ * regular files, command line fits. On error returns -errno and writes one
+ * user-facing sentence to @err. */
+int config_validate(const struct vm_config *c, unsigned max_vcpus, uint64_t host_mem, char *err,
+                    size_t errlen);
+
+/* Physical memory of this host in bytes (0 if unknown). */
+uint64_t config_host_memory(void);
+
+#endif

@@ -1,0 +1,143 @@
+/* console.c - host side of the guest console; see console.h. */
+#include "vmm/console.h"
+
+#include "vmm/evloop.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#define CTRL_A 0x01
+
+int console_init(struct console *c, int in_fd, int out_fd, bool escape, struct evloop *loop)
+{
+    memset(c, 0, sizeof(*c));
+    c->in_fd = in_fd;
+    c->out_fd = out_fd;
+    c->escape = escape;
+    c->loop = loop;
+    pthread_mutex_init(&c->lock, NULL);
+    return 0;
+}
+
+/* Offer pending bytes to the device. Called with c->lock held. */
+static void deliver(struct console *c)
+{
+    while (c->pending_off < c->pending_len) {
+        size_t n = c->rx(c->dev, c->pending + c->pending_off, c->pending_len - c->pending_off);
+        if (n == 0)
+            break;
+        c->pending_off += n;
+    }
+    if (c->pending_off == c->pending_len)
+        c->pending_off = c->pending_len = 0;
+}
+
+/* Strip the escape sequence out of freshly read bytes, in place. */
+static size_t filter_escape(struct console *c, uint8_t *buf, size_t n, bool *quit)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint8_t b = buf[i];
+        if (c->saw_escape) {
+            c->saw_escape = false;
+            if (b == 'x' || b == 'X') {
+                *quit = true;
+                continue;
+            }
+            if (b != CTRL_A)
+                buf[o++] = CTRL_A; /* not an escape after all: pass both */
+            buf[o++] = b;
+        } else if (b == CTRL_A) {
+            c->saw_escape = true;
+        } else {
+            buf[o++] = b;
+        }
+    }
+    return o;
+}
+
+static void on_input(void *opaque, uint32_t events)
+{
+    struct console *c = opaque;
+    bool quit = false;
+    pthread_mutex_lock(&c->lock);
+    if (c->pending_len == 0) {
+        ssize_t n = read(c->in_fd, c->pending, sizeof(c->pending));
+        if (n > 0) {
+            c->pending_len = c->escape ? filter_escape(c, c->pending, (size_t)n, &quit)
+                                       : (size_t)n;
+        } else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
+            /* End of input (or a dead fd): stop watching it, keep running. */
+            evloop_del(c->loop, c->in_fd);
+            c->registered = false;
+            c->polling = false;
+        }
+    }
+    deliver(c);
+    if (c->pending_len && c->polling) {
+        /* The device is full: stop polling until console_rx_ready(). */
+        evloop_mod(c->loop, c->in_fd, 0);
+        c->polling = false;
+    }
+    pthread_mutex_unlock(&c->lock);
+    (void)events;
+    if (quit && c->on_quit)
+        c->on_quit(c->quit_opaque);
+}
+
+int console_attach(struct console *c, size_t (*rx)(void *, const uint8_t *, size_t), void *dev)
+{
+    c->rx = rx;
+    c->dev = dev;
+    if (c->in_fd < 0)
+        return 0;
+    int r = evloop_add(c->loop, c->in_fd, EPOLLIN, on_input, c);
+    if (r == -EPERM)
+        return 0; /* a regular file or /dev/null: epoll can't watch it; no input */
+    if (r < 0)
+        return r;
+    c->registered = true;
+    c->polling = true;
+    return 0;
+}
+
+void console_release(struct console *c)
+{
+    if (c->registered)
+        evloop_del(c->loop, c->in_fd);
+    c->registered = false;
+    pthread_mutex_destroy(&c->lock);
+}
+
+void console_write(struct console *c, const uint8_t *buf, size_t len)
+{
+    if (c->out_fd < 0)
+        return;
+    while (len) {
+        ssize_t n = write(c->out_fd, buf, len);
+        if (n < 0) {
+            if (errno == EAGAIN) {
+                /* A non-blocking output that is full: drop rather than spin
+                 * on a vCPU thread; the guest keeps running. */
+                return;
+            }
+            return; /* EINTR (a stop request) or a host error: drop */
+        }
+        buf += n;
+        len -= (size_t)n;
+    }
+}
+
+void console_rx_ready(struct console *c)
+{
+    pthread_mutex_lock(&c->lock);
+    if (c->pending_len)
+        deliver(c);
+    if (!c->pending_len && c->registered && !c->polling) {
+        evloop_mod(c->loop, c->in_fd, EPOLLIN);
+        c->polling = true;
+    }
+    pthread_mutex_unlock(&c->lock);
+}

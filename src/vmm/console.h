@@ -1,0 +1,48 @@
+/* console.h - connects a guest console device to host file descriptors.
+ *
+ * Output: the device calls console_write() from its vCPU thread.
+ * Input: the event loop reads the input fd and offers the bytes to the
+ * device's rx callback, which takes as many as it has room for. When the
+ * device is full the console stops polling the fd (no busy loop, no host
+ * buffer growth) until the device calls console_rx_ready().
+ * Optional escape: Ctrl-A x asks the VMM to stop the VM; Ctrl-A Ctrl-A sends
+ * one Ctrl-A. Off for pipes, on for terminals (the CLI decides).
+ */
+#ifndef ARCVM_CONSOLE_H
+#define ARCVM_CONSOLE_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct evloop;
+
+struct console {
+    int in_fd, out_fd;         /* -1: none */
+    bool escape;
+    struct evloop *loop;
+    /* Device input: returns how many of @len bytes the device accepted. */
+    size_t (*rx)(void *dev, const uint8_t *buf, size_t len);
+    void *dev;
+    void (*on_quit)(void *opaque); /* escape Ctrl-A x */
+    void *quit_opaque;
+
+    pthread_mutex_t lock;      /* pending/escape state: loop vs vCPU thread */
+    uint8_t pending[256];      /* read from in_fd, not yet taken by the device */
+    size_t pending_len, pending_off;
+    bool polling;              /* in_fd is armed in the event loop */
+    bool saw_escape;
+    bool registered;
+};
+
+int console_init(struct console *c, int in_fd, int out_fd, bool escape, struct evloop *loop);
+/* Attach the device input side and start reading @in_fd. */
+int console_attach(struct console *c, size_t (*rx)(void *, const uint8_t *, size_t), void *dev);
+void console_release(struct console *c);
+/* Write guest output; retries short writes, drops data only on host errors. */
+void console_write(struct console *c, const uint8_t *buf, size_t len);
+/* The device has room again: deliver pending input and resume reading. */
+void console_rx_ready(struct console *c);
+
+#endif

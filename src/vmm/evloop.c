@@ -1,0 +1,144 @@
+/* evloop.c - epoll event loop; see evloop.h. */
+#include "vmm/evloop.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+struct evloop_entry {
+    int fd;
+    evloop_cb cb;
+    void *opaque;
+    struct evloop_entry *next;
+};
+
+int evloop_init(struct evloop *l)
+{
+    memset(l, 0, sizeof(*l));
+    l->epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (l->epfd < 0)
+        return -errno;
+    l->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (l->wakefd < 0) {
+        int e = -errno;
+        close(l->epfd);
+        return e;
+    }
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
+    if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, l->wakefd, &ev) < 0) {
+        int e = -errno;
+        close(l->wakefd);
+        close(l->epfd);
+        return e;
+    }
+    pthread_mutex_init(&l->lock, NULL);
+    return 0;
+}
+
+void evloop_release(struct evloop *l)
+{
+    struct evloop_entry *e = l->entries;
+    while (e) {
+        struct evloop_entry *n = e->next;
+        free(e);
+        e = n;
+    }
+    l->entries = NULL;
+    close(l->wakefd);
+    close(l->epfd);
+    pthread_mutex_destroy(&l->lock);
+}
+
+int evloop_add(struct evloop *l, int fd, uint32_t events, evloop_cb cb, void *opaque)
+{
+    struct evloop_entry *e = calloc(1, sizeof(*e));
+    if (!e)
+        return -ENOMEM;
+    *e = (struct evloop_entry){fd, cb, opaque, NULL};
+    struct epoll_event ev = {.events = events, .data.ptr = e};
+    pthread_mutex_lock(&l->lock);
+    if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+        int err = -errno;
+        pthread_mutex_unlock(&l->lock);
+        free(e);
+        return err;
+    }
+    e->next = l->entries;
+    l->entries = e;
+    pthread_mutex_unlock(&l->lock);
+    return 0;
+}
+
+static struct evloop_entry *find(struct evloop *l, int fd)
+{
+    for (struct evloop_entry *e = l->entries; e; e = e->next)
+        if (e->fd == fd)
+            return e;
+    return NULL;
+}
+
+int evloop_mod(struct evloop *l, int fd, uint32_t events)
+{
+    pthread_mutex_lock(&l->lock);
+    struct evloop_entry *e = find(l, fd);
+    int r = -ENOENT;
+    if (e) {
+        struct epoll_event ev = {.events = events, .data.ptr = e};
+        r = epoll_ctl(l->epfd, EPOLL_CTL_MOD, fd, &ev) < 0 ? -errno : 0;
+    }
+    pthread_mutex_unlock(&l->lock);
+    return r;
+}
+
+/* Removal must not free an entry that the loop thread may be about to use
+ * from an epoll result it already holds; callers remove entries only from the
+ * loop thread itself or after the loop has stopped. */
+int evloop_del(struct evloop *l, int fd)
+{
+    pthread_mutex_lock(&l->lock);
+    struct evloop_entry **pp = &l->entries;
+    while (*pp && (*pp)->fd != fd)
+        pp = &(*pp)->next;
+    struct evloop_entry *e = *pp;
+    int r = -ENOENT;
+    if (e) {
+        *pp = e->next;
+        (void)epoll_ctl(l->epfd, EPOLL_CTL_DEL, fd, NULL);
+        free(e);
+        r = 0;
+    }
+    pthread_mutex_unlock(&l->lock);
+    return r;
+}
+
+void evloop_run(struct evloop *l)
+{
+    struct epoll_event evs[16];
+    while (!atomic_load(&l->stop)) {
+        int n = epoll_wait(l->epfd, evs, 16, -1);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            break;
+        }
+        for (int i = 0; i < n && !atomic_load(&l->stop); i++) {
+            struct evloop_entry *e = evs[i].data.ptr;
+            if (!e) {
+                uint64_t v;
+                (void)!read(l->wakefd, &v, sizeof(v));
+                continue;
+            }
+            e->cb(e->opaque, evs[i].events);
+        }
+    }
+}
+
+void evloop_stop(struct evloop *l)
+{
+    atomic_store(&l->stop, true);
+    uint64_t one = 1;
+    (void)!write(l->wakefd, &one, sizeof(one));
+}

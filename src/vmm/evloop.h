@@ -1,0 +1,39 @@
+/* evloop.h - the VM's event loop: one epoll set, one thread.
+ *
+ * Device back ends and the console register file descriptors here; their
+ * callbacks run on the event-loop thread. Other threads may add, modify and
+ * remove entries, and stop the loop, at any time.
+ */
+#ifndef ARCVM_EVLOOP_H
+#define ARCVM_EVLOOP_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+/* Called with the epoll events that fired on the registered fd. */
+typedef void (*evloop_cb)(void *opaque, uint32_t events);
+
+struct evloop_entry;
+
+struct evloop {
+    int epfd;
+    int wakefd;               /* eventfd that interrupts epoll_wait */
+    _Atomic bool stop;
+    pthread_mutex_t lock;     /* protects @entries against add/del */
+    struct evloop_entry *entries;
+};
+
+int evloop_init(struct evloop *l);
+void evloop_release(struct evloop *l);
+/* Watch @fd for @events (EPOLLIN, ...). One registration per fd. */
+int evloop_add(struct evloop *l, int fd, uint32_t events, evloop_cb cb, void *opaque);
+int evloop_mod(struct evloop *l, int fd, uint32_t events);
+int evloop_del(struct evloop *l, int fd);
+/* Run callbacks until evloop_stop(). */
+void evloop_run(struct evloop *l);
+/* Make evloop_run() return soon; callable from any thread. */
+void evloop_stop(struct evloop *l);
+
+#endif

@@ -1,0 +1,108 @@
+/* mem.c - guest RAM allocation and the checked accessor; see mem.h. */
+#include "vmm/mem.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#define PAGE 4096ull
+
+int guest_mem_init(struct guest_mem *m, const struct guest_mem_region *layout, unsigned n)
+{
+    memset(m, 0, sizeof(*m));
+    m->fd = -1;
+    if (n == 0 || n > GUEST_MEM_MAX_REGIONS)
+        return -EINVAL;
+    uint64_t total = 0, prev_end = 0;
+    for (unsigned i = 0; i < n; i++) {
+        const struct guest_mem_region *l = &layout[i];
+        if (!l->size || (l->gpa | l->size) & (PAGE - 1) || l->gpa + l->size < l->gpa ||
+            (i && l->gpa < prev_end) || total + l->size < total)
+            return -EINVAL;
+        prev_end = l->gpa + l->size;
+        total += l->size;
+    }
+    int fd = memfd_create("arcvm-ram", MFD_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    if (ftruncate(fd, (off_t)total) < 0) {
+        int e = -errno;
+        close(fd);
+        return e;
+    }
+    /* MAP_NORESERVE: guest RAM is committed page by page as the guest
+     * touches it, like a real machine's untouched memory costs nothing. */
+    void *p = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd, 0);
+    if (p == MAP_FAILED) {
+        int e = -errno;
+        close(fd);
+        return e;
+    }
+    /* Guest RAM must never reach a core dump or a forked child. */
+    (void)madvise(p, total, MADV_DONTDUMP);
+    (void)madvise(p, total, MADV_DONTFORK);
+    m->fd = fd;
+    m->base = p;
+    m->total = total;
+    m->count = n;
+    uint64_t off = 0;
+    for (unsigned i = 0; i < n; i++) {
+        m->r[i] = layout[i];
+        m->r[i].hva = m->base + off;
+        off += layout[i].size;
+    }
+    return 0;
+}
+
+void guest_mem_release(struct guest_mem *m)
+{
+    if (m->base)
+        munmap(m->base, m->total);
+    if (m->fd >= 0)
+        close(m->fd);
+    memset(m, 0, sizeof(*m));
+    m->fd = -1;
+}
+
+void *guest_mem_ptr(const struct guest_mem *m, uint64_t gpa, uint64_t len)
+{
+    if (len == 0)
+        return NULL;
+    for (unsigned i = 0; i < m->count; i++) {
+        const struct guest_mem_region *r = &m->r[i];
+        /* gpa - r->gpa cannot underflow after the first test, and the
+         * second compares without ever computing gpa + len. */
+        if (gpa >= r->gpa && len <= r->size && gpa - r->gpa <= r->size - len)
+            return r->hva + (gpa - r->gpa);
+    }
+    return NULL;
+}
+
+int guest_mem_read(const struct guest_mem *m, uint64_t gpa, void *dst, uint64_t len)
+{
+    void *p = guest_mem_ptr(m, gpa, len);
+    if (!p)
+        return -EFAULT;
+    memcpy(dst, p, len);
+    return 0;
+}
+
+int guest_mem_write(const struct guest_mem *m, uint64_t gpa, const void *src, uint64_t len)
+{
+    void *p = guest_mem_ptr(m, gpa, len);
+    if (!p)
+        return -EFAULT;
+    memcpy(p, src, len);
+    return 0;
+}
+
+uint64_t guest_mem_room(const struct guest_mem *m, uint64_t gpa)
+{
+    for (unsigned i = 0; i < m->count; i++) {
+        const struct guest_mem_region *r = &m->r[i];
+        if (gpa >= r->gpa && gpa - r->gpa < r->size)
+            return r->size - (gpa - r->gpa);
+    }
+    return 0;
+}

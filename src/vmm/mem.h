@@ -1,0 +1,46 @@
+/* mem.h - guest RAM: memfd-backed regions and the one checked accessor.
+ *
+ * All guest RAM lives in one memfd (so it can later be shared, snapshotted or
+ * handed to another process) mapped once; each region is a window of it at a
+ * guest-physical address. Every access to guest memory from the VMM goes
+ * through guest_mem_ptr() or the copy helpers, which never return a pointer
+ * outside the mapping whatever gpa/len the guest supplies.
+ */
+#ifndef ARCVM_MEM_H
+#define ARCVM_MEM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define GUEST_MEM_MAX_REGIONS 4
+
+struct guest_mem_region {
+    uint64_t gpa;
+    uint64_t size;
+    uint8_t *hva;
+};
+
+struct guest_mem {
+    int fd;           /* the memfd, -1 when not created */
+    uint8_t *base;    /* mapping of the whole memfd */
+    uint64_t total;   /* bytes mapped */
+    unsigned count;
+    struct guest_mem_region r[GUEST_MEM_MAX_REGIONS];
+};
+
+/* Create RAM for @n regions (gpa, size) given in ascending, non-overlapping
+ * order, page aligned. On failure nothing is left allocated. */
+int guest_mem_init(struct guest_mem *m, const struct guest_mem_region *layout, unsigned n);
+void guest_mem_release(struct guest_mem *m);
+
+/* Host pointer for [gpa, gpa+len) if it lies entirely inside one region,
+ * else NULL. len must be > 0. Overflow-safe for any inputs. */
+void *guest_mem_ptr(const struct guest_mem *m, uint64_t gpa, uint64_t len);
+/* Copy helpers; -EFAULT when the range is not entirely guest RAM. */
+int guest_mem_read(const struct guest_mem *m, uint64_t gpa, void *dst, uint64_t len);
+int guest_mem_write(const struct guest_mem *m, uint64_t gpa, const void *src, uint64_t len);
+
+/* Bytes of RAM at or above @gpa up to the end of its region (0 if none). */
+uint64_t guest_mem_room(const struct guest_mem *m, uint64_t gpa);
+
+#endif

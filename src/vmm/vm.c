@@ -1,0 +1,444 @@
+/* vm.c - VM creation, start, pause/resume, stop and teardown; see vm.h. */
+#include "vmm/vm.h"
+
+#include "arch/arch.h"
+#include "vmm/log.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+/* How long vm_pause() waits for every vCPU to park. A vCPU leaves the guest
+ * within one signal delivery; this only bounds a pathological host. */
+#define PAUSE_TIMEOUT_MS 5000
+
+static uint64_t clock_us(clockid_t id)
+{
+    struct timespec ts;
+    clock_gettime(id, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static void kick_handler(int sig)
+{
+    (void)sig; /* its only job is to make KVM_RUN return EINTR */
+}
+
+/* Install the kick handler once per process; no SA_RESTART so blocking
+ * calls on vCPU threads (console writes) return EINTR too. */
+static int install_kick_signal(int sig)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = kick_handler;
+    sigemptyset(&sa.sa_mask);
+    return sigaction(sig, &sa, NULL) < 0 ? -errno : 0;
+}
+
+static char *dup_or_null(const char *s, bool *oom)
+{
+    if (!s)
+        return NULL;
+    char *d = strdup(s);
+    if (!d)
+        *oom = true;
+    return d;
+}
+
+/* Set the state and tell waiters; vm->lock held. */
+static void set_state(struct vm *vm, enum vm_state s)
+{
+    if (vm->state == s)
+        return;
+    if (!vm_state_allowed(vm->state, s)) {
+        log_err("internal: illegal transition %s -> %s", vm_state_name(vm->state),
+                vm_state_name(s));
+        return;
+    }
+    vm->state = s;
+    pthread_cond_broadcast(&vm->cond);
+    uint64_t one = 1;
+    (void)!write(vm->state_fd, &one, sizeof(one));
+}
+
+int vm_create(struct vm **out, const struct vm_config *cfg, char *err, size_t errlen)
+{
+    struct vm *vm = calloc(1, sizeof(*vm));
+    if (!vm) {
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    bool oom = false;
+    vm->cfg = *cfg;
+    vm->cfg.kernel_path = dup_or_null(cfg->kernel_path, &oom);
+    vm->cfg.initrd_path = dup_or_null(cfg->initrd_path, &oom);
+    vm->cfg.cmdline = dup_or_null(cfg->cmdline, &oom);
+    vm->state_fd = -1;
+    vm->mem.fd = -1;
+    pthread_mutex_init(&vm->lock, NULL);
+    pthread_cond_init(&vm->cond, NULL);
+    int r = -ENOMEM;
+    if (oom) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    vm->start_wall_us = cfg->t0_wall_us ? cfg->t0_wall_us : clock_us(CLOCK_MONOTONIC);
+    vm->start_cpu_us = cfg->t0_cpu_us ? cfg->t0_cpu_us : clock_us(CLOCK_PROCESS_CPUTIME_ID);
+
+    r = hv_open(&vm->hv, NULL);
+    if (r == -ENOENT || r == -ENXIO || r == -ENODEV) {
+        snprintf(err, errlen,
+                 "/dev/kvm does not exist: this host has no KVM (enable virtualization and "
+                 "load kvm_intel or kvm_amd)");
+        goto fail;
+    } else if (r == -EACCES || r == -EPERM) {
+        snprintf(err, errlen,
+                 "no permission to open /dev/kvm: add your user to the 'kvm' group or run as root");
+        goto fail;
+    } else if (r < 0) {
+        snprintf(err, errlen, "cannot use /dev/kvm: %s", strerror(-r));
+        goto fail;
+    }
+    r = config_validate(&vm->cfg, hv_caps(vm->hv)->max_vcpus, config_host_memory(), err, errlen);
+    if (r < 0)
+        goto fail;
+    uint32_t need = HV_FEAT_IRQCHIP | HV_FEAT_IRQFD | HV_FEAT_IOEVENTFD;
+    if ((hv_caps(vm->hv)->features & need) != need) {
+        snprintf(err, errlen, "KVM lacks the in-kernel irqchip, irqfd or ioeventfd");
+        r = -ENOTSUP;
+        goto fail;
+    }
+    vm->state_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (vm->state_fd < 0) {
+        r = -errno;
+        snprintf(err, errlen, "eventfd: %s", strerror(errno));
+        goto fail;
+    }
+    vm->kick_signal = SIGRTMIN;
+    r = install_kick_signal(vm->kick_signal);
+    if (r < 0) {
+        snprintf(err, errlen, "sigaction: %s", strerror(-r));
+        goto fail;
+    }
+    vm->nvcpus = vm->cfg.vcpus;
+    vm->state = VM_CREATED;
+    *out = vm;
+    return 0;
+fail:
+    vm_destroy(vm);
+    return r;
+}
+
+enum vm_state vm_get_state(struct vm *vm)
+{
+    pthread_mutex_lock(&vm->lock);
+    enum vm_state s = vm->state;
+    pthread_mutex_unlock(&vm->lock);
+    return s;
+}
+
+static void *loop_thread(void *arg)
+{
+    struct vm *vm = arg;
+    pthread_setname_np(pthread_self(), "arcvm-evloop");
+    evloop_run(&vm->loop);
+    return NULL;
+}
+
+static void console_quit(void *opaque)
+{
+    vm_request_stop(opaque, VM_EXIT_STOPPED, "stopped from the console (Ctrl-A x)");
+}
+
+/* Everything up to running vCPU threads. On failure the caller marks the VM
+ * failed; vm_destroy() releases whatever was built. */
+static int vm_build(struct vm *vm, char *err, size_t errlen)
+{
+    struct hv_vm_config hc = {.irqchip = true, .timer = true};
+    int r = hv_vm_create(vm->hv, &hc, &vm->hvm);
+    if (r < 0) {
+        snprintf(err, errlen, "creating the VM failed: %s", strerror(-r));
+        return r;
+    }
+    struct guest_mem_region layout[GUEST_MEM_MAX_REGIONS];
+    r = arch_mem_layout(vm->cfg.mem_bytes, layout, GUEST_MEM_MAX_REGIONS);
+    if (r < 0) {
+        snprintf(err, errlen, "no memory layout for %llu MiB",
+                 (unsigned long long)(vm->cfg.mem_bytes >> 20));
+        return r;
+    }
+    r = guest_mem_init(&vm->mem, layout, (unsigned)r);
+    if (r < 0) {
+        snprintf(err, errlen, "allocating %llu MiB of guest memory failed: %s",
+                 (unsigned long long)(vm->cfg.mem_bytes >> 20), strerror(-r));
+        return r;
+    }
+    for (unsigned i = 0; i < vm->mem.count; i++) {
+        r = hv_vm_mem_add(vm->hvm, vm->mem.r[i].gpa, vm->mem.r[i].size, vm->mem.r[i].hva, 0);
+        if (r < 0) {
+            snprintf(err, errlen, "mapping guest memory failed: %s", strerror(-r));
+            return r;
+        }
+    }
+    bus_init(&vm->pio, "pio");
+    bus_init(&vm->mmio, "mmio");
+    r = evloop_init(&vm->loop);
+    if (r < 0) {
+        snprintf(err, errlen, "event loop: %s", strerror(-r));
+        return r;
+    }
+    vm->loop_started = false;
+    int in = vm->cfg.console == CONSOLE_NONE ? -1 : vm->cfg.console_in;
+    int outfd = vm->cfg.console == CONSOLE_NONE ? -1 : vm->cfg.console_out;
+    console_init(&vm->console, in, outfd, vm->cfg.console_escape, &vm->loop);
+    vm->console.on_quit = console_quit;
+    vm->console.quit_opaque = vm;
+    vm->console_ready = true;
+
+    r = arch_vm_init(vm);
+    if (r < 0) {
+        snprintf(err, errlen, "creating devices failed: %s", strerror(-r));
+        return r;
+    }
+    r = arch_load(vm, err, errlen);
+    if (r < 0)
+        return r;
+
+    vm->vcpus = calloc(vm->nvcpus, sizeof(*vm->vcpus));
+    if (!vm->vcpus) {
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    for (unsigned i = 0; i < vm->nvcpus; i++) {
+        struct vcpu *v = &vm->vcpus[i];
+        v->vm = vm;
+        v->id = i;
+        r = hv_vcpu_create(vm->hvm, i, &v->hv);
+        if (r < 0) {
+            snprintf(err, errlen, "creating vCPU %u failed: %s", i, strerror(-r));
+            return r;
+        }
+        r = arch_vcpu_init(vm, v);
+        if (r < 0) {
+            snprintf(err, errlen, "setting up vCPU %u failed: %s", i, strerror(-r));
+            return r;
+        }
+    }
+    r = pthread_create(&vm->loop_thread, NULL, loop_thread, vm);
+    if (r) {
+        snprintf(err, errlen, "starting the event loop thread failed: %s", strerror(r));
+        return -r;
+    }
+    vm->loop_started = true;
+    return 0;
+}
+
+/* Start vCPU threads with the kick signal blocked; each unblocks it itself,
+ * so that no other thread of the process ever receives it. */
+static int start_vcpus(struct vm *vm, char *err, size_t errlen)
+{
+    sigset_t set, old;
+    sigemptyset(&set);
+    sigaddset(&set, vm->kick_signal);
+    pthread_sigmask(SIG_BLOCK, &set, &old);
+    int r = 0;
+    for (unsigned i = 0; i < vm->nvcpus; i++) {
+        pthread_mutex_lock(&vm->lock);
+        vm->running++;
+        pthread_mutex_unlock(&vm->lock);
+        r = pthread_create(&vm->vcpus[i].thread, NULL, vcpu_thread, &vm->vcpus[i]);
+        if (r) {
+            pthread_mutex_lock(&vm->lock);
+            vm->running--;
+            pthread_mutex_unlock(&vm->lock);
+            snprintf(err, errlen, "starting vCPU thread %u failed: %s", i, strerror(r));
+            r = -r;
+            break;
+        }
+        vm->vcpus[i].thread_started = true;
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return r;
+}
+
+int vm_start(struct vm *vm, char *err, size_t errlen)
+{
+    pthread_mutex_lock(&vm->lock);
+    if (vm->state != VM_CREATED) {
+        snprintf(err, errlen, "cannot start a VM that is %s", vm_state_name(vm->state));
+        pthread_mutex_unlock(&vm->lock);
+        return -EINVAL;
+    }
+    set_state(vm, VM_INITIALIZING);
+    pthread_mutex_unlock(&vm->lock);
+
+    int r = vm_build(vm, err, errlen);
+    if (r == 0) {
+        /* Running before the threads start, so that a guest that powers off
+         * at once finds a state it may leave. */
+        pthread_mutex_lock(&vm->lock);
+        set_state(vm, VM_RUNNING);
+        pthread_mutex_unlock(&vm->lock);
+        r = start_vcpus(vm, err, errlen);
+        if (r < 0)
+            vm_request_stop(vm, VM_EXIT_ERROR, "%s", err);
+        return r;
+    }
+    pthread_mutex_lock(&vm->lock);
+    vm->exit.kind = VM_EXIT_ERROR;
+    snprintf(vm->exit.message, sizeof(vm->exit.message), "%s", err);
+    set_state(vm, VM_FAILED);
+    pthread_mutex_unlock(&vm->lock);
+    return r;
+}
+
+void vm_kick_vcpus(struct vm *vm)
+{
+    if (!vm->vcpus)
+        return;
+    for (unsigned i = 0; i < vm->nvcpus; i++) {
+        struct vcpu *v = &vm->vcpus[i];
+        if (!v->hv)
+            continue;
+        hv_vcpu_request_exit(v->hv);
+        if (v->thread_started)
+            pthread_kill(v->thread, vm->kick_signal);
+    }
+}
+
+void vm_request_stop(struct vm *vm, enum vm_exit_kind kind, const char *fmt, ...)
+{
+    pthread_mutex_lock(&vm->lock);
+    if (vm->state == VM_RUNNING || vm->state == VM_PAUSED) {
+        vm->exit.kind = kind;
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(vm->exit.message, sizeof(vm->exit.message), fmt, ap);
+        va_end(ap);
+        set_state(vm, VM_STOPPING);
+        atomic_store(&vm->attention, true);
+    }
+    pthread_mutex_unlock(&vm->lock);
+    vm_kick_vcpus(vm);
+}
+
+int vm_pause(struct vm *vm)
+{
+    pthread_mutex_lock(&vm->lock);
+    if (vm->state != VM_RUNNING) {
+        int r = vm->state == VM_PAUSED ? -EALREADY : -EINVAL;
+        pthread_mutex_unlock(&vm->lock);
+        return r;
+    }
+    vm->pause_requested = true;
+    atomic_store(&vm->attention, true);
+    pthread_mutex_unlock(&vm->lock);
+    vm_kick_vcpus(vm);
+
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += PAUSE_TIMEOUT_MS / 1000;
+    int r = 0;
+    pthread_mutex_lock(&vm->lock);
+    while (vm->parked < vm->running && vm->state == VM_RUNNING && r == 0)
+        r = pthread_cond_timedwait(&vm->cond, &vm->lock, &deadline);
+    if (vm->state == VM_RUNNING && vm->parked >= vm->running) {
+        set_state(vm, VM_PAUSED);
+        r = 0;
+    } else {
+        /* Timed out or stopped meanwhile: leave the VM as it was. */
+        vm->pause_requested = false;
+        pthread_cond_broadcast(&vm->cond);
+        r = vm->state == VM_RUNNING ? -ETIMEDOUT : -EINVAL;
+    }
+    pthread_mutex_unlock(&vm->lock);
+    return r;
+}
+
+int vm_resume(struct vm *vm)
+{
+    pthread_mutex_lock(&vm->lock);
+    if (vm->state != VM_PAUSED) {
+        int r = vm->state == VM_RUNNING ? -EALREADY : -EINVAL;
+        pthread_mutex_unlock(&vm->lock);
+        return r;
+    }
+    vm->pause_requested = false;
+    atomic_store(&vm->attention, false);
+    set_state(vm, VM_RUNNING);
+    pthread_mutex_unlock(&vm->lock);
+    return 0;
+}
+
+static void join_threads(struct vm *vm)
+{
+    if (vm->threads_joined)
+        return;
+    vm->threads_joined = true;
+    for (unsigned i = 0; vm->vcpus && i < vm->nvcpus; i++) {
+        if (vm->vcpus[i].thread_started)
+            pthread_join(vm->vcpus[i].thread, NULL);
+        vm->vcpus[i].thread_started = false;
+    }
+    if (vm->loop_started) {
+        evloop_stop(&vm->loop);
+        pthread_join(vm->loop_thread, NULL);
+        vm->loop_started = false;
+    }
+}
+
+void vm_wait(struct vm *vm, struct vm_exit_info *info)
+{
+    pthread_mutex_lock(&vm->lock);
+    while (vm->state == VM_RUNNING || vm->state == VM_PAUSED || vm->state == VM_INITIALIZING)
+        pthread_cond_wait(&vm->cond, &vm->lock);
+    pthread_mutex_unlock(&vm->lock);
+
+    join_threads(vm);
+
+    pthread_mutex_lock(&vm->lock);
+    if (vm->state == VM_STOPPING)
+        set_state(vm, vm->exit.kind == VM_EXIT_CRASH || vm->exit.kind == VM_EXIT_ERROR
+                          ? VM_FAILED
+                          : VM_STOPPED);
+    if (info)
+        *info = vm->exit;
+    pthread_mutex_unlock(&vm->lock);
+}
+
+void vm_destroy(struct vm *vm)
+{
+    if (!vm)
+        return;
+    enum vm_state s = vm_get_state(vm);
+    if (s == VM_RUNNING || s == VM_PAUSED)
+        vm_request_stop(vm, VM_EXIT_STOPPED, "VM destroyed");
+    if (s != VM_CREATED)
+        vm_wait(vm, NULL);
+    join_threads(vm);
+    for (unsigned i = 0; vm->vcpus && i < vm->nvcpus; i++)
+        hv_vcpu_destroy(vm->vcpus[i].hv);
+    free(vm->vcpus);
+    arch_vm_release(vm);
+    if (vm->console_ready) {
+        console_release(&vm->console);
+        evloop_release(&vm->loop);
+        bus_release(&vm->pio);
+        bus_release(&vm->mmio);
+    }
+    hv_vm_destroy(vm->hvm);
+    guest_mem_release(&vm->mem);
+    hv_close(vm->hv);
+    if (vm->state_fd >= 0)
+        close(vm->state_fd);
+    config_release(&vm->cfg);
+    pthread_mutex_destroy(&vm->lock);
+    pthread_cond_destroy(&vm->cond);
+    free(vm);
+}

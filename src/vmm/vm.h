@@ -1,0 +1,115 @@
+/* vm.h - the VM object: one context that owns everything of one VM.
+ *
+ * Threads and what they own:
+ *  - the controlling thread (library caller / CLI main) creates, starts,
+ *    pauses, stops and destroys the VM; it holds vm->lock for state changes;
+ *  - one thread per vCPU ("vcpuN") runs hv_vcpu_run() and device MMIO/PIO
+ *    callbacks; devices lock their own state;
+ *  - one event-loop thread ("arcvm-evloop") runs back-end callbacks
+ *    (console input today).
+ * No globals: several VMs may live in one process.
+ */
+#ifndef ARCVM_VM_H
+#define ARCVM_VM_H
+
+#include "hv/hv.h"
+#include "vmm/bus.h"
+#include "vmm/config.h"
+#include "vmm/console.h"
+#include "vmm/evloop.h"
+#include "vmm/mem.h"
+#include "vmm/state.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+/* Why a VM stopped. */
+enum vm_exit_kind {
+    VM_EXIT_NONE,     /* still running */
+    VM_EXIT_POWEROFF, /* the guest powered off */
+    VM_EXIT_REBOOT,   /* the guest asked for a reset */
+    VM_EXIT_CRASH,    /* triple fault, hypervisor emulation failure, ... */
+    VM_EXIT_STOPPED,  /* stopped by the host (vm_stop(), escape key) */
+    VM_EXIT_ERROR,    /* a host-side failure while running */
+};
+
+struct vm_exit_info {
+    enum vm_exit_kind kind;
+    char message[256];
+};
+
+#define VCPU_EXIT_KINDS (HV_EXIT_UNKNOWN + 1)
+
+struct vcpu {
+    struct vm *vm;
+    unsigned id;
+    struct hv_vcpu *hv;
+    pthread_t thread;
+    bool thread_started;
+    _Atomic bool ready;   /* its thread has started and set its signal mask */
+    uint64_t exits[VCPU_EXIT_KINDS]; /* exit counts by reason (vCPU thread only) */
+};
+
+struct arch_vm;
+
+struct vm {
+    struct vm_config cfg;
+    uint64_t start_wall_us, start_cpu_us; /* for the boot timer */
+
+    struct hv *hv;
+    struct hv_vm *hvm;
+    struct guest_mem mem;
+    struct bus pio, mmio;
+    struct evloop loop;
+    pthread_t loop_thread;
+    bool loop_started;
+    struct console console;
+    bool console_ready;
+    struct arch_vm *arch;
+
+    unsigned nvcpus;
+    struct vcpu *vcpus;
+    int kick_signal;      /* signal that interrupts a vCPU in the guest */
+
+    _Atomic bool attention; /* vCPUs must look at state/pause before entering */
+    pthread_mutex_t lock; /* state, exit, pause fields below */
+    pthread_cond_t cond;  /* signalled on every state/park change */
+    enum vm_state state;
+    struct vm_exit_info exit;
+    bool pause_requested;
+    unsigned parked;      /* vCPUs parked for a pause */
+    unsigned running;     /* vCPU threads not yet finished */
+    int state_fd;         /* eventfd: written on every state change */
+    bool threads_joined;
+};
+
+/* Create a VM from @cfg (copied; strings duplicated). Validates the config
+ * and opens the hypervisor. On error writes a reason to @err and returns
+ * -errno; nothing is left behind. */
+int vm_create(struct vm **out, const struct vm_config *cfg, char *err, size_t errlen);
+/* Build and boot: memory, devices, kernel, vCPU threads. created -> running.
+ * On error the VM is failed and @err says why. */
+int vm_start(struct vm *vm, char *err, size_t errlen);
+/* Park every vCPU outside the guest (bounded wait). running -> paused. */
+int vm_pause(struct vm *vm);
+/* paused -> running. */
+int vm_resume(struct vm *vm);
+/* Ask the VM to stop (any thread, async-safe enough for signal-driven
+ * callers: it only sets state and kicks). */
+void vm_request_stop(struct vm *vm, enum vm_exit_kind kind, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Wait until the VM has stopped; joins its threads. Returns the exit info. */
+void vm_wait(struct vm *vm, struct vm_exit_info *info);
+/* Current state. */
+enum vm_state vm_get_state(struct vm *vm);
+/* Free everything. Stops the VM first if it still runs. */
+void vm_destroy(struct vm *vm);
+
+/* For vcpu.c: run loop of one vCPU thread. */
+void *vcpu_thread(void *arg);
+/* Interrupt every vCPU so it notices a state change. */
+void vm_kick_vcpus(struct vm *vm);
+
+#endif

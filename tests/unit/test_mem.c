@@ -1,0 +1,58 @@
+/* test_mem.c - guest memory regions and the checked accessor. */
+#include "unit.h"
+
+#include "vmm/mem.h"
+
+static void test_layout_rejects(void **state)
+{
+    (void)state;
+    struct guest_mem m;
+    struct guest_mem_region bad1[] = {{0, 4095, NULL}};
+    assert_int_equal(guest_mem_init(&m, bad1, 1), -EINVAL);
+    struct guest_mem_region bad2[] = {{0x2000, 0x2000, NULL}, {0x1000, 0x1000, NULL}};
+    assert_int_equal(guest_mem_init(&m, bad2, 2), -EINVAL);
+    struct guest_mem_region bad3[] = {{UINT64_MAX & ~0xfffull, 0x2000, NULL}};
+    assert_int_equal(guest_mem_init(&m, bad3, 1), -EINVAL);
+    assert_int_equal(guest_mem_init(&m, bad1, 0), -EINVAL);
+}
+
+static void test_accessor(void **state)
+{
+    (void)state;
+    struct guest_mem m;
+    struct guest_mem_region l[] = {{0, 0x10000, NULL}, {0x100000000ull, 0x4000, NULL}};
+    assert_int_equal(guest_mem_init(&m, l, 2), 0);
+    assert_int_equal(m.total, 0x14000);
+
+    assert_ptr_equal(guest_mem_ptr(&m, 0, 1), m.base);
+    assert_ptr_equal(guest_mem_ptr(&m, 0xffff, 1), m.base + 0xffff);
+    assert_null(guest_mem_ptr(&m, 0xffff, 2));   /* crosses the end */
+    assert_null(guest_mem_ptr(&m, 0x10000, 1));  /* the hole */
+    assert_null(guest_mem_ptr(&m, 0, 0));
+    assert_ptr_equal(guest_mem_ptr(&m, 0x100000000ull, 0x4000), m.base + 0x10000);
+    assert_null(guest_mem_ptr(&m, 0x100000000ull, 0x4001));
+    /* Hostile values: huge lengths, wrap-around, the top of the space. */
+    assert_null(guest_mem_ptr(&m, 0x10, UINT64_MAX));
+    assert_null(guest_mem_ptr(&m, UINT64_MAX, 1));
+    assert_null(guest_mem_ptr(&m, UINT64_MAX - 0xf, 0x20));
+    assert_null(guest_mem_ptr(&m, 0x100000000ull + 0x3fff, UINT64_MAX - 0x3ffe));
+    assert_null(guest_mem_ptr(&m, 0xfff0, 0x100000000ull));
+
+    uint8_t data[16] = "guest memory!";
+    assert_int_equal(guest_mem_write(&m, 0x100000000ull + 8, data, sizeof(data)), 0);
+    uint8_t back[16];
+    assert_int_equal(guest_mem_read(&m, 0x100000000ull + 8, back, sizeof(back)), 0);
+    assert_memory_equal(data, back, sizeof(data));
+    assert_int_equal(guest_mem_write(&m, 0xfff8, data, 16), -EFAULT);
+    assert_int_equal(guest_mem_read(&m, 0x10000, back, 1), -EFAULT);
+
+    assert_int_equal(guest_mem_room(&m, 0xfff0), 0x10);
+    assert_int_equal(guest_mem_room(&m, 0x10000), 0);
+    guest_mem_release(&m);
+    assert_int_equal(m.fd, -1);
+}
+
+int main(void)
+{
+    RUN(cmocka_unit_test(test_layout_rejects), cmocka_unit_test(test_accessor));
+}
