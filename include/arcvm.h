@@ -76,6 +76,8 @@ int arcvm_set_memory(arcvm *vm, uint64_t bytes);
 int arcvm_set_console(arcvm *vm, enum arcvm_console mode, int in_fd, int out_fd);
 /* Non-zero: the two-key sequence Ctrl-A x on console input stops the VM. */
 int arcvm_set_console_escape(arcvm *vm, int on);
+/* Hypervisor device node (default "/dev/kvm"). */
+int arcvm_set_hypervisor_device(arcvm *vm, const char *path);
 /* Non-zero: log boot time when the guest writes 123 to MMIO 0xc0000000. */
 int arcvm_set_boot_timer(arcvm *vm, int on);
 

@@ -51,6 +51,7 @@ static void usage(FILE *f)
             "  --boot-timer         log the time until the guest writes 123 to MMIO\n"
             "                       0xc0000000 (Firecracker's boot timer)\n"
             "  --log-level LEVEL    error, warn (default), info or debug\n"
+            "  --kvm-device PATH    hypervisor device node (default /dev/kvm)\n"
             "\n"
             "On a terminal, the console is raw; type Ctrl-A x to stop the VM.\n"
             "\n"
@@ -104,7 +105,7 @@ static void raw_terminal(void)
 }
 
 enum { OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_CPUS, OPT_MEMORY, OPT_CONSOLE,
-       OPT_BOOT_TIMER, OPT_LOG_LEVEL };
+       OPT_BOOT_TIMER, OPT_LOG_LEVEL, OPT_KVM_DEVICE };
 
 static const struct option run_opts[] = {
     {"kernel", required_argument, NULL, OPT_KERNEL},
@@ -115,12 +116,13 @@ static const struct option run_opts[] = {
     {"console", required_argument, NULL, OPT_CONSOLE},
     {"boot-timer", no_argument, NULL, OPT_BOOT_TIMER},
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+    {"kvm-device", required_argument, NULL, OPT_KVM_DEVICE},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
 
 struct run_args {
-    const char *kernel, *initrd, *cmdline;
+    const char *kernel, *initrd, *cmdline, *kvm_device;
     unsigned cpus;
     uint64_t mem;
     bool console_none;
@@ -159,6 +161,7 @@ static void parse_run(int argc, char **argv, struct run_args *a)
                 die_usage("--console '%s': choose serial or none", optarg);
             break;
         case OPT_BOOT_TIMER: a->boot_timer = true; break;
+        case OPT_KVM_DEVICE: a->kvm_device = optarg; break;
         case OPT_LOG_LEVEL: {
             enum log_level l;
             if (log_level_parse(optarg, &l) < 0)
@@ -170,7 +173,7 @@ static void parse_run(int argc, char **argv, struct run_args *a)
         case '?':
         default:
             if (optopt)
-                die_usage("option '%s' needs a value or is unknown", argv[optind - 1]);
+                die_usage("option '%s' needs a value", argv[optind - 1]);
             die_usage("unknown option '%s'", argv[optind - 1]);
         }
     }
@@ -210,6 +213,8 @@ static int run(int argc, char **argv)
         r = arcvm_set_console_escape(vm, tty);
     if (!r)
         r = arcvm_set_boot_timer(vm, a.boot_timer);
+    if (!r && a.kvm_device)
+        r = arcvm_set_hypervisor_device(vm, a.kvm_device);
     if (r < 0) {
         fprintf(stderr, "arcvm: error: %s\n", arcvm_last_error(vm));
         arcvm_destroy(vm);

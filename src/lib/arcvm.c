@@ -153,6 +153,11 @@ int arcvm_set_console_escape(arcvm *h, int on)
     SETTER(h, h->cfg.console_escape = on != 0);
 }
 
+int arcvm_set_hypervisor_device(arcvm *h, const char *path)
+{
+    SETTER(h, r_ = set_str(h, &h->cfg.hv_device, path));
+}
+
 int arcvm_set_boot_timer(arcvm *h, int on)
 {
     SETTER(h, h->cfg.boot_timer = on != 0);

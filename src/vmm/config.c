@@ -26,7 +26,8 @@ void config_release(struct vm_config *c)
     free(c->kernel_path);
     free(c->initrd_path);
     free(c->cmdline);
-    c->kernel_path = c->initrd_path = c->cmdline = NULL;
+    free(c->hv_device);
+    c->kernel_path = c->initrd_path = c->cmdline = c->hv_device = NULL;
 }
 
 int config_parse_uint(const char *s, unsigned *out)
@@ -114,7 +115,7 @@ int config_validate(const struct vm_config *c, unsigned max_vcpus, uint64_t host
         if (r < 0)
             return r;
     }
-    if (c->vcpus < 1 || c->vcpus > max_vcpus) {
+    if (c->vcpus < 1 || (max_vcpus && c->vcpus > max_vcpus)) {
         snprintf(err, errlen, "%u vCPUs: choose between 1 and %u (the hypervisor's limit)",
                  c->vcpus, max_vcpus);
         return -EINVAL;

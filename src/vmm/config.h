@@ -25,6 +25,7 @@ struct vm_config {
     char *kernel_path;       /* required */
     char *initrd_path;       /* optional */
     char *cmdline;           /* appended to the defaults, or replaces them */
+    char *hv_device;         /* hypervisor device node, NULL: /dev/kvm */
     bool cmdline_replace;    /* true: use @cmdline verbatim, no defaults */
     unsigned vcpus;          /* 1 .. hypervisor limit */
     uint64_t mem_bytes;      /* guest RAM, multiple of 1 MiB */
@@ -50,7 +51,8 @@ int config_parse_size(const char *s, uint64_t *bytes);
 /* Parse a decimal unsigned integer with no sign, space or suffix. */
 int config_parse_uint(const char *s, unsigned *out);
 
-/* Check @c against the host: vCPUs within 1..max_vcpus, memory within
+/* Check @c against the host: vCPUs within 1..max_vcpus (0: no upper bound
+ * known yet), memory within
  * CONFIG_MEM_MIN..host_mem and MiB-aligned, kernel and initrd are readable
  * regular files, command line fits. On error returns -errno and writes one
  * user-facing sentence to @err. */

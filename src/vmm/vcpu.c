@@ -44,19 +44,28 @@ static bool vcpu_check_state(struct vcpu *v)
     return keep;
 }
 
+/* Where the vCPU was, as "at RIP 0x..." (with CS:RIP outside long mode), or
+ * why that is unknown. */
+static const char *vcpu_where(struct vcpu *v, char *buf, size_t len)
+{
 #ifdef __x86_64__
-static uint64_t vcpu_rip(struct vcpu *v)
-{
     struct hv_x86_regs r;
-    return hv_x86_vcpu_get_regs(v->hv, &r) < 0 ? 0 : r.rip;
-}
+    struct hv_x86_sregs s;
+    if (hv_x86_vcpu_get_regs(v->hv, &r) < 0 || hv_x86_vcpu_get_sregs(v->hv, &s) < 0) {
+        snprintf(buf, len, "(RIP unknown: registers unreadable)");
+    } else if (r.rip == 0xfff0 && s.cs.selector == 0xf000 && s.cs.base == 0xffff0000) {
+        /* The reset vector: on AMD, KVM reinitialises the vCPU on a
+         * shutdown intercept, so the faulting RIP is gone. */
+        snprintf(buf, len, "(RIP unknown: the hypervisor reset the vCPU)");
+    } else {
+        snprintf(buf, len, "at RIP 0x%" PRIx64, r.rip);
+    }
 #else
-static uint64_t vcpu_rip(struct vcpu *v)
-{
     (void)v;
-    return 0;
-}
+    snprintf(buf, len, "(RIP unknown)");
 #endif
+    return buf;
+}
 
 static void handle_io(struct vcpu *v, const struct hv_exit *e)
 {
@@ -80,6 +89,7 @@ static void handle_mmio(struct vcpu *v, const struct hv_exit *e)
 static bool vcpu_handle_exit(struct vcpu *v, const struct hv_exit *e)
 {
     struct vm *vm = v->vm;
+    char where[64];
     switch (e->reason) {
     case HV_EXIT_IO:
         handle_io(v, e);
@@ -103,27 +113,25 @@ static bool vcpu_handle_exit(struct vcpu *v, const struct hv_exit *e)
         vm_request_stop(vm, VM_EXIT_REBOOT, "guest rebooted");
         return false;
     case HV_EXIT_SHUTDOWN:
-        vm_request_stop(vm, VM_EXIT_CRASH, "vcpu%u: triple fault at RIP 0x%" PRIx64, v->id,
-                        vcpu_rip(v));
+        vm_request_stop(vm, VM_EXIT_CRASH, "vcpu%u: triple fault %s", v->id,
+                        vcpu_where(v, where, sizeof(where)));
         return false;
     case HV_EXIT_INTERNAL_ERROR:
-        vm_request_stop(vm, VM_EXIT_CRASH,
-                        "vcpu%u: KVM internal error (suberror %u) at RIP 0x%" PRIx64, v->id,
-                        e->error.code, vcpu_rip(v));
+        vm_request_stop(vm, VM_EXIT_CRASH, "vcpu%u: KVM internal error (suberror %u) %s", v->id,
+                        e->error.code, vcpu_where(v, where, sizeof(where)));
         return false;
     case HV_EXIT_FAIL_ENTRY:
-        vm_request_stop(vm, VM_EXIT_CRASH,
-                        "vcpu%u: hardware refused VM entry (reason 0x%x) at RIP 0x%" PRIx64,
-                        v->id, e->error.code, vcpu_rip(v));
+        vm_request_stop(vm, VM_EXIT_CRASH, "vcpu%u: hardware refused VM entry (reason 0x%x) %s",
+                        v->id, e->error.code, vcpu_where(v, where, sizeof(where)));
         return false;
     case HV_EXIT_SYSTEM_EVENT:
-        vm_request_stop(vm, VM_EXIT_CRASH, "vcpu%u: platform event %u at RIP 0x%" PRIx64,
-                        v->id, e->event.type, vcpu_rip(v));
+        vm_request_stop(vm, VM_EXIT_CRASH, "vcpu%u: platform event %u %s", v->id, e->event.type,
+                        vcpu_where(v, where, sizeof(where)));
         return false;
     case HV_EXIT_UNKNOWN:
     default:
-        vm_request_stop(vm, VM_EXIT_CRASH, "vcpu%u: unexpected exit %u at RIP 0x%" PRIx64,
-                        v->id, e->raw, vcpu_rip(v));
+        vm_request_stop(vm, VM_EXIT_CRASH, "vcpu%u: unexpected exit %u %s", v->id, e->raw,
+                        vcpu_where(v, where, sizeof(where)));
         return false;
     }
 }

@@ -79,6 +79,7 @@ int vm_create(struct vm **out, const struct vm_config *cfg, char *err, size_t er
     vm->cfg.kernel_path = dup_or_null(cfg->kernel_path, &oom);
     vm->cfg.initrd_path = dup_or_null(cfg->initrd_path, &oom);
     vm->cfg.cmdline = dup_or_null(cfg->cmdline, &oom);
+    vm->cfg.hv_device = dup_or_null(cfg->hv_device, &oom);
     vm->state_fd = -1;
     vm->mem.fd = -1;
     pthread_mutex_init(&vm->lock, NULL);
@@ -91,18 +92,25 @@ int vm_create(struct vm **out, const struct vm_config *cfg, char *err, size_t er
     vm->start_wall_us = cfg->t0_wall_us ? cfg->t0_wall_us : clock_us(CLOCK_MONOTONIC);
     vm->start_cpu_us = cfg->t0_cpu_us ? cfg->t0_cpu_us : clock_us(CLOCK_PROCESS_CPUTIME_ID);
 
-    r = hv_open(&vm->hv, NULL);
+    /* Input first, so a bad file or size is reported as such even on a host
+     * without KVM; then the limits only the hypervisor knows. */
+    r = config_validate(&vm->cfg, 0, config_host_memory(), err, errlen);
+    if (r < 0)
+        goto fail;
+    const char *dev = vm->cfg.hv_device ? vm->cfg.hv_device : "/dev/kvm";
+    r = hv_open(&vm->hv, dev);
     if (r == -ENOENT || r == -ENXIO || r == -ENODEV) {
         snprintf(err, errlen,
-                 "/dev/kvm does not exist: this host has no KVM (enable virtualization and "
-                 "load kvm_intel or kvm_amd)");
+                 "%s does not exist: this host has no KVM (enable virtualization in the "
+                 "firmware and load kvm_intel or kvm_amd)",
+                 dev);
         goto fail;
     } else if (r == -EACCES || r == -EPERM) {
         snprintf(err, errlen,
-                 "no permission to open /dev/kvm: add your user to the 'kvm' group or run as root");
+                 "no permission to open %s: add your user to the 'kvm' group or run as root", dev);
         goto fail;
     } else if (r < 0) {
-        snprintf(err, errlen, "cannot use /dev/kvm: %s", strerror(-r));
+        snprintf(err, errlen, "cannot use %s: %s", dev, strerror(-r));
         goto fail;
     }
     r = config_validate(&vm->cfg, hv_caps(vm->hv)->max_vcpus, config_host_memory(), err, errlen);

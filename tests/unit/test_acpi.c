@@ -22,6 +22,7 @@ static void build(unsigned ncpus, unsigned nmmio)
 {
     struct acpi_config c = {.ncpus = ncpus, .com1_port = 0x3f8, .com1_irq = 4, .pm_port = 0x600,
                             .pm_reset_value = 1, .s5_type = 5, .rtc_century = 0x32,
+                            .rtc_port = 0x70,
                             .nmmio = nmmio};
     for (unsigned i = 0; i < nmmio; i++)
         c.mmio[i] = (struct acpi_mmio_dev){0xd0000000ull + i * 0x1000, 0x1000, 16 + i};
@@ -145,6 +146,7 @@ static void test_dsdt_devices(void **state)
     assert_false(contains(d, len, "VR02"));
     assert_true(contains(d, len, "COM1"));
     assert_true(contains(d, len, "_S5_"));
+    assert_true(contains(d, len, "RTC_"));
 }
 
 static void test_too_small(void **state)
@@ -202,8 +204,9 @@ static void test_iasl(void **state)
     char cmd[512];
     snprintf(cmd, sizeof(cmd),
              "grep -q LNRO0005 %s/dsdt.dsl && grep -q 'Memory32Fixed' %s/dsdt.dsl && "
-             "grep -q '_S5_' %s/dsdt.dsl && grep -q 'PNP0501' %s/dsdt.dsl",
-             dir, dir, dir, dir);
+             "grep -q '_S5_' %s/dsdt.dsl && grep -q 'PNP0501' %s/dsdt.dsl && "
+             "grep -q 'PNP0B00' %s/dsdt.dsl",
+             dir, dir, dir, dir, dir);
     assert_int_equal(system(cmd), 0);
     snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
     (void)!system(cmd);

@@ -240,6 +240,20 @@ static void dsdt_body(struct wbuf *w, const struct acpi_config *c)
         aml_crs(w, res, n);
         pkg_close(w, dev);
     }
+    if (c->rtc_port) {
+        /* The CMOS clock, ports only. Without an interrupt resource Linux's
+         * rtc_cmos runs without alarms on a platform with no legacy IRQs;
+         * its static fallback (IRQ 8) has no mapping there and fails. */
+        size_t dev;
+        aml_device_open(w, "RTC_", &dev);
+        aml_name(w, "_HID");
+        put8(w, AML_DWORD);
+        put32(w, eisa_id("PNP0B00")); /* AT real-time clock */
+        uint8_t res[8];
+        size_t n = res_io(res, c->rtc_port, 2);
+        aml_crs(w, res, n);
+        pkg_close(w, dev);
+    }
     for (unsigned i = 0; i < c->nmmio && i < ACPI_MAX_MMIO_DEVS; i++) {
         char name[5];
         snprintf(name, sizeof(name), "VR%02X", i);

@@ -88,7 +88,6 @@ void x86_cpuid_fixup(struct hv_x86_cpuid *e, unsigned n, unsigned id, unsigned n
 #define MSR_IA32_SYSENTER_CS 0x174
 #define MSR_IA32_SYSENTER_ESP 0x175
 #define MSR_IA32_SYSENTER_EIP 0x176
-#define MSR_IA32_TSC 0x10
 #define MSR_IA32_MISC_ENABLE 0x1a0
 #define MSR_MTRR_DEF_TYPE 0x2ff
 #define MSR_STAR 0xc0000081
@@ -113,11 +112,14 @@ int x86_vcpu_init(struct hv_vcpu *v, unsigned id, unsigned ncpus, const struct h
     if (r < 0)
         return r;
     /* Firmware leaves these for the kernel: fast strings on, MTRRs enabled
-     * with write-back as the default type, syscall MSRs cleared. */
+     * with write-back as the default type, syscall MSRs cleared. The TSC is
+     * left alone: KVM zeroes and synchronises it across vCPUs at creation,
+     * while writing it here, one vCPU after another, makes the guest see
+     * unsynchronised TSCs when setup is slow. */
     const struct hv_x86_msr msrs[] = {
         {MSR_IA32_SYSENTER_CS, 0}, {MSR_IA32_SYSENTER_ESP, 0}, {MSR_IA32_SYSENTER_EIP, 0},
         {MSR_STAR, 0},             {MSR_CSTAR, 0},             {MSR_KERNEL_GS_BASE, 0},
-        {MSR_SYSCALL_MASK, 0},     {MSR_LSTAR, 0},             {MSR_IA32_TSC, 0},
+        {MSR_SYSCALL_MASK, 0},     {MSR_LSTAR, 0},
         {MSR_IA32_MISC_ENABLE, MISC_ENABLE_FAST_STRING},
         {MSR_MTRR_DEF_TYPE, MTRR_ENABLE | MTRR_TYPE_WB},
     };

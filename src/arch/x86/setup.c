@@ -244,6 +244,7 @@ static int build_acpi(struct vm *vm, uint64_t *rsdp, char *err, size_t errlen)
         .pm_reset_value = PM_RESET_VALUE,
         .s5_type = PM_S5_TYPE,
         .rtc_century = RTC_REG_CENTURY,
+        .rtc_port = RTC_PORT_BASE,
     };
     uint8_t *tables = guest_mem_ptr(&vm->mem, X86_ACPI_ADDR, X86_ACPI_MAX);
     long n = tables ? acpi_build(tables, X86_ACPI_MAX, X86_ACPI_ADDR, &ac) : -ENOSPC;

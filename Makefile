@@ -1,0 +1,46 @@
+# arcvm - top-level entry points. `make` builds, `make test` runs every
+# test (unit, sanitizers, end-to-end under KVM), `make demo` boots a guest.
+BUILD      ?= build
+BUILD_SAN  ?= build-san
+MESON_OPTS ?=
+
+.PHONY: all deps test unit unit-san e2e demo bench clean format
+
+all: $(BUILD)/build.ninja
+	ninja -C $(BUILD)
+
+deps:
+	@scripts/install-deps.sh
+
+$(BUILD)/build.ninja: | deps
+	meson setup $(BUILD) $(MESON_OPTS)
+
+$(BUILD_SAN)/build.ninja: | deps
+	meson setup $(BUILD_SAN) -Db_sanitize=address,undefined -Db_lundef=false $(MESON_OPTS)
+
+unit: all
+	meson test -C $(BUILD) --suite unit --print-errorlogs
+
+# The unit tests again under AddressSanitizer and UndefinedBehaviorSanitizer;
+# any report fails the run.
+unit-san: $(BUILD_SAN)/build.ninja
+	ninja -C $(BUILD_SAN)
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+		meson test -C $(BUILD_SAN) --suite unit --print-errorlogs
+
+e2e: all
+	tests/e2e/run.sh
+
+test: unit unit-san e2e
+
+demo: all
+	tests/demo.sh
+
+bench: all
+	bench/boot.sh
+
+clean:
+	rm -rf $(BUILD) $(BUILD_SAN)
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')

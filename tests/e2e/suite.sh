@@ -1,0 +1,130 @@
+#!/usr/bin/env bash
+# suite.sh - arcvm's end-to-end tests. Needs a working /dev/kvm: run it
+# through tests/harness/nested.sh (tests/e2e/run.sh does).
+#
+# Each guest boot checks many things, since a boot is the expensive part.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+. tests/e2e/lib.sh
+trap vm_cleanup EXIT
+eval "$(tests/guest/images.sh)"
+MKELF=${MKELF:-$PWD/build/mkelf}
+echo "# arcvm e2e on $(uname -r), kernel $KERNEL, $(nproc) host CPUs"
+
+# ---- bad input: one clear line, nonzero status, nothing left behind ----
+
+# expect_refusal DESCRIPTION REGEX ARGS...: arcvm run ARGS must exit 1 and
+# print exactly one line on stderr matching REGEX, and nothing on stdout.
+expect_refusal() {
+  local desc=$1 re=$2; shift 2
+  local out="$E2E_TMP/refusal.out" err="$E2E_TMP/refusal.err"
+  local before; before=$(ls /tmp /dev/shm | sort | md5sum)
+  timeout 60 ${RUNAS:-} "$ARCVM" run "$@" </dev/null >"$out" 2>"$err"
+  local rc=$? lines; lines=$(wc -l <"$err")
+  local after; after=$(ls /tmp /dev/shm | sort | md5sum)
+  if [ $rc -eq 1 ] && [ "$lines" -eq 1 ] && grep -qE -- "$re" "$err" && [ ! -s "$out" ] &&
+     [ "$before" = "$after" ]; then
+    ok "refuses $desc: $(cat "$err")"
+  else
+    not_ok "refuses $desc (rc=$rc, $lines stderr lines, want /$re/): $(head -c 300 "$err")"
+  fi
+}
+
+head -c 4096 /dev/urandom >"$E2E_TMP/garbage"
+head -c 3000000 "$KERNEL" >"$E2E_TMP/truncated"
+: >"$E2E_TMP/empty"
+touch "$E2E_TMP/noaccess"; chmod 000 "$E2E_TMP/noaccess"
+expect_refusal "a missing kernel" "kernel '.*': No such file" --kernel /nonexistent/vmlinuz
+expect_refusal "a missing initrd" "initrd '.*': No such file" --kernel "$KERNEL" --initrd /nonexistent/initrd
+expect_refusal "an empty kernel" "empty" --kernel "$E2E_TMP/empty"
+expect_refusal "a directory as kernel" "not a regular file" --kernel /tmp
+expect_refusal "a garbage kernel" "neither a bzImage nor an ELF" --kernel "$E2E_TMP/garbage"
+expect_refusal "a truncated kernel" "truncated" --kernel "$E2E_TMP/truncated"
+expect_refusal "0 vCPUs" "--cpus '0'" --kernel "$KERNEL" --cpus 0
+expect_refusal "a non-numeric vCPU count" "--cpus 'two'" --kernel "$KERNEL" --cpus two
+expect_refusal "more vCPUs than KVM allows" "choose between 1 and" --kernel "$KERNEL" --cpus 100000
+expect_refusal "absurd memory" "more than this host has" --kernel "$KERNEL" --memory 64T
+expect_refusal "too little memory" "too small" --kernel "$KERNEL" --memory 16M
+expect_refusal "a garbage memory size" "--memory 'lots'" --kernel "$KERNEL" --memory lots
+expect_refusal "an unknown option" "unknown option" --kernel "$KERNEL" --frobnicate
+expect_refusal "no kernel at all" "no kernel given"
+expect_refusal "a missing /dev/kvm" "does not exist: this host has no KVM" --kernel "$KERNEL" --kvm-device /nonexistent/kvm
+if command -v setpriv >/dev/null; then
+  # Root ignores file modes, so drop to nobody to meet a permission error.
+  RUNAS="setpriv --reuid=65534 --regid=65534 --clear-groups"
+  expect_refusal "a /dev/kvm without permission" "no permission to open" --kernel "$KERNEL" --kvm-device "$E2E_TMP/noaccess"
+  RUNAS=
+else
+  not_ok "setpriv (util-linux) missing: cannot test the permission error"
+fi
+expect_refusal "a kernel that needs more memory than given" "give at least --memory" --kernel "$KERNEL" --memory 64M
+
+# ---- a guest that triple-faults: named reason, RIP, status 3 ----
+"$MKELF" "$E2E_TMP/triple.elf" triple-fault
+timeout 60 "$ARCVM" run --kernel "$E2E_TMP/triple.elf" --memory 64M </dev/null >/dev/null 2>"$E2E_TMP/triple.err"
+rc=$?
+# Intel keeps the faulting RIP; AMD's KVM resets the vCPU on shutdown and
+# arcvm says so instead of printing the reset vector.
+if [ $rc -eq 3 ] && grep -qE "triple fault (at RIP 0x100000|\(RIP unknown)" "$E2E_TMP/triple.err"; then
+  ok "a triple fault exits 3 naming reason and RIP: $(cat "$E2E_TMP/triple.err")"
+else
+  not_ok "triple fault: rc=$rc, stderr: $(cat "$E2E_TMP/triple.err")"
+fi
+
+# ---- boot 1: bzImage, 1 vCPU, commands on stdin, power-off exits 0 ----
+host_now=$(date +%s)
+vm_start bz --kernel "$KERNEL" --initrd "$INITRD" --cpus 1 --memory 256M --boot-timer \
+  --cmdline "quiet arcvm.e2e=1"
+if vm_expect bz "ARCVM-GUEST-READY cpus=1 " 180; then
+  ok "bzImage boots to init with 1 vCPU"
+  vm_send bz 'echo R1-$((6*7))'
+  check "a command typed on stdin runs in the guest and its output returns" vm_expect bz '^R1-42$' 30
+  vm_send bz 'echo NPROC-$(nproc)'
+  check "nproc in the guest is 1" vm_expect bz '^NPROC-1$' 30
+  vm_send bz 'echo CMDLINE-$(cat /proc/cmdline)'
+  check "the guest command line has arcvm's defaults and --cmdline" \
+    vm_expect bz '^CMDLINE-console=ttyS0 reboot=k panic=1 .*quiet arcvm.e2e=1$' 30
+  vm_send bz 'echo CLOCK-$(date +%s) RTC-$(cat /sys/class/rtc/rtc0/name 2>&1) HW-$(hwclock -u 2>&1 | head -c 40)'
+  if vm_expect bz '^CLOCK-[0-9]+ ' 30; then
+    guest_now=$(vm_grep bz '^CLOCK-' | sed 's/^CLOCK-\([0-9]*\).*/\1/')
+    drift=$(( guest_now - host_now )); drift=${drift#-}
+    check "the guest clock starts at the host's wall-clock time (off by ${drift}s)" [ "$drift" -lt 300 ]
+    check "the CMOS RTC is registered as rtc0 by rtc_cmos" vm_expect bz 'RTC-rtc_cmos' 1
+  else
+    not_ok "guest clock query"
+  fi
+  vm_send bz 'echo MEM-$(awk "/MemTotal/ {print \$2}" /proc/meminfo)'
+  if vm_expect bz '^MEM-[0-9]+$' 30; then
+    mem=$(vm_grep bz '^MEM-' | cut -d- -f2)
+    check "guest sees its 256 MiB of RAM (MemTotal ${mem} kB)" [ "$mem" -gt 180000 -a "$mem" -le 262144 ]
+  fi
+  errs='ACPI( BIOS)? (Error|Warning)|Firmware Bug|irq.*(fail|error)|rtc.*fail'
+  vm_send bz "dmesg | grep -iE '$errs' | sed 's/^/BADLOG: /'; echo ERRS-\$(dmesg | grep -ciE '$errs')"
+  check "the guest kernel log has no ACPI, IRQ or RTC errors" vm_expect bz '^ERRS-0$' 30
+  tr -d '\r' <"$(vm_dir bz)/out" | grep -a '^BADLOG:' | sed 's/^/     /' 
+  vm_send bz 'poweroff -f'
+  vm_wait bz 60
+  check "guest power-off ends arcvm with status 0 (got $VM_RC)" [ "$VM_RC" -eq 0 ]
+  check "--boot-timer logs the guest's boot time" grep -q "Guest-boot-time = " "$(vm_dir bz)/err"
+  grep "Guest-boot-time" "$(vm_dir bz)/err" | sed 's/^/     /'
+else
+  not_ok "bzImage boot to init"
+  vm_wait bz 5
+fi
+
+# ---- boot 2: PVH vmlinux, 4 vCPUs, reboot exits 2 ----
+vm_start pvh --kernel "$VMLINUX" --initrd "$INITRD" --cpus 4 --memory 256M --cmdline "quiet"
+if vm_expect pvh "ARCVM-GUEST-READY cpus=4 " 300; then
+  ok "PVH vmlinux boots to init with 4 vCPUs, nproc = 4"
+  vm_send pvh 'echo ONLINE-$(cat /sys/devices/system/cpu/online)'
+  check "all 4 vCPUs are online" vm_expect pvh '^ONLINE-0-3$' 30
+  vm_send pvh 'reboot -f'
+  vm_wait pvh 60
+  check "guest reboot ends arcvm with status 2 (got $VM_RC)" [ "$VM_RC" -eq 2 ]
+else
+  not_ok "PVH vmlinux boot to init with 4 vCPUs"
+  vm_wait pvh 5
+fi
+
+echo "# e2e: $PASSES passed, $FAILS failed"
+[ "$FAILS" -eq 0 ]

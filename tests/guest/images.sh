@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# images.sh - build (or reuse) the guest images the tests, demo and
+# benchmarks boot, and print where they are as shell assignments:
+#   KERNEL=... (bzImage)  VMLINUX=... (ELF, PVH)  INITRD=... (busybox initramfs)
+#
+# Usage: eval "$(tests/guest/images.sh)"
+# Images are cached under ${ARCVM_CACHE:-<repo>/build/cache}, keyed on the
+# kernel version and a hash of the scripts that make them.
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+cache=${ARCVM_CACHE:-$repo/build/cache}
+mkdir -p "$cache"
+
+kernel=$("$here/kernel.sh")
+ver=$("$here/kernel.sh" --version)
+key=$(cat "$here/init.sh" "$here/mkinitramfs.sh" "$here/extract-vmlinux.sh" | sha256sum | cut -c1-12)
+
+vmlinux=$cache/vmlinux-$ver
+if [ ! -s "$vmlinux" ]; then
+  echo "images: extracting the ELF vmlinux from $kernel" >&2
+  "$here/extract-vmlinux.sh" "$kernel" "$vmlinux"
+fi
+
+initrd=$cache/initrd-$ver-$key.cpio.gz
+if [ ! -s "$initrd" ]; then
+  echo "images: building the busybox initramfs" >&2
+  "$here/mkinitramfs.sh" -o "$initrd" -i "$here/init.sh"
+fi
+
+printf 'KERNEL=%q\nVMLINUX=%q\nINITRD=%q\n' "$kernel" "$vmlinux" "$initrd"

@@ -1,0 +1,41 @@
+#!/bin/sh
+# init.sh - /init of arcvm's test and demo guests (busybox initramfs).
+#
+# Mounts the basics, loads the modules the image carries, signals that boot
+# is done (Firecracker's boot-timer byte at MMIO 0xc0000000, then a marker
+# line on the console), and then does what the kernel command line asks:
+#   arcvm.mode=shell   (default) an interactive shell on the console
+#   arcvm.mode=demo    print kernel, CPUs and memory, then power off
+#   arcvm.mode=bench   power off at once (boot-time benchmark)
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t devtmpfs dev /dev 2>/dev/null
+mkdir -p /dev/pts && mount -t devpts devpts /dev/pts 2>/dev/null
+[ -x /bin/load-modules ] && /bin/load-modules >/dev/null 2>&1
+
+mode=shell
+for arg in $(cat /proc/cmdline); do
+  case $arg in arcvm.mode=*) mode=${arg#arcvm.mode=} ;; esac
+done
+
+# Boot done: 123 at 0xc0000000 is the boot-timer byte (ignored by VMMs
+# without one), the line is what scripts wait for.
+devmem 0xc0000000 8 123 2>/dev/null
+echo "ARCVM-GUEST-READY cpus=$(nproc) mode=$mode"
+
+case $mode in
+  bench)
+    poweroff -f ;;
+  demo)
+    echo "kernel:  $(uname -sr)"
+    echo "cpus:    $(nproc)"
+    echo "memory:  $(awk '/MemTotal/ {printf "%d MiB", $2 / 1024}' /proc/meminfo)"
+    echo "uptime:  $(cut -d' ' -f1 /proc/uptime) s"
+    poweroff -f ;;
+  *)
+    export PS1='guest# ' HOME=/root
+    # setsid + cttyhack: a session with the console as controlling tty, so
+    # Ctrl-C reaches the shell's children. Leaving the shell powers off.
+    setsid cttyhack sh
+    poweroff -f ;;
+esac

@@ -1,0 +1,287 @@
+#!/usr/bin/env bash
+# nested.sh — run a command somewhere /dev/kvm works.
+#
+# Usage:
+#   nested.sh [--cpus N] [--mem SIZE] [--timeout SEC] -- CMD [ARGS...]
+#
+# With a usable /dev/kvm on the host (and ARCVM_NESTED != 1) it just execs CMD.
+# Otherwise it boots an outer QEMU/TCG guest (Debian kernel, busybox initramfs,
+# kvm_amd on QEMU's emulated SVM) that sees the host's root over 9p, chroots
+# into it, cds to the caller's directory and runs CMD with the same argv.
+#
+#   --cpus N       outer vCPUs (default: host's nproc)
+#   --mem SIZE     outer RAM, QEMU syntax (default: 4G)
+#   --timeout SEC  kill the outer guest after SEC seconds (default: 1800)
+#
+# Inside: /dev/kvm (mode 666), /dev/net/tun, /dev/vhost-*; fresh /run; /tmp is
+# an overlay (host /tmp readable, writes and Unix sockets stay in the guest);
+# the command runs as root. Environment carried over: PATH, HOME, TERM, every
+# ARCVM_* variable and the names listed in $NESTED_ENV (space-separated).
+# ARCVM_IN_NESTED_GUEST=1 is set inside. CMD's stdout goes to our stdout, its
+# stderr to our stderr (both live). Exit status: CMD's; 125 if the outer
+# guest failed (boot failure, no /dev/kvm, panic, timeout).
+# If stdin and stdout are both terminals the session is interactive: CMD gets
+# the outer console as its controlling tty; ^C goes to CMD, ^A x kills QEMU.
+#
+# Environment knobs:
+#   ARCVM_NESTED=1           use the outer guest even if /dev/kvm works
+#   ARCVM_CACHE=DIR          cache root (default: <repo>/build/cache); we use DIR/nested
+#   ARCVM_NESTED_9P_CACHE=M  9p cache mode for the host root (default: loose)
+#   ARCVM_NESTED_VERBOSE=1   show the outer kernel's boot log and init trace
+#   ARCVM_NESTED_APPEND=...  extra outer kernel command-line arguments
+# shellcheck disable=SC2054 # commas inside QEMU option values are intended
+set -euo pipefail
+
+prog=nested.sh
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+guestdir="$repo/tests/guest"
+
+die() { echo "$prog: $*" >&2; exit 125; }
+usage() {
+  sed -n '/^# Usage:/,/^# Inside:/{/^# Inside:/d;s/^# \{0,1\}//p}' "$0" >&2
+  exit 125
+}
+
+cpus=$(nproc)
+mem=4G
+timeout=1800
+while [ $# -gt 0 ]; do
+  case $1 in
+    --cpus) [ $# -ge 2 ] || usage; cpus=$2; shift 2 ;;
+    --cpus=*) cpus=${1#*=}; shift ;;
+    --mem) [ $# -ge 2 ] || usage; mem=$2; shift 2 ;;
+    --mem=*) mem=${1#*=}; shift ;;
+    --timeout) [ $# -ge 2 ] || usage; timeout=$2; shift 2 ;;
+    --timeout=*) timeout=${1#*=}; shift ;;
+    --) shift; break ;;
+    -h|--help) usage ;;
+    *) echo "$prog: unknown option '$1' (put the command after --)" >&2; usage ;;
+  esac
+done
+[ $# -ge 1 ] || { echo "$prog: no command given" >&2; usage; }
+[[ $cpus =~ ^[1-9][0-9]*$ ]] || die "--cpus wants a positive integer, got '$cpus'"
+[[ $timeout =~ ^[1-9][0-9]*$ ]] || die "--timeout wants seconds, got '$timeout'"
+[[ $mem =~ ^[1-9][0-9]*[MGT]?$ ]] || die "--mem wants a size like 4G or 2048M, got '$mem'"
+
+# ---- fast path: the host has KVM ---------------------------------------------
+kvm_usable() { [ -c /dev/kvm ] && { exec 3<>/dev/kvm; } 2>/dev/null; }
+if [ "${ARCVM_NESTED:-}" != 1 ] && (kvm_usable); then
+  exec "$@"
+fi
+
+# ---- outer guest ---------------------------------------------------------------
+qemu='qemu-system-x86_64'
+command -v "$qemu" >/dev/null || die "$qemu not found; run scripts/install-deps.sh"
+kernel=$("$guestdir/kernel.sh") || die "no guest kernel (see above); run scripts/install-deps.sh"
+kver=$("$guestdir/kernel.sh" --version)
+
+cache=${ARCVM_CACHE:-$repo/build/cache}
+mkdir -p -- "$cache" || die "cannot create cache dir $cache; set ARCVM_CACHE to a writable dir"
+cache=$(cd "$cache" && pwd)/nested   # our own corner: others share build/cache
+mkdir -p -- "$cache" || die "cannot create $cache; set ARCVM_CACHE to a writable dir"
+
+# Modules for the outer guest. Required: KVM on AMD SVM (QEMU's TCG "max" CPU
+# offers SVM, not VMX), the virtio-pci + 9p stack and virtio consoles. Optional: networking and
+# vsock pieces for later tests, plus overlay for /tmp, when the kernel has them.
+required_modules=(irqbypass ccp kvm kvm-amd
+  virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci
+  9pnet 9pnet_virtio netfs fscache 9p virtio_console overlay)
+# Anything else can be loaded inside with the host's modprobe: the chroot sees
+# the same /lib/modules/<release>.
+optional_modules=(tun tap vhost vhost_net vsock vhost_vsock
+  vmw_vsock_virtio_transport_common vsock_loopback)
+
+# The image depends on these scripts, the kernel and busybox; key the cache on them.
+bbver=$(dpkg-query -W -f='${Version}' busybox-static 2>/dev/null || echo none)
+key=$( { cat "$guestdir/kernel.sh" "$guestdir/mkinitramfs.sh" "$here/nested-init.sh" "$0"
+         echo "$kver $bbver"; } | sha256sum | cut -c1-16)
+initrd="$cache/outer-$kver-$key.cpio.gz"
+if [ ! -f "$initrd" ]; then
+  echo "$prog: building the outer initramfs (cached as $initrd)" >&2
+  margs=()
+  for m in "${required_modules[@]}"; do margs+=(-m "$m"); done
+  for m in "${optional_modules[@]}"; do
+    if modinfo -k "$kver" -F filename "$m" >/dev/null 2>&1; then margs+=(-m "$m"); fi
+  done
+  "$guestdir/mkinitramfs.sh" -o "$initrd" -i "$here/nested-init.sh" "${margs[@]}" ||
+    die "building the outer initramfs failed (see above)"
+  # Images of older script versions are dead weight now.
+  find "$cache" -maxdepth 1 -name 'outer-*.cpio.gz' ! -name "${initrd##*/}" -delete
+fi
+
+# Boot the uncompressed ELF vmlinux through its PVH entry when the kernel has
+# one: decompressing the bzImage under TCG costs about 4 s per boot.
+if grep -qx 'CONFIG_PVH=y' "/boot/config-$kver" 2>/dev/null; then
+  elf="$cache/vmlinux-$kver-$(stat -c %s-%Y "$kernel")"
+  if [ ! -f "$elf" ]; then
+    find "$cache" -maxdepth 1 -name 'vmlinux-*' -delete
+    "$guestdir/kernel.sh" --elf "$elf" >/dev/null ||
+      echo "$prog: cannot unpack $kernel; booting the (slower) bzImage" >&2
+  fi
+  [ ! -f "$elf" ] || kernel=$elf
+fi
+
+# ---- per-run job directory (shared with the guest as 9p tag "arcvmjob") ---------
+jobdir=$(mktemp -d "$cache/job.XXXXXX")
+qpid='' tpid='' saved_tty=''
+# shellcheck disable=SC2317 # runs from the EXIT trap
+cleanup() {
+  # Only processes this script started, by pid.
+  if [ -n "$qpid" ] && kill -0 "$qpid" 2>/dev/null; then
+    kill -TERM "$qpid" 2>/dev/null || true
+    sleep 0.5
+    kill -KILL "$qpid" 2>/dev/null || true
+    wait "$qpid" 2>/dev/null || true
+  fi
+  [ -z "$tpid" ] || kill "$tpid" 2>/dev/null || true
+  # QEMU restores the terminal itself unless it was SIGKILLed.
+  [ -z "$saved_tty" ] || stty "$saved_tty" 2>/dev/null || true
+  rm -rf -- "$jobdir"
+}
+trap cleanup EXIT
+trap 'echo "$prog: interrupted; killed the outer guest" >&2; exit 130' INT
+trap 'echo "$prog: terminated; killed the outer guest" >&2; exit 143' TERM HUP
+
+interactive=0
+[ -t 0 ] && [ -t 1 ] && interactive=1
+
+# The job script runs in the chroot under the host's bash, so %q quoting is safe.
+{
+  echo "# generated by nested.sh"
+  for name in $(compgen -e); do
+    case " PATH HOME TERM ${NESTED_ENV:-} " in
+      *" $name "*) ;;
+      *) case $name in ARCVM_NESTED) continue ;; ARCVM_*) ;; *) continue ;; esac ;;
+    esac
+    printf 'export %s=%q\n' "$name" "${!name}"
+  done
+  echo "export ARCVM_IN_NESTED_GUEST=1"
+  printf 'umask %s\n' "$(umask)"
+  printf 'cd -- %q || { echo "nested.sh: cannot cd to %q in the outer guest" >&2; exit 125; }\n' "$PWD" "$PWD"
+  echo 'unset OLDPWD'
+  printf 'exec'
+  printf ' %q' "$@"
+  printf '\n'
+} >"$jobdir/job.sh"
+
+# CMD's stdout and stderr travel over virtio consoles (hvc0, hvc1): a 16550
+# under TCG moves only ~100 KB/s. QEMU reaches our stderr by reopening
+# /proc/self/fd/2, which works for files, pipes, ttys and /dev/null but not
+# for sockets or a closed fd; then stderr is merged into stdout. In an
+# interactive session a terminal stderr is merged too (it is the same screen).
+err_reopenable=0
+if [ -e /dev/stderr ] && [ ! -S /dev/stderr ]; then err_reopenable=1; fi
+errdev=hvc0
+if [ $err_reopenable = 1 ] && ! { [ $interactive = 1 ] && [ -t 2 ]; }; then
+  errdev=hvc1
+fi
+rows='' cols=''
+if [ $interactive = 1 ]; then
+  read -r rows cols < <(stty size 2>/dev/null || echo "")
+  saved_tty=$(stty -g)
+fi
+{
+  echo "NI_TTY=$interactive"
+  echo "NI_ROWS=$rows"
+  echo "NI_COLS=$cols"
+  echo "NI_ERR=$errdev"
+  echo "NI_CACHE=${ARCVM_NESTED_9P_CACHE:-loose}"
+  echo "NI_VERBOSE=${ARCVM_NESTED_VERBOSE:-0}"
+} >"$jobdir/guest.conf"
+
+# Kernel command line: the kernel console (ttyS0) goes to our stderr; quiet +
+# loglevel=0 keep it silent (even "reboot: Power down" is KERN_EMERG); panic=-1 reboots at once
+# on a panic, which -no-reboot turns into QEMU exiting; the i8042 flags skip
+# probing the emulated keyboard controller (slow under TCG); mitigations=off
+# and cryptomgr.notests (skip crypto self-tests) save ~0.3 s of boot in a
+# throwaway test VM.
+append="console=ttyS0 panic=-1 i8042.noaux i8042.nomux i8042.nopnp i8042.dumbkbd"
+append+=" mitigations=off cryptomgr.notests"
+if [ "${ARCVM_NESTED_VERBOSE:-0}" = 1 ]; then
+  append+=" loglevel=7"
+else
+  append+=" quiet loglevel=0"
+fi
+append+=${ARCVM_NESTED_APPEND:+ $ARCVM_NESTED_APPEND}
+
+qargs=(
+  -accel tcg,thread=multi   # multi-threaded TCG: one host thread per vCPU
+  -cpu max                  # every feature TCG emulates, SVM included (kvm_amd)
+  -smp "$cpus" -m "$mem"
+  -nographic -nodefaults    # no VGA, NIC, floppy: less to probe, nothing on the console
+  -no-user-config           # ignore host-wide QEMU config files
+  -no-reboot                # a guest reboot/panic ends QEMU instead of looping
+  -kernel "$kernel" -initrd "$initrd" -append "$append"
+  # multidevs=remap: the host root spans several filesystems; keeps inode
+  # numbers unique inside. security_model=none: plain host permissions.
+  -virtfs local,path=/,mount_tag=hostroot,security_model=none,multidevs=remap
+  -virtfs "local,path=$jobdir,mount_tag=arcvmjob,security_model=none"
+)
+# qboot instead of SeaBIOS: boots faster and prints nothing on the serial port
+# (SeaBIOS with no VGA writes its banner and terminal resets to ttyS0).
+qboot=/usr/share/qemu/qboot.rom
+[ -f "$qboot" ] && qargs+=(-bios "$qboot")
+
+qargs+=(-device virtio-serial-pci)
+if [ $interactive = 1 ]; then
+  # signal=off: ^C reaches the guest's tty (and CMD) instead of killing QEMU;
+  # mux=on with the monitor gives the ^A x escape to kill a stuck guest.
+  qargs+=(-chardev stdio,id=con,mux=on,signal=off -device virtconsole,chardev=con
+          -mon chardev=con,mode=readline)
+else
+  qargs+=(-chardev stdio,id=con -device virtconsole,chardev=con -monitor none)
+fi
+if [ $errdev = hvc1 ]; then
+  # append=on: never truncate a file our stderr is redirected to.
+  qargs+=(-chardev file,id=err,path=/proc/self/fd/2,append=on -device virtconsole,chardev=err)
+fi
+if [ $err_reopenable = 1 ]; then
+  qargs+=(-chardev file,id=log,path=/proc/self/fd/2,append=on -serial chardev:log)
+else
+  qargs+=(-serial null)
+fi
+
+if [ $interactive = 1 ]; then
+  echo "$prog: host has no usable /dev/kvm; running in a nested QEMU/TCG guest (interactive; ^A x kills it)" >&2
+else
+  echo "$prog: host has no usable /dev/kvm; running in a nested QEMU/TCG guest" >&2
+fi
+
+if [ $interactive = 1 ]; then
+  "$qemu" "${qargs[@]}" 0<&0 &   # explicit 0<&0: keep the tty as stdin of a background job
+else
+  "$qemu" "${qargs[@]}" </dev/null &
+fi
+qpid=$!
+sleep "$timeout" &
+tpid=$!
+
+# Wait for whichever ends first; a trapped signal interrupts the wait at once.
+done_pid=
+set +e
+wait -n -p done_pid "$qpid" "$tpid"
+qstatus=$?
+set -e
+if [ "$done_pid" = "$tpid" ]; then
+  tpid=
+  echo "$prog: outer guest timed out after ${timeout}s; killed it" >&2
+  exit 125
+fi
+qpid=
+kill "$tpid" 2>/dev/null || true
+wait "$tpid" 2>/dev/null || true
+tpid=
+
+status=$(cat "$jobdir/status" 2>/dev/null || true)
+case $status in
+  nokvm)
+    die "the outer guest has no /dev/kvm (kvm_amd did not load; its dmesg is above)" ;;
+  '')
+    if [ "$qstatus" -ne 0 ]; then
+      die "QEMU failed (exit $qstatus, see its message above)"
+    fi
+    die "the outer guest stopped before the command finished (kernel panic or init failure?); rerun with ARCVM_NESTED_VERBOSE=1 to see its console" ;;
+esac
+[[ $status =~ ^[0-9]+$ ]] || die "unexpected status '$status' from the outer guest"
+exit "$status"
