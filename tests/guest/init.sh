@@ -6,7 +6,8 @@
 # line on the console), and then does what the kernel command line asks:
 #   arcvm.mode=shell   (default) an interactive shell on the console
 #   arcvm.mode=demo    print kernel, CPUs and memory, then power off
-#   arcvm.mode=bench   power off at once (boot-time benchmark)
+#   arcvm.mode=bench   wait a second (the benchmark samples the VMM's
+#                      memory then), then power off
 mount -t proc proc /proc
 mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev 2>/dev/null
@@ -25,6 +26,7 @@ echo "ARCVM-GUEST-READY cpus=$(nproc) mode=$mode"
 
 case $mode in
   bench)
+    sleep 1
     poweroff -f ;;
   demo)
     echo "kernel:  $(uname -sr)"

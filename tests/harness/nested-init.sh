@@ -65,6 +65,9 @@ if [ ! -c /dev/hvc0 ] || [ ! -c "/dev/$err" ]; then
   die "virtio consoles /dev/hvc0 /dev/$err did not appear"
 fi
 
+# From here on our own messages go where the command's stderr will go.
+# Open the consoles before stty: hvc resets a tty's settings on last close.
+exec >/dev/hvc0 2>"/dev/$err"
 # Line discipline: an interactive session keeps hvc0 cooked (the host
 # terminal is raw under QEMU); otherwise output processing is off so "\n" is
 # not sent as "\r\n" and bytes reach the caller unchanged.
@@ -75,8 +78,6 @@ else
   stty -F /dev/hvc0 -opost -echo
 fi
 [ "$err" = hvc0 ] || stty -F "/dev/$err" -opost -echo
-# From here on our own messages go where the command's stderr will go.
-exec >/dev/hvc0 2>"/dev/$err"
 
 if [ ! -c /dev/kvm ]; then
   {

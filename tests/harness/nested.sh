@@ -215,7 +215,7 @@ qargs=(
   -kernel "$kernel" -initrd "$initrd" -append "$append"
   # multidevs=remap: the host root spans several filesystems; keeps inode
   # numbers unique inside. security_model=none: plain host permissions.
-  -virtfs local,path=/,mount_tag=hostroot,security_model=none,multidevs=remap
+  -fsdev local,id=hostroot,path=/,security_model=none,multidevs=remap -device virtio-9p-pci,fsdev=hostroot,mount_tag=hostroot,ioeventfd=${ARCVM_T_IOEV:-on}
   -virtfs "local,path=$jobdir,mount_tag=arcvmjob,security_model=none"
 )
 # qboot instead of SeaBIOS: boots faster and prints nothing on the serial port
@@ -223,7 +223,7 @@ qargs=(
 qboot=/usr/share/qemu/qboot.rom
 [ -f "$qboot" ] && qargs+=(-bios "$qboot")
 
-qargs+=(-device virtio-serial-pci)
+qargs+=(-device virtio-serial-pci,ioeventfd=off)
 if [ $interactive = 1 ]; then
   # signal=off: ^C reaches the guest's tty (and CMD) instead of killing QEMU;
   # mux=on with the monitor gives the ^A x escape to kill a stuck guest.

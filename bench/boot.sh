@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# boot.sh - boot-time and memory-overhead benchmark: arcvm against QEMU's
+# microvm, booting the same kernel and initramfs with the same command line,
+# alternately, in one run on one machine. Prints a markdown table.
+#
+# Usage: bench/boot.sh [-n BOOTS] [-c CPUS] [-m MEMORY_MIB]
+#
+# Measured per boot:
+#  - start -> init: from just before the VMM process is spawned to the moment
+#    the guest's /init prints its marker line on the serial console;
+#  - VMM overhead: the VMM's resident memory minus guest RAM, sampled while
+#    the guest sits in init (VmRSS - RssShmem; both VMMs get their guest RAM
+#    from a memfd, so guest pages are shared memory in both).
+# On a host without /dev/kvm this runs inside the nested QEMU/TCG guest
+# (tests/harness/nested.sh): absolute numbers are then slow and noisy, the
+# ratio between the two VMMs is what to read.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+n=5 cpus=1 mem=256
+while getopts 'n:c:m:' o; do
+  case $o in n) n=$OPTARG ;; c) cpus=$OPTARG ;; m) mem=$OPTARG ;; *) exit 2 ;; esac
+done
+
+if [ -z "${ARCVM_BENCH_INNER:-}" ]; then
+  eval "$(tests/guest/images.sh)"
+  [ -x build/arcvm ] || { echo "boot.sh: build first (make)" >&2; exit 1; }
+  command -v qemu-system-x86_64 >/dev/null || { echo "boot.sh: install qemu-system-x86" >&2; exit 1; }
+  export ARCVM_BENCH_INNER=1 ARCVM_BENCH_KERNEL=$KERNEL ARCVM_BENCH_INITRD=$INITRD
+  exec tests/harness/nested.sh --timeout 3000 -- bench/boot.sh -n "$n" -c "$cpus" -m "$mem"
+fi
+
+kernel=$ARCVM_BENCH_KERNEL initrd=$ARCVM_BENCH_INITRD
+tmp=$(mktemp -d /tmp/arcvm-bench.XXXXXX)
+trap 'rm -rf "$tmp"' EXIT
+extra="quiet arcvm.mode=bench"
+# arcvm prepends its defaults; QEMU gets the same full line.
+cmdline="console=ttyS0 reboot=k panic=1 pci=off 8250.nr_uarts=1 $extra"
+
+now_us() { local t=${EPOCHREALTIME/./}; echo "$t"; }
+
+# run_one CMD...: prints "<ms to init marker> <VMM overhead KiB>".
+run_one() {
+  local fifo=$tmp/console
+  rm -f "$fifo"; mkfifo "$fifo"
+  local t0; t0=$(now_us)
+  "$@" </dev/null >"$fifo" 2>"$tmp/err" &
+  local pid=$! t1=0 kib=0 line
+  while IFS= read -r line; do
+    case $line in
+      *ARCVM-GUEST-READY*)
+        t1=$(now_us)
+        kib=$(awk '/^VmRSS:/ {r=$2} /^RssShmem:/ {s=$2} END {print r - s}' "/proc/$pid/status")
+        ;;
+    esac
+  done <"$fifo"
+  wait "$pid" || true
+  if [ "$t1" -eq 0 ]; then
+    echo "boot.sh: no init marker from: $*" >&2; tail -5 "$tmp/err" >&2; echo "NA NA"; return
+  fi
+  echo "$(( (t1 - t0) / 1000 )) $kib"
+}
+
+arcvm_cmd=(build/arcvm run --kernel "$kernel" --initrd "$initrd" --cpus "$cpus"
+           --memory "${mem}M" --cmdline "$extra")
+qemu_cmd=(qemu-system-x86_64 -M microvm,accel=kvm -cpu host -smp "$cpus" -m "${mem}M"
+          -object "memory-backend-memfd,id=ram,size=${mem}M" -M memory-backend=ram
+          -nodefaults -no-user-config -nographic -no-reboot
+          -chardev stdio,id=con -serial chardev:con
+          -kernel "$kernel" -initrd "$initrd" -append "$cmdline")
+
+echo "boot.sh: $n boots each, $cpus vCPU, $mem MiB, alternating arcvm and QEMU microvm" >&2
+for i in $(seq "$n"); do
+  run_one "${arcvm_cmd[@]}" >>"$tmp/arcvm"
+  run_one "${qemu_cmd[@]}" >>"$tmp/qemu"
+  echo "boot.sh: round $i/$n: arcvm $(tail -1 "$tmp/arcvm") | qemu $(tail -1 "$tmp/qemu")" >&2
+done
+
+# median of column $2 in file $1
+median() { awk -v c="$2" '$c != "NA" {print $c}' "$1" | sort -n | awk '{a[NR]=$1} END {if (NR==0) print "NA"; else if (NR%2) print a[(NR+1)/2]; else print int((a[NR/2]+a[NR/2+1])/2)}'; }
+minmax() { awk -v c="$2" '$c != "NA" {print $c}' "$1" | sort -n | sed -n '1p;$p' | paste -sd/ -; }
+
+qemu_ver=$(qemu-system-x86_64 --version | head -1 | sed 's/^QEMU emulator version //')
+am=$(median "$tmp/arcvm" 1) qm=$(median "$tmp/qemu" 1)
+ak=$(median "$tmp/arcvm" 2) qk=$(median "$tmp/qemu" 2)
+echo
+echo "Boot: $(uname -r) kernel, busybox initramfs, $cpus vCPU, $mem MiB; $n boots each; $(date -u +%Y-%m-%d)"
+echo "Where: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) CPUs${ARCVM_IN_NESTED_GUEST:+ (nested QEMU/TCG guest)}"
+echo
+echo "| VMM | start -> init, median ms | min/max ms | VMM RSS excl. guest RAM, median KiB | min/max KiB |"
+echo "|---|---|---|---|---|"
+echo "| arcvm $(build/arcvm --version | cut -d' ' -f2) | $am | $(minmax "$tmp/arcvm" 1) | $ak | $(minmax "$tmp/arcvm" 2) |"
+echo "| QEMU $qemu_ver microvm | $qm | $(minmax "$tmp/qemu" 1) | $qk | $(minmax "$tmp/qemu" 2) |"
+if [ "$am" != NA ] && [ "$qm" != NA ] && [ "$qk" != NA ] && [ "$qk" -gt 0 ]; then
+  echo
+  awk -v a="$am" -v q="$qm" -v ak="$ak" -v qk="$qk" \
+    'BEGIN {printf "arcvm/QEMU: boot time %.2fx, memory overhead %.2fx\n", a / q, ak / qk}'
+fi
