@@ -13,8 +13,10 @@ static uint64_t clock_us(clockid_t id)
     return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
-void boot_timer_init(struct boot_timer *t, uint64_t start_wall_us, uint64_t start_cpu_us)
+void boot_timer_init(struct boot_timer *t, bool enabled, uint64_t start_wall_us,
+                     uint64_t start_cpu_us)
 {
+    t->enabled = enabled;
     t->start_wall_us = start_wall_us;
     t->start_cpu_us = start_cpu_us;
 }
@@ -30,7 +32,7 @@ static void bt_write(void *opaque, uint64_t off, const uint8_t *data, uint32_t l
 {
     const struct boot_timer *t = opaque;
     (void)len;
-    if (off != 0 || data[0] != BOOT_TIMER_MAGIC)
+    if (!t->enabled || off != 0 || data[0] != BOOT_TIMER_MAGIC)
         return;
     uint64_t wall = clock_us(CLOCK_MONOTONIC) - t->start_wall_us;
     uint64_t cpu = clock_us(CLOCK_PROCESS_CPUTIME_ID) - t->start_cpu_us;

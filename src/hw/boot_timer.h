@@ -9,6 +9,7 @@
 
 #include "vmm/bus.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 
 /* Firecracker's x86 address and magic value, so guest tooling is shared. */
@@ -17,11 +18,15 @@
 #define BOOT_TIMER_MAGIC 123
 
 struct boot_timer {
+    bool enabled;           /* off: the page exists but writes are ignored */
     uint64_t start_wall_us; /* CLOCK_MONOTONIC at VMM start */
     uint64_t start_cpu_us;  /* process CPU time at VMM start */
 };
 
 extern const struct bus_ops boot_timer_ops;
-void boot_timer_init(struct boot_timer *t, uint64_t start_wall_us, uint64_t start_cpu_us);
+/* The page is always mapped so that guests built for Firecracker write to it
+ * quietly; only an @enabled timer logs. */
+void boot_timer_init(struct boot_timer *t, bool enabled, uint64_t start_wall_us,
+                     uint64_t start_cpu_us);
 
 #endif

@@ -286,8 +286,12 @@ int vm_start(struct vm *vm, char *err, size_t errlen)
     set_state(vm, VM_INITIALIZING);
     pthread_mutex_unlock(&vm->lock);
 
+    uint64_t t0 = clock_us(CLOCK_MONOTONIC);
     int r = vm_build(vm, err, errlen);
     if (r == 0) {
+        log_info("VM built in %llu us (%llu us after the VMM started)",
+                 (unsigned long long)(clock_us(CLOCK_MONOTONIC) - t0),
+                 (unsigned long long)(clock_us(CLOCK_MONOTONIC) - vm->start_wall_us));
         /* Running before the threads start, so that a guest that powers off
          * at once finds a state it may leave. */
         pthread_mutex_lock(&vm->lock);

@@ -71,6 +71,15 @@ else
   not_ok "triple fault: rc=$rc, stderr: $(cat "$E2E_TMP/triple.err")"
 fi
 
+# ---- the C library: two VMs, lifecycle, pause, teardown ----
+LIFECYCLE=${LIFECYCLE:-$PWD/build/lifecycle}
+if timeout 900 "$LIFECYCLE" "$KERNEL" "$INITRD" >"$E2E_TMP/lifecycle.log" 2>&1; then
+  ok "library lifecycle: $(grep -c '^ok' "$E2E_TMP/lifecycle.log") checks passed"
+else
+  not_ok "library lifecycle (exit $?):"
+fi
+grep -E '^(ok|FAIL)' "$E2E_TMP/lifecycle.log" | sed 's/^/     /'
+
 # ---- boot 1: bzImage, 1 vCPU, commands on stdin, power-off exits 0 ----
 host_now=$(date +%s)
 vm_start bz --kernel "$KERNEL" --initrd "$INITRD" --cpus 1 --memory 256M --boot-timer \

@@ -113,7 +113,7 @@ int arch_vm_init(struct vm *vm)
     i8042_init(&a->kbd, &a->machine, &a->irq_kbd);
     rtc_init(&a->rtc);
     pm_init(&a->pm, &a->machine);
-    boot_timer_init(&a->boot_timer, vm->start_wall_us, vm->start_cpu_us);
+    boot_timer_init(&a->boot_timer, vm->cfg.boot_timer, vm->start_wall_us, vm->start_cpu_us);
     a->devices_ready = true;
 
     struct {
@@ -122,19 +122,16 @@ int arch_vm_init(struct vm *vm)
         const struct bus_ops *ops;
         void *dev;
         const char *name;
-        bool on;
     } devs[] = {
-        {&vm->pio, X86_COM1_PORT, X86_COM1_LEN, &serial_ops, &a->serial, "com1", true},
-        {&vm->pio, I8042_PORT_BASE, I8042_PORT_LEN, &i8042_ops, &a->kbd, "i8042", true},
-        {&vm->pio, RTC_PORT_BASE, RTC_PORT_LEN, &rtc_ops, &a->rtc, "rtc", true},
-        {&vm->pio, PM_PORT_BASE, PM_PORT_LEN, &pm_ops, &a->pm, "acpi-pm", true},
-        {&vm->pio, X86_POST_PORT, 1, &nop_ops, NULL, "post", true},
+        {&vm->pio, X86_COM1_PORT, X86_COM1_LEN, &serial_ops, &a->serial, "com1"},
+        {&vm->pio, I8042_PORT_BASE, I8042_PORT_LEN, &i8042_ops, &a->kbd, "i8042"},
+        {&vm->pio, RTC_PORT_BASE, RTC_PORT_LEN, &rtc_ops, &a->rtc, "rtc"},
+        {&vm->pio, PM_PORT_BASE, PM_PORT_LEN, &pm_ops, &a->pm, "acpi-pm"},
+        {&vm->pio, X86_POST_PORT, 1, &nop_ops, NULL, "post"},
         {&vm->mmio, BOOT_TIMER_ADDR, BOOT_TIMER_LEN, &boot_timer_ops, &a->boot_timer,
-         "boot-timer", vm->cfg.boot_timer},
+         "boot-timer"},
     };
     for (size_t i = 0; i < sizeof(devs) / sizeof(devs[0]); i++) {
-        if (!devs[i].on)
-            continue;
         r = bus_register(devs[i].bus, devs[i].base, devs[i].len, devs[i].ops, devs[i].dev,
                          devs[i].name);
         if (r < 0)
