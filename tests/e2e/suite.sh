@@ -80,6 +80,15 @@ else
 fi
 grep -E '^(ok|FAIL)' "$E2E_TMP/lifecycle.log" | sed 's/^/     /'
 
+# ---- a terminal: raw mode, keys and Ctrl-C to the guest, Ctrl-A x, restore ----
+PTYTEST=${PTYTEST:-$PWD/build/ptytest}
+if timeout 600 "$PTYTEST" "$ARCVM" "$KERNEL" "$INITRD" >"$E2E_TMP/pty.log" 2>&1; then
+  ok "console on a terminal: $(grep -c '^ok' "$E2E_TMP/pty.log") checks passed"
+else
+  not_ok "console on a terminal (exit $?):"
+fi
+grep -E '^(ok|FAIL)' "$E2E_TMP/pty.log" | sed 's/^/     /'
+
 # ---- boot 1: bzImage, 1 vCPU, commands on stdin, power-off exits 0 ----
 host_now=$(date +%s)
 vm_start bz --kernel "$KERNEL" --initrd "$INITRD" --cpus 1 --memory 256M --boot-timer \
