@@ -49,6 +49,7 @@ struct arcvm_exit {
 
 enum arcvm_console {
     ARCVM_CONSOLE_SERIAL, /* 16550 UART on COM1 (ttyS0) */
+    ARCVM_CONSOLE_VIRTIO, /* virtio console (hvc0) */
     ARCVM_CONSOLE_NONE,
 };
 
@@ -76,6 +77,18 @@ int arcvm_set_memory(arcvm *vm, uint64_t bytes);
 int arcvm_set_console(arcvm *vm, enum arcvm_console mode, int in_fd, int out_fd);
 /* Non-zero: the two-key sequence Ctrl-A x on console input stops the VM. */
 int arcvm_set_console_escape(arcvm *vm, int on);
+/* Add a virtio-blk disk backed by the raw image @path (at most 8). With
+ * @readonly the image is opened read-only and guest writes fail. @id (at
+ * most 20 printable characters, NULL: derived from the path) is the serial
+ * number the guest sees. The image is locked against other writers when
+ * the VM starts. */
+int arcvm_add_disk(arcvm *vm, const char *path, int readonly, const char *id);
+/* Non-zero: add a virtio-rng entropy device fed from getrandom(). */
+int arcvm_set_rng(arcvm *vm, int on);
+/* Non-zero: also list the virtio-mmio devices on the kernel command line
+ * (virtio_mmio.device=...), for kernels built with
+ * CONFIG_VIRTIO_MMIO_CMDLINE_DEVICES. ACPI describes them either way. */
+int arcvm_set_virtio_cmdline(arcvm *vm, int on);
 /* Hypervisor device node (default "/dev/kvm"). */
 int arcvm_set_hypervisor_device(arcvm *vm, const char *path);
 /* Non-zero: log boot time when the guest writes 123 to MMIO 0xc0000000. */

@@ -23,6 +23,9 @@ int arch_vm_init(struct vm *vm);
 int arch_load(struct vm *vm, char *err, size_t errlen);
 /* Per-vCPU state before its first run (after arch_load()). */
 int arch_vcpu_init(struct vm *vm, struct vcpu *v);
+/* Guest-physical window and interrupt of the @index-th virtio-mmio device.
+ * -ENOSPC when the machine has no room for it. */
+int arch_virtio_slot(unsigned index, uint64_t *base, uint32_t *gsi);
 /* Undo arch_vm_init(). Safe on a partially initialised VM. */
 void arch_vm_release(struct vm *vm);
 

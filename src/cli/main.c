@@ -47,7 +47,14 @@ static void usage(FILE *f)
             "  --memory SIZE        guest RAM, e.g. 512M or 1G; a bare number is MiB\n"
             "                       (default 256M, at least 64M)\n"
             "  --console MODE       serial (default): the guest's ttyS0 on stdin/stdout;\n"
+            "                       virtio: the guest's hvc0 (virtio-console) instead;\n"
             "                       none: no console\n"
+            "  --disk PATH[,ro][,id=NAME]\n"
+            "                       a virtio-blk disk on a raw image (repeat for more);\n"
+            "                       ro: read-only; id: serial number the guest sees\n"
+            "  --rng                a virtio-rng entropy device (host getrandom)\n"
+            "  --virtio-cmdline     also list virtio devices as virtio_mmio.device= on\n"
+            "                       the kernel command line (for kernels that want it)\n"
             "  --boot-timer         log the time until the guest writes 123 to MMIO\n"
             "                       0xc0000000 (Firecracker's boot timer)\n"
             "  --log-level LEVEL    error, warn (default), info or debug\n"
@@ -105,7 +112,8 @@ static void raw_terminal(void)
 }
 
 enum { OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_CPUS, OPT_MEMORY, OPT_CONSOLE,
-       OPT_BOOT_TIMER, OPT_LOG_LEVEL, OPT_KVM_DEVICE };
+       OPT_BOOT_TIMER, OPT_LOG_LEVEL, OPT_KVM_DEVICE, OPT_DISK, OPT_RNG,
+       OPT_VIRTIO_CMDLINE };
 
 static const struct option run_opts[] = {
     {"kernel", required_argument, NULL, OPT_KERNEL},
@@ -117,6 +125,9 @@ static const struct option run_opts[] = {
     {"boot-timer", no_argument, NULL, OPT_BOOT_TIMER},
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
     {"kvm-device", required_argument, NULL, OPT_KVM_DEVICE},
+    {"disk", required_argument, NULL, OPT_DISK},
+    {"rng", no_argument, NULL, OPT_RNG},
+    {"virtio-cmdline", no_argument, NULL, OPT_VIRTIO_CMDLINE},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -125,8 +136,10 @@ struct run_args {
     const char *kernel, *initrd, *cmdline, *kvm_device;
     unsigned cpus;
     uint64_t mem;
-    bool console_none;
-    bool boot_timer;
+    enum arcvm_console console;
+    bool boot_timer, rng, virtio_cmdline;
+    unsigned ndisks;
+    struct disk_config disks[CONFIG_MAX_DISKS];
 };
 
 static void parse_run(int argc, char **argv, struct run_args *a)
@@ -154,12 +167,25 @@ static void parse_run(int argc, char **argv, struct run_args *a)
         }
         case OPT_CONSOLE:
             if (!strcmp(optarg, "serial"))
-                a->console_none = false;
+                a->console = ARCVM_CONSOLE_SERIAL;
+            else if (!strcmp(optarg, "virtio"))
+                a->console = ARCVM_CONSOLE_VIRTIO;
             else if (!strcmp(optarg, "none"))
-                a->console_none = true;
+                a->console = ARCVM_CONSOLE_NONE;
             else
-                die_usage("--console '%s': choose serial or none", optarg);
+                die_usage("--console '%s': choose serial, virtio or none", optarg);
             break;
+        case OPT_DISK: {
+            char err[512];
+            if (a->ndisks == CONFIG_MAX_DISKS)
+                die_usage("too many --disk options: at most %d", CONFIG_MAX_DISKS);
+            if (config_parse_disk(optarg, &a->disks[a->ndisks], err, sizeof(err)) < 0)
+                die_usage("%s", err);
+            a->ndisks++;
+            break;
+        }
+        case OPT_RNG: a->rng = true; break;
+        case OPT_VIRTIO_CMDLINE: a->virtio_cmdline = true; break;
         case OPT_BOOT_TIMER: a->boot_timer = true; break;
         case OPT_KVM_DEVICE: a->kvm_device = optarg; break;
         case OPT_LOG_LEVEL: {
@@ -195,7 +221,7 @@ static int run(int argc, char **argv)
         return EXIT_ERROR;
     }
     arcvm_set_start_time(vm, t0_wall, t0_cpu);
-    bool tty = !a.console_none && isatty(STDIN_FILENO);
+    bool tty = a.console != ARCVM_CONSOLE_NONE && isatty(STDIN_FILENO);
     int r = arcvm_set_kernel(vm, a.kernel);
     if (!r && a.initrd)
         r = arcvm_set_initrd(vm, a.initrd);
@@ -206,9 +232,15 @@ static int run(int argc, char **argv)
     if (!r)
         r = arcvm_set_memory(vm, a.mem);
     if (!r)
-        r = a.console_none ? arcvm_set_console(vm, ARCVM_CONSOLE_NONE, -1, -1)
-                           : arcvm_set_console(vm, ARCVM_CONSOLE_SERIAL, STDIN_FILENO,
-                                               STDOUT_FILENO);
+        r = a.console == ARCVM_CONSOLE_NONE
+                ? arcvm_set_console(vm, ARCVM_CONSOLE_NONE, -1, -1)
+                : arcvm_set_console(vm, a.console, STDIN_FILENO, STDOUT_FILENO);
+    for (unsigned i = 0; !r && i < a.ndisks; i++)
+        r = arcvm_add_disk(vm, a.disks[i].path, a.disks[i].readonly, a.disks[i].id);
+    if (!r)
+        r = arcvm_set_rng(vm, a.rng);
+    if (!r)
+        r = arcvm_set_virtio_cmdline(vm, a.virtio_cmdline);
     if (!r)
         r = arcvm_set_console_escape(vm, tty);
     if (!r)

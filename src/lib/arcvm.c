@@ -138,10 +138,13 @@ int arcvm_set_memory(arcvm *h, uint64_t bytes)
 int arcvm_set_console(arcvm *h, enum arcvm_console mode, int in_fd, int out_fd)
 {
     SETTER(h, {
-        if (mode != ARCVM_CONSOLE_SERIAL && mode != ARCVM_CONSOLE_NONE) {
+        if (mode != ARCVM_CONSOLE_SERIAL && mode != ARCVM_CONSOLE_VIRTIO &&
+            mode != ARCVM_CONSOLE_NONE) {
             r_ = fail(h, -EINVAL, "unknown console mode %d", (int)mode);
         } else {
-            h->cfg.console = mode == ARCVM_CONSOLE_SERIAL ? CONSOLE_SERIAL : CONSOLE_NONE;
+            h->cfg.console = mode == ARCVM_CONSOLE_SERIAL   ? CONSOLE_SERIAL
+                             : mode == ARCVM_CONSOLE_VIRTIO ? CONSOLE_VIRTIO
+                                                            : CONSOLE_NONE;
             h->cfg.console_in = in_fd;
             h->cfg.console_out = out_fd;
         }
@@ -151,6 +154,35 @@ int arcvm_set_console(arcvm *h, enum arcvm_console mode, int in_fd, int out_fd)
 int arcvm_set_console_escape(arcvm *h, int on)
 {
     SETTER(h, h->cfg.console_escape = on != 0);
+}
+
+int arcvm_add_disk(arcvm *h, const char *path, int readonly, const char *id)
+{
+    SETTER(h, {
+        char spec[4096];
+        int n = snprintf(spec, sizeof(spec), "%s%s%s%s", path ? path : "",
+                         readonly ? ",ro" : "", id ? ",id=" : "", id ? id : "");
+        struct disk_config d;
+        if (h->cfg.ndisks == CONFIG_MAX_DISKS)
+            r_ = fail(h, -E2BIG, "too many disks: at most %d", CONFIG_MAX_DISKS);
+        else if (!path || !*path || strchr(path, ',') || (id && strchr(id, ',')) || n < 0 ||
+                 (size_t)n >= sizeof(spec))
+            r_ = fail(h, -EINVAL, "disk path and id must be non-empty and contain no commas");
+        else if (config_parse_disk(spec, &d, h->err, sizeof(h->err)) < 0)
+            r_ = -EINVAL;
+        else
+            h->cfg.disks[h->cfg.ndisks++] = d;
+    });
+}
+
+int arcvm_set_rng(arcvm *h, int on)
+{
+    SETTER(h, h->cfg.rng = on != 0);
+}
+
+int arcvm_set_virtio_cmdline(arcvm *h, int on)
+{
+    SETTER(h, h->cfg.mmio_cmdline = on != 0);
 }
 
 int arcvm_set_hypervisor_device(arcvm *h, const char *path)

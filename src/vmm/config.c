@@ -28,6 +28,66 @@ void config_release(struct vm_config *c)
     free(c->cmdline);
     free(c->hv_device);
     c->kernel_path = c->initrd_path = c->cmdline = c->hv_device = NULL;
+    for (unsigned i = 0; i < c->ndisks && i < CONFIG_MAX_DISKS; i++) {
+        free(c->disks[i].path);
+        free(c->disks[i].id);
+        c->disks[i].path = c->disks[i].id = NULL;
+    }
+    c->ndisks = 0;
+}
+
+int config_parse_disk(const char *s, struct disk_config *d, char *err, size_t errlen)
+{
+    memset(d, 0, sizeof(*d));
+    const char *comma = strchr(s, ',');
+    size_t plen = comma ? (size_t)(comma - s) : strlen(s);
+    if (plen == 0) {
+        snprintf(err, errlen, "--disk '%s': give the image path first: PATH[,ro][,id=NAME]", s);
+        return -EINVAL;
+    }
+    d->path = strndup(s, plen);
+    if (!d->path)
+        goto oom;
+    while (comma) {
+        const char *opt = comma + 1;
+        comma = strchr(opt, ',');
+        size_t olen = comma ? (size_t)(comma - opt) : strlen(opt);
+        if (olen == 2 && !strncmp(opt, "ro", 2)) {
+            d->readonly = true;
+        } else if (olen == 2 && !strncmp(opt, "rw", 2)) {
+            d->readonly = false;
+        } else if (olen > 3 && !strncmp(opt, "id=", 3)) {
+            size_t ilen = olen - 3;
+            if (ilen > CONFIG_DISK_ID_MAX) {
+                snprintf(err, errlen, "--disk '%s': id is longer than %d characters", s,
+                         CONFIG_DISK_ID_MAX);
+                goto fail;
+            }
+            for (size_t i = 0; i < ilen; i++) {
+                char ch = opt[3 + i];
+                if (ch < 0x21 || ch > 0x7e) {
+                    snprintf(err, errlen, "--disk '%s': id must be printable ASCII", s);
+                    goto fail;
+                }
+            }
+            free(d->id);
+            d->id = strndup(opt + 3, ilen);
+            if (!d->id)
+                goto oom;
+        } else {
+            snprintf(err, errlen, "--disk '%s': unknown option '%.*s' (use ro, rw or id=NAME)", s,
+                     (int)olen, opt);
+            goto fail;
+        }
+    }
+    return 0;
+oom:
+    snprintf(err, errlen, "out of memory");
+fail:
+    free(d->path);
+    free(d->id);
+    d->path = d->id = NULL;
+    return -EINVAL;
 }
 
 int config_parse_uint(const char *s, unsigned *out)
@@ -140,7 +200,33 @@ int config_validate(const struct vm_config *c, unsigned max_vcpus, uint64_t host
                  CONFIG_CMDLINE_MAX / 2 - 1);
         return -E2BIG;
     }
-    if (c->console != CONSOLE_SERIAL && c->console != CONSOLE_NONE) {
+    if (c->ndisks > CONFIG_MAX_DISKS) {
+        snprintf(err, errlen, "too many disks: at most %d", CONFIG_MAX_DISKS);
+        return -E2BIG;
+    }
+    for (unsigned i = 0; i < c->ndisks; i++) {
+        const struct disk_config *d = &c->disks[i];
+        /* Opened for real (with a lock) when the device is created; here
+         * only what can be said without side effects. */
+        struct stat st;
+        if (!d->path || stat(d->path, &st) < 0) {
+            int e = d->path ? errno : EINVAL;
+            snprintf(err, errlen, "disk '%s': %s", d->path ? d->path : "", strerror(e));
+            return -e;
+        }
+        if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode)) {
+            snprintf(err, errlen, "disk '%s': not a regular file or block device", d->path);
+            return -EINVAL;
+        }
+        for (unsigned j = 0; j < i; j++) {
+            if (d->id && c->disks[j].id && !strcmp(d->id, c->disks[j].id)) {
+                snprintf(err, errlen, "disk id '%s' is used twice", d->id);
+                return -EINVAL;
+            }
+        }
+    }
+    if (c->console != CONSOLE_SERIAL && c->console != CONSOLE_VIRTIO &&
+        c->console != CONSOLE_NONE) {
         snprintf(err, errlen, "unknown console mode");
         return -EINVAL;
     }

@@ -19,7 +19,17 @@
 /* The guest command line is copied into a fixed page-sized area. */
 #define CONFIG_CMDLINE_MAX 4096
 
-enum console_mode { CONSOLE_SERIAL, CONSOLE_NONE };
+enum console_mode { CONSOLE_SERIAL, CONSOLE_VIRTIO, CONSOLE_NONE };
+
+/* Most virtio-blk disks one VM may have. */
+#define CONFIG_MAX_DISKS 8
+
+/* One --disk PATH[,ro][,id=NAME]. */
+struct disk_config {
+    char *path;
+    bool readonly;
+    char *id;        /* serial number the guest reads (GET_ID), NULL: derived */
+};
 
 struct vm_config {
     char *kernel_path;       /* required */
@@ -33,6 +43,11 @@ struct vm_config {
     int console_in;          /* fd the guest console reads, -1: none */
     int console_out;         /* fd the guest console writes, -1: discard */
     bool boot_timer;         /* log time to the guest's boot-done write */
+    unsigned ndisks;
+    struct disk_config disks[CONFIG_MAX_DISKS];
+    bool rng;                /* virtio-rng entropy device */
+    bool mmio_cmdline;       /* also announce virtio-mmio devices with
+                              * virtio_mmio.device= on the command line */
     bool console_escape;     /* Ctrl-A x on console input stops the VM */
     /* Reference for the boot timer: CLOCK_MONOTONIC and process CPU time in
      * microseconds when the front end started; 0: when the VM was created. */
@@ -48,6 +63,12 @@ void config_release(struct vm_config *c);
  * (optionally followed by "iB" or "B"); a bare number means MiB, as in QEMU's
  * -m. Returns 0, -EINVAL for garbage or -ERANGE for overflow. */
 int config_parse_size(const char *s, uint64_t *bytes);
+/* Parse "PATH[,ro][,id=NAME]" into @d (strings allocated). -EINVAL with a
+ * reason in @err for an empty path, unknown option or bad id. */
+int config_parse_disk(const char *s, struct disk_config *d, char *err, size_t errlen);
+/* Longest disk id: the virtio-blk GET_ID answer is 20 bytes. */
+#define CONFIG_DISK_ID_MAX 20
+
 /* Parse a decimal unsigned integer with no sign, space or suffix. */
 int config_parse_uint(const char *s, unsigned *out);
 

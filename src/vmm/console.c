@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
 #define CTRL_A 0x01
@@ -17,6 +18,12 @@ int console_init(struct console *c, int in_fd, int out_fd, bool escape, struct e
     c->out_fd = out_fd;
     c->escape = escape;
     c->loop = loop;
+    c->wake_fd = -1;
+    if (in_fd >= 0) {
+        c->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (c->wake_fd < 0)
+            return -errno;
+    }
     pthread_mutex_init(&c->lock, NULL);
     return 0;
 }
@@ -71,7 +78,7 @@ static void on_input(void *opaque, uint32_t events)
         } else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
             /* End of input (or a dead fd): stop watching it, keep running. */
             evloop_del(c->loop, c->in_fd);
-            c->registered = false;
+            c->in_eof = true;
             c->polling = false;
         }
     }
@@ -87,6 +94,22 @@ static void on_input(void *opaque, uint32_t events)
         c->on_quit(c->quit_opaque);
 }
 
+/* Event loop: the device made room. */
+static void on_wake(void *opaque, uint32_t events)
+{
+    struct console *c = opaque;
+    uint64_t v;
+    (void)events;
+    (void)!read(c->wake_fd, &v, sizeof(v));
+    pthread_mutex_lock(&c->lock);
+    deliver(c);
+    if (!c->pending_len && c->registered && !c->in_eof && !c->polling) {
+        evloop_mod(c->loop, c->in_fd, EPOLLIN);
+        c->polling = true;
+    }
+    pthread_mutex_unlock(&c->lock);
+}
+
 int console_attach(struct console *c, size_t (*rx)(void *, const uint8_t *, size_t), void *dev)
 {
     c->rx = rx;
@@ -98,6 +121,11 @@ int console_attach(struct console *c, size_t (*rx)(void *, const uint8_t *, size
         return 0; /* a regular file or /dev/null: epoll can't watch it; no input */
     if (r < 0)
         return r;
+    r = evloop_add(c->loop, c->wake_fd, EPOLLIN, on_wake, c);
+    if (r < 0) {
+        evloop_del(c->loop, c->in_fd);
+        return r;
+    }
     c->registered = true;
     c->polling = true;
     return 0;
@@ -105,9 +133,15 @@ int console_attach(struct console *c, size_t (*rx)(void *, const uint8_t *, size
 
 void console_release(struct console *c)
 {
-    if (c->registered)
-        evloop_del(c->loop, c->in_fd);
+    if (c->registered) {
+        if (!c->in_eof)
+            evloop_del(c->loop, c->in_fd);
+        evloop_del(c->loop, c->wake_fd);
+    }
     c->registered = false;
+    if (c->wake_fd >= 0)
+        close(c->wake_fd);
+    c->wake_fd = -1;
     pthread_mutex_destroy(&c->lock);
 }
 
@@ -132,12 +166,7 @@ void console_write(struct console *c, const uint8_t *buf, size_t len)
 
 void console_rx_ready(struct console *c)
 {
-    pthread_mutex_lock(&c->lock);
-    if (c->pending_len)
-        deliver(c);
-    if (!c->pending_len && c->registered && !c->polling) {
-        evloop_mod(c->loop, c->in_fd, EPOLLIN);
-        c->polling = true;
-    }
-    pthread_mutex_unlock(&c->lock);
+    uint64_t one = 1;
+    if (c->wake_fd >= 0)
+        (void)!write(c->wake_fd, &one, sizeof(one));
 }

@@ -4,7 +4,9 @@
  * Input: the event loop reads the input fd and offers the bytes to the
  * device's rx callback, which takes as many as it has room for. When the
  * device is full the console stops polling the fd (no busy loop, no host
- * buffer growth) until the device calls console_rx_ready().
+ * buffer growth) until the device calls console_rx_ready(). The rx callback
+ * only ever runs on the event-loop thread; console_rx_ready() only signals an
+ * eventfd, so a device may call it from any thread, holding any lock.
  * Optional escape: Ctrl-A x asks the VMM to stop the VM; Ctrl-A Ctrl-A sends
  * one Ctrl-A. Off for pipes, on for terminals (the CLI decides).
  */
@@ -33,16 +35,20 @@ struct console {
     size_t pending_len, pending_off;
     bool polling;              /* in_fd is armed in the event loop */
     bool saw_escape;
-    bool registered;
+    bool registered;           /* in_fd and wake_fd are in the event loop */
+    bool in_eof;               /* in_fd reached its end and was removed */
+    int wake_fd;               /* eventfd: the device has room again */
 };
 
+/* -errno on failure (nothing left allocated). */
 int console_init(struct console *c, int in_fd, int out_fd, bool escape, struct evloop *loop);
 /* Attach the device input side and start reading @in_fd. */
 int console_attach(struct console *c, size_t (*rx)(void *, const uint8_t *, size_t), void *dev);
 void console_release(struct console *c);
 /* Write guest output; retries short writes, drops data only on host errors. */
 void console_write(struct console *c, const uint8_t *buf, size_t len);
-/* The device has room again: deliver pending input and resume reading. */
+/* The device has room again: pending input is delivered and reading resumes
+ * (soon, on the event-loop thread). */
 void console_rx_ready(struct console *c);
 
 #endif

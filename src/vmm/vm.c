@@ -80,6 +80,10 @@ int vm_create(struct vm **out, const struct vm_config *cfg, char *err, size_t er
     vm->cfg.initrd_path = dup_or_null(cfg->initrd_path, &oom);
     vm->cfg.cmdline = dup_or_null(cfg->cmdline, &oom);
     vm->cfg.hv_device = dup_or_null(cfg->hv_device, &oom);
+    for (unsigned i = 0; i < cfg->ndisks && i < CONFIG_MAX_DISKS; i++) {
+        vm->cfg.disks[i].path = dup_or_null(cfg->disks[i].path, &oom);
+        vm->cfg.disks[i].id = dup_or_null(cfg->disks[i].id, &oom);
+    }
     vm->state_fd = -1;
     vm->mem.fd = -1;
     pthread_mutex_init(&vm->lock, NULL);
@@ -204,7 +208,12 @@ static int vm_build(struct vm *vm, char *err, size_t errlen)
     vm->loop_started = false;
     int in = vm->cfg.console == CONSOLE_NONE ? -1 : vm->cfg.console_in;
     int outfd = vm->cfg.console == CONSOLE_NONE ? -1 : vm->cfg.console_out;
-    console_init(&vm->console, in, outfd, vm->cfg.console_escape, &vm->loop);
+    r = console_init(&vm->console, in, outfd, vm->cfg.console_escape, &vm->loop);
+    if (r < 0) {
+        evloop_release(&vm->loop);
+        snprintf(err, errlen, "console: %s", strerror(-r));
+        return r;
+    }
     vm->console.on_quit = console_quit;
     vm->console.quit_opaque = vm;
     vm->console_ready = true;
@@ -214,6 +223,9 @@ static int vm_build(struct vm *vm, char *err, size_t errlen)
         snprintf(err, errlen, "creating devices failed: %s", strerror(-r));
         return r;
     }
+    r = vm_devices_create(vm, err, errlen);
+    if (r < 0)
+        return r;
     r = arch_load(vm, err, errlen);
     if (r < 0)
         return r;
@@ -437,6 +449,7 @@ void vm_destroy(struct vm *vm)
     for (unsigned i = 0; vm->vcpus && i < vm->nvcpus; i++)
         hv_vcpu_destroy(vm->vcpus[i].hv);
     free(vm->vcpus);
+    vm_devices_release(vm);
     arch_vm_release(vm);
     if (vm->console_ready) {
         console_release(&vm->console);

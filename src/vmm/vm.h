@@ -16,6 +16,7 @@
 #include "vmm/bus.h"
 #include "vmm/config.h"
 #include "vmm/console.h"
+#include "vmm/devices.h"
 #include "vmm/evloop.h"
 #include "vmm/mem.h"
 #include "vmm/state.h"
@@ -68,6 +69,8 @@ struct vm {
     struct console console;
     bool console_ready;
     struct arch_vm *arch;
+    unsigned nvirtio;
+    struct vm_virtio virtio[VM_MAX_VIRTIO];
 
     unsigned nvcpus;
     struct vcpu *vcpus;

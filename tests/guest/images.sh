@@ -25,7 +25,9 @@ fi
 initrd=$cache/initrd-$ver-$key.cpio.gz
 if [ ! -s "$initrd" ]; then
   echo "images: building the busybox initramfs" >&2
-  "$here/mkinitramfs.sh" -o "$initrd" -i "$here/init.sh"
+  # Virtio drivers are modules in Debian's kernel; ext4 for disk tests.
+  "$here/mkinitramfs.sh" -o "$initrd" -i "$here/init.sh" \
+    -m virtio_mmio -m virtio_blk -m virtio_console -m virtio_rng -m ext4
 fi
 
 printf 'KERNEL=%q\nVMLINUX=%q\nINITRD=%q\n' "$kernel" "$vmlinux" "$initrd"

@@ -14,6 +14,14 @@ mount -t devtmpfs dev /dev 2>/dev/null
 mkdir -p /dev/pts && mount -t devpts devpts /dev/pts 2>/dev/null
 [ -x /bin/load-modules ] && /bin/load-modules >/dev/null 2>&1
 
+# With console=hvc0 the kernel had no console when it started us (the
+# virtio console driver is a module): take hvc0 now that it is loaded.
+if grep -q 'console=hvc0' /proc/cmdline; then
+  i=0
+  while [ ! -c /dev/hvc0 ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+  exec </dev/hvc0 >/dev/hvc0 2>&1
+fi
+
 mode=shell
 for arg in $(cat /proc/cmdline); do
   case $arg in arcvm.mode=*) mode=${arg#arcvm.mode=} ;; esac

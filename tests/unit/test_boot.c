@@ -160,21 +160,30 @@ static void test_cmdline(void **state)
 {
     (void)state;
     char out[128];
-    assert_int_equal(x86_cmdline_build(out, sizeof(out), true, "quiet init=/bin/sh", false), 0);
+    assert_int_equal(x86_cmdline_build(out, sizeof(out), X86_CONSOLE_SERIAL, "quiet init=/bin/sh", false), 0);
     assert_true(!strncmp(out, "console=ttyS0 ", 14));
     assert_non_null(strstr(out, "reboot=k"));
     assert_non_null(strstr(out, "panic=1"));
     assert_non_null(strstr(out, " quiet init=/bin/sh"));
     assert_int_equal(out[strlen(out) - 1], 'h');
-    assert_int_equal(x86_cmdline_build(out, sizeof(out), true, NULL, false), 0);
-    assert_string_equal(out, x86_default_cmdline(true));
-    assert_null(strstr(x86_default_cmdline(false), "console=ttyS0"));
-    assert_int_equal(x86_cmdline_build(out, sizeof(out), true, "only this", true), 0);
+    assert_int_equal(x86_cmdline_build(out, sizeof(out), X86_CONSOLE_SERIAL, NULL, false), 0);
+    assert_string_equal(out, x86_default_cmdline(X86_CONSOLE_SERIAL));
+    assert_null(strstr(x86_default_cmdline(X86_CONSOLE_NONE), "console="));
+    assert_non_null(strstr(x86_default_cmdline(X86_CONSOLE_VIRTIO), "console=hvc0"));
+    strcpy(out, "a");
+    assert_int_equal(x86_cmdline_append(out, sizeof(out), "b=1"), 0);
+    assert_string_equal(out, "a b=1");
+    out[0] = 0;
+    assert_int_equal(x86_cmdline_append(out, sizeof(out), "c"), 0);
+    assert_string_equal(out, "c");
+    assert_int_equal(x86_cmdline_append(out, 4, "too long"), -E2BIG);
+    assert_string_equal(out, "c");
+    assert_int_equal(x86_cmdline_build(out, sizeof(out), X86_CONSOLE_SERIAL, "only this", true), 0);
     assert_string_equal(out, "only this");
     char big[200];
     memset(big, 'x', sizeof(big) - 1);
     big[sizeof(big) - 1] = 0;
-    assert_int_equal(x86_cmdline_build(out, sizeof(out), true, big, false), -E2BIG);
+    assert_int_equal(x86_cmdline_build(out, sizeof(out), X86_CONSOLE_SERIAL, big, false), -E2BIG);
 }
 
 static void test_gdt_and_page_tables(void **state)

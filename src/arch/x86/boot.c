@@ -116,18 +116,36 @@ unsigned x86_e820_build(uint64_t mem_bytes, struct e820_entry *e, unsigned max)
  *                 so arcvm exits rather than leaving a dead VM running;
  *  pci=off        there is no PCI bus: skip probing config space through
  *                 port I/O, which costs an exit per access;
- *  8250.nr_uarts=1  only COM1 exists; don't probe COM2-4 port by port. */
+ *  8250.nr_uarts=1  only COM1 exists; don't probe COM2-4 port by port;
+ *                 =0 when the console is elsewhere: no serial driver at all;
+ *  console=hvc0   the virtio console, once its driver (a module in stock
+ *                 kernels) has loaded. */
 static const char default_serial[] = "console=ttyS0 reboot=k panic=1 pci=off 8250.nr_uarts=1";
-static const char default_quiet[] = "reboot=k panic=1 pci=off 8250.nr_uarts=0";
+static const char default_virtio[] = "console=hvc0 reboot=k panic=1 pci=off 8250.nr_uarts=0";
+static const char default_none[] = "reboot=k panic=1 pci=off 8250.nr_uarts=0";
 
-const char *x86_default_cmdline(bool serial)
+const char *x86_default_cmdline(enum x86_console con)
 {
-    return serial ? default_serial : default_quiet;
+    return con == X86_CONSOLE_SERIAL ? default_serial
+           : con == X86_CONSOLE_VIRTIO ? default_virtio
+                                       : default_none;
 }
 
-int x86_cmdline_build(char *out, size_t outlen, bool serial, const char *user, bool replace)
+int x86_cmdline_append(char *out, size_t outlen, const char *piece)
 {
-    const char *def = replace ? "" : x86_default_cmdline(serial);
+    size_t used = strlen(out);
+    int n = snprintf(out + used, outlen - used, "%s%s", used ? " " : "", piece);
+    if (n < 0 || (size_t)n >= outlen - used) {
+        out[used] = 0;
+        return -E2BIG;
+    }
+    return 0;
+}
+
+int x86_cmdline_build(char *out, size_t outlen, enum x86_console con, const char *user,
+                      bool replace)
+{
+    const char *def = replace ? "" : x86_default_cmdline(con);
     const char *sep = (*def && user && *user) ? " " : "";
     int n = snprintf(out, outlen, "%s%s%s", def, sep, user ? user : "");
     if (n < 0 || (size_t)n >= outlen)

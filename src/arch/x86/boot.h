@@ -46,12 +46,18 @@ unsigned x86_e820_build(uint64_t mem_bytes, struct e820_entry *e, unsigned max);
  * above 4 GiB. Returns how many (1 or 2). */
 unsigned x86_ram_layout(uint64_t mem_bytes, uint64_t gpa[2], uint64_t size[2]);
 
+/* Which console the default command line points the kernel at. */
+enum x86_console { X86_CONSOLE_SERIAL, X86_CONSOLE_VIRTIO, X86_CONSOLE_NONE };
 /* The default command line arcvm gives a Linux guest; see boot.c for why each
- * flag is there. @serial: the console is the 16550 (else none). */
-const char *x86_default_cmdline(bool serial);
+ * flag is there. */
+const char *x86_default_cmdline(enum x86_console con);
 /* Join defaults and user text into @out: "defaults user". With @replace the
  * user text alone is used. -E2BIG if the result (plus NUL) exceeds @outlen. */
-int x86_cmdline_build(char *out, size_t outlen, bool serial, const char *user, bool replace);
+int x86_cmdline_build(char *out, size_t outlen, enum x86_console con, const char *user,
+                      bool replace);
+/* Append " @piece" to the command line in @out (no leading space when
+ * empty). -E2BIG if it does not fit. */
+int x86_cmdline_append(char *out, size_t outlen, const char *piece);
 
 /* Fill a 4 KiB zero page for @bz: copy the setup header, set loader type,
  * command line, initrd, e820 and RSDP address. */

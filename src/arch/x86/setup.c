@@ -15,6 +15,8 @@
 #include "hw/pm.h"
 #include "hw/rtc.h"
 #include "hw/serial.h"
+#include "virtio/virtio_mmio.h"
+#include "vmm/console.h"
 #include "vmm/irq.h"
 #include "vmm/log.h"
 #include "vmm/vm.h"
@@ -30,6 +32,8 @@
 
 struct arch_vm {
     struct hw_machine machine;
+    struct console null_console; /* the UART's when the console is elsewhere */
+    bool null_console_ready;
     struct irq_line irq_com1, irq_kbd;
     bool irqs_ready;
     struct serial serial;
@@ -109,7 +113,15 @@ int arch_vm_init(struct vm *vm)
         return r;
     }
     a->irqs_ready = true;
-    serial_init(&a->serial, &vm->console, &a->irq_com1);
+    struct console *com1_con = &vm->console;
+    if (vm->cfg.console != CONSOLE_SERIAL) {
+        r = console_init(&a->null_console, -1, -1, false, &vm->loop);
+        if (r < 0)
+            return r;
+        a->null_console_ready = true;
+        com1_con = &a->null_console;
+    }
+    serial_init(&a->serial, com1_con, &a->irq_com1);
     i8042_init(&a->kbd, &a->machine, &a->irq_kbd);
     rtc_init(&a->rtc);
     pm_init(&a->pm, &a->machine);
@@ -137,7 +149,22 @@ int arch_vm_init(struct vm *vm)
         if (r < 0)
             return r;
     }
-    return console_attach(&vm->console, serial_rx, &a->serial);
+    return console_attach(com1_con, serial_rx, &a->serial);
+}
+
+/* Virtio-mmio windows: one 4 KiB page each from X86_VIRTIO_MMIO_BASE.
+ * Interrupts: the ISA lines no PC device of ours uses, then the IOAPIC's
+ * upper pins. Edge-triggered and never shared. */
+static const uint8_t virtio_gsis[] = {5, 6, 7, 9, 10, 11, 12, 13, 14, 15,
+                                      16, 17, 18, 19, 20, 21, 22, 23};
+
+int arch_virtio_slot(unsigned index, uint64_t *base, uint32_t *gsi)
+{
+    if (index >= sizeof(virtio_gsis))
+        return -ENOSPC;
+    *base = X86_VIRTIO_MMIO_BASE + index * X86_VIRTIO_MMIO_SIZE;
+    *gsi = virtio_gsis[index];
+    return 0;
 }
 
 void arch_vm_release(struct vm *vm)
@@ -150,6 +177,8 @@ void arch_vm_release(struct vm *vm)
         i8042_release(&a->kbd);
         rtc_release(&a->rtc);
     }
+    if (a->null_console_ready)
+        console_release(&a->null_console);
     if (a->irqs_ready) {
         irq_line_release(&a->irq_com1);
         irq_line_release(&a->irq_kbd);
@@ -242,7 +271,11 @@ static int build_acpi(struct vm *vm, uint64_t *rsdp, char *err, size_t errlen)
         .s5_type = PM_S5_TYPE,
         .rtc_century = RTC_REG_CENTURY,
         .rtc_port = RTC_PORT_BASE,
+        .nmmio = vm->nvirtio,
     };
+    for (unsigned i = 0; i < vm->nvirtio && i < ACPI_MAX_MMIO_DEVS; i++)
+        ac.mmio[i] = (struct acpi_mmio_dev){vm->virtio[i].base, X86_VIRTIO_MMIO_SIZE,
+                                            vm->virtio[i].gsi};
     uint8_t *tables = guest_mem_ptr(&vm->mem, X86_ACPI_ADDR, X86_ACPI_MAX);
     long n = tables ? acpi_build(tables, X86_ACPI_MAX, X86_ACPI_ADDR, &ac) : -ENOSPC;
     if (n < 0) {
@@ -391,8 +424,20 @@ static int load_elf(struct vm *vm, const uint8_t *img, const struct elf_kernel *
 int arch_load(struct vm *vm, char *err, size_t errlen)
 {
     char cmdline[X86_CMDLINE_MAX];
-    int r = x86_cmdline_build(cmdline, sizeof(cmdline), vm->cfg.console == CONSOLE_SERIAL,
-                              vm->cfg.cmdline, vm->cfg.cmdline_replace);
+    enum x86_console con = vm->cfg.console == CONSOLE_SERIAL   ? X86_CONSOLE_SERIAL
+                           : vm->cfg.console == CONSOLE_VIRTIO ? X86_CONSOLE_VIRTIO
+                                                               : X86_CONSOLE_NONE;
+    int r = x86_cmdline_build(cmdline, sizeof(cmdline), con, NULL, vm->cfg.cmdline_replace);
+    /* For kernels with CONFIG_VIRTIO_MMIO_CMDLINE_DEVICES (off in Debian's,
+     * which find the devices in the DSDT instead). */
+    for (unsigned i = 0; r == 0 && vm->cfg.mmio_cmdline && i < vm->nvirtio; i++) {
+        char dev[64];
+        r = virtio_mmio_cmdline(dev, sizeof(dev), vm->virtio[i].base, vm->virtio[i].gsi);
+        if (r == 0)
+            r = x86_cmdline_append(cmdline, sizeof(cmdline), dev);
+    }
+    if (r == 0 && vm->cfg.cmdline && *vm->cfg.cmdline)
+        r = x86_cmdline_append(cmdline, sizeof(cmdline), vm->cfg.cmdline);
     if (r < 0) {
         snprintf(err, errlen, "kernel command line is too long (limit %d bytes)",
                  X86_CMDLINE_MAX - 1);

@@ -1,0 +1,105 @@
+/* devices.c - builds the configured virtio devices and attaches each to a
+ * virtio-mmio window; see devices.h. */
+#include "vmm/devices.h"
+
+#include "arch/arch.h"
+#include <stdio.h>
+#if __has_include("virtio/blk.h")
+#include "virtio/blk.h"
+#else /* TEMPORARY until virtio-blk lands */
+#include "vmm/config.h"
+struct evloop;
+static struct virtio_device *virtio_blk_create(const struct guest_mem *mem,
+                                               const struct disk_config *cfg, struct evloop *loop,
+                                               char *err, size_t errlen)
+{
+    (void)mem; (void)cfg; (void)loop;
+    snprintf(err, errlen, "virtio-blk is not built yet");
+    return NULL;
+}
+#endif
+#include "virtio/console.h"
+#include "virtio/rng.h"
+#include "vmm/console.h"
+#include "vmm/log.h"
+#include "vmm/vm.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+static int attach(struct vm *vm, struct virtio_device *dev, char *err, size_t errlen)
+{
+    if (vm->nvirtio == VM_MAX_VIRTIO) {
+        dev->ops->release(dev);
+        snprintf(err, errlen, "too many virtio devices (at most %d)", VM_MAX_VIRTIO);
+        return -ENOSPC;
+    }
+    struct vm_virtio *v = &vm->virtio[vm->nvirtio];
+    int r = arch_virtio_slot(vm->nvirtio, &v->base, &v->gsi);
+    if (r < 0) {
+        dev->ops->release(dev);
+        snprintf(err, errlen, "no room for another virtio device on this machine");
+        return r;
+    }
+    v->dev = dev;
+    vm->nvirtio++;
+    r = virtio_mmio_init(&v->mmio, dev, vm->hvm, &vm->loop, &vm->mmio, v->base, v->gsi);
+    if (r < 0) {
+        snprintf(err, errlen, "attaching %s failed: %s", dev->ops->name, strerror(-r));
+        return r;
+    }
+    v->attached = true;
+    log_debug("%s at 0x%llx, GSI %u", dev->ops->name, (unsigned long long)v->base, v->gsi);
+    return 0;
+}
+
+int vm_devices_create(struct vm *vm, char *err, size_t errlen)
+{
+    const struct vm_config *c = &vm->cfg;
+    int r;
+    for (unsigned i = 0; i < c->ndisks; i++) {
+        struct virtio_device *d = virtio_blk_create(&vm->mem, &c->disks[i], &vm->loop, err, errlen);
+        if (!d)
+            return -EINVAL;
+        if ((r = attach(vm, d, err, errlen)) < 0)
+            return r;
+    }
+    if (c->console == CONSOLE_VIRTIO) {
+        struct virtio_device *d = virtio_console_create(&vm->mem, &vm->console);
+        if (!d)
+            goto oom;
+        if ((r = attach(vm, d, err, errlen)) < 0)
+            return r;
+        r = console_attach(&vm->console, virtio_console_rx, d);
+        if (r < 0) {
+            snprintf(err, errlen, "console input: %s", strerror(-r));
+            return r;
+        }
+    }
+    if (c->rng) {
+        struct virtio_device *d = virtio_rng_create(&vm->mem);
+        if (!d)
+            goto oom;
+        if ((r = attach(vm, d, err, errlen)) < 0)
+            return r;
+    }
+    return 0;
+oom:
+    snprintf(err, errlen, "out of memory");
+    return -ENOMEM;
+}
+
+void vm_devices_release(struct vm *vm)
+{
+    for (unsigned i = 0; i < vm->nvirtio; i++) {
+        struct vm_virtio *v = &vm->virtio[i];
+        if (v->attached)
+            virtio_mmio_release(&v->mmio);
+        v->attached = false;
+        if (v->dev)
+            v->dev->ops->release(v->dev);
+        v->dev = NULL;
+    }
+    vm->nvirtio = 0;
+}

@@ -1,0 +1,30 @@
+/* devices.h - the VM's virtio devices: built from the configuration, each
+ * attached to a virtio-mmio window and interrupt the architecture assigns. */
+#ifndef ARCVM_DEVICES_H
+#define ARCVM_DEVICES_H
+
+#include "virtio/virtio_mmio.h"
+
+#include <stddef.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+struct vm;
+
+/* Virtio devices per VM: disks + console + rng + room for networking. */
+#define VM_MAX_VIRTIO 16
+
+struct vm_virtio {
+    struct virtio_device *dev;
+    struct virtio_mmio mmio;
+    bool attached;          /* mmio transport initialised */
+    uint64_t base;
+    uint32_t gsi;
+};
+
+/* Create every configured virtio device and attach it. -errno with @err. */
+int vm_devices_create(struct vm *vm, char *err, size_t errlen);
+/* Detach and free them (safe on a partial set). */
+void vm_devices_release(struct vm *vm);
+
+#endif
