@@ -144,5 +144,77 @@ else
   vm_wait pvh 5
 fi
 
+# ---- boot 3: virtio: ext4 root disk, read-only disk, rng, hvc0, attacks ----
+# The root filesystem is the test initramfs itself, unpacked into an ext4
+# image by mkfs.ext4 -d, plus a file the guest must read back.
+rootsrc="$E2E_TMP/rootfs"
+mkdir -p "$rootsrc"
+(cd "$rootsrc" && gzip -dc "$INITRD" | cpio -id --quiet)
+echo "made on the host" >"$rootsrc/hello.txt"
+truncate -s 128M "$E2E_TMP/root.ext4"
+mkfs.ext4 -q -F -L arcvm-root -d "$rootsrc" "$E2E_TMP/root.ext4"
+head -c 4M /dev/urandom >"$E2E_TMP/ro.img"
+ro_md5=$(md5sum <"$E2E_TMP/ro.img" | cut -d' ' -f1)
+vm_start disk --kernel "$KERNEL" --initrd "$INITRD" --cpus 2 --memory 256M --console virtio --rng \
+  --disk "$E2E_TMP/root.ext4,id=rootdisk" --disk "$E2E_TMP/ro.img,ro,id=rodisk" \
+  --cmdline "quiet arcvm.root=/dev/vda"
+if vm_expect disk "ARCVM-GUEST-READY cpus=2 " 240; then
+  ok "boots with virtio disks and its console on hvc0"
+  expect_refusal "a disk image another arcvm is writing" "in use" \
+    --kernel "$KERNEL" --disk "$E2E_TMP/root.ext4"
+  vm_send disk 'echo ROOT-$(awk "\$2 == \"/\" {print \$1, \$3}" /proc/mounts | tail -1 | tr " " :)'
+  check "the root filesystem is the ext4 image on virtio-blk" vm_expect disk '^ROOT-/dev/vda:ext4$' 30
+  vm_send disk 'echo CONSOLE-$(cat /sys/class/tty/console/active)'
+  check "the console is virtio-console hvc0" vm_expect disk '^CONSOLE-hvc0$' 30
+  vm_send disk 'echo HELLO-$(cat /hello.txt | tr " " _)'
+  check "the guest reads the file made on the host" vm_expect disk '^HELLO-made_on_the_host$' 30
+  vm_send disk 'echo SERIAL-$(cat /sys/block/vda/serial)-$(cat /sys/block/vdb/serial)-RO$(cat /sys/block/vdb/ro)'
+  check "two disks with their ids; the ro one is read-only in the guest" \
+    vm_expect disk '^SERIAL-rootdisk-rodisk-RO1$' 30
+  vm_send disk 'echo RNG-$(cat /sys/class/misc/hw_random/rng_current)-$(dd if=/dev/hwrng bs=16 count=1 2>/dev/null | od -An -tx1 | tr -d " \n" | wc -c)'
+  check "virtio-rng is the guest's hwrng and gives bytes" vm_expect disk '^RNG-virtio_rng.0-32$' 30
+  vm_send disk 'dd if=/dev/urandom of=/data.bin bs=1M count=8 2>/dev/null; echo "written by the guest" >/guest.txt; sync; echo DATA-$(md5sum </data.bin | cut -c1-32)'
+  if vm_expect disk '^DATA-[0-9a-f]{32}$' 120; then
+    guest_md5=$(vm_grep disk '^DATA-' | cut -d- -f2)
+    ok "the guest writes 8 MiB and syncs"
+  else
+    not_ok "guest write and sync"; guest_md5=none
+  fi
+  vm_send disk 'echo RODD-$(dd if=/dev/vdb bs=4M count=1 2>/dev/null | md5sum | cut -c1-32); dd if=/dev/zero of=/dev/vdb bs=512 count=1 oflag=direct 2>/dev/null; echo ROWRITE-$?'
+  check "the guest reads the read-only disk's exact content" vm_expect disk "^RODD-$ro_md5\$" 60
+  check "a write to the read-only disk fails in the guest" vm_expect disk '^ROWRITE-[1-9]' 30
+  errs='virtio.*(error|fail)|ACPI( BIOS)? (Error|Warning)|Firmware Bug|irq.*(fail|error)|blk_update_request|I/O error'
+  vm_send disk "dmesg | grep -iE '$errs' | sed 's/^/BADLOG: /'; echo ERRS-\$(dmesg | grep -ciE '$errs')"
+  check "the kernel log has no virtio, ACPI, irq or I/O errors" vm_expect disk '^ERRS-0$' 30
+  tr -d '\r' <"$(vm_dir disk)/out" | grep -a '^BADLOG:' | sed 's/^/     /'
+  # A hostile driver takes the read-only disk and feeds it malformed queues.
+  vm_send disk 'virtq-attack rodisk ro 2>&1; echo ATTACK-RC-$?'
+  if vm_expect disk '^ATTACK-RC-[0-9]+$' 180; then
+    tr -d '\r' <"$(vm_dir disk)/out" | grep -a '^ATTACK ' | sed 's/^/     /'
+    check "malformed descriptors are refused, bad requests fail, arcvm runs on" \
+      vm_expect disk '^ATTACK-RC-0$' 1
+  else
+    not_ok "virtq-attack did not finish"
+  fi
+  vm_send disk 'echo AFTER-$(dd if=/dev/vdb bs=4M count=1 2>/dev/null | md5sum | cut -c1-32)'
+  check "after the attack the device works again with the same content" \
+    vm_expect disk "^AFTER-$ro_md5\$" 60
+  vm_send disk 'poweroff -f'
+  vm_wait disk 60
+  check "power-off with disks exits 0 (got $VM_RC)" [ "$VM_RC" -eq 0 ]
+  check "e2fsck -fn finds the guest-written ext4 image clean" \
+    e2fsck -fn "$E2E_TMP/root.ext4" >"$E2E_TMP/fsck.log" 2>&1
+  host_txt=$(debugfs -R "cat /guest.txt" "$E2E_TMP/root.ext4" 2>/dev/null)
+  check "the host reads back the guest's file" [ "$host_txt" = "written by the guest" ]
+  debugfs -R "dump /data.bin $E2E_TMP/data.bin" "$E2E_TMP/root.ext4" >/dev/null 2>&1
+  host_md5=$(md5sum <"$E2E_TMP/data.bin" 2>/dev/null | cut -d' ' -f1)
+  check "the host reads back the guest's 8 MiB exactly (md5 $host_md5)" [ "$host_md5" = "$guest_md5" ]
+  check "the read-only image is unchanged" [ "$(md5sum <"$E2E_TMP/ro.img" | cut -d' ' -f1)" = "$ro_md5" ]
+else
+  not_ok "boot with virtio disks"
+  vm_wait disk 5
+  tail -5 "$(vm_dir disk)/err" | sed 's/^/     /'
+fi
+
 echo "# e2e: $PASSES passed, $FAILS failed"
 [ "$FAILS" -eq 0 ]

@@ -14,7 +14,12 @@ mkdir -p "$cache"
 
 kernel=$("$here/kernel.sh")
 ver=$("$here/kernel.sh" --version)
-key=$(cat "$here/init.sh" "$here/mkinitramfs.sh" "$here/extract-vmlinux.sh" | sha256sum | cut -c1-12)
+# The hostile-driver test program goes in when it has been built.
+attack=$repo/build/virtq-attack
+extra=()
+[ -x "$attack" ] && extra=(-f "$attack:/bin/virtq-attack")
+key=$(cat "$here/init.sh" "$here/mkinitramfs.sh" "$here/extract-vmlinux.sh" \
+        $([ -x "$attack" ] && echo "$attack") | sha256sum | cut -c1-12)
 
 vmlinux=$cache/vmlinux-$ver
 if [ ! -s "$vmlinux" ]; then
@@ -27,7 +32,7 @@ if [ ! -s "$initrd" ]; then
   echo "images: building the busybox initramfs" >&2
   # Virtio drivers are modules in Debian's kernel; ext4 for disk tests.
   "$here/mkinitramfs.sh" -o "$initrd" -i "$here/init.sh" \
-    -m virtio_mmio -m virtio_blk -m virtio_console -m virtio_rng -m ext4
+    -m virtio_mmio -m virtio_blk -m virtio_console -m virtio_rng -m ext4 "${extra[@]}"
 fi
 
 printf 'KERNEL=%q\nVMLINUX=%q\nINITRD=%q\n' "$kernel" "$vmlinux" "$initrd"

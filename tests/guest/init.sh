@@ -8,11 +8,32 @@
 #   arcvm.mode=demo    print kernel, CPUs and memory, then power off
 #   arcvm.mode=bench   wait a second (the benchmark samples the VMM's
 #                      memory then), then power off
+#   arcvm.root=DEV     first switch to the ext4 root filesystem on DEV (this
+#                      script is /init there too, started with "rooted")
 mount -t proc proc /proc
 mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev 2>/dev/null
 mkdir -p /dev/pts && mount -t devpts devpts /dev/pts 2>/dev/null
 [ -x /bin/load-modules ] && /bin/load-modules >/dev/null 2>&1
+
+mode=shell root=
+for arg in $(cat /proc/cmdline); do
+  case $arg in
+    arcvm.mode=*) mode=${arg#arcvm.mode=} ;;
+    arcvm.root=*) root=${arg#arcvm.root=} ;;
+  esac
+done
+
+if [ -n "$root" ] && [ "${1:-}" != rooted ]; then
+  mkdir -p /newroot
+  i=0
+  while [ ! -b "$root" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+  if mount -t ext4 "$root" /newroot; then
+    umount /dev/pts /dev /sys /proc 2>/dev/null
+    exec switch_root /newroot /init rooted
+  fi
+  echo "init: cannot mount $root; staying in the initramfs"
+fi
 
 # With console=hvc0 the kernel had no console when it started us (the
 # virtio console driver is a module): take hvc0 now that it is loaded.
@@ -21,11 +42,6 @@ if grep -q 'console=hvc0' /proc/cmdline; then
   while [ ! -c /dev/hvc0 ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
   exec </dev/hvc0 >/dev/hvc0 2>&1
 fi
-
-mode=shell
-for arg in $(cat /proc/cmdline); do
-  case $arg in arcvm.mode=*) mode=${arg#arcvm.mode=} ;; esac
-done
 
 # Boot done: 123 at 0xc0000000 is the boot-timer byte (ignored by VMMs
 # without one), the line is what scripts wait for.

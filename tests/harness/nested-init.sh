@@ -7,12 +7,13 @@
 # directory (9p tag "arcvmjob") at /job, chroots into /host and runs
 # /job/job.sh with the host's bash, then writes the exit status to /job/status
 # and powers off. /job/guest.conf (written by nested.sh) sets:
-#   NI_TTY=1        interactive: the command gets hvc0 as its controlling tty
+#   NI_TTY=1        interactive: the command gets hvc0 (the virtio console on
+#                   the caller's terminal) as its controlling tty; otherwise
+#                   stdout is the virtio-serial port "arcvm.out"
 #   NI_ROWS/NI_COLS terminal size for hvc0 (interactive only)
-#   NI_ERR          hvc1 (separate stderr channel) or hvc0 (merged)
-# hvc0 is the virtio console wired to the caller's stdin/stdout; ttyS0 (the
-# kernel console, and our stdout/stderr until guest.conf is read) goes to the
-# caller's stderr.
+#   NI_ERR          "port" (stderr is the port "arcvm.err") or "tty" (hvc0)
+# ttyS0 (the kernel console, and our own messages until guest.conf is read)
+# goes to the caller's stderr.
 #   NI_CACHE        9p cache mode for /host
 #   NI_VERBOSE=1    progress messages on the console
 # If /dev/kvm does not appear, it prints the dmesg tail and writes "nokvm" to
@@ -55,29 +56,41 @@ fi
 . /job/guest.conf
 [ "${NI_VERBOSE:-0}" = 1 ] && set -x
 
-err=${NI_ERR:-hvc0}
-# virtio_console probes asynchronously; give the nodes a moment to appear.
+# Where CMD's output goes. Non-interactive: virtio-serial ports named
+# arcvm.out / arcvm.err (plain character devices, so CMD sees no tty, as with
+# a pipe on the host). Interactive: the virtio console hvc0 is CMD's terminal;
+# stderr shares it unless the caller redirected its stderr (then arcvm.err).
+port_dev() { # NAME -> /dev/vportNpM of the virtio-serial port with that name
+  for n in /sys/class/virtio-ports/*/name; do
+    if [ ! -r "$n" ] || [ "$(cat "$n")" != "$1" ]; then continue; fi
+    d=${n%/name}
+    [ -c "/dev/${d##*/}" ] && echo "/dev/${d##*/}" && return 0
+  done
+  return 1
+}
+# virtio_console probes asynchronously; give the devices a moment to appear.
 i=0
-while { [ ! -c /dev/hvc0 ] || [ ! -c "/dev/$err" ]; } && [ $i -lt 100 ]; do
+while [ $i -lt 100 ]; do
+  if [ "${NI_TTY:-0}" = 1 ]; then out=/dev/hvc0; [ -c $out ] || out=''
+  else out=$(port_dev arcvm.out) || out=''; fi
+  if [ "${NI_ERR:-port}" = tty ]; then err=/dev/hvc0; [ -c $err ] || err=''
+  else err=$(port_dev arcvm.err) || err=''; fi
+  [ -n "$out" ] && [ -n "$err" ] && break
   sleep 0.05; i=$((i + 1))
 done
-if [ ! -c /dev/hvc0 ] || [ ! -c "/dev/$err" ]; then
-  die "virtio consoles /dev/hvc0 /dev/$err did not appear"
+if [ -z "$out" ] || [ -z "$err" ]; then
+  die "the virtio console/ports for CMD's output did not appear"
 fi
 
-# From here on our own messages go where the command's stderr will go.
-# Open the consoles before stty: hvc resets a tty's settings on last close.
-exec >/dev/hvc0 2>"/dev/$err"
-# Line discipline: an interactive session keeps hvc0 cooked (the host
-# terminal is raw under QEMU); otherwise output processing is off so "\n" is
-# not sent as "\r\n" and bytes reach the caller unchanged.
+# From here on our own messages go where CMD's stderr will go. Open hvc0
+# before stty: hvc resets a tty's settings on its last close.
+exec >"$out" 2>"$err"
 if [ "${NI_TTY:-0}" = 1 ]; then
+  # Cooked mode with the caller's window size; the host terminal is raw
+  # under QEMU, so the guest tty does the "\n" -> "\r\n" mapping.
   stty -F /dev/hvc0 sane
   [ -n "${NI_ROWS:-}" ] && stty -F /dev/hvc0 rows "$NI_ROWS" cols "$NI_COLS"
-else
-  stty -F /dev/hvc0 -opost -echo
 fi
-[ "$err" = hvc0 ] || stty -F "/dev/$err" -opost -echo
 
 if [ ! -c /dev/kvm ]; then
   {
@@ -117,14 +130,15 @@ fi
 say "running job"
 # env -i: job.sh exports exactly the caller's carried variables. The job
 # script is handed over as fd 9 so no path has to survive the chroot.
+# stdout/stderr are inherited: a virtio-serial port can be open only once.
 if [ "${NI_TTY:-0}" = 1 ]; then
   # setsid -c: new session with hvc0 (stdin) as controlling terminal, so
   # ^C, job control and raw mode work for the command.
   setsid -c env -i chroot /host /bin/bash --noprofile --norc /dev/fd/9 \
-    9</job/job.sh </dev/hvc0 >/dev/hvc0 2>"/dev/$err"
+    9</job/job.sh </dev/hvc0
 else
   env -i chroot /host /bin/bash --noprofile --norc /dev/fd/9 \
-    9</job/job.sh </dev/null >/dev/hvc0 2>"/dev/$err"
+    9</job/job.sh </dev/null
 fi
 status=$?
 say "job exited with $status"

@@ -14,14 +14,19 @@
 #   --timeout SEC  kill the outer guest after SEC seconds (default: 1800)
 #
 # Inside: /dev/kvm (mode 666), /dev/net/tun, /dev/vhost-*; fresh /run; /tmp is
-# an overlay (host /tmp readable, writes and Unix sockets stay in the guest);
-# the command runs as root. Environment carried over: PATH, HOME, TERM, every
-# ARCVM_* variable and the names listed in $NESTED_ENV (space-separated).
-# ARCVM_IN_NESTED_GUEST=1 is set inside. CMD's stdout goes to our stdout, its
-# stderr to our stderr (both live). Exit status: CMD's; 125 if the outer
-# guest failed (boot failure, no /dev/kvm, panic, timeout).
-# If stdin and stdout are both terminals the session is interactive: CMD gets
-# the outer console as its controlling tty; ^C goes to CMD, ^A x kills QEMU.
+# an overlay (host /tmp readable, writes and Unix sockets stay in the guest;
+# 9p cannot hold sockets); CMD runs as root; `modprobe X` works (the host's
+# /lib/modules matches the outer kernel). Environment carried over: PATH,
+# HOME, TERM, umask, every ARCVM_* variable (except ARCVM_NESTED) and the
+# names listed in $NESTED_ENV (space-separated); ARCVM_IN_NESTED_GUEST=1 is
+# set inside. CMD's stdout streams to our stdout and its stderr to our stderr,
+# live and byte-exact; CMD's stdin is /dev/null and its stdout is not a tty,
+# as with a pipe. Exit status: CMD's (128+N if killed by signal N); 125 if
+# the outer guest failed (QEMU error, no /dev/kvm, panic, timeout, ^A x).
+# If stdin and stdout are both terminals the session is interactive instead:
+# CMD gets the outer virtio console as its controlling tty (stdin, stdout and,
+# unless redirected, stderr; window size copied), so raw mode works; ^C goes
+# to CMD, ^A x kills QEMU.
 #
 # Environment knobs:
 #   ARCVM_NESTED=1           use the outer guest even if /dev/kvm works
@@ -82,8 +87,9 @@ cache=$(cd "$cache" && pwd)/nested   # our own corner: others share build/cache
 mkdir -p -- "$cache" || die "cannot create $cache; set ARCVM_CACHE to a writable dir"
 
 # Modules for the outer guest. Required: KVM on AMD SVM (QEMU's TCG "max" CPU
-# offers SVM, not VMX), the virtio-pci + 9p stack and virtio consoles. Optional: networking and
-# vsock pieces for later tests, plus overlay for /tmp, when the kernel has them.
+# offers SVM, not VMX), the virtio-pci + 9p stack, virtio consoles/ports and
+# overlay (for /tmp). Optional, when the kernel has them: networking and vsock
+# pieces for later tests.
 required_modules=(irqbypass ccp kvm kvm-amd
   virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci
   9pnet 9pnet_virtio netfs fscache 9p virtio_console overlay)
@@ -123,18 +129,25 @@ if grep -qx 'CONFIG_PVH=y' "/boot/config-$kver" 2>/dev/null; then
 fi
 
 # ---- per-run job directory (shared with the guest as 9p tag "arcvmjob") ---------
+# Job directories of runs that were SIGKILLed are removed after a day.
+find "$cache" -maxdepth 1 -name 'job.*' -type d -mmin +1440 -exec rm -rf {} + 2>/dev/null || true
 jobdir=$(mktemp -d "$cache/job.XXXXXX")
 qpid='' tpid='' saved_tty=''
+tail_pids=()
 # shellcheck disable=SC2317 # runs from the EXIT trap
 cleanup() {
   # Only processes this script started, by pid.
   if [ -n "$qpid" ] && kill -0 "$qpid" 2>/dev/null; then
     kill -TERM "$qpid" 2>/dev/null || true
-    sleep 0.5
+    for _ in 1 2 3 4 5 6 7 8 9 10; do
+      kill -0 "$qpid" 2>/dev/null || break
+      sleep 0.2
+    done
     kill -KILL "$qpid" 2>/dev/null || true
     wait "$qpid" 2>/dev/null || true
   fi
   [ -z "$tpid" ] || kill "$tpid" 2>/dev/null || true
+  for p in "${tail_pids[@]}"; do kill "$p" 2>/dev/null || true; done
   # QEMU restores the terminal itself unless it was SIGKILLed.
   [ -z "$saved_tty" ] || stty "$saved_tty" 2>/dev/null || true
   rm -rf -- "$jobdir"
@@ -165,17 +178,18 @@ interactive=0
   printf '\n'
 } >"$jobdir/job.sh"
 
-# CMD's stdout and stderr travel over virtio consoles (hvc0, hvc1): a 16550
-# under TCG moves only ~100 KB/s. QEMU reaches our stderr by reopening
-# /proc/self/fd/2, which works for files, pipes, ttys and /dev/null but not
-# for sockets or a closed fd; then stderr is merged into stdout. In an
-# interactive session a terminal stderr is merged too (it is the same screen).
-err_reopenable=0
-if [ -e /dev/stderr ] && [ ! -S /dev/stderr ]; then err_reopenable=1; fi
-errdev=hvc0
-if [ $err_reopenable = 1 ] && ! { [ $interactive = 1 ] && [ -t 2 ]; }; then
-  errdev=hvc1
-fi
+# CMD's stdout and stderr travel over virtio-serial ports (a 16550 under TCG
+# moves only ~100 KB/s) into files in the job directory, which `tail -f`
+# streams to our stdout and stderr as they grow. Why files: a file write never
+# blocks QEMU, so a slow reader cannot stall or drop anything (QEMU drops
+# virtio *console* output when a write would block), and QEMU never gets our
+# stdout, so it cannot leave it O_NONBLOCK for the processes that share it.
+# Interactive sessions need the terminal itself: the virtio console hvc0 is
+# QEMU's stdio there, and a terminal stderr is merged into it (same screen).
+errdev='port'
+if [ $interactive = 1 ] && [ -t 2 ]; then errdev='tty'; fi
+: >"$jobdir/out"
+: >"$jobdir/err"
 rows='' cols=''
 if [ $interactive = 1 ]; then
   read -r rows cols < <(stty size 2>/dev/null || echo "")
@@ -191,11 +205,11 @@ fi
 } >"$jobdir/guest.conf"
 
 # Kernel command line: the kernel console (ttyS0) goes to our stderr; quiet +
-# loglevel=0 keep it silent (even "reboot: Power down" is KERN_EMERG); panic=-1 reboots at once
-# on a panic, which -no-reboot turns into QEMU exiting; the i8042 flags skip
-# probing the emulated keyboard controller (slow under TCG); mitigations=off
-# and cryptomgr.notests (skip crypto self-tests) save ~0.3 s of boot in a
-# throwaway test VM.
+# loglevel=0 keep it silent (even "reboot: Power down" is KERN_EMERG);
+# panic=-1 reboots at once on a panic, which -no-reboot turns into QEMU
+# exiting; the i8042 flags skip probing the emulated keyboard controller (slow
+# under TCG); mitigations=off and cryptomgr.notests (no crypto self-tests)
+# save ~0.3 s of boot in a throwaway test VM.
 append="console=ttyS0 panic=-1 i8042.noaux i8042.nomux i8042.nopnp i8042.dumbkbd"
 append+=" mitigations=off cryptomgr.notests"
 if [ "${ARCVM_NESTED_VERBOSE:-0}" = 1 ]; then
@@ -215,7 +229,7 @@ qargs=(
   -kernel "$kernel" -initrd "$initrd" -append "$append"
   # multidevs=remap: the host root spans several filesystems; keeps inode
   # numbers unique inside. security_model=none: plain host permissions.
-  -fsdev local,id=hostroot,path=/,security_model=none,multidevs=remap -device virtio-9p-pci,fsdev=hostroot,mount_tag=hostroot,ioeventfd=${ARCVM_T_IOEV:-on}
+  -virtfs local,path=/,mount_tag=hostroot,security_model=none,multidevs=remap
   -virtfs "local,path=$jobdir,mount_tag=arcvmjob,security_model=none"
 )
 # qboot instead of SeaBIOS: boots faster and prints nothing on the serial port
@@ -223,6 +237,10 @@ qargs=(
 qboot=/usr/share/qemu/qboot.rom
 [ -f "$qboot" ] && qargs+=(-bios "$qboot")
 
+# ioeventfd=off: handle virtio-serial kicks synchronously in the vCPU thread,
+# so data is in the file before the guest's write returns (nothing is left
+# in flight at power-off). With it on, each kick waits for QEMU's main loop:
+# hvc output crawled at ~200 KB/s under TCG; off, MB/s.
 qargs+=(-device virtio-serial-pci,ioeventfd=off)
 if [ $interactive = 1 ]; then
   # signal=off: ^C reaches the guest's tty (and CMD) instead of killing QEMU;
@@ -230,30 +248,43 @@ if [ $interactive = 1 ]; then
   qargs+=(-chardev stdio,id=con,mux=on,signal=off -device virtconsole,chardev=con
           -mon chardev=con,mode=readline)
 else
-  qargs+=(-chardev stdio,id=con -device virtconsole,chardev=con -monitor none)
+  qargs+=(-chardev "file,id=out,path=$jobdir/out"
+          -device virtserialport,chardev=out,name=arcvm.out -monitor none)
 fi
-if [ $errdev = hvc1 ]; then
-  # append=on: never truncate a file our stderr is redirected to.
-  qargs+=(-chardev file,id=err,path=/proc/self/fd/2,append=on -device virtconsole,chardev=err)
+if [ $errdev = port ]; then
+  qargs+=(-chardev "file,id=err,path=$jobdir/err,append=on"
+          -device virtserialport,chardev=err,name=arcvm.err)
 fi
-if [ $err_reopenable = 1 ]; then
-  qargs+=(-chardev file,id=log,path=/proc/self/fd/2,append=on -serial chardev:log)
+# The kernel console and the init's early messages share CMD's stderr file;
+# append=on keeps the two writers from overwriting each other.
+qargs+=(-chardev "file,id=log,path=$jobdir/err,append=on" -serial chardev:log)
+
+why="host has no usable /dev/kvm"
+[ "${ARCVM_NESTED:-}" != 1 ] || why="ARCVM_NESTED=1"
+if [ $interactive = 1 ]; then
+  echo "$prog: $why; running in a nested QEMU/TCG guest (interactive; ^A x kills it)" >&2
 else
-  qargs+=(-serial null)
+  echo "$prog: $why; running in a nested QEMU/TCG guest" >&2
 fi
 
 if [ $interactive = 1 ]; then
-  echo "$prog: host has no usable /dev/kvm; running in a nested QEMU/TCG guest (interactive; ^A x kills it)" >&2
+  # Explicit 0<&0: keep the tty as stdin of a background job; QEMU's stdio
+  # chardev is the terminal on our stdin/stdout.
+  "$qemu" "${qargs[@]}" 0<&0 &
 else
-  echo "$prog: host has no usable /dev/kvm; running in a nested QEMU/TCG guest" >&2
-fi
-
-if [ $interactive = 1 ]; then
-  "$qemu" "${qargs[@]}" 0<&0 &   # explicit 0<&0: keep the tty as stdin of a background job
-else
-  "$qemu" "${qargs[@]}" </dev/null &
+  # QEMU's own stdout is unused; anything it prints there is diagnostics.
+  "$qemu" "${qargs[@]}" </dev/null >&2 &
 fi
 qpid=$!
+# -s 0.1: how often tail checks whether QEMU is gone (new data arrives via
+# inotify at once); it exits once QEMU has exited and the file is drained.
+tail_pids=()
+if [ $interactive = 0 ]; then
+  tail -q -c +1 -s 0.1 -f --pid="$qpid" "$jobdir/out" &
+  tail_pids+=($!)
+fi
+tail -q -c +1 -s 0.1 -f --pid="$qpid" "$jobdir/err" >&2 &
+tail_pids+=($!)
 sleep "$timeout" &
 tpid=$!
 
@@ -272,6 +303,9 @@ qpid=
 kill "$tpid" 2>/dev/null || true
 wait "$tpid" 2>/dev/null || true
 tpid=
+# Let the tails deliver the last bytes before we exit.
+wait "${tail_pids[@]}" 2>/dev/null || true
+tail_pids=()
 
 status=$(cat "$jobdir/status" 2>/dev/null || true)
 case $status in
@@ -281,7 +315,7 @@ case $status in
     if [ "$qstatus" -ne 0 ]; then
       die "QEMU failed (exit $qstatus, see its message above)"
     fi
-    die "the outer guest stopped before the command finished (kernel panic or init failure?); rerun with ARCVM_NESTED_VERBOSE=1 to see its console" ;;
+    die "the outer guest stopped before the command finished (panic, init failure or ^A x?); rerun with ARCVM_NESTED_VERBOSE=1 to see its console" ;;
 esac
 [[ $status =~ ^[0-9]+$ ]] || die "unexpected status '$status' from the outer guest"
 exit "$status"
