@@ -14,12 +14,16 @@ mkdir -p "$cache"
 
 kernel=$("$here/kernel.sh")
 ver=$("$here/kernel.sh" --version)
-# The hostile-driver test program goes in when it has been built.
-attack=$repo/build/virtq-attack
-extra=()
-[ -x "$attack" ] && extra=(-f "$attack:/bin/virtq-attack")
-key=$(cat "$here/init.sh" "$here/mkinitramfs.sh" "$here/extract-vmlinux.sh" \
-        $([ -x "$attack" ] && echo "$attack") | sha256sum | cut -c1-12)
+# Guest-side test programs (static) go in when they have been built.
+extra=() keyfiles=()
+for prog in virtq-attack blkbench; do
+  if [ -x "$repo/build/$prog" ]; then
+    extra+=(-f "$repo/build/$prog:/bin/$prog")
+    keyfiles+=("$repo/build/$prog")
+  fi
+done
+key=$(cat "$here/init.sh" "$here/mkinitramfs.sh" "$here/extract-vmlinux.sh" "${keyfiles[@]}" |
+        sha256sum | cut -c1-12)
 
 vmlinux=$cache/vmlinux-$ver
 if [ ! -s "$vmlinux" ]; then

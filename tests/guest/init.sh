@@ -8,6 +8,8 @@
 #   arcvm.mode=demo    print kernel, CPUs and memory, then power off
 #   arcvm.mode=bench   wait a second (the benchmark samples the VMM's
 #                      memory then), then power off
+#   arcvm.mode=blkbench  run blkbench on /dev/vda (arcvm.benchsecs=N seconds
+#                      per pattern), then power off
 #   arcvm.root=DEV     first switch to the ext4 root filesystem on DEV (this
 #                      script is /init there too, started with "rooted")
 mount -t proc proc /proc
@@ -16,11 +18,12 @@ mount -t devtmpfs dev /dev 2>/dev/null
 mkdir -p /dev/pts && mount -t devpts devpts /dev/pts 2>/dev/null
 [ -x /bin/load-modules ] && /bin/load-modules >/dev/null 2>&1
 
-mode=shell root=
+mode=shell root= benchsecs=5
 for arg in $(cat /proc/cmdline); do
   case $arg in
     arcvm.mode=*) mode=${arg#arcvm.mode=} ;;
     arcvm.root=*) root=${arg#arcvm.root=} ;;
+    arcvm.benchsecs=*) benchsecs=${arg#arcvm.benchsecs=} ;;
   esac
 done
 
@@ -51,6 +54,9 @@ echo "ARCVM-GUEST-READY cpus=$(nproc) mode=$mode"
 case $mode in
   bench)
     sleep 1
+    poweroff -f ;;
+  blkbench)
+    blkbench /dev/vda "$benchsecs" 4
     poweroff -f ;;
   demo)
     echo "kernel:  $(uname -sr)"
