@@ -199,10 +199,13 @@ bool virtq_enable_notify(struct virtq *q)
     return ld16_acquire(q->avail + 2) != q->last_avail;
 }
 
-size_t virtq_chain_read(const struct virtq_chain *c, uint64_t off, void *dst, size_t len)
+/* Copy between @buf and the chain's buffers [first, first+count), starting
+ * @off bytes into them. */
+static size_t chain_copy(const struct virtq_chain *c, unsigned first, unsigned count,
+                         uint64_t off, uint8_t *buf, size_t len, bool to_guest)
 {
     size_t done = 0;
-    for (unsigned i = 0; i < c->nread && done < len; i++) {
+    for (unsigned i = first; i < first + count && done < len; i++) {
         const struct virtq_buf *b = &c->buf[i];
         if (off >= b->len) {
             off -= b->len;
@@ -211,28 +214,23 @@ size_t virtq_chain_read(const struct virtq_chain *c, uint64_t off, void *dst, si
         size_t n = b->len - off;
         if (n > len - done)
             n = len - done;
-        memcpy((uint8_t *)dst + done, b->hva + off, n);
+        if (to_guest)
+            memcpy(b->hva + off, buf + done, n);
+        else
+            memcpy(buf + done, b->hva + off, n);
         done += n;
         off = 0;
     }
     return done;
 }
 
+size_t virtq_chain_read(const struct virtq_chain *c, uint64_t off, void *dst, size_t len)
+{
+    return chain_copy(c, 0, c->nread, off, dst, len, false);
+}
+
 size_t virtq_chain_write(const struct virtq_chain *c, uint64_t off, const void *src, size_t len)
 {
-    size_t done = 0;
-    for (unsigned i = c->nread; i < c->nread + c->nwrite && done < len; i++) {
-        const struct virtq_buf *b = &c->buf[i];
-        if (off >= b->len) {
-            off -= b->len;
-            continue;
-        }
-        size_t n = b->len - off;
-        if (n > len - done)
-            n = len - done;
-        memcpy(b->hva + off, (const uint8_t *)src + done, n);
-        done += n;
-        off = 0;
-    }
-    return done;
+    /* The cast is safe: with to_guest set, chain_copy only reads @src. */
+    return chain_copy(c, c->nread, c->nwrite, off, (uint8_t *)(uintptr_t)src, len, true);
 }
