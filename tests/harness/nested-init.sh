@@ -114,18 +114,9 @@ mount --rbind /dev /host/dev || die "cannot bind /dev into /host"
 mount -t proc proc /host/proc || die "cannot mount /host/proc"
 mount -t sysfs sysfs /host/sys || die "cannot mount /host/sys"
 mount -t tmpfs -o mode=755 tmpfs /host/run || die "cannot mount /host/run"
-# 9p cannot hold Unix sockets, so /tmp must be local. An overlay keeps the
-# host's /tmp files readable (e.g. a test binary built in /tmp) while every
-# write, socket included, lands in a guest-private tmpfs.
-mkdir -p /ovl
-mount -t tmpfs -o mode=755 tmpfs /ovl
-mkdir -p /ovl/upper /ovl/work
-chmod 1777 /ovl/upper
-if ! mount -t overlay -o lowerdir=/host/tmp,upperdir=/ovl/upper,workdir=/ovl/work \
-     overlay /host/tmp 2>/dev/null; then
-  echo "nested-init: overlay on /tmp failed; using an empty tmpfs (host /tmp not visible)" >&2
-  mount -t tmpfs -o mode=1777 tmpfs /host/tmp || die "cannot mount /host/tmp"
-fi
+# 9p cannot hold Unix sockets, so /tmp must be local; a private one also keeps
+# the host's temp-file churn (compilers, other jobs) out of CMD's view.
+mount -t tmpfs -o mode=1777 tmpfs /host/tmp || die "cannot mount /host/tmp"
 
 say "running job"
 # env -i: job.sh exports exactly the caller's carried variables. The job

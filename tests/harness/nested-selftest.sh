@@ -11,7 +11,10 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 nested="$here/nested.sh"
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/nested-selftest.XXXXXX")
+# Not under /tmp: the outer guest has a private /tmp, and check 4 cds here.
+mkdir -p "$here/../../build"
+tmp=$(mktemp -d "$here/../../build/nested-selftest.XXXXXX")
+tmp=$(cd "$tmp" && pwd)
 trap 'rm -rf -- "$tmp"' EXIT
 passed=0 failed=0
 

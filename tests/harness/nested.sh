@@ -13,9 +13,10 @@
 #   --mem SIZE     outer RAM, QEMU syntax (default: 4G)
 #   --timeout SEC  kill the outer guest after SEC seconds (default: 1800)
 #
-# Inside: /dev/kvm (mode 666), /dev/net/tun, /dev/vhost-*; fresh /run; /tmp is
-# an overlay (host /tmp readable, writes and Unix sockets stay in the guest;
-# 9p cannot hold sockets); CMD runs as root; `modprobe X` works (the host's
+# Inside: /dev/kvm (mode 666), /dev/net/tun, /dev/vhost-*; /tmp and /run are
+# fresh, private tmpfs (9p cannot hold Unix sockets, and the host's /tmp
+# churns; put host-built files CMD needs elsewhere, e.g. build/ or /var/tmp);
+# CMD runs as root; `modprobe X` works (the host's
 # /lib/modules matches the outer kernel). Environment carried over: PATH,
 # HOME, TERM, umask, every ARCVM_* variable (except ARCVM_NESTED) and the
 # names listed in $NESTED_ENV (space-separated); ARCVM_IN_NESTED_GUEST=1 is
@@ -36,6 +37,10 @@
 #   ARCVM_NESTED_APPEND=...  extra outer kernel command-line arguments
 # shellcheck disable=SC2054 # commas inside QEMU option values are intended
 set -euo pipefail
+# The whole body is one { } block: bash parses it completely before running
+# it, so editing this file while a (long) run is in progress cannot derail
+# that run.
+{
 
 prog=nested.sh
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -87,12 +92,12 @@ cache=$(cd "$cache" && pwd)/nested   # our own corner: others share build/cache
 mkdir -p -- "$cache" || die "cannot create $cache; set ARCVM_CACHE to a writable dir"
 
 # Modules for the outer guest. Required: KVM on AMD SVM (QEMU's TCG "max" CPU
-# offers SVM, not VMX), the virtio-pci + 9p stack, virtio consoles/ports and
-# overlay (for /tmp). Optional, when the kernel has them: networking and vsock
-# pieces for later tests.
+# offers SVM, not VMX), the virtio-pci + 9p stack and virtio consoles/ports.
+# Optional, when the kernel has them: networking and vsock pieces for later
+# tests.
 required_modules=(irqbypass ccp kvm kvm-amd
   virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci
-  9pnet 9pnet_virtio netfs fscache 9p virtio_console overlay)
+  9pnet 9pnet_virtio netfs fscache 9p virtio_console)
 # Anything else can be loaded inside with the host's modprobe: the chroot sees
 # the same /lib/modules/<release>.
 optional_modules=(tun tap vhost vhost_net vsock vhost_vsock
@@ -319,3 +324,4 @@ case $status in
 esac
 [[ $status =~ ^[0-9]+$ ]] || die "unexpected status '$status' from the outer guest"
 exit "$status"
+}
