@@ -146,8 +146,10 @@ static void write_reg(struct virtio_mmio *m, uint64_t off, uint32_t v)
         break;
     case REG_INTERRUPT_ACK: m->interrupt_status &= ~v; break;
     case REG_STATUS:
+        /* Only the low byte is defined; a write whose low byte is 0 is a
+         * reset, whatever the upper bits say. */
         virtio_set_status(d, (uint8_t)v);
-        if (v == 0)
+        if ((uint8_t)v == 0)
             m->interrupt_status = 0;
         break;
     case REG_SHM_SEL: break;

@@ -3,21 +3,7 @@
 #include "vmm/devices.h"
 
 #include "arch/arch.h"
-#include <stdio.h>
-#if __has_include("virtio/blk.h")
 #include "virtio/blk.h"
-#else /* TEMPORARY until virtio-blk lands */
-#include "vmm/config.h"
-struct evloop;
-static struct virtio_device *virtio_blk_create(const struct guest_mem *mem,
-                                               const struct disk_config *cfg, struct evloop *loop,
-                                               char *err, size_t errlen)
-{
-    (void)mem; (void)cfg; (void)loop;
-    snprintf(err, errlen, "virtio-blk is not built yet");
-    return NULL;
-}
-#endif
 #include "virtio/console.h"
 #include "virtio/rng.h"
 #include "vmm/console.h"

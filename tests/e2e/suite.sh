@@ -11,8 +11,6 @@ eval "$(tests/guest/images.sh)"
 MKELF=${MKELF:-$PWD/build/mkelf}
 echo "# arcvm e2e on $(uname -r), kernel $KERNEL, $(nproc) host CPUs"
 
-# ---- bad input: one clear line, nonzero status, nothing left behind ----
-
 # expect_refusal DESCRIPTION REGEX ARGS...: arcvm run ARGS must exit 1 and
 # print exactly one line on stderr matching REGEX, and nothing on stdout.
 expect_refusal() {
@@ -30,191 +28,215 @@ expect_refusal() {
   fi
 }
 
-head -c 4096 /dev/urandom >"$E2E_TMP/garbage"
-head -c 3000000 "$KERNEL" >"$E2E_TMP/truncated"
-: >"$E2E_TMP/empty"
-touch "$E2E_TMP/noaccess"; chmod 000 "$E2E_TMP/noaccess"
-expect_refusal "a missing kernel" "kernel '.*': No such file" --kernel /nonexistent/vmlinuz
-expect_refusal "a missing initrd" "initrd '.*': No such file" --kernel "$KERNEL" --initrd /nonexistent/initrd
-expect_refusal "an empty kernel" "empty" --kernel "$E2E_TMP/empty"
-expect_refusal "a directory as kernel" "not a regular file" --kernel /tmp
-expect_refusal "a garbage kernel" "neither a bzImage nor an ELF" --kernel "$E2E_TMP/garbage"
-expect_refusal "a truncated kernel" "truncated" --kernel "$E2E_TMP/truncated"
-expect_refusal "0 vCPUs" "--cpus '0'" --kernel "$KERNEL" --cpus 0
-expect_refusal "a non-numeric vCPU count" "--cpus 'two'" --kernel "$KERNEL" --cpus two
-expect_refusal "more vCPUs than KVM allows" "choose between 1 and" --kernel "$KERNEL" --cpus 100000
-expect_refusal "absurd memory" "more than this host has" --kernel "$KERNEL" --memory 64T
-expect_refusal "too little memory" "too small" --kernel "$KERNEL" --memory 16M
-expect_refusal "a garbage memory size" "--memory 'lots'" --kernel "$KERNEL" --memory lots
-expect_refusal "an unknown option" "unknown option" --kernel "$KERNEL" --frobnicate
-expect_refusal "no kernel at all" "no kernel given"
-expect_refusal "a missing /dev/kvm" "does not exist: this host has no KVM" --kernel "$KERNEL" --kvm-device /nonexistent/kvm
-if command -v setpriv >/dev/null; then
-  # Root ignores file modes, so drop to nobody to meet a permission error.
-  RUNAS="setpriv --reuid=65534 --regid=65534 --clear-groups"
-  expect_refusal "a /dev/kvm without permission" "no permission to open" --kernel "$KERNEL" --kvm-device "$E2E_TMP/noaccess"
-  RUNAS=
-else
-  not_ok "setpriv (util-linux) missing: cannot test the permission error"
-fi
-expect_refusal "a kernel that needs more memory than given" "give at least --memory" --kernel "$KERNEL" --memory 64M
+# ---- bad input: one clear line, nonzero status, nothing left behind ----
+section_refusals() {
+
+
+  head -c 4096 /dev/urandom >"$E2E_TMP/garbage"
+  head -c 3000000 "$KERNEL" >"$E2E_TMP/truncated"
+  : >"$E2E_TMP/empty"
+  touch "$E2E_TMP/noaccess"; chmod 000 "$E2E_TMP/noaccess"
+  expect_refusal "a missing kernel" "kernel '.*': No such file" --kernel /nonexistent/vmlinuz
+  expect_refusal "a missing initrd" "initrd '.*': No such file" --kernel "$KERNEL" --initrd /nonexistent/initrd
+  expect_refusal "an empty kernel" "empty" --kernel "$E2E_TMP/empty"
+  expect_refusal "a directory as kernel" "not a regular file" --kernel /tmp
+  expect_refusal "a garbage kernel" "neither a bzImage nor an ELF" --kernel "$E2E_TMP/garbage"
+  expect_refusal "a truncated kernel" "truncated" --kernel "$E2E_TMP/truncated"
+  expect_refusal "0 vCPUs" "--cpus '0'" --kernel "$KERNEL" --cpus 0
+  expect_refusal "a non-numeric vCPU count" "--cpus 'two'" --kernel "$KERNEL" --cpus two
+  expect_refusal "more vCPUs than KVM allows" "choose between 1 and" --kernel "$KERNEL" --cpus 100000
+  expect_refusal "absurd memory" "more than this host has" --kernel "$KERNEL" --memory 64T
+  expect_refusal "too little memory" "too small" --kernel "$KERNEL" --memory 16M
+  expect_refusal "a garbage memory size" "--memory 'lots'" --kernel "$KERNEL" --memory lots
+  expect_refusal "an unknown option" "unknown option" --kernel "$KERNEL" --frobnicate
+  expect_refusal "no kernel at all" "no kernel given"
+  expect_refusal "a missing /dev/kvm" "does not exist: this host has no KVM" --kernel "$KERNEL" --kvm-device /nonexistent/kvm
+  if command -v setpriv >/dev/null; then
+    # Root ignores file modes, so drop to nobody to meet a permission error.
+    RUNAS="setpriv --reuid=65534 --regid=65534 --clear-groups"
+    expect_refusal "a /dev/kvm without permission" "no permission to open" --kernel "$KERNEL" --kvm-device "$E2E_TMP/noaccess"
+    RUNAS=
+  else
+    not_ok "setpriv (util-linux) missing: cannot test the permission error"
+  fi
+  expect_refusal "a kernel that needs more memory than given" "give at least --memory" --kernel "$KERNEL" --memory 64M
+}
 
 # ---- a guest that triple-faults: named reason, RIP, status 3 ----
-"$MKELF" "$E2E_TMP/triple.elf" triple-fault
-timeout 60 "$ARCVM" run --kernel "$E2E_TMP/triple.elf" --memory 64M </dev/null >/dev/null 2>"$E2E_TMP/triple.err"
-rc=$?
-# Intel keeps the faulting RIP; AMD's KVM resets the vCPU on shutdown and
-# arcvm says so instead of printing the reset vector.
-if [ $rc -eq 3 ] && grep -qE "triple fault (at RIP 0x100000|\(RIP unknown)" "$E2E_TMP/triple.err"; then
-  ok "a triple fault exits 3 naming reason and RIP: $(cat "$E2E_TMP/triple.err")"
-else
-  not_ok "triple fault: rc=$rc, stderr: $(cat "$E2E_TMP/triple.err")"
-fi
+section_crash() {
+  "$MKELF" "$E2E_TMP/triple.elf" triple-fault
+  timeout 60 "$ARCVM" run --kernel "$E2E_TMP/triple.elf" --memory 64M </dev/null >/dev/null 2>"$E2E_TMP/triple.err"
+  rc=$?
+  # Intel keeps the faulting RIP; AMD's KVM resets the vCPU on shutdown and
+  # arcvm says so instead of printing the reset vector.
+  if [ $rc -eq 3 ] && grep -qE "triple fault (at RIP 0x100000|\(RIP unknown)" "$E2E_TMP/triple.err"; then
+    ok "a triple fault exits 3 naming reason and RIP: $(cat "$E2E_TMP/triple.err")"
+  else
+    not_ok "triple fault: rc=$rc, stderr: $(cat "$E2E_TMP/triple.err")"
+  fi
+}
 
 # ---- the C library: two VMs, lifecycle, pause, teardown ----
-LIFECYCLE=${LIFECYCLE:-$PWD/build/lifecycle}
-if timeout 900 "$LIFECYCLE" "$KERNEL" "$INITRD" >"$E2E_TMP/lifecycle.log" 2>&1; then
-  ok "library lifecycle: $(grep -c '^ok' "$E2E_TMP/lifecycle.log") checks passed"
-else
-  not_ok "library lifecycle (exit $?):"
-fi
-grep -E '^(ok|FAIL)' "$E2E_TMP/lifecycle.log" | sed 's/^/     /'
+section_library() {
+  LIFECYCLE=${LIFECYCLE:-$PWD/build/lifecycle}
+  if timeout 900 "$LIFECYCLE" "$KERNEL" "$INITRD" >"$E2E_TMP/lifecycle.log" 2>&1; then
+    ok "library lifecycle: $(grep -c '^ok' "$E2E_TMP/lifecycle.log") checks passed"
+  else
+    not_ok "library lifecycle (exit $?):"
+  fi
+  grep -E '^(ok|FAIL)' "$E2E_TMP/lifecycle.log" | sed 's/^/     /'
+}
 
 # ---- a terminal: raw mode, keys and Ctrl-C to the guest, Ctrl-A x, restore ----
-PTYTEST=${PTYTEST:-$PWD/build/ptytest}
-if timeout 600 "$PTYTEST" "$ARCVM" "$KERNEL" "$INITRD" >"$E2E_TMP/pty.log" 2>&1; then
-  ok "console on a terminal: $(grep -c '^ok' "$E2E_TMP/pty.log") checks passed"
-else
-  not_ok "console on a terminal (exit $?):"
-fi
-grep -E '^(ok|FAIL)' "$E2E_TMP/pty.log" | sed 's/^/     /'
+section_terminal() {
+  PTYTEST=${PTYTEST:-$PWD/build/ptytest}
+  if timeout 600 "$PTYTEST" "$ARCVM" "$KERNEL" "$INITRD" >"$E2E_TMP/pty.log" 2>&1; then
+    ok "console on a terminal: $(grep -c '^ok' "$E2E_TMP/pty.log") checks passed"
+  else
+    not_ok "console on a terminal (exit $?):"
+  fi
+  grep -E '^(ok|FAIL)' "$E2E_TMP/pty.log" | sed 's/^/     /'
+}
 
 # ---- boot 1: bzImage, 1 vCPU, commands on stdin, power-off exits 0 ----
-host_now=$(date +%s)
-vm_start bz --kernel "$KERNEL" --initrd "$INITRD" --cpus 1 --memory 256M --boot-timer \
-  --cmdline "quiet arcvm.e2e=1"
-if vm_expect bz "ARCVM-GUEST-READY cpus=1 " 180; then
-  ok "bzImage boots to init with 1 vCPU"
-  vm_send bz 'echo R1-$((6*7))'
-  check "a command typed on stdin runs in the guest and its output returns" vm_expect bz '^R1-42$' 30
-  vm_send bz 'echo NPROC-$(nproc)'
-  check "nproc in the guest is 1" vm_expect bz '^NPROC-1$' 30
-  vm_send bz 'echo CMDLINE-$(cat /proc/cmdline)'
-  check "the guest command line has arcvm's defaults and --cmdline" \
-    vm_expect bz '^CMDLINE-console=ttyS0 reboot=k panic=1 .*quiet arcvm.e2e=1$' 30
-  vm_send bz 'echo CLOCK-$(date +%s) RTC-$(cat /sys/class/rtc/rtc0/name 2>&1) HW-$(hwclock -u 2>&1 | head -c 40)'
-  if vm_expect bz '^CLOCK-[0-9]+ ' 30; then
-    guest_now=$(vm_grep bz '^CLOCK-' | sed 's/^CLOCK-\([0-9]*\).*/\1/')
-    drift=$(( guest_now - host_now )); drift=${drift#-}
-    check "the guest clock starts at the host's wall-clock time (off by ${drift}s)" [ "$drift" -lt 300 ]
-    check "the CMOS RTC is registered as rtc0 by rtc_cmos" vm_expect bz 'RTC-rtc_cmos' 1
+section_bzimage() {
+  host_now=$(date +%s)
+  vm_start bz --kernel "$KERNEL" --initrd "$INITRD" --cpus 1 --memory 256M --boot-timer \
+    --cmdline "quiet arcvm.e2e=1"
+  if vm_expect bz "ARCVM-GUEST-READY cpus=1 " 180; then
+    ok "bzImage boots to init with 1 vCPU"
+    vm_send bz 'echo R1-$((6*7))'
+    check "a command typed on stdin runs in the guest and its output returns" vm_expect bz '^R1-42$' 30
+    vm_send bz 'echo NPROC-$(nproc)'
+    check "nproc in the guest is 1" vm_expect bz '^NPROC-1$' 30
+    vm_send bz 'echo CMDLINE-$(cat /proc/cmdline)'
+    check "the guest command line has arcvm's defaults and --cmdline" \
+      vm_expect bz '^CMDLINE-console=ttyS0 reboot=k panic=1 .*quiet arcvm.e2e=1$' 30
+    vm_send bz 'echo CLOCK-$(date +%s) RTC-$(cat /sys/class/rtc/rtc0/name 2>&1) HW-$(hwclock -u 2>&1 | head -c 40)'
+    if vm_expect bz '^CLOCK-[0-9]+ ' 30; then
+      guest_now=$(vm_grep bz '^CLOCK-' | sed 's/^CLOCK-\([0-9]*\).*/\1/')
+      drift=$(( guest_now - host_now )); drift=${drift#-}
+      check "the guest clock starts at the host's wall-clock time (off by ${drift}s)" [ "$drift" -lt 300 ]
+      check "the CMOS RTC is registered as rtc0 by rtc_cmos" vm_expect bz 'RTC-rtc_cmos' 1
+    else
+      not_ok "guest clock query"
+    fi
+    vm_send bz 'echo MEM-$(awk "/MemTotal/ {print \$2}" /proc/meminfo)'
+    if vm_expect bz '^MEM-[0-9]+$' 30; then
+      mem=$(vm_grep bz '^MEM-' | cut -d- -f2)
+      check "guest sees its 256 MiB of RAM (MemTotal ${mem} kB)" [ "$mem" -gt 180000 -a "$mem" -le 262144 ]
+    fi
+    errs='ACPI( BIOS)? (Error|Warning)|Firmware Bug|irq.*(fail|error)|rtc.*fail'
+    vm_send bz "dmesg | grep -iE '$errs' | sed 's/^/BADLOG: /'; echo ERRS-\$(dmesg | grep -ciE '$errs')"
+    check "the guest kernel log has no ACPI, IRQ or RTC errors" vm_expect bz '^ERRS-0$' 30
+    tr -d '\r' <"$(vm_dir bz)/out" | grep -a '^BADLOG:' | sed 's/^/     /' 
+    vm_send bz 'poweroff -f'
+    vm_wait bz 60
+    check "guest power-off ends arcvm with status 0 (got $VM_RC)" [ "$VM_RC" -eq 0 ]
+    check "--boot-timer logs the guest's boot time" grep -q "Guest-boot-time = " "$(vm_dir bz)/err"
+    grep "Guest-boot-time" "$(vm_dir bz)/err" | sed 's/^/     /'
   else
-    not_ok "guest clock query"
+    not_ok "bzImage boot to init"
+    vm_wait bz 5
   fi
-  vm_send bz 'echo MEM-$(awk "/MemTotal/ {print \$2}" /proc/meminfo)'
-  if vm_expect bz '^MEM-[0-9]+$' 30; then
-    mem=$(vm_grep bz '^MEM-' | cut -d- -f2)
-    check "guest sees its 256 MiB of RAM (MemTotal ${mem} kB)" [ "$mem" -gt 180000 -a "$mem" -le 262144 ]
-  fi
-  errs='ACPI( BIOS)? (Error|Warning)|Firmware Bug|irq.*(fail|error)|rtc.*fail'
-  vm_send bz "dmesg | grep -iE '$errs' | sed 's/^/BADLOG: /'; echo ERRS-\$(dmesg | grep -ciE '$errs')"
-  check "the guest kernel log has no ACPI, IRQ or RTC errors" vm_expect bz '^ERRS-0$' 30
-  tr -d '\r' <"$(vm_dir bz)/out" | grep -a '^BADLOG:' | sed 's/^/     /' 
-  vm_send bz 'poweroff -f'
-  vm_wait bz 60
-  check "guest power-off ends arcvm with status 0 (got $VM_RC)" [ "$VM_RC" -eq 0 ]
-  check "--boot-timer logs the guest's boot time" grep -q "Guest-boot-time = " "$(vm_dir bz)/err"
-  grep "Guest-boot-time" "$(vm_dir bz)/err" | sed 's/^/     /'
-else
-  not_ok "bzImage boot to init"
-  vm_wait bz 5
-fi
+}
 
 # ---- boot 2: PVH vmlinux, 4 vCPUs, reboot exits 2 ----
-vm_start pvh --kernel "$VMLINUX" --initrd "$INITRD" --cpus 4 --memory 256M --cmdline "quiet"
-if vm_expect pvh "ARCVM-GUEST-READY cpus=4 " 300; then
-  ok "PVH vmlinux boots to init with 4 vCPUs, nproc = 4"
-  vm_send pvh 'echo ONLINE-$(cat /sys/devices/system/cpu/online)'
-  check "all 4 vCPUs are online" vm_expect pvh '^ONLINE-0-3$' 30
-  vm_send pvh 'reboot -f'
-  vm_wait pvh 60
-  check "guest reboot ends arcvm with status 2 (got $VM_RC)" [ "$VM_RC" -eq 2 ]
-else
-  not_ok "PVH vmlinux boot to init with 4 vCPUs"
-  vm_wait pvh 5
-fi
+section_pvh() {
+  vm_start pvh --kernel "$VMLINUX" --initrd "$INITRD" --cpus 4 --memory 256M --cmdline "quiet"
+  if vm_expect pvh "ARCVM-GUEST-READY cpus=4 " 300; then
+    ok "PVH vmlinux boots to init with 4 vCPUs, nproc = 4"
+    vm_send pvh 'echo ONLINE-$(cat /sys/devices/system/cpu/online)'
+    check "all 4 vCPUs are online" vm_expect pvh '^ONLINE-0-3$' 30
+    vm_send pvh 'reboot -f'
+    vm_wait pvh 60
+    check "guest reboot ends arcvm with status 2 (got $VM_RC)" [ "$VM_RC" -eq 2 ]
+  else
+    not_ok "PVH vmlinux boot to init with 4 vCPUs"
+    vm_wait pvh 5
+  fi
+}
 
 # ---- boot 3: virtio: ext4 root disk, read-only disk, rng, hvc0, attacks ----
-# The root filesystem is the test initramfs itself, unpacked into an ext4
-# image by mkfs.ext4 -d, plus a file the guest must read back.
-rootsrc="$E2E_TMP/rootfs"
-mkdir -p "$rootsrc"
-(cd "$rootsrc" && gzip -dc "$INITRD" | cpio -id --quiet)
-echo "made on the host" >"$rootsrc/hello.txt"
-truncate -s 128M "$E2E_TMP/root.ext4"
-mkfs.ext4 -q -F -L arcvm-root -d "$rootsrc" "$E2E_TMP/root.ext4"
-head -c 4M /dev/urandom >"$E2E_TMP/ro.img"
-ro_md5=$(md5sum <"$E2E_TMP/ro.img" | cut -d' ' -f1)
-vm_start disk --kernel "$KERNEL" --initrd "$INITRD" --cpus 2 --memory 256M --console virtio --rng \
-  --disk "$E2E_TMP/root.ext4,id=rootdisk" --disk "$E2E_TMP/ro.img,ro,id=rodisk" \
-  --cmdline "quiet arcvm.root=/dev/vda"
-if vm_expect disk "ARCVM-GUEST-READY cpus=2 " 240; then
-  ok "boots with virtio disks and its console on hvc0"
-  expect_refusal "a disk image another arcvm is writing" "in use" \
-    --kernel "$KERNEL" --disk "$E2E_TMP/root.ext4"
-  vm_send disk 'echo ROOT-$(awk "\$2 == \"/\" {print \$1, \$3}" /proc/mounts | tail -1 | tr " " :)'
-  check "the root filesystem is the ext4 image on virtio-blk" vm_expect disk '^ROOT-/dev/vda:ext4$' 30
-  vm_send disk 'echo CONSOLE-$(cat /sys/class/tty/console/active)'
-  check "the console is virtio-console hvc0" vm_expect disk '^CONSOLE-hvc0$' 30
-  vm_send disk 'echo HELLO-$(cat /hello.txt | tr " " _)'
-  check "the guest reads the file made on the host" vm_expect disk '^HELLO-made_on_the_host$' 30
-  vm_send disk 'echo SERIAL-$(cat /sys/block/vda/serial)-$(cat /sys/block/vdb/serial)-RO$(cat /sys/block/vdb/ro)'
-  check "two disks with their ids; the ro one is read-only in the guest" \
-    vm_expect disk '^SERIAL-rootdisk-rodisk-RO1$' 30
-  vm_send disk 'echo RNG-$(cat /sys/class/misc/hw_random/rng_current)-$(dd if=/dev/hwrng bs=16 count=1 2>/dev/null | od -An -tx1 | tr -d " \n" | wc -c)'
-  check "virtio-rng is the guest's hwrng and gives bytes" vm_expect disk '^RNG-virtio_rng.0-32$' 30
-  vm_send disk 'dd if=/dev/urandom of=/data.bin bs=1M count=8 2>/dev/null; echo "written by the guest" >/guest.txt; sync; echo DATA-$(md5sum </data.bin | cut -c1-32)'
-  if vm_expect disk '^DATA-[0-9a-f]{32}$' 120; then
-    guest_md5=$(vm_grep disk '^DATA-' | cut -d- -f2)
-    ok "the guest writes 8 MiB and syncs"
+section_disks() {
+  # The root filesystem is the test initramfs itself, unpacked into an ext4
+  # image by mkfs.ext4 -d, plus a file the guest must read back.
+  rootsrc="$E2E_TMP/rootfs"
+  mkdir -p "$rootsrc"
+  (cd "$rootsrc" && gzip -dc "$INITRD" | cpio -id --quiet)
+  echo "made on the host" >"$rootsrc/hello.txt"
+  truncate -s 128M "$E2E_TMP/root.ext4"
+  mkfs.ext4 -q -F -L arcvm-root -d "$rootsrc" "$E2E_TMP/root.ext4"
+  head -c 4M /dev/urandom >"$E2E_TMP/ro.img"
+  ro_md5=$(md5sum <"$E2E_TMP/ro.img" | cut -d' ' -f1)
+  vm_start disk --kernel "$KERNEL" --initrd "$INITRD" --cpus 2 --memory 256M --console virtio --rng \
+    --disk "$E2E_TMP/root.ext4,id=rootdisk" --disk "$E2E_TMP/ro.img,ro,id=rodisk" \
+    --cmdline "quiet arcvm.root=/dev/vda"
+  if vm_expect disk "ARCVM-GUEST-READY cpus=2 " 240; then
+    ok "boots with virtio disks and its console on hvc0"
+    expect_refusal "a disk image another arcvm is writing" "in use" \
+      --kernel "$KERNEL" --disk "$E2E_TMP/root.ext4"
+    vm_send disk 'echo ROOT-$(awk "\$2 == \"/\" {print \$1, \$3}" /proc/mounts | tail -1 | tr " " :)'
+    check "the root filesystem is the ext4 image on virtio-blk" vm_expect disk '^ROOT-/dev/vda:ext4$' 30
+    vm_send disk 'echo CONSOLE-$(cat /sys/class/tty/console/active)'
+    check "the console is virtio-console hvc0" vm_expect disk '^CONSOLE-hvc0$' 30
+    vm_send disk 'echo HELLO-$(cat /hello.txt | tr " " _)'
+    check "the guest reads the file made on the host" vm_expect disk '^HELLO-made_on_the_host$' 30
+    vm_send disk 'echo SERIAL-$(cat /sys/block/vda/serial)-$(cat /sys/block/vdb/serial)-RO$(cat /sys/block/vdb/ro)'
+    check "two disks with their ids; the ro one is read-only in the guest" \
+      vm_expect disk '^SERIAL-rootdisk-rodisk-RO1$' 30
+    vm_send disk 'echo RNG-$(cat /sys/class/misc/hw_random/rng_current)-$(dd if=/dev/hwrng bs=16 count=1 2>/dev/null | od -An -tx1 | tr -d " \n" | wc -c)'
+    check "virtio-rng is the guest's hwrng and gives bytes" vm_expect disk '^RNG-virtio_rng.0-32$' 30
+    vm_send disk 'dd if=/dev/urandom of=/data.bin bs=1M count=8 2>/dev/null; echo "written by the guest" >/guest.txt; sync; echo DATA-$(md5sum </data.bin | cut -c1-32)'
+    if vm_expect disk '^DATA-[0-9a-f]{32}$' 120; then
+      guest_md5=$(vm_grep disk '^DATA-' | cut -d- -f2)
+      ok "the guest writes 8 MiB and syncs"
+    else
+      not_ok "guest write and sync"; guest_md5=none
+    fi
+    vm_send disk 'echo RODD-$(dd if=/dev/vdb bs=4M count=1 2>/dev/null | md5sum | cut -c1-32); dd if=/dev/zero of=/dev/vdb bs=512 count=1 oflag=direct 2>/dev/null; echo ROWRITE-$?'
+    check "the guest reads the read-only disk's exact content" vm_expect disk "^RODD-$ro_md5\$" 60
+    check "a write to the read-only disk fails in the guest" vm_expect disk '^ROWRITE-[1-9]' 30
+    errs='virtio.*(error|fail)|ACPI( BIOS)? (Error|Warning)|Firmware Bug|irq.*(fail|error)|blk_update_request|I/O error'
+    vm_send disk "dmesg | grep -iE '$errs' | sed 's/^/BADLOG: /'; echo ERRS-\$(dmesg | grep -ciE '$errs')"
+    check "the kernel log has no virtio, ACPI, irq or I/O errors" vm_expect disk '^ERRS-0$' 30
+    tr -d '\r' <"$(vm_dir disk)/out" | grep -a '^BADLOG:' | sed 's/^/     /'
+    # A hostile driver takes the read-only disk and feeds it malformed queues.
+    vm_send disk 'virtq-attack rodisk ro 2>&1; echo ATTACK-RC-$?'
+    if vm_expect disk '^ATTACK-RC-[0-9]+$' 180; then
+      tr -d '\r' <"$(vm_dir disk)/out" | grep -a '^ATTACK ' | sed 's/^/     /'
+      check "malformed descriptors are refused, bad requests fail, arcvm runs on" \
+        vm_expect disk '^ATTACK-RC-0$' 1
+    else
+      not_ok "virtq-attack did not finish"
+    fi
+    vm_send disk 'echo AFTER-$(dd if=/dev/vdb bs=4M count=1 2>/dev/null | md5sum | cut -c1-32)'
+    check "after the attack the device works again with the same content" \
+      vm_expect disk "^AFTER-$ro_md5\$" 60
+    vm_send disk 'poweroff -f'
+    vm_wait disk 60
+    check "power-off with disks exits 0 (got $VM_RC)" [ "$VM_RC" -eq 0 ]
+    fsck_clean() { e2fsck -fn "$1" >"$E2E_TMP/fsck.log" 2>&1; }
+    check "e2fsck -fn finds the guest-written ext4 image clean" fsck_clean "$E2E_TMP/root.ext4"
+    host_txt=$(debugfs -R "cat /guest.txt" "$E2E_TMP/root.ext4" 2>/dev/null)
+    check "the host reads back the guest's file" [ "$host_txt" = "written by the guest" ]
+    debugfs -R "dump /data.bin $E2E_TMP/data.bin" "$E2E_TMP/root.ext4" >/dev/null 2>&1
+    host_md5=$(md5sum <"$E2E_TMP/data.bin" 2>/dev/null | cut -d' ' -f1)
+    check "the host reads back the guest's 8 MiB exactly (md5 $host_md5)" [ "$host_md5" = "$guest_md5" ]
+    check "the read-only image is unchanged" [ "$(md5sum <"$E2E_TMP/ro.img" | cut -d' ' -f1)" = "$ro_md5" ]
   else
-    not_ok "guest write and sync"; guest_md5=none
+    not_ok "boot with virtio disks"
+    vm_wait disk 5
+    tail -5 "$(vm_dir disk)/err" | sed 's/^/     /'
   fi
-  vm_send disk 'echo RODD-$(dd if=/dev/vdb bs=4M count=1 2>/dev/null | md5sum | cut -c1-32); dd if=/dev/zero of=/dev/vdb bs=512 count=1 oflag=direct 2>/dev/null; echo ROWRITE-$?'
-  check "the guest reads the read-only disk's exact content" vm_expect disk "^RODD-$ro_md5\$" 60
-  check "a write to the read-only disk fails in the guest" vm_expect disk '^ROWRITE-[1-9]' 30
-  errs='virtio.*(error|fail)|ACPI( BIOS)? (Error|Warning)|Firmware Bug|irq.*(fail|error)|blk_update_request|I/O error'
-  vm_send disk "dmesg | grep -iE '$errs' | sed 's/^/BADLOG: /'; echo ERRS-\$(dmesg | grep -ciE '$errs')"
-  check "the kernel log has no virtio, ACPI, irq or I/O errors" vm_expect disk '^ERRS-0$' 30
-  tr -d '\r' <"$(vm_dir disk)/out" | grep -a '^BADLOG:' | sed 's/^/     /'
-  # A hostile driver takes the read-only disk and feeds it malformed queues.
-  vm_send disk 'virtq-attack rodisk ro 2>&1; echo ATTACK-RC-$?'
-  if vm_expect disk '^ATTACK-RC-[0-9]+$' 180; then
-    tr -d '\r' <"$(vm_dir disk)/out" | grep -a '^ATTACK ' | sed 's/^/     /'
-    check "malformed descriptors are refused, bad requests fail, arcvm runs on" \
-      vm_expect disk '^ATTACK-RC-0$' 1
-  else
-    not_ok "virtq-attack did not finish"
-  fi
-  vm_send disk 'echo AFTER-$(dd if=/dev/vdb bs=4M count=1 2>/dev/null | md5sum | cut -c1-32)'
-  check "after the attack the device works again with the same content" \
-    vm_expect disk "^AFTER-$ro_md5\$" 60
-  vm_send disk 'poweroff -f'
-  vm_wait disk 60
-  check "power-off with disks exits 0 (got $VM_RC)" [ "$VM_RC" -eq 0 ]
-  check "e2fsck -fn finds the guest-written ext4 image clean" \
-    e2fsck -fn "$E2E_TMP/root.ext4" >"$E2E_TMP/fsck.log" 2>&1
-  host_txt=$(debugfs -R "cat /guest.txt" "$E2E_TMP/root.ext4" 2>/dev/null)
-  check "the host reads back the guest's file" [ "$host_txt" = "written by the guest" ]
-  debugfs -R "dump /data.bin $E2E_TMP/data.bin" "$E2E_TMP/root.ext4" >/dev/null 2>&1
-  host_md5=$(md5sum <"$E2E_TMP/data.bin" 2>/dev/null | cut -d' ' -f1)
-  check "the host reads back the guest's 8 MiB exactly (md5 $host_md5)" [ "$host_md5" = "$guest_md5" ]
-  check "the read-only image is unchanged" [ "$(md5sum <"$E2E_TMP/ro.img" | cut -d' ' -f1)" = "$ro_md5" ]
-else
-  not_ok "boot with virtio disks"
-  vm_wait disk 5
-  tail -5 "$(vm_dir disk)/err" | sed 's/^/     /'
-fi
+}
+
+# ARCVM_E2E_ONLY="disks bzimage" runs only those sections (for quick iteration).
+for section in refusals crash library terminal bzimage pvh disks; do
+  case " ${ARCVM_E2E_ONLY:-$section} " in
+    *" $section "*) echo "# -- $section"; "section_$section" ;;
+  esac
+done
 
 echo "# e2e: $PASSES passed, $FAILS failed"
 [ "$FAILS" -eq 0 ]

@@ -34,9 +34,12 @@ fi
 initrd=$cache/initrd-$ver-$key.cpio.gz
 if [ ! -s "$initrd" ]; then
   echo "images: building the busybox initramfs" >&2
-  # Virtio drivers are modules in Debian's kernel; ext4 for disk tests.
+  # Virtio drivers are modules in Debian's kernel; ext4 for disk tests, with
+  # crc32c, which ext4 loads through the crypto API (a soft dependency that
+  # `modinfo -F depends` does not list).
   "$here/mkinitramfs.sh" -o "$initrd" -i "$here/init.sh" \
-    -m virtio_mmio -m virtio_blk -m virtio_console -m virtio_rng -m ext4 "${extra[@]}"
+    -m virtio_mmio -m virtio_blk -m virtio_console -m virtio_rng -m ext4 -m crc32c_generic \
+    "${extra[@]}"
 fi
 
 printf 'KERNEL=%q\nVMLINUX=%q\nINITRD=%q\n' "$kernel" "$vmlinux" "$initrd"

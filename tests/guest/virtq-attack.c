@@ -112,10 +112,9 @@ static int find_device(const char *serial, char *plat, size_t plen, uint64_t *ba
         if (strcmp(s, serial))
             continue;
         snprintf(path, sizeof(path), "/sys/block/%s/device", e->d_name);
-        ssize_t n = readlink(path, buf, sizeof(buf) - 1);
-        if (n < 0)
+        /* .../platform/LNRO0005:NN/virtioM: the platform device is the parent. */
+        if (!realpath(path, buf))
             continue;
-        buf[n] = 0; /* ../../../LNRO0005:02/virtio2 */
         char *v = strrchr(buf, '/');
         if (!v)
             continue;

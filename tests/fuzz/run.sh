@@ -1,0 +1,140 @@
+#!/usr/bin/env bash
+# run.sh [SECONDS] - build the libFuzzer targets with clang in build-fuzz/
+# (configured on first use) and run each for SECONDS (default 30) on its
+# corpus under build-fuzz/corpus/<target>, seeded with a few well-formed
+# inputs. Exits nonzero if any target finds a crash, a leak or a failed
+# check; the reproducer is left in build-fuzz/artifacts/.
+#
+# Environment: BUILD_FUZZ (default build-fuzz), FUZZ_TARGETS (default all),
+# FUZZ_ARGS (extra libFuzzer flags, e.g. -fork=4).
+# Reproduce a finding: build-fuzz/tests/fuzz/<target> build-fuzz/artifacts/<file>
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+secs=${1:-30}
+build=${BUILD_FUZZ:-build-fuzz}
+targets=${FUZZ_TARGETS:-"fuzz_virtq fuzz_virtio_mmio"}
+
+if ! command -v clang >/dev/null; then
+  echo "run.sh: clang is needed for libFuzzer (scripts/install-deps.sh installs it)" >&2
+  exit 1
+fi
+if [ ! -f "$build/build.ninja" ]; then
+  # -Dwerror=false: the fuzz build is not the warnings gate (the gcc builds
+  # are); a clang-only warning elsewhere must not stop fuzzing.
+  CC=clang meson setup "$build" -Dfuzz=true -Dwerror=false
+else
+  meson configure "$build" -Dfuzz=true >/dev/null
+fi
+ninja -C "$build" $(for t in $targets; do echo "tests/fuzz/$t"; done)
+
+# Seeds: well-formed inputs the fuzzer mutates from, so it starts inside the
+# ring-walking code instead of having to discover the layout first.
+seed() {
+  python3 - "$1" "$2" <<'EOF'
+import os, struct, sys
+target, out = sys.argv[1], sys.argv[2]
+
+def desc(addr, ln, flags, nxt):
+    return struct.pack('<QIHH', addr, ln, flags, nxt)
+
+NEXT, WRITE, INDIRECT = 1, 2, 4
+
+def put(img, off, b):
+    img[off:off + len(b)] = b
+
+def virtq_seed(size_log2, flags, start, heads, table_chain=False):
+    size = 1 << size_log2
+    img = bytearray(0xc00)
+    put(img, 0x000, desc(0x800, 16, NEXT, 1))
+    put(img, 0x010, desc(0x900, 32, WRITE, 0))
+    put(img, 0x020, desc(0xa00, 32, INDIRECT, 0))
+    put(img, 0x030, desc(0x2000, 64, WRITE, 0))
+    put(img, 0xa00, desc(0x810, 8, NEXT, 1))
+    put(img, 0xa10, desc(0x2040, 8, WRITE, 0))
+    if table_chain:  # every descriptor of the table in one chain
+        for i in range(size):
+            put(img, 16 * i, desc(0x800 + i, 1, NEXT if i + 1 < size else WRITE, i + 1))
+        heads = [0]
+    put(img, 0x400, struct.pack('<HH', 0, (start + len(heads)) & 0xffff))
+    for k, h in enumerate(heads):
+        put(img, 0x404 + 2 * ((start + k) % size), struct.pack('<H', h))
+    hdr = struct.pack('<BBHBBHQ', size_log2, flags, start, 16, 2, 0, 0)
+    return hdr + bytes(img)
+
+def mmio_op(kind, a=0, b=0, c=0, v=0):
+    return struct.pack('<BBBBI', kind, a, b, c, v)
+
+def mmio_seed(manual):
+    img = bytearray(0xc00)
+    put(img, 0x000, desc(0x1000, 64, WRITE, 0))
+    put(img, 0x010, desc(0x1100, 32, INDIRECT, 0))
+    put(img, 0x020, desc(0x1300, 8, NEXT, 3))
+    put(img, 0x030, desc(0x10000, 8, WRITE, 0))
+    put(img, 0x800, struct.pack('<HHHH', 0, 3, 0, 1))
+    put(img, 0x808, struct.pack('<H', 2))
+    ops = b''
+    # The indirect table, written into RAM by pokes (op 4).
+    for i, (a, l, f, n) in enumerate([(0x1200, 16, NEXT, 1), (0x10010, 16, WRITE, 0)]):
+        d = desc(a, l, f, n)
+        for k in range(0, 16, 4):
+            ops += mmio_op(4, (0x1100 + 16 * i + k) & 0xff, (0x1100 + 16 * i + k) >> 8, 0,
+                           struct.unpack('<I', d[k:k + 4])[0])
+    if manual:  # register by register (offsets / 4 for op 2)
+        w = lambda reg, val: mmio_op(2, reg // 4, 0, 0, val)
+        ops += w(0x70, 1) + w(0x70, 3)
+        ops += w(0x24, 0) + w(0x20, (1 << 28) | (1 << 29)) + w(0x24, 1) + w(0x20, 1)
+        ops += w(0x70, 11) + w(0x30, 0) + w(0x38, 16)
+        ops += w(0x80, 0) + w(0x84, 0) + w(0x90, 0x800) + w(0x94, 0)
+        ops += w(0xa0, 0xa00) + w(0xa4, 0) + w(0x44, 1) + w(0x70, 15)
+        ops += w(0x50, 0) + mmio_op(3, 0x60 // 4) + w(0x64, 1)
+    else:
+        ops += mmio_op(5, 3, 3) + mmio_op(6, 0, 3)
+    ops += mmio_op(4, 0x02, 0x08, 0, 4 | (1 << 16))  # avail idx 4, ring[0] = 1
+    ops += mmio_op(4, 0x0a, 0x08, 0, 1)              # ring[3] = 1
+    ops += mmio_op(6, 0, 3) + mmio_op(3, 0x60 // 4) + mmio_op(2, 0x64 // 4, 0, 0, 3)
+    ops += mmio_op(6, 1) + mmio_op(0, 0xfc, 0, 2) + mmio_op(7, 0)
+    return struct.pack('<H', len(img)) + bytes(img) + ops
+
+seeds = {}
+if target == 'fuzz_virtq':
+    seeds['normal'] = virtq_seed(3, 0x03, 0, [0, 2, 3])
+    seeds['wrap'] = virtq_seed(3, 0x01, 0xfffe, [0, 2, 3])
+    seeds['noindirect'] = virtq_seed(2, 0x00, 5, [3, 0])
+    seeds['longchain'] = virtq_seed(6, 0x02, 0, [0], table_chain=True)
+else:
+    seeds['macro'] = mmio_seed(False)
+    seeds['manual'] = mmio_seed(True)
+for name, data in seeds.items():
+    with open(os.path.join(out, 'seed-' + name), 'wb') as f:
+        f.write(data)
+EOF
+}
+
+mkdir -p "$build/artifacts"
+failed=()
+for t in $targets; do
+  corpus="$build/corpus/$t"
+  mkdir -p "$corpus"
+  [ -n "$(ls -A "$corpus")" ] || seed "$t" "$corpus"
+  echo "== $t: ${secs}s, corpus $corpus"
+  # -max_len: the virtq input is 16 header bytes + 8 KiB of RAM; the mmio
+  # one a RAM image plus up to 512 operations.
+  # shellcheck disable=SC2086
+  if ! "$build/tests/fuzz/$t" -max_total_time="$secs" -max_len=12288 -timeout=10 \
+      -rss_limit_mb=2048 -print_final_stats=1 \
+      -artifact_prefix="$build/artifacts/$t-" ${FUZZ_ARGS:-} "$corpus" \
+      > "$build/$t.log" 2>&1; then
+    failed+=("$t")
+    echo "!! $t failed; log $build/$t.log; artifacts:" >&2
+    ls "$build/artifacts" | grep "^$t-" >&2 || true
+    tail -40 "$build/$t.log" >&2
+  else
+    grep -E '^stat::(number_of_executed_units|new_units_added)|^Done' "$build/$t.log" || true
+  fi
+done
+if [ ${#failed[@]} -ne 0 ]; then
+  echo "run.sh: findings in: ${failed[*]}" >&2
+  exit 1
+fi
+echo "run.sh: no findings"
