@@ -936,8 +936,8 @@ static void test_batch(void **state)
     assert_memory_equal(gp(c, buf), want, 512);
 }
 
-/* Reset with I/O in flight: nothing completes into the old rings, and the
- * device works again afterwards. */
+/* Reset with I/O possibly in flight: nothing completes into the old rings
+ * after it, and the device works again afterwards. */
 static void test_reset_inflight(void **state)
 {
     struct ctx *c = *state;
@@ -953,13 +953,16 @@ static void test_reset_inflight(void **state)
         post(c, s, 3);
     }
     kick(c);
+    /* Cached I/O may complete while the device submits it; whatever was
+     * still in flight at the reset must never reach the old ring. */
+    uint16_t before = used_idx(c);
     pthread_mutex_lock(&c->dev->lock);
     virtio_set_status(c->dev, 0);
     assert_int_equal(c->dev->status, 0);
     pthread_mutex_unlock(&c->dev->lock);
     c->interrupts = 0;
     run_for(c, 20);
-    assert_int_equal(used_idx(c), 0);
+    assert_int_equal(used_idx(c), before);
     assert_int_equal(c->interrupts, 0);
 
     driver_init(c);
