@@ -16,6 +16,7 @@
 # goes to the caller's stderr.
 #   NI_CACHE        9p cache mode for /host
 #   NI_VERBOSE=1    progress messages on the console
+#   NI_KEEP_TMP     host directories under /tmp to bind into the private /tmp
 # If /dev/kvm does not appear, it prints the dmesg tail and writes "nokvm" to
 # /job/status. Any other failure leaves no status, which nested.sh reports.
 
@@ -116,7 +117,14 @@ mount -t sysfs sysfs /host/sys || die "cannot mount /host/sys"
 mount -t tmpfs -o mode=755 tmpfs /host/run || die "cannot mount /host/run"
 # 9p cannot hold Unix sockets, so /tmp must be local; a private one also keeps
 # the host's temp-file churn (compilers, other jobs) out of CMD's view.
+mkdir -p /hosttmp
+mount --bind /host/tmp /hosttmp || die "cannot keep the host's /tmp"
 mount -t tmpfs -o mode=1777 tmpfs /host/tmp || die "cannot mount /host/tmp"
+# Host directories under /tmp the command needs (its checkout): bound back.
+for d in ${NI_KEEP_TMP:-}; do
+  mkdir -p "/host$d" && mount --bind "/hosttmp${d#/tmp}" "/host$d" ||
+    die "cannot bind the host's $d into the private /tmp"
+done
 
 say "running job"
 # env -i: job.sh exports exactly the caller's carried variables. The job

@@ -207,6 +207,13 @@ fi
   echo "NI_ERR=$errdev"
   echo "NI_CACHE=${ARCVM_NESTED_9P_CACHE:-loose}"
   echo "NI_VERBOSE=${ARCVM_NESTED_VERBOSE:-0}"
+  # The outer guest's /tmp is private; a checkout or working directory that
+  # lives under the host's /tmp (a CI clone, say) is bound back into it.
+  keep=''
+  for d in "$repo" "$PWD"; do
+    case $d in /tmp/*) keep="$keep $d" ;; esac
+  done
+  echo "NI_KEEP_TMP='${keep# }'"
 } >"$jobdir/guest.conf"
 
 # Kernel command line: the kernel console (ttyS0) goes to our stderr; quiet +
