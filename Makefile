@@ -44,3 +44,11 @@ clean:
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
+
+# libFuzzer targets (clang) for the virtqueue walker and the virtio-mmio
+# register file: built in build-fuzz/, each run for FUZZ_SECONDS; any finding
+# fails (tests/fuzz/run.sh, which says how to reproduce one).
+FUZZ_SECONDS ?= 60
+.PHONY: fuzz
+fuzz: | deps
+	tests/fuzz/run.sh $(FUZZ_SECONDS)

@@ -159,6 +159,10 @@ void virtq_unpop(struct virtq *q)
 
 void virtq_push(struct virtq *q, uint16_t head, uint32_t written)
 {
+    /* A queue the driver disabled (and may be resizing) is never written:
+     * its ring pointers were checked for the old size only. */
+    if (!q->ready)
+        return;
     uint8_t *elem = q->used + 4 + 8u * (q->used_idx & (q->size - 1));
     uint32_t id = head;
     memcpy(elem, &id, 4);

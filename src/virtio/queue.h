@@ -64,7 +64,8 @@ bool virtq_enable(struct virtq *q, bool event_idx, bool indirect);
 int virtq_pop(struct virtq *q, struct virtq_chain *c);
 /* Put the chain just popped back: the next pop returns it again. */
 void virtq_unpop(struct virtq *q);
-/* Return a chain to the driver with @written bytes written into it. */
+/* Return a chain to the driver with @written bytes written into it. Does
+ * nothing on a queue that is not ready. */
 void virtq_push(struct virtq *q, uint16_t head, uint32_t written);
 /* After pushes: does the driver want an interrupt now? Updates the state
  * EVENT_IDX suppression needs. */

@@ -141,8 +141,9 @@ unsigned virtio_queue_serve(struct virtio_device *d, unsigned qi, struct virtq_c
             }
         }
         if (p < 0) {
+            /* Chains already completed are still the driver's to see. */
             virtio_set_needs_reset(d, "malformed descriptor chain");
-            return served;
+            goto out;
         }
         if (served >= budget) {
             d->transport->requeue(d, qi);

@@ -43,6 +43,8 @@ int log_level_parse(const char *s, enum log_level *out)
 }
 
 static void log_vwrite(enum log_level level, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
+static void log_vwrite(enum log_level level, const char *fmt, va_list ap)
 {
     static const char *const tag[] = {"error", "warning", "info", "debug"};
     char buf[1024];

@@ -28,27 +28,36 @@
 #include <sys/random.h>
 #include <unistd.h>
 
-#define R0_GPA 0x0ull
+#define R0_GPA  0x0ull
 #define R0_SIZE 0x2000ull
-#define R1_GPA 0x10000ull
+#define R1_GPA  0x10000ull
 #define R1_SIZE 0x1000ull
 /* Where the init shortcut puts queue 0's rings. */
-#define DESC_GPA 0x0ull
+#define DESC_GPA  0x0ull
 #define AVAIL_GPA 0x800ull
-#define USED_GPA 0xa00ull
-#define MAX_OPS 512
+#define USED_GPA  0xa00ull
+#define MAX_OPS   512
 
 enum {
-    REG_DRV_FEATURES = 0x020, REG_DRV_FEATURES_SEL = 0x024, REG_QUEUE_SEL = 0x030,
-    REG_QUEUE_NUM = 0x038, REG_QUEUE_READY = 0x044, REG_QUEUE_NOTIFY = 0x050,
-    REG_STATUS = 0x070, REG_DESC_LO = 0x080, REG_DESC_HI = 0x084, REG_DRIVER_LO = 0x090,
-    REG_DRIVER_HI = 0x094, REG_DEVICE_LO = 0x0a0, REG_DEVICE_HI = 0x0a4,
+    REG_DRV_FEATURES = 0x020,
+    REG_DRV_FEATURES_SEL = 0x024,
+    REG_QUEUE_SEL = 0x030,
+    REG_QUEUE_NUM = 0x038,
+    REG_QUEUE_READY = 0x044,
+    REG_QUEUE_NOTIFY = 0x050,
+    REG_STATUS = 0x070,
+    REG_DESC_LO = 0x080,
+    REG_DESC_HI = 0x084,
+    REG_DRIVER_LO = 0x090,
+    REG_DRIVER_HI = 0x094,
+    REG_DEVICE_LO = 0x0a0,
+    REG_DEVICE_HI = 0x0a4,
 };
 
 #define CHECK(cond)                                                                                \
     do {                                                                                           \
         if (!(cond)) {                                                                             \
-            fprintf(stderr, "fuzz_virtio_mmio: check failed at line %d: %s\n", __LINE__, #cond); \
+            fprintf(stderr, "fuzz_virtio_mmio: check failed at line %d: %s\n", __LINE__, #cond);   \
             abort();                                                                               \
         }                                                                                          \
     } while (0)

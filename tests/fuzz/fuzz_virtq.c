@@ -21,22 +21,22 @@
 #include <string.h>
 
 /* Guest physical layout: 4 KiB at 0, a hole, 4 KiB at 0x2000. */
-#define R0_GPA 0x0ull
+#define R0_GPA  0x0ull
 #define R0_SIZE 0x1000ull
-#define R1_GPA 0x2000ull
+#define R1_GPA  0x2000ull
 #define R1_SIZE 0x1000ull
 /* Default ring addresses: queue size <= 64 keeps each in its slot. */
-#define DESC_GPA 0x000ull  /* 64 * 16 = 1024 bytes */
-#define AVAIL_GPA 0x400ull /* 6 + 2 * 64 = 134 bytes */
-#define USED_GPA 0x500ull  /* 6 + 8 * 64 = 518 bytes; 0x800 up: tables, buffers */
-#define MAX_QUEUE 64
-#define HDR 16
+#define DESC_GPA   0x000ull /* 64 * 16 = 1024 bytes */
+#define AVAIL_GPA  0x400ull /* 6 + 2 * 64 = 134 bytes */
+#define USED_GPA   0x500ull /* 6 + 8 * 64 = 518 bytes; 0x800 up: tables, buffers */
+#define MAX_QUEUE  64
+#define HDR        16
 #define MAX_ROUNDS 64
 
 #define CHECK(cond)                                                                                \
     do {                                                                                           \
         if (!(cond)) {                                                                             \
-            fprintf(stderr, "fuzz_virtq: check failed at line %d: %s\n", __LINE__, #cond);       \
+            fprintf(stderr, "fuzz_virtq: check failed at line %d: %s\n", __LINE__, #cond);         \
             abort();                                                                               \
         }                                                                                          \
     } while (0)
@@ -178,9 +178,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         size_t want = chain.read_len < sizeof(scratch) ? chain.read_len : sizeof(scratch);
         size_t got = virtq_chain_read(&chain, roff, scratch, want);
-        CHECK(got <= want && (roff >= chain.read_len || got == (chain.read_len - roff < want
-                                                                     ? chain.read_len - roff
-                                                                     : want)));
+        CHECK(got <= want &&
+              (roff >= chain.read_len ||
+               got == (chain.read_len - roff < want ? chain.read_len - roff : want)));
         size_t w = wlen < sizeof(scratch) ? wlen : sizeof(scratch);
         size_t put = virtq_chain_write(&chain, 0, scratch, w);
         CHECK(put == (w < chain.write_len ? w : chain.write_len));

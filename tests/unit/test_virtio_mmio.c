@@ -18,28 +18,45 @@
 
 /* Register offsets (virtio 1.2, 4.2.2). */
 enum {
-    MAGIC = 0x000, VERSION = 0x004, DEVICE_ID = 0x008, VENDOR_ID = 0x00c,
-    DEV_FEATURES = 0x010, DEV_FEATURES_SEL = 0x014,
-    DRV_FEATURES = 0x020, DRV_FEATURES_SEL = 0x024,
-    QUEUE_SEL = 0x030, QUEUE_NUM_MAX = 0x034, QUEUE_NUM = 0x038, QUEUE_READY = 0x044,
-    QUEUE_NOTIFY = 0x050, INT_STATUS = 0x060, INT_ACK = 0x064, STATUS = 0x070,
-    DESC_LO = 0x080, DESC_HI = 0x084, DRIVER_LO = 0x090, DRIVER_HI = 0x094,
-    DEVICE_LO = 0x0a0, DEVICE_HI = 0x0a4, CONFIG_GEN = 0x0fc, CONFIG = 0x100,
+    MAGIC = 0x000,
+    VERSION = 0x004,
+    DEVICE_ID = 0x008,
+    VENDOR_ID = 0x00c,
+    DEV_FEATURES = 0x010,
+    DEV_FEATURES_SEL = 0x014,
+    DRV_FEATURES = 0x020,
+    DRV_FEATURES_SEL = 0x024,
+    QUEUE_SEL = 0x030,
+    QUEUE_NUM_MAX = 0x034,
+    QUEUE_NUM = 0x038,
+    QUEUE_READY = 0x044,
+    QUEUE_NOTIFY = 0x050,
+    INT_STATUS = 0x060,
+    INT_ACK = 0x064,
+    STATUS = 0x070,
+    DESC_LO = 0x080,
+    DESC_HI = 0x084,
+    DRIVER_LO = 0x090,
+    DRIVER_HI = 0x094,
+    DEVICE_LO = 0x0a0,
+    DEVICE_HI = 0x0a4,
+    CONFIG_GEN = 0x0fc,
+    CONFIG = 0x100,
 };
 
-#define S_ACK VIRTIO_STATUS_ACKNOWLEDGE
-#define S_DRIVER VIRTIO_STATUS_DRIVER
+#define S_ACK         VIRTIO_STATUS_ACKNOWLEDGE
+#define S_DRIVER      VIRTIO_STATUS_DRIVER
 #define S_FEATURES_OK VIRTIO_STATUS_FEATURES_OK
-#define S_DRIVER_OK VIRTIO_STATUS_DRIVER_OK
+#define S_DRIVER_OK   VIRTIO_STATUS_DRIVER_OK
 #define S_NEEDS_RESET VIRTIO_STATUS_NEEDS_RESET
 
 #define RAM_SIZE 0x100000ull /* 1 MiB at gpa 0 */
-#define DESC 0x1000ull
-#define AVAIL 0x2000ull
-#define USED 0x3000ull
-#define DATA 0x10000ull
+#define DESC     0x1000ull
+#define AVAIL    0x2000ull
+#define USED     0x3000ull
+#define DATA     0x10000ull
 
-#define F_NEXT 1
+#define F_NEXT  1
 #define F_WRITE 2
 
 static void standin_interrupt(struct virtio_device *d, uint32_t reason)
@@ -339,7 +356,7 @@ static void test_queue_registers(void **state)
     } bad[] = {
         {0, DESC, AVAIL, USED},
         {3, DESC, AVAIL, USED},
-        {512, DESC, AVAIL, USED},       /* above QueueNumMax */
+        {512, DESC, AVAIL, USED},         /* above QueueNumMax */
         {0x10000 | 8, DESC, AVAIL, USED}, /* a 17-bit size is not 8 */
         {8, DESC + 4, AVAIL, USED},
         {8, DESC, AVAIL + 1, USED},
@@ -525,8 +542,13 @@ static void test_config_space(void **state)
     static const struct {
         uint64_t off;
         uint32_t len;
-    } past[] = {{CONFIG + 6, 4}, {CONFIG + 8, 1}, {CONFIG + 5, 8}, {CONFIG + 0xefc, 4},
-                {UINT64_MAX, 1}, {UINT64_MAX - 7, 8}, {CONFIG + 0x100000000ull, 4}};
+    } past[] = {{CONFIG + 6, 4},
+                {CONFIG + 8, 1},
+                {CONFIG + 5, 8},
+                {CONFIG + 0xefc, 4},
+                {UINT64_MAX, 1},
+                {UINT64_MAX - 7, 8},
+                {CONFIG + 0x100000000ull, 4}};
     for (unsigned i = 0; i < sizeof(past) / sizeof(past[0]); i++) {
         memset(buf, 0xaa, sizeof(buf));
         virtio_mmio_read(&m, past[i].off, buf, past[i].len);
@@ -644,10 +666,10 @@ static void test_rng_flow(void **state)
     uint64_t offered = rd(DEV_FEATURES);
     wr(DEV_FEATURES_SEL, 1);
     offered |= (uint64_t)rd(DEV_FEATURES) << 32;
-    uint64_t want = offered & (V1 | VIRTIO_BIT(VIRTIO_F_EVENT_IDX) |
-                               VIRTIO_BIT(VIRTIO_F_INDIRECT_DESC));
-    assert_int_equal(want, V1 | VIRTIO_BIT(VIRTIO_F_EVENT_IDX) |
-                               VIRTIO_BIT(VIRTIO_F_INDIRECT_DESC));
+    uint64_t want =
+        offered & (V1 | VIRTIO_BIT(VIRTIO_F_EVENT_IDX) | VIRTIO_BIT(VIRTIO_F_INDIRECT_DESC));
+    assert_int_equal(want,
+                     V1 | VIRTIO_BIT(VIRTIO_F_EVENT_IDX) | VIRTIO_BIT(VIRTIO_F_INDIRECT_DESC));
     wr(DRV_FEATURES_SEL, 0);
     wr(DRV_FEATURES, (uint32_t)want);
     wr(DRV_FEATURES_SEL, 1);

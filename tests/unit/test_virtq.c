@@ -6,23 +6,23 @@
 #include "virtio/virtio.h"
 #include "vmm/log.h"
 
-#define F_NEXT 1
-#define F_WRITE 2
+#define F_NEXT     1
+#define F_WRITE    2
 #define F_INDIRECT 4
 
 /* Guest RAM: two regions with a hole between them, so that buffers can
  * straddle the end of RAM, the hole, or start in it. */
-#define R0_GPA 0x0ull
+#define R0_GPA  0x0ull
 #define R0_SIZE 0x10000ull
-#define R1_GPA 0x20000ull
+#define R1_GPA  0x20000ull
 #define R1_SIZE 0x10000ull
 
 /* Where the rings live (queue size <= 256 fits between them). */
-#define DESC 0x1000ull
+#define DESC  0x1000ull
 #define AVAIL 0x2000ull
-#define USED 0x3000ull
+#define USED  0x3000ull
 #define TABLE 0x4000ull /* indirect tables: up to 1024 entries, to 0x8000 */
-#define DATA 0x8000ull  /* buffers */
+#define DATA  0x8000ull /* buffers */
 
 struct fx {
     struct guest_mem m;
@@ -268,8 +268,7 @@ static void test_indirect(void **state)
 
     /* A table of VIRTQ_MAX_SIZE entries, all chained, is the largest. */
     for (unsigned i = 0; i < VIRTQ_MAX_SIZE; i++)
-        desc_at(f, TABLE, i, DATA + i, 1, i + 1 < VIRTQ_MAX_SIZE ? F_NEXT : 0,
-                (uint16_t)(i + 1));
+        desc_at(f, TABLE, i, DATA + i, 1, i + 1 < VIRTQ_MAX_SIZE ? F_NEXT : 0, (uint16_t)(i + 1));
     desc(f, 0, TABLE, 16 * VIRTQ_MAX_SIZE, F_INDIRECT, 0);
     post(f, 0);
     assert_int_equal(virtq_pop(&f->q, &f->c), 1);
@@ -368,16 +367,16 @@ static void test_bad_buffers(void **state)
         uint64_t addr;
         uint32_t len;
     } bad[] = {
-        {R0_SIZE - 0x10, 0x20},           /* end of region 0 into the hole */
-        {R0_SIZE, 1},                     /* in the hole */
-        {R1_GPA - 0x10, 0x20},            /* hole into region 1 */
-        {R1_GPA + R1_SIZE - 1, 2},        /* end of RAM */
-        {R1_GPA + R1_SIZE, 1},            /* past RAM */
-        {UINT64_MAX, 1},                  /* top of the address space */
-        {UINT64_MAX - 0xff, 0x200},       /* addr + len wraps to a small gpa */
+        {R0_SIZE - 0x10, 0x20},               /* end of region 0 into the hole */
+        {R0_SIZE, 1},                         /* in the hole */
+        {R1_GPA - 0x10, 0x20},                /* hole into region 1 */
+        {R1_GPA + R1_SIZE - 1, 2},            /* end of RAM */
+        {R1_GPA + R1_SIZE, 1},                /* past RAM */
+        {UINT64_MAX, 1},                      /* top of the address space */
+        {UINT64_MAX - 0xff, 0x200},           /* addr + len wraps to a small gpa */
         {0xffffffff00001000ull, 0xffffffffu}, /* addr + len wraps to 0xfff */
-        {R0_GPA, 0xffffffffu},            /* larger than all RAM */
-        {0x100000000ull, 0x10},           /* beyond 4 GiB */
+        {R0_GPA, 0xffffffffu},                /* larger than all RAM */
+        {0x100000000ull, 0x10},               /* beyond 4 GiB */
     };
     for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         /* As the only buffer ... */
@@ -439,8 +438,8 @@ static void test_malformed_indirect(void **state)
     post(f, 0);
     expect_einval(f);
 
-    static const uint32_t bad_len[] = {0, 1, 8, 24, 0x7fff, 16 * (VIRTQ_MAX_SIZE + 1),
-                                       0xfffffff0u, 0xffffffffu};
+    static const uint32_t bad_len[] = {
+        0, 1, 8, 24, 0x7fff, 16 * (VIRTQ_MAX_SIZE + 1), 0xfffffff0u, 0xffffffffu};
     for (unsigned i = 0; i < sizeof(bad_len) / sizeof(bad_len[0]); i++) {
         start(f, 8, false, true);
         desc(f, 0, TABLE, bad_len[i], F_INDIRECT, 0);
@@ -449,8 +448,8 @@ static void test_malformed_indirect(void **state)
     }
 
     static const uint64_t bad_addr[] = {
-        R0_SIZE - 16,   /* 2 entries straddling the end of region 0 */
-        R0_SIZE,        /* the hole */
+        R0_SIZE - 16,          /* 2 entries straddling the end of region 0 */
+        R0_SIZE,               /* the hole */
         R1_GPA + R1_SIZE - 16, /* end of RAM */
         UINT64_MAX - 15,       /* wraps */
         0x100000000ull,
@@ -501,8 +500,7 @@ static void test_malformed_indirect(void **state)
     /* More buffers than a chain may hold: 7 direct + a full table. */
     start(f, 8, false, true);
     for (unsigned i = 0; i < VIRTQ_MAX_SIZE; i++)
-        desc_at(f, TABLE, i, DATA + i, 1, i + 1 < VIRTQ_MAX_SIZE ? F_NEXT : 0,
-                (uint16_t)(i + 1));
+        desc_at(f, TABLE, i, DATA + i, 1, i + 1 < VIRTQ_MAX_SIZE ? F_NEXT : 0, (uint16_t)(i + 1));
     for (unsigned i = 0; i < 7; i++)
         desc(f, i, DATA, 1, F_NEXT, (uint16_t)(i + 1));
     desc(f, 7, TABLE, 16 * VIRTQ_MAX_SIZE, F_INDIRECT, 0);
@@ -540,14 +538,14 @@ static void test_enable_refuses(void **state)
     static const struct {
         uint64_t desc, avail, used;
     } bad[] = {
-        {DESC + 8, AVAIL, USED},           /* misaligned descriptor table */
-        {DESC, AVAIL + 1, USED},           /* misaligned available ring */
-        {DESC, AVAIL, USED + 2},           /* misaligned used ring */
-        {R0_SIZE - 64, AVAIL, USED},       /* table straddles into the hole */
-        {R0_SIZE, AVAIL, USED},            /* table in the hole */
-        {DESC, R1_GPA + R1_SIZE - 20, USED}, /* avail (with used_event) past RAM */
-        {DESC, AVAIL, R1_GPA + R1_SIZE - 68},  /* used (with avail_event) past RAM */
-        {DESC, AVAIL, UINT64_MAX - 3},     /* wraps */
+        {DESC + 8, AVAIL, USED},              /* misaligned descriptor table */
+        {DESC, AVAIL + 1, USED},              /* misaligned available ring */
+        {DESC, AVAIL, USED + 2},              /* misaligned used ring */
+        {R0_SIZE - 64, AVAIL, USED},          /* table straddles into the hole */
+        {R0_SIZE, AVAIL, USED},               /* table in the hole */
+        {DESC, R1_GPA + R1_SIZE - 20, USED},  /* avail (with used_event) past RAM */
+        {DESC, AVAIL, R1_GPA + R1_SIZE - 68}, /* used (with avail_event) past RAM */
+        {DESC, AVAIL, UINT64_MAX - 3},        /* wraps */
         {UINT64_MAX & ~15ull, AVAIL, USED},
         {0x100000000ull, AVAIL, USED},
     };
@@ -622,11 +620,11 @@ static void test_event_idx(void **state)
     put16(f, used_event, 5);
     virtq_push(&f->q, 0, 0); /* 3 */
     assert_false(virtq_should_notify(&f->q));
-    virtq_push(&f->q, 0, 0); /* 4 */
-    virtq_push(&f->q, 0, 0); /* 5 */
+    virtq_push(&f->q, 0, 0);                  /* 4 */
+    virtq_push(&f->q, 0, 0);                  /* 5 */
     assert_false(virtq_should_notify(&f->q)); /* not past 5 yet */
-    virtq_push(&f->q, 0, 0); /* 6 */
-    virtq_push(&f->q, 0, 0); /* 7: several pushes crossing used_event */
+    virtq_push(&f->q, 0, 0);                  /* 6 */
+    virtq_push(&f->q, 0, 0);                  /* 7: several pushes crossing used_event */
     assert_true(virtq_should_notify(&f->q));
     /* The NO_INTERRUPT flag means nothing with EVENT_IDX. */
     put16(f, AVAIL, 1);
@@ -646,8 +644,8 @@ static void test_event_idx(void **state)
         bool notify;
     } cases[] = {
         /* new = 1, old = 0xfffe: notify iff used_event in [0xfffe, 0]. */
-        {0xfffd, false}, {0xfffe, true}, {0xffff, true}, {0, true}, {1, false}, {2, false},
-        {0x8000, false},
+        {0xfffd, false}, {0xfffe, true}, {0xffff, true},  {0, true},
+        {1, false},      {2, false},     {0x8000, false},
     };
     for (unsigned i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         /* Same step each time: back to 0xfffe, then three pushes to 1. */
@@ -738,10 +736,13 @@ static void test_chain_copy(void **state)
 
     /* Writes land in the writable part only, across buffers. */
     assert_int_equal(virtq_chain_write(&f->c, 2, "0123456789", 10), 10);
-    assert_memory_equal(gp(f, DATA + 0x200, 4), "\0\0" "01", 4);
+    assert_memory_equal(gp(f, DATA + 0x200, 4),
+                        "\0\0"
+                        "01",
+                        4);
     assert_memory_equal(gp(f, R1_GPA + 0x200, 4), "2345", 4);
     assert_memory_equal(gp(f, DATA + 0x300, 8), "6789\0\0\0\0", 8);
-    assert_memory_equal(gp(f, DATA, 3), "abc", 3); /* readable part untouched */
+    assert_memory_equal(gp(f, DATA, 3), "abc", 3);                    /* readable part untouched */
     assert_int_equal(virtq_chain_write(&f->c, 12, "ABCDEFGH", 8), 4); /* truncated */
     assert_memory_equal(gp(f, DATA + 0x300, 8), "6789ABCD", 8);
     assert_int_equal(virtq_chain_write(&f->c, 16, "x", 1), 0);
@@ -810,10 +811,10 @@ static void serve_start(struct fx *f, struct virtio_device *d, bool event_idx)
     start(f, 8, false, false); /* clears RAM; the device's queue is set up below */
     virtio_device_init(d, &test_dev_ops, &f->m, 0);
     d->transport = &rec_transport;
-    d->guest_features = VIRTIO_BIT(VIRTIO_F_VERSION_1) |
-                        (event_idx ? VIRTIO_BIT(VIRTIO_F_EVENT_IDX) : 0);
-    virtio_set_status(d, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
-                             VIRTIO_STATUS_FEATURES_OK);
+    d->guest_features =
+        VIRTIO_BIT(VIRTIO_F_VERSION_1) | (event_idx ? VIRTIO_BIT(VIRTIO_F_EVENT_IDX) : 0);
+    virtio_set_status(d,
+                      VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK);
     assert_true(d->status & VIRTIO_STATUS_FEATURES_OK);
     struct virtq *q = &d->vq[1];
     q->size = 8;
