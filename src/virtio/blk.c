@@ -350,6 +350,11 @@ static void blk_serve(struct blk *b)
     virtio_queue_serve(&b->vdev, 0, &b->chain, VIRTIO_BLK_QUEUE_SIZE, blk_request);
     disk_submit(&b->disk);
     blk_complete(b);
+    /* While I/O is in flight every completion looks at the ring again, so
+     * the driver need not kick (each kick is a VM exit); the last
+     * completion serves again, which re-enables kicks before going idle. */
+    if (disk_inflight(&b->disk))
+        virtq_disable_notify(&b->vdev.vq[0]);
 }
 
 /* The disk's eventfd fired: reap completions, one interrupt per batch. */
@@ -360,8 +365,9 @@ static void blk_on_io(void *opaque, uint32_t events)
     (void)events;
     pthread_mutex_lock(&d->lock);
     blk_complete(b);
-    if (b->stalled && b->nfree) {
+    if (!b->stalled || b->nfree) {
         b->stalled = false;
+        /* Requests queued meanwhile without a kick (see blk_serve). */
         if (virtio_device_live(d) && d->vq[0].ready)
             blk_serve(b);
     }

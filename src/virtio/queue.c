@@ -9,6 +9,7 @@
 #define DESC_F_WRITE 2
 #define DESC_F_INDIRECT 4
 #define AVAIL_F_NO_INTERRUPT 1
+#define USED_F_NO_NOTIFY 1
 
 struct desc {
     uint64_t addr;
@@ -197,6 +198,8 @@ bool virtq_enable_notify(struct virtq *q)
         return false;
     if (q->event_idx)
         st16_release(q->used + 4 + 8u * q->size, q->last_avail); /* avail_event */
+    else
+        st16_release(q->used, 0); /* clear USED_F_NO_NOTIFY */
     /* The store above must be visible before we look for new buffers, or
      * a buffer added in between would be missed with no notification. */
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
@@ -226,6 +229,18 @@ static size_t chain_copy(const struct virtq_chain *c, unsigned first, unsigned c
         off = 0;
     }
     return done;
+}
+
+void virtq_disable_notify(struct virtq *q)
+{
+    if (!q->ready)
+        return;
+    /* With EVENT_IDX the driver kicks when its index crosses avail_event;
+     * one behind what we have taken is never crossed again (2.7.10). */
+    if (q->event_idx)
+        st16_release(q->used + 4 + 8u * q->size, (uint16_t)(q->last_avail - 1));
+    else
+        st16_release(q->used, USED_F_NO_NOTIFY);
 }
 
 size_t virtq_chain_read(const struct virtq_chain *c, uint64_t off, void *dst, size_t len)

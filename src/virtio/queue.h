@@ -73,6 +73,9 @@ bool virtq_should_notify(struct virtq *q);
 /* Ask the driver to notify us for the next buffer (EVENT_IDX: avail_event =
  * last_avail). Returns true if buffers arrived meanwhile (pop again). */
 bool virtq_enable_notify(struct virtq *q);
+/* Ask the driver not to notify us: a device with work in flight looks at
+ * the ring again on each completion, and re-enables before it goes idle. */
+void virtq_disable_notify(struct virtq *q);
 
 /* Copy helpers across a chain's buffers. */
 /* Copy up to @len readable bytes starting at byte @off of the readable part. */
