@@ -760,6 +760,17 @@ static void test_rng_flow(void **state)
     assert_int_equal(rd(INT_STATUS), 0);
 }
 
+/* The virtio_mmio.device= form Linux's virtio_mmio module parses:
+ * <size>@<base>:<irq> (drivers/virtio/virtio_mmio.c). */
+static void test_cmdline_form(void **state)
+{
+    (void)state;
+    char out[64];
+    assert_int_equal(virtio_mmio_cmdline(out, sizeof(out), 0xd0001000ull, 6), 0);
+    assert_string_equal(out, "virtio_mmio.device=4K@0xd0001000:6");
+    assert_int_equal(virtio_mmio_cmdline(out, 10, 0xd0001000ull, 6), -E2BIG);
+}
+
 int main(void)
 {
     RUN(cmocka_unit_test_setup_teardown(test_identity, setup, teardown),
@@ -772,5 +783,6 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_config_space, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reset, setup, teardown),
         cmocka_unit_test_setup_teardown(test_status_high_bits, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_rng_flow, setup, teardown));
+        cmocka_unit_test_setup_teardown(test_rng_flow, setup, teardown),
+        cmocka_unit_test(test_cmdline_form));
 }
