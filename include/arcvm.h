@@ -89,6 +89,9 @@ int arcvm_set_rng(arcvm *vm, int on);
  * (virtio_mmio.device=...), for kernels built with
  * CONFIG_VIRTIO_MMIO_CMDLINE_DEVICES. ACPI describes them either way. */
 int arcvm_set_virtio_cmdline(arcvm *vm, int on);
+/* Pin vCPU @vcpu's thread (every vCPU's when @vcpu is -1) to the host CPUs
+ * in @cpulist, e.g. "2" or "0-3,8". */
+int arcvm_set_vcpu_affinity(arcvm *vm, int vcpu, const char *cpulist);
 /* Hypervisor device node (default "/dev/kvm"). */
 int arcvm_set_hypervisor_device(arcvm *vm, const char *path);
 /* Non-zero: log boot time when the guest writes 123 to MMIO 0xc0000000. */
@@ -105,6 +108,43 @@ int arcvm_resume(arcvm *vm);
 int arcvm_stop(arcvm *vm);
 /* Block until the VM has stopped; fills @exit if not NULL. */
 int arcvm_wait(arcvm *vm, struct arcvm_exit *exit);
+
+/* Press Ctrl-Alt-Del on the guest's keyboard (running or paused VM). What
+ * happens is the guest's business: Linux signals init, or reboots at once
+ * when /proc/sys/kernel/ctrl-alt-del is 1. */
+int arcvm_send_ctrl_alt_del(arcvm *vm);
+
+/* Guest memory by guest-physical address (axvm's read_from_guest_of /
+ * write_to_guest_of): the whole range must be guest RAM, else -EFAULT.
+ * Only once started. Concurrent with the running guest, like DMA. */
+int arcvm_read_guest(arcvm *vm, uint64_t gpa, void *buf, size_t len);
+int arcvm_write_guest(arcvm *vm, uint64_t gpa, const void *buf, size_t len);
+
+/* Counters since the VM started. */
+#define ARCVM_MAX_DEVICES 16
+struct arcvm_device_metrics {
+    char kind[16];            /* "virtio-blk", "virtio-console", "virtio-rng" */
+    char id[24];              /* disk id, or "" */
+    uint64_t notifications;   /* guest kicks */
+    uint64_t interrupts;      /* interrupts raised */
+    uint64_t requests;        /* requests handled */
+    uint64_t in_bytes;        /* data to the guest (disk reads, rng, console input) */
+    uint64_t out_bytes;       /* data from the guest (disk writes, console output) */
+    uint64_t errors;          /* failed requests, malformed queues */
+};
+struct arcvm_metrics {
+    uint64_t exits_io_in, exits_io_out, exits_mmio_read, exits_mmio_write;
+    uint64_t exits_halt, exits_shutdown, exits_system_event, exits_hypercall;
+    uint64_t exits_intr, exits_failures; /* internal errors, failed entries, unknown */
+    unsigned ndevices;
+    struct arcvm_device_metrics devices[ARCVM_MAX_DEVICES];
+};
+int arcvm_get_metrics(arcvm *vm, struct arcvm_metrics *m);
+
+/* Process-wide logging (all VMs): messages up to @level
+ * (0 error, 1 warning, 2 info, 3 debug) go to @fd (default: 2). */
+void arcvm_log_set_level(int level);
+void arcvm_log_set_fd(int fd);
 
 enum arcvm_state arcvm_get_state(arcvm *vm);
 /* "created", "initializing", "running", "paused", "stopping", "stopped",

@@ -26,6 +26,8 @@ int arch_vcpu_init(struct vm *vm, struct vcpu *v);
 /* Guest-physical window and interrupt of the @index-th virtio-mmio device.
  * -ENOSPC when the machine has no room for it. */
 int arch_virtio_slot(unsigned index, uint64_t *base, uint32_t *gsi);
+/* Deliver Ctrl-Alt-Del to the guest (x86: through the i8042 keyboard). */
+int arch_send_ctrl_alt_del(struct vm *vm);
 /* Undo arch_vm_init(). Safe on a partially initialised VM. */
 void arch_vm_release(struct vm *vm);
 

@@ -142,6 +142,10 @@ int hv_vcpu_run(struct hv_vcpu *vcpu, struct hv_exit *exit);
 void hv_vcpu_request_exit(struct hv_vcpu *vcpu);
 /* Forget a request after HV_EXIT_INTR has been handled. */
 void hv_vcpu_clear_exit_request(struct hv_vcpu *vcpu);
+/* Tell the guest's paravirtual clock that this vCPU was paused by the host,
+ * so the guest does not mistake the gap for a soft lockup. Called from the
+ * vCPU's own thread when it parks; a no-op where unsupported. */
+void hv_vcpu_notify_paused(struct hv_vcpu *vcpu);
 
 #if defined(__x86_64__)
 #include "hv/hv_x86.h"

@@ -320,6 +320,13 @@ void hv_vcpu_clear_exit_request(struct hv_vcpu *v)
     __atomic_store_n(&v->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
 }
 
+void hv_vcpu_notify_paused(struct hv_vcpu *v)
+{
+    /* KVM_KVMCLOCK_CTRL sets the PVCLOCK_GUEST_STOPPED flag the guest's
+     * watchdogs honour; EINVAL when the guest does not use kvmclock. */
+    (void)ioctl(v->fd, KVM_KVMCLOCK_CTRL, 0);
+}
+
 int hv_vcpu_run(struct hv_vcpu *v, struct hv_exit *e)
 {
     struct kvm_run *run = v->run;

@@ -5,6 +5,7 @@
 #include "vmm/irq.h"
 #include "vmm/log.h"
 
+#include <errno.h>
 #include <string.h>
 
 #define STS_OBF 0x01     /* output buffer full: a byte waits at 0x60 */
@@ -103,3 +104,21 @@ static void i8042_write(void *opaque, uint64_t off, const uint8_t *data, uint32_
 }
 
 const struct bus_ops i8042_ops = {.read = i8042_read, .write = i8042_write};
+
+int i8042_send_ctrl_alt_del(struct i8042 *k)
+{
+    /* Set 2 make codes: left Ctrl 0x14, left Alt 0x11, Delete 0xe0 0x71. */
+    static const uint8_t keys[] = {0x14, 0x11, 0xe0, 0x71};
+    pthread_mutex_lock(&k->lock);
+    if (k->out_len + sizeof(keys) > sizeof(k->out)) {
+        pthread_mutex_unlock(&k->lock);
+        return -EAGAIN;
+    }
+    memcpy(k->out + k->out_len, keys, sizeof(keys));
+    k->out_len += sizeof(keys);
+    bool irq = k->ctr & CTR_KBD_INT;
+    pthread_mutex_unlock(&k->lock);
+    if (irq)
+        irq_line_pulse(k->irq);
+    return 0;
+}

@@ -1,8 +1,8 @@
 /* i8042.h - the PC keyboard controller, as much of it as Linux needs.
  *
- * Enough for `reboot=k` (command 0xfe pulses the CPU reset line) and for the
+ * Enough for `reboot=k` (command 0xfe pulses the CPU reset line), for the
  * kernel's driver to probe a controller with a keyboard that answers ACK to
- * every command. No key events are ever generated.
+ * every command, and for the host to press Ctrl-Alt-Del.
  */
 #ifndef ARCVM_I8042_H
 #define ARCVM_I8042_H
@@ -27,12 +27,16 @@ struct i8042 {
     uint8_t ctr;          /* controller configuration ("command byte") */
     uint8_t outp;         /* output port */
     uint8_t pending_cmd;  /* command waiting for its data byte, 0: none */
-    uint8_t out[4];       /* output buffer queue (replies to the guest) */
+    uint8_t out[16];      /* output buffer queue (replies and key codes) */
     unsigned out_len;
 };
 
 extern const struct bus_ops i8042_ops;
 void i8042_init(struct i8042 *k, const struct hw_machine *m, struct irq_line *irq);
 void i8042_release(struct i8042 *k);
+/* Press Ctrl, Alt and Delete on the keyboard (scan code set 2, as the
+ * controller delivers them untranslated), as Firecracker's SendCtrlAltDel
+ * does. -EAGAIN if the guest has not drained earlier key codes. */
+int i8042_send_ctrl_alt_del(struct i8042 *k);
 
 #endif

@@ -9,6 +9,7 @@
 #include "lib/internal.h"
 
 #include "vmm/config.h"
+#include "vmm/log.h"
 #include "vmm/vm.h"
 
 #include <errno.h>
@@ -185,6 +186,21 @@ int arcvm_set_virtio_cmdline(arcvm *h, int on)
     SETTER(h, h->cfg.mmio_cmdline = on != 0);
 }
 
+int arcvm_set_vcpu_affinity(arcvm *h, int vcpu, const char *cpulist)
+{
+    SETTER(h, {
+        cpu_set_t set;
+        if (config_parse_cpulist(cpulist, &set) < 0)
+            r_ = fail(h, -EINVAL, "CPU list '%s': give CPU numbers and ranges such as 0-3,6",
+                      cpulist ? cpulist : "");
+        else if (vcpu < -1 || vcpu >= CONFIG_MAX_AFFINITY)
+            r_ = fail(h, -EINVAL, "vCPU %d: no such vCPU index", vcpu);
+        else if ((r_ = config_set_affinity(&h->cfg, vcpu < 0 ? CONFIG_ALL_VCPUS : (unsigned)vcpu,
+                                           &set)) < 0)
+            fail(h, r_, "out of memory");
+    });
+}
+
 int arcvm_set_hypervisor_device(arcvm *h, const char *path)
 {
     SETTER(h, r_ = set_str(h, &h->cfg.hv_device, path));
@@ -281,6 +297,89 @@ int arcvm_wait(arcvm *h, struct arcvm_exit *exit)
         snprintf(exit->message, sizeof(exit->message), "%s", info.message);
     }
     return 0;
+}
+
+int arcvm_send_ctrl_alt_del(arcvm *h)
+{
+    struct vm *vm = started(h, "send Ctrl-Alt-Del");
+    if (!vm)
+        return -EINVAL;
+    int r = vm_send_ctrl_alt_del(vm);
+    if (r == -EAGAIN)
+        return fail(h, r, "the guest has not read the previous key presses yet");
+    if (r < 0)
+        return fail(h, r, "cannot send Ctrl-Alt-Del to a VM that is %s",
+                    vm_state_name(vm_get_state(vm)));
+    return 0;
+}
+
+int arcvm_read_guest(arcvm *h, uint64_t gpa, void *buf, size_t len)
+{
+    struct vm *vm = started(h, "read guest memory");
+    if (!vm)
+        return -EINVAL;
+    if (guest_mem_read(&vm->mem, gpa, buf, len) < 0)
+        return fail(h, -EFAULT, "0x%llx+%zu is not guest RAM", (unsigned long long)gpa, len);
+    return 0;
+}
+
+int arcvm_write_guest(arcvm *h, uint64_t gpa, const void *buf, size_t len)
+{
+    struct vm *vm = started(h, "write guest memory");
+    if (!vm)
+        return -EINVAL;
+    if (guest_mem_write(&vm->mem, gpa, buf, len) < 0)
+        return fail(h, -EFAULT, "0x%llx+%zu is not guest RAM", (unsigned long long)gpa, len);
+    return 0;
+}
+
+int arcvm_get_metrics(arcvm *h, struct arcvm_metrics *m)
+{
+    memset(m, 0, sizeof(*m));
+    struct vm *vm = started(h, "read metrics");
+    if (!vm)
+        return -EINVAL;
+    struct vm_metrics vmm;
+    vm_get_metrics(vm, &vmm);
+    const uint64_t *e = vmm.exits;
+    m->exits_io_in = vmm.io_reads;
+    m->exits_io_out = e[HV_EXIT_IO] - vmm.io_reads;
+    m->exits_mmio_read = vmm.mmio_reads;
+    m->exits_mmio_write = e[HV_EXIT_MMIO] - vmm.mmio_reads;
+    m->exits_halt = e[HV_EXIT_HALT];
+    m->exits_shutdown = e[HV_EXIT_SHUTDOWN];
+    m->exits_system_event =
+        e[HV_EXIT_SYSTEM_RESET] + e[HV_EXIT_SYSTEM_OFF] + e[HV_EXIT_SYSTEM_EVENT];
+    m->exits_hypercall = e[HV_EXIT_HYPERCALL];
+    m->exits_intr = e[HV_EXIT_INTR];
+    m->exits_failures = e[HV_EXIT_INTERNAL_ERROR] + e[HV_EXIT_FAIL_ENTRY] + e[HV_EXIT_UNKNOWN];
+    for (unsigned i = 0; i < vmm.ndevices && i < ARCVM_MAX_DEVICES; i++) {
+        struct arcvm_device_metrics *d = &m->devices[m->ndevices++];
+        const struct vm_device_metrics *s = &vmm.devices[i];
+        snprintf(d->kind, sizeof(d->kind), "%s", s->name);
+        snprintf(d->id, sizeof(d->id), "%s", s->id ? s->id : "");
+        d->notifications = s->stats.notifications;
+        d->interrupts = s->stats.interrupts;
+        d->requests = s->stats.requests;
+        d->in_bytes = s->stats.in_bytes;
+        d->out_bytes = s->stats.out_bytes;
+        d->errors = s->stats.errors;
+    }
+    return 0;
+}
+
+void arcvm_log_set_level(int level)
+{
+    if (level < LOG_ERROR)
+        level = LOG_ERROR;
+    if (level > LOG_DEBUG)
+        level = LOG_DEBUG;
+    log_set_level((enum log_level)level);
+}
+
+void arcvm_log_set_fd(int fd)
+{
+    log_set_fd(fd);
 }
 
 enum arcvm_state arcvm_get_state(arcvm *h)

@@ -64,6 +64,7 @@ struct blk {
     struct virtio_blk_config cfg; /* little-endian, as the driver reads it */
     uint64_t capacity;            /* sectors, host order */
     char id[VIRTIO_BLK_ID_BYTES];
+    char id_str[VIRTIO_BLK_ID_BYTES + 1]; /* the same, NUL-terminated, for metrics */
     /* In-flight bookkeeping (empty whenever the device is reset). */
     bool stalled; /* serving stopped for want of a free slot */
     bool pushed;  /* used entries added in this completion batch */
@@ -89,9 +90,11 @@ static void slot_put(struct blk *b, struct blk_req *r)
 }
 
 /* Complete a request at once: the status byte, and the used length. */
-static long finish(uint8_t *status, uint8_t st, uint32_t used)
+static long finish(struct blk *b, uint8_t *status, uint8_t st, uint32_t used)
 {
     *status = st;
+    if (st != VIRTIO_BLK_S_OK)
+        b->vdev.stats.errors++;
     return used;
 }
 
@@ -140,7 +143,7 @@ static long queue_io(struct blk *b, struct blk_req *r, uint8_t *status, uint32_t
         slot_put(b, r);
         if (log_ratelimit_ok(&b->host_err_rl))
             log_warn("virtio-blk %s: cannot queue I/O: %s", b->path, strerror(-e));
-        return finish(status, VIRTIO_BLK_S_IOERR, used);
+        return finish(b, status, VIRTIO_BLK_S_IOERR, used);
     }
     return VIRTIO_DEFER;
 }
@@ -151,15 +154,15 @@ static long blk_rw(struct blk *b, const struct virtq_chain *c, bool write, uint6
     if (len % DISK_SECTOR) {
         log_guest("virtio-blk: %s of %" PRIu64 " bytes, not a multiple of 512",
                   write ? "write" : "read", len);
-        return finish(status, VIRTIO_BLK_S_IOERR, used);
+        return finish(b, status, VIRTIO_BLK_S_IOERR, used);
     }
     if (!in_range(b, sector, len / DISK_SECTOR)) {
         log_guest("virtio-blk: %s of sectors %" PRIu64 "+%" PRIu64 " beyond the capacity %" PRIu64,
                   write ? "write" : "read", sector, len / DISK_SECTOR, b->capacity);
-        return finish(status, VIRTIO_BLK_S_IOERR, used);
+        return finish(b, status, VIRTIO_BLK_S_IOERR, used);
     }
     if (len == 0)
-        return finish(status, VIRTIO_BLK_S_OK, used);
+        return finish(b, status, VIRTIO_BLK_S_OK, used);
     struct blk_req *r = slot_get(b);
     /* Reads fill the writable part but its last byte (the status); writes
      * take the readable part after the header. */
@@ -168,7 +171,7 @@ static long blk_rw(struct blk *b, const struct virtq_chain *c, bool write, uint6
     if (n < 0) {
         slot_put(b, r);
         log_guest("virtio-blk: request with more than %u data segments", VIRTIO_BLK_SEG_MAX);
-        return finish(status, VIRTIO_BLK_S_IOERR, used);
+        return finish(b, status, VIRTIO_BLK_S_IOERR, used);
     }
     r->io = (struct disk_req){.op = write ? DISK_OP_WRITE : DISK_OP_READ,
                               .offset = sector * DISK_SECTOR,
@@ -182,11 +185,11 @@ static long blk_dwz(struct blk *b, const struct virtq_chain *c, uint32_t type, u
 {
     bool discard = type == VIRTIO_BLK_T_DISCARD;
     if (!virtio_has(&b->vdev, discard ? VIRTIO_BLK_F_DISCARD : VIRTIO_BLK_F_WRITE_ZEROES))
-        return finish(status, VIRTIO_BLK_S_UNSUPP, used);
+        return finish(b, status, VIRTIO_BLK_S_UNSUPP, used);
     if (out_len == 0 || out_len % sizeof(struct blk_dwz) ||
         out_len / sizeof(struct blk_dwz) > BLK_DWZ_SEG_MAX) {
         log_guest("virtio-blk: discard/write-zeroes with %" PRIu64 " bytes of segments", out_len);
-        return finish(status, VIRTIO_BLK_S_IOERR, used);
+        return finish(b, status, VIRTIO_BLK_S_IOERR, used);
     }
     struct blk_dwz s;
     virtq_chain_read(c, sizeof(struct blk_hdr), &s, sizeof(s));
@@ -195,15 +198,15 @@ static long blk_dwz(struct blk *b, const struct virtq_chain *c, uint32_t type, u
     /* 5.2.6.2: unknown flags, and unmap on a discard, are unsupported. */
     if ((flags & ~VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP) ||
         (discard && (flags & VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP)))
-        return finish(status, VIRTIO_BLK_S_UNSUPP, used);
+        return finish(b, status, VIRTIO_BLK_S_UNSUPP, used);
     uint32_t max = discard ? VIRTIO_BLK_MAX_DISCARD_SECTORS : VIRTIO_BLK_MAX_WRITE_ZEROES_SECTORS;
     if (num > max || !in_range(b, sector, num)) {
         log_guest("virtio-blk: %s of sectors %" PRIu64 "+%u out of range",
                   discard ? "discard" : "write-zeroes", sector, num);
-        return finish(status, VIRTIO_BLK_S_IOERR, used);
+        return finish(b, status, VIRTIO_BLK_S_IOERR, used);
     }
     if (num == 0)
-        return finish(status, VIRTIO_BLK_S_OK, used);
+        return finish(b, status, VIRTIO_BLK_S_OK, used);
     struct blk_req *r = slot_get(b);
     r->io = (struct disk_req){.op = discard ? DISK_OP_DISCARD : DISK_OP_WRITE_ZEROES,
                               .flags =
@@ -239,7 +242,7 @@ static long blk_request(struct virtio_device *d, unsigned q, struct virtq_chain 
     struct blk_hdr h;
     if (c->read_len < sizeof(h)) {
         log_guest("virtio-blk: request shorter than its header");
-        return finish(status, VIRTIO_BLK_S_IOERR, used);
+        return finish(b, status, VIRTIO_BLK_S_IOERR, used);
     }
     virtq_chain_read(c, 0, &h, sizeof(h));
     uint32_t type = le32toh(h.type);
@@ -251,22 +254,22 @@ static long blk_request(struct virtio_device *d, unsigned q, struct virtq_chain 
     case VIRTIO_BLK_T_IN:
         if (out_len) {
             log_guest("virtio-blk: read with device-readable data");
-            return finish(status, VIRTIO_BLK_S_IOERR, used);
+            return finish(b, status, VIRTIO_BLK_S_IOERR, used);
         }
         return blk_rw(b, c, false, sector, in_len, status, used);
     case VIRTIO_BLK_T_OUT:
         if (b->disk.readonly) {
             log_guest("virtio-blk: write to a read-only disk");
-            return finish(status, VIRTIO_BLK_S_IOERR, used);
+            return finish(b, status, VIRTIO_BLK_S_IOERR, used);
         }
         if (in_len) {
             log_guest("virtio-blk: write with device-writable data");
-            return finish(status, VIRTIO_BLK_S_IOERR, used);
+            return finish(b, status, VIRTIO_BLK_S_IOERR, used);
         }
         return blk_rw(b, c, true, sector, out_len, status, used);
     case VIRTIO_BLK_T_FLUSH:
         if (b->disk.readonly)
-            return finish(status, VIRTIO_BLK_S_OK, used); /* nothing of ours to flush */
+            return finish(b, status, VIRTIO_BLK_S_OK, used); /* nothing of ours to flush */
         {
             struct blk_req *r = slot_get(b);
             r->io = (struct disk_req){.op = DISK_OP_FLUSH};
@@ -275,15 +278,15 @@ static long blk_request(struct virtio_device *d, unsigned q, struct virtq_chain 
     case VIRTIO_BLK_T_GET_ID: {
         size_t n = in_len < VIRTIO_BLK_ID_BYTES ? (size_t)in_len : VIRTIO_BLK_ID_BYTES;
         virtq_chain_write(c, 0, b->id, n);
-        return finish(status, VIRTIO_BLK_S_OK, used);
+        return finish(b, status, VIRTIO_BLK_S_OK, used);
     }
     case VIRTIO_BLK_T_DISCARD:
     case VIRTIO_BLK_T_WRITE_ZEROES:
         if (b->disk.readonly)
-            return finish(status, VIRTIO_BLK_S_IOERR, used);
+            return finish(b, status, VIRTIO_BLK_S_IOERR, used);
         return blk_dwz(b, c, type, out_len, status, used);
     default:
-        return finish(status, VIRTIO_BLK_S_UNSUPP, used);
+        return finish(b, status, VIRTIO_BLK_S_UNSUPP, used);
     }
 }
 
@@ -319,6 +322,12 @@ static void blk_done(void *opaque, struct disk_req *io)
                      b->path, op_name(io->op), io->len, io->offset, strerror(-io->res));
     }
     *r->status = st;
+    if (st != VIRTIO_BLK_S_OK)
+        b->vdev.stats.errors++;
+    else if (io->op == DISK_OP_READ)
+        b->vdev.stats.in_bytes += io->len;
+    else if (io->op == DISK_OP_WRITE)
+        b->vdev.stats.out_bytes += io->len;
     struct virtq *vq = &b->vdev.vq[0];
     if (vq->ready) { /* always, as reset drains first; never push to a dead ring */
         virtq_push(vq, r->head, r->used_len);
@@ -480,6 +489,8 @@ struct virtio_device *virtio_blk_create(const struct guest_mem *mem, const struc
         memcpy(b->id, cfg->id, strnlen(cfg->id, VIRTIO_BLK_ID_BYTES));
     else
         derive_id(cfg->path, b->id);
+    memcpy(b->id_str, b->id, VIRTIO_BLK_ID_BYTES);
+    b->vdev.id = b->id_str;
 
     b->nfree = VIRTIO_BLK_QUEUE_SIZE;
     for (unsigned i = 0; i < VIRTIO_BLK_QUEUE_SIZE; i++)

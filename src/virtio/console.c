@@ -35,6 +35,7 @@ static long tx_chain(struct virtio_device *d, unsigned q, struct virtq_chain *c)
     (void)q;
     for (unsigned i = 0; i < c->nread; i++)
         console_write(v->con, c->buf[i].hva, c->buf[i].len);
+    d->stats.out_bytes += c->read_len;
     return 0;
 }
 
@@ -68,8 +69,10 @@ size_t virtio_console_rx(void *opaque, const uint8_t *buf, size_t len)
         if (n == 0)
             break; /* a chain with no writable space: don't spin on it */
     }
-    if (done)
+    if (done) {
+        d->stats.in_bytes += done;
         virtio_notify_used(d, RXQ);
+    }
     pthread_mutex_unlock(&d->lock);
     return done;
 }

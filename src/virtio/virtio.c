@@ -114,6 +114,7 @@ void virtio_set_needs_reset(struct virtio_device *d, const char *why)
     if (d->status & VIRTIO_STATUS_NEEDS_RESET)
         return;
     log_guest("%s: %s; device needs reset", d->ops->name, why);
+    d->stats.errors++;
     d->status |= VIRTIO_STATUS_NEEDS_RESET;
     /* Drivers learn about NEEDS_RESET through a configuration interrupt. */
     d->config_generation++;
@@ -135,6 +136,7 @@ unsigned virtio_queue_serve(struct virtio_device *d, unsigned qi, struct virtq_c
                 goto out;
             }
             served++;
+            d->stats.requests++;
             if (r >= 0) {
                 virtq_push(q, c->head, (uint32_t)r);
                 pushed = true;

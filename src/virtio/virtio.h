@@ -85,8 +85,21 @@ struct virtio_dev_ops {
     void (*release)(struct virtio_device *d);
 };
 
+/* Counters for metrics; updated under the device lock. "in" is data the
+ * guest received from the device (blk reads, rng bytes, console input),
+ * "out" data the guest gave it (blk writes, console output). */
+struct virtio_stats {
+    uint64_t notifications; /* driver kicks handled */
+    uint64_t interrupts;    /* interrupts raised */
+    uint64_t requests;      /* chains handled */
+    uint64_t in_bytes, out_bytes;
+    uint64_t errors;        /* failed requests and malformed queues */
+};
+
 struct virtio_device {
     const struct virtio_dev_ops *ops;
+    const char *id;           /* user-facing name (a disk id), or NULL */
+    struct virtio_stats stats;
     const struct virtio_transport_ops *transport;
     void *transport_data;
     const struct guest_mem *mem;

@@ -34,6 +34,7 @@ static void mmio_interrupt(struct virtio_device *d, uint32_t reason)
 {
     struct virtio_mmio *m = d->transport_data;
     m->interrupt_status |= reason;
+    d->stats.interrupts++;
     irq_line_pulse(&m->irq);
 }
 
@@ -221,6 +222,7 @@ static void on_notify(void *opaque, uint32_t events)
     (void)!read(m->notify_fd[q], &v, sizeof(v));
     struct virtio_device *d = m->dev;
     pthread_mutex_lock(&d->lock);
+    d->stats.notifications++;
     if (virtio_device_live(d) && d->vq[q].ready && d->ops->queue_notify)
         d->ops->queue_notify(d, q);
     pthread_mutex_unlock(&d->lock);

@@ -34,6 +34,9 @@ void config_release(struct vm_config *c)
         c->disks[i].path = c->disks[i].id = NULL;
     }
     c->ndisks = 0;
+    free(c->affinity);
+    c->affinity = NULL;
+    c->naffinity = 0;
 }
 
 int config_parse_disk(const char *s, struct disk_config *d, char *err, size_t errlen)
@@ -88,6 +91,57 @@ fail:
     free(d->id);
     d->path = d->id = NULL;
     return -EINVAL;
+}
+
+int config_parse_cpulist(const char *s, cpu_set_t *set)
+{
+    CPU_ZERO(set);
+    if (!s || !*s)
+        return -EINVAL;
+    const char *p = s;
+    for (;;) {
+        char *end;
+        if (!isdigit((unsigned char)*p))
+            return -EINVAL;
+        unsigned long lo = strtoul(p, &end, 10), hi = lo;
+        if (*end == '-') {
+            if (!isdigit((unsigned char)end[1]))
+                return -EINVAL;
+            hi = strtoul(end + 1, &end, 10);
+        }
+        if (lo > hi || hi >= CPU_SETSIZE)
+            return -EINVAL;
+        for (unsigned long c = lo; c <= hi; c++)
+            CPU_SET(c, set);
+        if (*end == 0)
+            return 0;
+        if (*end != ',')
+            return -EINVAL;
+        p = end + 1;
+    }
+}
+
+int config_set_affinity(struct vm_config *c, unsigned vcpu, const cpu_set_t *set)
+{
+    unsigned need = vcpu == CONFIG_ALL_VCPUS ? CONFIG_MAX_AFFINITY : vcpu + 1;
+    if (vcpu != CONFIG_ALL_VCPUS && vcpu >= CONFIG_MAX_AFFINITY)
+        return -EINVAL;
+    if (need > c->naffinity) {
+        cpu_set_t *n = realloc(c->affinity, need * sizeof(*n));
+        if (!n)
+            return -ENOMEM;
+        for (unsigned i = c->naffinity; i < need; i++)
+            CPU_ZERO(&n[i]);
+        c->affinity = n;
+        c->naffinity = need;
+    }
+    if (vcpu == CONFIG_ALL_VCPUS) {
+        for (unsigned i = 0; i < c->naffinity; i++)
+            c->affinity[i] = *set;
+    } else {
+        c->affinity[vcpu] = *set;
+    }
+    return 0;
 }
 
 int config_parse_uint(const char *s, unsigned *out)
@@ -223,6 +277,28 @@ int config_validate(const struct vm_config *c, unsigned max_vcpus, uint64_t host
                 snprintf(err, errlen, "disk id '%s' is used twice", d->id);
                 return -EINVAL;
             }
+        }
+    }
+    cpu_set_t allowed;
+    if (c->naffinity && sched_getaffinity(0, sizeof(allowed), &allowed) == 0) {
+        for (unsigned i = 0; i < c->naffinity && i < c->vcpus; i++) {
+            if (!CPU_COUNT(&c->affinity[i]))
+                continue;
+            cpu_set_t both;
+            CPU_AND(&both, &c->affinity[i], &allowed);
+            if (!CPU_COUNT(&both)) {
+                snprintf(err, errlen,
+                         "vCPU %u's CPU affinity names no CPU this process may run on", i);
+                return -EINVAL;
+            }
+        }
+    }
+    for (unsigned i = c->vcpus; i < c->naffinity && i < CONFIG_MAX_AFFINITY; i++) {
+        /* Sets for vCPUs that do not exist: a typo, unless set for all. */
+        if (CPU_COUNT(&c->affinity[i]) && c->naffinity != CONFIG_MAX_AFFINITY) {
+            snprintf(err, errlen, "CPU affinity given for vCPU %u, but there are only %u vCPUs",
+                     i, c->vcpus);
+            return -EINVAL;
         }
     }
     if (c->console != CONSOLE_SERIAL && c->console != CONSOLE_VIRTIO &&

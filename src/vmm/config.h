@@ -7,6 +7,7 @@
 #ifndef ARCVM_CONFIG_H
 #define ARCVM_CONFIG_H
 
+#include <sched.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -46,6 +47,10 @@ struct vm_config {
     unsigned ndisks;
     struct disk_config disks[CONFIG_MAX_DISKS];
     bool rng;                /* virtio-rng entropy device */
+    /* Host CPUs each vCPU thread may run on (axvm's phys_cpu_sets):
+     * affinity[i] for vCPU i < naffinity; an empty set means unpinned. */
+    unsigned naffinity;
+    cpu_set_t *affinity;
     bool mmio_cmdline;       /* also announce virtio-mmio devices with
                               * virtio_mmio.device= on the command line */
     bool console_escape;     /* Ctrl-A x on console input stops the VM */
@@ -68,6 +73,15 @@ int config_parse_size(const char *s, uint64_t *bytes);
 int config_parse_disk(const char *s, struct disk_config *d, char *err, size_t errlen);
 /* Longest disk id: the virtio-blk GET_ID answer is 20 bytes. */
 #define CONFIG_DISK_ID_MAX 20
+
+/* Parse a CPU list such as "0-3,6" into @set (cleared first). -EINVAL for
+ * garbage or a CPU number >= CPU_SETSIZE. */
+int config_parse_cpulist(const char *s, cpu_set_t *set);
+/* Pin vCPU @vcpu (or every configured vCPU when @vcpu is CONFIG_ALL_VCPUS)
+ * to @set. -ENOMEM, or -EINVAL for an index out of range. */
+#define CONFIG_ALL_VCPUS (~0u)
+#define CONFIG_MAX_AFFINITY 1024
+int config_set_affinity(struct vm_config *c, unsigned vcpu, const cpu_set_t *set);
 
 /* Parse a decimal unsigned integer with no sign, space or suffix. */
 int config_parse_uint(const char *s, unsigned *out);

@@ -32,7 +32,12 @@ static bool vcpu_check_state(struct vcpu *v)
     struct vm *vm = v->vm;
     bool keep = true;
     pthread_mutex_lock(&vm->lock);
+    bool told = false;
     while (vm->pause_requested && vm->state != VM_STOPPING && vm->state != VM_FAILED) {
+        if (!told) {
+            hv_vcpu_notify_paused(v->hv);
+            told = true;
+        }
         vm->parked++;
         pthread_cond_broadcast(&vm->cond);
         pthread_cond_wait(&vm->cond, &vm->lock);
@@ -67,8 +72,17 @@ static const char *vcpu_where(struct vcpu *v, char *buf, size_t len)
     return buf;
 }
 
+/* Single-writer counter: a plain load and store, atomic so that readers
+ * on other threads see whole values. */
+static void count(uint64_t *c)
+{
+    __atomic_store_n(c, __atomic_load_n(c, __ATOMIC_RELAXED) + 1, __ATOMIC_RELAXED);
+}
+
 static void handle_io(struct vcpu *v, const struct hv_exit *e)
 {
+    if (!e->io.write)
+        count(&v->io_reads);
     /* count * size is bounded by the backend's run area (checked there). */
     for (uint32_t i = 0; i < e->io.count; i++) {
         uint8_t *d = e->io.data + (size_t)i * e->io.size;
@@ -80,6 +94,8 @@ static void handle_io(struct vcpu *v, const struct hv_exit *e)
 
 static void handle_mmio(struct vcpu *v, const struct hv_exit *e)
 {
+    if (!e->mmio.write)
+        count(&v->mmio_reads);
     if (!bus_access(&v->vm->mmio, e->mmio.addr, e->mmio.data, e->mmio.len, e->mmio.write))
         log_guest("vcpu%u: %s of %u bytes at unclaimed address 0x%" PRIx64, v->id,
                   e->mmio.write ? "write" : "read", e->mmio.len, e->mmio.addr);
@@ -160,7 +176,7 @@ void *vcpu_thread(void *arg)
                             strerror(-r));
             break;
         }
-        v->exits[e.reason < VCPU_EXIT_KINDS ? e.reason : HV_EXIT_UNKNOWN]++;
+        count(&v->exits[e.reason < VCPU_EXIT_KINDS ? e.reason : HV_EXIT_UNKNOWN]);
         if (!vcpu_handle_exit(v, &e))
             break;
     }

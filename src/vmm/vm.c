@@ -84,6 +84,17 @@ int vm_create(struct vm **out, const struct vm_config *cfg, char *err, size_t er
         vm->cfg.disks[i].path = dup_or_null(cfg->disks[i].path, &oom);
         vm->cfg.disks[i].id = dup_or_null(cfg->disks[i].id, &oom);
     }
+    vm->cfg.affinity = NULL;
+    vm->cfg.naffinity = 0;
+    if (cfg->naffinity) {
+        vm->cfg.affinity = malloc(cfg->naffinity * sizeof(cpu_set_t));
+        if (vm->cfg.affinity) {
+            memcpy(vm->cfg.affinity, cfg->affinity, cfg->naffinity * sizeof(cpu_set_t));
+            vm->cfg.naffinity = cfg->naffinity;
+        } else {
+            oom = true;
+        }
+    }
     vm->state_fd = -1;
     vm->mem.fd = -1;
     pthread_mutex_init(&vm->lock, NULL);
@@ -272,7 +283,13 @@ static int start_vcpus(struct vm *vm, char *err, size_t errlen)
         pthread_mutex_lock(&vm->lock);
         vm->running++;
         pthread_mutex_unlock(&vm->lock);
-        r = pthread_create(&vm->vcpus[i].thread, NULL, vcpu_thread, &vm->vcpus[i]);
+        pthread_attr_t attr;
+        pthread_attr_init(&attr);
+        /* Pinned from its first instruction when the user asked for it. */
+        if (i < vm->cfg.naffinity && CPU_COUNT(&vm->cfg.affinity[i]))
+            pthread_attr_setaffinity_np(&attr, sizeof(cpu_set_t), &vm->cfg.affinity[i]);
+        r = pthread_create(&vm->vcpus[i].thread, &attr, vcpu_thread, &vm->vcpus[i]);
+        pthread_attr_destroy(&attr);
         if (r) {
             pthread_mutex_lock(&vm->lock);
             vm->running--;
@@ -466,4 +483,35 @@ void vm_destroy(struct vm *vm)
     pthread_mutex_destroy(&vm->lock);
     pthread_cond_destroy(&vm->cond);
     free(vm);
+}
+
+void vm_get_metrics(struct vm *vm, struct vm_metrics *m)
+{
+    memset(m, 0, sizeof(*m));
+    for (unsigned i = 0; vm->vcpus && i < vm->nvcpus; i++) {
+        const struct vcpu *v = &vm->vcpus[i];
+        for (unsigned k = 0; k < VCPU_EXIT_KINDS; k++)
+            m->exits[k] += __atomic_load_n(&v->exits[k], __ATOMIC_RELAXED);
+        m->io_reads += __atomic_load_n(&v->io_reads, __ATOMIC_RELAXED);
+        m->mmio_reads += __atomic_load_n(&v->mmio_reads, __ATOMIC_RELAXED);
+    }
+    for (unsigned i = 0; i < vm->nvirtio && i < VM_MAX_VIRTIO; i++) {
+        struct virtio_device *d = vm->virtio[i].dev;
+        if (!d)
+            continue;
+        struct vm_device_metrics *dm = &m->devices[m->ndevices++];
+        dm->name = d->ops->name;
+        dm->id = d->id;
+        pthread_mutex_lock(&d->lock);
+        dm->stats = d->stats;
+        pthread_mutex_unlock(&d->lock);
+    }
+}
+
+int vm_send_ctrl_alt_del(struct vm *vm)
+{
+    enum vm_state s = vm_get_state(vm);
+    if (s != VM_RUNNING && s != VM_PAUSED)
+        return -EINVAL;
+    return arch_send_ctrl_alt_del(vm);
 }

@@ -50,7 +50,10 @@ struct vcpu {
     pthread_t thread;
     bool thread_started;
     _Atomic bool ready;   /* its thread has started and set its signal mask */
-    uint64_t exits[VCPU_EXIT_KINDS]; /* exit counts by reason (vCPU thread only) */
+    /* Exit counts by reason, and reads among the I/O and MMIO exits. Written
+     * by the vCPU thread only; others read them with relaxed atomics. */
+    uint64_t exits[VCPU_EXIT_KINDS];
+    uint64_t io_reads, mmio_reads;
 };
 
 struct arch_vm;
@@ -109,6 +112,22 @@ void vm_wait(struct vm *vm, struct vm_exit_info *info);
 enum vm_state vm_get_state(struct vm *vm);
 /* Free everything. Stops the VM first if it still runs. */
 void vm_destroy(struct vm *vm);
+
+/* Counters for metrics, summed over vCPUs and devices. */
+struct vm_device_metrics {
+    const char *name;        /* "virtio-blk", ... */
+    const char *id;          /* disk id, or NULL */
+    struct virtio_stats stats;
+};
+struct vm_metrics {
+    uint64_t exits[VCPU_EXIT_KINDS];
+    uint64_t io_reads, mmio_reads;
+    unsigned ndevices;
+    struct vm_device_metrics devices[VM_MAX_VIRTIO];
+};
+void vm_get_metrics(struct vm *vm, struct vm_metrics *m);
+/* Deliver Ctrl-Alt-Del to a running guest. */
+int vm_send_ctrl_alt_del(struct vm *vm);
 
 /* For vcpu.c: run loop of one vCPU thread. */
 void *vcpu_thread(void *arg);

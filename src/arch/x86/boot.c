@@ -119,10 +119,17 @@ unsigned x86_e820_build(uint64_t mem_bytes, struct e820_entry *e, unsigned max)
  *  8250.nr_uarts=1  only COM1 exists; don't probe COM2-4 port by port;
  *                 =0 when the console is elsewhere: no serial driver at all;
  *  console=hvc0   the virtio console, once its driver (a module in stock
- *                 kernels) has loaded. */
-static const char default_serial[] = "console=ttyS0 reboot=k panic=1 pci=off 8250.nr_uarts=1";
-static const char default_virtio[] = "console=hvc0 reboot=k panic=1 pci=off 8250.nr_uarts=0";
-static const char default_none[] = "reboot=k panic=1 pci=off 8250.nr_uarts=0";
+ *                 kernels) has loaded;
+ *  i8042.nopnp i8042.dumbkbd i8042.noaux i8042.nomux
+ *                 probe the keyboard controller although ACPI lists none, as
+ *                 a keyboard that is never sent commands (no probe delays),
+ *                 with no mouse port: what Ctrl-Alt-Del from the host needs. */
+#define KBD_FLAGS "i8042.nopnp i8042.dumbkbd i8042.noaux i8042.nomux"
+static const char default_serial[] =
+    "console=ttyS0 reboot=k panic=1 pci=off 8250.nr_uarts=1 " KBD_FLAGS;
+static const char default_virtio[] =
+    "console=hvc0 reboot=k panic=1 pci=off 8250.nr_uarts=0 " KBD_FLAGS;
+static const char default_none[] = "reboot=k panic=1 pci=off 8250.nr_uarts=0 " KBD_FLAGS;
 
 const char *x86_default_cmdline(enum x86_console con)
 {

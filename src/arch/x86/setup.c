@@ -167,6 +167,11 @@ int arch_virtio_slot(unsigned index, uint64_t *base, uint32_t *gsi)
     return 0;
 }
 
+int arch_send_ctrl_alt_del(struct vm *vm)
+{
+    return vm->arch ? i8042_send_ctrl_alt_del(&vm->arch->kbd) : -EINVAL;
+}
+
 void arch_vm_release(struct vm *vm)
 {
     struct arch_vm *a = vm->arch;
