@@ -55,6 +55,9 @@ static void usage(FILE *f)
             "  --rng                a virtio-rng entropy device (host getrandom)\n"
             "  --virtio-cmdline     also list virtio devices as virtio_mmio.device= on\n"
             "                       the kernel command line (for kernels that want it)\n"
+            "  --cpu-affinity VCPU:CPUS\n"
+            "                       pin vCPU number VCPU (or 'all') to host CPUs, e.g.\n"
+            "                       0:2 or all:0-3,6; repeat for more vCPUs\n"
             "  --boot-timer         log the time until the guest writes 123 to MMIO\n"
             "                       0xc0000000 (Firecracker's boot timer)\n"
             "  --log-level LEVEL    error, warn (default), info or debug\n"
@@ -113,7 +116,7 @@ static void raw_terminal(void)
 
 enum { OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_CPUS, OPT_MEMORY, OPT_CONSOLE,
        OPT_BOOT_TIMER, OPT_LOG_LEVEL, OPT_KVM_DEVICE, OPT_DISK, OPT_RNG,
-       OPT_VIRTIO_CMDLINE };
+       OPT_VIRTIO_CMDLINE, OPT_CPU_AFFINITY };
 
 static const struct option run_opts[] = {
     {"kernel", required_argument, NULL, OPT_KERNEL},
@@ -128,6 +131,7 @@ static const struct option run_opts[] = {
     {"disk", required_argument, NULL, OPT_DISK},
     {"rng", no_argument, NULL, OPT_RNG},
     {"virtio-cmdline", no_argument, NULL, OPT_VIRTIO_CMDLINE},
+    {"cpu-affinity", required_argument, NULL, OPT_CPU_AFFINITY},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -140,6 +144,11 @@ struct run_args {
     bool boot_timer, rng, virtio_cmdline;
     unsigned ndisks;
     struct disk_config disks[CONFIG_MAX_DISKS];
+    unsigned naffinity;
+    struct {
+        int vcpu; /* -1: all */
+        const char *cpus;
+    } affinity[64];
 };
 
 static void parse_run(int argc, char **argv, struct run_args *a)
@@ -186,6 +195,25 @@ static void parse_run(int argc, char **argv, struct run_args *a)
         }
         case OPT_RNG: a->rng = true; break;
         case OPT_VIRTIO_CMDLINE: a->virtio_cmdline = true; break;
+        case OPT_CPU_AFFINITY: {
+            const char *colon = strchr(optarg, ':');
+            cpu_set_t set;
+            unsigned v = 0;
+            char idx[16];
+            size_t ilen = colon ? (size_t)(colon - optarg) : 0;
+            if (!colon || ilen == 0 || ilen >= sizeof(idx) ||
+                config_parse_cpulist(colon + 1, &set) < 0)
+                die_usage("--cpu-affinity '%s': give VCPU:CPUS, e.g. 0:2 or all:0-3", optarg);
+            memcpy(idx, optarg, ilen);
+            idx[ilen] = 0;
+            if (strcmp(idx, "all") && config_parse_uint(idx, &v) < 0)
+                die_usage("--cpu-affinity '%s': '%s' is not a vCPU number or 'all'", optarg, idx);
+            if (a->naffinity == sizeof(a->affinity) / sizeof(a->affinity[0]))
+                die_usage("too many --cpu-affinity options");
+            a->affinity[a->naffinity].vcpu = strcmp(idx, "all") ? (int)v : -1;
+            a->affinity[a->naffinity++].cpus = colon + 1;
+            break;
+        }
         case OPT_BOOT_TIMER: a->boot_timer = true; break;
         case OPT_KVM_DEVICE: a->kvm_device = optarg; break;
         case OPT_LOG_LEVEL: {
@@ -241,6 +269,8 @@ static int run(int argc, char **argv)
         r = arcvm_set_rng(vm, a.rng);
     if (!r)
         r = arcvm_set_virtio_cmdline(vm, a.virtio_cmdline);
+    for (unsigned i = 0; !r && i < a.naffinity; i++)
+        r = arcvm_set_vcpu_affinity(vm, a.affinity[i].vcpu, a.affinity[i].cpus);
     if (!r)
         r = arcvm_set_console_escape(vm, tty);
     if (!r)

@@ -11,6 +11,7 @@
 #define STS_OBF 0x01     /* output buffer full: a byte waits at 0x60 */
 #define STS_SYS 0x04     /* system flag: self-test passed */
 #define STS_CMD 0x08     /* last write was a command */
+#define STS_UNLOCKED 0x10 /* keyboard not inhibited by the key lock */
 #define CTR_KBD_INT 0x01 /* interrupt on keyboard output */
 #define CTR_SYS 0x04
 #define CMD_READ_CTR 0x20
@@ -50,18 +51,24 @@ static void i8042_read(void *opaque, uint64_t off, uint8_t *data, uint32_t len)
 {
     struct i8042 *k = opaque;
     uint8_t v = 0;
+    bool irq = false;
     pthread_mutex_lock(&k->lock);
     if (off == 0) {
         if (k->out_len) {
             v = k->out[0];
             memmove(k->out, k->out + 1, --k->out_len);
+            /* The next byte moves into the output buffer and interrupts
+             * again: Linux's handler takes one byte per interrupt. */
+            irq = k->out_len && (k->ctr & CTR_KBD_INT);
         }
     } else if (off == 4) {
-        v = STS_SYS | (k->out_len ? STS_OBF : 0) | (k->pending_cmd ? STS_CMD : 0);
+        v = STS_SYS | STS_UNLOCKED | (k->out_len ? STS_OBF : 0) | (k->pending_cmd ? STS_CMD : 0);
     }
     pthread_mutex_unlock(&k->lock);
     memset(data, 0, len);
     data[0] = v;
+    if (irq)
+        irq_line_pulse(k->irq);
 }
 
 static void i8042_write(void *opaque, uint64_t off, const uint8_t *data, uint32_t len)

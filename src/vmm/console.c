@@ -5,7 +5,12 @@
 
 #include <errno.h>
 #include <string.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -19,6 +24,25 @@ int console_init(struct console *c, int in_fd, int out_fd, bool escape, struct e
     c->escape = escape;
     c->loop = loop;
     c->wake_fd = -1;
+    c->wfd = out_fd;
+    struct stat st;
+    if (out_fd >= 0 && fstat(out_fd, &st) == 0) {
+        if (S_ISSOCK(st.st_mode)) {
+            c->wfd_socket = true;
+        } else if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode)) {
+            /* A pipe, FIFO or terminal: reopen it as a description of our
+             * own to make it non-blocking without touching the caller's
+             * (regular files never block, and reopening one would reset
+             * its offset). */
+            char path[64];
+            snprintf(path, sizeof(path), "/proc/self/fd/%d", out_fd);
+            int fd = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+            if (fd >= 0) {
+                c->wfd = fd;
+                c->wfd_owned = true;
+            }
+        }
+    }
     if (in_fd >= 0) {
         c->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
         if (c->wake_fd < 0)
@@ -142,26 +166,43 @@ void console_release(struct console *c)
     if (c->wake_fd >= 0)
         close(c->wake_fd);
     c->wake_fd = -1;
+    if (c->wfd_owned)
+        close(c->wfd);
+    c->wfd = -1;
+    c->wfd_owned = false;
     pthread_mutex_destroy(&c->lock);
 }
 
 void console_write(struct console *c, const uint8_t *buf, size_t len)
 {
-    if (c->out_fd < 0)
+    if (c->wfd < 0)
         return;
     while (len) {
-        ssize_t n = write(c->out_fd, buf, len);
-        if (n < 0) {
-            if (errno == EAGAIN) {
-                /* A non-blocking output that is full: drop rather than spin
-                 * on a vCPU thread; the guest keeps running. */
-                return;
-            }
-            return; /* EINTR (a stop request) or a host error: drop */
+        ssize_t n = c->wfd_socket ? send(c->wfd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL)
+                                  : write(c->wfd, buf, len);
+        if (n > 0) {
+            buf += n;
+            len -= (size_t)n;
+            continue;
         }
-        buf += n;
-        len -= (size_t)n;
+        if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+            /* The reader is slow: hold the guest back (its UART or queue
+             * stays busy), but look again every 100 ms whether the VM is
+             * stopping, so that a reader that never comes back cannot keep
+             * a vCPU thread here. */
+            if (atomic_load(&c->closing))
+                return;
+            struct pollfd p = {c->wfd, POLLOUT, 0};
+            (void)poll(&p, 1, 100);
+            continue;
+        }
+        return; /* a host error (EPIPE, EIO, ...): the output is gone */
     }
+}
+
+void console_close(struct console *c)
+{
+    atomic_store(&c->closing, true);
 }
 
 void console_rx_ready(struct console *c)

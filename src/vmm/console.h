@@ -14,6 +14,7 @@
 #define ARCVM_CONSOLE_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -22,6 +23,13 @@ struct evloop;
 
 struct console {
     int in_fd, out_fd;         /* -1: none */
+    /* Output goes through a non-blocking descriptor of our own where the
+     * kind of file allows it, so a reader that stops reading can never pin
+     * a vCPU thread in write(): see console_write(). */
+    int wfd;                   /* what console_write() writes to */
+    bool wfd_owned;            /* wfd was opened by us */
+    bool wfd_socket;           /* use send(MSG_DONTWAIT) */
+    _Atomic bool closing;      /* the VM is stopping: drop what cannot go out */
     bool escape;
     struct evloop *loop;
     /* Device input: returns how many of @len bytes the device accepted. */
@@ -45,8 +53,13 @@ int console_init(struct console *c, int in_fd, int out_fd, bool escape, struct e
 /* Attach the device input side and start reading @in_fd. */
 int console_attach(struct console *c, size_t (*rx)(void *, const uint8_t *, size_t), void *dev);
 void console_release(struct console *c);
-/* Write guest output; retries short writes, drops data only on host errors. */
+/* Write guest output; retries short writes and waits while the reader is
+ * slow (back-pressure on the guest), but gives up once console_close() was
+ * called or on a host error. */
 void console_write(struct console *c, const uint8_t *buf, size_t len);
+/* The VM is stopping: pending and future output is dropped instead of
+ * waited for. Any thread. */
+void console_close(struct console *c);
 /* The device has room again: pending input is delivered and reading resumes
  * (soon, on the event-loop thread). */
 void console_rx_ready(struct console *c);

@@ -364,6 +364,9 @@ void vm_request_stop(struct vm *vm, enum vm_exit_kind kind, const char *fmt, ...
         va_end(ap);
         set_state(vm, VM_STOPPING);
         atomic_store(&vm->attention, true);
+        /* A vCPU waiting for a stalled console reader must get out. */
+        if (vm->console_ready)
+            console_close(&vm->console);
     }
     pthread_mutex_unlock(&vm->lock);
     vm_kick_vcpus(vm);

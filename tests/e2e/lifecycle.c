@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,6 +76,30 @@ static int expect(struct guest *g, const char *needle, int secs)
     return strstr(g->buf, needle) != NULL;
 }
 
+/* Wait up to @secs for the VM to stop by itself; if it does not, stop it
+ * (so a broken guest fails the test instead of hanging it). */
+static int wait_stop(arcvm *vm, int secs, struct arcvm_exit *ex)
+{
+    time_t end = time(NULL) + secs;
+    int stopped = 0;
+    while (!stopped && time(NULL) < end) {
+        enum arcvm_state s = arcvm_get_state(vm);
+        if (s == ARCVM_STATE_STOPPING || s == ARCVM_STATE_STOPPED || s == ARCVM_STATE_FAILED) {
+            stopped = 1;
+            break;
+        }
+        struct pollfd p = {arcvm_state_fd(vm), POLLIN, 0};
+        if (poll(&p, 1, 500) > 0) {
+            uint64_t v;
+            (void)!read(p.fd, &v, sizeof(v));
+        }
+    }
+    if (!stopped)
+        arcvm_stop(vm);
+    arcvm_wait(vm, ex);
+    return stopped;
+}
+
 static void type(struct guest *g, const char *line)
 {
     size_t n = strlen(line);
@@ -121,6 +146,10 @@ int main(int argc, char **argv)
     int fds0 = count_dir("/proc/self/fd"), threads0 = count_dir("/proc/self/task");
     struct guest a, b;
     CHECK(setup(&a, argv[1], argv[2], 2) == 0, "library: configure VM A");
+    CHECK(arcvm_set_rng(a.vm, 1) == 0, "VM A gets a virtio-rng");
+    CHECK(arcvm_set_vcpu_affinity(a.vm, 1, "0") == 0, "pin VM A's vCPU 1 to host CPU 0");
+    CHECK(arcvm_set_vcpu_affinity(a.vm, 0, "0-x") == -EINVAL, "a bad CPU list is refused: %s",
+          arcvm_last_error(a.vm));
     CHECK(setup(&b, argv[1], argv[2], 1) == 0, "library: configure VM B");
 
     /* Refused before start, with the VM untouched. */
@@ -143,6 +172,55 @@ int main(int argc, char **argv)
     CHECK(expect(&a, "ARCVM-GUEST-READY cpus=2", 300), "VM A boots to init with 2 vCPUs");
     CHECK(expect(&b, "ARCVM-GUEST-READY cpus=1", 300), "VM B boots to init with 1 vCPU");
 
+    /* vCPU 1 of VM A is the only thread named vcpu1 in this process. */
+    char allowed[64] = "";
+    DIR *tasks = opendir("/proc/self/task");
+    for (struct dirent *e; tasks && (e = readdir(tasks));) {
+        char path[300], comm[32] = "";
+        snprintf(path, sizeof(path), "/proc/self/task/%s/comm", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f)
+            continue;
+        if (fgets(comm, sizeof(comm), f) && !strcmp(comm, "vcpu1\n")) {
+            fclose(f);
+            snprintf(path, sizeof(path), "/proc/self/task/%s/status", e->d_name);
+            f = fopen(path, "r");
+            char line[256];
+            while (f && fgets(line, sizeof(line), f))
+                if (sscanf(line, "Cpus_allowed_list: %63s", allowed) == 1)
+                    break;
+        }
+        if (f)
+            fclose(f);
+    }
+    if (tasks)
+        closedir(tasks);
+    CHECK(!strcmp(allowed, "0"), "VM A's vcpu1 thread runs only on CPU 0 (allowed: %s)",
+          allowed);
+
+    /* Guest memory by physical address: the RSDP arcvm put at 0xe0000, and a
+     * word written into the low megabyte Linux leaves alone, read back by the
+     * guest through /dev/mem. */
+    char rsdp[8];
+    CHECK(arcvm_read_guest(a.vm, 0xe0000, rsdp, 8) == 0 && !memcmp(rsdp, "RSD PTR ", 8),
+          "read guest memory: the RSDP at 0xe0000");
+    CHECK(arcvm_read_guest(a.vm, 0xd0000000ull, rsdp, 8) == -EFAULT,
+          "reading outside guest RAM is refused");
+    CHECK(arcvm_write_guest(a.vm, 0x9e000, "ARCV", 4) == 0, "write guest memory at 0x9e000");
+    type(&a, "devmem 0x9e000 32");
+    CHECK(expect(&a, "0x56435241", 60), "the guest reads what the host wrote");
+
+    /* The guest reads its hwrng; the metrics show it. */
+    type(&a, "dd if=/dev/hwrng bs=64 count=4 2>/dev/null | wc -c");
+    CHECK(expect(&a, "\n256", 60), "the guest reads 256 bytes from virtio-rng");
+    struct arcvm_metrics met;
+    CHECK(arcvm_get_metrics(a.vm, &met) == 0 && met.exits_io_out > 0 && met.ndevices == 1 &&
+              !strcmp(met.devices[0].kind, "virtio-rng") && met.devices[0].in_bytes >= 256 &&
+              met.devices[0].requests > 0 && met.devices[0].interrupts > 0,
+          "metrics: %llu port writes, rng gave %llu bytes in %llu requests",
+          (unsigned long long)met.exits_io_out, (unsigned long long)met.devices[0].in_bytes,
+          (unsigned long long)met.devices[0].requests);
+
     /* Pause: typed input must not be answered until resume. */
     CHECK(arcvm_pause(a.vm) == 0, "pause a running VM");
     CHECK(arcvm_get_state(a.vm) == ARCVM_STATE_PAUSED, "state is paused");
@@ -153,17 +231,25 @@ int main(int argc, char **argv)
     CHECK(arcvm_get_state(a.vm) == ARCVM_STATE_RUNNING, "state is running again");
     CHECK(expect(&a, "PAUSE-42", 60), "the resumed guest answers");
 
-    /* B powers itself off; A is stopped by the host. */
-    type(&b, "poweroff -f");
+    /* Ctrl-Alt-Del makes B reboot (its init set ctrl-alt-del=1); A is
+     * stopped by the host. */
+    CHECK(arcvm_send_ctrl_alt_del(b.vm) == 0, "send Ctrl-Alt-Del to VM B");
     struct arcvm_exit eb;
-    arcvm_wait(b.vm, &eb);
-    CHECK(eb.reason == ARCVM_EXIT_POWEROFF, "VM B powered off (reason %d: %s)", eb.reason,
-          eb.message);
+    wait_stop(b.vm, 120, &eb);
+    CHECK(eb.reason == ARCVM_EXIT_REBOOT, "VM B rebooted on Ctrl-Alt-Del (reason %d: %s)",
+          eb.reason, eb.message);
     CHECK(arcvm_get_state(b.vm) == ARCVM_STATE_STOPPED, "VM B is stopped");
     CHECK(arcvm_get_state(a.vm) == ARCVM_STATE_RUNNING, "VM A still runs");
-    CHECK(arcvm_stop(a.vm) == 0, "stop VM A");
+    /* The guest floods its console while nobody reads it: the vCPU waits on
+     * the full pipe, and stopping must still get it out (or the alarm kills
+     * this test). */
+    type(&a, "yes flood-flood-flood-flood");
+    sleep(3);
+    CHECK(arcvm_stop(a.vm) == 0, "stop VM A while its console output is stalled");
     struct arcvm_exit ea;
+    alarm(120);
     arcvm_wait(a.vm, &ea);
+    alarm(0);
     CHECK(ea.reason == ARCVM_EXIT_STOPPED, "VM A stopped by request (%s)", ea.message);
     CHECK(arcvm_get_state(a.vm) == ARCVM_STATE_STOPPED, "state is stopped");
     CHECK(arcvm_resume(a.vm) == -EINVAL, "resume after stop is refused");

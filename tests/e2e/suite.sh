@@ -78,6 +78,15 @@ section_crash() {
 
 # ---- the C library: two VMs, lifecycle, pause, teardown ----
 section_library() {
+  EXAMPLE=${EXAMPLE:-$PWD/build/example-boot}
+  if timeout 600 "$EXAMPLE" "$KERNEL" "$INITRD" "quiet arcvm.mode=demo" </dev/null \
+       >"$E2E_TMP/example.log" 2>&1 &&
+     grep -q "example: guest powered off" "$E2E_TMP/example.log" &&
+     grep -q "^cpus:    2" "$E2E_TMP/example.log"; then
+    ok "the library example (examples/boot.c) boots a guest: $(grep 'example: exits' "$E2E_TMP/example.log")"
+  else
+    not_ok "examples/boot.c:"; tail -5 "$E2E_TMP/example.log" | sed 's/^/     /'
+  fi
   LIFECYCLE=${LIFECYCLE:-$PWD/build/lifecycle}
   if timeout 900 "$LIFECYCLE" "$KERNEL" "$INITRD" >"$E2E_TMP/lifecycle.log" 2>&1; then
     ok "library lifecycle: $(grep -c '^ok' "$E2E_TMP/lifecycle.log") checks passed"

@@ -17,6 +17,9 @@ mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev 2>/dev/null
 mkdir -p /dev/pts && mount -t devpts devpts /dev/pts 2>/dev/null
 [ -x /bin/load-modules ] && /bin/load-modules >/dev/null 2>&1
+# Ctrl-Alt-Del from the host (Firecracker's SendCtrlAltDel) reboots at once;
+# there is no init daemon here to catch the kernel's SIGINT.
+echo 1 >/proc/sys/kernel/ctrl-alt-del
 
 mode=shell root= benchsecs=5
 for arg in $(cat /proc/cmdline); do

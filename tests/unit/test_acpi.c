@@ -23,6 +23,7 @@ static void build(unsigned ncpus, unsigned nmmio)
     struct acpi_config c = {.ncpus = ncpus, .com1_port = 0x3f8, .com1_irq = 4, .pm_port = 0x600,
                             .pm_reset_value = 1, .s5_type = 5, .rtc_century = 0x32,
                             .rtc_port = 0x70,
+                            .kbd_port = 0x60, .kbd_irq = 1,
                             .nmmio = nmmio};
     for (unsigned i = 0; i < nmmio; i++)
         c.mmio[i] = (struct acpi_mmio_dev){0xd0000000ull + i * 0x1000, 0x1000, 16 + i};
@@ -147,6 +148,7 @@ static void test_dsdt_devices(void **state)
     assert_true(contains(d, len, "COM1"));
     assert_true(contains(d, len, "_S5_"));
     assert_true(contains(d, len, "RTC_"));
+    assert_true(contains(d, len, "KBD_"));
 }
 
 static void test_too_small(void **state)

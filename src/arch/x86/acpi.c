@@ -254,6 +254,22 @@ static void dsdt_body(struct wbuf *w, const struct acpi_config *c)
         aml_crs(w, res, n);
         pkg_close(w, dev);
     }
+    if (c->kbd_port) {
+        /* The PS/2 keyboard controller: listed so Linux's i8042 driver gets
+         * its interrupt through ACPI; on a platform without legacy IRQs its
+         * built-in fallback (IRQ 1) has no mapping. */
+        size_t dev;
+        aml_device_open(w, "KBD_", &dev);
+        aml_name(w, "_HID");
+        put8(w, AML_DWORD);
+        put32(w, eisa_id("PNP0303")); /* IBM enhanced keyboard (101/102-key) */
+        uint8_t res[24];
+        size_t n = res_io(res, c->kbd_port, 1);
+        n += res_io(res + n, (uint16_t)(c->kbd_port + 4), 1);
+        n += res_irq_noflags(res + n, c->kbd_irq);
+        aml_crs(w, res, n);
+        pkg_close(w, dev);
+    }
     for (unsigned i = 0; i < c->nmmio && i < ACPI_MAX_MMIO_DEVS; i++) {
         char name[5];
         snprintf(name, sizeof(name), "VR%02X", i);

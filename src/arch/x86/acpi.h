@@ -2,7 +2,8 @@
  *
  * RSDP -> XSDT -> {FADT -> DSDT, MADT}. The FADT declares a hardware-reduced
  * platform whose sleep/reset registers are hw/pm.c's ports; the MADT lists
- * one local APIC per vCPU and the IOAPIC; the DSDT holds COM1, the RTC, one
+ * one local APIC per vCPU and the IOAPIC; the DSDT holds COM1, the RTC, the
+ * keyboard controller, one
  * "LNRO0005" device per virtio-mmio window (how a stock kernel without
  * virtio_mmio.device= finds them) and the \_S5 soft-off package.
  * Built into a caller's buffer by a pure function, so tests can check bytes.
@@ -30,6 +31,8 @@ struct acpi_config {
     uint8_t s5_type;             /* SLP_TYP for soft off */
     uint8_t rtc_century;         /* CMOS index of the century, 0: none */
     uint16_t rtc_port;           /* CMOS RTC index port (data at +1), 0: none */
+    uint16_t kbd_port;           /* i8042 data port (command at +4), 0: none */
+    uint8_t kbd_irq;
     unsigned nmmio;
     struct acpi_mmio_dev mmio[ACPI_MAX_MMIO_DEVS];
 };

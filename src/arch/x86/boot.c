@@ -120,11 +120,11 @@ unsigned x86_e820_build(uint64_t mem_bytes, struct e820_entry *e, unsigned max)
  *                 =0 when the console is elsewhere: no serial driver at all;
  *  console=hvc0   the virtio console, once its driver (a module in stock
  *                 kernels) has loaded;
- *  i8042.nopnp i8042.dumbkbd i8042.noaux i8042.nomux
- *                 probe the keyboard controller although ACPI lists none, as
- *                 a keyboard that is never sent commands (no probe delays),
- *                 with no mouse port: what Ctrl-Alt-Del from the host needs. */
-#define KBD_FLAGS "i8042.nopnp i8042.dumbkbd i8042.noaux i8042.nomux"
+ *  i8042.dumbkbd i8042.noaux i8042.nomux
+ *                 the keyboard controller (in the DSDT) as a keyboard that is
+ *                 never sent commands (no probe delays) and no mouse port:
+ *                 what Ctrl-Alt-Del from the host needs. */
+#define KBD_FLAGS "i8042.dumbkbd i8042.noaux i8042.nomux"
 static const char default_serial[] =
     "console=ttyS0 reboot=k panic=1 pci=off 8250.nr_uarts=1 " KBD_FLAGS;
 static const char default_virtio[] =

@@ -276,6 +276,8 @@ static int build_acpi(struct vm *vm, uint64_t *rsdp, char *err, size_t errlen)
         .s5_type = PM_S5_TYPE,
         .rtc_century = RTC_REG_CENTURY,
         .rtc_port = RTC_PORT_BASE,
+        .kbd_port = I8042_PORT_BASE,
+        .kbd_irq = X86_IRQ_KBD,
         .nmmio = vm->nvirtio,
     };
     for (unsigned i = 0; i < vm->nvirtio && i < ACPI_MAX_MMIO_DEVS; i++)
