@@ -4,6 +4,7 @@
  */
 #include "arcvm.h"
 
+#include "api/fc_main.h"
 #include "lib/internal.h"
 #include "vmm/config.h"
 #include "vmm/log.h"
@@ -34,6 +35,7 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "Usage: arcvm run --kernel PATH [options]\n"
+            "       arcvm [firecracker] --api-sock PATH | --config-file FILE [...]\n"
             "       arcvm --help | --version\n"
             "\n"
             "Boot a Linux kernel in a KVM virtual machine.\n"
@@ -64,6 +66,11 @@ static void usage(FILE *f)
             "  --kvm-device PATH    hypervisor device node (default /dev/kvm)\n"
             "\n"
             "On a terminal, the console is raw; type Ctrl-A x to stop the VM.\n"
+            "\n"
+            "Firecracker mode: with Firecracker's process flags (--api-sock, --config-file,\n"
+            "--no-api, --id, --log-path, --level, --metrics-path, --boot-timer), or as\n"
+            "'arcvm firecracker ...', or run under the name 'firecracker', arcvm serves\n"
+            "Firecracker's REST API on a Unix socket (see README.md).\n"
             "\n"
             "Exit status: 0 the guest powered off; 1 bad input or host error;\n"
             "2 the guest rebooted (or panicked); 3 the guest crashed (triple fault,\n"
@@ -348,8 +355,28 @@ static int run(int argc, char **argv)
     }
 }
 
+/* Firecracker's process flags that arcvm's own command line does not use:
+ * a tool that starts Firecracker with them gets Firecracker mode. */
+static bool firecracker_flag(const char *a)
+{
+    static const char *const flags[] = {"--api-sock",  "--config-file", "--no-api",
+                                        "--id",        "--log-path",    "--level",
+                                        "--metrics-path", "--boot-timer", "--no-seccomp"};
+    for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++) {
+        size_t n = strlen(flags[i]);
+        if (!strncmp(a, flags[i], n) && (a[n] == 0 || a[n] == '='))
+            return true;
+    }
+    return false;
+}
+
 int main(int argc, char **argv)
 {
+    int fc_skip = fc_argv_skip(argc, argv);
+    if (fc_skip >= 0)
+        return fc_main(argc - fc_skip, argv + fc_skip);
+    if (argc >= 2 && firecracker_flag(argv[1]))
+        return fc_main(argc, argv);
     if (argc < 2) {
         usage(stderr);
         return EXIT_ERROR;
