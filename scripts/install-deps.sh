@@ -13,7 +13,7 @@ PKGS=(
   libevent-dev libjansson-dev
   clang libclang-rt-14-dev
   qemu-system-x86 linux-image-amd64 busybox-static cpio kmod xz-utils
-  acpica-tools e2fsprogs util-linux
+  acpica-tools e2fsprogs util-linux curl
 )
 
 missing=()

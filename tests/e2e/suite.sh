@@ -240,8 +240,113 @@ section_disks() {
   fi
 }
 
+# ---- Firecracker mode: the API over a Unix socket, config file, signals ----
+section_firecracker() {
+  local T="$E2E_TMP/fc" fd rc pid
+  mkdir -p "$T"
+  # api METHOD PATH [BODY]: prints the HTTP status; the body lands in $T/resp.
+  api() { curl -s --unix-socket "$T/api.sock" -o "$T/resp" -w '%{http_code}' -X "$1" \
+            "http://localhost$2" ${3:+-H 'Content-Type: application/json' -d "$3"}; }
+  fc_expect() { local end=$((SECONDS + ${2:-60})); while [ $SECONDS -lt $end ]; do
+      tr -d '\r' <"$T/out" | grep -aqE "$1" && return 0; sleep 0.2; done
+    echo "     timed out waiting for /$1/; console tail:"; tail -5 "$T/out" | sed 's/^/       | /'
+    return 1; }
+  status_is() { local want=$1; shift; local got; got=$(api "$@"); [ "$got" = "$want" ] ||
+    { echo "     $* -> $got $(cat "$T/resp")"; return 1; }; }
+  rootsrc="$T/rootsrc"; mkdir -p "$rootsrc"
+  (cd "$rootsrc" && gzip -dc "$INITRD" | cpio -id --quiet)
+  truncate -s 128M "$T/root.ext4"; mkfs.ext4 -q -F -d "$rootsrc" "$T/root.ext4"
+
+  mkfifo "$T/in"; exec {fd}<>"$T/in"
+  # Firecracker's own process flags, given to the arcvm binary.
+  "$ARCVM" --api-sock "$T/api.sock" --id e2e-fc --boot-timer <"$T/in" >"$T/out" 2>"$T/err" &
+  pid=$!
+  for _ in $(seq 100); do [ -S "$T/api.sock" ] && break; sleep 0.05; done
+  check "arcvm --api-sock serves Firecracker's API on a Unix socket" status_is 200 GET /
+  check "GET /version answers" status_is 200 GET /version
+  # Firecracker's getting-started sequence.
+  check "PUT /logger" status_is 204 PUT /logger "{\"log_path\": \"$T/log\", \"level\": \"Info\"}"
+  check "PUT /boot-source" status_is 204 PUT /boot-source "{\"kernel_image_path\": \"$KERNEL\", \"initrd_path\": \"$INITRD\", \"boot_args\": \"console=ttyS0 reboot=k panic=1 pci=off quiet arcvm.root=/dev/vda\"}"
+  check "PUT /drives/rootfs" status_is 204 PUT /drives/rootfs "{\"drive_id\": \"rootfs\", \"path_on_host\": \"$T/root.ext4\", \"is_root_device\": true, \"is_read_only\": false}"
+  check "PUT /machine-config" status_is 204 PUT /machine-config '{"vcpu_count": 2, "mem_size_mib": 256}'
+  check "PUT /metrics" status_is 204 PUT /metrics "{\"metrics_path\": \"$T/metrics\"}"
+  check "PUT /entropy" status_is 204 PUT /entropy '{}'
+  # Bad requests before boot: 4xx, nothing changes.
+  check "malformed JSON is refused with 400" status_is 400 PUT /machine-config '{"vcpu_count": 2,'
+  grep -q fault_message "$T/resp" || not_ok "a 400 carries a fault_message"
+  check "unknown fields are refused with 400" status_is 400 PUT /machine-config '{"vcpu_count": 2, "mem_size_mib": 256, "bogus": 1}'
+  check "a wrong type is refused with 400" status_is 400 PUT /machine-config '{"vcpu_count": "two", "mem_size_mib": 256}'
+  check "pause before start is refused with 400" status_is 400 PATCH /vm '{"state": "Paused"}'
+  check "an unknown path is 404" status_is 404 GET /no/such/thing
+  check "network interfaces are refused (not supported yet)" status_is 400 PUT /network-interfaces/eth0 '{"iface_id": "eth0", "host_dev_name": "tap0"}'
+  check "InstanceStart boots the VM" status_is 204 PUT /actions '{"action_type": "InstanceStart"}'
+  check "starting twice is refused with 400" status_is 400 PUT /actions '{"action_type": "InstanceStart"}'
+  if fc_expect 'ARCVM-GUEST-READY cpus=2 ' 240; then
+    ok "the API-configured guest boots to init with 2 vCPUs"
+    printf '%s\n' 'echo ROOT-$(awk "\$2 == \"/\" {print \$1, \$3}" /proc/mounts | tail -1 | tr " " :) SER-$(cat /sys/block/vda/serial)' >&$fd
+    check "its root is the API's drive (serial = drive_id)" fc_expect '^ROOT-/dev/vda:ext4 SER-rootfs$' 30
+    check "GET / says Running" sh -c "[ \"\$(curl -s --unix-socket '$T/api.sock' http://localhost/)\" != '' ] && curl -s --unix-socket '$T/api.sock' http://localhost/ | grep -q '\"state\":\"Running\"'"
+    # A counter the guest prints every second stops while paused.
+    printf '%s\n' '(i=0; while true; do i=$((i+1)); echo COUNT-$i; sleep 1; done) &' >&$fd
+    fc_expect '^COUNT-3$' 60 >/dev/null
+    check "PATCH /vm Paused" status_is 204 PATCH /vm '{"state": "Paused"}'
+    sleep 1
+    before=$(tr -d '\r' <"$T/out" | grep -a '^COUNT-' | tail -1)
+    sleep 4
+    after=$(tr -d '\r' <"$T/out" | grep -a '^COUNT-' | tail -1)
+    check "while paused the guest's counter stops ($before -> $after)" [ "$before" = "$after" ]
+    check "pausing twice is refused with 400" status_is 400 PATCH /vm '{"state": "Paused"}'
+    check "PATCH /vm Resumed" status_is 204 PATCH /vm '{"state": "Resumed"}'
+    n=${after#COUNT-}
+    check "after resume the counter advances" fc_expect "^COUNT-$((n + 2))\$" 30
+    check "resuming a running VM is refused with 400" status_is 400 PATCH /vm '{"state": "Resumed"}'
+    check "pre-boot settings are refused after boot" status_is 400 PUT /machine-config '{"vcpu_count": 1, "mem_size_mib": 128}'
+    check "malformed JSON while running is refused" status_is 400 PATCH /vm '{"state":'
+    # 100 clients at once, while the guest runs.
+    : >"$T/codes"
+    for i in $(seq 100); do
+      ( p=/machine-config; [ $((i % 2)) = 0 ] && p=/vm/config
+        curl -s --unix-socket "$T/api.sock" -o /dev/null -w '%{http_code}\n' "http://localhost$p" >>"$T/codes" ) &
+    done
+    wait_clients=0
+    for _ in $(seq 300); do [ "$(wc -l <"$T/codes")" -ge 100 ] && break; sleep 0.2; done
+    check "100 concurrent clients all get 200 ($(sort "$T/codes" | uniq -c | tr '\n' ' '))" \
+      [ "$(grep -c '^200$' "$T/codes")" -eq 100 ]
+    printf '%s\n' 'echo ALIVE-$((6*7))' >&$fd
+    check "the guest kept running through all of it" fc_expect '^ALIVE-42$' 60
+    check "GET /vm/config shows the drive and machine config" sh -c "curl -s --unix-socket '$T/api.sock' http://localhost/vm/config | grep -q '\"drive_id\":\"rootfs\"'"
+    check "FlushMetrics" status_is 204 PUT /actions '{"action_type": "FlushMetrics"}'
+    check "the metrics line counts disk reads" sh -c "tail -1 '$T/metrics' | grep -qE '\"block_rootfs\":\\{[^}]*\"read_bytes\":[1-9]'"
+    check "the logger wrote its file" [ -s "$T/log" ]
+    check "SendCtrlAltDel" status_is 204 PUT /actions '{"action_type": "SendCtrlAltDel"}'
+    for _ in $(seq 300); do kill -0 $pid 2>/dev/null || break; sleep 0.2; done
+    wait $pid; rc=$?
+    check "Ctrl-Alt-Del reboots the guest and arcvm exits 0 like Firecracker (got $rc)" [ $rc -eq 0 ]
+    check "the API socket is removed on exit" [ ! -e "$T/api.sock" ]
+  else
+    not_ok "boot through the API"; kill $pid; wait $pid
+    tail -5 "$T/err" | sed 's/^/     /'
+  fi
+  exec {fd}>&-
+
+  # The same kind of VM from a config file, without an API.
+  cat >"$T/vm.json" <<JSON
+{"boot-source": {"kernel_image_path": "$VMLINUX", "initrd_path": "$INITRD",
+                 "boot_args": "console=ttyS0 reboot=k panic=1 pci=off quiet arcvm.mode=demo"},
+ "drives": [{"drive_id": "rootfs", "path_on_host": "$T/root.ext4", "is_root_device": false, "is_read_only": true}],
+ "machine-config": {"vcpu_count": 2, "mem_size_mib": 192}}
+JSON
+  timeout 300 "$ARCVM" --no-api --config-file "$T/vm.json" </dev/null >"$T/out2" 2>"$T/err2"; rc=$?
+  check "--config-file --no-api boots the VM and power-off exits 0 (got $rc)" [ $rc -eq 0 ]
+  check "that guest ran with the file's 2 vCPUs" grep -aq "^cpus:    2" "$T/out2"
+  echo '{"boot-source": {"kernel_image_path": 5}}' >"$T/bad.json"
+  "$ARCVM" --no-api --config-file "$T/bad.json" </dev/null >/dev/null 2>"$T/err3"; rc=$?
+  check "a bad config file is refused with one line and a nonzero status (rc $rc)" \
+    [ $rc -ne 0 -a "$(wc -l <"$T/err3")" -eq 1 ]
+}
+
 # ARCVM_E2E_ONLY="disks bzimage" runs only those sections (for quick iteration).
-for section in refusals crash library terminal bzimage pvh disks; do
+for section in refusals crash library terminal bzimage pvh disks firecracker; do
   case " ${ARCVM_E2E_ONLY:-$section} " in
     *" $section "*) echo "# -- $section"; "section_$section" ;;
   esac
