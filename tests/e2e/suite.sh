@@ -300,6 +300,12 @@ section_firecracker() {
     n=${after#COUNT-}
     check "after resume the counter advances" fc_expect "^COUNT-$((n + 2))\$" 30
     check "resuming a running VM is refused with 400" status_is 400 PATCH /vm '{"state": "Resumed"}'
+    printf '%s\n' 'echo CLOCK-$(date +%s)' >&$fd
+    if fc_expect '^CLOCK-[0-9]+' 30; then
+      gclock=$(tr -d '\r' <"$T/out" | grep -a '^CLOCK-' | tail -1 | cut -d- -f2)
+      drift=$(( gclock - $(date +%s) )); drift=${drift#-}
+      check "after the pause the guest's clock agrees with the host's (off by ${drift}s)" [ "$drift" -lt 30 ]
+    fi
     check "pre-boot settings are refused after boot" status_is 400 PUT /machine-config '{"vcpu_count": 1, "mem_size_mib": 128}'
     check "malformed JSON while running is refused" status_is 400 PATCH /vm '{"state":'
     # 100 clients at once, while the guest runs.
