@@ -83,6 +83,23 @@ int arcvm_set_console_escape(arcvm *vm, int on);
  * number the guest sees. The image is locked against other writers when
  * the VM starts. */
 int arcvm_add_disk(arcvm *vm, const char *path, int readonly, const char *id);
+/* Add a virtio-net NIC (at most 4), described as on the command line:
+ * "tap=NAME[,mac=MAC]" (an existing TAP interface) or
+ * "user[,mac=MAC][,hostfwd=tcp::HOSTPORT-:GUESTPORT]..." (user-mode
+ * networking without root: DHCP gives the guest 10.0.2.15). */
+int arcvm_add_net(arcvm *vm, const char *spec);
+/* A virtio-vsock device with guest CID @cid (>= 3), hybrid like
+ * Firecracker's: host programs connect to the Unix socket @uds_path and
+ * write "CONNECT <port>\n"; guest connections to host port P go to the
+ * Unix socket "<uds_path>_P". */
+int arcvm_set_vsock(arcvm *vm, uint32_t cid, const char *uds_path);
+/* A virtio-balloon device, inflated to @target_mib at start. Non-zero
+ * @deflate_on_oom lets the guest take pages back under memory pressure;
+ * @stats_interval_s > 0 enables the statistics queue; non-zero
+ * @free_page_reporting lets the guest report free pages for the host to
+ * reclaim. */
+int arcvm_set_balloon(arcvm *vm, uint32_t target_mib, int deflate_on_oom,
+                      unsigned stats_interval_s, int free_page_reporting);
 /* Non-zero: add a virtio-rng entropy device fed from getrandom(). */
 int arcvm_set_rng(arcvm *vm, int on);
 /* Non-zero: also list the virtio-mmio devices on the kernel command line

@@ -55,6 +55,16 @@ static void usage(FILE *f)
             "                       a virtio-blk disk on a raw image (repeat for more);\n"
             "                       ro: read-only; id: serial number the guest sees\n"
             "  --rng                a virtio-rng entropy device (host getrandom)\n"
+            "  --net tap=NAME[,mac=MAC]\n"
+            "  --net user[,mac=MAC][,hostfwd=tcp::HOSTPORT-:GUESTPORT]...\n"
+            "                       a virtio-net NIC on a TAP interface, or on user-mode\n"
+            "                       networking without root (DHCP, DNS, outbound TCP/UDP,\n"
+            "                       port forwards into the guest); repeat for more NICs\n"
+            "  --vsock cid=N,uds=PATH\n"
+            "                       virtio-vsock, hybrid like Firecracker's: host programs\n"
+            "                       connect to PATH and send 'CONNECT <port>'\n"
+            "  --balloon SIZE[,deflate-on-oom][,stats=SECONDS][,free-page-reporting]\n"
+            "                       a virtio-balloon inflated to SIZE at start\n"
             "  --virtio-cmdline     also list virtio devices as virtio_mmio.device= on\n"
             "                       the kernel command line (for kernels that want it)\n"
             "  --cpu-affinity VCPU:CPUS\n"
@@ -123,7 +133,7 @@ static void raw_terminal(void)
 
 enum { OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_CPUS, OPT_MEMORY, OPT_CONSOLE,
        OPT_BOOT_TIMER, OPT_LOG_LEVEL, OPT_KVM_DEVICE, OPT_DISK, OPT_RNG,
-       OPT_VIRTIO_CMDLINE, OPT_CPU_AFFINITY };
+       OPT_VIRTIO_CMDLINE, OPT_CPU_AFFINITY, OPT_NET, OPT_VSOCK, OPT_BALLOON };
 
 static const struct option run_opts[] = {
     {"kernel", required_argument, NULL, OPT_KERNEL},
@@ -139,6 +149,9 @@ static const struct option run_opts[] = {
     {"rng", no_argument, NULL, OPT_RNG},
     {"virtio-cmdline", no_argument, NULL, OPT_VIRTIO_CMDLINE},
     {"cpu-affinity", required_argument, NULL, OPT_CPU_AFFINITY},
+    {"net", required_argument, NULL, OPT_NET},
+    {"vsock", required_argument, NULL, OPT_VSOCK},
+    {"balloon", required_argument, NULL, OPT_BALLOON},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -151,6 +164,10 @@ struct run_args {
     bool boot_timer, rng, virtio_cmdline;
     unsigned ndisks;
     struct disk_config disks[CONFIG_MAX_DISKS];
+    unsigned nnets;
+    const char *nets[CONFIG_MAX_NETS];
+    struct vsock_config vsock;
+    struct balloon_config balloon;
     unsigned naffinity;
     struct {
         int vcpu; /* -1: all */
@@ -202,6 +219,30 @@ static void parse_run(int argc, char **argv, struct run_args *a)
         }
         case OPT_RNG: a->rng = true; break;
         case OPT_VIRTIO_CMDLINE: a->virtio_cmdline = true; break;
+        case OPT_NET: {
+            char err[512];
+            struct net_config n;
+            if (a->nnets == CONFIG_MAX_NETS)
+                die_usage("too many --net options: at most %d", CONFIG_MAX_NETS);
+            if (config_parse_net(optarg, &n, err, sizeof(err)) < 0)
+                die_usage("%s", err);
+            config_release_net(&n); /* checked here, parsed again by the library */
+            a->nets[a->nnets++] = optarg;
+            break;
+        }
+        case OPT_VSOCK: {
+            char err[512];
+            free(a->vsock.uds_path);
+            if (config_parse_vsock(optarg, &a->vsock, err, sizeof(err)) < 0)
+                die_usage("%s", err);
+            break;
+        }
+        case OPT_BALLOON: {
+            char err[512];
+            if (config_parse_balloon(optarg, &a->balloon, err, sizeof(err)) < 0)
+                die_usage("%s", err);
+            break;
+        }
         case OPT_CPU_AFFINITY: {
             const char *colon = strchr(optarg, ':');
             cpu_set_t set;
@@ -276,6 +317,13 @@ static int run(int argc, char **argv)
         r = arcvm_set_rng(vm, a.rng);
     if (!r)
         r = arcvm_set_virtio_cmdline(vm, a.virtio_cmdline);
+    for (unsigned i = 0; !r && i < a.nnets; i++)
+        r = arcvm_add_net(vm, a.nets[i]);
+    if (!r && a.vsock.enabled)
+        r = arcvm_set_vsock(vm, a.vsock.cid, a.vsock.uds_path);
+    if (!r && a.balloon.enabled)
+        r = arcvm_set_balloon(vm, a.balloon.target_mib, a.balloon.deflate_on_oom,
+                              a.balloon.stats_interval_s, a.balloon.free_page_reporting);
     for (unsigned i = 0; !r && i < a.naffinity; i++)
         r = arcvm_set_vcpu_affinity(vm, a.affinity[i].vcpu, a.affinity[i].cpus);
     if (!r)

@@ -70,15 +70,16 @@ const char *arcvm_last_error(const arcvm *h)
     return h->err;
 }
 
-/* Run a setter under the lock, only before start. */
-#define SETTER(h, body)                                                                            \
+/* Run a setter under the lock, only before start. Variadic so that the body
+ * may contain commas. */
+#define SETTER(h, ...)                                                                             \
     do {                                                                                           \
         pthread_mutex_lock(&(h)->lock);                                                            \
         int r_ = 0;                                                                                \
         if ((h)->vm)                                                                               \
             r_ = fail((h), -EBUSY, "the VM is already started: settings are fixed");               \
         else {                                                                                     \
-            body;                                                                                  \
+            __VA_ARGS__;                                                                           \
         }                                                                                          \
         pthread_mutex_unlock(&(h)->lock);                                                          \
         return r_;                                                                                 \
@@ -173,6 +174,50 @@ int arcvm_add_disk(arcvm *h, const char *path, int readonly, const char *id)
             r_ = -EINVAL;
         else
             h->cfg.disks[h->cfg.ndisks++] = d;
+    });
+}
+
+int arcvm_add_net(arcvm *h, const char *spec)
+{
+    SETTER(h, {
+        struct net_config n;
+        if (h->cfg.nnets == CONFIG_MAX_NETS)
+            r_ = fail(h, -E2BIG, "too many network interfaces: at most %d", CONFIG_MAX_NETS);
+        else if (!spec || config_parse_net(spec, &n, h->err, sizeof(h->err)) < 0)
+            r_ = spec ? -EINVAL : fail(h, -EINVAL, "no network interface description");
+        else
+            h->cfg.nets[h->cfg.nnets++] = n;
+    });
+}
+
+int arcvm_set_vsock(arcvm *h, uint32_t cid, const char *uds_path)
+{
+    SETTER(h, {
+        char spec[4200];
+        struct vsock_config v;
+        int n = snprintf(spec, sizeof(spec), "cid=%u,uds=%s", cid, uds_path ? uds_path : "");
+        if (n < 0 || (size_t)n >= sizeof(spec) || (uds_path && strchr(uds_path, ',')))
+            r_ = fail(h, -EINVAL, "vsock socket path is too long or contains a comma");
+        else if (config_parse_vsock(spec, &v, h->err, sizeof(h->err)) < 0)
+            r_ = -EINVAL;
+        else {
+            free(h->cfg.vsock.uds_path);
+            h->cfg.vsock = v;
+        }
+    });
+}
+
+int arcvm_set_balloon(arcvm *h, uint32_t target_mib, int deflate_on_oom,
+                      unsigned stats_interval_s, int free_page_reporting)
+{
+    SETTER(h, {
+        h->cfg.balloon = (struct balloon_config){
+            .enabled = true,
+            .target_mib = target_mib,
+            .deflate_on_oom = deflate_on_oom != 0,
+            .stats_interval_s = stats_interval_s,
+            .free_page_reporting = free_page_reporting != 0,
+        };
     });
 }
 

@@ -37,6 +37,18 @@ void config_release(struct vm_config *c)
     free(c->affinity);
     c->affinity = NULL;
     c->naffinity = 0;
+    for (unsigned i = 0; i < c->nnets && i < CONFIG_MAX_NETS; i++)
+        config_release_net(&c->nets[i]);
+    c->nnets = 0;
+    free(c->vsock.uds_path);
+    c->vsock.uds_path = NULL;
+}
+
+void config_release_net(struct net_config *n)
+{
+    free(n->tap);
+    free(n->id);
+    n->tap = n->id = NULL;
 }
 
 int config_parse_disk(const char *s, struct disk_config *d, char *err, size_t errlen)
@@ -141,6 +153,269 @@ int config_set_affinity(struct vm_config *c, unsigned vcpu, const cpu_set_t *set
     } else {
         c->affinity[vcpu] = *set;
     }
+    return 0;
+}
+
+/* Split @s at commas into options; calls @fn(opt, len) for each. */
+typedef int (*opt_fn)(void *ctx, const char *opt, size_t len, char *err, size_t errlen);
+static int each_opt(const char *s, opt_fn fn, void *ctx, char *err, size_t errlen)
+{
+    const char *p = s;
+    for (;;) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        int r = fn(ctx, p, len, err, errlen);
+        if (r < 0)
+            return r;
+        if (!comma)
+            return 0;
+        p = comma + 1;
+    }
+}
+
+static bool opt_is(const char *opt, size_t len, const char *name)
+{
+    return strlen(name) == len && !strncmp(opt, name, len);
+}
+
+/* "name=value": returns the value's start and length, or NULL. */
+static const char *opt_value(const char *opt, size_t len, const char *name, size_t *vlen)
+{
+    size_t n = strlen(name);
+    if (len <= n + 1 || strncmp(opt, name, n) || opt[n] != '=')
+        return NULL;
+    *vlen = len - n - 1;
+    return opt + n + 1;
+}
+
+static int parse_mac(const char *v, size_t len, uint8_t mac[6])
+{
+    unsigned b[6];
+    char tmp[18];
+    if (len != 17)
+        return -EINVAL;
+    memcpy(tmp, v, 17);
+    tmp[17] = 0;
+    int n = 0;
+    if (sscanf(tmp, "%2x:%2x:%2x:%2x:%2x:%2x%n", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5], &n) !=
+            6 ||
+        n != 17)
+        return -EINVAL;
+    for (int i = 0; i < 6; i++)
+        mac[i] = (uint8_t)b[i];
+    /* A multicast address (low bit of the first byte) cannot be a NIC's. */
+    return (mac[0] & 1) ? -EINVAL : 0;
+}
+
+/* "tcp::8080-:80", "udp::53-:53", "tcp:127.0.0.1:8080-:80" */
+static int parse_hostfwd(const char *v, size_t len, struct net_hostfwd *f)
+{
+    char tmp[64], addr[32] = "";
+    unsigned hp, gp;
+    if (len >= sizeof(tmp))
+        return -EINVAL;
+    memcpy(tmp, v, len);
+    tmp[len] = 0;
+    memset(f, 0, sizeof(*f));
+    char *p = tmp;
+    if (!strncmp(p, "tcp:", 4)) {
+        p += 4;
+    } else if (!strncmp(p, "udp:", 4)) {
+        f->udp = true;
+        p += 4;
+    } else {
+        return -EINVAL;
+    }
+    char *colon = strchr(p, ':');
+    if (!colon || (size_t)(colon - p) >= sizeof(addr))
+        return -EINVAL;
+    memcpy(addr, p, (size_t)(colon - p));
+    addr[colon - p] = 0;
+    int n = 0;
+    if (sscanf(colon + 1, "%u-:%u%n", &hp, &gp, &n) != 2 || colon[1 + n] != 0 || !hp || !gp ||
+        hp > 65535 || gp > 65535)
+        return -EINVAL;
+    if (*addr) {
+        unsigned a, b, c, d;
+        int m = 0;
+        if (sscanf(addr, "%u.%u.%u.%u%n", &a, &b, &c, &d, &m) != 4 || addr[m] || a > 255 ||
+            b > 255 || c > 255 || d > 255)
+            return -EINVAL;
+        f->host_addr = a << 24 | b << 16 | c << 8 | d;
+    }
+    f->host_port = (uint16_t)hp;
+    f->guest_port = (uint16_t)gp;
+    return 0;
+}
+
+static int net_opt(void *ctx, const char *opt, size_t len, char *err, size_t errlen)
+{
+    struct net_config *n = ctx;
+    size_t vlen;
+    const char *v;
+    if ((v = opt_value(opt, len, "mac", &vlen))) {
+        if (parse_mac(v, vlen, n->mac) < 0) {
+            snprintf(err, errlen, "mac '%.*s': give a unicast address like 06:00:ac:10:00:02",
+                     (int)vlen, v);
+            return -EINVAL;
+        }
+        n->mac_set = true;
+    } else if ((v = opt_value(opt, len, "hostfwd", &vlen))) {
+        if (n->backend != NET_USER) {
+            snprintf(err, errlen, "hostfwd is for user-mode networking (--net user,...)");
+            return -EINVAL;
+        }
+        if (n->nhostfwd == CONFIG_MAX_HOSTFWD) {
+            snprintf(err, errlen, "at most %d hostfwd rules", CONFIG_MAX_HOSTFWD);
+            return -EINVAL;
+        }
+        if (parse_hostfwd(v, vlen, &n->hostfwd[n->nhostfwd]) < 0) {
+            snprintf(err, errlen,
+                     "hostfwd '%.*s': give tcp::HOSTPORT-:GUESTPORT (or udp:, or tcp:ADDR:...)",
+                     (int)vlen, v);
+            return -EINVAL;
+        }
+        n->nhostfwd++;
+    } else if ((v = opt_value(opt, len, "id", &vlen))) {
+        free(n->id);
+        n->id = strndup(v, vlen);
+    } else {
+        snprintf(err, errlen, "unknown option '%.*s' (use mac=, hostfwd= or id=)", (int)len, opt);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+int config_parse_net(const char *s, struct net_config *n, char *err, size_t errlen)
+{
+    memset(n, 0, sizeof(*n));
+    char e[256] = "";
+    const char *comma = strchr(s, ',');
+    size_t len = comma ? (size_t)(comma - s) : strlen(s);
+    size_t vlen;
+    const char *v;
+    int r = 0;
+    if (opt_is(s, len, "user")) {
+        n->backend = NET_USER;
+    } else if ((v = opt_value(s, len, "tap", &vlen)) && vlen < 16) { /* IFNAMSIZ */
+        n->backend = NET_TAP;
+        n->tap = strndup(v, vlen);
+    } else {
+        snprintf(err, errlen, "--net '%s': start with tap=NAME or user", s);
+        return -EINVAL;
+    }
+    if (comma)
+        r = each_opt(comma + 1, net_opt, n, e, sizeof(e));
+    if (r < 0) {
+        snprintf(err, errlen, "--net '%s': %s", s, e);
+        config_release_net(n);
+        return r;
+    }
+    return 0;
+}
+
+static int vsock_opt(void *ctx, const char *opt, size_t len, char *err, size_t errlen)
+{
+    struct vsock_config *v = ctx;
+    size_t vlen;
+    const char *val;
+    if ((val = opt_value(opt, len, "cid", &vlen))) {
+        char tmp[16];
+        unsigned cid;
+        if (vlen >= sizeof(tmp))
+            goto bad;
+        memcpy(tmp, val, vlen);
+        tmp[vlen] = 0;
+        /* 0-2 are reserved (hypervisor, local, host); -1 is "any". */
+        if (config_parse_uint(tmp, &cid) < 0 || cid < 3 || cid == 0xffffffffu)
+            goto bad;
+        v->cid = cid;
+    } else if ((val = opt_value(opt, len, "uds", &vlen))) {
+        free(v->uds_path);
+        v->uds_path = strndup(val, vlen);
+    } else {
+        snprintf(err, errlen, "unknown option '%.*s' (use cid=N,uds=PATH)", (int)len, opt);
+        return -EINVAL;
+    }
+    return 0;
+bad:
+    snprintf(err, errlen, "cid '%.*s': give a number from 3 to 4294967294", (int)len, opt);
+    return -EINVAL;
+}
+
+int config_parse_vsock(const char *s, struct vsock_config *v, char *err, size_t errlen)
+{
+    memset(v, 0, sizeof(*v));
+    char e[256] = "";
+    int r = each_opt(s, vsock_opt, v, e, sizeof(e));
+    if (r == 0 && (!v->cid || !v->uds_path || !*v->uds_path)) {
+        snprintf(e, sizeof(e), "both cid=N and uds=PATH are needed");
+        r = -EINVAL;
+    }
+    if (r < 0) {
+        snprintf(err, errlen, "--vsock '%s': %s", s, e);
+        free(v->uds_path);
+        v->uds_path = NULL;
+        return r;
+    }
+    v->enabled = true;
+    return 0;
+}
+
+static int balloon_opt(void *ctx, const char *opt, size_t len, char *err, size_t errlen)
+{
+    struct balloon_config *b = ctx;
+    size_t vlen;
+    const char *v;
+    if (opt_is(opt, len, "deflate-on-oom")) {
+        b->deflate_on_oom = true;
+    } else if (opt_is(opt, len, "free-page-reporting")) {
+        b->free_page_reporting = true;
+    } else if ((v = opt_value(opt, len, "stats", &vlen))) {
+        char tmp[16];
+        unsigned secs;
+        if (vlen >= sizeof(tmp))
+            goto bad;
+        memcpy(tmp, v, vlen);
+        tmp[vlen] = 0;
+        if (config_parse_uint(tmp, &secs) < 0)
+            goto bad;
+        b->stats_interval_s = secs;
+    } else {
+        snprintf(err, errlen,
+                 "unknown option '%.*s' (use deflate-on-oom, stats=SECONDS, free-page-reporting)",
+                 (int)len, opt);
+        return -EINVAL;
+    }
+    return 0;
+bad:
+    snprintf(err, errlen, "'%.*s': stats= takes a number of seconds", (int)len, opt);
+    return -EINVAL;
+}
+
+int config_parse_balloon(const char *s, struct balloon_config *b, char *err, size_t errlen)
+{
+    memset(b, 0, sizeof(*b));
+    const char *comma = strchr(s, ',');
+    size_t len = comma ? (size_t)(comma - s) : strlen(s);
+    char size[32], e[256] = "";
+    uint64_t bytes;
+    if (len >= sizeof(size)) {
+        snprintf(err, errlen, "--balloon '%s': give a size first, e.g. 256M", s);
+        return -EINVAL;
+    }
+    memcpy(size, s, len);
+    size[len] = 0;
+    if (config_parse_size(size, &bytes) < 0 || bytes % (1ull << 20) || (bytes >> 20) > 0xffffffffu) {
+        snprintf(err, errlen, "--balloon '%s': give a size in whole MiB first, e.g. 256M", s);
+        return -EINVAL;
+    }
+    b->target_mib = (uint32_t)(bytes >> 20);
+    if (comma && each_opt(comma + 1, balloon_opt, b, e, sizeof(e)) < 0) {
+        snprintf(err, errlen, "--balloon '%s': %s", s, e);
+        return -EINVAL;
+    }
+    b->enabled = true;
     return 0;
 }
 
@@ -300,6 +575,15 @@ int config_validate(const struct vm_config *c, unsigned max_vcpus, uint64_t host
                      i, c->vcpus);
             return -EINVAL;
         }
+    }
+    if (c->nnets > CONFIG_MAX_NETS) {
+        snprintf(err, errlen, "too many network interfaces: at most %d", CONFIG_MAX_NETS);
+        return -E2BIG;
+    }
+    if (c->balloon.enabled && ((uint64_t)c->balloon.target_mib << 20) >= c->mem_bytes) {
+        snprintf(err, errlen, "balloon of %u MiB would take all of the guest's %llu MiB",
+                 c->balloon.target_mib, (unsigned long long)(c->mem_bytes >> 20));
+        return -EINVAL;
     }
     if (c->console != CONSOLE_SERIAL && c->console != CONSOLE_VIRTIO &&
         c->console != CONSOLE_NONE) {

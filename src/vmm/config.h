@@ -25,6 +25,47 @@ enum console_mode { CONSOLE_SERIAL, CONSOLE_VIRTIO, CONSOLE_NONE };
 /* Most virtio-blk disks one VM may have. */
 #define CONFIG_MAX_DISKS 8
 
+/* Network interfaces per VM. */
+#define CONFIG_MAX_NETS 4
+#define CONFIG_MAX_HOSTFWD 8
+
+enum net_backend { NET_TAP, NET_USER };
+
+/* One user-mode port forward: host [addr]:port -> guest port. */
+struct net_hostfwd {
+    bool udp;
+    uint32_t host_addr;   /* IPv4, host byte order; 0: 127.0.0.1 */
+    uint16_t host_port;
+    uint16_t guest_port;
+};
+
+/* One --net tap=NAME[,mac=MAC] or --net user[,hostfwd=tcp::HP-:GP]... */
+struct net_config {
+    enum net_backend backend;
+    char *tap;               /* TAP interface name (NET_TAP) */
+    uint8_t mac[6];
+    bool mac_set;            /* else derived: 06:00:AC:10:00:<index> style */
+    unsigned nhostfwd;
+    struct net_hostfwd hostfwd[CONFIG_MAX_HOSTFWD];
+    char *id;                /* API iface_id, or NULL */
+};
+
+/* --vsock cid=N,uds=PATH: Firecracker's hybrid vsock. */
+struct vsock_config {
+    bool enabled;
+    uint32_t cid;            /* guest CID, >= 3 */
+    char *uds_path;          /* host-side Unix socket */
+};
+
+/* --balloon SIZE[,deflate-on-oom][,stats=SECONDS][,free-page-reporting] */
+struct balloon_config {
+    bool enabled;
+    uint32_t target_mib;     /* initial inflation */
+    bool deflate_on_oom;
+    uint32_t stats_interval_s; /* 0: no statistics queue */
+    bool free_page_reporting;
+};
+
 /* One --disk PATH[,ro][,id=NAME]. */
 struct disk_config {
     char *path;
@@ -46,6 +87,10 @@ struct vm_config {
     bool boot_timer;         /* log time to the guest's boot-done write */
     unsigned ndisks;
     struct disk_config disks[CONFIG_MAX_DISKS];
+    unsigned nnets;
+    struct net_config nets[CONFIG_MAX_NETS];
+    struct vsock_config vsock;
+    struct balloon_config balloon;
     bool rng;                /* virtio-rng entropy device */
     /* Host CPUs each vCPU thread may run on (axvm's phys_cpu_sets):
      * affinity[i] for vCPU i < naffinity; an empty set means unpinned. */
@@ -71,6 +116,17 @@ int config_parse_size(const char *s, uint64_t *bytes);
 /* Parse "PATH[,ro][,id=NAME]" into @d (strings allocated). -EINVAL with a
  * reason in @err for an empty path, unknown option or bad id. */
 int config_parse_disk(const char *s, struct disk_config *d, char *err, size_t errlen);
+/* Parse "tap=NAME[,mac=MAC]" or "user[,hostfwd=tcp::HOSTPORT-:GUESTPORT]..."
+ * (hostfwd also "udp:", and "tcp:ADDR:HOSTPORT-:GUESTPORT"). */
+int config_parse_net(const char *s, struct net_config *n, char *err, size_t errlen);
+/* Parse "cid=N,uds=PATH". */
+int config_parse_vsock(const char *s, struct vsock_config *v, char *err, size_t errlen);
+/* Parse "SIZE[,deflate-on-oom][,stats=SECONDS][,free-page-reporting]"
+ * (SIZE as config_parse_size, a bare number is MiB). */
+int config_parse_balloon(const char *s, struct balloon_config *b, char *err, size_t errlen);
+/* Free the strings of one net / vsock config. */
+void config_release_net(struct net_config *n);
+
 /* Longest disk id: the virtio-blk GET_ID answer is 20 bytes. */
 #define CONFIG_DISK_ID_MAX 20
 

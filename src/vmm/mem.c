@@ -2,6 +2,8 @@
 #include "vmm/mem.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/falloc.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -94,6 +96,21 @@ int guest_mem_write(const struct guest_mem *m, uint64_t gpa, const void *src, ui
     if (!p)
         return -EFAULT;
     memcpy(p, src, len);
+    return 0;
+}
+
+int guest_mem_discard(const struct guest_mem *m, uint64_t gpa, uint64_t len)
+{
+    if ((gpa | len) & (PAGE - 1))
+        return -EINVAL;
+    uint8_t *p = guest_mem_ptr(m, gpa, len);
+    if (!p)
+        return -EINVAL;
+    /* The RAM is a shared memfd mapping: dropping the pages from the page
+     * tables would keep them in the file; punching a hole frees them. */
+    off_t off = (off_t)(p - m->base);
+    if (fallocate(m->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off, (off_t)len) < 0)
+        return -errno;
     return 0;
 }
 

@@ -40,6 +40,11 @@ void *guest_mem_ptr(const struct guest_mem *m, uint64_t gpa, uint64_t len);
 int guest_mem_read(const struct guest_mem *m, uint64_t gpa, void *dst, uint64_t len);
 int guest_mem_write(const struct guest_mem *m, uint64_t gpa, const void *src, uint64_t len);
 
+/* Give the host back the RAM of [gpa, gpa+len) (balloon inflation): the
+ * pages read as zeros afterwards. Page-aligned, inside one region, else
+ * -EINVAL; -errno from the host. */
+int guest_mem_discard(const struct guest_mem *m, uint64_t gpa, uint64_t len);
+
 /* Bytes of RAM at or above @gpa up to the end of its region (0 if none). */
 uint64_t guest_mem_room(const struct guest_mem *m, uint64_t gpa);
 

@@ -84,6 +84,11 @@ int vm_create(struct vm **out, const struct vm_config *cfg, char *err, size_t er
         vm->cfg.disks[i].path = dup_or_null(cfg->disks[i].path, &oom);
         vm->cfg.disks[i].id = dup_or_null(cfg->disks[i].id, &oom);
     }
+    for (unsigned i = 0; i < cfg->nnets && i < CONFIG_MAX_NETS; i++) {
+        vm->cfg.nets[i].tap = dup_or_null(cfg->nets[i].tap, &oom);
+        vm->cfg.nets[i].id = dup_or_null(cfg->nets[i].id, &oom);
+    }
+    vm->cfg.vsock.uds_path = dup_or_null(cfg->vsock.uds_path, &oom);
     vm->cfg.affinity = NULL;
     vm->cfg.naffinity = 0;
     if (cfg->naffinity) {

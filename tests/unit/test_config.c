@@ -108,12 +108,97 @@ static void test_validate(void **state)
     assert_int_equal(config_validate(&c, 8, host, err, sizeof(err)), -E2BIG);
 }
 
+static void test_parse_net(void **state)
+{
+    (void)state;
+    struct net_config n;
+    char err[256];
+    assert_int_equal(config_parse_net("tap=tap0", &n, err, sizeof(err)), 0);
+    assert_int_equal(n.backend, NET_TAP);
+    assert_string_equal(n.tap, "tap0");
+    assert_false(n.mac_set);
+    config_release_net(&n);
+    assert_int_equal(config_parse_net("tap=tap1,mac=06:00:AC:10:00:02", &n, err, sizeof(err)), 0);
+    assert_true(n.mac_set);
+    assert_int_equal(n.mac[0], 0x06);
+    assert_int_equal(n.mac[5], 0x02);
+    config_release_net(&n);
+    assert_int_equal(config_parse_net("user,hostfwd=tcp::8080-:80,hostfwd=udp:10.1.2.3:53-:5353",
+                                      &n, err, sizeof(err)),
+                     0);
+    assert_int_equal(n.backend, NET_USER);
+    assert_int_equal(n.nhostfwd, 2);
+    assert_false(n.hostfwd[0].udp);
+    assert_int_equal(n.hostfwd[0].host_addr, 0);
+    assert_int_equal(n.hostfwd[0].host_port, 8080);
+    assert_int_equal(n.hostfwd[0].guest_port, 80);
+    assert_true(n.hostfwd[1].udp);
+    assert_int_equal(n.hostfwd[1].host_addr, 0x0a010203);
+    assert_int_equal(n.hostfwd[1].guest_port, 5353);
+    config_release_net(&n);
+    const char *bad[] = {"", "tap", "tap=", "wifi", "tap=averyveryverylongname0",
+                         "tap=t,mac=01:00:00:00:00:01", "tap=t,mac=06:00:00:00:00",
+                         "tap=t,hostfwd=tcp::1-:2", "user,hostfwd=tcp::0-:80",
+                         "user,hostfwd=tcp::80-:99999", "user,hostfwd=sctp::1-:2",
+                         "user,hostfwd=tcp:300.1.1.1:1-:2", "user,bogus=1"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        err[0] = 0;
+        assert_int_equal(config_parse_net(bad[i], &n, err, sizeof(err)), -EINVAL);
+        assert_true(err[0] != 0);
+    }
+}
+
+static void test_parse_vsock_balloon(void **state)
+{
+    (void)state;
+    struct vsock_config v;
+    char err[256];
+    assert_int_equal(config_parse_vsock("cid=3,uds=/tmp/v.sock", &v, err, sizeof(err)), 0);
+    assert_true(v.enabled);
+    assert_int_equal(v.cid, 3);
+    assert_string_equal(v.uds_path, "/tmp/v.sock");
+    free(v.uds_path);
+    const char *bad[] = {"cid=2,uds=/x", "cid=3", "uds=/x", "cid=x,uds=/x", "cid=3,uds=/x,y=1",
+                         "cid=4294967295,uds=/x"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        assert_int_equal(config_parse_vsock(bad[i], &v, err, sizeof(err)), -EINVAL);
+
+    struct balloon_config b;
+    assert_int_equal(config_parse_balloon("256M,deflate-on-oom,stats=5,free-page-reporting", &b,
+                                          err, sizeof(err)),
+                     0);
+    assert_true(b.enabled && b.deflate_on_oom && b.free_page_reporting);
+    assert_int_equal(b.target_mib, 256);
+    assert_int_equal(b.stats_interval_s, 5);
+    assert_int_equal(config_parse_balloon("0", &b, err, sizeof(err)), 0);
+    assert_int_equal(b.target_mib, 0);
+    const char *badb[] = {"", "x", "1K", "256M,stats=x", "256M,oom", "256M,stats="};
+    for (size_t i = 0; i < sizeof(badb) / sizeof(badb[0]); i++)
+        assert_int_equal(config_parse_balloon(badb[i], &b, err, sizeof(err)), -EINVAL);
+}
+
+static void test_parse_cpulist(void **state)
+{
+    (void)state;
+    cpu_set_t set;
+    assert_int_equal(config_parse_cpulist("0-2,5", &set), 0);
+    assert_int_equal(CPU_COUNT(&set), 4);
+    assert_true(CPU_ISSET(5, &set));
+    assert_false(CPU_ISSET(3, &set));
+    const char *bad[] = {"", "a", "1-", "3-1", "1,,2", "99999", "-1"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        assert_int_equal(config_parse_cpulist(bad[i], &set), -EINVAL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse_size),
         cmocka_unit_test(test_parse_uint),
         cmocka_unit_test_setup_teardown(test_validate, setup, teardown),
+        cmocka_unit_test(test_parse_net),
+        cmocka_unit_test(test_parse_vsock_balloon),
+        cmocka_unit_test(test_parse_cpulist),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
