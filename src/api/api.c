@@ -74,6 +74,12 @@ struct api {
     struct api_drive drives[API_MAX_DRIVES];
     unsigned ndrives;
     bool entropy;
+    struct api_balloon {
+        bool set;
+        uint32_t amount_mib;
+        bool deflate_on_oom, reporting;
+        unsigned stats_s;
+    } balloon;
 
     /* logger: log_fd is the stable fd number handed to the library (-1:
      * the library's default, stderr); a new file is dup2()ed onto it so a
@@ -509,6 +515,9 @@ int api_start(struct api *a, char *err, size_t errlen)
     }
     if (!r)
         r = arcvm_set_rng(vm, a->entropy);
+    if (!r && a->balloon.set)
+        r = arcvm_set_balloon(vm, a->balloon.amount_mib, a->balloon.deflate_on_oom,
+                              a->balloon.stats_s, a->balloon.reporting);
     if (!r)
         r = arcvm_set_boot_timer(vm, a->opt.boot_timer);
     if (!r && a->hv_device)
@@ -687,6 +696,8 @@ static json_t *drive_json(const struct api_drive *d)
                      "rate_limiter", "io_engine", engine_names[d->engine], "socket");
 }
 
+static json_t *balloon_json(const struct api *a);
+
 static json_t *vm_config_json(struct api *a)
 {
     json_t *drives = json_array();
@@ -705,7 +716,9 @@ static json_t *vm_config_json(struct api *a)
     json_t *metrics =
         a->metrics_path ? json_pack("{s:s}", "metrics_path", a->metrics_path) : json_null();
     json_t *entropy = a->entropy ? json_pack("{s:n}", "rate_limiter") : json_null();
-    return json_pack("{s:n,s:o,s:o,s:n,s:o,s:o,s:o,s:n,s:[],s:n,s:o}", "balloon", "drives", drives,
+    json_t *balloon = a->balloon.set ? balloon_json(a) : json_null();
+    return json_pack("{s:o,s:o,s:o,s:n,s:o,s:o,s:o,s:n,s:[],s:n,s:o}", "balloon", balloon,
+                     "drives", drives,
                      "boot-source", boot, "cpu-config", "logger", logger, "machine-config",
                      machine_json(a), "metrics", metrics, "mmds-config", "network-interfaces",
                      "vsock", "entropy", entropy);
@@ -1088,8 +1101,6 @@ static void put_vsock(struct api *a, const char *id, json_t *b, struct api_reply
     fault(a, r, 400, "vsock devices are not supported by arcvm yet.");
 }
 
-static const char MSG_BALLOON[] = "Balloon devices are not supported by arcvm yet.";
-
 static void put_balloon(struct api *a, const char *id, json_t *b, struct api_reply *r)
 {
     (void)id;
@@ -1102,15 +1113,39 @@ static void put_balloon(struct api *a, const char *id, json_t *b, struct api_rep
     };
     if (!check(a, r, b, f, sizeof(f) / sizeof(f[0]), false, "balloon") || !pre_boot(a, r))
         return;
-    fault(a, r, 400, "%s", MSG_BALLOON);
+    if (api_json_bool(b, "free_page_hinting", false)) {
+        fault(a, r, 400, "Balloon free_page_hinting is not supported by arcvm.");
+        return;
+    }
+    a->balloon = (struct api_balloon){
+        .set = true,
+        .amount_mib = (uint32_t)api_json_uint(b, "amount_mib", 0),
+        .deflate_on_oom = api_json_bool(b, "deflate_on_oom", false),
+        .stats_s = (unsigned)api_json_uint(b, "stats_polling_interval_s", 0),
+        .reporting = api_json_bool(b, "free_page_reporting", false),
+    };
+    ok(r);
 }
 
+/* Before boot the configuration changes; after boot the device does. */
 static void patch_balloon(struct api *a, const char *id, json_t *b, struct api_reply *r)
 {
     (void)id;
     static const struct api_json_field f[] = {{"amount_mib", API_JSON_UINT, true, UINT32_MAX}};
-    if (check(a, r, b, f, 1, false, "balloon update"))
-        fault(a, r, 400, "%s", MSG_BALLOON);
+    if (!check(a, r, b, f, 1, false, "balloon update"))
+        return;
+    uint32_t mib = (uint32_t)api_json_uint(b, "amount_mib", 0);
+    if (!a->balloon.set) {
+        fault(a, r, 400, "No balloon device is configured: PUT /balloon first.");
+    } else if (!a->started) {
+        a->balloon.amount_mib = mib;
+        ok(r);
+    } else if (arcvm_balloon_set_target(a->vm, mib) < 0) {
+        fault(a, r, 400, "Cannot update the balloon: %s", arcvm_last_error(a->vm));
+    } else {
+        a->balloon.amount_mib = mib;
+        ok(r);
+    }
 }
 
 static void patch_balloon_stats(struct api *a, const char *id, json_t *b, struct api_reply *r)
@@ -1118,14 +1153,62 @@ static void patch_balloon_stats(struct api *a, const char *id, json_t *b, struct
     (void)id;
     static const struct api_json_field f[] = {
         {"stats_polling_interval_s", API_JSON_UINT, true, UINT16_MAX}};
-    if (check(a, r, b, f, 1, false, "balloon statistics update"))
-        fault(a, r, 400, "%s", MSG_BALLOON);
+    if (!check(a, r, b, f, 1, false, "balloon statistics update"))
+        return;
+    unsigned secs = (unsigned)api_json_uint(b, "stats_polling_interval_s", 0);
+    if (!a->balloon.set) {
+        fault(a, r, 400, "No balloon device is configured: PUT /balloon first.");
+    } else if (!a->started) {
+        a->balloon.stats_s = secs;
+        ok(r);
+    } else if (arcvm_balloon_set_stats_interval(a->vm, secs) < 0) {
+        fault(a, r, 400, "Cannot update balloon statistics: %s", arcvm_last_error(a->vm));
+    } else {
+        a->balloon.stats_s = secs;
+        ok(r);
+    }
+}
+
+static json_t *balloon_json(const struct api *a)
+{
+    return json_pack("{s:i,s:b,s:i,s:b}", "amount_mib", (json_int_t)a->balloon.amount_mib,
+                     "deflate_on_oom", a->balloon.deflate_on_oom, "stats_polling_interval_s",
+                     (json_int_t)a->balloon.stats_s, "free_page_reporting",
+                     a->balloon.reporting);
 }
 
 static void get_balloon(struct api *a, const char *id, json_t *b, struct api_reply *r)
 {
     (void)id, (void)b;
-    fault(a, r, 400, "%s", MSG_BALLOON);
+    if (!a->balloon.set)
+        fault(a, r, 400, "No balloon device is configured.");
+    else
+        reply_json(r, 200, balloon_json(a));
+}
+
+static void get_balloon_stats(struct api *a, const char *id, json_t *b, struct api_reply *r)
+{
+    (void)id, (void)b;
+    if (!a->balloon.set) {
+        fault(a, r, 400, "No balloon device is configured.");
+        return;
+    }
+    struct arcvm_balloon info;
+    if (!a->started || arcvm_balloon_get(a->vm, &info) < 0 || !info.stats_enabled) {
+        fault(a, r, 400, "Balloon statistics are not enabled%s.",
+              a->started ? "" : " (the microVM has not started)");
+        return;
+    }
+    json_t *o = json_pack("{s:i,s:i,s:i,s:i}", "target_pages",
+                          (json_int_t)info.target_mib * 256, "actual_pages",
+                          (json_int_t)info.actual_mib * 256, "target_mib",
+                          (json_int_t)info.target_mib, "actual_mib", (json_int_t)info.actual_mib);
+    for (unsigned t = 0; o && t < ARCVM_BALLOON_NSTATS; t++) {
+        const char *name = arcvm_balloon_stat_name(t);
+        if (name && (info.stats_valid & (1u << t)))
+            json_object_set_new(o, name, json_integer((json_int_t)info.stats[t]));
+    }
+    reply_json(r, 200, o);
 }
 
 static void put_entropy(struct api *a, const char *id, json_t *b, struct api_reply *r)
@@ -1291,7 +1374,7 @@ static const struct route routes[] = {
     {"vsock", NULL, R_PLAIN, NULL, put_vsock, NULL, NONE, API_CTR_PUT_VSOCK, NONE, NULL},
     {"balloon", NULL, R_PLAIN, get_balloon, put_balloon, patch_balloon, NONE, API_CTR_PUT_BALLOON,
      API_CTR_PATCH_BALLOON, NULL},
-    {"balloon", "statistics", R_SUB, get_balloon, NULL, patch_balloon_stats, NONE, NONE,
+    {"balloon", "statistics", R_SUB, get_balloon_stats, NULL, patch_balloon_stats, NONE, NONE,
      API_CTR_PATCH_BALLOON, NULL},
     {"entropy", NULL, R_PLAIN, NULL, put_entropy, NULL, NONE, API_CTR_PUT_ENTROPY, NONE, NULL},
     {"logger", NULL, R_PLAIN, NULL, put_logger, NULL, NONE, API_CTR_PUT_LOGGER, NONE, NULL},

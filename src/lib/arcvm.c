@@ -8,6 +8,7 @@
 
 #include "lib/internal.h"
 
+#include "virtio/balloon.h"
 #include "vmm/config.h"
 #include "vmm/log.h"
 #include "vmm/vm.h"
@@ -425,6 +426,69 @@ void arcvm_log_set_level(int level)
 void arcvm_log_set_fd(int fd)
 {
     log_set_fd(fd);
+}
+
+static struct virtio_device *balloon_of(arcvm *h, const char *what)
+{
+    struct vm *vm = started(h, what);
+    if (!vm)
+        return NULL;
+    struct virtio_device *d = vm_device_find(vm, VIRTIO_ID_BALLOON);
+    if (!d)
+        fail(h, -ENODEV, "cannot %s: the VM has no balloon (configure one before start)", what);
+    return d;
+}
+
+int arcvm_balloon_set_target(arcvm *h, uint32_t target_mib)
+{
+    struct virtio_device *d = balloon_of(h, "change the balloon");
+    if (!d)
+        return h->vm ? -ENODEV : -EINVAL;
+    int r = virtio_balloon_set_target(d, target_mib);
+    if (r == -EINVAL)
+        return fail(h, r, "balloon target %u MiB is more than the guest's memory", target_mib);
+    return r;
+}
+
+int arcvm_balloon_set_stats_interval(arcvm *h, unsigned seconds)
+{
+    struct virtio_device *d = balloon_of(h, "change balloon statistics");
+    if (!d)
+        return h->vm ? -ENODEV : -EINVAL;
+    int r = virtio_balloon_set_stats_interval(d, seconds);
+    if (r == -ENOTSUP)
+        return fail(h, r, "balloon statistics were not enabled at start; they cannot be now");
+    if (r == -EINVAL)
+        return fail(h, r, "statistics cannot be switched off after start: give an interval > 0");
+    return r;
+}
+
+int arcvm_balloon_get(arcvm *h, struct arcvm_balloon *out)
+{
+    memset(out, 0, sizeof(*out));
+    struct virtio_device *d = balloon_of(h, "read the balloon");
+    if (!d)
+        return h->vm ? -ENODEV : -EINVAL;
+    struct virtio_balloon_info info;
+    int r = virtio_balloon_get(d, &info);
+    if (r < 0)
+        return r;
+    out->target_mib = info.target_mib;
+    out->actual_mib = info.actual_mib;
+    out->deflate_on_oom = info.deflate_on_oom;
+    out->free_page_reporting = info.free_page_reporting;
+    out->stats_enabled = info.stats_enabled;
+    out->stats_interval_s = info.stats_interval_s;
+    out->stats_updates = info.stats_updates;
+    out->stats_valid = info.stats.valid;
+    _Static_assert((int)ARCVM_BALLOON_NSTATS == (int)VIRTIO_BALLOON_S_NR, "balloon stat counts agree");
+    memcpy(out->stats, info.stats.val, sizeof(out->stats));
+    return 0;
+}
+
+const char *arcvm_balloon_stat_name(unsigned tag)
+{
+    return virtio_balloon_stat_name(tag);
 }
 
 enum arcvm_state arcvm_get_state(arcvm *h)

@@ -3,6 +3,7 @@
 #include "vmm/devices.h"
 
 #include "arch/arch.h"
+#include "virtio/balloon.h"
 #include "virtio/blk.h"
 #include "virtio/console.h"
 #include "virtio/rng.h"
@@ -70,10 +71,26 @@ int vm_devices_create(struct vm *vm, char *err, size_t errlen)
         if ((r = attach(vm, d, err, errlen)) < 0)
             return r;
     }
+    if (c->balloon.enabled) {
+        struct virtio_device *d =
+            virtio_balloon_create(&vm->mem, &c->balloon, &vm->loop, err, errlen);
+        if (!d)
+            return -EINVAL;
+        if ((r = attach(vm, d, err, errlen)) < 0)
+            return r;
+    }
     return 0;
 oom:
     snprintf(err, errlen, "out of memory");
     return -ENOMEM;
+}
+
+struct virtio_device *vm_device_find(struct vm *vm, uint32_t device_id)
+{
+    for (unsigned i = 0; i < vm->nvirtio; i++)
+        if (vm->virtio[i].dev && vm->virtio[i].dev->ops->device_id == device_id)
+            return vm->virtio[i].dev;
+    return NULL;
 }
 
 void vm_devices_release(struct vm *vm)

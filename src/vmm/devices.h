@@ -24,6 +24,8 @@ struct vm_virtio {
 
 /* Create every configured virtio device and attach it. -errno with @err. */
 int vm_devices_create(struct vm *vm, char *err, size_t errlen);
+/* The first device of kind @device_id (VIRTIO_ID_*), or NULL. */
+struct virtio_device *vm_device_find(struct vm *vm, uint32_t device_id);
 /* Detach and free them (safe on a partial set). */
 void vm_devices_release(struct vm *vm);
 

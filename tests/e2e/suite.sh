@@ -179,6 +179,7 @@ section_disks() {
   head -c 4M /dev/urandom >"$E2E_TMP/ro.img"
   ro_md5=$(md5sum <"$E2E_TMP/ro.img" | cut -d' ' -f1)
   vm_start disk --kernel "$KERNEL" --initrd "$INITRD" --cpus 2 --memory 256M --console virtio --rng \
+    --balloon 64M \
     --disk "$E2E_TMP/root.ext4,id=rootdisk" --disk "$E2E_TMP/ro.img,ro,id=rodisk" \
     --cmdline "quiet arcvm.root=/dev/vda"
   if vm_expect disk "ARCVM-GUEST-READY cpus=2 " 240; then
@@ -196,6 +197,11 @@ section_disks() {
       vm_expect disk '^SERIAL-rootdisk-rodisk-RO1$' 30
     vm_send disk 'echo RNG-$(cat /sys/class/misc/hw_random/rng_current)-$(dd if=/dev/hwrng bs=16 count=1 2>/dev/null | od -An -tx1 | tr -d " \n" | wc -c)'
     check "virtio-rng is the guest's hwrng and gives bytes" vm_expect disk '^RNG-virtio_rng.0-32$' 30
+    vm_send disk 'sleep 3; echo BMEM-$(awk "/MemTotal/ {print \$2}" /proc/meminfo)'
+    if vm_expect disk '^BMEM-[0-9]+$' 60; then
+      bmem=$(vm_grep disk '^BMEM-' | cut -d- -f2)
+      check "--balloon 64M at start takes 64 MiB from the guest (MemTotal ${bmem} kB)" [ "$bmem" -lt 160000 ]
+    fi
     vm_send disk 'dd if=/dev/urandom of=/data.bin bs=1M count=8 2>/dev/null; echo "written by the guest" >/guest.txt; sync; echo DATA-$(md5sum </data.bin | cut -c1-32)'
     if vm_expect disk '^DATA-[0-9a-f]{32}$' 120; then
       guest_md5=$(vm_grep disk '^DATA-' | cut -d- -f2)
@@ -351,8 +357,72 @@ JSON
     [ $rc -ne 0 -a "$(wc -l <"$T/err3")" -eq 1 ]
 }
 
+# ---- balloon: inflate returns memory to the host, deflate gives it back ----
+section_balloon() {
+  local T="$E2E_TMP/balloon" fd pid rc
+  mkdir -p "$T"
+  bapi() { curl -s --unix-socket "$T/api.sock" -o "$T/resp" -w '%{http_code}' -X "$1" \
+             "http://localhost$2" ${3:+-d "$3"}; }
+  bexpect() { local end=$((SECONDS + ${2:-60})); while [ $SECONDS -lt $end ]; do
+      tr -d '\r' <"$T/out" | grep -aqE "$1" && return 0; sleep 0.2; done
+    echo "     timed out waiting for /$1/"; tail -3 "$T/out" | sed 's/^/       | /'; return 1; }
+  shmem_kib() { awk '/^RssShmem:/ {print $2}' "/proc/$pid/status"; }
+  memtotal() { printf '%s\n' "echo MT$1-\$(awk '/MemTotal/ {print \$2}' /proc/meminfo)" >&$fd
+               bexpect "^MT$1-[0-9]+" 30 && tr -d '\r' <"$T/out" | grep -a "^MT$1-" | tail -1 | cut -d- -f2; }
+  # Wait until the guest holds @1 MiB in the balloon (actual_mib).
+  actual_is() { local end=$((SECONDS + 120)); while [ $SECONDS -lt $end ]; do
+      bapi GET /balloon/statistics >/dev/null
+      grep -q "\"actual_mib\":$1[,}]" "$T/resp" && return 0; sleep 1; done
+    echo "     balloon never reached $1 MiB: $(cat "$T/resp")"; return 1; }
+  mkfifo "$T/in"; exec {fd}<>"$T/in"
+  "$ARCVM" --api-sock "$T/api.sock" <"$T/in" >"$T/out" 2>"$T/err" &
+  pid=$!
+  for _ in $(seq 100); do [ -S "$T/api.sock" ] && break; sleep 0.05; done
+  bapi PUT /boot-source "{\"kernel_image_path\": \"$KERNEL\", \"initrd_path\": \"$INITRD\", \"boot_args\": \"console=ttyS0 reboot=k panic=1 pci=off quiet\"}" >/dev/null
+  bapi PUT /machine-config '{"vcpu_count": 1, "mem_size_mib": 512}' >/dev/null
+  check "PUT /balloon (empty, statistics every second)" \
+    [ "$(bapi PUT /balloon '{"amount_mib": 0, "deflate_on_oom": false, "stats_polling_interval_s": 1}')" = 204 ]
+  bapi PUT /actions '{"action_type": "InstanceStart"}' >/dev/null
+  if bexpect 'ARCVM-GUEST-READY' 240; then
+    total0=$(memtotal 0)
+    # Touch 300 MiB in the guest and free it: the host now backs it.
+    printf '%s\n' 'memhog 300 && echo HOGGED' >&$fd
+    bexpect '^HOGGED' 120 >/dev/null
+    before=$(shmem_kib)
+    check "PATCH /balloon to 256 MiB" [ "$(bapi PATCH /balloon '{"amount_mib": 256}')" = 204 ]
+    if actual_is 256; then
+      sleep 1
+      after=$(shmem_kib)
+      drop=$(( (before - after) / 1024 ))
+      check "inflating 256 MiB drops arcvm's RSS by ${drop} MiB (at least 205: 80%)" [ "$drop" -ge 205 ]
+      total1=$(memtotal 1)
+      check "the guest's memory shrank (MemTotal $total0 -> $total1 kB)" [ "$total1" -lt $((total0 - 200000)) ]
+      check "GET /balloon/statistics reports the guest's memory" \
+        sh -c "grep -q '\"total_memory\":[1-9]' '$T/resp' && grep -q '\"free_memory\":' '$T/resp'"
+    else
+      not_ok "inflating the balloon"
+    fi
+    check "PATCH /balloon back to 0" [ "$(bapi PATCH /balloon '{"amount_mib": 0}')" = 204 ]
+    if actual_is 0; then
+      total2=$(memtotal 2)
+      check "deflating gives the memory back (MemTotal $total2 kB)" [ "$total2" -ge "$total0" ]
+      printf '%s\n' 'memhog 300 && echo HOGGED-AGAIN' >&$fd
+      check "and the guest can use it again (memhog 300 MiB)" bexpect '^HOGGED-AGAIN' 120
+    else
+      not_ok "deflating the balloon"
+    fi
+    printf 'poweroff -f\n' >&$fd
+    for _ in $(seq 300); do kill -0 $pid 2>/dev/null || break; sleep 0.2; done
+    wait $pid; rc=$?
+    check "power-off ends it with 0 (got $rc)" [ $rc -eq 0 ]
+  else
+    not_ok "balloon guest boot"; kill $pid; wait $pid; tail -3 "$T/err"
+  fi
+  exec {fd}>&-
+}
+
 # ARCVM_E2E_ONLY="disks bzimage" runs only those sections (for quick iteration).
-for section in refusals crash library terminal bzimage pvh disks firecracker; do
+for section in refusals crash library terminal bzimage pvh disks firecracker balloon; do
   case " ${ARCVM_E2E_ONLY:-$section} " in
     *" $section "*) echo "# -- $section"; "section_$section" ;;
   esac

@@ -16,13 +16,14 @@ kernel=$("$here/kernel.sh")
 ver=$("$here/kernel.sh" --version)
 # Guest-side test programs (static) go in when they have been built.
 extra=() keyfiles=()
-for prog in virtq-attack blkbench; do
+for prog in virtq-attack blkbench memhog; do
   if [ -x "$repo/build/$prog" ]; then
     extra+=(-f "$repo/build/$prog:/bin/$prog")
     keyfiles+=("$repo/build/$prog")
   fi
 done
-key=$(cat "$here/init.sh" "$here/mkinitramfs.sh" "$here/extract-vmlinux.sh" "${keyfiles[@]}" |
+# This script is in the key too: it holds the module list.
+key=$(cat "$here/images.sh" "$here/init.sh" "$here/mkinitramfs.sh" "$here/extract-vmlinux.sh" "${keyfiles[@]}" |
         sha256sum | cut -c1-12)
 
 vmlinux=$cache/vmlinux-$ver
@@ -38,7 +39,7 @@ if [ ! -s "$initrd" ]; then
   # crc32c, which ext4 loads through the crypto API (a soft dependency that
   # `modinfo -F depends` does not list).
   "$here/mkinitramfs.sh" -o "$initrd" -i "$here/init.sh" \
-    -m virtio_mmio -m virtio_blk -m virtio_console -m virtio_rng -m ext4 -m crc32c_generic \
+    -m virtio_mmio -m virtio_blk -m virtio_console -m virtio_rng -m virtio_balloon -m ext4 -m crc32c_generic \
     "${extra[@]}"
 fi
 

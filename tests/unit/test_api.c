@@ -582,14 +582,15 @@ static void test_unsupported_devices(void **state)
          "vsock devices are not supported by arcvm yet"},
         {"PUT", "/vsock", "{\"guest_cid\": 2, \"uds_path\": \"/tmp/v.sock\"}", "reserved"},
         {"PUT", "/vsock", "{\"uds_path\": \"/tmp/v.sock\"}", "missing field 'guest_cid'"},
-        {"PUT", "/balloon", "{\"amount_mib\": 10, \"deflate_on_oom\": true}",
-         "Balloon devices are not supported by arcvm yet"},
         {"PUT", "/balloon", "{\"amount_mib\": 10}", "missing field 'deflate_on_oom'"},
-        {"PATCH", "/balloon", "{\"amount_mib\": 10}", "not supported by arcvm yet"},
-        {"GET", "/balloon", NULL, "not supported by arcvm yet"},
-        {"GET", "/balloon/statistics", NULL, "not supported by arcvm yet"},
+        {"PUT", "/balloon", "{\"amount_mib\": 10, \"deflate_on_oom\": true, "
+                            "\"free_page_hinting\": true}",
+         "free_page_hinting is not supported"},
+        {"PATCH", "/balloon", "{\"amount_mib\": 10}", "No balloon device is configured"},
+        {"GET", "/balloon", NULL, "No balloon device is configured"},
+        {"GET", "/balloon/statistics", NULL, "No balloon device is configured"},
         {"PATCH", "/balloon/statistics", "{\"stats_polling_interval_s\": 1}",
-         "not supported by arcvm yet"},
+         "No balloon device is configured"},
         {"PUT", "/mmds", "{\"a\": 1}", "not supported by arcvm yet"},
         {"PUT", "/snapshot/create", "{\"snapshot_path\": \"x\", \"mem_file_path\": \"y\"}",
          "Snapshots"},
@@ -610,6 +611,22 @@ static void test_unsupported_devices(void **state)
     assert_int_equal(json_array_size(json_object_get(t->json, "network-interfaces")), 0);
     assert_true(json_is_null(json_object_get(t->json, "vsock")));
     assert_true(json_is_null(json_object_get(t->json, "balloon")));
+
+    /* The balloon before boot: configured, updated, shown. */
+    assert_int_equal(req(t, "PUT", "/balloon",
+                         "{\"amount_mib\": 10, \"deflate_on_oom\": true, "
+                         "\"stats_polling_interval_s\": 2}"),
+                     204);
+    assert_int_equal(req(t, "PATCH", "/balloon", "{\"amount_mib\": 32}"), 204);
+    assert_int_equal(req(t, "GET", "/balloon", NULL), 200);
+    assert_int_equal(json_integer_value(json_object_get(t->json, "amount_mib")), 32);
+    assert_true(json_is_true(json_object_get(t->json, "deflate_on_oom")));
+    assert_int_equal(json_integer_value(json_object_get(t->json, "stats_polling_interval_s")), 2);
+    assert_int_equal(req(t, "GET", "/balloon/statistics", NULL), 400);
+    assert_non_null(strstr(t->body, "has not started"));
+    assert_int_equal(req(t, "GET", "/vm/config", NULL), 200);
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(t->json, "balloon"), "amount_mib")), 32);
 }
 
 static char *slurp(const char *path)

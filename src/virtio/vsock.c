@@ -1,0 +1,1352 @@
+/* vsock.c - virtio-vsock with Firecracker's hybrid (Unix socket) host side;
+ * see vsock.h.
+ *
+ * Threads and state: all of it is under vdev.lock. Queue notifications run
+ * on the event loop (and once on the vCPU thread that sets DRIVER_OK); reset
+ * runs on a vCPU thread. Host sockets are not put on the VM's event loop one
+ * by one: they are in a private epoll set whose fd is on the loop. The
+ * device so owns each batch of socket events it handles and can end a
+ * connection in the middle of one: a connection is only freed by reap(), at
+ * the end of an entry point, when no pending event can still name it.
+ *
+ * Per connection, socket events are one-shot (EPOLLONESHOT) and re-armed by
+ * conn_arm() with exactly what the connection can act on now: no read
+ * interest while the guest has no credit or no receive buffers, write
+ * interest only while data waits. A hung-up socket whose data we cannot take
+ * yet therefore reports once, not in a loop.
+ */
+#include "virtio/vsock.h"
+
+#include "vmm/config.h"
+#include "vmm/evloop.h"
+#include "vmm/log.h"
+
+#include <endian.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/timerfd.h>
+#include <sys/uio.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+enum { RXQ = VIRTIO_VSOCK_RXQ, TXQ = VIRTIO_VSOCK_TXQ };
+#define HDR ((uint32_t)sizeof(struct virtio_vsock_hdr))
+#define BUF VIRTIO_VSOCK_BUF_ALLOC
+
+/* Chains per pass over a queue before the event loop serves others. */
+#define TX_BUDGET 256
+#define RX_BUDGET 256
+/* RSTs answering packets of no connection, waiting for receive buffers.
+ * When it is full the transmit queue stops (each packet makes at most one
+ * RST), so a guest that sends garbage and posts no buffers stalls only
+ * itself. */
+#define RST_RING 64
+/* Socket events taken per batch; more wait for the next loop iteration. */
+#define EVENT_BATCH 64
+/* Host connections accepted per listener event, for the same reason. */
+#define ACCEPT_BATCH 16
+/* Handshake deadlines are checked on this tick, only while some exist. */
+#define TICK_MS 250
+/* "CONNECT 4294967295\r\n" is 20 bytes: a longer line is not one. */
+#define CONNECT_LINE_MAX 32
+#define HASH_SIZE 256 /* power of two; MAX_CONNS entries spread over it */
+/* "_4294967295": the longest port suffix of a guest-initiated path. */
+#define PORT_SUFFIX_MAX 11
+
+enum conn_state {
+    CONN_LINE,    /* host client accepted; reading "CONNECT <port>\n" */
+    CONN_REQUEST, /* REQUEST for the guest queued, not delivered yet */
+    CONN_WAIT,    /* REQUEST delivered; waiting for RESPONSE or RST */
+    CONN_OPEN,    /* established */
+    CONN_RST,     /* host socket closed; our RST to the guest is queued */
+    CONN_DEAD,    /* freed by reap() */
+};
+
+/* What a connection has to send the guest, in this order of priority:
+ * connection setup first, data before the SHUTDOWN that follows it. */
+#define PEND_RST (1u << 0)
+#define PEND_REQUEST (1u << 1)
+#define PEND_RESPONSE (1u << 2)
+#define PEND_DATA (1u << 3) /* the host socket may have bytes for the guest */
+#define PEND_SHUTDOWN (1u << 4)
+#define PEND_CREDIT (1u << 5)
+
+struct conn {
+    struct conn *hnext;         /* hash chain (while hashed) */
+    struct conn *aprev, *anext; /* every live connection */
+    struct conn *rprev, *rnext; /* receive list (while pend != 0) */
+    struct conn *dnext;         /* graveyard */
+    int fd;
+    enum conn_state state;
+    bool hashed, in_rx;
+    bool armed, hup; /* one-shot armed with @armed_ev; the socket hung up */
+    uint32_t armed_ev;
+    unsigned pend;
+    uint32_t local_port, peer_port; /* host side, guest side */
+    uint64_t deadline_ms;           /* handshake deadline, 0: none */
+    /* Host -> guest. */
+    uint32_t tx_cnt;                     /* payload bytes sent to the guest */
+    uint32_t peer_buf_alloc, peer_fwd_cnt; /* the guest's last word */
+    bool credit_blocked;                 /* stopped reading for want of credit */
+    bool host_eof;                       /* the host socket reads EOF */
+    /* Guest -> host. */
+    uint32_t rx_cnt;   /* payload bytes the guest sent */
+    uint32_t fwd_cnt;  /* of which passed on to the host socket */
+    uint32_t fwd_told; /* the fwd_cnt the guest last heard */
+    uint8_t *buf;      /* ring of BUF bytes, allocated while data waits */
+    uint32_t buf_head, buf_len;
+    uint8_t guest_shut; /* VIRTIO_VSOCK_SHUTDOWN_* received */
+    bool shut_wr, shut_rd;
+    /* The host client's "CONNECT <port>\n" so far (CONN_LINE). */
+    char line[CONNECT_LINE_MAX];
+    uint8_t line_len;
+    /* "OK <port>\n" still owed to a host client, before any data. */
+    char reply[24];
+    uint8_t reply_len, reply_off;
+};
+
+struct rst {
+    uint64_t src_cid;
+    uint32_t src_port, dst_port;
+    uint16_t type;
+};
+
+struct vsock {
+    struct virtio_device vdev; /* first: the ops receive &vdev */
+    struct evloop *loop;
+    uint64_t cid;
+    uint8_t config[8]; /* virtio_vsock_config: le64 guest_cid */
+    char *uds_path;
+    int epfd, listen_fd, timer_fd;
+    bool on_loop, bound, timer_on, listen_paused;
+    dev_t uds_dev; /* the socket file we created, to remove only it */
+    ino_t uds_ino;
+    struct log_ratelimit host_rl;
+    /* Connections. */
+    struct conn *hash[HASH_SIZE];
+    struct conn *all;
+    unsigned nconns;
+    struct conn *rx_head, *rx_tail;
+    unsigned nrx;
+    struct conn *dead;
+    uint32_t next_port;
+    /* RSTs for packets of no connection. */
+    struct rst rst[RST_RING];
+    unsigned rst_head, rst_count;
+    bool tx_stalled; /* TXQ stopped while the RST ring was full */
+    bool rx_small;   /* the chain at hand has no room for payload */
+    struct iovec iov[VIRTQ_MAX_SIZE];
+    struct virtq_chain txc, rxc;
+};
+
+static struct vsock *to_vsock(struct virtio_device *d)
+{
+    return (struct vsock *)d;
+}
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* ---- bookkeeping ------------------------------------------------------ */
+
+static unsigned hash_of(uint32_t local, uint32_t peer)
+{
+    /* Multiplicative hashing: host ports are sequential, guest ports often
+     * too; the odd constant spreads both over the table. */
+    return ((local * 0x9e3779b1u) ^ (peer * 0x85ebca6bu)) >> 24 & (HASH_SIZE - 1);
+}
+
+static struct conn *conn_find(struct vsock *v, uint32_t local, uint32_t peer)
+{
+    for (struct conn *c = v->hash[hash_of(local, peer)]; c; c = c->hnext)
+        if (c->local_port == local && c->peer_port == peer)
+            return c;
+    return NULL;
+}
+
+static void hash_add(struct vsock *v, struct conn *c)
+{
+    unsigned h = hash_of(c->local_port, c->peer_port);
+    c->hnext = v->hash[h];
+    v->hash[h] = c;
+    c->hashed = true;
+}
+
+static void hash_del(struct vsock *v, struct conn *c)
+{
+    if (!c->hashed)
+        return;
+    struct conn **pp = &v->hash[hash_of(c->local_port, c->peer_port)];
+    while (*pp != c)
+        pp = &(*pp)->hnext;
+    *pp = c->hnext;
+    c->hashed = false;
+}
+
+static void rx_del(struct vsock *v, struct conn *c)
+{
+    if (!c->in_rx)
+        return;
+    if (c->rprev)
+        c->rprev->rnext = c->rnext;
+    else
+        v->rx_head = c->rnext;
+    if (c->rnext)
+        c->rnext->rprev = c->rprev;
+    else
+        v->rx_tail = c->rprev;
+    c->rprev = c->rnext = NULL;
+    c->in_rx = false;
+    v->nrx--;
+}
+
+static void rx_append(struct vsock *v, struct conn *c)
+{
+    c->rprev = v->rx_tail;
+    c->rnext = NULL;
+    if (v->rx_tail)
+        v->rx_tail->rnext = c;
+    else
+        v->rx_head = c;
+    v->rx_tail = c;
+    c->in_rx = true;
+    v->nrx++;
+}
+
+/* Give @c something to send the guest; the next rx_pump() sends it. */
+static void rx_add(struct vsock *v, struct conn *c, unsigned what)
+{
+    c->pend |= what;
+    if (!c->in_rx)
+        rx_append(v, c);
+}
+
+static void timer_set(struct vsock *v, bool on)
+{
+    if (v->timer_on == on)
+        return;
+    struct itimerspec its = {0};
+    if (on)
+        its.it_interval = its.it_value =
+            (struct timespec){TICK_MS / 1000, (long)(TICK_MS % 1000) * 1000000};
+    if (timerfd_settime(v->timer_fd, 0, &its, NULL) == 0)
+        v->timer_on = on;
+}
+
+static void conn_deadline(struct vsock *v, struct conn *c, uint64_t ms)
+{
+    c->deadline_ms = ms ? now_ms() + ms : 0;
+    if (ms)
+        timer_set(v, true);
+}
+
+static void conn_close_fd(struct vsock *v, struct conn *c)
+{
+    if (c->fd < 0)
+        return;
+    epoll_ctl(v->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+    close(c->fd);
+    c->fd = -1;
+    c->armed = false;
+}
+
+static void conn_drop_buf(struct conn *c)
+{
+    free(c->buf);
+    c->buf = NULL;
+    c->buf_head = c->buf_len = 0;
+}
+
+/* Forget @c at once, telling the guest nothing (it never heard of it, it
+ * reset it, or the device is being reset). Freed by reap(). */
+static void conn_free(struct vsock *v, struct conn *c)
+{
+    if (c->state == CONN_DEAD)
+        return;
+    conn_close_fd(v, c);
+    hash_del(v, c);
+    rx_del(v, c);
+    conn_drop_buf(c);
+    if (c->aprev)
+        c->aprev->anext = c->anext;
+    else
+        v->all = c->anext;
+    if (c->anext)
+        c->anext->aprev = c->aprev;
+    c->state = CONN_DEAD;
+    c->dnext = v->dead;
+    v->dead = c;
+    v->nconns--;
+}
+
+/* End @c: close the host side and, if the guest knows the connection, send
+ * it an RST. The connection keeps its ports until the RST is out, so that a
+ * stray packet for it is not answered twice. */
+static void conn_rst(struct vsock *v, struct conn *c)
+{
+    if (c->state != CONN_WAIT && c->state != CONN_OPEN) {
+        if (c->state != CONN_RST)
+            conn_free(v, c);
+        return;
+    }
+    conn_close_fd(v, c);
+    conn_drop_buf(c);
+    c->state = CONN_RST;
+    c->deadline_ms = 0;
+    c->pend = 0;
+    rx_add(v, c, PEND_RST);
+}
+
+static void reap(struct vsock *v)
+{
+    while (v->dead) {
+        struct conn *c = v->dead;
+        v->dead = c->dnext;
+        free(c);
+    }
+}
+
+static struct conn *conn_new(struct vsock *v, int fd, enum conn_state state)
+{
+    struct conn *c = calloc(1, sizeof(*c));
+    if (!c)
+        return NULL;
+    c->fd = fd;
+    c->state = state;
+    /* Armed by conn_arm(); registered now so that it only ever modifies. */
+    struct epoll_event ev = {.events = EPOLLONESHOT, .data.ptr = c};
+    if (epoll_ctl(v->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+        free(c);
+        return NULL;
+    }
+    c->armed = true;
+    c->anext = v->all;
+    if (v->all)
+        v->all->aprev = c;
+    v->all = c;
+    v->nconns++;
+    return c;
+}
+
+/* Credit the guest gives us (5.10.6.3): its buffer less what is in flight.
+ * Computed in wrapping 32-bit arithmetic; a guest that claims to have
+ * consumed more than we sent gets nothing rather than a huge window. */
+static uint32_t peer_credit(const struct conn *c)
+{
+    uint32_t inflight = c->tx_cnt - c->peer_fwd_cnt;
+    return inflight >= c->peer_buf_alloc ? 0 : c->peer_buf_alloc - inflight;
+}
+
+static bool can_read(const struct conn *c)
+{
+    return c->state == CONN_OPEN && !c->host_eof && !(c->guest_shut & VIRTIO_VSOCK_SHUTDOWN_RCV) &&
+           !c->credit_blocked;
+}
+
+/* Arm @c's socket for what it can act on now (see the file comment). */
+static void conn_arm(struct vsock *v, struct conn *c)
+{
+    if (c->fd < 0)
+        return;
+    uint32_t want = 0;
+    if (c->state == CONN_LINE) {
+        want = EPOLLIN;
+    } else if (c->state == CONN_OPEN) {
+        if (!(c->pend & PEND_DATA) && can_read(c))
+            want |= EPOLLIN;
+        if (c->reply_len || c->buf_len)
+            want |= EPOLLOUT;
+    }
+    if (c->armed && c->armed_ev == want)
+        return;
+    /* Armed with nothing, a socket still reports a hang-up, once; after
+     * that it stays quiet until there is something to do. */
+    if (!want && c->hup)
+        return;
+    struct epoll_event ev = {.events = want | EPOLLONESHOT, .data.ptr = c};
+    if (epoll_ctl(v->epfd, EPOLL_CTL_MOD, c->fd, &ev) == 0) {
+        c->armed = true;
+        c->armed_ev = want;
+    } else if (log_ratelimit_ok(&v->host_rl)) {
+        log_warn("virtio-vsock: cannot watch a host socket: %s", strerror(errno));
+    }
+}
+
+/* Should the guest hear that we passed its data on? Not for every packet:
+ * once it believes half our buffer is taken, and we freed a quarter of it
+ * or all of what it sent. It only stops at zero credit, so this never
+ * leaves it waiting for an update that does not come. */
+static void maybe_credit(struct vsock *v, struct conn *c)
+{
+    uint32_t unacked = c->rx_cnt - c->fwd_told, freed = c->fwd_cnt - c->fwd_told;
+    if (freed && unacked >= BUF / 2 && (freed >= BUF / 4 || c->fwd_cnt == c->rx_cnt))
+        rx_add(v, c, PEND_CREDIT);
+}
+
+/* The host socket failed or went away for good. */
+static void host_failed(struct vsock *v, struct conn *c, int err)
+{
+    log_debug("virtio-vsock: host side of %u:%u ended: %s", c->local_port, c->peer_port,
+              strerror(err));
+    conn_rst(v, c);
+}
+
+/* Both directions may be finished: tell the host and the guest. */
+static void check_done(struct vsock *v, struct conn *c)
+{
+    if (c->state != CONN_OPEN || c->buf_len || c->reply_len)
+        return; /* bytes still owed to the host */
+    if ((c->guest_shut & VIRTIO_VSOCK_SHUTDOWN_SEND) && !c->shut_wr) {
+        shutdown(c->fd, SHUT_WR); /* the host reads EOF */
+        c->shut_wr = true;
+    }
+    /* A guest that shut down both ways waits for our RST (5.10.6.6); when
+     * both sides finished sending, the RST ends it too. */
+    if (c->guest_shut == (VIRTIO_VSOCK_SHUTDOWN_RCV | VIRTIO_VSOCK_SHUTDOWN_SEND) ||
+        ((c->guest_shut & VIRTIO_VSOCK_SHUTDOWN_SEND) && c->host_eof))
+        conn_rst(v, c);
+}
+
+/* Write what waits for the host: the handshake reply, then guest data. */
+static void conn_flush(struct vsock *v, struct conn *c)
+{
+    while (c->reply_off < c->reply_len) {
+        ssize_t w = send(c->fd, c->reply + c->reply_off, c->reply_len - c->reply_off,
+                         MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (w < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                return;
+            host_failed(v, c, errno);
+            return;
+        }
+        c->reply_off = (uint8_t)(c->reply_off + w);
+    }
+    c->reply_len = c->reply_off = 0;
+    uint32_t before = c->fwd_cnt;
+    while (c->buf_len) {
+        struct iovec iov[2];
+        uint32_t first = BUF - c->buf_head;
+        if (first > c->buf_len)
+            first = c->buf_len;
+        iov[0] = (struct iovec){c->buf + c->buf_head, first};
+        iov[1] = (struct iovec){c->buf, c->buf_len - first};
+        struct msghdr m = {.msg_iov = iov, .msg_iovlen = iov[1].iov_len ? 2 : 1};
+        ssize_t w = sendmsg(c->fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (w < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                break;
+            host_failed(v, c, errno);
+            return;
+        }
+        c->buf_head = (uint32_t)((c->buf_head + (uint32_t)w) % BUF);
+        c->buf_len -= (uint32_t)w;
+        c->fwd_cnt += (uint32_t)w;
+    }
+    if (!c->buf_len)
+        conn_drop_buf(c); /* memory only while data waits */
+    if (c->fwd_cnt != before)
+        maybe_credit(v, c);
+    check_done(v, c);
+}
+
+/* Point v->iov at @len bytes of the chain's buffers [first, first+count)
+ * after skipping @skip bytes; returns the number of entries. */
+static int chain_iov(struct vsock *v, const struct virtq_chain *ch, unsigned first,
+                     unsigned count, uint64_t skip, uint64_t len)
+{
+    int n = 0;
+    for (unsigned i = first; i < first + count && len; i++) {
+        uint64_t bl = ch->buf[i].len;
+        if (skip >= bl) {
+            skip -= bl;
+            continue;
+        }
+        bl -= skip;
+        if (bl > len)
+            bl = len;
+        v->iov[n++] = (struct iovec){ch->buf[i].hva + skip, bl};
+        len -= bl;
+        skip = 0;
+    }
+    return n;
+}
+
+/* ---- packets to the guest (receive queue) ------------------------------ */
+
+static uint32_t put_hdr(struct vsock *v, const struct virtq_chain *ch, uint64_t src_cid,
+                        uint32_t src_port, uint32_t dst_port, uint16_t type, uint16_t op,
+                        uint32_t flags, uint32_t len, uint32_t buf_alloc, uint32_t fwd_cnt)
+{
+    struct virtio_vsock_hdr h = {
+        .src_cid = htole64(src_cid),
+        .dst_cid = htole64(v->cid),
+        .src_port = htole32(src_port),
+        .dst_port = htole32(dst_port),
+        .len = htole32(len),
+        .type = htole16(type),
+        .op = htole16(op),
+        .flags = htole32(flags),
+        .buf_alloc = htole32(buf_alloc),
+        .fwd_cnt = htole32(fwd_cnt),
+    };
+    virtq_chain_write(ch, 0, &h, HDR); /* the caller checked write_len >= HDR */
+    return HDR + len;
+}
+
+/* A packet of @c. Every one carries our credit, so it also answers any
+ * pending credit update. */
+static uint32_t conn_pkt(struct vsock *v, const struct virtq_chain *ch, struct conn *c,
+                         uint16_t op, uint32_t flags, uint32_t len)
+{
+    c->fwd_told = c->fwd_cnt;
+    c->pend &= ~PEND_CREDIT;
+    return put_hdr(v, ch, VIRTIO_VSOCK_HOST_CID, c->local_port, c->peer_port,
+                   VIRTIO_VSOCK_TYPE_STREAM, op, flags, len, BUF, c->fwd_cnt);
+}
+
+/* The host socket read EOF: the host sends no more. If it is gone
+ * altogether (hung up both ways) the connection is over; else the guest
+ * hears SHUTDOWN(SEND) after the data before it. */
+static void host_eof(struct vsock *v, struct conn *c)
+{
+    c->host_eof = true;
+    c->pend &= ~PEND_DATA;
+    struct pollfd p = {.fd = c->fd, .events = POLLOUT};
+    if (poll(&p, 1, 0) == 1 && (p.revents & (POLLHUP | POLLERR))) {
+        host_failed(v, c, EPIPE);
+        return;
+    }
+    rx_add(v, c, PEND_SHUTDOWN);
+    check_done(v, c);
+}
+
+/* Read host data straight into the guest buffers of @ch, within the
+ * guest's credit. Returns the packet length, or 0 with PEND_DATA cleared
+ * (nothing to read, no credit) or the connection's next step queued. */
+static uint32_t rx_data(struct vsock *v, struct conn *c, const struct virtq_chain *ch)
+{
+    uint64_t max = peer_credit(c);
+    if (max == 0) {
+        c->credit_blocked = true; /* lifted when the guest's credit grows */
+        c->pend &= ~PEND_DATA;
+        return 0;
+    }
+    if (max > ch->write_len - HDR)
+        max = ch->write_len - HDR;
+    if (max > VIRTIO_VSOCK_MAX_PKT)
+        max = VIRTIO_VSOCK_MAX_PKT;
+    int n = chain_iov(v, ch, ch->nread, ch->nwrite, HDR, max);
+    ssize_t r = readv(c->fd, v->iov, n);
+    if (r > 0) {
+        c->tx_cnt += (uint32_t)r;
+        v->vdev.stats.in_bytes += (uint64_t)r;
+        return conn_pkt(v, ch, c, VIRTIO_VSOCK_OP_RW, 0, (uint32_t)r);
+    }
+    if (r == 0)
+        host_eof(v, c);
+    else if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+        c->pend &= ~PEND_DATA; /* conn_arm() waits for more */
+    else
+        host_failed(v, c, errno);
+    return 0;
+}
+
+/* The next packet of @c into @ch, or 0 when it has nothing to send now. */
+static uint32_t rx_conn(struct vsock *v, struct conn *c, const struct virtq_chain *ch)
+{
+    bool room = ch->write_len > HDR;
+    for (;;) { /* each pass sends a packet or clears a flag */
+        if (c->pend & PEND_RST) {
+            uint32_t n = put_hdr(v, ch, VIRTIO_VSOCK_HOST_CID, c->local_port, c->peer_port,
+                                 VIRTIO_VSOCK_TYPE_STREAM, VIRTIO_VSOCK_OP_RST, 0, 0, 0, 0);
+            conn_free(v, c);
+            return n;
+        }
+        if (c->pend & PEND_REQUEST) {
+            c->pend &= ~PEND_REQUEST;
+            c->state = CONN_WAIT;
+            conn_deadline(v, c, VIRTIO_VSOCK_RESPONSE_MS);
+            return conn_pkt(v, ch, c, VIRTIO_VSOCK_OP_REQUEST, 0, 0);
+        }
+        if (c->pend & PEND_RESPONSE) {
+            c->pend &= ~PEND_RESPONSE;
+            return conn_pkt(v, ch, c, VIRTIO_VSOCK_OP_RESPONSE, 0, 0);
+        }
+        if ((c->pend & PEND_DATA) && !room) {
+            v->rx_small = true; /* data waits for a chain with room */
+        } else if (c->pend & PEND_DATA) {
+            uint32_t n = rx_data(v, c, ch);
+            if (n)
+                return n;
+            continue;
+        }
+        if (c->pend & PEND_SHUTDOWN) {
+            c->pend &= ~PEND_SHUTDOWN;
+            return conn_pkt(v, ch, c, VIRTIO_VSOCK_OP_SHUTDOWN, VIRTIO_VSOCK_SHUTDOWN_SEND, 0);
+        }
+        if (c->pend & PEND_CREDIT)
+            return conn_pkt(v, ch, c, VIRTIO_VSOCK_OP_CREDIT_UPDATE, 0, 0);
+        return 0;
+    }
+}
+
+/* Fill @ch with the next packet: RSTs for strays first, then connections
+ * round robin. 0: nothing to send (or only data, and @ch has no room). */
+static uint32_t rx_one(struct vsock *v, const struct virtq_chain *ch)
+{
+    if (v->rst_count) {
+        struct rst *r = &v->rst[v->rst_head];
+        v->rst_head = (v->rst_head + 1) % RST_RING;
+        v->rst_count--;
+        return put_hdr(v, ch, r->src_cid, r->src_port, r->dst_port, r->type,
+                       VIRTIO_VSOCK_OP_RST, 0, 0, 0, 0);
+    }
+    /* Each connection is looked at once: the list is bounded, and one
+     * waiting for a chain with room must not spin here. */
+    for (unsigned i = 0, n = v->nrx; i < n && v->rx_head; i++) {
+        struct conn *c = v->rx_head;
+        uint32_t len = rx_conn(v, c, ch);
+        if (c->state != CONN_DEAD) {
+            rx_del(v, c);
+            if (c->pend)
+                rx_append(v, c); /* to the tail: round robin */
+            conn_arm(v, c);
+        }
+        if (len)
+            return len;
+    }
+    return 0;
+}
+
+/* Send the guest what is pending, as far as its receive buffers go. */
+static void rx_pump(struct vsock *v)
+{
+    struct virtio_device *d = &v->vdev;
+    struct virtq *q = &d->vq[RXQ];
+    if (!virtio_device_live(d) || !q->ready)
+        return;
+    unsigned served = 0;
+    bool pushed = false, blocked = false;
+    while (v->rst_count || v->rx_head) {
+        if (served == RX_BUDGET) {
+            d->transport->requeue(d, RXQ); /* let other devices run */
+            break;
+        }
+        int r = virtq_pop(q, &v->rxc);
+        if (r < 0) {
+            virtio_set_needs_reset(d, "malformed receive queue");
+            break;
+        }
+        if (r == 0) {
+            /* No buffers: ask for a kick when there are, then look once
+             * more, for one added meanwhile. Host sockets are not read
+             * until then (their data stays in the socket). */
+            if (virtq_enable_notify(q))
+                continue;
+            blocked = true;
+            break;
+        }
+        uint32_t used = 0;
+        v->rx_small = false;
+        if (v->rxc.write_len < HDR) {
+            log_guest("virtio-vsock: receive buffer of %" PRIu64 " bytes, shorter than a header",
+                      v->rxc.write_len);
+            d->stats.errors++;
+        } else if (!(used = rx_one(v, &v->rxc)) && !v->rx_small) {
+            virtq_unpop(q); /* nothing to send after all */
+            break;
+        }
+        /* A chain without room for data when data is all we have goes
+         * back empty: keeping it would stall the queue behind it. */
+        virtq_push(q, v->rxc.head, used);
+        pushed = true;
+        served++;
+        d->stats.requests++;
+    }
+    /* Nothing waits for buffers: the driver need not tell us about new
+     * ones (we look when we have something to send). */
+    if (!blocked)
+        virtq_disable_notify(q);
+    if (pushed)
+        virtio_notify_used(d, RXQ);
+    if (v->tx_stalled && v->rst_count < RST_RING) {
+        v->tx_stalled = false;
+        d->transport->requeue(d, TXQ);
+    }
+}
+
+/* ---- packets from the guest (transmit queue) --------------------------- */
+
+static void rst_queue(struct vsock *v, uint64_t src_cid, uint32_t src_port, uint32_t dst_port,
+                      uint16_t type)
+{
+    if (v->rst_count == RST_RING)
+        return; /* cannot happen: TX stops before the ring fills */
+    v->rst[(v->rst_head + v->rst_count) % RST_RING] =
+        (struct rst){src_cid, src_port, dst_port, type};
+    v->rst_count++;
+}
+
+/* A guest connection to the host's port P: connect to "<uds_path>_P". */
+static void guest_connect(struct vsock *v, const struct virtio_vsock_hdr *h)
+{
+    uint32_t port = h->dst_port;
+    if (v->nconns >= VIRTIO_VSOCK_MAX_CONNS) {
+        if (log_ratelimit_ok(&v->host_rl))
+            log_warn("virtio-vsock: %d connections open; refusing the guest's connection to "
+                     "port %u", VIRTIO_VSOCK_MAX_CONNS, port);
+        goto refuse;
+    }
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    /* Fits: the length was checked at creation. */
+    snprintf(a.sun_path, sizeof(a.sun_path), "%s_%u", v->uds_path, port);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        goto refuse;
+    /* A Unix connect never waits: it is accepted into the backlog, or
+     * refused (no file, nobody listening, EAGAIN for a full backlog). */
+    if (connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
+        log_debug("virtio-vsock: guest connection to %s: %s", a.sun_path, strerror(errno));
+        close(fd);
+        goto refuse;
+    }
+    struct conn *c = conn_new(v, fd, CONN_OPEN);
+    if (!c) {
+        close(fd);
+        goto refuse;
+    }
+    c->local_port = port;
+    c->peer_port = h->src_port;
+    c->peer_buf_alloc = h->buf_alloc;
+    c->peer_fwd_cnt = h->fwd_cnt;
+    hash_add(v, c);
+    rx_add(v, c, PEND_RESPONSE);
+    conn_arm(v, c);
+    return;
+refuse:
+    rst_queue(v, VIRTIO_VSOCK_HOST_CID, port, h->src_port, VIRTIO_VSOCK_TYPE_STREAM);
+}
+
+/* RW payload for the host: straight from guest memory when nothing waits
+ * before it, the rest into the connection's buffer (within our credit). */
+static void conn_from_guest(struct vsock *v, struct conn *c, const struct virtq_chain *ch,
+                            uint32_t len)
+{
+    if (len == 0)
+        return;
+    if (len > BUF - c->buf_len) {
+        log_guest("virtio-vsock: %u bytes sent beyond the connection's credit", len);
+        v->vdev.stats.errors++;
+        conn_rst(v, c);
+        return;
+    }
+    c->rx_cnt += len;
+    v->vdev.stats.out_bytes += len;
+    uint32_t done = 0;
+    if (!c->buf_len && !c->reply_len) {
+        struct msghdr m = {.msg_iov = v->iov,
+                           .msg_iovlen = (size_t)chain_iov(v, ch, 0, ch->nread, HDR, len)};
+        ssize_t w = sendmsg(c->fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+            host_failed(v, c, errno);
+            return;
+        }
+        if (w > 0)
+            done = (uint32_t)w;
+    }
+    if (done < len) {
+        if (!c->buf && !(c->buf = malloc(BUF))) {
+            if (log_ratelimit_ok(&v->host_rl))
+                log_warn("virtio-vsock: out of memory for a connection buffer");
+            conn_rst(v, c);
+            return;
+        }
+        uint32_t rest = len - done, tail = (c->buf_head + c->buf_len) % BUF;
+        uint32_t first = BUF - tail < rest ? BUF - tail : rest;
+        virtq_chain_read(ch, HDR + done, c->buf + tail, first);
+        virtq_chain_read(ch, HDR + done + first, c->buf, rest - first);
+        c->buf_len += rest;
+    }
+    c->fwd_cnt += done;
+    if (done)
+        maybe_credit(v, c);
+}
+
+/* The guest broke the protocol on @c (or a stray packet, if @c is NULL). */
+static void malformed(struct vsock *v, struct conn *c, const struct virtio_vsock_hdr *h,
+                      uint16_t type)
+{
+    v->vdev.stats.errors++;
+    if (c)
+        conn_rst(v, c);
+    else if (h->op != VIRTIO_VSOCK_OP_RST) /* never answer an RST: no RST ping-pong */
+        rst_queue(v, h->dst_cid, h->dst_port, h->src_port, type);
+}
+
+static void guest_packet(struct vsock *v, struct virtio_vsock_hdr *h, const struct virtq_chain *ch)
+{
+    struct virtio_device *d = &v->vdev;
+    if (h->src_cid != v->cid) {
+        /* Not the guest's own address: nobody to answer. */
+        log_guest("virtio-vsock: packet from CID %" PRIu64 ", not the guest's %" PRIu64,
+                  h->src_cid, v->cid);
+        d->stats.errors++;
+        return;
+    }
+    /* A reply goes out with a type the driver knows. */
+    uint16_t rtype = h->type == VIRTIO_VSOCK_TYPE_SEQPACKET ? h->type : VIRTIO_VSOCK_TYPE_STREAM;
+    if (h->dst_cid != VIRTIO_VSOCK_HOST_CID) {
+        log_guest("virtio-vsock: packet for CID %" PRIu64 "; only the host (2) is reachable",
+                  h->dst_cid);
+        malformed(v, NULL, h, rtype);
+        return;
+    }
+    struct conn *c = conn_find(v, h->dst_port, h->src_port);
+    if (c && c->state == CONN_RST) {
+        if (h->op != VIRTIO_VSOCK_OP_REQUEST)
+            return; /* our RST is on its way */
+        conn_free(v, c); /* the guest already forgot it and reuses the ports */
+        c = NULL;
+    }
+    if (h->type != VIRTIO_VSOCK_TYPE_STREAM) {
+        log_guest("virtio-vsock: packet of socket type %u; only streams are offered", h->type);
+        malformed(v, c, h, rtype);
+        return;
+    }
+    if (h->op < VIRTIO_VSOCK_OP_REQUEST || h->op > VIRTIO_VSOCK_OP_CREDIT_REQUEST) {
+        log_guest("virtio-vsock: packet with unknown op %u", h->op);
+        malformed(v, c, h, rtype);
+        return;
+    }
+    if (h->len > VIRTIO_VSOCK_MAX_PKT || h->len > ch->read_len - HDR ||
+        (h->op != VIRTIO_VSOCK_OP_RW && h->len)) {
+        log_guest("virtio-vsock: op %u with a payload of %u bytes in a %" PRIu64 "-byte packet",
+                  h->op, h->len, ch->read_len);
+        malformed(v, c, h, rtype);
+        return;
+    }
+    if (!c) {
+        if (h->op == VIRTIO_VSOCK_OP_REQUEST)
+            guest_connect(v, h);
+        else if (h->op != VIRTIO_VSOCK_OP_RST)
+            rst_queue(v, VIRTIO_VSOCK_HOST_CID, h->dst_port, h->src_port, rtype);
+        return;
+    }
+    /* Every packet carries the sender's credit (5.10.6.3). */
+    c->peer_buf_alloc = h->buf_alloc;
+    c->peer_fwd_cnt = h->fwd_cnt;
+    switch (h->op) {
+    case VIRTIO_VSOCK_OP_REQUEST:
+        log_guest("virtio-vsock: REQUEST for connection %u:%u, which exists", h->dst_port,
+                  h->src_port);
+        malformed(v, c, h, rtype);
+        return;
+    case VIRTIO_VSOCK_OP_RESPONSE:
+        if (c->state != CONN_WAIT) {
+            log_guest("virtio-vsock: RESPONSE for connection %u:%u, which asked nothing",
+                      h->dst_port, h->src_port);
+            malformed(v, c, h, rtype);
+            return;
+        }
+        c->state = CONN_OPEN;
+        c->deadline_ms = 0;
+        c->reply_len = (uint8_t)snprintf(c->reply, sizeof(c->reply), "OK %u\n", c->local_port);
+        conn_flush(v, c);
+        break;
+    case VIRTIO_VSOCK_OP_RST:
+        conn_free(v, c); /* the host client sees its connection close */
+        return;
+    case VIRTIO_VSOCK_OP_SHUTDOWN:
+        if (c->state != CONN_OPEN) {
+            malformed(v, c, h, rtype);
+            return;
+        }
+        c->guest_shut |= h->flags & (VIRTIO_VSOCK_SHUTDOWN_RCV | VIRTIO_VSOCK_SHUTDOWN_SEND);
+        if ((c->guest_shut & VIRTIO_VSOCK_SHUTDOWN_RCV) && !c->shut_rd) {
+            /* The host's further writes fail rather than pile up. */
+            shutdown(c->fd, SHUT_RD);
+            c->shut_rd = true;
+            c->pend &= ~PEND_DATA;
+        }
+        check_done(v, c);
+        break;
+    case VIRTIO_VSOCK_OP_RW:
+        if (c->state != CONN_OPEN || (c->guest_shut & VIRTIO_VSOCK_SHUTDOWN_SEND)) {
+            log_guest("virtio-vsock: data on connection %u:%u, which is not open for it",
+                      h->dst_port, h->src_port);
+            malformed(v, c, h, rtype);
+            return;
+        }
+        conn_from_guest(v, c, ch, h->len);
+        break;
+    case VIRTIO_VSOCK_OP_CREDIT_UPDATE:
+        break; /* taken above */
+    case VIRTIO_VSOCK_OP_CREDIT_REQUEST:
+        if (c->state == CONN_OPEN)
+            rx_add(v, c, PEND_CREDIT);
+        break;
+    }
+    if (c->state != CONN_OPEN)
+        return;
+    if (c->credit_blocked && peer_credit(c)) {
+        c->credit_blocked = false;
+        rx_add(v, c, PEND_DATA);
+    }
+    conn_arm(v, c);
+}
+
+static long tx_chain(struct virtio_device *d, unsigned q, struct virtq_chain *ch)
+{
+    struct vsock *v = to_vsock(d);
+    (void)q;
+    if (v->rst_count == RST_RING) {
+        v->tx_stalled = true; /* rx_pump() restarts us */
+        return VIRTIO_STOP;
+    }
+    if (ch->read_len < HDR) {
+        log_guest("virtio-vsock: packet of %" PRIu64 " bytes, shorter than its header",
+                  ch->read_len);
+        d->stats.errors++;
+        return 0;
+    }
+    struct virtio_vsock_hdr raw, h;
+    virtq_chain_read(ch, 0, &raw, HDR); /* a copy: the guest may change its own */
+    h = (struct virtio_vsock_hdr){
+        .src_cid = le64toh(raw.src_cid),
+        .dst_cid = le64toh(raw.dst_cid),
+        .src_port = le32toh(raw.src_port),
+        .dst_port = le32toh(raw.dst_port),
+        .len = le32toh(raw.len),
+        .type = le16toh(raw.type),
+        .op = le16toh(raw.op),
+        .flags = le32toh(raw.flags),
+        .buf_alloc = le32toh(raw.buf_alloc),
+        .fwd_cnt = le32toh(raw.fwd_cnt),
+    };
+    guest_packet(v, &h, ch);
+    return 0;
+}
+
+/* ---- host sockets ------------------------------------------------------ */
+
+/* Parse "CONNECT <port>\n" (a "\r" before the "\n" tolerated). */
+static bool parse_connect(const char *s, size_t len, uint32_t *port)
+{
+    static const char pfx[] = "CONNECT ";
+    if (len && s[len - 1] == '\n')
+        len--;
+    if (len && s[len - 1] == '\r')
+        len--;
+    if (len <= sizeof(pfx) - 1 || memcmp(s, pfx, sizeof(pfx) - 1))
+        return false;
+    uint64_t p = 0;
+    for (size_t i = sizeof(pfx) - 1; i < len; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return false;
+        p = p * 10 + (uint64_t)(s[i] - '0');
+        if (p > UINT32_MAX)
+            return false;
+    }
+    *port = (uint32_t)p;
+    return true;
+}
+
+static bool local_port_used(struct vsock *v, uint32_t port)
+{
+    for (struct conn *c = v->all; c; c = c->anext)
+        if (c->hashed && c->local_port == port)
+            return true;
+    return false;
+}
+
+/* A host-side port for a new host-initiated connection. At most
+ * MAX_CONNS ports are taken, so one of MAX_CONNS + 1 candidates is free. */
+static uint32_t local_port_alloc(struct vsock *v)
+{
+    for (;;) {
+        uint32_t p = v->next_port++;
+        /* Wrap before -1 (VMADDR_PORT_ANY) back to the base. */
+        if (v->next_port == UINT32_MAX)
+            v->next_port = VIRTIO_VSOCK_LOCAL_PORT_BASE;
+        if (!local_port_used(v, p))
+            return p;
+    }
+}
+
+/* A host client's first line. Only the line is consumed (peeked first,
+ * then taken up to its newline): the client may send data right behind it.
+ * Bytes before the newline are taken as they come, so a partial line does
+ * not leave the socket readable for nothing. */
+static void conn_read_line(struct vsock *v, struct conn *c)
+{
+    char *at = c->line + c->line_len;
+    ssize_t n = recv(c->fd, at, CONNECT_LINE_MAX - c->line_len, MSG_PEEK | MSG_DONTWAIT);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+        return;
+    if (n <= 0) {
+        conn_free(v, c); /* the client left */
+        return;
+    }
+    char *nl = memchr(at, '\n', (size_t)n);
+    size_t take = nl ? (size_t)(nl - at) + 1 : (size_t)n;
+    if (recv(c->fd, at, take, MSG_DONTWAIT) != (ssize_t)take)
+        goto bad;
+    c->line_len = (uint8_t)(c->line_len + take);
+    if (!nl) {
+        if (c->line_len == CONNECT_LINE_MAX)
+            goto bad;
+        return; /* the rest of the line comes later */
+    }
+    uint32_t port;
+    if (!parse_connect(c->line, c->line_len, &port))
+        goto bad;
+    c->local_port = local_port_alloc(v);
+    c->peer_port = port;
+    hash_add(v, c);
+    c->state = CONN_REQUEST;
+    conn_deadline(v, c, VIRTIO_VSOCK_RESPONSE_MS);
+    rx_add(v, c, PEND_REQUEST);
+    return;
+bad:
+    if (log_ratelimit_ok(&v->host_rl))
+        log_warn("virtio-vsock: a client of %s sent no \"CONNECT <port>\" line; closed",
+                 v->uds_path);
+    conn_free(v, c);
+}
+
+static void conn_event(struct vsock *v, struct conn *c, uint32_t events)
+{
+    if (c->fd < 0)
+        return; /* closed earlier in this batch */
+    c->armed = false;
+    if (events & (EPOLLHUP | EPOLLERR))
+        c->hup = true;
+    switch (c->state) {
+    case CONN_LINE:
+        conn_read_line(v, c);
+        break;
+    case CONN_REQUEST:
+    case CONN_WAIT:
+        if (c->hup) /* the client gave up; the guest drops its half */
+            conn_rst(v, c);
+        break;
+    case CONN_OPEN:
+        if (events & EPOLLERR) {
+            int e = 0;
+            socklen_t l = sizeof(e);
+            getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &e, &l);
+            host_failed(v, c, e ? e : EIO);
+            break;
+        }
+        if ((events & (EPOLLOUT | EPOLLHUP)) && (c->reply_len || c->buf_len))
+            conn_flush(v, c);
+        if (c->state != CONN_OPEN)
+            break;
+        if ((events & (EPOLLIN | EPOLLHUP)) && can_read(c))
+            rx_add(v, c, PEND_DATA);
+        else if (c->hup && (c->host_eof || (c->guest_shut & VIRTIO_VSOCK_SHUTDOWN_RCV)))
+            host_failed(v, c, EPIPE); /* gone, and nothing of it left to read */
+        break;
+    default:
+        break;
+    }
+    if (c->state != CONN_DEAD)
+        conn_arm(v, c);
+}
+
+static void on_accept(struct vsock *v)
+{
+    for (unsigned i = 0; i < ACCEPT_BATCH; i++) {
+        int fd = accept4(v->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ||
+                errno == ECONNABORTED)
+                return;
+            /* Out of fds: the client stays in the backlog and the listener
+             * stays readable; pause it until the next tick, not spin. */
+            if (log_ratelimit_ok(&v->host_rl))
+                log_warn("virtio-vsock: cannot accept on %s: %s", v->uds_path, strerror(errno));
+            struct epoll_event ev = {.events = 0, .data.ptr = &v->listen_fd};
+            epoll_ctl(v->epfd, EPOLL_CTL_MOD, v->listen_fd, &ev);
+            v->listen_paused = true;
+            timer_set(v, true);
+            return;
+        }
+        if (v->nconns >= VIRTIO_VSOCK_MAX_CONNS) {
+            if (log_ratelimit_ok(&v->host_rl))
+                log_warn("virtio-vsock: %d connections open; closing a new client of %s",
+                         VIRTIO_VSOCK_MAX_CONNS, v->uds_path);
+            close(fd);
+            continue;
+        }
+        struct conn *c = conn_new(v, fd, CONN_LINE);
+        if (!c) {
+            close(fd);
+            continue;
+        }
+        conn_deadline(v, c, VIRTIO_VSOCK_CONNECT_MS);
+        conn_arm(v, c);
+    }
+}
+
+/* Handshakes that took too long, and a paused listener. */
+static void on_tick(struct vsock *v)
+{
+    uint64_t n;
+    (void)!read(v->timer_fd, &n, sizeof(n));
+    uint64_t now = now_ms();
+    bool more = false;
+    for (struct conn *c = v->all, *next; c; c = next) {
+        next = c->anext;
+        if (!c->deadline_ms)
+            continue;
+        if (now < c->deadline_ms) {
+            more = true;
+            continue;
+        }
+        log_debug("virtio-vsock: handshake of host connection to guest port %u timed out",
+                  c->peer_port);
+        conn_rst(v, c); /* the client sees its connection close */
+    }
+    if (v->listen_paused) {
+        struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &v->listen_fd};
+        epoll_ctl(v->epfd, EPOLL_CTL_MOD, v->listen_fd, &ev);
+        v->listen_paused = false;
+    }
+    if (!more)
+        timer_set(v, false);
+}
+
+/* The private epoll set is readable: handle one batch of socket events. */
+static void vsock_on_events(void *opaque, uint32_t events)
+{
+    struct vsock *v = opaque;
+    struct virtio_device *d = &v->vdev;
+    (void)events;
+    pthread_mutex_lock(&d->lock);
+    struct epoll_event ev[EVENT_BATCH];
+    int n = epoll_wait(v->epfd, ev, EVENT_BATCH, 0);
+    for (int i = 0; i < n; i++) {
+        void *p = ev[i].data.ptr;
+        if (p == &v->listen_fd)
+            on_accept(v);
+        else if (p == &v->timer_fd)
+            on_tick(v);
+        else if (((struct conn *)p)->state != CONN_DEAD)
+            conn_event(v, p, ev[i].events);
+    }
+    rx_pump(v);
+    reap(v);
+    pthread_mutex_unlock(&d->lock);
+}
+
+/* ---- virtio device ops ------------------------------------------------- */
+
+static void vsock_notify(struct virtio_device *d, unsigned q)
+{
+    struct vsock *v = to_vsock(d);
+    if (q == TXQ)
+        virtio_queue_serve(d, TXQ, &v->txc, TX_BUDGET, tx_chain);
+    /* RXQ: new buffers. EVQ: never used (see vsock.h). Either way, send
+     * what is pending. */
+    rx_pump(v);
+    reap(v);
+}
+
+/* Every connection goes; the listener stays. */
+static void drop_all(struct vsock *v)
+{
+    while (v->all)
+        conn_free(v, v->all);
+    reap(v);
+    v->rst_head = v->rst_count = 0;
+    v->tx_stalled = false;
+    timer_set(v, false);
+}
+
+static void vsock_reset(struct virtio_device *d)
+{
+    /* The driver's sockets are gone with its device: close the host ends. */
+    drop_all(to_vsock(d));
+}
+
+static void vsock_config_read(struct virtio_device *d, uint32_t off, void *buf, uint32_t len)
+{
+    memcpy(buf, to_vsock(d)->config + off, len);
+}
+
+static void vsock_release(struct virtio_device *d)
+{
+    struct vsock *v = to_vsock(d);
+    if (v->on_loop)
+        evloop_del(v->loop, v->epfd);
+    drop_all(v);
+    if (v->listen_fd >= 0)
+        close(v->listen_fd);
+    if (v->bound) {
+        /* Only the file we made: another process may have replaced it. */
+        struct stat st;
+        if (lstat(v->uds_path, &st) == 0 && st.st_dev == v->uds_dev && st.st_ino == v->uds_ino)
+            unlink(v->uds_path);
+    }
+    if (v->timer_fd >= 0)
+        close(v->timer_fd);
+    if (v->epfd >= 0)
+        close(v->epfd);
+    virtio_device_release(d);
+    free(v->uds_path);
+    free(v);
+}
+
+static const struct virtio_dev_ops vsock_ops = {
+    .name = "virtio-vsock",
+    .device_id = VIRTIO_ID_VSOCK,
+    .num_queues = 3,
+    .queue_max_size = VIRTIO_VSOCK_QUEUE_SIZE,
+    .config_size = sizeof(((struct vsock *)0)->config),
+    .config_read = vsock_config_read,
+    .reset = vsock_reset,
+    .queue_notify = vsock_notify,
+    .release = vsock_release,
+};
+
+/* Listen on uds_path, replacing a stale socket file but nothing else. */
+static int uds_listen(struct vsock *v, char *err, size_t errlen)
+{
+    const char *path = v->uds_path;
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    memcpy(a.sun_path, path, strlen(path) + 1); /* length checked by the caller */
+    struct stat st;
+    if (lstat(path, &st) == 0) {
+        if (!S_ISSOCK(st.st_mode)) {
+            snprintf(err, errlen,
+                     "vsock socket path %s exists and is not a socket; remove it or choose "
+                     "another uds path",
+                     path);
+            return -EEXIST;
+        }
+        int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (probe < 0) {
+            snprintf(err, errlen, "cannot check vsock socket %s: %s", path, strerror(errno));
+            return -errno;
+        }
+        /* Non-blocking: a full backlog (EAGAIN) also means someone is there. */
+        int r = connect(probe, (struct sockaddr *)&a, sizeof(a));
+        int e = r < 0 ? errno : 0;
+        close(probe);
+        if (r == 0 || e == EAGAIN) {
+            snprintf(err, errlen,
+                     "vsock socket %s is in use by another process; stop it or choose another "
+                     "uds path",
+                     path);
+            return -EADDRINUSE;
+        }
+        if (e != ECONNREFUSED) {
+            snprintf(err, errlen, "cannot check whether vsock socket %s is in use: %s", path,
+                     strerror(e));
+            return -e;
+        }
+        if (unlink(path) < 0) { /* stale: nobody accepts there */
+            snprintf(err, errlen, "cannot remove the stale vsock socket %s: %s", path,
+                     strerror(errno));
+            return -errno;
+        }
+        log_info("virtio-vsock: removed the stale socket %s", path);
+    }
+    v->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (v->listen_fd < 0 || bind(v->listen_fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
+        int e = errno;
+        snprintf(err, errlen, "cannot create vsock socket %s: %s", path, strerror(e));
+        return -e;
+    }
+    if (lstat(path, &st) == 0) {
+        v->bound = true;
+        v->uds_dev = st.st_dev;
+        v->uds_ino = st.st_ino;
+    }
+    if (listen(v->listen_fd, SOMAXCONN) < 0) {
+        int e = errno;
+        snprintf(err, errlen, "cannot listen on vsock socket %s: %s", path, strerror(e));
+        return -e;
+    }
+    return 0;
+}
+
+struct virtio_device *virtio_vsock_create(const struct guest_mem *mem,
+                                          const struct vsock_config *cfg, struct evloop *loop,
+                                          char *err, size_t errlen)
+{
+    if (!cfg->uds_path || !*cfg->uds_path) {
+        snprintf(err, errlen, "vsock needs a host socket path: give uds=PATH");
+        return NULL;
+    }
+    if (cfg->cid < 3 || cfg->cid == UINT32_MAX) {
+        snprintf(err, errlen, "vsock guest CID %u is reserved; use a number from 3 to 4294967294",
+                 cfg->cid);
+        return NULL;
+    }
+    size_t max = sizeof(((struct sockaddr_un *)0)->sun_path) - 1 - PORT_SUFFIX_MAX;
+    if (strlen(cfg->uds_path) > max) {
+        snprintf(err, errlen,
+                 "vsock socket path %s is too long: at most %zu bytes, to leave room for the "
+                 "_PORT suffix of guest-initiated connections",
+                 cfg->uds_path, max);
+        return NULL;
+    }
+    struct vsock *v = calloc(1, sizeof(*v));
+    if (!v || !(v->uds_path = strdup(cfg->uds_path))) {
+        free(v);
+        snprintf(err, errlen, "out of memory for the vsock device");
+        return NULL;
+    }
+    v->loop = loop;
+    v->cid = cfg->cid;
+    uint64_t le = htole64(v->cid);
+    memcpy(v->config, &le, sizeof(le));
+    v->epfd = v->listen_fd = v->timer_fd = -1;
+    v->next_port = VIRTIO_VSOCK_LOCAL_PORT_BASE;
+    virtio_device_init(&v->vdev, &vsock_ops, mem, VIRTIO_BIT(VIRTIO_VSOCK_F_STREAM));
+
+    int r;
+    v->epfd = epoll_create1(EPOLL_CLOEXEC);
+    v->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    if (v->epfd < 0 || v->timer_fd < 0) {
+        snprintf(err, errlen, "cannot set up the vsock device's event watch: %s",
+                 strerror(errno));
+        goto fail;
+    }
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &v->timer_fd};
+    if (epoll_ctl(v->epfd, EPOLL_CTL_ADD, v->timer_fd, &ev) < 0) {
+        snprintf(err, errlen, "cannot set up the vsock device's timer: %s", strerror(errno));
+        goto fail;
+    }
+    if (uds_listen(v, err, errlen) < 0)
+        goto fail;
+    ev = (struct epoll_event){.events = EPOLLIN, .data.ptr = &v->listen_fd};
+    if (epoll_ctl(v->epfd, EPOLL_CTL_ADD, v->listen_fd, &ev) < 0) {
+        snprintf(err, errlen, "cannot watch vsock socket %s: %s", v->uds_path, strerror(errno));
+        goto fail;
+    }
+    r = evloop_add(loop, v->epfd, EPOLLIN, vsock_on_events, v);
+    if (r < 0) {
+        snprintf(err, errlen, "cannot watch vsock socket %s: %s", v->uds_path, strerror(-r));
+        goto fail;
+    }
+    v->on_loop = true;
+    return &v->vdev;
+fail:
+    vsock_release(&v->vdev);
+    return NULL;
+}
