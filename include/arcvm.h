@@ -100,6 +100,28 @@ int arcvm_set_vsock(arcvm *vm, uint32_t cid, const char *uds_path);
  * reclaim. */
 int arcvm_set_balloon(arcvm *vm, uint32_t target_mib, int deflate_on_oom,
                       unsigned stats_interval_s, int free_page_reporting);
+/* Balloon at run time. Set the target (MiB the guest should give back). */
+int arcvm_balloon_set_target(arcvm *vm, uint32_t target_mib);
+/* Change the statistics interval (only when statistics were enabled). */
+int arcvm_balloon_set_stats_interval(arcvm *vm, unsigned seconds);
+/* Statistics tags, numbered as in the virtio spec (5.5.6.3). */
+enum {
+    ARCVM_BALLOON_SWAP_IN, ARCVM_BALLOON_SWAP_OUT, ARCVM_BALLOON_MAJOR_FAULTS,
+    ARCVM_BALLOON_MINOR_FAULTS, ARCVM_BALLOON_FREE_MEMORY, ARCVM_BALLOON_TOTAL_MEMORY,
+    ARCVM_BALLOON_AVAILABLE_MEMORY, ARCVM_BALLOON_DISK_CACHES, ARCVM_BALLOON_HUGETLB_ALLOCATIONS,
+    ARCVM_BALLOON_HUGETLB_FAILURES, ARCVM_BALLOON_NSTATS = 16
+};
+struct arcvm_balloon {
+    uint32_t target_mib, actual_mib;  /* asked for / given by the guest */
+    int deflate_on_oom, free_page_reporting, stats_enabled;
+    unsigned stats_interval_s;
+    uint64_t stats_updates;           /* 0: no statistics received yet */
+    uint32_t stats_valid;             /* bit n: stats[n] was sent */
+    uint64_t stats[ARCVM_BALLOON_NSTATS];
+};
+int arcvm_balloon_get(arcvm *vm, struct arcvm_balloon *out);
+/* The JSON name Firecracker uses for statistics tag @tag, or NULL. */
+const char *arcvm_balloon_stat_name(unsigned tag);
 /* Non-zero: add a virtio-rng entropy device fed from getrandom(). */
 int arcvm_set_rng(arcvm *vm, int on);
 /* Non-zero: also list the virtio-mmio devices on the kernel command line
