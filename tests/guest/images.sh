@@ -23,7 +23,8 @@ for prog in virtq-attack blkbench memhog; do
   fi
 done
 # This script is in the key too: it holds the module list.
-key=$(cat "$here/images.sh" "$here/init.sh" "$here/mkinitramfs.sh" "$here/extract-vmlinux.sh" "${keyfiles[@]}" |
+key=$(cat "$here/images.sh" "$here/init.sh" "$here/mkinitramfs.sh" "$here/extract-vmlinux.sh" \
+        "$here/udhcpc.script" "${keyfiles[@]}" |
         sha256sum | cut -c1-12)
 
 vmlinux=$cache/vmlinux-$ver
@@ -39,8 +40,8 @@ if [ ! -s "$initrd" ]; then
   # crc32c, which ext4 loads through the crypto API (a soft dependency that
   # `modinfo -F depends` does not list).
   "$here/mkinitramfs.sh" -o "$initrd" -i "$here/init.sh" \
-    -m virtio_mmio -m virtio_blk -m virtio_console -m virtio_rng -m virtio_balloon -m ext4 -m crc32c_generic \
-    "${extra[@]}"
+    -m virtio_mmio -m virtio_blk -m virtio_console -m virtio_rng -m virtio_balloon -m virtio_net \
+    -m ext4 -m crc32c_generic -f "$here/udhcpc.script:/etc/udhcpc.script" "${extra[@]}"
 fi
 
 printf 'KERNEL=%q\nVMLINUX=%q\nINITRD=%q\n' "$kernel" "$vmlinux" "$initrd"

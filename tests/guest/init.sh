@@ -10,6 +10,8 @@
 #                      memory then), then power off
 #   arcvm.mode=blkbench  run blkbench on /dev/vda (arcvm.benchsecs=N seconds
 #                      per pattern), then power off
+#   arcvm.net=dhcp     configure eth0 by DHCP (udhcpc)
+#   arcvm.ip=ADDR/PREFIX  configure eth0 statically
 #   arcvm.root=DEV     first switch to the ext4 root filesystem on DEV (this
 #                      script is /init there too, started with "rooted")
 mount -t proc proc /proc
@@ -21,12 +23,14 @@ mkdir -p /dev/pts && mount -t devpts devpts /dev/pts 2>/dev/null
 # there is no init daemon here to catch the kernel's SIGINT.
 echo 1 >/proc/sys/kernel/ctrl-alt-del
 
-mode=shell root= benchsecs=5
+mode=shell root= benchsecs=5 net=
 for arg in $(cat /proc/cmdline); do
   case $arg in
     arcvm.mode=*) mode=${arg#arcvm.mode=} ;;
     arcvm.root=*) root=${arg#arcvm.root=} ;;
     arcvm.benchsecs=*) benchsecs=${arg#arcvm.benchsecs=} ;;
+    arcvm.net=dhcp) net=dhcp ;;
+    arcvm.ip=*) net=${arg#arcvm.ip=} ;;
   esac
 done
 
@@ -48,6 +52,14 @@ if grep -q 'console=hvc0' /proc/cmdline; then
   while [ ! -c /dev/hvc0 ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
   exec </dev/hvc0 >/dev/hvc0 2>&1
 fi
+
+ifconfig lo 127.0.0.1 up 2>/dev/null
+case $net in
+  '') ;;
+  dhcp) udhcpc -i eth0 -s /etc/udhcpc.script -q -n -t 10 >/dev/null 2>&1 ||
+          echo "init: DHCP on eth0 failed" ;;
+  *) ifconfig eth0 "${net%/*}" netmask "$(ipcalc -m "$net" | cut -d= -f2)" up ;;
+esac
 
 # Boot done: 123 at 0xc0000000 is the boot-timer byte (ignored by VMMs
 # without one), the line is what scripts wait for.

@@ -5,6 +5,7 @@
 #
 # Usage:
 #   mkinitramfs.sh -o OUT.cpio.gz -i INIT_SCRIPT [-m MODULE]... [-f HOSTPATH:GUESTPATH]...
+#                  [-b BINARY]...
 #
 #   -o OUT       output file, written atomically (temp file + mv)
 #   -i INIT      becomes /init (mode 755)
@@ -12,6 +13,8 @@
 #                its dependencies resolved recursively via `modinfo -F depends`
 #   -f HOST:GUEST  copy a host file or directory to GUEST (absolute path);
 #                the split is at the last ':'
+#   -b BINARY    a dynamically linked host program (e.g. /usr/bin/iperf3), put
+#                at the same path with every shared library ldd lists for it
 #
 # Image layout:
 #   /bin/busybox plus a symlink for every applet (as `busybox --install -s`)
@@ -38,13 +41,14 @@ usage() {
 }
 
 out='' init=''
-modules=() files=()
-while getopts ':o:i:m:f:h' opt; do
+modules=() files=() binaries=()
+while getopts ':o:i:m:f:b:h' opt; do
   case $opt in
     o) out=$OPTARG ;;
     i) init=$OPTARG ;;
     m) modules+=("$OPTARG") ;;
     f) files+=("$OPTARG") ;;
+    b) binaries+=("$OPTARG") ;;
     h) usage ;;
     :) echo "$prog: -$OPTARG needs an argument" >&2; usage ;;
     *) echo "$prog: unknown option -$OPTARG" >&2; usage ;;
@@ -181,6 +185,16 @@ for spec in ${files[@]+"${files[@]}"}; do
   [ -e "$src" ] || die "-f source '$src' does not exist"
   mkdir -p "$stage$(dirname "$dst")"
   cp -a -- "$src" "$stage$dst"
+done
+
+# --- programs with their shared libraries -----------------------------------
+for bin in ${binaries[@]+"${binaries[@]}"}; do
+  [ -x "$bin" ] || die "-b '$bin' is not an executable"
+  for f in "$bin" $(ldd "$bin" 2>/dev/null | grep -o '/[^ ]*'); do
+    [ -e "$stage$f" ] && continue
+    mkdir -p "$stage$(dirname "$f")"
+    cp -L -- "$f" "$stage$f"   # -L: the library itself, not its symlink
+  done
 done
 
 # --- archive ----------------------------------------------------------------
