@@ -12,6 +12,7 @@ struct evloop_entry {
     int fd;
     evloop_cb cb;
     void *opaque;
+    bool dead; /* removed; freed after the batch being dispatched */
     struct evloop_entry *next;
 };
 
@@ -38,15 +39,20 @@ int evloop_init(struct evloop *l)
     return 0;
 }
 
-void evloop_release(struct evloop *l)
+static void free_list(struct evloop_entry *e)
 {
-    struct evloop_entry *e = l->entries;
     while (e) {
         struct evloop_entry *n = e->next;
         free(e);
         e = n;
     }
-    l->entries = NULL;
+}
+
+void evloop_release(struct evloop *l)
+{
+    free_list(l->entries);
+    free_list(l->graveyard);
+    l->entries = l->graveyard = NULL;
     close(l->wakefd);
     close(l->epfd);
     pthread_mutex_destroy(&l->lock);
@@ -57,7 +63,7 @@ int evloop_add(struct evloop *l, int fd, uint32_t events, evloop_cb cb, void *op
     struct evloop_entry *e = calloc(1, sizeof(*e));
     if (!e)
         return -ENOMEM;
-    *e = (struct evloop_entry){fd, cb, opaque, NULL};
+    *e = (struct evloop_entry){.fd = fd, .cb = cb, .opaque = opaque};
     struct epoll_event ev = {.events = events, .data.ptr = e};
     pthread_mutex_lock(&l->lock);
     if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
@@ -93,9 +99,10 @@ int evloop_mod(struct evloop *l, int fd, uint32_t events)
     return r;
 }
 
-/* Removal must not free an entry that the loop thread may be about to use
- * from an epoll result it already holds; callers remove entries only from the
- * loop thread itself or after the loop has stopped. */
+/* The loop thread may hold the entry in the batch of events it is
+ * dispatching (a callback removing another fd does this), so removal only
+ * marks it dead and parks it; the loop frees parked entries between batches
+ * and skips dead ones. */
 int evloop_del(struct evloop *l, int fd)
 {
     pthread_mutex_lock(&l->lock);
@@ -107,7 +114,9 @@ int evloop_del(struct evloop *l, int fd)
     if (e) {
         *pp = e->next;
         (void)epoll_ctl(l->epfd, EPOLL_CTL_DEL, fd, NULL);
-        free(e);
+        e->dead = true;
+        e->next = l->graveyard;
+        l->graveyard = e;
         r = 0;
     }
     pthread_mutex_unlock(&l->lock);
@@ -131,8 +140,19 @@ void evloop_run(struct evloop *l)
                 (void)!read(l->wakefd, &v, sizeof(v));
                 continue;
             }
-            e->cb(e->opaque, evs[i].events);
+            /* Read under the lock: another thread may be removing it. */
+            pthread_mutex_lock(&l->lock);
+            bool dead = e->dead;
+            pthread_mutex_unlock(&l->lock);
+            if (!dead)
+                e->cb(e->opaque, evs[i].events);
         }
+        /* No event of this batch is left: what was removed can go. */
+        pthread_mutex_lock(&l->lock);
+        struct evloop_entry *g = l->graveyard;
+        l->graveyard = NULL;
+        pthread_mutex_unlock(&l->lock);
+        free_list(g);
     }
 }
 

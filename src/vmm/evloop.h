@@ -21,8 +21,9 @@ struct evloop {
     int epfd;
     int wakefd;               /* eventfd that interrupts epoll_wait */
     _Atomic bool stop;
-    pthread_mutex_t lock;     /* protects @entries against add/del */
+    pthread_mutex_t lock;     /* protects @entries and @graveyard */
     struct evloop_entry *entries;
+    struct evloop_entry *graveyard; /* removed, freed after the current batch */
 };
 
 int evloop_init(struct evloop *l);
@@ -30,6 +31,9 @@ void evloop_release(struct evloop *l);
 /* Watch @fd for @events (EPOLLIN, ...). One registration per fd. */
 int evloop_add(struct evloop *l, int fd, uint32_t events, evloop_cb cb, void *opaque);
 int evloop_mod(struct evloop *l, int fd, uint32_t events);
+/* Stop watching @fd. Safe from any thread and from inside a callback, even
+ * for an fd whose event is pending in the batch being dispatched (its
+ * callback is then not called). */
 int evloop_del(struct evloop *l, int fd);
 /* Run callbacks until evloop_stop(). */
 void evloop_run(struct evloop *l);
