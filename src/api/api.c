@@ -74,6 +74,11 @@ struct api {
     struct api_drive drives[API_MAX_DRIVES];
     unsigned ndrives;
     bool entropy;
+    struct api_vsock {
+        bool set;
+        uint32_t cid;
+        char *uds_path;
+    } vsock;
     struct api_balloon {
         bool set;
         uint32_t amount_mib;
@@ -408,6 +413,7 @@ void api_destroy(struct api *a)
     free(a->log_module);
     free(a->metrics_path);
     free(a->hv_device);
+    free(a->vsock.uds_path);
     free(a);
 }
 
@@ -515,6 +521,8 @@ int api_start(struct api *a, char *err, size_t errlen)
     }
     if (!r)
         r = arcvm_set_rng(vm, a->entropy);
+    if (!r && a->vsock.set)
+        r = arcvm_set_vsock(vm, a->vsock.cid, a->vsock.uds_path);
     if (!r && a->balloon.set)
         r = arcvm_set_balloon(vm, a->balloon.amount_mib, a->balloon.deflate_on_oom,
                               a->balloon.stats_s, a->balloon.reporting);
@@ -697,6 +705,7 @@ static json_t *drive_json(const struct api_drive *d)
 }
 
 static json_t *balloon_json(const struct api *a);
+static json_t *vsock_json(const struct api *a);
 
 static json_t *vm_config_json(struct api *a)
 {
@@ -717,11 +726,12 @@ static json_t *vm_config_json(struct api *a)
         a->metrics_path ? json_pack("{s:s}", "metrics_path", a->metrics_path) : json_null();
     json_t *entropy = a->entropy ? json_pack("{s:n}", "rate_limiter") : json_null();
     json_t *balloon = a->balloon.set ? balloon_json(a) : json_null();
-    return json_pack("{s:o,s:o,s:o,s:n,s:o,s:o,s:o,s:n,s:[],s:n,s:o}", "balloon", balloon,
+    json_t *vsock = a->vsock.set ? vsock_json(a) : json_null();
+    return json_pack("{s:o,s:o,s:o,s:n,s:o,s:o,s:o,s:n,s:[],s:o,s:o}", "balloon", balloon,
                      "drives", drives,
                      "boot-source", boot, "cpu-config", "logger", logger, "machine-config",
                      machine_json(a), "metrics", metrics, "mmds-config", "network-interfaces",
-                     "vsock", "entropy", entropy);
+                     "vsock", vsock, "entropy", entropy);
 }
 
 /* ---- endpoints --------------------------------------------------------- */
@@ -1098,7 +1108,27 @@ static void put_vsock(struct api *a, const char *id, json_t *b, struct api_reply
     }
     if (!pre_boot(a, r))
         return;
-    fault(a, r, 400, "vsock devices are not supported by arcvm yet.");
+    const char *uds = api_json_str(b, "uds_path");
+    if (!uds || !*uds || strchr(uds, ',')) {
+        fault(a, r, 400, "uds_path must be a non-empty path without commas.");
+        return;
+    }
+    char *copy = strdup(uds);
+    if (!copy) {
+        fault(a, r, 500, "out of memory");
+        return;
+    }
+    free(a->vsock.uds_path);
+    a->vsock.uds_path = copy;
+    a->vsock.cid = (uint32_t)api_json_uint(b, "guest_cid", 0);
+    a->vsock.set = true;
+    ok(r);
+}
+
+static json_t *vsock_json(const struct api *a)
+{
+    return json_pack("{s:i,s:s}", "guest_cid", (json_int_t)a->vsock.cid, "uds_path",
+                     a->vsock.uds_path);
 }
 
 static void put_balloon(struct api *a, const char *id, json_t *b, struct api_reply *r)

@@ -129,7 +129,7 @@ struct vsock {
     bool on_loop, bound, timer_on, listen_paused;
     dev_t uds_dev; /* the socket file we created, to remove only it */
     ino_t uds_ino;
-    struct log_ratelimit host_rl;
+    struct log_ratelimit host_rl, debug_rl;
     /* Connections. */
     struct conn *hash[HASH_SIZE];
     struct conn *all;
@@ -146,6 +146,14 @@ struct vsock {
     struct iovec iov[VIRTQ_MAX_SIZE];
     struct virtq_chain txc, rxc;
 };
+
+/* Connection events the guest can cause at will: debug level, and
+ * rate-limited even there. */
+#define vsock_debug(v, ...)                                                                        \
+    do {                                                                                           \
+        if (log_get_level() >= LOG_DEBUG && log_ratelimit_ok(&(v)->debug_rl))                      \
+            log_msg(LOG_DEBUG, __VA_ARGS__);                                                       \
+    } while (0)
 
 static struct vsock *to_vsock(struct virtio_device *d)
 {
@@ -372,8 +380,10 @@ static void conn_arm(struct vsock *v, struct conn *c)
     if (c->armed && c->armed_ev == want)
         return;
     /* Armed with nothing, a socket still reports a hang-up, once; after
-     * that it stays quiet until there is something to do. */
-    if (!want && c->hup)
+     * that it stays quiet until there is something to do. A disarmed one
+     * whose data the receive side reads anyway needs no hang-up report
+     * either: reading finds the EOF. */
+    if (!want && !c->armed && (c->hup || (c->pend & PEND_DATA)))
         return;
     struct epoll_event ev = {.events = want | EPOLLONESHOT, .data.ptr = c};
     if (epoll_ctl(v->epfd, EPOLL_CTL_MOD, c->fd, &ev) == 0) {
@@ -398,7 +408,7 @@ static void maybe_credit(struct vsock *v, struct conn *c)
 /* The host socket failed or went away for good. */
 static void host_failed(struct vsock *v, struct conn *c, int err)
 {
-    log_debug("virtio-vsock: host side of %u:%u ended: %s", c->local_port, c->peer_port,
+    vsock_debug(v, "virtio-vsock: host side of %u:%u ended: %s", c->local_port, c->peer_port,
               strerror(err));
     conn_rst(v, c);
 }
@@ -718,7 +728,7 @@ static void guest_connect(struct vsock *v, const struct virtio_vsock_hdr *h)
     /* A Unix connect never waits: it is accepted into the backlog, or
      * refused (no file, nobody listening, EAGAIN for a full backlog). */
     if (connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
-        log_debug("virtio-vsock: guest connection to %s: %s", a.sun_path, strerror(errno));
+        vsock_debug(v, "virtio-vsock: guest connection to %s: %s", a.sun_path, strerror(errno));
         close(fd);
         goto refuse;
     }
@@ -1116,7 +1126,7 @@ static void on_tick(struct vsock *v)
             more = true;
             continue;
         }
-        log_debug("virtio-vsock: handshake of host connection to guest port %u timed out",
+        vsock_debug(v, "virtio-vsock: handshake of host connection to guest port %u timed out",
                   c->peer_port);
         conn_rst(v, c); /* the client sees its connection close */
     }

@@ -7,6 +7,7 @@
 #include "virtio/blk.h"
 #include "virtio/console.h"
 #include "virtio/rng.h"
+#include "virtio/vsock.h"
 #include "vmm/console.h"
 #include "vmm/log.h"
 #include "vmm/vm.h"
@@ -68,6 +69,13 @@ int vm_devices_create(struct vm *vm, char *err, size_t errlen)
         struct virtio_device *d = virtio_rng_create(&vm->mem);
         if (!d)
             goto oom;
+        if ((r = attach(vm, d, err, errlen)) < 0)
+            return r;
+    }
+    if (c->vsock.enabled) {
+        struct virtio_device *d = virtio_vsock_create(&vm->mem, &c->vsock, &vm->loop, err, errlen);
+        if (!d)
+            return -EINVAL;
         if ((r = attach(vm, d, err, errlen)) < 0)
             return r;
     }

@@ -421,8 +421,67 @@ section_balloon() {
   exec {fd}>&-
 }
 
+# ---- vsock, hybrid like Firecracker's: echo both ways, 100 MiB each way ----
+section_vsock() {
+  local VT=$PWD/build/vsock-tool U="$E2E_TMP/v.sock" N=$((100 << 20)) hpid out rc
+  # count REGEX: how many console lines of guest "vs" match.
+  vs_count() { tr -d '\r' <"$(vm_dir vs)/out" | grep -acE "$1"; }
+  vm_start vs --kernel "$KERNEL" --initrd "$INITRD" --cpus 2 --memory 512M \
+    --vsock "cid=3,uds=$U" --cmdline "quiet"
+  if ! vm_expect vs "ARCVM-GUEST-READY" 240; then
+    not_ok "boot with --vsock"; vm_wait vs 5; return
+  fi
+  ok "boots with --vsock; the host socket exists: $(test -S "$U" && echo yes)"
+  # host -> guest: CONNECT <port>, then an echo round trip of 1 MiB
+  vm_send vs 'vsock-tool listen 5000 echo &'
+  vm_expect vs 'listening on 5000' 30 >/dev/null
+  out=$("$VT" -t 30 connect-guest "$U" 5000 roundtrip 1M 2>&1); rc=$?
+  [ $rc -eq 0 ] || echo "$out" | sed 's/^/     /'
+  check "host->guest: CONNECT and a 1 MiB echo round trip" [ $rc -eq 0 ]
+  # guest -> host: to <uds>_6000
+  "$VT" listen-unix "${U}_6000" echo >/dev/null 2>&1 &
+  hpid=$!
+  sleep 0.5
+  vm_send vs 'vsock-tool connect-host 6000 roundtrip 1M; echo RT-RC-$?'
+  check "guest->host: a 1 MiB echo round trip through <uds>_6000" vm_expect vs '^RT-RC-0' 120
+  wait $hpid
+  out=$("$VT" connect-guest "$U" 7777 sink 2>&1); rc=$?
+  check "a host connection to a guest port nobody listens on is refused" [ $rc -ne 0 ]
+  # 100 MiB host -> guest
+  vm_send vs 'vsock-tool listen 5001 sink &'
+  vm_expect vs 'listening on 5001' 30 >/dev/null
+  local t0=$SECONDS
+  out=$("$VT" -t 30 connect-guest "$U" 5001 source 100M 2>/dev/null)
+  hs=$(echo "$out" | sed -n 's/.*sent_fnv=\([0-9a-f]*\).*/\1/p')
+  if vm_expect vs "^sink sent=0 .*recv=$N " 600; then
+    g=$(tr -d '\r' <"$(vm_dir vs)/out" | grep -aE "^sink sent=0 .*recv=$N " | tail -1)
+    check "100 MiB host->guest arrive intact in $((SECONDS - t0)) s (checksum $hs)" \
+      sh -c "[ -n '$hs' ] && echo '$g' | grep -q 'recv_fnv=$hs '"
+  else
+    not_ok "100 MiB host->guest"
+  fi
+  # 100 MiB guest -> host
+  "$VT" listen-unix "${U}_6001" sink >"$E2E_TMP/sink6001.out" 2>/dev/null &
+  hpid=$!
+  sleep 0.5
+  t0=$SECONDS
+  vm_send vs "vsock-tool connect-host 6001 source 100M; echo SRC-RC-\$?"
+  if vm_expect vs '^SRC-RC-' 600; then
+    wait $hpid
+    g=$(tr -d '\r' <"$(vm_dir vs)/out" | grep -aE "^source sent=$N " | tail -1)
+    gs=$(echo "$g" | sed -n 's/.*sent_fnv=\([0-9a-f]*\).*/\1/p')
+    check "100 MiB guest->host arrive intact in $((SECONDS - t0)) s (checksum $gs)" \
+      sh -c "[ -n '$gs' ] && grep -q 'recv=$N recv_fnv=$gs ' '$E2E_TMP/sink6001.out'"
+  else
+    not_ok "100 MiB guest->host"; kill $hpid 2>/dev/null
+  fi
+  vm_send vs 'poweroff -f'
+  vm_wait vs 60
+  check "power-off exits 0 and the socket file is gone (rc $VM_RC)" [ "$VM_RC" -eq 0 -a ! -e "$U" ]
+}
+
 # ARCVM_E2E_ONLY="disks bzimage" runs only those sections (for quick iteration).
-for section in refusals crash library terminal bzimage pvh disks firecracker balloon; do
+for section in refusals crash library terminal bzimage pvh disks firecracker balloon vsock; do
   case " ${ARCVM_E2E_ONLY:-$section} " in
     *" $section "*) echo "# -- $section"; "section_$section" ;;
   esac

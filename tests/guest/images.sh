@@ -16,7 +16,7 @@ kernel=$("$here/kernel.sh")
 ver=$("$here/kernel.sh" --version)
 # Guest-side test programs (static) go in when they have been built.
 extra=() keyfiles=()
-for prog in virtq-attack blkbench memhog; do
+for prog in virtq-attack blkbench memhog vsock-tool; do
   if [ -x "$repo/build/$prog" ]; then
     extra+=(-f "$repo/build/$prog:/bin/$prog")
     keyfiles+=("$repo/build/$prog")
@@ -38,9 +38,10 @@ if [ ! -s "$initrd" ]; then
   echo "images: building the busybox initramfs" >&2
   # Virtio drivers are modules in Debian's kernel; ext4 for disk tests, with
   # crc32c, which ext4 loads through the crypto API (a soft dependency that
-  # `modinfo -F depends` does not list).
+  # `modinfo -F depends` does not list); AF_VSOCK over virtio.
   "$here/mkinitramfs.sh" -o "$initrd" -i "$here/init.sh" \
     -m virtio_mmio -m virtio_blk -m virtio_console -m virtio_rng -m virtio_balloon -m virtio_net \
+    -m vsock -m vmw_vsock_virtio_transport_common -m vmw_vsock_virtio_transport \
     -m ext4 -m crc32c_generic -f "$here/udhcpc.script:/etc/udhcpc.script" "${extra[@]}"
 fi
 

@@ -578,8 +578,6 @@ static void test_unsupported_devices(void **state)
          "{\"ops\": {\"size\": -1, \"refill_time\": 1}}}",
          "non-negative"},
         {"PATCH", "/network-interfaces/eth0", "{\"iface_id\": \"eth0\"}", "before starting"},
-        {"PUT", "/vsock", "{\"guest_cid\": 3, \"uds_path\": \"/tmp/v.sock\"}",
-         "vsock devices are not supported by arcvm yet"},
         {"PUT", "/vsock", "{\"guest_cid\": 2, \"uds_path\": \"/tmp/v.sock\"}", "reserved"},
         {"PUT", "/vsock", "{\"uds_path\": \"/tmp/v.sock\"}", "missing field 'guest_cid'"},
         {"PUT", "/balloon", "{\"amount_mib\": 10}", "missing field 'deflate_on_oom'"},
@@ -611,6 +609,13 @@ static void test_unsupported_devices(void **state)
     assert_int_equal(json_array_size(json_object_get(t->json, "network-interfaces")), 0);
     assert_true(json_is_null(json_object_get(t->json, "vsock")));
     assert_true(json_is_null(json_object_get(t->json, "balloon")));
+
+    /* vsock before boot: kept and shown. */
+    assert_int_equal(req(t, "PUT", "/vsock", "{\"guest_cid\": 3, \"uds_path\": \"/tmp/v.sock\"}"),
+                     204);
+    assert_int_equal(req(t, "GET", "/vm/config", NULL), 200);
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(t->json, "vsock"), "guest_cid")), 3);
 
     /* The balloon before boot: configured, updated, shown. */
     assert_int_equal(req(t, "PUT", "/balloon",
@@ -933,7 +938,7 @@ static void test_config_file(void **state)
         const char *json, *says;
     } bad[] = {
         {"{\"boot-source\": {\"kernel_image_path\": \"/nonexistent\"}}", "kernel file"},
-        {"{\"vsock\": {\"guest_cid\": 3, \"uds_path\": \"/tmp/v\"}}", "vsock devices are not"},
+        {"{\"vsock\": {\"guest_cid\": 2, \"uds_path\": \"/tmp/v\"}}", "reserved"},
         {"{\"network-interfaces\": [{\"iface_id\": \"e\", \"host_dev_name\": \"t\"}]}",
          "Network interfaces are not"},
         {"{\"mmds-config\": {\"network_interfaces\": []}}", "\"mmds-config\" is not supported"},

@@ -109,7 +109,7 @@ static void test_config_errors(void **state)
     struct t *t = *state;
     write_file(t->cfg, "{\"boot-source\": ");
     assert_int_equal(FC("--no-api", "--config-file", t->cfg), FC_EXIT_BAD_CONFIGURATION);
-    write_file(t->cfg, "{\"vsock\": {\"guest_cid\": 3, \"uds_path\": \"/tmp/v.sock\"}}");
+    write_file(t->cfg, "{\"vsock\": {\"guest_cid\": 1, \"uds_path\": \"/tmp/v.sock\"}}");
     assert_int_equal(FC("--no-api", "--config-file", t->cfg), FC_EXIT_BAD_CONFIGURATION);
     assert_int_equal(FC("--no-api", "--config-file", "/nonexistent.json"),
                      FC_EXIT_BAD_CONFIGURATION);
