@@ -5,15 +5,15 @@ set -euo pipefail
 
 # Build: compiler, meson/ninja, cmocka (unit tests), liburing (asynchronous
 # disk I/O), libevent + jansson (HTTP and JSON for the Firecracker-compatible
-# API), clang + compiler-rt (sanitizers, libFuzzer). Tests: QEMU (nested-KVM harness and the benchmark
+# API), libslirp (rootless user-mode networking), clang + compiler-rt (sanitizers, libFuzzer). Tests: QEMU (nested-KVM harness and the benchmark
 # baseline), the stock Debian kernel, busybox (guest images), cpio/kmod (image
 # builder), acpica-tools (iasl checks the generated ACPI tables), e2fsprogs.
 PKGS=(
   build-essential pkg-config meson ninja-build libcmocka-dev liburing-dev
-  libevent-dev libjansson-dev
+  libevent-dev libjansson-dev libslirp-dev
   clang libclang-rt-14-dev
   qemu-system-x86 linux-image-amd64 busybox-static cpio kmod xz-utils
-  acpica-tools e2fsprogs util-linux curl
+  acpica-tools e2fsprogs util-linux curl iproute2 iperf3
 )
 
 missing=()

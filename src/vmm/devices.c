@@ -6,6 +6,7 @@
 #include "virtio/balloon.h"
 #include "virtio/blk.h"
 #include "virtio/console.h"
+#include "virtio/net.h"
 #include "virtio/rng.h"
 #include "virtio/vsock.h"
 #include "vmm/console.h"
@@ -48,6 +49,14 @@ int vm_devices_create(struct vm *vm, char *err, size_t errlen)
     int r;
     for (unsigned i = 0; i < c->ndisks; i++) {
         struct virtio_device *d = virtio_blk_create(&vm->mem, &c->disks[i], &vm->loop, err, errlen);
+        if (!d)
+            return -EINVAL;
+        if ((r = attach(vm, d, err, errlen)) < 0)
+            return r;
+    }
+    for (unsigned i = 0; i < c->nnets; i++) {
+        struct virtio_device *d =
+            virtio_net_create(&vm->mem, &c->nets[i], i, &vm->loop, err, errlen);
         if (!d)
             return -EINVAL;
         if ((r = attach(vm, d, err, errlen)) < 0)
