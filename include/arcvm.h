@@ -162,8 +162,8 @@ int arcvm_write_guest(arcvm *vm, uint64_t gpa, const void *buf, size_t len);
 /* Counters since the VM started. */
 #define ARCVM_MAX_DEVICES 16
 struct arcvm_device_metrics {
-    char kind[16];            /* "virtio-blk", "virtio-console", "virtio-rng" */
-    char id[24];              /* disk id, or "" */
+    char kind[16];            /* "virtio-blk", "virtio-net", "virtio-rng", ... */
+    char id[24];              /* disk or NIC id, or "" */
     uint64_t notifications;   /* guest kicks */
     uint64_t interrupts;      /* interrupts raised */
     uint64_t requests;        /* requests handled */

@@ -20,6 +20,8 @@
 
 /* arcvm_add_disk() takes at most 8 disks. */
 #define API_MAX_DRIVES 8
+/* NICs per VM: the core's limit (CONFIG_MAX_NETS). */
+#define API_MAX_NETS 4
 /* The virtio-blk serial (GET_ID) is 20 bytes: arcvm_add_disk()'s id limit. */
 #define API_SERIAL_MAX 20
 /* Firecracker's MAX_SUPPORTED_VCPUS, the maximum in its swagger schema. */
@@ -31,10 +33,6 @@
 #define API_MEM_MIB_MAX (1ull << 24)
 /* Firecracker's instance id length limits (utils/validators.rs). */
 #define FC_ID_MAX 64
-/* MTU bounds in Firecracker's NetworkInterface schema (IPv4's minimum MTU
- * and the largest 16-bit value). */
-#define FC_MTU_MIN 68
-#define FC_MTU_MAX 65535
 /* vsock CIDs 0-2 are reserved (hypervisor, local, host). */
 #define FC_VSOCK_CID_MIN 3
 /* The longest request path worth routing; every real one is far shorter. */
@@ -56,6 +54,12 @@ struct api_drive {
     enum io_engine engine;
 };
 
+/* A network interface: a TAP device on the host (Firecracker has no other
+ * back end; arcvm's user-mode networking is for the CLI and library). */
+struct api_net {
+    char *id, *tap, *mac; /* mac: NULL for arcvm's default */
+};
+
 struct api {
     struct api_options opt;
     const struct api_vm_ops *ops;
@@ -73,6 +77,8 @@ struct api {
     /* drives, in guest order: a root device first, as Firecracker does */
     struct api_drive drives[API_MAX_DRIVES];
     unsigned ndrives;
+    struct api_net nets[API_MAX_NETS];
+    unsigned nnets;
     bool entropy;
     struct api_vsock {
         bool set;
@@ -382,6 +388,14 @@ oom:
     return -ENOMEM;
 }
 
+static void net_release(struct api_net *n)
+{
+    free(n->id);
+    free(n->tap);
+    free(n->mac);
+    *n = (struct api_net){0};
+}
+
 static void drive_release(struct api_drive *d)
 {
     free(d->id);
@@ -406,6 +420,8 @@ void api_destroy(struct api *a)
         close(a->metrics_fd);
     for (unsigned i = 0; i < a->ndrives; i++)
         drive_release(&a->drives[i]);
+    for (unsigned i = 0; i < a->nnets; i++)
+        net_release(&a->nets[i]);
     free(a->kernel);
     free(a->initrd);
     free(a->boot_args);
@@ -518,6 +534,14 @@ int api_start(struct api *a, char *err, size_t errlen)
         char serial[API_SERIAL_MAX + 1];
         snprintf(serial, sizeof(serial), "%s", a->drives[i].id);
         r = arcvm_add_disk(vm, a->drives[i].path, a->drives[i].ro, serial);
+    }
+    for (unsigned i = 0; !r && i < a->nnets; i++) {
+        /* The fields were checked when set: no ',' can reach the spec. */
+        char spec[160];
+        const struct api_net *n = &a->nets[i];
+        snprintf(spec, sizeof(spec), "tap=%s%s%s,id=%s", n->tap, n->mac ? ",mac=" : "",
+                 n->mac ? n->mac : "", n->id);
+        r = arcvm_add_net(vm, spec);
     }
     if (!r)
         r = arcvm_set_rng(vm, a->entropy);
@@ -707,11 +731,20 @@ static json_t *drive_json(const struct api_drive *d)
 static json_t *balloon_json(const struct api *a);
 static json_t *vsock_json(const struct api *a);
 
+static json_t *net_json(const struct api_net *n)
+{
+    return json_pack("{s:s,s:s,s:o,s:n,s:n}", "iface_id", n->id, "host_dev_name", n->tap,
+                     "guest_mac", str_or_null(n->mac), "rx_rate_limiter", "tx_rate_limiter");
+}
+
 static json_t *vm_config_json(struct api *a)
 {
     json_t *drives = json_array();
     for (unsigned i = 0; drives && i < a->ndrives; i++)
         json_array_append_new(drives, drive_json(&a->drives[i]));
+    json_t *nets = json_array();
+    for (unsigned i = 0; nets && i < a->nnets; i++)
+        json_array_append_new(nets, net_json(&a->nets[i]));
     json_t *boot = a->kernel
                        ? json_pack("{s:s,s:o,s:o}", "kernel_image_path", a->kernel, "initrd_path",
                                    str_or_null(a->initrd), "boot_args", str_or_null(a->boot_args))
@@ -727,11 +760,10 @@ static json_t *vm_config_json(struct api *a)
     json_t *entropy = a->entropy ? json_pack("{s:n}", "rate_limiter") : json_null();
     json_t *balloon = a->balloon.set ? balloon_json(a) : json_null();
     json_t *vsock = a->vsock.set ? vsock_json(a) : json_null();
-    return json_pack("{s:o,s:o,s:o,s:n,s:o,s:o,s:o,s:n,s:[],s:o,s:o}", "balloon", balloon,
-                     "drives", drives,
-                     "boot-source", boot, "cpu-config", "logger", logger, "machine-config",
-                     machine_json(a), "metrics", metrics, "mmds-config", "network-interfaces",
-                     "vsock", vsock, "entropy", entropy);
+    return json_pack("{s:o,s:o,s:o,s:n,s:o,s:o,s:o,s:n,s:o,s:o,s:o}", "balloon", balloon,
+                     "drives", drives, "boot-source", boot, "cpu-config", "logger", logger,
+                     "machine-config", machine_json(a), "metrics", metrics, "mmds-config",
+                     "network-interfaces", nets, "vsock", vsock, "entropy", entropy);
 }
 
 /* ---- endpoints --------------------------------------------------------- */
@@ -1050,13 +1082,34 @@ static bool mac_valid(const char *s)
     return true;
 }
 
+static int find_net(const struct api *a, const char *id)
+{
+    for (unsigned i = 0; i < a->nnets; i++)
+        if (!strcmp(a->nets[i].id, id))
+            return (int)i;
+    return -1;
+}
+
+/* A Linux interface name: 1-15 characters, none of '/', ':', ',' or
+ * white space (',' would also break arcvm's own option syntax). */
+static bool ifname_valid(const char *s)
+{
+    size_t n = strlen(s);
+    if (!n || n >= 16 || !strcmp(s, ".") || !strcmp(s, ".."))
+        return false;
+    for (; *s; s++)
+        if (*s == '/' || *s == ':' || *s == ',' || *s == '=' || isspace((unsigned char)*s) ||
+            !isprint((unsigned char)*s))
+            return false;
+    return true;
+}
+
 static void put_net(struct api *a, const char *id, json_t *b, struct api_reply *r)
 {
     static const struct api_json_field f[] = {
         {"iface_id", API_JSON_STRING, true, 0},
         {"host_dev_name", API_JSON_STRING, true, 0},
         {"guest_mac", API_JSON_STRING, false, 0},
-        {"mtu", API_JSON_UINT, false, FC_MTU_MAX},
         {"rx_rate_limiter", API_JSON_OBJECT, false, 0},
         {"tx_rate_limiter", API_JSON_OBJECT, false, 0},
     };
@@ -1065,17 +1118,62 @@ static void put_net(struct api *a, const char *id, json_t *b, struct api_reply *
         !id_match(a, r, id, api_json_str(b, "iface_id")))
         return;
     const char *mac = api_json_str(b, "guest_mac");
+    const char *tap = api_json_str(b, "host_dev_name");
     if (mac && !mac_valid(mac)) {
         fault(a, r, 400, "guest_mac '%s' is not a MAC address (xx:xx:xx:xx:xx:xx).", mac);
         return;
     }
-    if (api_json_has(b, "mtu") && api_json_uint(b, "mtu", 0) < FC_MTU_MIN) {
-        fault(a, r, 400, "mtu must be between %d and %d.", FC_MTU_MIN, FC_MTU_MAX);
+    if (mac && (strtoul(mac, NULL, 16) & 1)) {
+        fault(a, r, 400, "guest_mac '%s' is a multicast address: a NIC needs a unicast one.", mac);
+        return;
+    }
+    if (!ifname_valid(tap)) {
+        fault(a, r, 400,
+              "host_dev_name '%s' is not a network interface name (1 to 15 characters, no "
+              "'/', ':', ',', '=' or spaces).",
+              tap);
         return;
     }
     if (!pre_boot(a, r))
         return;
-    fault(a, r, 400, "Network interfaces are not supported by arcvm yet.");
+    if (api_json_has(b, "rx_rate_limiter") || api_json_has(b, "tx_rate_limiter")) {
+        fault(a, r, 400, "Network interface '%s': rate limiters are not supported by arcvm yet.",
+              id);
+        return;
+    }
+    int pos = find_net(a, id);
+    for (unsigned i = 0; i < a->nnets; i++) {
+        if ((int)i == pos)
+            continue;
+        if (!strcmp(a->nets[i].tap, tap)) {
+            fault(a, r, 400, "The host device name %s is already in use by interface '%s'.", tap,
+                  a->nets[i].id);
+            return;
+        }
+        if (mac && a->nets[i].mac && !strcasecmp(a->nets[i].mac, mac)) {
+            fault(a, r, 400, "The guest MAC address %s is already in use by interface '%s'.", mac,
+                  a->nets[i].id);
+            return;
+        }
+    }
+    if (pos < 0 && a->nnets == API_MAX_NETS) {
+        fault(a, r, 400, "Network interface '%s': arcvm supports at most %d interfaces.", id,
+              API_MAX_NETS);
+        return;
+    }
+    struct api_net n = {.id = strdup(id), .tap = strdup(tap), .mac = dup_or_null(mac)};
+    if (!n.id || !n.tap || (mac && !n.mac)) {
+        net_release(&n);
+        fault(a, r, 500, "out of memory");
+        return;
+    }
+    if (pos >= 0) {
+        net_release(&a->nets[pos]);
+        a->nets[pos] = n;
+    } else {
+        a->nets[a->nnets++] = n;
+    }
+    ok(r);
 }
 
 static void patch_net(struct api *a, const char *id, json_t *b, struct api_reply *r)
@@ -1089,7 +1187,14 @@ static void patch_net(struct api *a, const char *id, json_t *b, struct api_reply
         !check_rl(a, r, b, "rx_rate_limiter") || !check_rl(a, r, b, "tx_rate_limiter") ||
         !id_match(a, r, id, api_json_str(b, "iface_id")) || !post_boot(a, r))
         return;
-    fault(a, r, 400, "Network interfaces are not supported by arcvm yet.");
+    if (find_net(a, id) < 0) {
+        fault(a, r, 400, "No network interface with id '%s'.", id);
+        return;
+    }
+    fault(a, r, 400,
+          "Network interface '%s': rate limiters (the only setting PATCH changes) are not "
+          "supported by arcvm yet.",
+          id);
 }
 
 static void put_vsock(struct api *a, const char *id, json_t *b, struct api_reply *r)

@@ -114,7 +114,9 @@ char *api_metrics_render(struct api_metrics *m, const struct api_metrics_input *
      * Firecracker. The k-th virtio-blk device is the k-th drive added. */
     json_t *block = group(root, "block");
     json_t *entropy = group(root, "entropy");
-    uint64_t sum[4] = {0};
+    json_t *net = group(root, "net");
+    json_t *vsock = group(root, "vsock");
+    uint64_t sum[4] = {0}, nsum[3] = {0};
     unsigned nblk = 0;
     static const struct arcvm_device_metrics zero;
     for (unsigned i = 0; i < vm->ndevices && i < ARCVM_MAX_DEVICES; i++) {
@@ -128,6 +130,23 @@ char *api_metrics_render(struct api_metrics *m, const struct api_metrics_input *
             put_block(one, d, p, sum);
             json_object_set_new(root, name, one);
             nblk++;
+        } else if (!strcmp(d->kind, "virtio-net")) {
+            /* "net" sums every NIC, "net_<iface_id>" is one, as in Firecracker. */
+            uint64_t v[3] = {delta(d->in_bytes, p->in_bytes), delta(d->out_bytes, p->out_bytes),
+                             delta(d->errors, p->errors)};
+            char name[96];
+            snprintf(name, sizeof(name), "net_%s", d->id[0] ? d->id : "eth");
+            json_t *one = json_object();
+            put(one, "rx_bytes_count", v[0]);
+            put(one, "tx_bytes_count", v[1]);
+            put(one, "event_fails", v[2]);
+            json_object_set_new(root, name, one);
+            for (int k = 0; k < 3; k++)
+                nsum[k] += v[k];
+        } else if (!strcmp(d->kind, "virtio-vsock")) {
+            put(vsock, "rx_bytes_count", delta(d->in_bytes, p->in_bytes));
+            put(vsock, "tx_bytes_count", delta(d->out_bytes, p->out_bytes));
+            put(vsock, "event_fails", delta(d->errors, p->errors));
         } else if (!strcmp(d->kind, "virtio-rng")) {
             put(entropy, "entropy_event_count", delta(d->notifications, p->notifications));
             put(entropy, "entropy_bytes", delta(d->in_bytes, p->in_bytes));
@@ -138,6 +157,14 @@ char *api_metrics_render(struct api_metrics *m, const struct api_metrics_input *
                                          "execute_fails"};
     for (int i = 0; i < 4; i++)
         put(block, names[i], sum[i]);
+    put(net, "rx_bytes_count", nsum[0]);
+    put(net, "tx_bytes_count", nsum[1]);
+    put(net, "event_fails", nsum[2]);
+    if (!json_object_size(vsock)) {
+        put(vsock, "rx_bytes_count", 0);
+        put(vsock, "tx_bytes_count", 0);
+        put(vsock, "event_fails", 0);
+    }
     if (!json_object_size(entropy)) {
         put(entropy, "entropy_event_count", 0);
         put(entropy, "entropy_bytes", 0);

@@ -553,6 +553,67 @@ static void test_drives(void **state)
     assert_string_equal(drive_at(t, 0), "a_very_long_drive_id_of_40_characters_xx");
 }
 
+/* A network interface's JSON in GET /vm/config, at @i. */
+static const char *net_field(struct t *t, size_t i, const char *key)
+{
+    assert_int_equal(req(t, "GET", "/vm/config", NULL), 200);
+    json_t *n = json_array_get(json_object_get(t->json, "network-interfaces"), i);
+    return json_string_value(json_object_get(n, key));
+}
+
+static int put_net(struct t *t, const char *id, const char *tap, const char *mac)
+{
+    char body[256];
+    snprintf(body, sizeof(body), "{\"iface_id\": \"%s\", \"host_dev_name\": \"%s\"%s%s%s}", id,
+             tap, mac ? ", \"guest_mac\": \"" : "", mac ? mac : "", mac ? "\"" : "");
+    char path[64];
+    snprintf(path, sizeof(path), "/network-interfaces/%s", id);
+    return req(t, "PUT", path, body);
+}
+
+static void test_network_interfaces(void **state)
+{
+    struct t *t = *state;
+    assert_int_equal(put_net(t, "eth0", "tap0", "AA:FC:00:00:00:01"), 204);
+    assert_string_equal(net_field(t, 0, "host_dev_name"), "tap0");
+    assert_string_equal(net_field(t, 0, "guest_mac"), "AA:FC:00:00:00:01");
+    /* One TAP and one MAC per interface. */
+    assert_int_equal(put_net(t, "eth1", "tap0", NULL), 400);
+    FAULT_HAS(t, "tap0 is already in use by interface 'eth0'");
+    assert_int_equal(put_net(t, "eth1", "tap1", "aa:fc:00:00:00:01"), 400);
+    FAULT_HAS(t, "already in use by interface 'eth0'");
+    assert_int_equal(put_net(t, "eth1", "tap1", "01:00:5e:00:00:01"), 400);
+    FAULT_HAS(t, "multicast");
+    /* Names the kernel would refuse, or that would break arcvm's syntax. */
+    static const char *bad[] = {"", "tap0123456789abc", "a/b", "a,b", "a b", "..", "a:1"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        if (put_net(t, "eth1", bad[i], NULL) != 400 ||
+            !strstr(t->body, "not a network interface name"))
+            fail_msg("host_dev_name '%s': '%s'", bad[i], t->body);
+    }
+    /* PUT again replaces, keeping the place. */
+    assert_int_equal(put_net(t, "eth1", "tap1", NULL), 204);
+    assert_int_equal(put_net(t, "eth0", "tap2", NULL), 204);
+    assert_string_equal(net_field(t, 0, "iface_id"), "eth0");
+    assert_string_equal(net_field(t, 0, "host_dev_name"), "tap2");
+    assert_null(net_field(t, 0, "guest_mac"));
+    assert_string_equal(net_field(t, 1, "host_dev_name"), "tap1");
+    assert_int_equal(put_net(t, "eth2", "tap3", NULL), 204);
+    assert_int_equal(put_net(t, "eth3", "tap4", NULL), 204);
+    assert_int_equal(put_net(t, "eth4", "tap5", NULL), 400);
+    FAULT_HAS(t, "at most 4 interfaces");
+    /* They reach the library: the start succeeds with all four. */
+    put_kernel(t);
+    assert_int_equal(req(t, "PUT", "/actions", "{\"action_type\": \"InstanceStart\"}"), 204);
+    assert_int_equal(t->f.starts, 1);
+    assert_int_equal(put_net(t, "eth0", "tap0", NULL), 400);
+    FAULT_HAS(t, "not supported after starting the microVM");
+    assert_int_equal(req(t, "PATCH", "/network-interfaces/eth0",
+                         "{\"iface_id\": \"eth0\", \"rx_rate_limiter\": {}}"),
+                     400);
+    FAULT_HAS(t, "rate limiters");
+}
+
 static void test_unsupported_devices(void **state)
 {
     struct t *t = *state;
@@ -560,10 +621,6 @@ static void test_unsupported_devices(void **state)
         const char *method, *path, *body;
         const char *says;
     } cases[] = {
-        {"PUT", "/network-interfaces/eth0",
-         "{\"iface_id\": \"eth0\", \"host_dev_name\": \"tap0\", \"guest_mac\": "
-         "\"AA:FC:00:00:00:01\", \"mtu\": 1500}",
-         "Network interfaces are not supported by arcvm yet"},
         {"PUT", "/network-interfaces/eth0", "{\"iface_id\": \"eth0\"}",
          "missing field 'host_dev_name'"},
         {"PUT", "/network-interfaces/eth0", "{\"iface_id\": \"eth1\", \"host_dev_name\": \"tap0\"}",
@@ -572,7 +629,12 @@ static void test_unsupported_devices(void **state)
          "{\"iface_id\": \"eth0\", \"host_dev_name\": \"tap0\", \"guest_mac\": \"zz\"}",
          "not a MAC address"},
         {"PUT", "/network-interfaces/eth0",
-         "{\"iface_id\": \"eth0\", \"host_dev_name\": \"tap0\", \"mtu\": 20}", "mtu"},
+         "{\"iface_id\": \"eth0\", \"host_dev_name\": \"tap0\", \"mtu\": 1500}",
+         "unknown field 'mtu'"},
+        {"PUT", "/network-interfaces/eth0",
+         "{\"iface_id\": \"eth0\", \"host_dev_name\": \"tap0\", \"rx_rate_limiter\": "
+         "{\"ops\": {\"size\": 1, \"refill_time\": 1}}}",
+         "rate limiters are not supported"},
         {"PUT", "/network-interfaces/eth0",
          "{\"iface_id\": \"eth0\", \"host_dev_name\": \"tap0\", \"rx_rate_limiter\": "
          "{\"ops\": {\"size\": -1, \"refill_time\": 1}}}",
@@ -729,7 +791,14 @@ static void test_metrics_render(void **state)
     memset(&vm, 0, sizeof(vm));
     vm.exits_io_in = 10;
     vm.exits_mmio_write = 7;
-    vm.ndevices = 3;
+    vm.ndevices = 5;
+    snprintf(vm.devices[3].kind, sizeof(vm.devices[3].kind), "virtio-net");
+    snprintf(vm.devices[3].id, sizeof(vm.devices[3].id), "eth0");
+    vm.devices[3].in_bytes = 1500;
+    vm.devices[3].out_bytes = 60;
+    snprintf(vm.devices[4].kind, sizeof(vm.devices[4].kind), "virtio-net");
+    snprintf(vm.devices[4].id, sizeof(vm.devices[4].id), "eth1");
+    vm.devices[4].in_bytes = 100;
     snprintf(vm.devices[0].kind, sizeof(vm.devices[0].kind), "virtio-blk");
     snprintf(vm.devices[1].kind, sizeof(vm.devices[1].kind), "virtio-rng");
     snprintf(vm.devices[2].kind, sizeof(vm.devices[2].kind), "virtio-blk");
@@ -759,6 +828,10 @@ static void test_metrics_render(void **state)
         1024);
     assert_int_equal(
         json_integer_value(json_object_get(json_object_get(j, "entropy"), "entropy_bytes")), 64);
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(j, "net_eth0"), "tx_bytes_count")), 60);
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(j, "net"), "rx_bytes_count")), 1600);
     assert_int_equal(
         json_integer_value(json_object_get(json_object_get(j, "put_api_requests"), "drive_count")),
         2);
@@ -854,7 +927,7 @@ static void test_lifecycle(void **state)
     assert_int_equal(req(t, "PATCH", "/drives/nope", "{\"drive_id\": \"nope\"}"), 400);
     FAULT_HAS(t, "No drive with id 'nope'");
     assert_int_equal(req(t, "PATCH", "/network-interfaces/eth0", "{\"iface_id\": \"eth0\"}"), 400);
-    FAULT_HAS(t, "not supported by arcvm yet");
+    FAULT_HAS(t, "No network interface with id 'eth0'");
 
     /* Stop: the state fd reports it, the exit is recorded. */
     assert_int_equal(api_stop(t->a), 0);
@@ -916,7 +989,9 @@ static void test_config_file(void **state)
              "  {\"drive_id\": \"data\", \"path_on_host\": \"%s\", \"is_root_device\": false,"
              "   \"is_read_only\": true}],"
              " \"machine-config\": {\"vcpu_count\": 2, \"mem_size_mib\": 256},"
-             " \"entropy\": {}, \"network-interfaces\": [], \"vsock\": null, \"balloon\": null,"
+             " \"entropy\": {}, \"vsock\": null, \"balloon\": null,"
+             " \"network-interfaces\": [{\"iface_id\": \"eth0\", \"host_dev_name\": \"tap0\","
+             "   \"guest_mac\": \"06:00:AC:10:00:02\"}],"
              " \"logger\": null, \"metrics\": null, \"cpu-config\": null}",
              t->kernel, t->disk[0], t->disk[1]);
     assert_int_equal(api_load_config(t->a, cfg, strlen(cfg), err, sizeof(err)), 0);
@@ -924,6 +999,7 @@ static void test_config_file(void **state)
     char first[8192];
     snprintf(first, sizeof(first), "%s", t->body);
     assert_int_equal(json_array_size(json_object_get(t->json, "drives")), 2);
+    assert_int_equal(json_array_size(json_object_get(t->json, "network-interfaces")), 1);
     json_t *mc = json_object_get(t->json, "machine-config");
     assert_int_equal(json_integer_value(json_object_get(mc, "vcpu_count")), 2);
 
@@ -939,8 +1015,8 @@ static void test_config_file(void **state)
     } bad[] = {
         {"{\"boot-source\": {\"kernel_image_path\": \"/nonexistent\"}}", "kernel file"},
         {"{\"vsock\": {\"guest_cid\": 2, \"uds_path\": \"/tmp/v\"}}", "reserved"},
-        {"{\"network-interfaces\": [{\"iface_id\": \"e\", \"host_dev_name\": \"t\"}]}",
-         "Network interfaces are not"},
+        {"{\"network-interfaces\": [{\"iface_id\": \"e\", \"host_dev_name\": \"t/0\"}]}",
+         "not a network interface name"},
         {"{\"mmds-config\": {\"network_interfaces\": []}}", "\"mmds-config\" is not supported"},
         {"{\"machine\": {}}", "unknown key \"machine\""},
         {"{\"drives\": {}}", "must be an array"},
@@ -970,6 +1046,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bodies_and_paths, setup, teardown),
         cmocka_unit_test_setup_teardown(test_boot_source, setup, teardown),
         cmocka_unit_test_setup_teardown(test_drives, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_network_interfaces, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unsupported_devices, setup, teardown),
         cmocka_unit_test_setup_teardown(test_logger, setup, teardown),
         cmocka_unit_test_setup_teardown(test_metrics, setup, teardown),
