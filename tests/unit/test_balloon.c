@@ -2,22 +2,16 @@
  * laid out by hand in memfd-backed fake guest RAM, a fake transport that
  * counts interrupts, and a real event loop for requeues and the
  * statistics timer. Memory given back is checked in the memfd itself. */
-#include "unit.h"
+#include "vdev_harness.h"
 
 #include "virtio/balloon.h"
 #include "virtio/rng.h"
 #include "vmm/config.h"
-#include "vmm/evloop.h"
 #include "vmm/log.h"
-#include "vmm/mem.h"
 
 #include <endian.h>
 #include <pthread.h>
-#include <stdatomic.h>
-#include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <sys/stat.h>
-#include <sys/timerfd.h>
 
 /* Guest RAM of the tests: one region, or two around a hole (as x86 has
  * around its MMIO window) to check PFNs in the hole and runs at the edge. */
@@ -32,180 +26,29 @@
 #define RING_STEP 0x2000ull /* per queue: desc 2 KiB, avail, used at +0x1000 */
 #define HEAP_GPA  0x30000ull
 #define DATA_GPA  (2 * MIB) /* pages the tests balloon; well clear of rings and heap */
-#define WAIT_MS   5000
 
-#define DESC_F_NEXT  1
-#define DESC_F_WRITE 2
-
-struct ring {
-    uint16_t avail_idx, next_desc;
-};
-
+/* All the balloon needs is the harness: its "back end" is guest RAM itself. */
 struct ctx {
-    struct guest_mem mem;
-    uint64_t mem_size;
-    struct evloop loop;
-    struct virtio_device *dev;
-    int requeue_fd, tick_fd;
-    _Atomic unsigned requeued; /* bit per queue to kick again */
-    unsigned used_irqs, config_irqs;
-    struct ring ring[VIRTIO_MAX_QUEUES];
-    unsigned want_q;
-    uint16_t want;
-    unsigned ticks, tick_limit;
-    uint64_t heap;
+    struct vdev_harness h;
 };
-
-/* ---- fake transport ---------------------------------------------------- */
-
-static void t_interrupt(struct virtio_device *d, uint32_t reason)
-{
-    struct ctx *c = d->transport_data;
-    if (reason & VIRTIO_INT_USED)
-        c->used_irqs++;
-    if (reason & VIRTIO_INT_CONFIG)
-        c->config_irqs++;
-}
-
-static void t_requeue(struct virtio_device *d, unsigned q)
-{
-    struct ctx *c = d->transport_data;
-    uint64_t one = 1;
-    atomic_fetch_or(&c->requeued, 1u << q);
-    (void)!write(c->requeue_fd, &one, sizeof(one));
-}
-
-static const struct virtio_transport_ops transport = {.interrupt = t_interrupt,
-                                                      .requeue = t_requeue};
-
-/* What the transport does on a queue notification. */
-static void kick(struct ctx *c, unsigned q)
-{
-    struct virtio_device *d = c->dev;
-    pthread_mutex_lock(&d->lock);
-    if (virtio_device_live(d) && d->vq[q].ready)
-        d->ops->queue_notify(d, q);
-    pthread_mutex_unlock(&d->lock);
-}
-
-static void on_requeue(void *opaque, uint32_t events)
-{
-    struct ctx *c = opaque;
-    uint64_t v;
-    (void)events;
-    (void)!read(c->requeue_fd, &v, sizeof(v));
-    unsigned qs = atomic_exchange(&c->requeued, 0);
-    for (unsigned q = 0; q < VIRTIO_MAX_QUEUES; q++)
-        if (qs & (1u << q))
-            kick(c, q);
-}
-
-/* ---- guest memory and rings -------------------------------------------- */
-
-static uint8_t *gp(struct ctx *c, uint64_t gpa)
-{
-    uint8_t *p = guest_mem_ptr(&c->mem, gpa, 1);
-    assert_non_null(p);
-    return p;
-}
-
-static uint64_t galloc(struct ctx *c, uint64_t len)
-{
-    uint64_t gpa = c->heap;
-    c->heap = (c->heap + len + 63) & ~63ull;
-    assert_true(c->heap <= DATA_GPA);
-    return gpa;
-}
-
-static uint64_t desc_gpa(unsigned q)
-{
-    return RING_GPA + RING_STEP * q;
-}
-static uint64_t avail_gpa(unsigned q)
-{
-    return desc_gpa(q) + 0x800;
-}
-static uint64_t used_gpa(unsigned q)
-{
-    return desc_gpa(q) + 0x1000;
-}
-
-static uint16_t used_idx(struct ctx *c, unsigned q)
-{
-    return __atomic_load_n((uint16_t *)gp(c, used_gpa(q) + 2), __ATOMIC_ACQUIRE);
-}
-
-static void used_elem(struct ctx *c, unsigned q, uint16_t i, uint32_t *id, uint32_t *len)
-{
-    uint8_t *e = gp(c, used_gpa(q) + 4 + 8u * (i % QSZ));
-    memcpy(id, e, 4);
-    memcpy(len, e + 4, 4);
-}
-
-static void on_tick(void *opaque, uint32_t events)
-{
-    struct ctx *c = opaque;
-    uint64_t v;
-    (void)events;
-    (void)!read(c->tick_fd, &v, sizeof(v));
-    c->ticks++;
-    if (used_idx(c, c->want_q) == c->want || c->ticks >= c->tick_limit)
-        evloop_stop(&c->loop);
-}
 
 /* Run the event loop until queue @q's used index reaches @target, at most
- * @ms milliseconds; returns whether it did. */
+ * @ms milliseconds; returns whether it is exactly there. */
 static bool run_until(struct ctx *c, unsigned q, uint16_t target, unsigned ms)
 {
-    c->want_q = q;
-    c->want = target;
-    c->ticks = 0;
-    c->tick_limit = ms;
-    atomic_store(&c->loop.stop, false);
-    evloop_run(&c->loop);
-    return used_idx(c, q) == target;
-}
-
-struct seg {
-    uint64_t gpa;
-    uint32_t len;
-    bool write;
-};
-
-/* Put a chain of @n segments on queue @q and make it available. */
-static uint16_t post(struct ctx *c, unsigned q, const struct seg *s, unsigned n)
-{
-    struct ring *r = &c->ring[q];
-    uint8_t *table = gp(c, desc_gpa(q));
-    uint16_t head = r->next_desc % QSZ;
-    for (unsigned i = 0; i < n; i++) {
-        uint16_t idx = (uint16_t)((head + i) % QSZ);
-        uint16_t flags =
-            (uint16_t)((s[i].write ? DESC_F_WRITE : 0) | (i + 1 < n ? DESC_F_NEXT : 0));
-        uint16_t next = (uint16_t)((idx + 1) % QSZ);
-        uint8_t *p = table + 16u * idx;
-        memcpy(p, &s[i].gpa, 8);
-        memcpy(p + 8, &s[i].len, 4);
-        memcpy(p + 12, &flags, 2);
-        memcpy(p + 14, &next, 2);
-    }
-    r->next_desc = (uint16_t)(r->next_desc + n);
-    uint8_t *avail = gp(c, avail_gpa(q));
-    memcpy(avail + 4 + 2u * (r->avail_idx % QSZ), &head, 2);
-    r->avail_idx++;
-    __atomic_store_n((uint16_t *)(avail + 2), r->avail_idx, __ATOMIC_RELEASE);
-    return head;
+    vh_run_used(&c->h, q, target, ms);
+    return vh_used_idx(&c->h, q) == target;
 }
 
 /* Post one chain, kick, and expect it back at once; returns its used length. */
-static uint32_t submit(struct ctx *c, unsigned q, const struct seg *s, unsigned n)
+static uint32_t submit(struct ctx *c, unsigned q, const struct vh_seg *s, unsigned n)
 {
-    uint16_t before = used_idx(c, q);
-    uint16_t head = post(c, q, s, n);
-    kick(c, q);
-    assert_int_equal(used_idx(c, q), (uint16_t)(before + 1));
+    uint16_t before = vh_used_idx(&c->h, q);
+    uint16_t head = vh_post(&c->h, q, s, n);
+    vh_kick(&c->h, q);
+    assert_int_equal(vh_used_idx(&c->h, q), (uint16_t)(before + 1));
     uint32_t id, len;
-    used_elem(c, q, before, &id, &len);
+    vh_used_elem(&c->h, q, before, &id, &len);
     assert_int_equal(id, head);
     return len;
 }
@@ -213,12 +56,12 @@ static uint32_t submit(struct ctx *c, unsigned q, const struct seg *s, unsigned 
 /* An inflate/deflate request: @n PFNs in one readable buffer. */
 static void send_pfns(struct ctx *c, unsigned q, const uint32_t *pfn, unsigned n)
 {
-    uint64_t g = galloc(c, 4ull * n);
+    uint64_t g = vh_alloc(&c->h, 4ull * n);
     for (unsigned i = 0; i < n; i++) {
         uint32_t le = htole32(pfn[i]);
-        memcpy(gp(c, g + 4ull * i), &le, 4);
+        memcpy(vh_ptr(&c->h, g + 4ull * i), &le, 4);
     }
-    struct seg s = {g, 4 * n, false};
+    struct vh_seg s = {g, 4 * n, false};
     assert_int_equal(submit(c, q, &s, 1), 0);
 }
 
@@ -235,20 +78,20 @@ static uint32_t pfn_of(uint64_t gpa)
 static uint64_t memfd_blocks(struct ctx *c)
 {
     struct stat st;
-    assert_int_equal(fstat(c->mem.fd, &st), 0);
+    assert_int_equal(fstat(c->h.mem.fd, &st), 0);
     return (uint64_t)st.st_blocks; /* 512-byte units */
 }
 
 static off_t file_off(struct ctx *c, uint64_t gpa)
 {
-    return (off_t)(gp(c, gpa) - c->mem.base);
+    return (off_t)(vh_ptr(&c->h, gpa) - c->h.mem.base);
 }
 
 /* Whether the memfd holds no data for the page at @gpa (it was punched). */
 static bool is_hole(struct ctx *c, uint64_t gpa)
 {
     off_t off = file_off(c, gpa);
-    return lseek(c->mem.fd, off, SEEK_HOLE) == off;
+    return lseek(c->h.mem.fd, off, SEEK_HOLE) == off;
 }
 
 static uint8_t pattern(uint64_t gpa)
@@ -259,13 +102,13 @@ static uint8_t pattern(uint64_t gpa)
 static void fill(struct ctx *c, uint64_t gpa, uint64_t len)
 {
     for (uint64_t i = 0; i < len; i++)
-        *gp(c, gpa + i) = pattern(gpa + i);
+        *vh_ptr(&c->h, gpa + i) = pattern(gpa + i);
 }
 
 static bool has_pattern(struct ctx *c, uint64_t gpa, uint64_t len)
 {
     for (uint64_t i = 0; i < len; i++)
-        if (*gp(c, gpa + i) != pattern(gpa + i))
+        if (*vh_ptr(&c->h, gpa + i) != pattern(gpa + i))
             return false;
     return true;
 }
@@ -273,7 +116,7 @@ static bool has_pattern(struct ctx *c, uint64_t gpa, uint64_t len)
 static bool is_zero(struct ctx *c, uint64_t gpa, uint64_t len)
 {
     for (uint64_t i = 0; i < len; i++)
-        if (*gp(c, gpa + i))
+        if (*vh_ptr(&c->h, gpa + i))
             return false;
     return true;
 }
@@ -282,49 +125,28 @@ static bool is_zero(struct ctx *c, uint64_t gpa, uint64_t len)
 
 static void config_read32(struct ctx *c, uint32_t off, uint32_t *v)
 {
-    pthread_mutex_lock(&c->dev->lock);
-    c->dev->ops->config_read(c->dev, off, v, 4);
-    pthread_mutex_unlock(&c->dev->lock);
+    pthread_mutex_lock(&c->h.dev->lock);
+    c->h.dev->ops->config_read(c->h.dev, off, v, 4);
+    pthread_mutex_unlock(&c->h.dev->lock);
     *v = le32toh(*v);
 }
 
 static void config_write32(struct ctx *c, uint32_t off, uint32_t v)
 {
     v = htole32(v);
-    pthread_mutex_lock(&c->dev->lock);
-    c->dev->ops->config_write(c->dev, off, &v, 4);
-    pthread_mutex_unlock(&c->dev->lock);
+    pthread_mutex_lock(&c->h.dev->lock);
+    c->h.dev->ops->config_write(c->h.dev, off, &v, 4);
+    pthread_mutex_unlock(&c->h.dev->lock);
 }
 
 /* The driver's side of initialisation (3.1.1): accept @features, enable
- * @nq queues (bit q of @qmask), then DRIVER_OK. */
+ * queues (bit q of @qmask), then DRIVER_OK. */
 static void driver_init(struct ctx *c, uint64_t features, unsigned qmask)
 {
-    struct virtio_device *d = c->dev;
     /* Rings and heap: touched now, so that what the tests count in the
      * memfd later is only what the device discards. */
-    memset(gp(c, RING_GPA), 0, DATA_GPA - RING_GPA);
-    memset(c->ring, 0, sizeof(c->ring));
-    pthread_mutex_lock(&d->lock);
-    virtio_set_status(d, VIRTIO_STATUS_ACKNOWLEDGE);
-    virtio_set_status(d, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
-    d->guest_features = features | VIRTIO_BIT(VIRTIO_F_VERSION_1);
-    virtio_set_status(d,
-                      VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK);
-    assert_true(d->status & VIRTIO_STATUS_FEATURES_OK);
-    for (unsigned q = 0; q < VIRTIO_MAX_QUEUES; q++) {
-        if (!(qmask & (1u << q)))
-            continue;
-        d->vq[q].size = QSZ;
-        d->vq[q].desc_gpa = desc_gpa(q);
-        d->vq[q].avail_gpa = avail_gpa(q);
-        d->vq[q].used_gpa = used_gpa(q);
-        assert_true(virtio_queue_enable(d, q));
-    }
-    virtio_set_status(d, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
-                             VIRTIO_STATUS_FEATURES_OK | VIRTIO_STATUS_DRIVER_OK);
-    assert_true(virtio_device_live(d));
-    pthread_mutex_unlock(&d->lock);
+    memset(vh_ptr(&c->h, RING_GPA), 0, DATA_GPA - RING_GPA);
+    assert_true(vh_driver_init(&c->h, features, qmask));
 }
 
 static void make_dev(struct ctx *c, uint32_t target_mib, uint32_t stats_s, bool oom, bool report)
@@ -335,34 +157,18 @@ static void make_dev(struct ctx *c, uint32_t target_mib, uint32_t stats_s, bool 
                                  .stats_interval_s = stats_s,
                                  .free_page_reporting = report};
     char err[256] = "";
-    c->dev = virtio_balloon_create(&c->mem, &cfg, &c->loop, err, sizeof(err));
-    if (!c->dev)
+    struct virtio_device *d = virtio_balloon_create(&c->h.mem, &cfg, &c->h.loop, err, sizeof(err));
+    if (!d)
         fail_msg("virtio_balloon_create: %s", err);
-    c->dev->transport = &transport;
-    c->dev->transport_data = c;
-}
-
-static void setup_mem(struct ctx *c, const struct guest_mem_region *l, unsigned n)
-{
-    assert_int_equal(guest_mem_init(&c->mem, l, n), 0);
-    c->mem_size = 0;
-    for (unsigned i = 0; i < n; i++)
-        c->mem_size += l[i].size;
+    vh_attach(&c->h, d);
 }
 
 static int setup_common(void **state, const struct guest_mem_region *l, unsigned n)
 {
     struct ctx *c = calloc(1, sizeof(*c));
-    setup_mem(c, l, n);
-    assert_int_equal(evloop_init(&c->loop), 0);
-    c->requeue_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    c->tick_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-    assert_true(c->requeue_fd >= 0 && c->tick_fd >= 0);
-    struct itimerspec its = {.it_interval = {0, 1000000}, .it_value = {0, 1000000}}; /* 1 ms */
-    assert_int_equal(timerfd_settime(c->tick_fd, 0, &its, NULL), 0);
-    assert_int_equal(evloop_add(&c->loop, c->requeue_fd, EPOLLIN, on_requeue, c), 0);
-    assert_int_equal(evloop_add(&c->loop, c->tick_fd, EPOLLIN, on_tick, c), 0);
-    c->heap = HEAP_GPA;
+    vh_init(&c->h, l, n);
+    vh_rings(&c->h, VIRTIO_MAX_QUEUES, QSZ, RING_GPA, RING_STEP);
+    vh_heap(&c->h, HEAP_GPA, DATA_GPA);
     *state = c;
     return 0;
 }
@@ -382,14 +188,7 @@ static int setup_hole(void **state)
 static int teardown(void **state)
 {
     struct ctx *c = *state;
-    if (c->dev)
-        c->dev->ops->release(c->dev);
-    evloop_del(&c->loop, c->requeue_fd);
-    evloop_del(&c->loop, c->tick_fd);
-    close(c->requeue_fd);
-    close(c->tick_fd);
-    evloop_release(&c->loop);
-    guest_mem_release(&c->mem);
+    vh_release(&c->h);
     free(c);
     return 0;
 }
@@ -407,7 +206,7 @@ static void test_features_config(void **state)
 {
     struct ctx *c = *state;
     make_dev(c, 3, 0, false, false);
-    struct virtio_device *d = c->dev;
+    struct virtio_device *d = c->h.dev;
     assert_int_equal(d->ops->device_id, VIRTIO_ID_BALLOON);
     assert_true(d->ops->queue_max_size >= 32); /* Linux's page reporting needs 32 */
     uint64_t f = d->host_features;
@@ -434,15 +233,15 @@ static void test_features_config(void **state)
     assert_int_equal(info.actual_pages, 0);
     assert_false(info.stats_enabled);
     assert_false(info.deflate_on_oom);
-    d->ops->release(d);
+    vh_drop_dev(&c->h);
 
     /* Every optional feature, as configured. */
     make_dev(c, 0, 5, true, true);
-    f = c->dev->host_features;
+    f = c->h.dev->host_features;
     assert_true(f & F_STATS);
     assert_true(f & F_OOM);
     assert_true(f & F_REPORT);
-    assert_int_equal(virtio_balloon_get(c->dev, &info), 0);
+    assert_int_equal(virtio_balloon_get(c->h.dev, &info), 0);
     assert_true(info.stats_enabled);
     assert_int_equal(info.stats_interval_s, 5);
     assert_true(info.deflate_on_oom);
@@ -452,15 +251,16 @@ static void test_features_config(void **state)
     /* A target beyond the guest's RAM is refused with a sentence. */
     struct balloon_config big = {.enabled = true, .target_mib = 17};
     char err[256] = "";
-    assert_null(virtio_balloon_create(&c->mem, &big, &c->loop, err, sizeof(err)));
+    assert_null(virtio_balloon_create(&c->h.mem, &big, &c->h.loop, err, sizeof(err)));
     assert_non_null(strstr(err, "17 MiB"));
     big.target_mib = 16;
-    struct virtio_device *whole = virtio_balloon_create(&c->mem, &big, &c->loop, err, sizeof(err));
+    struct virtio_device *whole =
+        virtio_balloon_create(&c->h.mem, &big, &c->h.loop, err, sizeof(err));
     assert_non_null(whole);
     whole->ops->release(whole);
     /* Statistics need the event loop for their timer. */
     struct balloon_config st = {.enabled = true, .stats_interval_s = 1};
-    assert_null(virtio_balloon_create(&c->mem, &st, NULL, err, sizeof(err)));
+    assert_null(virtio_balloon_create(&c->h.mem, &st, NULL, err, sizeof(err)));
 
     assert_string_equal(virtio_balloon_stat_name(VIRTIO_BALLOON_S_SWAP_IN), "swap_in");
     assert_string_equal(virtio_balloon_stat_name(VIRTIO_BALLOON_S_AVAIL), "available_memory");
@@ -497,12 +297,12 @@ static void test_inflate_frees_memory(void **state)
     assert_false(is_hole(c, DATA_GPA + n * PAGE));
 
     struct virtio_balloon_info info;
-    virtio_balloon_get(c->dev, &info);
+    virtio_balloon_get(c->h.dev, &info);
     assert_int_equal(info.inflated_pages, n);
     assert_int_equal(info.bad_pfns, 0);
-    assert_int_equal(c->dev->stats.errors, 0);
-    assert_true(c->used_irqs > 0);
-    assert_true(virtio_device_live(c->dev));
+    assert_int_equal(c->h.dev->stats.errors, 0);
+    assert_true(c->h.used_irqs > 0);
+    assert_true(virtio_device_live(c->h.dev));
 }
 
 static void test_deflate(void **state)
@@ -527,10 +327,10 @@ static void test_deflate(void **state)
     assert_true(has_pattern(c, page, 4 * PAGE));
     assert_false(is_hole(c, page));
     struct virtio_balloon_info info;
-    virtio_balloon_get(c->dev, &info);
+    virtio_balloon_get(c->h.dev, &info);
     assert_int_equal(info.inflated_pages, 4);
     assert_int_equal(info.deflated_pages, 4);
-    assert_int_equal(c->dev->stats.errors, 0);
+    assert_int_equal(c->h.dev->stats.errors, 0);
 }
 
 /* PFNs outside RAM (in the hole, past the end, the largest u32) are
@@ -560,19 +360,19 @@ static void test_bad_pfns(void **state)
     assert_true(is_hole(c, hi_first) && is_hole(c, hi_first + PAGE));
     assert_true(is_zero(c, lo_last, 2 * PAGE) && is_zero(c, hi_first, 2 * PAGE));
     struct virtio_balloon_info info;
-    virtio_balloon_get(c->dev, &info);
+    virtio_balloon_get(c->h.dev, &info);
     assert_int_equal(info.inflated_pages, 4);
     assert_int_equal(info.bad_pfns, 4);
-    assert_true(c->dev->stats.errors > 0);
-    assert_true(virtio_device_live(c->dev)); /* survived, not reset */
+    assert_true(c->h.dev->stats.errors > 0);
+    assert_true(virtio_device_live(c->h.dev)); /* survived, not reset */
 
     /* The same on the deflate queue. */
     uint32_t bad[] = {pfn_of(LO_SIZE), pfn_of(hi_first)};
     send_pfns(c, 1, bad, 2);
-    virtio_balloon_get(c->dev, &info);
+    virtio_balloon_get(c->h.dev, &info);
     assert_int_equal(info.deflated_pages, 1);
     assert_int_equal(info.bad_pfns, 5);
-    assert_true(virtio_device_live(c->dev));
+    assert_true(virtio_device_live(c->h.dev));
 }
 
 /* Requests a driver should not send: a ragged PFN array, a writable
@@ -587,25 +387,25 @@ static void test_malformed(void **state)
     fill(c, DATA_GPA, 2 * PAGE);
 
     /* 6 bytes: one whole PFN and two stray bytes. */
-    uint64_t g = galloc(c, 8);
+    uint64_t g = vh_alloc(&c->h, 8);
     uint32_t le = htole32(pfn_of(DATA_GPA));
-    memcpy(gp(c, g), &le, 4);
-    struct seg s = {g, 6, false};
+    memcpy(vh_ptr(&c->h, g), &le, 4);
+    struct vh_seg s = {g, 6, false};
     assert_int_equal(submit(c, 0, &s, 1), 0);
     assert_true(is_hole(c, DATA_GPA));
 
     /* A writable buffer after the PFNs is ignored, the PFN used. */
-    uint64_t g2 = galloc(c, 4), w = galloc(c, 16);
+    uint64_t g2 = vh_alloc(&c->h, 4), w = vh_alloc(&c->h, 16);
     le = htole32(pfn_of(DATA_GPA + PAGE));
-    memcpy(gp(c, g2), &le, 4);
-    memset(gp(c, w), 0xaa, 16);
-    struct seg s2[] = {{g2, 4, false}, {w, 16, true}};
+    memcpy(vh_ptr(&c->h, g2), &le, 4);
+    memset(vh_ptr(&c->h, w), 0xaa, 16);
+    struct vh_seg s2[] = {{g2, 4, false}, {w, 16, true}};
     assert_int_equal(submit(c, 0, s2, 2), 0);
     assert_true(is_hole(c, DATA_GPA + PAGE));
-    assert_int_equal(*gp(c, w), 0xaa);
+    assert_int_equal(*vh_ptr(&c->h, w), 0xaa);
 
     /* An empty request, a writable-only request. */
-    struct seg s3 = {w, 16, true};
+    struct vh_seg s3 = {w, 16, true};
     assert_int_equal(submit(c, 1, &s3, 1), 0);
 
     /* 1 MiB of PFNs (256 Ki of them): only the first 4096 are looked at.
@@ -615,26 +415,26 @@ static void test_malformed(void **state)
     uint32_t npfn = (uint32_t)(MIB / 4);
     for (uint32_t i = 0; i < npfn; i++) {
         le = htole32(i < 4096 ? pfn_of(DATA_GPA + 2 * PAGE) + i % 64 : pfn_of(keep));
-        memcpy(gp(c, big + 4ull * i), &le, 4);
+        memcpy(vh_ptr(&c->h, big + 4ull * i), &le, 4);
     }
     fill(c, DATA_GPA + 2 * PAGE, 64 * PAGE);
     fill(c, keep, PAGE);
-    struct seg s4 = {big, (uint32_t)MIB, false};
+    struct vh_seg s4 = {big, (uint32_t)MIB, false};
     assert_int_equal(submit(c, 0, &s4, 1), 0);
     for (unsigned i = 2; i < 66; i++)
         assert_true(is_hole(c, DATA_GPA + i * PAGE));
     assert_true(has_pattern(c, keep, PAGE));
     struct virtio_balloon_info info;
-    virtio_balloon_get(c->dev, &info);
+    virtio_balloon_get(c->h.dev, &info);
     assert_int_equal(info.inflated_pages, 2 + 64);
 
     /* Queues 3 and 4 mean nothing without features: kicks are ignored. */
-    uint16_t u3 = used_idx(c, 3);
-    post(c, 3, &s, 1);
-    kick(c, 3);
-    assert_int_equal(used_idx(c, 3), u3);
-    assert_true(virtio_device_live(c->dev));
-    assert_true(c->dev->stats.errors > 0);
+    uint16_t u3 = vh_used_idx(&c->h, 3);
+    vh_post(&c->h, 3, &s, 1);
+    vh_kick(&c->h, 3);
+    assert_int_equal(vh_used_idx(&c->h, 3), u3);
+    assert_true(virtio_device_live(c->h.dev));
+    assert_true(c->h.dev->stats.errors > 0);
 }
 
 /* More chains than one notification serves: the rest are requeued through
@@ -647,15 +447,15 @@ static void test_batch(void **state)
     const unsigned chains = 40;
     fill(c, DATA_GPA, chains * PAGE);
     for (unsigned i = 0; i < chains; i++) {
-        uint64_t g = galloc(c, 4);
+        uint64_t g = vh_alloc(&c->h, 4);
         uint32_t le = htole32(pfn_of(DATA_GPA + i * PAGE));
-        memcpy(gp(c, g), &le, 4);
-        struct seg s = {g, 4, false};
-        post(c, 0, &s, 1);
+        memcpy(vh_ptr(&c->h, g), &le, 4);
+        struct vh_seg s = {g, 4, false};
+        vh_post(&c->h, 0, &s, 1);
     }
-    kick(c, 0);
-    assert_true(used_idx(c, 0) < chains); /* not everything in one go */
-    assert_true(run_until(c, 0, (uint16_t)chains, WAIT_MS));
+    vh_kick(&c->h, 0);
+    assert_true(vh_used_idx(&c->h, 0) < chains); /* not everything in one go */
+    assert_true(run_until(c, 0, (uint16_t)chains, VH_WAIT_MS));
     for (unsigned i = 0; i < chains; i++)
         assert_true(is_hole(c, DATA_GPA + i * PAGE));
 }
@@ -679,31 +479,31 @@ static void test_set_target_and_actual(void **state)
     make_dev(c, 2, 0, false, false);
 
     /* Before the driver runs: the config changes, nobody is interrupted. */
-    assert_int_equal(virtio_balloon_set_target(c->dev, 4), 0);
-    assert_int_equal(c->config_irqs, 0);
+    assert_int_equal(virtio_balloon_set_target(c->h.dev, 4), 0);
+    assert_int_equal(c->h.config_irqs, 0);
     uint32_t v;
     config_read32(c, 0, &v);
     assert_int_equal(v, 4 * 256);
 
     driver_init(c, 0, QM_BASIC);
-    uint32_t gen = c->dev->config_generation;
+    uint32_t gen = c->h.dev->config_generation;
     /* From another thread, as the API server calls it. */
-    struct target_arg a = {c->dev, 10, -1};
+    struct target_arg a = {c->h.dev, 10, -1};
     pthread_t t;
     assert_int_equal(pthread_create(&t, NULL, set_target_thread, &a), 0);
     pthread_join(t, NULL);
     assert_int_equal(a.r, 0);
-    assert_int_equal(c->config_irqs, 1);
-    assert_true(c->dev->config_generation != gen);
+    assert_int_equal(c->h.config_irqs, 1);
+    assert_true(c->h.dev->config_generation != gen);
     config_read32(c, 0, &v);
     assert_int_equal(v, 10 * 256);
 
     /* Too big, or not a balloon. */
-    assert_int_equal(virtio_balloon_set_target(c->dev, 17), -EINVAL);
-    assert_int_equal(c->config_irqs, 1);
+    assert_int_equal(virtio_balloon_set_target(c->h.dev, 17), -EINVAL);
+    assert_int_equal(c->h.config_irqs, 1);
     config_read32(c, 0, &v);
     assert_int_equal(v, 10 * 256);
-    struct virtio_device *rng = virtio_rng_create(&c->mem);
+    struct virtio_device *rng = virtio_rng_create(&c->h.mem);
     struct virtio_balloon_info info;
     assert_int_equal(virtio_balloon_set_target(rng, 1), -ENODEV);
     assert_int_equal(virtio_balloon_get(rng, &info), -ENODEV);
@@ -712,7 +512,7 @@ static void test_set_target_and_actual(void **state)
 
     /* The driver reports what it holds in `actual`, a 32-bit write. */
     config_write32(c, 4, 2560);
-    virtio_balloon_get(c->dev, &info);
+    virtio_balloon_get(c->h.dev, &info);
     assert_int_equal(info.actual_pages, 2560);
     assert_int_equal(info.actual_mib, 10);
     assert_int_equal(info.target_mib, 10);
@@ -725,10 +525,10 @@ static void test_set_target_and_actual(void **state)
     config_write32(c, 8, 7);
     config_write32(c, 12, 7);
     uint16_t half = 1;
-    pthread_mutex_lock(&c->dev->lock);
-    c->dev->ops->config_write(c->dev, 4, &half, 2);
-    c->dev->ops->config_write(c->dev, 6, &half, 2);
-    pthread_mutex_unlock(&c->dev->lock);
+    pthread_mutex_lock(&c->h.dev->lock);
+    c->h.dev->ops->config_write(c->h.dev, 4, &half, 2);
+    c->h.dev->ops->config_write(c->h.dev, 6, &half, 2);
+    pthread_mutex_unlock(&c->h.dev->lock);
     config_read32(c, 0, &v);
     assert_int_equal(v, 10 * 256);
     config_read32(c, 4, &v);
@@ -739,10 +539,10 @@ static void test_set_target_and_actual(void **state)
     assert_int_equal(v, 0);
 
     /* A reset empties the guest's balloon; the target stays. */
-    pthread_mutex_lock(&c->dev->lock);
-    virtio_set_status(c->dev, 0);
-    pthread_mutex_unlock(&c->dev->lock);
-    virtio_balloon_get(c->dev, &info);
+    pthread_mutex_lock(&c->h.dev->lock);
+    virtio_set_status(c->h.dev, 0);
+    pthread_mutex_unlock(&c->h.dev->lock);
+    virtio_balloon_get(c->h.dev, &info);
     assert_int_equal(info.actual_pages, 0);
     assert_int_equal(info.target_mib, 10);
 }
@@ -752,8 +552,8 @@ static void put_stat(struct ctx *c, uint64_t g, unsigned i, uint16_t tag, uint64
 {
     uint16_t t = htole16(tag);
     uint64_t v = htole64(val);
-    memcpy(gp(c, g + 10ull * i), &t, 2);
-    memcpy(gp(c, g + 10ull * i + 2), &v, 8);
+    memcpy(vh_ptr(&c->h, g + 10ull * i), &t, 2);
+    memcpy(vh_ptr(&c->h, g + 10ull * i + 2), &v, 8);
 }
 
 static void test_stats(void **state)
@@ -762,37 +562,21 @@ static void test_stats(void **state)
     make_dev(c, 0, 1, false, false);
 
     /* Linux posts its first buffer before DRIVER_OK; it is taken then. */
-    memset(gp(c, RING_GPA), 0, HEAP_GPA - RING_GPA);
-    uint64_t g = galloc(c, 10 * 8 + 3);
+    uint64_t g = vh_alloc(&c->h, 10 * 8 + 3);
     put_stat(c, g, 0, VIRTIO_BALLOON_S_MEMFREE, 111 * MIB);
     put_stat(c, g, 1, VIRTIO_BALLOON_S_MEMTOT, 512 * MIB);
     put_stat(c, g, 2, 200, 5); /* unknown: ignored */
     put_stat(c, g, 3, VIRTIO_BALLOON_S_MAJFLT, 7);
     put_stat(c, g, 4, VIRTIO_BALLOON_S_HTLB_PGFAIL, 9);
-    struct virtio_device *d = c->dev;
-    pthread_mutex_lock(&d->lock);
-    virtio_set_status(d, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
-    d->guest_features = F_STATS | VIRTIO_BIT(VIRTIO_F_VERSION_1) | VIRTIO_BIT(VIRTIO_F_EVENT_IDX);
-    virtio_set_status(d,
-                      VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK);
-    for (unsigned q = 0; q < 3; q++) {
-        d->vq[q].size = QSZ;
-        d->vq[q].desc_gpa = desc_gpa(q);
-        d->vq[q].avail_gpa = avail_gpa(q);
-        d->vq[q].used_gpa = used_gpa(q);
-        assert_true(virtio_queue_enable(d, q));
-    }
-    pthread_mutex_unlock(&d->lock);
-    struct seg s = {g, 10 * 5, false};
-    uint16_t head = post(c, 2, &s, 1);
-    kick(c, 2); /* ignored: not live yet */
+    struct virtio_device *d = c->h.dev;
+    assert_true(vh_negotiate(&c->h, F_STATS | VIRTIO_BIT(VIRTIO_F_EVENT_IDX), QM_STATS));
+    struct vh_seg s = {g, 10 * 5, false};
+    uint16_t head = vh_post(&c->h, 2, &s, 1);
+    vh_kick(&c->h, 2); /* ignored: not live yet */
     struct virtio_balloon_info info;
     virtio_balloon_get(d, &info);
     assert_int_equal(info.stats_updates, 0);
-    pthread_mutex_lock(&d->lock);
-    virtio_set_status(d, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
-                             VIRTIO_STATUS_FEATURES_OK | VIRTIO_STATUS_DRIVER_OK);
-    pthread_mutex_unlock(&d->lock);
+    vh_driver_ok(&c->h);
 
     /* Parsed and kept: not in the used ring yet. */
     virtio_balloon_get(d, &info);
@@ -805,36 +589,36 @@ static void test_stats(void **state)
     assert_int_equal(info.stats.val[VIRTIO_BALLOON_S_MEMTOT], 512 * MIB);
     assert_int_equal(info.stats.val[VIRTIO_BALLOON_S_MAJFLT], 7);
     assert_int_equal(info.stats.val[VIRTIO_BALLOON_S_HTLB_PGFAIL], 9);
-    assert_int_equal(used_idx(c, 2), 0);
+    assert_int_equal(vh_used_idx(&c->h, 2), 0);
 
     /* The timer (1 s) gives the buffer back to ask for fresh numbers. */
-    unsigned irqs = c->used_irqs;
+    unsigned irqs = c->h.used_irqs;
     assert_true(run_until(c, 2, 1, 2500));
     uint32_t id, len;
-    used_elem(c, 2, 0, &id, &len);
+    vh_used_elem(&c->h, 2, 0, &id, &len);
     assert_int_equal(id, head);
     assert_int_equal(len, 0);
-    assert_true(c->used_irqs > irqs);
+    assert_true(c->h.used_irqs > irqs);
 
     /* The driver refills it (ragged: 2 entries and 3 stray bytes). */
     put_stat(c, g, 0, VIRTIO_BALLOON_S_AVAIL, 222);
     put_stat(c, g, 1, VIRTIO_BALLOON_S_SWAP_IN, 1);
     s.len = 10 * 2 + 3;
-    uint16_t head2 = post(c, 2, &s, 1);
-    kick(c, 2);
+    uint16_t head2 = vh_post(&c->h, 2, &s, 1);
+    vh_kick(&c->h, 2);
     virtio_balloon_get(d, &info);
     assert_int_equal(info.stats_updates, 2);
     assert_int_equal(info.stats.valid,
                      (1u << VIRTIO_BALLOON_S_AVAIL) | (1u << VIRTIO_BALLOON_S_SWAP_IN));
     assert_int_equal(info.stats.val[VIRTIO_BALLOON_S_AVAIL], 222);
-    assert_int_equal(used_idx(c, 2), 1);
+    assert_int_equal(vh_used_idx(&c->h, 2), 1);
 
     /* A second buffer while the device holds one: the old one goes back. */
     s.len = 10;
-    post(c, 2, &s, 1);
-    kick(c, 2);
-    assert_int_equal(used_idx(c, 2), 2);
-    used_elem(c, 2, 1, &id, &len);
+    vh_post(&c->h, 2, &s, 1);
+    vh_kick(&c->h, 2);
+    assert_int_equal(vh_used_idx(&c->h, 2), 2);
+    vh_used_elem(&c->h, 2, 1, &id, &len);
     assert_int_equal(id, head2);
 
     /* A faster interval takes effect; 0 and "off" are refused. */
@@ -846,8 +630,8 @@ static void test_stats(void **state)
 
     /* A reset drops the held buffer and stops the timer: nothing more is
      * pushed to the (dead) ring. */
-    post(c, 2, &s, 1);
-    kick(c, 2);
+    vh_post(&c->h, 2, &s, 1);
+    vh_kick(&c->h, 2);
     pthread_mutex_lock(&d->lock);
     virtio_set_status(d, 0);
     pthread_mutex_unlock(&d->lock);
@@ -858,9 +642,9 @@ static void test_stats_disabled(void **state)
 {
     struct ctx *c = *state;
     make_dev(c, 0, 0, false, false);
-    assert_int_equal(virtio_balloon_set_stats_interval(c->dev, 5), -ENOTSUP);
+    assert_int_equal(virtio_balloon_set_stats_interval(c->h.dev, 5), -ENOTSUP);
     struct virtio_balloon_info info;
-    virtio_balloon_get(c->dev, &info);
+    virtio_balloon_get(c->h.dev, &info);
     assert_false(info.stats_enabled);
     assert_int_equal(info.stats_interval_s, 0);
 }
@@ -878,10 +662,10 @@ static void report_on(struct ctx *c, unsigned q)
     uint64_t before = memfd_blocks(c);
     /* Two adjacent blocks (one discard), a far one, and a buffer that
      * starts and ends mid-page: only its two whole pages go. */
-    struct seg s[] = {{a, (uint32_t)block, true},
-                      {b, (uint32_t)block, true},
-                      {far, (uint32_t)block, true},
-                      {odd + 100, (uint32_t)(3 * PAGE), true}};
+    struct vh_seg s[] = {{a, (uint32_t)block, true},
+                         {b, (uint32_t)block, true},
+                         {far, (uint32_t)block, true},
+                         {odd + 100, (uint32_t)(3 * PAGE), true}};
     assert_int_equal(submit(c, q, s, 4), 0);
     for (uint64_t p = a; p < b + block; p += PAGE)
         assert_true(is_hole(c, p));
@@ -893,10 +677,10 @@ static void report_on(struct ctx *c, unsigned q)
     assert_true(has_pattern(c, odd, PAGE));
     assert_true(has_pattern(c, odd + 3 * PAGE, PAGE));
     struct virtio_balloon_info info;
-    virtio_balloon_get(c->dev, &info);
+    virtio_balloon_get(c->h.dev, &info);
     assert_int_equal(info.reported_bytes, 3 * block + 2 * PAGE);
     assert_int_equal(info.inflated_pages, 0);
-    assert_true(virtio_device_live(c->dev));
+    assert_true(virtio_device_live(c->h.dev));
 }
 
 static void test_reporting_linux_numbering(void **state)
@@ -907,9 +691,8 @@ static void test_reporting_linux_numbering(void **state)
     make_dev(c, 0, 0, false, true);
     driver_init(c, F_REPORT, 0x7u);
     report_on(c, 2);
-    c->dev->ops->release(c->dev);
+    vh_drop_dev(&c->h);
 
-    c->dev = NULL;
     make_dev(c, 0, 60, false, true);
     driver_init(c, F_REPORT | F_STATS, 0xfu);
     report_on(c, 3);
@@ -924,10 +707,10 @@ static void test_reporting_spec_numbering(void **state)
     report_on(c, 4);
     /* Queue 2 (enabled, but no statistics negotiated) has no function. */
     fill(c, 12 * MIB, PAGE);
-    struct seg s = {12 * MIB, (uint32_t)PAGE, true};
-    post(c, 2, &s, 1);
-    kick(c, 2);
-    assert_int_equal(used_idx(c, 2), 0);
+    struct vh_seg s = {12 * MIB, (uint32_t)PAGE, true};
+    vh_post(&c->h, 2, &s, 1);
+    vh_kick(&c->h, 2);
+    assert_int_equal(vh_used_idx(&c->h, 2), 0);
     assert_true(has_pattern(c, 12 * MIB, PAGE));
 }
 
@@ -941,11 +724,11 @@ static void test_reporting_edges(void **state)
     uint64_t lo = LO_SIZE - 8 * PAGE, hi = HOLE_END + HI_SIZE - 8 * PAGE;
     fill(c, lo, 8 * PAGE);
     fill(c, hi, 8 * PAGE);
-    struct seg s[] = {{lo, (uint32_t)(8 * PAGE), true}, {hi, (uint32_t)(8 * PAGE), true}};
+    struct vh_seg s[] = {{lo, (uint32_t)(8 * PAGE), true}, {hi, (uint32_t)(8 * PAGE), true}};
     assert_int_equal(submit(c, 2, s, 2), 0);
     assert_true(is_zero(c, lo, 8 * PAGE) && is_zero(c, hi, 8 * PAGE));
     struct virtio_balloon_info info;
-    virtio_balloon_get(c->dev, &info);
+    virtio_balloon_get(c->h.dev, &info);
     assert_int_equal(info.reported_bytes, 16 * PAGE);
 }
 

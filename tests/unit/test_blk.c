@@ -1,14 +1,12 @@
 /* test_blk.c - virtio-blk and the raw disk backend, driven as a guest driver
  * would (rings laid out by hand in fake guest RAM, a real event loop), each
  * test once with io_uring and once with the synchronous fallback. */
-#include "unit.h"
+#include "vdev_harness.h"
 
 #include "host/disk.h"
 #include "virtio/blk.h"
 #include "vmm/config.h"
-#include "vmm/evloop.h"
 #include "vmm/log.h"
-#include "vmm/mem.h"
 
 #include <dirent.h>
 #include <endian.h>
@@ -16,232 +14,70 @@
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
-#include <stdatomic.h>
-#include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
-#include <sys/timerfd.h>
 
-/* Guest RAM layout of the tests. */
+/* Guest RAM layout of the tests: one queue's rings at 0x1000 (the used ring
+ * at 0x3000), an indirect table, then the heap. */
 #define MEM_SIZE     (16u << 20)
 #define QSZ          256 /* the largest queue the device offers */
-#define DESC_GPA     0x1000ull
-#define AVAIL_GPA    0x2000ull
-#define USED_GPA     0x3000ull
+#define RING_GPA     0x1000ull
 #define INDIRECT_GPA 0x4000ull /* up to 512 indirect descriptors */
 #define HEAP_GPA     0x10000ull
 
 #define IMG_SECTORS 2048u /* 1 MiB image */
 #define IMG_BYTES   (IMG_SECTORS * 512u)
-#define WAIT_MS     5000 /* a completion that takes longer is a failure */
-
-#define DESC_F_NEXT     1
-#define DESC_F_WRITE    2
-#define DESC_F_INDIRECT 4
 
 struct ctx {
+    struct vdev_harness h;
     bool sync;           /* engine under test */
     char path[PATH_MAX]; /* the image */
     int img;             /* a plain fd on it, to check contents */
-    struct guest_mem mem;
-    struct evloop loop;
-    struct virtio_device *dev;
-    int requeue_fd, tick_fd;
-    unsigned interrupts;
-    uint16_t avail_idx, next_desc, want;
-    unsigned ticks;
-    uint64_t heap;
 };
 
 static int mode_uring = 0, mode_sync = 1;
 
-/* ---- fake transport ---------------------------------------------------- */
+/* ---- requests ------------------------------------------------------------ */
 
-static void t_interrupt(struct virtio_device *d, uint32_t reason)
-{
-    struct ctx *c = d->transport_data;
-    if (reason & VIRTIO_INT_USED)
-        c->interrupts++;
-}
-
-static void t_requeue(struct virtio_device *d, unsigned q)
-{
-    struct ctx *c = d->transport_data;
-    uint64_t one = 1;
-    (void)q;
-    (void)!write(c->requeue_fd, &one, sizeof(one));
-}
-
-static const struct virtio_transport_ops transport = {.interrupt = t_interrupt,
-                                                      .requeue = t_requeue};
-
-static void kick(struct ctx *c)
-{
-    struct virtio_device *d = c->dev;
-    pthread_mutex_lock(&d->lock);
-    if (virtio_device_live(d) && d->vq[0].ready)
-        d->ops->queue_notify(d, 0);
-    pthread_mutex_unlock(&d->lock);
-}
-
-static void on_requeue(void *opaque, uint32_t events)
-{
-    struct ctx *c = opaque;
-    uint64_t v;
-    (void)events;
-    (void)!read(c->requeue_fd, &v, sizeof(v));
-    kick(c);
-}
-
-/* ---- guest memory and rings -------------------------------------------- */
-
-static uint8_t *gp(struct ctx *c, uint64_t gpa)
-{
-    uint8_t *p = guest_mem_ptr(&c->mem, gpa, 1);
-    assert_non_null(p);
-    return p;
-}
-
-static uint64_t galloc(struct ctx *c, uint64_t len)
-{
-    uint64_t gpa = c->heap;
-    c->heap = (c->heap + len + 63) & ~63ull;
-    assert_true(c->heap <= MEM_SIZE);
-    return gpa;
-}
-
-static uint16_t used_idx(struct ctx *c)
-{
-    return __atomic_load_n((uint16_t *)gp(c, USED_GPA + 2), __ATOMIC_ACQUIRE);
-}
-
-static void used_elem(struct ctx *c, uint16_t i, uint32_t *id, uint32_t *len)
-{
-    uint8_t *e = gp(c, USED_GPA + 4 + 8u * (i % QSZ));
-    memcpy(id, e, 4);
-    memcpy(len, e + 4, 4);
-}
-
-static void on_tick(void *opaque, uint32_t events)
-{
-    struct ctx *c = opaque;
-    uint64_t v;
-    (void)events;
-    (void)!read(c->tick_fd, &v, sizeof(v));
-    c->ticks++;
-    if ((uint16_t)(used_idx(c) - c->want) < 0x8000 || c->ticks >= WAIT_MS)
-        evloop_stop(&c->loop);
-}
-
-/* Run the event loop (completions, requeues) until the used index reaches
- * @target or WAIT_MS passed. */
-static void run_until(struct ctx *c, uint16_t target)
-{
-    c->want = target;
-    c->ticks = 0;
-    atomic_store(&c->loop.stop, false);
-    evloop_run(&c->loop);
-    assert_int_equal(used_idx(c), target);
-}
-
-/* Run the event loop for @ms milliseconds whatever happens. */
-static void run_for(struct ctx *c, unsigned ms)
-{
-    c->want = (uint16_t)(used_idx(c) + 0x8000); /* never reached */
-    c->ticks = WAIT_MS - ms;
-    atomic_store(&c->loop.stop, false);
-    evloop_run(&c->loop);
-}
-
-struct seg {
-    uint64_t gpa;
-    uint32_t len;
-    bool write;
-};
-
-static void put_desc(uint8_t *table, unsigned i, uint64_t addr, uint32_t len, uint16_t flags,
-                     uint16_t next)
-{
-    uint8_t *p = table + 16u * i;
-    memcpy(p, &addr, 8);
-    memcpy(p + 8, &len, 4);
-    memcpy(p + 12, &flags, 2);
-    memcpy(p + 14, &next, 2);
-}
-
-static void publish(struct ctx *c, uint16_t head)
-{
-    uint8_t *avail = gp(c, AVAIL_GPA);
-    memcpy(avail + 4 + 2u * (c->avail_idx % QSZ), &head, 2);
-    c->avail_idx++;
-    __atomic_store_n((uint16_t *)(avail + 2), c->avail_idx, __ATOMIC_RELEASE);
-}
-
-/* Put a chain of @n segments in the descriptor table and make it available. */
-static uint16_t post(struct ctx *c, const struct seg *s, unsigned n)
-{
-    uint8_t *table = gp(c, DESC_GPA);
-    uint16_t head = c->next_desc % QSZ;
-    for (unsigned i = 0; i < n; i++) {
-        uint16_t idx = (uint16_t)((head + i) % QSZ);
-        uint16_t flags =
-            (uint16_t)((s[i].write ? DESC_F_WRITE : 0) | (i + 1 < n ? DESC_F_NEXT : 0));
-        put_desc(table, idx, s[i].gpa, s[i].len, flags, (uint16_t)((idx + 1) % QSZ));
-    }
-    c->next_desc = (uint16_t)(c->next_desc + n);
-    publish(c, head);
-    return head;
-}
-
-/* The same through one indirect descriptor. */
-static uint16_t post_indirect(struct ctx *c, const struct seg *s, unsigned n)
-{
-    assert_true(n <= 512);
-    uint8_t *ind = guest_mem_ptr(&c->mem, INDIRECT_GPA, 16u * n);
-    for (unsigned i = 0; i < n; i++)
-        put_desc(ind, i, s[i].gpa, s[i].len,
-                 (uint16_t)((s[i].write ? DESC_F_WRITE : 0) | (i + 1 < n ? DESC_F_NEXT : 0)),
-                 (uint16_t)(i + 1));
-    uint16_t head = c->next_desc % QSZ;
-    put_desc(gp(c, DESC_GPA), head, INDIRECT_GPA, 16u * n, DESC_F_INDIRECT, 0);
-    c->next_desc++;
-    publish(c, head);
-    return head;
-}
-
-/* Post one chain, kick, wait; returns the status byte at @status_gpa. */
-static uint8_t submit(struct ctx *c, const struct seg *s, unsigned n, uint64_t status_gpa,
+/* Post one chain (through an indirect table if @indirect), kick, wait;
+ * returns the status byte at @status_gpa. */
+static uint8_t submit(struct ctx *c, const struct vh_seg *s, unsigned n, uint64_t status_gpa,
                       bool indirect, uint32_t *used_len)
 {
-    uint16_t before = used_idx(c);
-    uint16_t head = indirect ? post_indirect(c, s, n) : post(c, s, n);
-    kick(c);
-    run_until(c, (uint16_t)(before + 1));
+    uint16_t before = vh_used_idx(&c->h, 0);
+    uint16_t head;
+    if (indirect) {
+        assert_true(n <= 512);
+        head = vh_post_indirect(&c->h, 0, INDIRECT_GPA, s, n);
+    } else {
+        head = vh_post(&c->h, 0, s, n);
+    }
+    vh_kick(&c->h, 0);
+    vh_wait_used(&c->h, 0, (uint16_t)(before + 1));
     uint32_t id, len;
-    used_elem(c, before, &id, &len);
+    vh_used_elem(&c->h, 0, before, &id, &len);
     assert_int_equal(id, head);
     if (used_len)
         *used_len = len;
-    return *gp(c, status_gpa);
+    return *vh_ptr(&c->h, status_gpa);
 }
 
 static uint64_t hdr(struct ctx *c, uint32_t type, uint64_t sector)
 {
-    uint64_t g = galloc(c, 16);
+    uint64_t g = vh_alloc(&c->h, 16);
     uint32_t t = htole32(type), zero = 0;
     uint64_t s = htole64(sector);
-    memcpy(gp(c, g), &t, 4);
-    memcpy(gp(c, g + 4), &zero, 4);
-    memcpy(gp(c, g + 8), &s, 8);
+    memcpy(vh_ptr(&c->h, g), &t, 4);
+    memcpy(vh_ptr(&c->h, g + 4), &zero, 4);
+    memcpy(vh_ptr(&c->h, g + 8), &s, 8);
     return g;
 }
 
 static uint64_t status_byte(struct ctx *c)
 {
-    uint64_t g = galloc(c, 1);
-    *gp(c, g) = 0xee; /* neither OK, IOERR nor UNSUPP */
+    uint64_t g = vh_alloc(&c->h, 1);
+    *vh_ptr(&c->h, g) = 0xee; /* neither OK, IOERR nor UNSUPP */
     return g;
 }
 
@@ -250,12 +86,12 @@ static uint8_t simple(struct ctx *c, uint32_t type, uint64_t sector, uint64_t da
                       bool data_writable)
 {
     uint64_t st = status_byte(c);
-    struct seg s[3];
+    struct vh_seg s[3];
     unsigned n = 0;
-    s[n++] = (struct seg){hdr(c, type, sector), 16, false};
+    s[n++] = (struct vh_seg){hdr(c, type, sector), 16, false};
     if (len)
-        s[n++] = (struct seg){data, len, data_writable};
-    s[n++] = (struct seg){st, 1, true};
+        s[n++] = (struct vh_seg){data, len, data_writable};
+    s[n++] = (struct vh_seg){st, 1, true};
     return submit(c, s, n, st, false, NULL);
 }
 
@@ -271,12 +107,12 @@ static uint8_t wr(struct ctx *c, uint64_t sector, uint64_t data, uint32_t len)
 
 static uint8_t dwz(struct ctx *c, uint32_t type, uint64_t sector, uint32_t num, uint32_t flags)
 {
-    uint64_t g = galloc(c, 16);
+    uint64_t g = vh_alloc(&c->h, 16);
     uint64_t s = htole64(sector);
     uint32_t n = htole32(num), f = htole32(flags);
-    memcpy(gp(c, g), &s, 8);
-    memcpy(gp(c, g + 8), &n, 4);
-    memcpy(gp(c, g + 12), &f, 4);
+    memcpy(vh_ptr(&c->h, g), &s, 8);
+    memcpy(vh_ptr(&c->h, g + 8), &n, 4);
+    memcpy(vh_ptr(&c->h, g + 12), &f, 4);
     return simple(c, type, 0, g, 16, false);
 }
 
@@ -362,44 +198,20 @@ static void set_engine(struct ctx *c)
         unsetenv(DISK_ENV_NO_URING);
 }
 
-/* The driver's side of initialisation (3.1.1), with every offered feature. */
-static void driver_init(struct ctx *c)
-{
-    struct virtio_device *d = c->dev;
-    memset(gp(c, DESC_GPA), 0, HEAP_GPA - DESC_GPA);
-    c->avail_idx = c->next_desc = 0;
-    pthread_mutex_lock(&d->lock);
-    virtio_set_status(d, VIRTIO_STATUS_ACKNOWLEDGE);
-    virtio_set_status(d, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
-    d->guest_features = d->host_features;
-    virtio_set_status(d,
-                      VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK);
-    assert_true(d->status & VIRTIO_STATUS_FEATURES_OK);
-    d->vq[0].size = QSZ;
-    d->vq[0].desc_gpa = DESC_GPA;
-    d->vq[0].avail_gpa = AVAIL_GPA;
-    d->vq[0].used_gpa = USED_GPA;
-    assert_true(virtio_queue_enable(d, 0));
-    virtio_set_status(d, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
-                             VIRTIO_STATUS_FEATURES_OK | VIRTIO_STATUS_DRIVER_OK);
-    assert_true(virtio_device_live(d));
-    pthread_mutex_unlock(&d->lock);
-}
-
 static struct virtio_device *create(struct ctx *c, const char *path, bool ro, const char *id,
                                     char *err, size_t errlen)
 {
     set_engine(c);
     struct disk_config cfg = {.path = (char *)path, .readonly = ro, .id = (char *)id};
-    return virtio_blk_create(&c->mem, &cfg, &c->loop, err, errlen);
+    return virtio_blk_create(&c->h.mem, &cfg, &c->h.loop, err, errlen);
 }
 
 static void make_dev_at(struct ctx *c, const char *path, bool ro, const char *id)
 {
     char err[256] = "";
     unsigned rings = count_uring_fds();
-    c->dev = create(c, path, ro, id, err, sizeof(err));
-    if (!c->dev)
+    struct virtio_device *d = create(c, path, ro, id, err, sizeof(err));
+    if (!d)
         fail_msg("virtio_blk_create: %s", err);
 #ifdef HAVE_LIBURING
     /* The engine asked for is the engine in use. */
@@ -407,21 +219,14 @@ static void make_dev_at(struct ctx *c, const char *path, bool ro, const char *id
 #else
     (void)rings;
 #endif
-    c->dev->transport = &transport;
-    c->dev->transport_data = c;
-    driver_init(c);
+    vh_attach(&c->h, d);
+    /* Every feature offered. */
+    assert_true(vh_driver_init(&c->h, ~0ull, 1));
 }
 
 static void make_dev(struct ctx *c, bool ro, const char *id)
 {
     make_dev_at(c, c->path, ro, id);
-}
-
-static void drop_dev(struct ctx *c)
-{
-    if (c->dev)
-        c->dev->ops->release(c->dev);
-    c->dev = NULL;
 }
 
 static int setup(void **state)
@@ -430,16 +235,9 @@ static int setup(void **state)
     c->sync = *(int *)*state;
     c->img = make_image(tmpdir(), c->path, IMG_BYTES);
     struct guest_mem_region l[] = {{0, MEM_SIZE, NULL}};
-    assert_int_equal(guest_mem_init(&c->mem, l, 1), 0);
-    assert_int_equal(evloop_init(&c->loop), 0);
-    c->requeue_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    c->tick_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-    assert_true(c->requeue_fd >= 0 && c->tick_fd >= 0);
-    struct itimerspec its = {.it_interval = {0, 1000000}, .it_value = {0, 1000000}}; /* 1 ms */
-    assert_int_equal(timerfd_settime(c->tick_fd, 0, &its, NULL), 0);
-    assert_int_equal(evloop_add(&c->loop, c->requeue_fd, EPOLLIN, on_requeue, c), 0);
-    assert_int_equal(evloop_add(&c->loop, c->tick_fd, EPOLLIN, on_tick, c), 0);
-    c->heap = HEAP_GPA;
+    vh_init(&c->h, l, 1);
+    vh_rings(&c->h, 1, QSZ, RING_GPA, 0);
+    vh_heap(&c->h, HEAP_GPA, MEM_SIZE);
     *state = c;
     return 0;
 }
@@ -447,13 +245,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     struct ctx *c = *state;
-    drop_dev(c);
-    evloop_del(&c->loop, c->requeue_fd);
-    evloop_del(&c->loop, c->tick_fd);
-    close(c->requeue_fd);
-    close(c->tick_fd);
-    evloop_release(&c->loop);
-    guest_mem_release(&c->mem);
+    vh_release(&c->h);
     close(c->img);
     unlink(c->path);
     unsetenv(DISK_ENV_NO_URING);
@@ -467,7 +259,7 @@ static void test_features_config(void **state)
 {
     struct ctx *c = *state;
     make_dev(c, false, NULL);
-    struct virtio_device *d = c->dev;
+    struct virtio_device *d = c->h.dev;
     assert_int_equal(d->ops->device_id, VIRTIO_ID_BLOCK);
     assert_int_equal(d->ops->queue_max_size, 256);
     uint64_t f = d->host_features;
@@ -520,38 +312,38 @@ static void test_read(void **state)
     struct ctx *c = *state;
     make_dev(c, false, NULL);
     /* 4 KiB from sector 5 into three buffers of odd sizes. */
-    uint64_t a = galloc(c, 1000), b = galloc(c, 2000), d = galloc(c, 1096);
+    uint64_t a = vh_alloc(&c->h, 1000), b = vh_alloc(&c->h, 2000), d = vh_alloc(&c->h, 1096);
     uint64_t st = status_byte(c);
-    struct seg s[] = {{hdr(c, VIRTIO_BLK_T_IN, 5), 16, false},
-                      {a, 1000, true},
-                      {b, 2000, true},
-                      {d, 1096, true},
-                      {st, 1, true}};
+    struct vh_seg s[] = {{hdr(c, VIRTIO_BLK_T_IN, 5), 16, false},
+                         {a, 1000, true},
+                         {b, 2000, true},
+                         {d, 1096, true},
+                         {st, 1, true}};
     uint32_t used;
     assert_int_equal(submit(c, s, 5, st, false, &used), VIRTIO_BLK_S_OK);
     assert_int_equal(used, 4096 + 1);
     uint8_t want[4096];
     fill_pattern(want, 5 * 512, sizeof(want));
-    assert_memory_equal(gp(c, a), want, 1000);
-    assert_memory_equal(gp(c, b), want + 1000, 2000);
-    assert_memory_equal(gp(c, d), want + 3000, 1096);
+    assert_memory_equal(vh_ptr(&c->h, a), want, 1000);
+    assert_memory_equal(vh_ptr(&c->h, b), want + 1000, 2000);
+    assert_memory_equal(vh_ptr(&c->h, d), want + 3000, 1096);
 
     /* Data and status in one writable buffer: the status is its last byte. */
-    uint64_t buf = galloc(c, 513);
-    memset(gp(c, buf), 0xee, 513);
-    struct seg s2[] = {{hdr(c, VIRTIO_BLK_T_IN, IMG_SECTORS - 1), 16, false}, {buf, 513, true}};
+    uint64_t buf = vh_alloc(&c->h, 513);
+    memset(vh_ptr(&c->h, buf), 0xee, 513);
+    struct vh_seg s2[] = {{hdr(c, VIRTIO_BLK_T_IN, IMG_SECTORS - 1), 16, false}, {buf, 513, true}};
     assert_int_equal(submit(c, s2, 2, buf + 512, false, &used), VIRTIO_BLK_S_OK);
     assert_int_equal(used, 513);
     fill_pattern(want, (IMG_SECTORS - 1) * 512ull, 512);
-    assert_memory_equal(gp(c, buf), want, 512);
+    assert_memory_equal(vh_ptr(&c->h, buf), want, 512);
 
     /* The header split over two buffers is the same request (2.6.4). */
-    uint64_t h = hdr(c, VIRTIO_BLK_T_IN, 9), data = galloc(c, 512);
+    uint64_t h = hdr(c, VIRTIO_BLK_T_IN, 9), data = vh_alloc(&c->h, 512);
     st = status_byte(c);
-    struct seg s3[] = {{h, 8, false}, {h + 8, 8, false}, {data, 512, true}, {st, 1, true}};
+    struct vh_seg s3[] = {{h, 8, false}, {h + 8, 8, false}, {data, 512, true}, {st, 1, true}};
     assert_int_equal(submit(c, s3, 4, st, false, NULL), VIRTIO_BLK_S_OK);
     fill_pattern(want, 9 * 512, 512);
-    assert_memory_equal(gp(c, data), want, 512);
+    assert_memory_equal(vh_ptr(&c->h, data), want, 512);
 }
 
 static void test_write(void **state)
@@ -563,12 +355,12 @@ static void test_write(void **state)
         src[i] = (uint8_t)(0xa0 ^ i);
 
     /* Header and data in one readable buffer. */
-    uint64_t buf = galloc(c, 16 + 1024);
+    uint64_t buf = vh_alloc(&c->h, 16 + 1024);
     uint64_t h = hdr(c, VIRTIO_BLK_T_OUT, 10);
-    memcpy(gp(c, buf), gp(c, h), 16);
-    memcpy(gp(c, buf + 16), src, 1024);
+    memcpy(vh_ptr(&c->h, buf), vh_ptr(&c->h, h), 16);
+    memcpy(vh_ptr(&c->h, buf + 16), src, 1024);
     uint64_t st = status_byte(c);
-    struct seg s[] = {{buf, 16 + 1024, false}, {st, 1, true}};
+    struct vh_seg s[] = {{buf, 16 + 1024, false}, {st, 1, true}};
     uint32_t used;
     assert_int_equal(submit(c, s, 2, st, false, &used), VIRTIO_BLK_S_OK);
     assert_int_equal(used, 1);
@@ -579,16 +371,16 @@ static void test_write(void **state)
     check_pattern(c, 12 * 512, 512);
 
     /* The last two sectors from three odd-sized buffers. */
-    uint64_t a = galloc(c, 100), b = galloc(c, 412), d = galloc(c, 512);
-    memcpy(gp(c, a), src, 100);
-    memcpy(gp(c, b), src + 100, 412);
-    memcpy(gp(c, d), src + 512, 512);
+    uint64_t a = vh_alloc(&c->h, 100), b = vh_alloc(&c->h, 412), d = vh_alloc(&c->h, 512);
+    memcpy(vh_ptr(&c->h, a), src, 100);
+    memcpy(vh_ptr(&c->h, b), src + 100, 412);
+    memcpy(vh_ptr(&c->h, d), src + 512, 512);
     st = status_byte(c);
-    struct seg s2[] = {{hdr(c, VIRTIO_BLK_T_OUT, IMG_SECTORS - 2), 16, false},
-                       {a, 100, false},
-                       {b, 412, false},
-                       {d, 512, false},
-                       {st, 1, true}};
+    struct vh_seg s2[] = {{hdr(c, VIRTIO_BLK_T_OUT, IMG_SECTORS - 2), 16, false},
+                          {a, 100, false},
+                          {b, 412, false},
+                          {d, 512, false},
+                          {st, 1, true}};
     assert_int_equal(submit(c, s2, 5, st, false, NULL), VIRTIO_BLK_S_OK);
     assert_int_equal(pread(c->img, got, 1024, (IMG_SECTORS - 2) * 512ull), 1024);
     assert_memory_equal(got, src, 1024);
@@ -601,22 +393,22 @@ static void test_flush(void **state)
 {
     struct ctx *c = *state;
     make_dev(c, false, NULL);
-    uint64_t data = galloc(c, 512);
-    memset(gp(c, data), 0x5a, 512);
+    uint64_t data = vh_alloc(&c->h, 512);
+    memset(vh_ptr(&c->h, data), 0x5a, 512);
     assert_int_equal(wr(c, 3, data, 512), VIRTIO_BLK_S_OK);
     uint32_t used;
     uint64_t st = status_byte(c);
-    struct seg s[] = {{hdr(c, VIRTIO_BLK_T_FLUSH, 0), 16, false}, {st, 1, true}};
+    struct vh_seg s[] = {{hdr(c, VIRTIO_BLK_T_FLUSH, 0), 16, false}, {st, 1, true}};
     assert_int_equal(submit(c, s, 2, st, false, &used), VIRTIO_BLK_S_OK);
     assert_int_equal(used, 1);
 }
 
 static void get_id(struct ctx *c, char out[20])
 {
-    uint64_t buf = galloc(c, 20);
-    memset(gp(c, buf), 0xaa, 20);
+    uint64_t buf = vh_alloc(&c->h, 20);
+    memset(vh_ptr(&c->h, buf), 0xaa, 20);
     assert_int_equal(simple(c, VIRTIO_BLK_T_GET_ID, 0, buf, 20, true), VIRTIO_BLK_S_OK);
-    memcpy(out, gp(c, buf), 20);
+    memcpy(out, vh_ptr(&c->h, buf), 20);
 }
 
 static void test_get_id(void **state)
@@ -627,23 +419,23 @@ static void test_get_id(void **state)
     get_id(c, id);
     assert_memory_equal(id, "serial-123\0\0\0\0\0\0\0\0\0\0", 20);
     /* A short buffer gets what fits and nothing beyond it. */
-    uint64_t buf = galloc(c, 8);
-    memset(gp(c, buf), 0xaa, 8);
+    uint64_t buf = vh_alloc(&c->h, 8);
+    memset(vh_ptr(&c->h, buf), 0xaa, 8);
     assert_int_equal(simple(c, VIRTIO_BLK_T_GET_ID, 0, buf, 5, true), VIRTIO_BLK_S_OK);
-    assert_memory_equal(gp(c, buf), "seria\xaa\xaa\xaa", 8);
-    drop_dev(c);
+    assert_memory_equal(vh_ptr(&c->h, buf), "seria\xaa\xaa\xaa", 8);
+    vh_drop_dev(&c->h);
 
     /* Exactly 20 bytes: no terminator. */
     make_dev(c, false, "ABCDEFGHIJKLMNOPQRST");
     get_id(c, id);
     assert_memory_equal(id, "ABCDEFGHIJKLMNOPQRST", 20);
-    drop_dev(c);
+    vh_drop_dev(&c->h);
 
     /* No id: derived from the path, the same every time. */
     char id2[20];
     make_dev(c, false, NULL);
     get_id(c, id);
-    drop_dev(c);
+    vh_drop_dev(&c->h);
     make_dev(c, false, NULL);
     get_id(c, id2);
     assert_memory_equal(id, id2, 20);
@@ -688,11 +480,11 @@ static void test_write_zeroes(void **state)
     check_pattern(c, 199 * 512, 512);
     check_pattern(c, 216 * 512, 512);
     /* And the guest reads zeros back. */
-    uint64_t data = galloc(c, 1024);
-    memset(gp(c, data), 0xff, 1024);
+    uint64_t data = vh_alloc(&c->h, 1024);
+    memset(vh_ptr(&c->h, data), 0xff, 1024);
     assert_int_equal(rd(c, 101, data, 1024), VIRTIO_BLK_S_OK);
     uint8_t zero[1024] = {0};
-    assert_memory_equal(gp(c, data), zero, 1024);
+    assert_memory_equal(vh_ptr(&c->h, data), zero, 1024);
 }
 
 /* tmpfs has no FALLOC_FL_ZERO_RANGE: write-zeroes falls back to writing
@@ -722,7 +514,7 @@ static void test_write_zeroes_fallback(void **state)
         if (got[i] != pattern(i))
             fail_msg("byte %llu changed", (unsigned long long)i);
     free(got);
-    drop_dev(c);
+    vh_drop_dev(&c->h);
     close(fd);
     unlink(path);
 }
@@ -731,16 +523,16 @@ static void test_readonly(void **state)
 {
     struct ctx *c = *state;
     make_dev(c, true, NULL);
-    uint64_t f = c->dev->host_features;
+    uint64_t f = c->h.dev->host_features;
     assert_true(f & VIRTIO_BIT(VIRTIO_BLK_F_RO));
     assert_false(f & VIRTIO_BIT(VIRTIO_BLK_F_DISCARD));
     assert_false(f & VIRTIO_BIT(VIRTIO_BLK_F_WRITE_ZEROES));
-    uint64_t data = galloc(c, 1024);
+    uint64_t data = vh_alloc(&c->h, 1024);
     assert_int_equal(rd(c, 0, data, 1024), VIRTIO_BLK_S_OK);
     uint8_t want[1024];
     fill_pattern(want, 0, 1024);
-    assert_memory_equal(gp(c, data), want, 1024);
-    memset(gp(c, data), 0, 1024);
+    assert_memory_equal(vh_ptr(&c->h, data), want, 1024);
+    memset(vh_ptr(&c->h, data), 0, 1024);
     assert_int_equal(wr(c, 0, data, 1024), VIRTIO_BLK_S_IOERR);
     assert_int_equal(dwz(c, VIRTIO_BLK_T_DISCARD, 0, 8, 0), VIRTIO_BLK_S_IOERR);
     assert_int_equal(dwz(c, VIRTIO_BLK_T_WRITE_ZEROES, 0, 8, 0), VIRTIO_BLK_S_IOERR);
@@ -752,8 +544,8 @@ static void test_out_of_range(void **state)
 {
     struct ctx *c = *state;
     make_dev(c, false, NULL);
-    uint64_t data = galloc(c, 4096);
-    memset(gp(c, data), 0, 4096);
+    uint64_t data = vh_alloc(&c->h, 4096);
+    memset(vh_ptr(&c->h, data), 0, 4096);
     assert_int_equal(rd(c, IMG_SECTORS, data, 512), VIRTIO_BLK_S_IOERR);
     assert_int_equal(rd(c, IMG_SECTORS - 1, data, 1024), VIRTIO_BLK_S_IOERR);
     assert_int_equal(wr(c, IMG_SECTORS - 1, data, 1024), VIRTIO_BLK_S_IOERR);
@@ -784,32 +576,32 @@ static void test_malformed(void **state)
     uint32_t used, id, len;
 
     /* No writable byte at all: given back with nothing written. */
-    uint16_t before = used_idx(c);
-    struct seg s1[] = {{hdr(c, VIRTIO_BLK_T_IN, 0), 16, false}};
-    uint16_t head = post(c, s1, 1);
-    kick(c);
-    run_until(c, (uint16_t)(before + 1));
-    used_elem(c, before, &id, &len);
+    uint16_t before = vh_used_idx(&c->h, 0);
+    struct vh_seg s1[] = {{hdr(c, VIRTIO_BLK_T_IN, 0), 16, false}};
+    uint16_t head = vh_post(&c->h, 0, s1, 1);
+    vh_kick(&c->h, 0);
+    vh_wait_used(&c->h, 0, (uint16_t)(before + 1));
+    vh_used_elem(&c->h, 0, before, &id, &len);
     assert_int_equal(id, head);
     assert_int_equal(len, 0);
 
     /* Header too short. */
     uint64_t st = status_byte(c);
-    struct seg s2[] = {{hdr(c, VIRTIO_BLK_T_IN, 0), 8, false}, {st, 1, true}};
+    struct vh_seg s2[] = {{hdr(c, VIRTIO_BLK_T_IN, 0), 8, false}, {st, 1, true}};
     assert_int_equal(submit(c, s2, 2, st, false, NULL), VIRTIO_BLK_S_IOERR);
     /* Only a status byte. */
     st = status_byte(c);
-    struct seg s3[] = {{st, 1, true}};
+    struct vh_seg s3[] = {{st, 1, true}};
     assert_int_equal(submit(c, s3, 1, st, false, &used), VIRTIO_BLK_S_IOERR);
     assert_int_equal(used, 1);
 
     /* Data in the wrong direction. */
-    uint64_t data = galloc(c, 1024);
+    uint64_t data = vh_alloc(&c->h, 1024);
     st = status_byte(c);
-    struct seg s4[] = {{hdr(c, VIRTIO_BLK_T_IN, 0), 16, false},
-                       {data, 512, false},
-                       {data + 512, 512, true},
-                       {st, 1, true}};
+    struct vh_seg s4[] = {{hdr(c, VIRTIO_BLK_T_IN, 0), 16, false},
+                          {data, 512, false},
+                          {data + 512, 512, true},
+                          {st, 1, true}};
     assert_int_equal(submit(c, s4, 4, st, false, NULL), VIRTIO_BLK_S_IOERR);
     assert_int_equal(simple(c, VIRTIO_BLK_T_OUT, 0, data, 512, true), VIRTIO_BLK_S_IOERR);
     check_pattern(c, 0, 512);
@@ -831,28 +623,28 @@ static void test_malformed(void **state)
     /* Segments: seg_max is accepted, one more is refused (indirect, as the
      * chain is longer than the queue). */
     enum { N = VIRTIO_BLK_SEG_MAX + 1 };
-    struct seg *s = calloc(N + 2, sizeof(*s));
-    uint64_t big = galloc(c, N * 512ull);
-    memset(gp(c, big), 0, N * 512ull);
-    s[0] = (struct seg){hdr(c, VIRTIO_BLK_T_IN, 1), 16, false};
+    struct vh_seg *s = calloc(N + 2, sizeof(*s));
+    uint64_t big = vh_alloc(&c->h, N * 512ull);
+    memset(vh_ptr(&c->h, big), 0, N * 512ull);
+    s[0] = (struct vh_seg){hdr(c, VIRTIO_BLK_T_IN, 1), 16, false};
     for (unsigned i = 0; i < N; i++)
-        s[1 + i] = (struct seg){big + 512ull * i, 512, true};
+        s[1 + i] = (struct vh_seg){big + 512ull * i, 512, true};
     st = status_byte(c);
-    s[N + 1] = (struct seg){st, 1, true};
+    s[N + 1] = (struct vh_seg){st, 1, true};
     assert_int_equal(submit(c, s, N + 2, st, true, NULL), VIRTIO_BLK_S_IOERR);
-    s[N] = (struct seg){st, 1, true};
+    s[N] = (struct vh_seg){st, 1, true};
     assert_int_equal(submit(c, s, N + 1, st, true, &used), VIRTIO_BLK_S_OK);
     assert_int_equal(used, VIRTIO_BLK_SEG_MAX * 512 + 1);
     uint8_t *want = malloc(VIRTIO_BLK_SEG_MAX * 512);
     fill_pattern(want, 512, VIRTIO_BLK_SEG_MAX * 512);
-    assert_memory_equal(gp(c, big), want, VIRTIO_BLK_SEG_MAX * 512);
+    assert_memory_equal(vh_ptr(&c->h, big), want, VIRTIO_BLK_SEG_MAX * 512);
     free(want);
     free(s);
 
     /* A zero-length read is a no-op that succeeds. */
     assert_int_equal(rd(c, 0, 0, 0), VIRTIO_BLK_S_OK);
     /* After all that, the device still serves requests. */
-    assert_true(virtio_device_live(c->dev));
+    assert_true(virtio_device_live(c->h.dev));
     assert_int_equal(rd(c, 0, data, 512), VIRTIO_BLK_S_OK);
 }
 
@@ -860,8 +652,8 @@ static void test_host_errors(void **state)
 {
     struct ctx *c = *state;
     make_dev(c, false, NULL);
-    uint64_t data = galloc(c, 4096);
-    memset(gp(c, data), 0x11, 4096);
+    uint64_t data = vh_alloc(&c->h, 4096);
+    memset(vh_ptr(&c->h, data), 0x11, 4096);
 
     /* A write the host refuses (EFBIG: past RLIMIT_FSIZE). */
     struct rlimit old, lim;
@@ -882,11 +674,11 @@ static void test_host_errors(void **state)
     assert_int_equal(rd(c, IMG_SECTORS / 2, data, 4096), VIRTIO_BLK_S_IOERR);
     assert_int_equal(rd(c, IMG_SECTORS - 1, data, 512), VIRTIO_BLK_S_IOERR);
     /* The device keeps running. */
-    assert_true(virtio_device_live(c->dev));
+    assert_true(virtio_device_live(c->h.dev));
     assert_int_equal(rd(c, 0, data, 4096), VIRTIO_BLK_S_OK);
     uint8_t want[4096];
     fill_pattern(want, 0, 4096);
-    assert_memory_equal(gp(c, data), want, 4096);
+    assert_memory_equal(vh_ptr(&c->h, data), want, 4096);
     assert_int_equal(wr(c, 1, data, 512), VIRTIO_BLK_S_OK);
 }
 
@@ -899,41 +691,41 @@ static void test_batch(void **state)
     enum { N = 60 };
     uint64_t data[N], st[N];
     for (unsigned i = 0; i < N; i++) {
-        data[i] = galloc(c, 1024);
+        data[i] = vh_alloc(&c->h, 1024);
         for (unsigned j = 0; j < 1024; j++)
-            gp(c, data[i])[j] = (uint8_t)(i * 3 + j);
+            vh_ptr(&c->h, data[i])[j] = (uint8_t)(i * 3 + j);
         st[i] = status_byte(c);
-        struct seg s[] = {{hdr(c, VIRTIO_BLK_T_OUT, 8 + 2 * i), 16, false},
-                          {data[i], 1024, false},
-                          {st[i], 1, true}};
-        post(c, s, 3);
+        struct vh_seg s[] = {{hdr(c, VIRTIO_BLK_T_OUT, 8 + 2 * i), 16, false},
+                             {data[i], 1024, false},
+                             {st[i], 1, true}};
+        vh_post(&c->h, 0, s, 3);
     }
-    c->interrupts = 0;
-    kick(c);
-    run_until(c, N);
-    assert_true(c->interrupts >= 1 && c->interrupts <= N);
+    c->h.used_irqs = 0;
+    vh_kick(&c->h, 0);
+    vh_wait_used(&c->h, 0, N);
+    assert_true(c->h.used_irqs >= 1 && c->h.used_irqs <= N);
     for (unsigned i = 0; i < N; i++) {
-        assert_int_equal(*gp(c, st[i]), VIRTIO_BLK_S_OK);
+        assert_int_equal(*vh_ptr(&c->h, st[i]), VIRTIO_BLK_S_OK);
         uint8_t got[1024];
         assert_int_equal(pread(c->img, got, 1024, (8 + 2 * i) * 512), 1024);
-        assert_memory_equal(got, gp(c, data[i]), 1024);
+        assert_memory_equal(got, vh_ptr(&c->h, data[i]), 1024);
     }
 
     /* One chain made available QSZ + 10 times. */
-    uint64_t buf = galloc(c, 512), s0 = status_byte(c);
-    struct seg s[] = {{hdr(c, VIRTIO_BLK_T_IN, 0), 16, false}, {buf, 512, true}, {s0, 1, true}};
-    uint16_t head = post(c, s, 3);
+    uint64_t buf = vh_alloc(&c->h, 512), s0 = status_byte(c);
+    struct vh_seg s[] = {{hdr(c, VIRTIO_BLK_T_IN, 0), 16, false}, {buf, 512, true}, {s0, 1, true}};
+    uint16_t head = vh_post(&c->h, 0, s, 3);
     for (unsigned i = 1; i < QSZ; i++)
-        publish(c, head);
-    kick(c);
+        vh_publish(&c->h, 0, head);
+    vh_kick(&c->h, 0);
     for (unsigned i = 0; i < 10; i++)
-        publish(c, head);
-    kick(c);
-    run_until(c, (uint16_t)(N + QSZ + 10));
-    assert_int_equal(*gp(c, s0), VIRTIO_BLK_S_OK);
+        vh_publish(&c->h, 0, head);
+    vh_kick(&c->h, 0);
+    vh_wait_used(&c->h, 0, (uint16_t)(N + QSZ + 10));
+    assert_int_equal(*vh_ptr(&c->h, s0), VIRTIO_BLK_S_OK);
     uint8_t want[512];
     fill_pattern(want, 0, 512);
-    assert_memory_equal(gp(c, buf), want, 512);
+    assert_memory_equal(vh_ptr(&c->h, buf), want, 512);
 }
 
 /* Reset with I/O possibly in flight: nothing completes into the old rings
@@ -943,34 +735,34 @@ static void test_reset_inflight(void **state)
     struct ctx *c = *state;
     make_dev(c, false, NULL);
     for (unsigned i = 0; i < 40; i++) {
-        uint64_t d = galloc(c, 8192);
+        uint64_t d = vh_alloc(&c->h, 8192);
         bool w = i % 4 == 0;
         if (w)
-            memset(gp(c, d), 0x77, 8192);
-        struct seg s[] = {{hdr(c, w ? VIRTIO_BLK_T_OUT : VIRTIO_BLK_T_IN, 16u * i), 16, false},
-                          {d, 8192, w ? false : true},
-                          {status_byte(c), 1, true}};
-        post(c, s, 3);
+            memset(vh_ptr(&c->h, d), 0x77, 8192);
+        struct vh_seg s[] = {{hdr(c, w ? VIRTIO_BLK_T_OUT : VIRTIO_BLK_T_IN, 16u * i), 16, false},
+                             {d, 8192, w ? false : true},
+                             {status_byte(c), 1, true}};
+        vh_post(&c->h, 0, s, 3);
     }
-    kick(c);
+    vh_kick(&c->h, 0);
     /* Cached I/O may complete while the device submits it; whatever was
      * still in flight at the reset must never reach the old ring. */
-    uint16_t before = used_idx(c);
-    pthread_mutex_lock(&c->dev->lock);
-    virtio_set_status(c->dev, 0);
-    assert_int_equal(c->dev->status, 0);
-    pthread_mutex_unlock(&c->dev->lock);
-    c->interrupts = 0;
-    run_for(c, 20);
-    assert_int_equal(used_idx(c), before);
-    assert_int_equal(c->interrupts, 0);
+    uint16_t before = vh_used_idx(&c->h, 0);
+    pthread_mutex_lock(&c->h.dev->lock);
+    virtio_set_status(c->h.dev, 0);
+    assert_int_equal(c->h.dev->status, 0);
+    pthread_mutex_unlock(&c->h.dev->lock);
+    c->h.used_irqs = 0;
+    vh_run_for(&c->h, 20);
+    assert_int_equal(vh_used_idx(&c->h, 0), before);
+    assert_int_equal(c->h.used_irqs, 0);
 
-    driver_init(c);
-    uint64_t data = galloc(c, 512);
+    assert_true(vh_driver_init(&c->h, ~0ull, 1));
+    uint64_t data = vh_alloc(&c->h, 512);
     assert_int_equal(rd(c, 18, data, 512), VIRTIO_BLK_S_OK); /* one the writes left alone */
     uint8_t want[512];
     fill_pattern(want, 18 * 512, 512);
-    assert_memory_equal(gp(c, data), want, 512);
+    assert_memory_equal(vh_ptr(&c->h, data), want, 512);
 }
 
 /* The image lock, open errors, and which engine runs. */
@@ -1007,7 +799,7 @@ static void test_disk_open(void **state)
     assert_int_equal(disk_open(&w, c->path, false, err, sizeof(err)), -EBUSY);
     assert_non_null(strstr(err, "in use by another process"));
     /* A write never reaches a read-only disk. */
-    struct iovec iov = {gp(c, HEAP_GPA), 512};
+    struct iovec iov = {vh_ptr(&c->h, HEAP_GPA), 512};
     struct disk_req r = {.op = DISK_OP_WRITE, .iov = &iov, .iovcnt = 1};
     assert_int_equal(disk_queue(&a, &r), -EROFS);
     r.op = DISK_OP_DISCARD;
@@ -1062,7 +854,7 @@ static void test_disk_batch(void **state)
     /* Wait on the eventfd as the event loop would. */
     while (reaped < N) {
         struct pollfd p = {disk_event_fd(&d), POLLIN, 0};
-        assert_int_equal(poll(&p, 1, WAIT_MS), 1);
+        assert_int_equal(poll(&p, 1, VH_WAIT_MS), 1);
         disk_reap(&d, count_done, NULL);
     }
     assert_int_equal(disk_inflight(&d), 0);

@@ -3,16 +3,14 @@
  * for the back end; then the real back ends without KVM: a TAP interface in
  * a private network namespace (skipped without CAP_NET_ADMIN) and the
  * user-mode helper. */
-#include "unit.h"
+#include "vdev_harness.h"
 
 #include "host/netuser.h"
 #include "host/tap.h"
 #include "netuser/protocol.h"
 #include "virtio/net.h"
 #include "vmm/config.h"
-#include "vmm/evloop.h"
 #include "vmm/log.h"
-#include "vmm/mem.h"
 
 #include <arpa/inet.h>
 #include <endian.h>
@@ -24,49 +22,28 @@
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
-#include <stdatomic.h>
-#include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/timerfd.h>
 
-#define MEM_SIZE (16u << 20)
-#define QSZ 256 /* the largest queue the device offers */
-#define HEAP_GPA 0x10000ull
-#define WAIT_MS 5000 /* anything slower is a failure */
-#define HDR VIRTIO_NET_HDR_LEN
-
-#define DESC_F_NEXT 1
-#define DESC_F_WRITE 2
-#define DESC_F_INDIRECT 4
+/* Guest RAM layout: the two queues' rings at 0x1000 and 0x4000, the heap
+ * above them. */
+#define MEM_SIZE  (16u << 20)
+#define QSZ       256 /* the largest queue the device offers */
+#define RING_GPA  0x1000ull
+#define RING_STEP 0x3000ull
+#define HEAP_GPA  0x10000ull
+#define HDR       VIRTIO_NET_HDR_LEN
 
 #define F(b) VIRTIO_BIT(VIRTIO_NET_F_##b)
 
 static const uint8_t test_mac[6] = {0x06, 0x12, 0x34, 0x56, 0x78, 0x9a};
-static const unsigned all_offloads = TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN |
-                                     TUN_F_UFO;
-
-struct drvq {
-    uint64_t desc, avail, used;
-    uint16_t avail_idx, next_desc;
-};
+static const unsigned all_offloads =
+    TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN | TUN_F_UFO;
 
 struct ctx {
-    struct guest_mem mem;
-    struct evloop loop;
-    struct virtio_device *dev;
-    int requeue_fd, tick_fd;
-    unsigned interrupts, config_irqs;
-    _Atomic unsigned requeued; /* queues asked to be served again, a bitmask */
-    struct drvq q[2];
-    uint64_t heap;
-    unsigned ticks, limit;
-    bool (*until)(struct ctx *);
-    uint16_t want; /* for until_used */
-    unsigned want_q;
+    struct vdev_harness h;
     /* The fake back end. */
     int dev_fd, peer;
     bool be_closed;
@@ -76,173 +53,18 @@ struct ctx {
     int orig_ns;
 };
 
-/* ---- fake transport ------------------------------------------------------ */
-
-static void t_interrupt(struct virtio_device *d, uint32_t reason)
-{
-    struct ctx *c = d->transport_data;
-    if (reason & VIRTIO_INT_USED)
-        c->interrupts++;
-    if (reason & VIRTIO_INT_CONFIG)
-        c->config_irqs++;
-}
-
-static void t_requeue(struct virtio_device *d, unsigned q)
-{
-    struct ctx *c = d->transport_data;
-    uint64_t one = 1;
-    atomic_fetch_or(&c->requeued, 1u << q);
-    (void)!write(c->requeue_fd, &one, sizeof(one));
-}
-
-static const struct virtio_transport_ops transport = {.interrupt = t_interrupt,
-                                                      .requeue = t_requeue};
-
-static void kick(struct ctx *c, unsigned q)
-{
-    struct virtio_device *d = c->dev;
-    pthread_mutex_lock(&d->lock);
-    if (virtio_device_live(d) && d->vq[q].ready)
-        d->ops->queue_notify(d, q);
-    pthread_mutex_unlock(&d->lock);
-}
-
-static void on_requeue(void *opaque, uint32_t events)
-{
-    struct ctx *c = opaque;
-    uint64_t v;
-    (void)events;
-    (void)!read(c->requeue_fd, &v, sizeof(v));
-    unsigned m = atomic_exchange(&c->requeued, 0);
-    for (unsigned q = 0; q < 2; q++)
-        if (m & (1u << q))
-            kick(c, q);
-}
-
-/* ---- guest memory and rings ------------------------------------------------ */
-
-static uint8_t *gp(struct ctx *c, uint64_t gpa)
-{
-    uint8_t *p = guest_mem_ptr(&c->mem, gpa, 1);
-    assert_non_null(p);
-    return p;
-}
-
-static uint64_t galloc(struct ctx *c, uint64_t len)
-{
-    uint64_t gpa = c->heap;
-    c->heap = (c->heap + len + 63) & ~63ull;
-    assert_true(c->heap <= MEM_SIZE);
-    return gpa;
-}
-
-static uint16_t used_idx(struct ctx *c, unsigned q)
-{
-    return __atomic_load_n((uint16_t *)gp(c, c->q[q].used + 2), __ATOMIC_ACQUIRE);
-}
-
-static void used_elem(struct ctx *c, unsigned q, uint16_t i, uint32_t *id, uint32_t *len)
-{
-    uint8_t *e = gp(c, c->q[q].used + 4 + 8u * (i % QSZ));
-    memcpy(id, e, 4);
-    memcpy(len, e + 4, 4);
-}
-
-static void on_tick(void *opaque, uint32_t events)
-{
-    struct ctx *c = opaque;
-    uint64_t v;
-    (void)events;
-    (void)!read(c->tick_fd, &v, sizeof(v));
-    c->ticks++;
-    if ((c->until && c->until(c)) || c->ticks >= c->limit)
-        evloop_stop(&c->loop);
-}
-
-/* Run the event loop until @until says so or @ms passed; @until's verdict. */
-static bool run_until(struct ctx *c, bool (*until)(struct ctx *), unsigned ms)
-{
-    c->until = until;
-    c->ticks = 0;
-    c->limit = ms;
-    if (!until || !until(c)) {
-        atomic_store(&c->loop.stop, false);
-        evloop_run(&c->loop);
-    }
-    c->until = NULL;
-    return until && until(c);
-}
-
-static void run_for(struct ctx *c, unsigned ms)
-{
-    run_until(c, NULL, ms);
-}
-
-static bool reached(struct ctx *c)
-{
-    return (uint16_t)(used_idx(c, c->want_q) - c->want) < 0x8000;
-}
-
-/* Run until queue @q's used index reaches @target. */
-static void run_used(struct ctx *c, unsigned q, uint16_t target)
-{
-    c->want_q = q;
-    c->want = target;
-    assert_true(run_until(c, reached, WAIT_MS));
-    assert_int_equal(used_idx(c, q), target);
-}
-
-struct seg {
-    uint64_t gpa;
-    uint32_t len;
-    bool write;
-};
-
-static void put_desc(uint8_t *table, unsigned i, uint64_t addr, uint32_t len, uint16_t flags,
-                     uint16_t next)
-{
-    uint8_t *p = table + 16u * i;
-    memcpy(p, &addr, 8);
-    memcpy(p + 8, &len, 4);
-    memcpy(p + 12, &flags, 2);
-    memcpy(p + 14, &next, 2);
-}
-
-static void publish(struct ctx *c, unsigned q, uint16_t head)
-{
-    struct drvq *dq = &c->q[q];
-    uint8_t *avail = gp(c, dq->avail);
-    memcpy(avail + 4 + 2u * (dq->avail_idx % QSZ), &head, 2);
-    dq->avail_idx++;
-    __atomic_store_n((uint16_t *)(avail + 2), dq->avail_idx, __ATOMIC_RELEASE);
-}
-
-static uint16_t post(struct ctx *c, unsigned q, const struct seg *s, unsigned n)
-{
-    struct drvq *dq = &c->q[q];
-    uint8_t *table = gp(c, dq->desc);
-    uint16_t head = dq->next_desc % QSZ;
-    for (unsigned i = 0; i < n; i++) {
-        uint16_t idx = (uint16_t)((head + i) % QSZ);
-        uint16_t flags =
-            (uint16_t)((s[i].write ? DESC_F_WRITE : 0) | (i + 1 < n ? DESC_F_NEXT : 0));
-        put_desc(table, idx, s[i].gpa, s[i].len, flags, (uint16_t)((idx + 1) % QSZ));
-    }
-    dq->next_desc = (uint16_t)(dq->next_desc + n);
-    publish(c, q, head);
-    return head;
-}
+/* ---- guest buffers ----------------------------------------------------------- */
 
 /* One receive buffer of @len bytes (a single writable descriptor, as Linux
  * posts with MRG_RXBUF). Returns its head; *gpa its address. */
 static uint16_t post_rx(struct ctx *c, uint32_t len, uint64_t *gpa)
 {
-    uint64_t g = galloc(c, len);
-    memset(gp(c, g), 0xee, len);
+    uint64_t g = vh_alloc(&c->h, len);
+    memset(vh_ptr(&c->h, g), 0xee, len);
     if (gpa)
         *gpa = g;
-    struct seg s = {g, len, true};
-    return post(c, VIRTIO_NET_RXQ, &s, 1);
+    struct vh_seg s = {g, len, true};
+    return vh_post(&c->h, VIRTIO_NET_RXQ, &s, 1);
 }
 
 /* A transmit chain: header then a frame, split into @n pieces at @cuts. */
@@ -250,19 +72,19 @@ static uint16_t post_tx(struct ctx *c, const struct virtio_net_hdr *h, const uin
                         size_t len, const size_t *cuts, unsigned ncuts)
 {
     size_t total = HDR + len;
-    uint64_t g = galloc(c, total);
-    memcpy(gp(c, g), h, HDR);
+    uint64_t g = vh_alloc(&c->h, total);
+    memcpy(vh_ptr(&c->h, g), h, HDR);
     if (len)
-        memcpy(gp(c, g + HDR), frame, len);
-    struct seg s[16];
+        memcpy(vh_ptr(&c->h, g + HDR), frame, len);
+    struct vh_seg s[16];
     unsigned n = 0;
     size_t at = 0;
     for (unsigned i = 0; i <= ncuts; i++) {
         size_t end = i < ncuts ? cuts[i] : total;
-        s[n++] = (struct seg){g + at, (uint32_t)(end - at), false};
+        s[n++] = (struct vh_seg){g + at, (uint32_t)(end - at), false};
         at = end;
     }
-    return post(c, VIRTIO_NET_TXQ, s, n);
+    return vh_post(&c->h, VIRTIO_NET_TXQ, s, n);
 }
 
 static void frame_fill(uint8_t *f, size_t len, unsigned seed)
@@ -292,36 +114,11 @@ static ssize_t peer_recv(struct ctx *c, void *buf, size_t len)
 
 /* ---- device lifecycle -------------------------------------------------------- */
 
-/* The driver's side of initialisation (3.1.1) accepting @want of the offer. */
+/* The driver's side of initialisation (3.1.1) accepting @want of the offer,
+ * with both queues. */
 static bool driver_init_try(struct ctx *c, uint64_t want)
 {
-    struct virtio_device *d = c->dev;
-    memset(gp(c, 0x1000), 0, HEAP_GPA - 0x1000);
-    c->q[0] = (struct drvq){0x1000, 0x2000, 0x3000, 0, 0};
-    c->q[1] = (struct drvq){0x4000, 0x5000, 0x6000, 0, 0};
-    pthread_mutex_lock(&d->lock);
-    virtio_set_status(d, 0);
-    virtio_set_status(d, VIRTIO_STATUS_ACKNOWLEDGE);
-    virtio_set_status(d, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
-    d->guest_features = (d->host_features & want) | VIRTIO_BIT(VIRTIO_F_VERSION_1);
-    virtio_set_status(d,
-                      VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK);
-    if (!(d->status & VIRTIO_STATUS_FEATURES_OK)) {
-        pthread_mutex_unlock(&d->lock);
-        return false;
-    }
-    for (unsigned q = 0; q < 2; q++) {
-        d->vq[q].size = QSZ;
-        d->vq[q].desc_gpa = c->q[q].desc;
-        d->vq[q].avail_gpa = c->q[q].avail;
-        d->vq[q].used_gpa = c->q[q].used;
-        assert_true(virtio_queue_enable(d, q));
-    }
-    virtio_set_status(d, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
-                             VIRTIO_STATUS_FEATURES_OK | VIRTIO_STATUS_DRIVER_OK);
-    assert_true(virtio_device_live(d));
-    pthread_mutex_unlock(&d->lock);
-    return true;
+    return vh_driver_init(&c->h, want, 1u << VIRTIO_NET_RXQ | 1u << VIRTIO_NET_TXQ);
 }
 
 static void driver_init(struct ctx *c, uint64_t want)
@@ -345,12 +142,6 @@ static void fake_close(void *opaque)
     c->be_closed = true;
 }
 
-static void attach(struct ctx *c)
-{
-    c->dev->transport = &transport;
-    c->dev->transport_data = c;
-}
-
 /* A device on a socket pair; @flags NET_BACKEND_*, @offloads TUN_F_*. */
 static void make_fake(struct ctx *c, unsigned flags, unsigned offloads)
 {
@@ -366,10 +157,11 @@ static void make_fake(struct ctx *c, unsigned flags, unsigned offloads)
                                     .close = fake_close,
                                     .opaque = c};
     char err[256] = "";
-    c->dev = virtio_net_create_backend(&c->mem, test_mac, &be, &c->loop, err, sizeof(err));
-    if (!c->dev)
+    struct virtio_device *d =
+        virtio_net_create_backend(&c->h.mem, test_mac, &be, &c->h.loop, err, sizeof(err));
+    if (!d)
         fail_msg("virtio_net_create_backend: %s", err);
-    attach(c);
+    vh_attach(&c->h, d);
 }
 
 /* The user-mode helper's kind of back end, and a TAP's. */
@@ -387,16 +179,9 @@ static int setup(void **state)
 {
     struct ctx *c = calloc(1, sizeof(*c));
     struct guest_mem_region l[] = {{0, MEM_SIZE, NULL}};
-    assert_int_equal(guest_mem_init(&c->mem, l, 1), 0);
-    assert_int_equal(evloop_init(&c->loop), 0);
-    c->requeue_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    c->tick_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-    assert_true(c->requeue_fd >= 0 && c->tick_fd >= 0);
-    struct itimerspec its = {.it_interval = {0, 1000000}, .it_value = {0, 1000000}}; /* 1 ms */
-    assert_int_equal(timerfd_settime(c->tick_fd, 0, &its, NULL), 0);
-    assert_int_equal(evloop_add(&c->loop, c->requeue_fd, EPOLLIN, on_requeue, c), 0);
-    assert_int_equal(evloop_add(&c->loop, c->tick_fd, EPOLLIN, on_tick, c), 0);
-    c->heap = HEAP_GPA;
+    vh_init(&c->h, l, 1);
+    vh_rings(&c->h, 2, QSZ, RING_GPA, RING_STEP);
+    vh_heap(&c->h, HEAP_GPA, MEM_SIZE);
     c->dev_fd = c->peer = c->orig_ns = -1;
     *state = c;
     return 0;
@@ -405,16 +190,9 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     struct ctx *c = *state;
-    if (c->dev)
-        c->dev->ops->release(c->dev);
+    vh_release(&c->h);
     if (c->peer >= 0)
         close(c->peer);
-    evloop_del(&c->loop, c->requeue_fd);
-    evloop_del(&c->loop, c->tick_fd);
-    close(c->requeue_fd);
-    close(c->tick_fd);
-    evloop_release(&c->loop);
-    guest_mem_release(&c->mem);
     if (c->orig_ns >= 0) {
         /* Back to the namespace the other tests (and the helper) use. */
         assert_int_equal(setns(c->orig_ns, CLONE_NEWNET), 0);
@@ -435,7 +213,7 @@ static uint64_t cpu_us(void)
 static struct virtio_net_hdr rx_hdr(struct ctx *c, uint64_t gpa)
 {
     struct virtio_net_hdr h;
-    memcpy(&h, gp(c, gpa), HDR);
+    memcpy(&h, vh_ptr(&c->h, gpa), HDR);
     return h;
 }
 
@@ -445,7 +223,7 @@ static void test_features_config(void **state)
 {
     struct ctx *c = *state;
     make_user_like(c);
-    struct virtio_device *d = c->dev;
+    struct virtio_device *d = c->h.dev;
     assert_int_equal(d->ops->device_id, VIRTIO_ID_NET);
     assert_int_equal(d->ops->num_queues, 2);
     uint64_t f = d->host_features;
@@ -481,7 +259,7 @@ static void test_features_tap(void **state)
 {
     struct ctx *c = *state;
     make_tap_like(c);
-    struct virtio_device *d = c->dev;
+    struct virtio_device *d = c->h.dev;
     uint64_t f = d->host_features;
     uint64_t offl = F(CSUM) | F(GUEST_CSUM) | F(GUEST_TSO4) | F(GUEST_TSO6) | F(GUEST_ECN) |
                     F(GUEST_UFO) | F(HOST_TSO4) | F(HOST_TSO6) | F(HOST_ECN) | F(HOST_UFO);
@@ -510,10 +288,10 @@ static void test_features_tap(void **state)
     assert_int_equal(c->offloads_set, 0);
 
     /* A TAP-like back end without checksum offload offers nothing. */
-    c->dev->ops->release(c->dev);
+    vh_drop_dev(&c->h);
     close(c->peer);
     make_fake(c, NET_BACKEND_VNET_HDR, 0);
-    assert_false(c->dev->host_features & offl);
+    assert_false(c->h.dev->host_features & offl);
 }
 
 static void test_rx_single(void **state)
@@ -522,43 +300,43 @@ static void test_rx_single(void **state)
     make_user_like(c);
     driver_init(c, ~0ull & ~F(MRG_RXBUF));
     /* Split header and data, as Linux's small-buffer mode does. */
-    uint64_t h = galloc(c, HDR), data = galloc(c, 1518);
-    memset(gp(c, h), 0xee, HDR);
-    struct seg s[] = {{h, HDR, true}, {data, 1518, true}};
-    uint16_t head = post(c, VIRTIO_NET_RXQ, s, 2);
-    kick(c, VIRTIO_NET_RXQ);
+    uint64_t h = vh_alloc(&c->h, HDR), data = vh_alloc(&c->h, 1518);
+    memset(vh_ptr(&c->h, h), 0xee, HDR);
+    struct vh_seg s[] = {{h, HDR, true}, {data, 1518, true}};
+    uint16_t head = vh_post(&c->h, VIRTIO_NET_RXQ, s, 2);
+    vh_kick(&c->h, VIRTIO_NET_RXQ);
     uint8_t f[1514];
     frame_fill(f, 100, 1);
-    c->interrupts = 0;
+    c->h.used_irqs = 0;
     peer_send(c, f, 100);
-    run_used(c, VIRTIO_NET_RXQ, 1);
+    vh_wait_used(&c->h, VIRTIO_NET_RXQ, 1);
     uint32_t id, len;
-    used_elem(c, VIRTIO_NET_RXQ, 0, &id, &len);
+    vh_used_elem(&c->h, VIRTIO_NET_RXQ, 0, &id, &len);
     assert_int_equal(id, head);
     assert_int_equal(len, HDR + 100);
     struct virtio_net_hdr vh = rx_hdr(c, h);
     assert_int_equal(vh.flags, 0);
     assert_int_equal(vh.gso_type, VIRTIO_NET_HDR_GSO_NONE);
     assert_int_equal(le16toh(vh.num_buffers), 1);
-    assert_memory_equal(gp(c, data), f, 100);
-    assert_true(c->interrupts >= 1);
-    assert_int_equal(c->dev->stats.in_bytes, 100);
+    assert_memory_equal(vh_ptr(&c->h, data), f, 100);
+    assert_true(c->h.used_irqs >= 1);
+    assert_int_equal(c->h.dev->stats.in_bytes, 100);
 
     /* A frame bigger than the chain is dropped; the chain serves the next. */
-    uint64_t small = galloc(c, HDR + 64);
-    struct seg s2[] = {{small, HDR + 64, true}};
-    head = post(c, VIRTIO_NET_RXQ, s2, 1);
-    uint64_t errors = c->dev->stats.errors;
+    uint64_t small = vh_alloc(&c->h, HDR + 64);
+    struct vh_seg s2[] = {{small, HDR + 64, true}};
+    head = vh_post(&c->h, VIRTIO_NET_RXQ, s2, 1);
+    uint64_t errors = c->h.dev->stats.errors;
     frame_fill(f, 200, 2);
     peer_send(c, f, 200);
     frame_fill(f, 60, 3);
     peer_send(c, f, 60);
-    run_used(c, VIRTIO_NET_RXQ, 2);
-    used_elem(c, VIRTIO_NET_RXQ, 1, &id, &len);
+    vh_wait_used(&c->h, VIRTIO_NET_RXQ, 2);
+    vh_used_elem(&c->h, VIRTIO_NET_RXQ, 1, &id, &len);
     assert_int_equal(id, head);
     assert_int_equal(len, HDR + 60);
-    assert_memory_equal(gp(c, small + HDR), f, 60);
-    assert_int_equal(c->dev->stats.errors, errors + 1);
+    assert_memory_equal(vh_ptr(&c->h, small + HDR), f, 60);
+    assert_int_equal(c->h.dev->stats.errors, errors + 1);
 }
 
 static void test_rx_mergeable(void **state)
@@ -570,38 +348,38 @@ static void test_rx_mergeable(void **state)
     uint16_t heads[10];
     for (int i = 0; i < 10; i++)
         heads[i] = post_rx(c, 1000, &g[i]);
-    kick(c, VIRTIO_NET_RXQ);
+    vh_kick(&c->h, VIRTIO_NET_RXQ);
     static uint8_t f[3000];
     frame_fill(f, sizeof(f), 4);
     peer_send(c, f, sizeof(f));
-    run_used(c, VIRTIO_NET_RXQ, 4); /* 12 + 3000 bytes: 1000, 1000, 1000, 12 */
+    vh_wait_used(&c->h, VIRTIO_NET_RXQ, 4); /* 12 + 3000 bytes: 1000, 1000, 1000, 12 */
     uint32_t want[] = {1000, 1000, 1000, 12};
     for (uint16_t i = 0; i < 4; i++) {
         uint32_t id, len;
-        used_elem(c, VIRTIO_NET_RXQ, i, &id, &len);
+        vh_used_elem(&c->h, VIRTIO_NET_RXQ, i, &id, &len);
         assert_int_equal(id, heads[i]);
         assert_int_equal(len, want[i]);
     }
     struct virtio_net_hdr vh = rx_hdr(c, g[0]);
     assert_int_equal(le16toh(vh.num_buffers), 4);
     assert_int_equal(vh.flags, 0);
-    assert_memory_equal(gp(c, g[0] + HDR), f, 1000 - HDR);
-    assert_memory_equal(gp(c, g[1]), f + 1000 - HDR, 1000);
-    assert_memory_equal(gp(c, g[2]), f + 2000 - HDR, 1000);
-    assert_memory_equal(gp(c, g[3]), f + 3000 - HDR, HDR);
-    assert_int_equal(*gp(c, g[3] + HDR), 0xee); /* nothing beyond the frame */
+    assert_memory_equal(vh_ptr(&c->h, g[0] + HDR), f, 1000 - HDR);
+    assert_memory_equal(vh_ptr(&c->h, g[1]), f + 1000 - HDR, 1000);
+    assert_memory_equal(vh_ptr(&c->h, g[2]), f + 2000 - HDR, 1000);
+    assert_memory_equal(vh_ptr(&c->h, g[3]), f + 3000 - HDR, HDR);
+    assert_int_equal(*vh_ptr(&c->h, g[3] + HDR), 0xee); /* nothing beyond the frame */
 
     /* The next frames start in the next held chains, one each. */
     frame_fill(f, 60, 5);
     peer_send(c, f, 60);
     peer_send(c, f, 60);
-    run_used(c, VIRTIO_NET_RXQ, 6);
+    vh_wait_used(&c->h, VIRTIO_NET_RXQ, 6);
     uint32_t id, len;
-    used_elem(c, VIRTIO_NET_RXQ, 5, &id, &len);
+    vh_used_elem(&c->h, VIRTIO_NET_RXQ, 5, &id, &len);
     assert_int_equal(id, heads[5]);
     assert_int_equal(len, HDR + 60);
     assert_int_equal(le16toh(rx_hdr(c, g[5]).num_buffers), 1);
-    assert_memory_equal(gp(c, g[5] + HDR), f, 60);
+    assert_memory_equal(vh_ptr(&c->h, g[5] + HDR), f, 60);
 }
 
 /* A TAP's reads need room for the largest frame: with less the frame goes
@@ -624,52 +402,52 @@ static void test_rx_tap(void **state)
     uint64_t g[40];
     for (int i = 0; i < 4; i++)
         post_rx(c, 2048, &g[i]);
-    kick(c, VIRTIO_NET_RXQ);
+    vh_kick(&c->h, VIRTIO_NET_RXQ);
     peer_send(c, msg, HDR + 1000);
-    run_used(c, VIRTIO_NET_RXQ, 1);
+    vh_wait_used(&c->h, VIRTIO_NET_RXQ, 1);
     struct virtio_net_hdr vh = rx_hdr(c, g[0]);
     assert_int_equal(vh.flags, VIRTIO_NET_HDR_F_NEEDS_CSUM);
     assert_int_equal(le16toh(vh.csum_start), 34);
     assert_int_equal(le16toh(vh.num_buffers), 1);
-    assert_memory_equal(gp(c, g[0] + HDR), msg + HDR, 1000);
+    assert_memory_equal(vh_ptr(&c->h, g[0] + HDR), msg + HDR, 1000);
 
     /* A frame too big for what is posted waits (in arcvm: one frame) for
      * buffers, then arrives whole. */
     peer_send(c, msg, HDR + 7000);
-    run_for(c, 20);
-    assert_int_equal(used_idx(c, VIRTIO_NET_RXQ), 1); /* 3 x 2048 cannot hold it */
+    vh_run_for(&c->h, 20);
+    assert_int_equal(vh_used_idx(&c->h, VIRTIO_NET_RXQ), 1); /* 3 x 2048 cannot hold it */
     post_rx(c, 2048, &g[4]);
-    kick(c, VIRTIO_NET_RXQ);
-    run_used(c, VIRTIO_NET_RXQ, 5);
+    vh_kick(&c->h, VIRTIO_NET_RXQ);
+    vh_wait_used(&c->h, VIRTIO_NET_RXQ, 5);
     assert_int_equal(le16toh(rx_hdr(c, g[1]).num_buffers), 4);
-    assert_memory_equal(gp(c, g[1] + HDR), msg + HDR, 2048 - HDR);
-    assert_memory_equal(gp(c, g[2]), msg + 2048, 2048);
-    assert_memory_equal(gp(c, g[3]), msg + 4096, 2048);
-    assert_memory_equal(gp(c, g[4]), msg + 6144, HDR + 7000 - 6144);
+    assert_memory_equal(vh_ptr(&c->h, g[1] + HDR), msg + HDR, 2048 - HDR);
+    assert_memory_equal(vh_ptr(&c->h, g[2]), msg + 2048, 2048);
+    assert_memory_equal(vh_ptr(&c->h, g[3]), msg + 4096, 2048);
+    assert_memory_equal(vh_ptr(&c->h, g[4]), msg + 6144, HDR + 7000 - 6144);
     uint32_t id, len;
-    used_elem(c, VIRTIO_NET_RXQ, 4, &id, &len);
+    vh_used_elem(&c->h, VIRTIO_NET_RXQ, 4, &id, &len);
     assert_int_equal(len, HDR + 7000 - 6144);
 
     /* Plenty of buffers (64 KiB and more): read in place. */
     for (int i = 5; i < 40; i++)
         post_rx(c, 2048, &g[i]);
-    kick(c, VIRTIO_NET_RXQ);
+    vh_kick(&c->h, VIRTIO_NET_RXQ);
     peer_send(c, msg, HDR + 3000);
-    run_used(c, VIRTIO_NET_RXQ, 7);
+    vh_wait_used(&c->h, VIRTIO_NET_RXQ, 7);
     assert_int_equal(le16toh(rx_hdr(c, g[5]).num_buffers), 2);
     assert_int_equal(rx_hdr(c, g[5]).flags, VIRTIO_NET_HDR_F_NEEDS_CSUM);
-    assert_memory_equal(gp(c, g[5] + HDR), msg + HDR, 2048 - HDR);
-    assert_memory_equal(gp(c, g[6]), msg + 2048, HDR + 3000 - 2048);
+    assert_memory_equal(vh_ptr(&c->h, g[5] + HDR), msg + HDR, 2048 - HDR);
+    assert_memory_equal(vh_ptr(&c->h, g[6]), msg + 2048, HDR + 3000 - 2048);
 
     /* Without GUEST_CSUM the header must say nothing. */
     driver_init(c, F(MRG_RXBUF));
     for (int i = 0; i < 40; i++)
         post_rx(c, 2048, &g[i]);
-    kick(c, VIRTIO_NET_RXQ);
+    vh_kick(&c->h, VIRTIO_NET_RXQ);
     th.flags = VIRTIO_NET_HDR_F_DATA_VALID;
     memcpy(msg, &th, HDR);
     peer_send(c, msg, HDR + 100);
-    run_used(c, VIRTIO_NET_RXQ, 1);
+    vh_wait_used(&c->h, VIRTIO_NET_RXQ, 1);
     vh = rx_hdr(c, g[0]);
     assert_int_equal(vh.flags, 0);
     assert_int_equal(vh.csum_start, 0);
@@ -689,9 +467,9 @@ static void test_rx_no_buffers(void **state)
         peer_send(c, f[i], 200);
     }
     uint64_t t0 = cpu_us();
-    run_for(c, 100);
+    vh_run_for(&c->h, 100);
     uint64_t spent = cpu_us() - t0;
-    assert_int_equal(used_idx(c, VIRTIO_NET_RXQ), 0);
+    assert_int_equal(vh_used_idx(&c->h, VIRTIO_NET_RXQ), 0);
     /* A loop polling a readable fd would burn the whole 100 ms. */
     assert_true(spent < 40000);
     int queued = 0;
@@ -699,24 +477,24 @@ static void test_rx_no_buffers(void **state)
     assert_true(queued > 0); /* still in the socket, not in arcvm */
     /* The driver asked to be told: EVENT_IDX avail_event = next entry. */
     uint16_t avail_event;
-    memcpy(&avail_event, gp(c, c->q[0].used + 4 + 8u * QSZ), 2);
+    memcpy(&avail_event, vh_ptr(&c->h, c->h.q[VIRTIO_NET_RXQ].used + 4 + 8u * QSZ), 2);
     assert_int_equal(avail_event, 0);
 
     uint64_t g[3];
     for (int i = 0; i < 3; i++)
         post_rx(c, 1526, &g[i]);
-    kick(c, VIRTIO_NET_RXQ);
-    run_used(c, VIRTIO_NET_RXQ, 3);
+    vh_kick(&c->h, VIRTIO_NET_RXQ);
+    vh_wait_used(&c->h, VIRTIO_NET_RXQ, 3);
     for (int i = 0; i < 3; i++)
-        assert_memory_equal(gp(c, g[i] + HDR), f[i], 200);
+        assert_memory_equal(vh_ptr(&c->h, g[i] + HDR), f[i], 200);
 
     /* And once more, the wait-and-resume cycle. */
     peer_send(c, f[0], 200);
-    run_for(c, 20);
-    assert_int_equal(used_idx(c, VIRTIO_NET_RXQ), 3);
+    vh_run_for(&c->h, 20);
+    assert_int_equal(vh_used_idx(&c->h, VIRTIO_NET_RXQ), 3);
     post_rx(c, 1526, &g[0]);
-    kick(c, VIRTIO_NET_RXQ);
-    run_used(c, VIRTIO_NET_RXQ, 4);
+    vh_kick(&c->h, VIRTIO_NET_RXQ);
+    vh_wait_used(&c->h, VIRTIO_NET_RXQ, 4);
 }
 
 /* Malformed receive chains are handed back empty; a malformed ring sets
@@ -726,47 +504,46 @@ static void test_rx_malformed(void **state)
     struct ctx *c = *state;
     make_user_like(c);
     driver_init(c, ~0ull);
-    uint64_t g = galloc(c, 2048);
-    struct seg ro[] = {{g, 2048, false}};
-    uint16_t bad1 = post(c, VIRTIO_NET_RXQ, ro, 1);
-    struct seg tiny[] = {{g, 8, true}};
-    uint16_t bad2 = post(c, VIRTIO_NET_RXQ, tiny, 1);
+    uint64_t g = vh_alloc(&c->h, 2048);
+    struct vh_seg ro[] = {{g, 2048, false}};
+    uint16_t bad1 = vh_post(&c->h, VIRTIO_NET_RXQ, ro, 1);
+    struct vh_seg tiny[] = {{g, 8, true}};
+    uint16_t bad2 = vh_post(&c->h, VIRTIO_NET_RXQ, tiny, 1);
     uint64_t good;
     uint16_t ok = post_rx(c, 2048, &good);
-    kick(c, VIRTIO_NET_RXQ);
+    vh_kick(&c->h, VIRTIO_NET_RXQ);
     uint8_t f[100];
     frame_fill(f, 100, 20);
     peer_send(c, f, 100);
-    run_used(c, VIRTIO_NET_RXQ, 3);
+    vh_wait_used(&c->h, VIRTIO_NET_RXQ, 3);
     uint32_t id, len;
-    used_elem(c, VIRTIO_NET_RXQ, 0, &id, &len);
+    vh_used_elem(&c->h, VIRTIO_NET_RXQ, 0, &id, &len);
     assert_int_equal(id, bad1);
     assert_int_equal(len, 0);
-    used_elem(c, VIRTIO_NET_RXQ, 1, &id, &len);
+    vh_used_elem(&c->h, VIRTIO_NET_RXQ, 1, &id, &len);
     assert_int_equal(id, bad2);
     assert_int_equal(len, 0);
-    used_elem(c, VIRTIO_NET_RXQ, 2, &id, &len);
+    vh_used_elem(&c->h, VIRTIO_NET_RXQ, 2, &id, &len);
     assert_int_equal(id, ok);
     assert_int_equal(len, HDR + 100);
-    assert_true(virtio_device_live(c->dev));
+    assert_true(virtio_device_live(c->h.dev));
 
     /* A descriptor loop. */
-    uint8_t *table = gp(c, c->q[0].desc);
-    put_desc(table, 200, g, 100, DESC_F_WRITE | DESC_F_NEXT, 201);
-    put_desc(table, 201, g, 100, DESC_F_WRITE | DESC_F_NEXT, 200);
-    publish(c, VIRTIO_NET_RXQ, 200);
-    c->config_irqs = 0;
-    kick(c, VIRTIO_NET_RXQ);
+    vh_set_desc(&c->h, VIRTIO_NET_RXQ, 200, g, 100, DESC_F_WRITE | DESC_F_NEXT, 201);
+    vh_set_desc(&c->h, VIRTIO_NET_RXQ, 201, g, 100, DESC_F_WRITE | DESC_F_NEXT, 200);
+    vh_publish(&c->h, VIRTIO_NET_RXQ, 200);
+    c->h.config_irqs = 0;
+    vh_kick(&c->h, VIRTIO_NET_RXQ);
     peer_send(c, f, 100);
-    run_for(c, 20);
-    assert_true(c->dev->status & VIRTIO_STATUS_NEEDS_RESET);
-    assert_true(c->config_irqs >= 1);
+    vh_run_for(&c->h, 20);
+    assert_true(c->h.dev->status & VIRTIO_STATUS_NEEDS_RESET);
+    assert_true(c->h.config_irqs >= 1);
     /* Reset brings it back. */
     driver_init(c, ~0ull);
     post_rx(c, 2048, &good);
-    kick(c, VIRTIO_NET_RXQ);
+    vh_kick(&c->h, VIRTIO_NET_RXQ);
     peer_send(c, f, 100);
-    run_used(c, VIRTIO_NET_RXQ, 1);
+    vh_wait_used(&c->h, VIRTIO_NET_RXQ, 1);
 }
 
 /* A driver that posts tiny chains, or one chain many times over: arcvm holds
@@ -780,23 +557,23 @@ static void test_rx_hostile_reuse(void **state)
     uint64_t g;
     uint16_t head = post_rx(c, 16, &g);
     for (unsigned i = 1; i < QSZ; i++)
-        publish(c, VIRTIO_NET_RXQ, head);
-    kick(c, VIRTIO_NET_RXQ);
+        vh_publish(&c->h, VIRTIO_NET_RXQ, head);
+    vh_kick(&c->h, VIRTIO_NET_RXQ);
     static uint8_t msg[HDR + 5000];
     memset(msg, 0, HDR);
     frame_fill(msg + HDR, 5000, 90);
     peer_send(c, msg, HDR + 5000); /* 256 x 16 bytes cannot hold it */
-    run_for(c, 20);
+    vh_run_for(&c->h, 20);
     for (unsigned i = 0; i < 100; i++)
-        publish(c, VIRTIO_NET_RXQ, head);
-    kick(c, VIRTIO_NET_RXQ);
-    run_for(c, 20);
-    assert_int_equal(used_idx(c, VIRTIO_NET_RXQ), 0);
-    assert_int_equal(c->dev->stats.errors, 1);
+        vh_publish(&c->h, VIRTIO_NET_RXQ, head);
+    vh_kick(&c->h, VIRTIO_NET_RXQ);
+    vh_run_for(&c->h, 20);
+    assert_int_equal(vh_used_idx(&c->h, VIRTIO_NET_RXQ), 0);
+    assert_int_equal(c->h.dev->stats.errors, 1);
     /* A frame that fits goes through the held chains: 1012 bytes in 16s. */
     peer_send(c, msg, HDR + 1000);
-    run_used(c, VIRTIO_NET_RXQ, 64);
-    assert_true(virtio_device_live(c->dev));
+    vh_wait_used(&c->h, VIRTIO_NET_RXQ, 64);
+    assert_true(virtio_device_live(c->h.dev));
 }
 
 static void test_tx_gather(void **state)
@@ -809,23 +586,23 @@ static void test_tx_gather(void **state)
     struct virtio_net_hdr h = {0};
     size_t cuts[] = {HDR, HDR + 30};
     uint16_t head = post_tx(c, &h, f, 100, cuts, 2);
-    c->interrupts = 0;
-    kick(c, VIRTIO_NET_TXQ);
+    c->h.used_irqs = 0;
+    vh_kick(&c->h, VIRTIO_NET_TXQ);
     assert_int_equal(peer_recv(c, got, sizeof(got)), 100); /* no header on this back end */
     assert_memory_equal(got, f, 100);
-    assert_int_equal(used_idx(c, VIRTIO_NET_TXQ), 1);
+    assert_int_equal(vh_used_idx(&c->h, VIRTIO_NET_TXQ), 1);
     uint32_t id, len;
-    used_elem(c, VIRTIO_NET_TXQ, 0, &id, &len);
+    vh_used_elem(&c->h, VIRTIO_NET_TXQ, 0, &id, &len);
     assert_int_equal(id, head);
     assert_int_equal(len, 0);
-    assert_true(c->interrupts >= 1);
-    assert_int_equal(c->dev->stats.out_bytes, 100);
+    assert_true(c->h.used_irqs >= 1);
+    assert_int_equal(c->h.dev->stats.out_bytes, 100);
 
     /* The header itself split across descriptors, and the frame in many. */
     frame_fill(f, 200, 31);
     size_t cuts2[] = {5, HDR + 3, HDR + 50, HDR + 51, HDR + 120};
     post_tx(c, &h, f, 200, cuts2, 5);
-    kick(c, VIRTIO_NET_TXQ);
+    vh_kick(&c->h, VIRTIO_NET_TXQ);
     assert_int_equal(peer_recv(c, got, sizeof(got)), 200);
     assert_memory_equal(got, f, 200);
 
@@ -834,10 +611,10 @@ static void test_tx_gather(void **state)
     frame_fill(big, sizeof(big), 32);
     size_t cuts3[] = {HDR + 40000};
     post_tx(c, &h, big, sizeof(big), cuts3, 1);
-    kick(c, VIRTIO_NET_TXQ);
+    vh_kick(&c->h, VIRTIO_NET_TXQ);
     assert_int_equal(peer_recv(c, got, sizeof(got)), (ssize_t)sizeof(big));
     assert_memory_equal(got, big, sizeof(big));
-    assert_int_equal(c->dev->stats.errors, 0);
+    assert_int_equal(c->h.dev->stats.errors, 0);
 }
 
 static void test_tx_tap(void **state)
@@ -856,7 +633,7 @@ static void test_tx_tap(void **state)
                                .csum_offset = htole16(16),
                                .num_buffers = htole16(5)};
     post_tx(c, &h, f, 300, NULL, 0);
-    kick(c, VIRTIO_NET_TXQ);
+    vh_kick(&c->h, VIRTIO_NET_TXQ);
     assert_int_equal(peer_recv(c, got, sizeof(got)), HDR + 300);
     struct virtio_net_hdr out;
     memcpy(&out, got, HDR);
@@ -874,11 +651,11 @@ static void test_tx_tap(void **state)
     post_tx(c, &h, f, 300, NULL, 0); /* TSO6 not negotiated */
     h.gso_type = VIRTIO_NET_HDR_GSO_TCPV4;
     post_tx(c, &h, f, 300, NULL, 0); /* fine */
-    kick(c, VIRTIO_NET_TXQ);
-    assert_int_equal(used_idx(c, VIRTIO_NET_TXQ), 3);
+    vh_kick(&c->h, VIRTIO_NET_TXQ);
+    assert_int_equal(vh_used_idx(&c->h, VIRTIO_NET_TXQ), 3);
     assert_int_equal(peer_recv(c, got, sizeof(got)), HDR + 300);
     assert_int_equal(peer_recv(c, got, sizeof(got)), -1);
-    assert_int_equal(c->dev->stats.errors, 2);
+    assert_int_equal(c->h.dev->stats.errors, 2);
 }
 
 /* Malformed and oversized transmit chains are dropped and counted; the
@@ -896,14 +673,14 @@ static void test_tx_malformed(void **state)
     post_tx(c, &h, f, VIRTIO_NET_FRAME_MAX + 1, NULL, 0);
     /* Shorter than an Ethernet header; only part of a virtio-net header. */
     post_tx(c, &h, f, 13, NULL, 0);
-    uint64_t g = galloc(c, 8);
-    struct seg half[] = {{g, 8, false}};
-    post(c, VIRTIO_NET_TXQ, half, 1);
+    uint64_t g = vh_alloc(&c->h, 8);
+    struct vh_seg half[] = {{g, 8, false}};
+    vh_post(&c->h, VIRTIO_NET_TXQ, half, 1);
     /* Device-writable buffers in a transmit chain. */
-    uint64_t w = galloc(c, HDR + 100);
-    memset(gp(c, w), 0, HDR);
-    struct seg wr[] = {{w, HDR, false}, {w + HDR, 100, true}};
-    post(c, VIRTIO_NET_TXQ, wr, 2);
+    uint64_t w = vh_alloc(&c->h, HDR + 100);
+    memset(vh_ptr(&c->h, w), 0, HDR);
+    struct vh_seg wr[] = {{w, HDR, false}, {w + HDR, 100, true}};
+    vh_post(&c->h, VIRTIO_NET_TXQ, wr, 2);
     /* Header flags the driver may not use, or offloads not negotiated. */
     h.flags = VIRTIO_NET_HDR_F_DATA_VALID;
     post_tx(c, &h, f, 100, NULL, 0);
@@ -919,50 +696,42 @@ static void test_tx_malformed(void **state)
     /* And a good one. */
     h.gso_type = 0;
     post_tx(c, &h, f, 1000, NULL, 0);
-    kick(c, VIRTIO_NET_TXQ);
-    assert_int_equal(used_idx(c, VIRTIO_NET_TXQ), 10);
+    vh_kick(&c->h, VIRTIO_NET_TXQ);
+    assert_int_equal(vh_used_idx(&c->h, VIRTIO_NET_TXQ), 10);
     for (uint16_t i = 0; i < 10; i++) {
         uint32_t id, len;
-        used_elem(c, VIRTIO_NET_TXQ, i, &id, &len);
+        vh_used_elem(&c->h, VIRTIO_NET_TXQ, i, &id, &len);
         assert_int_equal(len, 0);
     }
-    assert_int_equal(c->dev->stats.errors, 9);
+    assert_int_equal(c->h.dev->stats.errors, 9);
     assert_int_equal(peer_recv(c, got, sizeof(got)), 1000);
     assert_memory_equal(got, f, 1000);
     assert_int_equal(peer_recv(c, got, sizeof(got)), -1);
-    assert_true(virtio_device_live(c->dev));
+    assert_true(virtio_device_live(c->h.dev));
 
     /* A chain of more buffers than one writev takes is gathered. */
     enum { N = 1100 };
-    struct seg *s = calloc(N, sizeof(*s));
-    uint64_t base = galloc(c, HDR + N);
-    memset(gp(c, base), 0, HDR);
-    memcpy(gp(c, base + HDR), f, N - 1);
-    s[0] = (struct seg){base, HDR, false};
+    struct vh_seg *s = calloc(N, sizeof(*s));
+    uint64_t base = vh_alloc(&c->h, HDR + N);
+    memset(vh_ptr(&c->h, base), 0, HDR);
+    memcpy(vh_ptr(&c->h, base + HDR), f, N - 1);
+    s[0] = (struct vh_seg){base, HDR, false};
     for (unsigned i = 1; i < N; i++)
-        s[i] = (struct seg){base + HDR + i - 1, 1, false};
+        s[i] = (struct vh_seg){base + HDR + i - 1, 1, false};
     /* Through an indirect table: a direct chain cannot exceed the queue. */
-    uint64_t ind = galloc(c, 16ull * N);
-    for (unsigned i = 0; i < N; i++)
-        put_desc(gp(c, ind), i, s[i].gpa, s[i].len, i + 1 < N ? DESC_F_NEXT : 0,
-                 (uint16_t)(i + 1));
-    struct drvq *dq = &c->q[VIRTIO_NET_TXQ];
-    uint16_t head = dq->next_desc++ % QSZ;
-    put_desc(gp(c, dq->desc), head, ind, 16u * N, DESC_F_INDIRECT, 0);
-    publish(c, VIRTIO_NET_TXQ, head);
-    kick(c, VIRTIO_NET_TXQ);
+    uint64_t ind = vh_alloc(&c->h, 16ull * N);
+    vh_post_indirect(&c->h, VIRTIO_NET_TXQ, ind, s, N);
+    vh_kick(&c->h, VIRTIO_NET_TXQ);
     /* VIRTQ_MAX_SIZE (1024) bounds chains: this one is malformed. */
-    assert_true(c->dev->status & VIRTIO_STATUS_NEEDS_RESET);
+    assert_true(c->h.dev->status & VIRTIO_STATUS_NEEDS_RESET);
     driver_init(c, ~0ull);
     /* The header and 1019 one-byte pieces: one sendmsg, no copy. */
     enum { M = 1020 };
     for (unsigned i = 0; i < M; i++)
-        put_desc(gp(c, ind), i, i ? base + HDR + i - 1 : base, i ? 1 : HDR,
-                 i + 1 < M ? DESC_F_NEXT : 0, (uint16_t)(i + 1));
-    head = dq->next_desc++ % QSZ;
-    put_desc(gp(c, dq->desc), head, ind, 16u * M, DESC_F_INDIRECT, 0);
-    publish(c, VIRTIO_NET_TXQ, head);
-    kick(c, VIRTIO_NET_TXQ);
+        vh_put_desc(vh_ptr(&c->h, ind), i, i ? base + HDR + i - 1 : base, i ? 1 : HDR,
+                    i + 1 < M ? DESC_F_NEXT : 0, (uint16_t)(i + 1));
+    vh_post_table(&c->h, VIRTIO_NET_TXQ, ind, M);
+    vh_kick(&c->h, VIRTIO_NET_TXQ);
     assert_int_equal(peer_recv(c, got, sizeof(got)), M - 1);
     assert_memory_equal(got, f, M - 1);
     free(s);
@@ -978,20 +747,17 @@ static void test_tx_linearize(void **state)
     static uint8_t f[M];
     uint8_t got[2000];
     frame_fill(f, M, 60);
-    uint64_t base = galloc(c, HDR + M), ind = galloc(c, 16ull * M);
-    memset(gp(c, base), 0, HDR);
-    memcpy(gp(c, base + HDR), f, M - 1);
+    uint64_t base = vh_alloc(&c->h, HDR + M), ind = vh_alloc(&c->h, 16ull * M);
+    memset(vh_ptr(&c->h, base), 0, HDR);
+    memcpy(vh_ptr(&c->h, base + HDR), f, M - 1);
     for (unsigned i = 0; i < M; i++)
-        put_desc(gp(c, ind), i, i ? base + HDR + i - 1 : base, i ? 1 : HDR,
-                 i + 1 < M ? DESC_F_NEXT : 0, (uint16_t)(i + 1));
-    struct drvq *dq = &c->q[VIRTIO_NET_TXQ];
-    uint16_t head = dq->next_desc++ % QSZ;
-    put_desc(gp(c, dq->desc), head, ind, 16u * M, DESC_F_INDIRECT, 0);
-    publish(c, VIRTIO_NET_TXQ, head);
-    kick(c, VIRTIO_NET_TXQ);
+        vh_put_desc(vh_ptr(&c->h, ind), i, i ? base + HDR + i - 1 : base, i ? 1 : HDR,
+                    i + 1 < M ? DESC_F_NEXT : 0, (uint16_t)(i + 1));
+    vh_post_table(&c->h, VIRTIO_NET_TXQ, ind, M);
+    vh_kick(&c->h, VIRTIO_NET_TXQ);
     assert_int_equal(peer_recv(c, got, sizeof(got)), HDR + M - 1);
     assert_memory_equal(got + HDR, f, M - 1);
-    assert_int_equal(c->dev->stats.errors, 0);
+    assert_int_equal(c->h.dev->stats.errors, 0);
 }
 
 /* A flood of transmit chains is served TX_BUDGET at a time, the rest after
@@ -1007,10 +773,10 @@ static void test_tx_budget_backpressure(void **state)
         frame_fill(f, 100, i);
         post_tx(c, &h, f, 100, NULL, 0);
     }
-    kick(c, VIRTIO_NET_TXQ);
-    uint16_t first = used_idx(c, VIRTIO_NET_TXQ);
+    vh_kick(&c->h, VIRTIO_NET_TXQ);
+    uint16_t first = vh_used_idx(&c->h, VIRTIO_NET_TXQ);
     assert_true(first > 0 && first < 200); /* bounded, not all at once */
-    run_used(c, VIRTIO_NET_TXQ, 200);
+    vh_wait_used(&c->h, VIRTIO_NET_TXQ, 200);
     for (unsigned i = 0; i < 200; i++) {
         frame_fill(f, 100, i);
         assert_int_equal(peer_recv(c, got, sizeof(got)), 100);
@@ -1025,18 +791,18 @@ static void test_tx_budget_backpressure(void **state)
         frame_fill(f, sizeof(f), 100 + i);
         post_tx(c, &h, f, sizeof(f), NULL, 0);
     }
-    kick(c, VIRTIO_NET_TXQ);
-    uint16_t sent = (uint16_t)(used_idx(c, VIRTIO_NET_TXQ) - 200);
+    vh_kick(&c->h, VIRTIO_NET_TXQ);
+    uint16_t sent = (uint16_t)(vh_used_idx(&c->h, VIRTIO_NET_TXQ) - 200);
     assert_true(sent < N);
     uint64_t t0 = cpu_us();
-    run_for(c, 50); /* blocked: nothing to do, nothing spins */
+    vh_run_for(&c->h, 50); /* blocked: nothing to do, nothing spins */
     assert_true(cpu_us() - t0 < 30000);
-    assert_int_equal((uint16_t)(used_idx(c, VIRTIO_NET_TXQ) - 200), sent);
+    assert_int_equal((uint16_t)(vh_used_idx(&c->h, VIRTIO_NET_TXQ) - 200), sent);
     /* Reading on the peer's side lets the rest through, in order. */
     for (unsigned i = 0; i < N;) {
         ssize_t r = peer_recv(c, got, sizeof(got));
         if (r < 0) {
-            run_for(c, 2);
+            vh_run_for(&c->h, 2);
             continue;
         }
         frame_fill(f, sizeof(f), 100 + i);
@@ -1044,7 +810,7 @@ static void test_tx_budget_backpressure(void **state)
         assert_memory_equal(got, f, sizeof(f));
         i++;
     }
-    run_used(c, VIRTIO_NET_TXQ, 200 + N);
+    vh_wait_used(&c->h, VIRTIO_NET_TXQ, 200 + N);
 }
 
 /* Reset with chains held and a frame pending: nothing reaches the old
@@ -1056,37 +822,37 @@ static void test_reset(void **state)
     driver_init(c, ~0ull);
     for (int i = 0; i < 3; i++)
         post_rx(c, 1000, NULL);
-    kick(c, VIRTIO_NET_RXQ);
+    vh_kick(&c->h, VIRTIO_NET_RXQ);
     static uint8_t msg[HDR + 5000];
     memset(msg, 0, HDR);
     frame_fill(msg + HDR, 5000, 70);
     peer_send(c, msg, HDR + 5000); /* cannot fit in 3000: pending */
-    run_for(c, 20);
-    assert_int_equal(used_idx(c, VIRTIO_NET_RXQ), 0);
-    uint64_t old_used = c->q[0].used;
-    pthread_mutex_lock(&c->dev->lock);
-    virtio_set_status(c->dev, 0);
-    assert_int_equal(c->dev->status, 0);
-    pthread_mutex_unlock(&c->dev->lock);
+    vh_run_for(&c->h, 20);
+    assert_int_equal(vh_used_idx(&c->h, VIRTIO_NET_RXQ), 0);
+    uint64_t old_used = c->h.q[VIRTIO_NET_RXQ].used;
+    pthread_mutex_lock(&c->h.dev->lock);
+    virtio_set_status(c->h.dev, 0);
+    assert_int_equal(c->h.dev->status, 0);
+    pthread_mutex_unlock(&c->h.dev->lock);
     peer_send(c, msg, HDR + 100);
-    c->interrupts = 0;
-    run_for(c, 20);
-    assert_int_equal(__atomic_load_n((uint16_t *)gp(c, old_used + 2), __ATOMIC_ACQUIRE), 0);
-    assert_int_equal(c->interrupts, 0);
+    c->h.used_irqs = 0;
+    vh_run_for(&c->h, 20);
+    assert_int_equal(__atomic_load_n((uint16_t *)vh_ptr(&c->h, old_used + 2), __ATOMIC_ACQUIRE), 0);
+    assert_int_equal(c->h.used_irqs, 0);
 
     /* New rings elsewhere. */
     driver_init(c, ~0ull);
     uint64_t g[40];
     for (int i = 0; i < 40; i++)
         post_rx(c, 2048, &g[i]);
-    kick(c, VIRTIO_NET_RXQ);
+    vh_kick(&c->h, VIRTIO_NET_RXQ);
     /* The frame that waited in the host is delivered now (the one that
      * waited in arcvm went with the reset). */
-    run_used(c, VIRTIO_NET_RXQ, 1);
+    vh_wait_used(&c->h, VIRTIO_NET_RXQ, 1);
     assert_int_equal(le16toh(rx_hdr(c, g[0]).num_buffers), 1);
-    assert_memory_equal(gp(c, g[0] + HDR), msg + HDR, 100);
+    assert_memory_equal(vh_ptr(&c->h, g[0] + HDR), msg + HDR, 100);
     struct virtio_net_config cfg;
-    c->dev->ops->config_read(c->dev, 0, &cfg, sizeof(cfg));
+    c->h.dev->ops->config_read(c->h.dev, 0, &cfg, sizeof(cfg));
     assert_int_equal(le16toh(cfg.status), VIRTIO_NET_S_LINK_UP);
 }
 
@@ -1098,25 +864,25 @@ static void test_backend_gone(void **state)
     make_user_like(c);
     driver_init(c, ~0ull);
     post_rx(c, 2048, NULL);
-    kick(c, VIRTIO_NET_RXQ);
-    c->config_irqs = 0;
+    vh_kick(&c->h, VIRTIO_NET_RXQ);
+    c->h.config_irqs = 0;
     close(c->peer);
     c->peer = -1;
-    run_for(c, 20);
+    vh_run_for(&c->h, 20);
     struct virtio_net_config cfg;
-    c->dev->ops->config_read(c->dev, 0, &cfg, sizeof(cfg));
+    c->h.dev->ops->config_read(c->h.dev, 0, &cfg, sizeof(cfg));
     assert_int_equal(le16toh(cfg.status) & VIRTIO_NET_S_LINK_UP, 0);
-    assert_true(c->config_irqs >= 1);
+    assert_true(c->h.config_irqs >= 1);
     uint64_t t0 = cpu_us();
-    run_for(c, 100);
+    vh_run_for(&c->h, 100);
     assert_true(cpu_us() - t0 < 40000);
     uint8_t f[100];
     frame_fill(f, 100, 80);
     struct virtio_net_hdr h = {0};
     post_tx(c, &h, f, 100, NULL, 0);
-    kick(c, VIRTIO_NET_TXQ);
-    assert_int_equal(used_idx(c, VIRTIO_NET_TXQ), 1);
-    assert_true(virtio_device_live(c->dev));
+    vh_kick(&c->h, VIRTIO_NET_TXQ);
+    assert_int_equal(vh_used_idx(&c->h, VIRTIO_NET_TXQ), 1);
+    assert_true(virtio_device_live(c->h.dev));
 }
 
 /* ---- the real TAP, in a private network namespace ------------------------------ */
@@ -1147,17 +913,15 @@ static bool tap_wait_frame(struct ctx *c, uint64_t *g, unsigned ng, uint16_t *ne
                            bool (*match)(const uint8_t *f, size_t len), uint8_t *out, size_t *olen)
 {
     for (int tries = 0; tries < 50; tries++) {
-        c->want_q = VIRTIO_NET_RXQ;
-        c->want = (uint16_t)(*next + 1);
-        if (!run_until(c, reached, 200))
+        if (!vh_run_used(&c->h, VIRTIO_NET_RXQ, (uint16_t)(*next + 1), 200))
             continue;
-        while (*next != used_idx(c, VIRTIO_NET_RXQ)) {
+        while (*next != vh_used_idx(&c->h, VIRTIO_NET_RXQ)) {
             uint32_t id, len;
-            used_elem(c, VIRTIO_NET_RXQ, *next, &id, &len);
+            vh_used_elem(&c->h, VIRTIO_NET_RXQ, *next, &id, &len);
             (*next)++;
             assert_true(id < ng);
             assert_true(len >= HDR + 14 && len <= 2048);
-            const uint8_t *f = gp(c, g[id]) + HDR;
+            const uint8_t *f = vh_ptr(&c->h, g[id]) + HDR;
             if (match(f, len - HDR)) {
                 memcpy(out, f, len - HDR);
                 *olen = len - HDR;
@@ -1171,8 +935,7 @@ static bool tap_wait_frame(struct ctx *c, uint64_t *g, unsigned ng, uint16_t *ne
 static bool is_arp_request(const uint8_t *f, size_t len)
 {
     static const uint8_t target[4] = {10, 9, 9, 2};
-    return len >= 42 && f[12] == 0x08 && f[13] == 0x06 && f[21] == 1 &&
-           !memcmp(f + 38, target, 4);
+    return len >= 42 && f[12] == 0x08 && f[13] == 0x06 && f[21] == 1 && !memcmp(f + 38, target, 4);
 }
 
 static bool is_udp_hello(const uint8_t *f, size_t len)
@@ -1221,15 +984,15 @@ static void test_tap_real(void **state)
     /* A NIC on it: the host's ARP request arrives, our reply goes out,
      * then the host's UDP datagram arrives. */
     struct net_config cfg = {.backend = NET_TAP, .tap = "arcvmt1"};
-    c->dev = virtio_net_create(&c->mem, &cfg, 1, &c->loop, err, sizeof(err));
-    if (!c->dev)
+    struct virtio_device *d = virtio_net_create(&c->h.mem, &cfg, 1, &c->h.loop, err, sizeof(err));
+    if (!d)
         fail_msg("virtio_net_create: %s", err);
-    attach(c);
+    vh_attach(&c->h, d);
     struct virtio_net_config nc;
-    c->dev->ops->config_read(c->dev, 0, &nc, sizeof(nc));
+    c->h.dev->ops->config_read(c->h.dev, 0, &nc, sizeof(nc));
     static const uint8_t mac1[6] = {0x06, 0x00, 0xac, 0x10, 0x00, 0x03}; /* index 1 */
     assert_memory_equal(nc.mac, mac1, 6);
-    assert_true(c->dev->host_features & F(GUEST_TSO4));
+    assert_true(c->h.dev->host_features & F(GUEST_TSO4));
     int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     assert_true(s >= 0);
     assert_int_equal(if_up(s, "lo", NULL), 0);
@@ -1238,7 +1001,7 @@ static void test_tap_real(void **state)
     uint64_t g[64];
     for (int i = 0; i < 64; i++)
         assert_int_equal(post_rx(c, 2048, &g[i]), i); /* head == index */
-    kick(c, VIRTIO_NET_RXQ);
+    vh_kick(&c->h, VIRTIO_NET_RXQ);
 
     struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons(9)};
     inet_pton(AF_INET, "10.9.9.2", &to.sin_addr);
@@ -1259,10 +1022,10 @@ static void test_tap_real(void **state)
     memcpy(reply + 32, f + 22, 10); /* the asker's MAC and IP */
     struct virtio_net_hdr h = {0};
     post_tx(c, &h, reply, sizeof(reply), NULL, 0);
-    kick(c, VIRTIO_NET_TXQ);
-    assert_int_equal(used_idx(c, VIRTIO_NET_TXQ), 1);
+    vh_kick(&c->h, VIRTIO_NET_TXQ);
+    assert_int_equal(vh_used_idx(&c->h, VIRTIO_NET_TXQ), 1);
     assert_true(tap_wait_frame(c, g, 64, &next, is_udp_hello, f, &flen));
-    assert_int_equal(c->dev->stats.errors, 0);
+    assert_int_equal(c->h.dev->stats.errors, 0);
     close(s);
 }
 
@@ -1319,7 +1082,7 @@ static void test_user_helper(void **state)
     struct net_config cfg = {.backend = NET_USER};
 
     setenv(NETUSER_HELPER_ENV, "/nonexistent/arcvm-net-user", 1);
-    assert_null(virtio_net_create(&c->mem, &cfg, 0, &c->loop, err, sizeof(err)));
+    assert_null(virtio_net_create(&c->h.mem, &cfg, 0, &c->h.loop, err, sizeof(err)));
     assert_non_null(strstr(err, "/nonexistent/arcvm-net-user"));
     need_helper();
 
@@ -1327,7 +1090,7 @@ static void test_user_helper(void **state)
     int busy;
     cfg.nhostfwd = 1;
     cfg.hostfwd[0] = (struct net_hostfwd){.host_port = free_port(&busy), .guest_port = 80};
-    assert_null(virtio_net_create(&c->mem, &cfg, 0, &c->loop, err, sizeof(err)));
+    assert_null(virtio_net_create(&c->h.mem, &cfg, 0, &c->h.loop, err, sizeof(err)));
     char want[64];
     snprintf(want, sizeof(want), "127.0.0.1:%u", cfg.hostfwd[0].host_port);
     assert_non_null(strstr(err, want));
@@ -1335,19 +1098,19 @@ static void test_user_helper(void **state)
 
     cfg.hostfwd[0] = (struct net_hostfwd){.host_port = free_port(NULL), .guest_port = 8080};
     syn_port = 8080;
-    c->dev = virtio_net_create(&c->mem, &cfg, 0, &c->loop, err, sizeof(err));
-    if (!c->dev)
+    struct virtio_device *d = virtio_net_create(&c->h.mem, &cfg, 0, &c->h.loop, err, sizeof(err));
+    if (!d)
         fail_msg("virtio_net_create: %s", err);
-    attach(c);
+    vh_attach(&c->h, d);
     struct virtio_net_config nc;
-    c->dev->ops->config_read(c->dev, 0, &nc, sizeof(nc));
+    c->h.dev->ops->config_read(c->h.dev, 0, &nc, sizeof(nc));
     static const uint8_t mac0[6] = {0x06, 0x00, 0xac, 0x10, 0x00, 0x02};
     assert_memory_equal(nc.mac, mac0, 6);
     driver_init(c, ~0ull);
     uint64_t g[64];
     for (int i = 0; i < 64; i++)
         assert_int_equal(post_rx(c, 2048, &g[i]), i);
-    kick(c, VIRTIO_NET_RXQ);
+    vh_kick(&c->h, VIRTIO_NET_RXQ);
 
     /* Who has 10.0.2.2? Tell 10.0.2.15. */
     uint8_t arp[42] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
@@ -1359,7 +1122,7 @@ static void test_user_helper(void **state)
     memcpy(arp + 28, ips, sizeof(ips));
     struct virtio_net_hdr h = {0};
     post_tx(c, &h, arp, sizeof(arp), NULL, 0);
-    kick(c, VIRTIO_NET_TXQ);
+    vh_kick(&c->h, VIRTIO_NET_TXQ);
     uint16_t next = 0;
     uint8_t f[2048];
     size_t flen;
@@ -1376,8 +1139,7 @@ static void test_user_helper(void **state)
     close(s);
 
     /* Release ends and reaps the helper. */
-    c->dev->ops->release(c->dev);
-    c->dev = NULL;
+    vh_drop_dev(&c->h);
     unsetenv(NETUSER_HELPER_ENV);
 }
 

@@ -3,68 +3,52 @@
  * a temporary directory: the hybrid handshake both ways, data and credit in
  * both directions, SHUTDOWN and RST, hostile packets, and a guest that posts
  * no receive buffers. */
-#include "unit.h"
+#include "vdev_harness.h"
 
 #include "virtio/vsock.h"
 #include "vmm/config.h"
-#include "vmm/evloop.h"
 #include "vmm/log.h"
-#include "vmm/mem.h"
 
 #include <endian.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
-#include <stdatomic.h>
-#include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/timerfd.h>
 #include <sys/un.h>
 #include <time.h>
 
-/* Guest RAM layout of the tests. */
-#define MEM_SIZE (32u << 20)
-#define QSZ 256
-#define NQ 3
-#define RXQ VIRTIO_VSOCK_RXQ
-#define TXQ VIRTIO_VSOCK_TXQ
-#define DESC_GPA(q) (0x10000ull * ((q) + 1))
-#define AVAIL_GPA(q) (DESC_GPA(q) + 0x1000)
-#define USED_GPA(q) (DESC_GPA(q) + 0x2000)
-#define SLOTS (QSZ / 2) /* chains of two descriptors: header, payload */
-#define RX_DATA 4096    /* what Linux posts per receive buffer */
-#define RX_HDR_GPA(k) (0x100000ull + 64ull * (k))
+/* Guest RAM layout of the tests: queue q's rings at 0x10000 * (q + 1), then
+ * the buffers. */
+#define MEM_SIZE       (32u << 20)
+#define QSZ            256
+#define NQ             3
+#define RXQ            VIRTIO_VSOCK_RXQ
+#define TXQ            VIRTIO_VSOCK_TXQ
+#define RING_GPA       0x10000ull
+#define RING_STEP      0x10000ull
+#define SLOTS          (QSZ / 2) /* chains of two descriptors: header, payload */
+#define RX_DATA        4096      /* what Linux posts per receive buffer */
+#define RX_HDR_GPA(k)  (0x100000ull + 64ull * (k))
 #define RX_DATA_GPA(k) (0x200000ull + (uint64_t)RX_DATA * (k))
-#define TX_HDR_GPA(k) (0x300000ull + 64ull * (k))
+#define TX_HDR_GPA(k)  (0x300000ull + 64ull * (k))
 #define TX_DATA_GPA(k) (0x400000ull + 65536ull * (k))
-#define SPARE_GPA 0x1400000ull /* odd-shaped chains */
+#define SPARE_GPA      0x1400000ull /* odd-shaped chains */
 
-#define CID 3
+#define CID  3
 #define HOST 2
-#define HDR 44
-#define WAIT_MS 5000 /* anything that takes longer is a failure */
+#define HDR  44
 
-#define DESC_F_NEXT 1
-#define DESC_F_WRITE 2
-
-struct ring {
-    uint16_t avail_idx, used_seen;
+/* The driver's bookkeeping of a queue's two-descriptor chains. */
+struct slots {
+    uint16_t used_seen;
     bool busy[SLOTS];
 };
 
 struct ctx {
+    struct vdev_harness h;
     char dir[64], uds[96]; /* Unix socket paths are short (108 bytes) */
-    struct guest_mem mem;
-    struct evloop loop;
-    struct virtio_device *dev;
-    int requeue_fd, tick_fd;
-    unsigned requeue_mask;
-    unsigned ticks, limit;
-    bool (*until)(struct ctx *, void *);
-    void *arg;
-    struct ring r[NQ];
+    struct slots r[NQ];
 };
 
 /* A packet the guest received, fields in host order. */
@@ -74,118 +58,7 @@ struct pkt {
     uint8_t data[RX_DATA];
 };
 
-/* ---- fake transport and event loop ----------------------------------- */
-
-static void t_interrupt(struct virtio_device *d, uint32_t reason)
-{
-    (void)d;
-    (void)reason;
-}
-
-static void t_requeue(struct virtio_device *d, unsigned q)
-{
-    struct ctx *c = d->transport_data;
-    uint64_t one = 1;
-    c->requeue_mask |= 1u << q;
-    (void)!write(c->requeue_fd, &one, sizeof(one));
-}
-
-static const struct virtio_transport_ops transport = {.interrupt = t_interrupt,
-                                                      .requeue = t_requeue};
-
-static void kick(struct ctx *c, unsigned q)
-{
-    struct virtio_device *d = c->dev;
-    pthread_mutex_lock(&d->lock);
-    if (virtio_device_live(d) && d->vq[q].ready)
-        d->ops->queue_notify(d, q);
-    pthread_mutex_unlock(&d->lock);
-}
-
-static void on_requeue(void *opaque, uint32_t events)
-{
-    struct ctx *c = opaque;
-    uint64_t v;
-    (void)events;
-    (void)!read(c->requeue_fd, &v, sizeof(v));
-    unsigned m = c->requeue_mask;
-    c->requeue_mask = 0;
-    for (unsigned q = 0; q < NQ; q++)
-        if (m & (1u << q))
-            kick(c, q);
-}
-
-static void on_tick(void *opaque, uint32_t events)
-{
-    struct ctx *c = opaque;
-    uint64_t v;
-    (void)events;
-    (void)!read(c->tick_fd, &v, sizeof(v));
-    c->ticks++;
-    if ((c->until && c->until(c, c->arg)) || c->ticks >= c->limit)
-        evloop_stop(&c->loop);
-}
-
-/* Run the event loop until @until says so (checked every millisecond) or
- * @ms passed; returns whether @until came true. */
-static bool run_until(struct ctx *c, bool (*until)(struct ctx *, void *), void *arg, unsigned ms)
-{
-    if (until && until(c, arg))
-        return true;
-    c->until = until;
-    c->arg = arg;
-    c->ticks = 0;
-    c->limit = ms;
-    atomic_store(&c->loop.stop, false);
-    evloop_run(&c->loop);
-    c->until = NULL;
-    return until && until(c, arg);
-}
-
-static void run_for(struct ctx *c, unsigned ms)
-{
-    run_until(c, NULL, NULL, ms);
-}
-
-/* ---- guest memory and rings ------------------------------------------ */
-
-static uint8_t *gp(struct ctx *c, uint64_t gpa)
-{
-    uint8_t *p = guest_mem_ptr(&c->mem, gpa, 1);
-    assert_non_null(p);
-    return p;
-}
-
-static void put_desc(struct ctx *c, unsigned q, unsigned i, uint64_t addr, uint32_t len,
-                     uint16_t flags, uint16_t next)
-{
-    uint8_t *p = gp(c, DESC_GPA(q) + 16u * i);
-    memcpy(p, &addr, 8);
-    memcpy(p + 8, &len, 4);
-    memcpy(p + 12, &flags, 2);
-    memcpy(p + 14, &next, 2);
-}
-
-static void publish(struct ctx *c, unsigned q, uint16_t head)
-{
-    uint8_t *avail = gp(c, AVAIL_GPA(q));
-    struct ring *r = &c->r[q];
-    memcpy(avail + 4 + 2u * (r->avail_idx % QSZ), &head, 2);
-    r->avail_idx++;
-    __atomic_store_n((uint16_t *)(avail + 2), r->avail_idx, __ATOMIC_RELEASE);
-}
-
-static uint16_t used_idx(struct ctx *c, unsigned q)
-{
-    return __atomic_load_n((uint16_t *)gp(c, USED_GPA(q) + 2), __ATOMIC_ACQUIRE);
-}
-
-static void used_elem(struct ctx *c, unsigned q, uint16_t i, uint32_t *id, uint32_t *len)
-{
-    uint8_t *e = gp(c, USED_GPA(q) + 4 + 8u * (i % QSZ));
-    memcpy(id, e, 4);
-    memcpy(len, e + 4, 4);
-}
+/* ---- guest buffers ------------------------------------------------------ */
 
 /* Post up to @n receive buffers as Linux 6.1 does (a header descriptor and
  * a 4 KiB one); returns how many. */
@@ -195,21 +68,22 @@ static unsigned post_rx(struct ctx *c, unsigned n)
     for (unsigned k = 0; k < SLOTS && done < n; k++) {
         if (c->r[RXQ].busy[k])
             continue;
-        put_desc(c, RXQ, 2 * k, RX_HDR_GPA(k), HDR, DESC_F_WRITE | DESC_F_NEXT,
-                 (uint16_t)(2 * k + 1));
-        put_desc(c, RXQ, 2 * k + 1, RX_DATA_GPA(k), RX_DATA, DESC_F_WRITE, 0);
+        vh_set_desc(&c->h, RXQ, 2 * k, RX_HDR_GPA(k), HDR, DESC_F_WRITE | DESC_F_NEXT,
+                    (uint16_t)(2 * k + 1));
+        vh_set_desc(&c->h, RXQ, 2 * k + 1, RX_DATA_GPA(k), RX_DATA, DESC_F_WRITE, 0);
         c->r[RXQ].busy[k] = true;
-        publish(c, RXQ, (uint16_t)(2 * k));
+        vh_publish(&c->h, RXQ, (uint16_t)(2 * k));
         done++;
     }
-    kick(c, RXQ);
+    vh_kick(&c->h, RXQ);
     return done;
 }
 
-static bool rx_ready(struct ctx *c, void *arg)
+/* Whether the device has used a receive buffer the test has not taken. */
+static bool rx_ready(void *arg)
 {
-    (void)arg;
-    return used_idx(c, RXQ) != c->r[RXQ].used_seen;
+    struct ctx *c = arg;
+    return vh_used_idx(&c->h, RXQ) != c->r[RXQ].used_seen;
 }
 
 static struct virtio_vsock_hdr hdr_from_le(const struct virtio_vsock_hdr *r)
@@ -237,22 +111,22 @@ static struct virtio_vsock_hdr hdr_to_le(const struct virtio_vsock_hdr *h)
 /* Take the next received packet, if any, and free its buffer. */
 static bool rx_take(struct ctx *c, struct pkt *p)
 {
-    struct ring *r = &c->r[RXQ];
-    if (used_idx(c, RXQ) == r->used_seen)
+    struct slots *r = &c->r[RXQ];
+    if (vh_used_idx(&c->h, RXQ) == r->used_seen)
         return false;
     uint32_t id, len;
-    used_elem(c, RXQ, r->used_seen++, &id, &len);
+    vh_used_elem(&c->h, RXQ, r->used_seen++, &id, &len);
     assert_true(id % 2 == 0 && id / 2 < SLOTS);
     unsigned k = id / 2;
     assert_true(r->busy[k]);
     r->busy[k] = false;
     assert_true(len >= HDR && len <= HDR + RX_DATA);
     struct virtio_vsock_hdr raw;
-    memcpy(&raw, gp(c, RX_HDR_GPA(k)), HDR);
+    memcpy(&raw, vh_ptr(&c->h, RX_HDR_GPA(k)), HDR);
     p->h = hdr_from_le(&raw);
     p->len = len - HDR;
     assert_int_equal(p->h.len, p->len);
-    memcpy(p->data, gp(c, RX_DATA_GPA(k)), p->len);
+    memcpy(p->data, vh_ptr(&c->h, RX_DATA_GPA(k)), p->len);
     /* Every packet goes to this guest, as a stream (an RST may answer a
      * seqpacket REQUEST in kind). */
     assert_int_equal(p->h.dst_cid, CID);
@@ -264,7 +138,7 @@ static bool rx_take(struct ctx *c, struct pkt *p)
 /* Wait for the next packet; it must be @op (0: any). Refills a buffer. */
 static void rx_expect(struct ctx *c, struct pkt *p, uint16_t op)
 {
-    if (!run_until(c, rx_ready, NULL, WAIT_MS))
+    if (!vh_run_until(&c->h, rx_ready, c, VH_WAIT_MS))
         fail_msg("no packet from the device (wanted op %u)", op);
     assert_true(rx_take(c, p));
     if (op && p->h.op != op)
@@ -274,36 +148,36 @@ static void rx_expect(struct ctx *c, struct pkt *p, uint16_t op)
 
 static void reclaim_tx(struct ctx *c)
 {
-    struct ring *r = &c->r[TXQ];
-    while (used_idx(c, TXQ) != r->used_seen) {
+    struct slots *r = &c->r[TXQ];
+    while (vh_used_idx(&c->h, TXQ) != r->used_seen) {
         uint32_t id, len;
-        used_elem(c, TXQ, r->used_seen++, &id, &len);
+        vh_used_elem(&c->h, TXQ, r->used_seen++, &id, &len);
         r->busy[id / 2] = false;
     }
 }
 
 /* Queue one packet on the transmit queue (header in host order) without
  * kicking; returns false if all slots are in flight. */
-static bool tx_post(struct ctx *c, const struct virtio_vsock_hdr *h, const void *data,
-                    uint32_t len)
+static bool tx_post(struct ctx *c, const struct virtio_vsock_hdr *h, const void *data, uint32_t len)
 {
     reclaim_tx(c);
-    struct ring *r = &c->r[TXQ];
+    struct slots *r = &c->r[TXQ];
     unsigned k = 0;
     while (k < SLOTS && r->busy[k])
         k++;
     if (k == SLOTS)
         return false;
     struct virtio_vsock_hdr le = hdr_to_le(h);
-    memcpy(gp(c, TX_HDR_GPA(k)), &le, HDR);
+    memcpy(vh_ptr(&c->h, TX_HDR_GPA(k)), &le, HDR);
     assert_true(len <= 65536);
     if (len)
-        memcpy(gp(c, TX_DATA_GPA(k)), data, len);
-    put_desc(c, TXQ, 2 * k, TX_HDR_GPA(k), HDR, len ? DESC_F_NEXT : 0, (uint16_t)(2 * k + 1));
+        memcpy(vh_ptr(&c->h, TX_DATA_GPA(k)), data, len);
+    vh_set_desc(&c->h, TXQ, 2 * k, TX_HDR_GPA(k), HDR, len ? DESC_F_NEXT : 0,
+                (uint16_t)(2 * k + 1));
     if (len)
-        put_desc(c, TXQ, 2 * k + 1, TX_DATA_GPA(k), len, 0, 0);
+        vh_set_desc(&c->h, TXQ, 2 * k + 1, TX_DATA_GPA(k), len, 0, 0);
     r->busy[k] = true;
-    publish(c, TXQ, (uint16_t)(2 * k));
+    vh_publish(&c->h, TXQ, (uint16_t)(2 * k));
     return true;
 }
 
@@ -311,10 +185,16 @@ static struct virtio_vsock_hdr mkhdr(uint16_t op, uint32_t src_port, uint32_t ds
                                      uint32_t len, uint32_t flags, uint32_t buf_alloc,
                                      uint32_t fwd_cnt)
 {
-    return (struct virtio_vsock_hdr){.src_cid = CID, .dst_cid = HOST, .src_port = src_port,
-                                     .dst_port = dst_port, .len = len,
-                                     .type = VIRTIO_VSOCK_TYPE_STREAM, .op = op, .flags = flags,
-                                     .buf_alloc = buf_alloc, .fwd_cnt = fwd_cnt};
+    return (struct virtio_vsock_hdr){.src_cid = CID,
+                                     .dst_cid = HOST,
+                                     .src_port = src_port,
+                                     .dst_port = dst_port,
+                                     .len = len,
+                                     .type = VIRTIO_VSOCK_TYPE_STREAM,
+                                     .op = op,
+                                     .flags = flags,
+                                     .buf_alloc = buf_alloc,
+                                     .fwd_cnt = fwd_cnt};
 }
 
 /* Send one packet from the guest and let the device take it. */
@@ -323,21 +203,19 @@ static void tx(struct ctx *c, uint16_t op, uint32_t src_port, uint32_t dst_port,
 {
     struct virtio_vsock_hdr h = mkhdr(op, src_port, dst_port, len, flags, buf_alloc, fwd_cnt);
     assert_true(tx_post(c, &h, data, len));
-    kick(c, TXQ);
+    vh_kick(&c->h, TXQ);
 }
 
-static void tx_hdr(struct ctx *c, const struct virtio_vsock_hdr *h, const void *data,
-                   uint32_t len)
+static void tx_hdr(struct ctx *c, const struct virtio_vsock_hdr *h, const void *data, uint32_t len)
 {
     assert_true(tx_post(c, h, data, len));
-    kick(c, TXQ);
+    vh_kick(&c->h, TXQ);
 }
 
 /* ---- host side -------------------------------------------------------- */
 
-static bool fd_readable(struct ctx *c, void *arg)
+static bool fd_readable(void *arg)
 {
-    (void)c;
     struct pollfd p = {*(int *)arg, POLLIN, 0};
     return poll(&p, 1, 0) == 1;
 }
@@ -382,7 +260,7 @@ static void host_read(struct ctx *c, int fd, void *buf, size_t n)
         if (r == 0)
             fail_msg("EOF after %zu of %zu bytes", got, n);
         assert_true(errno == EAGAIN);
-        if (!run_until(c, fd_readable, &fd, WAIT_MS))
+        if (!vh_run_until(&c->h, fd_readable, &fd, VH_WAIT_MS))
             fail_msg("only %zu of %zu bytes arrived", got, n);
     }
 }
@@ -390,7 +268,7 @@ static void host_read(struct ctx *c, int fd, void *buf, size_t n)
 /* The host socket reads EOF (or a reset) with nothing before it. */
 static void host_expect_eof(struct ctx *c, int fd)
 {
-    if (!run_until(c, fd_readable, &fd, WAIT_MS))
+    if (!vh_run_until(&c->h, fd_readable, &fd, VH_WAIT_MS))
         fail_msg("the host socket was not closed");
     char b;
     ssize_t r = read(fd, &b, 1);
@@ -424,57 +302,32 @@ static void check(const uint8_t *p, uint64_t off, size_t n)
 
 /* ---- device lifecycle ------------------------------------------------- */
 
+/* The driver's side of initialisation (3.1.1) with every feature offered,
+ * all queues, no buffers. */
 static void driver_init(struct ctx *c)
 {
-    struct virtio_device *d = c->dev;
-    memset(gp(c, DESC_GPA(0)), 0, 0x10000ull * NQ);
     memset(c->r, 0, sizeof(c->r));
-    pthread_mutex_lock(&d->lock);
-    virtio_set_status(d, VIRTIO_STATUS_ACKNOWLEDGE);
-    virtio_set_status(d, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
-    d->guest_features = d->host_features;
-    virtio_set_status(d,
-                      VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK);
-    assert_true(d->status & VIRTIO_STATUS_FEATURES_OK);
-    for (unsigned q = 0; q < NQ; q++) {
-        d->vq[q].size = QSZ;
-        d->vq[q].desc_gpa = DESC_GPA(q);
-        d->vq[q].avail_gpa = AVAIL_GPA(q);
-        d->vq[q].used_gpa = USED_GPA(q);
-        assert_true(virtio_queue_enable(d, q));
-    }
-    virtio_set_status(d, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
-                             VIRTIO_STATUS_FEATURES_OK | VIRTIO_STATUS_DRIVER_OK);
-    assert_true(virtio_device_live(d));
-    pthread_mutex_unlock(&d->lock);
+    assert_true(vh_driver_init(&c->h, ~0ull, (1u << NQ) - 1));
 }
 
 static struct virtio_device *create(struct ctx *c, const char *path, uint32_t cid, char *err,
                                     size_t errlen)
 {
     struct vsock_config cfg = {.enabled = true, .cid = cid, .uds_path = (char *)path};
-    return virtio_vsock_create(&c->mem, &cfg, &c->loop, err, errlen);
+    return virtio_vsock_create(&c->h.mem, &cfg, &c->h.loop, err, errlen);
 }
 
 /* A live device with @rx receive buffers posted. */
 static void make_dev(struct ctx *c, unsigned rx)
 {
     char err[512] = "";
-    c->dev = create(c, c->uds, CID, err, sizeof(err));
-    if (!c->dev)
+    struct virtio_device *d = create(c, c->uds, CID, err, sizeof(err));
+    if (!d)
         fail_msg("virtio_vsock_create: %s", err);
-    c->dev->transport = &transport;
-    c->dev->transport_data = c;
+    vh_attach(&c->h, d);
     driver_init(c);
     if (rx)
         assert_int_equal(post_rx(c, rx), rx);
-}
-
-static void drop_dev(struct ctx *c)
-{
-    if (c->dev)
-        c->dev->ops->release(c->dev);
-    c->dev = NULL;
 }
 
 static int setup(void **state)
@@ -485,15 +338,8 @@ static int setup(void **state)
     assert_non_null(mkdtemp(c->dir));
     snprintf(c->uds, sizeof(c->uds), "%s/v.sock", c->dir);
     struct guest_mem_region l[] = {{0, MEM_SIZE, NULL}};
-    assert_int_equal(guest_mem_init(&c->mem, l, 1), 0);
-    assert_int_equal(evloop_init(&c->loop), 0);
-    c->requeue_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    c->tick_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-    assert_true(c->requeue_fd >= 0 && c->tick_fd >= 0);
-    struct itimerspec its = {.it_interval = {0, 1000000}, .it_value = {0, 1000000}}; /* 1 ms */
-    assert_int_equal(timerfd_settime(c->tick_fd, 0, &its, NULL), 0);
-    assert_int_equal(evloop_add(&c->loop, c->requeue_fd, EPOLLIN, on_requeue, c), 0);
-    assert_int_equal(evloop_add(&c->loop, c->tick_fd, EPOLLIN, on_tick, c), 0);
+    vh_init(&c->h, l, 1);
+    vh_rings(&c->h, NQ, QSZ, RING_GPA, RING_STEP);
     *state = c;
     return 0;
 }
@@ -501,13 +347,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     struct ctx *c = *state;
-    drop_dev(c);
-    evloop_del(&c->loop, c->requeue_fd);
-    evloop_del(&c->loop, c->tick_fd);
-    close(c->requeue_fd);
-    close(c->tick_fd);
-    evloop_release(&c->loop);
-    guest_mem_release(&c->mem);
+    vh_release(&c->h);
     char cmd[128];
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", c->dir);
     assert_int_equal(system(cmd), 0);
@@ -571,7 +411,7 @@ static void test_device(void **state)
 {
     struct ctx *c = *state;
     make_dev(c, 0);
-    struct virtio_device *d = c->dev;
+    struct virtio_device *d = c->h.dev;
     assert_int_equal(d->ops->device_id, VIRTIO_ID_VSOCK);
     assert_int_equal(d->ops->num_queues, 3);
     assert_true(d->host_features & VIRTIO_BIT(VIRTIO_VSOCK_F_STREAM));
@@ -588,7 +428,7 @@ static void test_device(void **state)
     struct stat st;
     assert_int_equal(lstat(c->uds, &st), 0);
     assert_true(S_ISSOCK(st.st_mode));
-    drop_dev(c);
+    vh_drop_dev(&c->h);
     /* Release removes the socket file it made. */
     assert_int_equal(lstat(c->uds, &st), -1);
 }
@@ -706,14 +546,14 @@ static void test_host_handshake_edges(void **state)
      * after the newline reach the guest after the handshake, not lost. */
     int fd = unix_connect(c->uds);
     writes(fd, "CONN", 4);
-    run_for(c, 20);
-    assert_false(rx_ready(c, NULL));
+    vh_run_for(&c->h, 20);
+    assert_false(rx_ready(c));
     writes(fd, "ECT 77\r\nhello", 13);
     rx_expect(c, &p, VIRTIO_VSOCK_OP_REQUEST);
     assert_int_equal(p.h.dst_port, 77);
     uint32_t lport = p.h.src_port;
-    run_for(c, 20);
-    assert_false(rx_ready(c, NULL)); /* no data before RESPONSE */
+    vh_run_for(&c->h, 20);
+    assert_false(rx_ready(c)); /* no data before RESPONSE */
     tx(c, VIRTIO_VSOCK_OP_RESPONSE, 77, lport, 0, 65536, 0, NULL, 0);
     rx_expect(c, &p, VIRTIO_VSOCK_OP_RW);
     assert_int_equal(p.len, 5);
@@ -727,8 +567,13 @@ static void test_host_handshake_edges(void **state)
     rx_expect(c, &p, VIRTIO_VSOCK_OP_RST);
 
     /* Garbage lines are closed without bothering the guest. */
-    const char *bad[] = {"HELLO\n", "CONNECT\n", "CONNECT x1\n", "CONNECT 4294967296\n",
-                         "connect 5\n", "CONNECT 5 6\n", "CONNECT 1234567890123456789012345"};
+    const char *bad[] = {"HELLO\n",
+                         "CONNECT\n",
+                         "CONNECT x1\n",
+                         "CONNECT 4294967296\n",
+                         "connect 5\n",
+                         "CONNECT 5 6\n",
+                         "CONNECT 1234567890123456789012345"};
     for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         fd = unix_connect(c->uds);
         writes(fd, bad[i], strlen(bad[i]));
@@ -739,7 +584,7 @@ static void test_host_handshake_edges(void **state)
      * guest is being asked: the guest is told to drop its half. */
     fd = unix_connect(c->uds);
     close(fd);
-    run_for(c, 20);
+    vh_run_for(&c->h, 20);
     fd = unix_connect(c->uds);
     writes(fd, "CONNECT 8\n", 10);
     rx_expect(c, &p, VIRTIO_VSOCK_OP_REQUEST);
@@ -747,7 +592,7 @@ static void test_host_handshake_edges(void **state)
     close(fd);
     rx_expect(c, &p, VIRTIO_VSOCK_OP_RST);
     assert_int_equal(p.h.src_port, lport);
-    assert_false(rx_ready(c, NULL));
+    assert_false(rx_ready(c));
     /* A late RESPONSE for it is answered with an RST. */
     tx(c, VIRTIO_VSOCK_OP_RESPONSE, 8, lport, 0, 65536, 0, NULL, 0);
     rx_expect(c, &p, VIRTIO_VSOCK_OP_RST);
@@ -785,8 +630,8 @@ static void test_guest_connect(void **state)
     tx(c, VIRTIO_VSOCK_OP_RST, 40000, 5000, 0, 0, 0, NULL, 0);
     host_expect_eof(c, fd);
     close(fd);
-    run_for(c, 10);
-    assert_false(rx_ready(c, NULL)); /* an RST is never answered */
+    vh_run_for(&c->h, 10);
+    assert_false(rx_ready(c)); /* an RST is never answered */
 
     /* A REQUEST for a connection that exists resets it. */
     fd = open_from_guest(c, 40002, 5002, 65536);
@@ -821,7 +666,7 @@ static void test_credit_to_guest(void **state)
         ssize_t w = write(fd, src + written, total - written);
         if (w > 0)
             written += (uint32_t)w;
-        run_until(c, rx_ready, NULL, 20);
+        vh_run_until(&c->h, rx_ready, c, 20);
         while (rx_take(c, &p)) {
             post_rx(c, 1);
             assert_int_equal(p.h.op, VIRTIO_VSOCK_OP_RW);
@@ -832,8 +677,8 @@ static void test_credit_to_guest(void **state)
         if (got - fwd == alloc) {
             /* Out of credit: nothing more comes until the guest consumes
              * half and says so. */
-            run_for(c, 2);
-            assert_false(rx_ready(c, NULL));
+            vh_run_for(&c->h, 2);
+            assert_false(rx_ready(c));
             fwd += alloc / 2;
             tx(c, VIRTIO_VSOCK_OP_CREDIT_UPDATE, 600, lport, 0, alloc, fwd, NULL, 0);
         }
@@ -844,8 +689,8 @@ static void test_credit_to_guest(void **state)
      * more, rather than a window of 4 GiB. */
     tx(c, VIRTIO_VSOCK_OP_CREDIT_UPDATE, 600, lport, 0, alloc, got + 100, NULL, 0);
     writes(fd, "zz", 2);
-    run_for(c, 20);
-    assert_false(rx_ready(c, NULL));
+    vh_run_for(&c->h, 20);
+    assert_false(rx_ready(c));
     tx(c, VIRTIO_VSOCK_OP_CREDIT_UPDATE, 600, lport, 0, alloc, got, NULL, 0);
     rx_expect(c, &p, VIRTIO_VSOCK_OP_RW);
     assert_int_equal(p.len, 2);
@@ -883,8 +728,8 @@ static void test_credit_from_guest(void **state)
             credit -= n;
             progressed = true;
         }
-        kick(c, TXQ);
-        run_for(c, 2);
+        vh_kick(&c->h, TXQ);
+        vh_run_for(&c->h, 2);
         while (rx_take(c, &p)) {
             post_rx(c, 1);
             assert_int_equal(p.h.op, VIRTIO_VSOCK_OP_CREDIT_UPDATE);
@@ -920,9 +765,9 @@ static void test_credit_from_guest(void **state)
         fill(data, 0, chunk);
         struct virtio_vsock_hdr h = mkhdr(VIRTIO_VSOCK_OP_RW, 700, 7000, chunk, 0, 65536, 0);
         assert_true(tx_post(c, &h, data, chunk));
-        kick(c, TXQ);
+        vh_kick(&c->h, TXQ);
         over += chunk;
-        run_for(c, 1);
+        vh_run_for(&c->h, 1);
         while (rx_take(c, &p)) {
             post_rx(c, 1);
             rst |= p.h.op == VIRTIO_VSOCK_OP_RST;
@@ -937,7 +782,7 @@ static void test_credit_from_guest(void **state)
         if (r == 0)
             break;
         assert_int_equal(errno, EAGAIN);
-        assert_true(run_until(c, fd_readable, &fd, WAIT_MS));
+        assert_true(vh_run_until(&c->h, fd_readable, &fd, VH_WAIT_MS));
     }
     close(fd);
 }
@@ -987,9 +832,9 @@ static void test_shutdown(void **state)
      * sent after a SHUTDOWN(SEND) is a protocol error: RST. */
     fd = open_from_guest(c, 802, 8002, 65536);
     tx(c, VIRTIO_VSOCK_OP_SHUTDOWN, 802, 8002, VIRTIO_VSOCK_SHUTDOWN_RCV, 65536, 0, NULL, 0);
-    run_for(c, 10);
+    vh_run_for(&c->h, 10);
     assert_true(send(fd, "q", 1, MSG_NOSIGNAL) < 0 && errno == EPIPE);
-    assert_false(rx_ready(c, NULL));
+    assert_false(rx_ready(c));
     tx(c, VIRTIO_VSOCK_OP_SHUTDOWN, 802, 8002, VIRTIO_VSOCK_SHUTDOWN_SEND, 65536, 0, NULL, 0);
     rx_expect(c, &p, VIRTIO_VSOCK_OP_RST); /* both ways shut: done */
     host_expect_eof(c, fd);
@@ -1000,7 +845,7 @@ static void test_shutdown(void **state)
     rx_expect(c, &p, VIRTIO_VSOCK_OP_RST);
     host_expect_eof(c, fd);
     close(fd);
-    assert_false(rx_ready(c, NULL));
+    assert_false(rx_ready(c));
 }
 
 static void test_malformed(void **state)
@@ -1014,8 +859,8 @@ static void test_malformed(void **state)
     h = mkhdr(VIRTIO_VSOCK_OP_REQUEST, 1, 2, 0, 0, 0, 0);
     h.src_cid = 7;
     tx_hdr(c, &h, NULL, 0);
-    run_for(c, 10);
-    assert_false(rx_ready(c, NULL));
+    vh_run_for(&c->h, 10);
+    assert_false(rx_ready(c));
 
     /* For another CID: RST from that CID. */
     h = mkhdr(VIRTIO_VSOCK_OP_REQUEST, 1, 2, 0, 0, 0, 0);
@@ -1058,16 +903,16 @@ static void test_malformed(void **state)
     /* A malformed RST is never answered (no RST ping-pong). */
     h = mkhdr(VIRTIO_VSOCK_OP_RST, 1, 2, 50, 0, 0, 0);
     tx_hdr(c, &h, NULL, 0);
-    run_for(c, 10);
-    assert_false(rx_ready(c, NULL));
+    vh_run_for(&c->h, 10);
+    assert_false(rx_ready(c));
 
     /* Shorter than a header, and header split over odd descriptors. */
-    put_desc(c, TXQ, 0, SPARE_GPA, 10, 0, 0);
+    vh_set_desc(&c->h, TXQ, 0, SPARE_GPA, 10, 0, 0);
     c->r[TXQ].busy[0] = true;
-    publish(c, TXQ, 0);
-    kick(c, TXQ);
-    run_for(c, 10);
-    assert_false(rx_ready(c, NULL));
+    vh_publish(&c->h, TXQ, 0);
+    vh_kick(&c->h, TXQ);
+    vh_run_for(&c->h, 10);
+    assert_false(rx_ready(c));
     reclaim_tx(c);
     assert_false(c->r[TXQ].busy[0]);
 
@@ -1083,8 +928,8 @@ static void test_malformed(void **state)
     fd = open_from_guest(c, 901, 9001, 65536);
     close(fd);
     rx_expect(c, &p, VIRTIO_VSOCK_OP_RST);
-    assert_true(c->dev->stats.errors >= 12);
-    assert_true(virtio_device_live(c->dev));
+    assert_true(c->h.dev->stats.errors >= 12);
+    assert_true(virtio_device_live(c->h.dev));
 }
 
 /* Odd receive chains from a hostile driver: too short for a header, header
@@ -1097,46 +942,46 @@ static void test_odd_rx_buffers(void **state)
     /* A connection with data waiting, then three odd chains. */
     int fd = unix_connect(c->uds);
     writes(fd, "CONNECT 5\n", 10);
-    run_for(c, 5);
+    vh_run_for(&c->h, 5);
     /* Too short (writable 10 bytes). */
-    put_desc(c, RXQ, 2 * SLOTS - 2, SPARE_GPA, 10, DESC_F_WRITE, 0);
-    publish(c, RXQ, 2 * SLOTS - 2);
+    vh_set_desc(&c->h, RXQ, 2 * SLOTS - 2, SPARE_GPA, 10, DESC_F_WRITE, 0);
+    vh_publish(&c->h, RXQ, 2 * SLOTS - 2);
     /* Readable only. */
-    put_desc(c, RXQ, 2 * SLOTS - 4, SPARE_GPA + 64, 100, 0, 0);
-    publish(c, RXQ, 2 * SLOTS - 4);
-    kick(c, RXQ);
-    run_for(c, 5);
+    vh_set_desc(&c->h, RXQ, 2 * SLOTS - 4, SPARE_GPA + 64, 100, 0, 0);
+    vh_publish(&c->h, RXQ, 2 * SLOTS - 4);
+    vh_kick(&c->h, RXQ);
+    vh_run_for(&c->h, 5);
     /* Both consumed empty: used entries of length 0. */
-    assert_int_equal(used_idx(c, RXQ), 2);
+    assert_int_equal(vh_used_idx(&c->h, RXQ), 2);
     uint32_t id, len;
-    used_elem(c, RXQ, 0, &id, &len);
+    vh_used_elem(&c->h, RXQ, 0, &id, &len);
     assert_int_equal(len, 0);
-    used_elem(c, RXQ, 1, &id, &len);
+    vh_used_elem(&c->h, RXQ, 1, &id, &len);
     assert_int_equal(len, 0);
     c->r[RXQ].used_seen = 2;
     /* Header-only: carries the REQUEST. */
-    put_desc(c, RXQ, 2 * SLOTS - 6, SPARE_GPA + 256, HDR, DESC_F_WRITE, 0);
-    publish(c, RXQ, 2 * SLOTS - 6);
-    kick(c, RXQ);
-    run_for(c, 5);
-    assert_int_equal(used_idx(c, RXQ), 3);
-    used_elem(c, RXQ, 2, &id, &len);
+    vh_set_desc(&c->h, RXQ, 2 * SLOTS - 6, SPARE_GPA + 256, HDR, DESC_F_WRITE, 0);
+    vh_publish(&c->h, RXQ, 2 * SLOTS - 6);
+    vh_kick(&c->h, RXQ);
+    vh_run_for(&c->h, 5);
+    assert_int_equal(vh_used_idx(&c->h, RXQ), 3);
+    vh_used_elem(&c->h, RXQ, 2, &id, &len);
     assert_int_equal(len, HDR);
     struct virtio_vsock_hdr raw;
-    memcpy(&raw, gp(c, SPARE_GPA + 256), HDR);
+    memcpy(&raw, vh_ptr(&c->h, SPARE_GPA + 256), HDR);
     struct virtio_vsock_hdr h = hdr_from_le(&raw);
     assert_int_equal(h.op, VIRTIO_VSOCK_OP_REQUEST);
     c->r[RXQ].used_seen = 3;
     tx(c, VIRTIO_VSOCK_OP_RESPONSE, 5, h.src_port, 0, 65536, 0, NULL, 0);
     writes(fd, "data", 4);
-    run_for(c, 5);
+    vh_run_for(&c->h, 5);
     /* Data waits for a chain with room; normal buffers get it. */
     post_rx(c, 4);
     rx_expect(c, &p, VIRTIO_VSOCK_OP_RW);
     assert_memory_equal(p.data, "data", 4);
     close(fd);
     rx_expect(c, &p, VIRTIO_VSOCK_OP_RST);
-    assert_true(virtio_device_live(c->dev));
+    assert_true(virtio_device_live(c->h.dev));
 }
 
 static double cpu_ms(void)
@@ -1159,7 +1004,7 @@ static void test_no_rx_buffers(void **state)
     tx(c, VIRTIO_VSOCK_OP_REQUEST, 600, 6000, 0, 65536, 0, NULL, 0);
     int fd = -1;
     for (unsigned i = 0; i < 100 && fd < 0; i++) {
-        run_for(c, 1);
+        vh_run_for(&c->h, 1);
         fd = accept4(ls, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
     }
     assert_true(fd >= 0);
@@ -1173,9 +1018,9 @@ static void test_no_rx_buffers(void **state)
     int cl = unix_connect(c->uds);
     writes(cl, "CONNECT 44\n", 11);
     double t0 = cpu_ms();
-    run_for(c, 200);
+    vh_run_for(&c->h, 200);
     double spent = cpu_ms() - t0;
-    assert_int_equal(used_idx(c, RXQ), 0);
+    assert_int_equal(vh_used_idx(&c->h, RXQ), 0);
     if (spent > 100)
         fail_msg("%.0f ms of CPU in 200 ms without receive buffers: spinning", spent);
 
@@ -1217,10 +1062,10 @@ static void test_rst_backlog(void **state)
         struct virtio_vsock_hdr h = mkhdr(VIRTIO_VSOCK_OP_RW, 1000 + i, 2000, 1, 0, 0, 0);
         assert_true(tx_post(c, &h, "x", 1));
     }
-    kick(c, TXQ);
-    run_for(c, 20);
+    vh_kick(&c->h, TXQ);
+    vh_run_for(&c->h, 20);
     /* The device stopped taking packets once its RST ring was full. */
-    uint16_t taken = used_idx(c, TXQ);
+    uint16_t taken = vh_used_idx(&c->h, TXQ);
     assert_true(taken > 0 && taken < n);
     unsigned rsts = 0;
     bool seen[100] = {false};
@@ -1233,7 +1078,7 @@ static void test_rst_backlog(void **state)
         seen[p.h.dst_port - 1000] = true;
         rsts++;
     }
-    assert_int_equal(used_idx(c, TXQ), n);
+    assert_int_equal(vh_used_idx(&c->h, TXQ), n);
 }
 
 static void test_reset_and_limits(void **state)
@@ -1244,11 +1089,11 @@ static void test_reset_and_limits(void **state)
     int a = open_from_host(c, 10, 65536, &lport);
     int b = open_from_guest(c, 11, 1100, 65536);
     int pending = unix_connect(c->uds); /* still in its handshake */
-    run_for(c, 5);
+    vh_run_for(&c->h, 5);
     /* Device reset: every host socket is closed; the listener stays. */
-    pthread_mutex_lock(&c->dev->lock);
-    virtio_set_status(c->dev, 0);
-    pthread_mutex_unlock(&c->dev->lock);
+    pthread_mutex_lock(&c->h.dev->lock);
+    virtio_set_status(c->h.dev, 0);
+    pthread_mutex_unlock(&c->h.dev->lock);
     host_expect_eof(c, a);
     host_expect_eof(c, b);
     host_expect_eof(c, pending);
@@ -1267,7 +1112,7 @@ static void test_reset_and_limits(void **state)
     static int fds[VIRTIO_VSOCK_MAX_CONNS];
     for (unsigned i = 0; i < VIRTIO_VSOCK_MAX_CONNS; i++)
         fds[i] = unix_connect(c->uds);
-    run_for(c, 50);
+    vh_run_for(&c->h, 50);
     int extra = unix_connect(c->uds);
     host_expect_eof(c, extra);
     close(extra);
@@ -1279,7 +1124,7 @@ static void test_reset_and_limits(void **state)
     assert_true(host_quiet(ls));
     for (unsigned i = 0; i < VIRTIO_VSOCK_MAX_CONNS; i++)
         close(fds[i]);
-    run_for(c, 50);
+    vh_run_for(&c->h, 50);
     /* Room again. */
     tx(c, VIRTIO_VSOCK_OP_REQUEST, 1, 7777, 0, 65536, 0, NULL, 0);
     rx_expect(c, &p, VIRTIO_VSOCK_OP_RESPONSE);
@@ -1291,8 +1136,8 @@ static void test_reset_and_limits(void **state)
 int main(void)
 {
     log_set_level(LOG_ERROR); /* guest-misbehaviour warnings are expected here */
-    RUN(T(test_device), T(test_create_errors), T(test_host_connect),
-        T(test_host_handshake_edges), T(test_guest_connect), T(test_credit_to_guest),
-        T(test_credit_from_guest), T(test_shutdown), T(test_malformed), T(test_odd_rx_buffers),
-        T(test_no_rx_buffers), T(test_rst_backlog), T(test_reset_and_limits));
+    RUN(T(test_device), T(test_create_errors), T(test_host_connect), T(test_host_handshake_edges),
+        T(test_guest_connect), T(test_credit_to_guest), T(test_credit_from_guest), T(test_shutdown),
+        T(test_malformed), T(test_odd_rx_buffers), T(test_no_rx_buffers), T(test_rst_backlog),
+        T(test_reset_and_limits));
 }
