@@ -3,6 +3,9 @@
 # A guest runs in the background with its console on a FIFO (input) and a
 # file (output), so a test can type commands and wait for answers:
 #   vm_start NAME ARGS...      start "arcvm run ARGS..." as guest NAME
+#                              ($VM_PREFIX runs before arcvm, e.g. setpriv or
+#                              ip netns exec; VM_SUBCMD= drops "run" for
+#                              Firecracker-style flags)
 #   vm_send NAME TEXT          type TEXT and Enter on its console
 #   vm_expect NAME REGEX [S]   wait up to S seconds for REGEX in its output
 #   vm_wait NAME [S]           wait for arcvm to exit; sets VM_RC
@@ -27,9 +30,10 @@ vm_start() {
   rm -f "$d/in"; mkfifo "$d/in"
   # Hold the FIFO open read-write so arcvm never sees end-of-input.
   eval "exec {VMFD_$name}<>\"$d/in\""
-  "$ARCVM" run "$@" <"$d/in" >"$d/out" 2>"$d/err" &
+  # shellcheck disable=SC2086 # word splitting of the prefix is wanted
+  ${VM_PREFIX:-} "$ARCVM" ${VM_SUBCMD-run} "$@" <"$d/in" >"$d/out" 2>"$d/err" &
   echo $! >"$d/pid"
-  echo "     [$name] arcvm run $*"
+  echo "     [$name] ${VM_PREFIX:+$VM_PREFIX }arcvm ${VM_SUBCMD-run} $*"
 }
 
 vm_send() {

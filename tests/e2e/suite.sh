@@ -480,8 +480,143 @@ section_vsock() {
   check "power-off exits 0 and the socket file is gone (rc $VM_RC)" [ "$VM_RC" -eq 0 -a ! -e "$U" ]
 }
 
+# ---- virtio-net: rootless user-mode networking, then TAP in a namespace ----
+# sha256 of a file's contents, or of the guest's answer line "SHA-<hash>".
+sha() { sha256sum "$1" | cut -d' ' -f1; }
+section_net() {
+  local W="$E2E_TMP/net" hp fwd pid rc out gsha ns=arcvm-e2e-$$ tap=tape2e
+  mkdir -p "$W/www"; chmod 755 "$W" "$W/www"
+  head -c $((4 << 20)) /dev/urandom >"$W/www/file"; chmod 644 "$W/www/file"
+  local hsha; hsha=$(sha "$W/www/file")
+  # As an unprivileged user when we are root: user mode needs no privilege.
+  local nobody=""
+  [ "$(id -u)" = 0 ] && nobody="setpriv --reuid=65534 --regid=65534 --clear-groups"
+  hp=$((20000 + RANDOM % 10000)) fwd=$((30000 + RANDOM % 10000))
+
+  # Refusals, before any guest runs.
+  out=$($nobody "$ARCVM" run --kernel "$KERNEL" --initrd "$INITRD" --net tap=nosuch0 </dev/null 2>&1); rc=$?
+  check "a TAP this user may not create is refused, saying how to create it (rc $rc)" \
+    sh -c "[ $rc -ne 0 ] && echo \"\$1\" | grep -q 'ip tuntap add nosuch0 mode tap user'" _ "$out"
+  busybox httpd -f -p "127.0.0.1:$hp" -h "$W/www" &
+  local httpd=$!
+  sleep 0.3
+  out=$($nobody "$ARCVM" run --kernel "$KERNEL" --initrd "$INITRD" --net "user,hostfwd=tcp::$hp-:80" </dev/null 2>&1); rc=$?
+  check "forwarding a host port in use is refused, naming it (rc $rc)" \
+    sh -c "[ $rc -ne 0 ] && echo \"\$1\" | grep -q '127.0.0.1:$hp'" _ "$out"
+  out=$(ARCVM_NET_USER_HELPER=/nonexistent/helper $nobody "$ARCVM" run --kernel "$KERNEL" --initrd "$INITRD" --net user </dev/null 2>&1); rc=$?
+  check "a missing user-mode helper is refused, naming it (rc $rc)" \
+    sh -c "[ $rc -ne 0 ] && echo \"\$1\" | grep -q /nonexistent/helper" _ "$out"
+  out=$("$ARCVM" run --kernel "$KERNEL" --initrd "$INITRD" --net tap=x,hostfwd=tcp::1-:2 </dev/null 2>&1); rc=$?
+  check "hostfwd on a TAP NIC is refused (rc $rc)" sh -c "[ $rc -ne 0 ] && echo \"\$1\" | grep -q hostfwd" _ "$out"
+
+  # User mode, as nobody: DHCP, a download from the host's loopback, hostfwd.
+  VM_PREFIX=$nobody vm_start nu --kernel "$KERNEL" --initrd "$INITRD" --memory 256M \
+    --net "user,hostfwd=tcp::$fwd-:80" --cmdline "quiet arcvm.net=dhcp"
+  if vm_expect nu "ARCVM-GUEST-READY" 240; then
+    vm_send nu 'echo ADDR-$(ip -4 -o addr show eth0 | awk "{print \$4}")'
+    check "user mode: DHCP gave the guest 10.0.2.15/24" vm_expect nu '^ADDR-10\.0\.2\.15/24' 30
+    vm_send nu "wget -q -O /tmp/f http://10.0.2.2:$hp/file && echo SHA-\$(sha256sum /tmp/f | cut -d' ' -f1); rm -f /tmp/f"
+    check "user mode: 4 MiB from an HTTP server on the host's loopback arrive intact" \
+      vm_expect nu "^SHA-$hsha" 180
+    vm_send nu 'mkdir -p /www && head -c 3000000 /dev/urandom >/www/g && httpd -p 80 -h /www && echo GSHA-$(sha256sum /www/g | cut -d" " -f1)'
+    if vm_expect nu '^GSHA-' 30; then
+      gsha=$(vm_grep nu '^GSHA-' | cut -d- -f2)
+      curl -s --max-time 120 -o "$W/g" "http://127.0.0.1:$fwd/g"
+      check "user mode: a host client reaches the guest's server through hostfwd, intact" \
+        [ -s "$W/g" -a "$(sha "$W/g")" = "$gsha" ]
+    else
+      not_ok "user mode: guest HTTP server"
+    fi
+    local helper; helper=$(pgrep -x arcvm-net-user | head -1)
+    check "user mode: the network helper runs unprivileged (uid $(awk '/^Uid/ {print $2}' /proc/"$helper"/status 2>/dev/null))" \
+      sh -c "[ -n '$helper' ] && [ \"\$(awk '/^Uid/ {print \$2}' /proc/$helper/status)\" = '$(id -u ${nobody:+nobody})' ]"
+    vm_send nu 'poweroff -f'
+    vm_wait nu 60
+    check "user mode: power-off exits 0 (rc $VM_RC) and the helper is gone" \
+      sh -c "[ $VM_RC -eq 0 ] && ! pgrep -x arcvm-net-user >/dev/null"
+  else
+    not_ok "boot with --net user"; vm_stderr nu | tail -5; vm_wait nu 5
+  fi
+  kill $httpd 2>/dev/null; wait $httpd 2>/dev/null
+
+  # TAP, in a network namespace of its own so the test touches nothing else;
+  # the NIC comes from a Firecracker config file (network-interfaces).
+  if [ "$(id -u)" != 0 ]; then
+    not_ok "TAP tests need root (a network namespace); run them through tests/harness/nested.sh"
+    return
+  fi
+  ip netns add $ns
+  ip -n $ns link set lo up
+  ip netns exec $ns ip tuntap add $tap mode tap
+  ip -n $ns addr add 192.168.77.1/24 dev $tap
+  ip -n $ns link set $tap up
+  ip netns exec $ns busybox httpd -f -p 192.168.77.1:8000 -h "$W/www" &
+  httpd=$!
+  cat >"$W/vm.json" <<JSON
+{"boot-source": {"kernel_image_path": "$KERNEL", "initrd_path": "$INITRD",
+                 "boot_args": "console=ttyS0 reboot=k panic=1 pci=off quiet arcvm.ip=192.168.77.2/24"},
+ "machine-config": {"vcpu_count": 2, "mem_size_mib": 256},
+ "network-interfaces": [{"iface_id": "eth0", "host_dev_name": "$tap", "guest_mac": "06:00:c0:a8:4d:02"}]}
+JSON
+  VM_PREFIX="ip netns exec $ns" VM_SUBCMD= vm_start nt --no-api --config-file "$W/vm.json"
+  if vm_expect nt "ARCVM-GUEST-READY" 240; then
+    vm_send nt 'echo MAC-$(cat /sys/class/net/eth0/address)'
+    check "TAP: the guest has the MAC from network-interfaces" vm_expect nt '^MAC-06:00:c0:a8:4d:02' 30
+    vm_send nt 'ping -c 3 -W 5 192.168.77.1 | grep -q " 0% packet loss" && echo PING-OK'
+    check "TAP: the guest pings the host" vm_expect nt '^PING-OK' 60
+    out=$(ip netns exec $ns busybox ping -c 3 -W 5 192.168.77.2 2>&1)
+    grep -q " 0% packet loss" <<<"$out" || echo "$out" | tail -3 | sed 's/^/     /'
+    check "TAP: the host pings the guest" grep -q " 0% packet loss" <<<"$out"
+    vm_send nt "wget -q -O /tmp/f http://192.168.77.1:8000/file && echo SHA-\$(sha256sum /tmp/f | cut -d' ' -f1); rm -f /tmp/f"
+    check "TAP: 4 MiB host->guest over TCP arrive intact" vm_expect nt "^SHA-$hsha" 180
+    vm_send nt 'mkdir -p /www && head -c 4000000 /dev/urandom >/www/g && httpd -p 80 -h /www && echo GSHA-$(sha256sum /www/g | cut -d" " -f1)'
+    if vm_expect nt '^GSHA-' 30; then
+      gsha=$(vm_grep nt '^GSHA-' | cut -d- -f2)
+      ip netns exec $ns curl -s --max-time 120 -o "$W/g2" http://192.168.77.2/g
+      check "TAP: 4 MB guest->host over TCP arrive intact" [ -s "$W/g2" -a "$(sha "$W/g2")" = "$gsha" ]
+    else
+      not_ok "TAP: guest HTTP server"
+    fi
+    # Floods both ways while the console must keep answering: a device
+    # flooded by its peer or its guest cannot stall the others.
+    # tap_bytes: "<from the guest> <to the guest>" byte counts of the TAP.
+    tap_bytes() { ip -n $ns -s link show $tap | awk '/RX:/ {getline; r=$1} /TX:/ {getline; t=$1} END {print r, t}'; }
+    local b0 b1
+    b0=$(tap_bytes)
+    # From the guest a TCP stream as fast as it goes (busybox nc has no UDP);
+    # to the guest UDP datagrams nobody listens for, one per 1400-byte
+    # write through bash's /dev/udp.
+    # (busybox nc quits at the end of its stdin: feed it one that lasts)
+    sleep 13 | ip netns exec $ns timeout 12 busybox nc -l -p 9 >/dev/null 2>&1 &
+    local sink=$!
+    sleep 0.5
+    vm_send nt '(dd if=/dev/zero bs=65536 count=100000 2>/dev/null | timeout 8 nc 192.168.77.1 9 >/dev/null 2>&1 &)'
+    ip netns exec $ns timeout 8 bash -c 'exec 3>/dev/udp/192.168.77.2/9
+      while :; do dd if=/dev/zero bs=1400 count=1000 status=none >&3 2>/dev/null || :; done' &
+    local flood=$!
+    sleep 2
+    vm_send nt 'echo ALIVE-$((6*7))'
+    check "TAP: the console answers while frames flood both ways" vm_expect nt '^ALIVE-42$' 60
+    wait $flood $sink 2>/dev/null
+    b1=$(tap_bytes)
+    local from=$(( (${b1% *} - ${b0% *}) >> 20 )) to=$(( (${b1#* } - ${b0#* }) >> 20 ))
+    check "TAP: the floods moved ${from} MiB from the guest and ${to} MiB to it (at least 2 each)" \
+      [ $from -ge 2 -a $to -ge 2 ]
+    vm_send nt "wget -q -O /tmp/f http://192.168.77.1:8000/file && echo SHA2-\$(sha256sum /tmp/f | cut -d' ' -f1); rm -f /tmp/f"
+    check "TAP: after the flood the network still works" vm_expect nt "^SHA2-$hsha" 180
+    vm_send nt 'poweroff -f'
+    vm_wait nt 60
+    check "TAP: power-off exits 0 (rc $VM_RC) and the TAP is left as it was" \
+      sh -c "[ $VM_RC -eq 0 ] && ip -n $ns link show $tap >/dev/null"
+  else
+    not_ok "boot with a TAP NIC from a config file"; vm_stderr nt | tail -5; vm_wait nt 5
+  fi
+  kill $httpd 2>/dev/null; wait $httpd 2>/dev/null
+  ip netns del $ns
+}
+
 # ARCVM_E2E_ONLY="disks bzimage" runs only those sections (for quick iteration).
-for section in refusals crash library terminal bzimage pvh disks firecracker balloon vsock; do
+for section in refusals crash library terminal bzimage pvh disks firecracker balloon vsock net; do
   case " ${ARCVM_E2E_ONLY:-$section} " in
     *" $section "*) echo "# -- $section"; "section_$section" ;;
   esac

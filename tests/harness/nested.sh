@@ -13,7 +13,7 @@
 #   --mem SIZE     outer RAM, QEMU syntax (default: 4G)
 #   --timeout SEC  kill the outer guest after SEC seconds (default: 1800)
 #
-# Inside: /dev/kvm (mode 666), /dev/net/tun, /dev/vhost-*; /tmp and /run are
+# Inside: /dev/kvm (mode 666), /dev/net/tun, /dev/vhost-*, loopback up; /tmp and /run are
 # fresh, private tmpfs (9p cannot hold Unix sockets, and the host's /tmp
 # churns; put host-built files CMD needs elsewhere, e.g. build/ or /var/tmp);
 # CMD runs as root; `modprobe X` works (the host's
@@ -175,6 +175,8 @@ interactive=0
     printf 'export %s=%q\n' "$name" "${!name}"
   done
   echo "export ARCVM_IN_NESTED_GUEST=1"
+  # Loopback up, as on any host (servers on 127.0.0.1, slirp's host loopback).
+  echo 'ip link set lo up 2>/dev/null || ifconfig lo up 2>/dev/null || :'
   printf 'umask %s\n' "$(umask)"
   printf 'cd -- %q || { echo "nested.sh: cannot cd to %q in the outer guest" >&2; exit 125; }\n' "$PWD" "$PWD"
   echo 'unset OLDPWD'
