@@ -39,9 +39,16 @@ ln -sf /proc/self/fd/2 /dev/stderr
 ln -sf pts/ptmx /dev/ptmx 2>/dev/null
 
 say() { [ "${NI_VERBOSE:-0}" = 1 ] && echo "nested-init: $*" >&2; return 0; }
+# The kernel console shows emergencies (a panic of this kernel explains a
+# lost job); the power-off message is one too, and is not news.
+quiet_console() {
+  [ "${NI_VERBOSE:-0}" = 1 ] || echo 0 >/proc/sys/kernel/printk 2>/dev/null || :
+}
+
 die() {
   echo "nested-init: $*" >&2
   sync
+  quiet_console
   poweroff -f
 }
 
@@ -143,4 +150,5 @@ status=$?
 say "job exited with $status"
 echo "$status" >/job/status
 sync
+quiet_console
 poweroff -f

@@ -219,7 +219,9 @@ fi
 } >"$jobdir/guest.conf"
 
 # Kernel command line: the kernel console (ttyS0) goes to our stderr; quiet +
-# loglevel=0 keep it silent (even "reboot: Power down" is KERN_EMERG);
+# loglevel=2 keep it silent except for emergencies and alerts (a panic or an
+# oops of the outer kernel shows up on stderr; the init silences the console
+# before powering off, since even "reboot: Power down" is KERN_EMERG);
 # panic=-1 reboots at once on a panic, which -no-reboot turns into QEMU
 # exiting; the i8042 flags skip probing the emulated keyboard controller (slow
 # under TCG); mitigations=off and cryptomgr.notests (no crypto self-tests)
@@ -229,7 +231,7 @@ append+=" mitigations=off cryptomgr.notests"
 if [ "${ARCVM_NESTED_VERBOSE:-0}" = 1 ]; then
   append+=" loglevel=7"
 else
-  append+=" quiet loglevel=0"
+  append+=" quiet loglevel=2"
 fi
 append+=${ARCVM_NESTED_APPEND:+ $ARCVM_NESTED_APPEND}
 
@@ -329,7 +331,7 @@ case $status in
     if [ "$qstatus" -ne 0 ]; then
       die "QEMU failed (exit $qstatus, see its message above)"
     fi
-    die "the outer guest stopped before the command finished (panic, init failure or ^A x?); rerun with ARCVM_NESTED_VERBOSE=1 to see its console" ;;
+    die "the outer guest stopped before the command finished (a panic of its kernel would be shown above; init failure or ^A x?); rerun with ARCVM_NESTED_VERBOSE=1 to see its whole console" ;;
 esac
 [[ $status =~ ^[0-9]+$ ]] || die "unexpected status '$status' from the outer guest"
 exit "$status"
