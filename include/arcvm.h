@@ -66,6 +66,13 @@ const char *arcvm_last_error(const arcvm *vm);
 /* Kernel: a bzImage (64-bit entry) or an ELF vmlinux (PVH note). */
 int arcvm_set_kernel(arcvm *vm, const char *path);
 int arcvm_set_initrd(arcvm *vm, const char *path);
+/* Directory where a compressed bzImage's kernel is kept unpacked (xz or
+ * gzip; created on first use, 8 most recent kernels kept), so that later
+ * boots enter it directly through its PVH note instead of letting the guest
+ * decompress it at every boot. NULL (the default) boots bzImages as they
+ * are. The unpacked boot skips the decompressor's physical KASLR, like any
+ * vmlinux boot (Firecracker, Cloud Hypervisor). */
+int arcvm_set_kernel_cache(arcvm *vm, const char *dir);
 /* Kernel command line appended to arcvm's defaults (console=ttyS0 reboot=k
  * panic=1 pci=off ...); with @replace_defaults non-zero it is used alone. */
 int arcvm_set_cmdline(arcvm *vm, const char *cmdline, int replace_defaults);

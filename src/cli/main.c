@@ -43,6 +43,10 @@ static void usage(FILE *f)
             "Options for run:\n"
             "  --kernel PATH        bzImage or ELF vmlinux (PVH) to boot (required)\n"
             "  --initrd PATH        initramfs / initrd image\n"
+            "  --kernel-cache DIR|off\n"
+            "                       where a compressed bzImage's kernel is kept unpacked,\n"
+            "                       so later boots skip the guest's decompression\n"
+            "                       (default ~/.cache/arcvm/kernels; off: never)\n"
             "  --cmdline TEXT       kernel command line, appended to the defaults\n"
             "                       (console=ttyS0 reboot=k panic=1 pci=off 8250.nr_uarts=1)\n"
             "  --cpus N             number of vCPUs (default 1)\n"
@@ -133,7 +137,8 @@ static void raw_terminal(void)
 
 enum { OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_CPUS, OPT_MEMORY, OPT_CONSOLE,
        OPT_BOOT_TIMER, OPT_LOG_LEVEL, OPT_KVM_DEVICE, OPT_DISK, OPT_RNG,
-       OPT_VIRTIO_CMDLINE, OPT_CPU_AFFINITY, OPT_NET, OPT_VSOCK, OPT_BALLOON };
+       OPT_VIRTIO_CMDLINE, OPT_CPU_AFFINITY, OPT_NET, OPT_VSOCK, OPT_BALLOON,
+       OPT_KERNEL_CACHE };
 
 static const struct option run_opts[] = {
     {"kernel", required_argument, NULL, OPT_KERNEL},
@@ -152,12 +157,13 @@ static const struct option run_opts[] = {
     {"net", required_argument, NULL, OPT_NET},
     {"vsock", required_argument, NULL, OPT_VSOCK},
     {"balloon", required_argument, NULL, OPT_BALLOON},
+    {"kernel-cache", required_argument, NULL, OPT_KERNEL_CACHE},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
 
 struct run_args {
-    const char *kernel, *initrd, *cmdline, *kvm_device;
+    const char *kernel, *initrd, *cmdline, *kvm_device, *kernel_cache;
     unsigned cpus;
     uint64_t mem;
     enum arcvm_console console;
@@ -185,6 +191,11 @@ static void parse_run(int argc, char **argv, struct run_args *a)
         switch (c) {
         case OPT_KERNEL: a->kernel = optarg; break;
         case OPT_INITRD: a->initrd = optarg; break;
+        case OPT_KERNEL_CACHE:
+            if (!*optarg)
+                die_usage("--kernel-cache: give a directory, or 'off'");
+            a->kernel_cache = optarg;
+            break;
         case OPT_CMDLINE: a->cmdline = optarg; break;
         case OPT_CPUS:
             if (config_parse_uint(optarg, &a->cpus) < 0 || a->cpus == 0)
@@ -285,6 +296,23 @@ static void parse_run(int argc, char **argv, struct run_args *a)
         die_usage("no kernel given: pass --kernel PATH");
 }
 
+/* The kernel cache directory: --kernel-cache DIR, none with 'off', else
+ * $XDG_CACHE_HOME/arcvm/kernels or ~/.cache/arcvm/kernels. False: none. */
+static bool default_kernel_cache(const char *opt, char *out, size_t outlen)
+{
+    if (opt)
+        return strcmp(opt, "off") && snprintf(out, outlen, "%s", opt) < (int)outlen;
+    const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+    int n;
+    if (xdg && *xdg == '/')
+        n = snprintf(out, outlen, "%s/arcvm/kernels", xdg);
+    else if (home && *home == '/')
+        n = snprintf(out, outlen, "%s/.cache/arcvm/kernels", home);
+    else
+        return false;
+    return n > 0 && (size_t)n < outlen;
+}
+
 static int run(int argc, char **argv)
 {
     uint64_t t0_wall = clock_us(CLOCK_MONOTONIC), t0_cpu = clock_us(CLOCK_PROCESS_CPUTIME_ID);
@@ -299,6 +327,9 @@ static int run(int argc, char **argv)
     arcvm_set_start_time(vm, t0_wall, t0_cpu);
     bool tty = a.console != ARCVM_CONSOLE_NONE && isatty(STDIN_FILENO);
     int r = arcvm_set_kernel(vm, a.kernel);
+    char cache[4096];
+    if (!r && default_kernel_cache(a.kernel_cache, cache, sizeof(cache)))
+        r = arcvm_set_kernel_cache(vm, cache);
     if (!r && a.initrd)
         r = arcvm_set_initrd(vm, a.initrd);
     if (!r && a.cmdline)

@@ -106,6 +106,11 @@ int arcvm_set_initrd(arcvm *h, const char *path)
     SETTER(h, r_ = set_str(h, &h->cfg.initrd_path, path));
 }
 
+int arcvm_set_kernel_cache(arcvm *h, const char *dir)
+{
+    SETTER(h, r_ = set_str(h, &h->cfg.kernel_cache, dir));
+}
+
 int arcvm_set_cmdline(arcvm *h, const char *cmdline, int replace_defaults)
 {
     SETTER(h, {

@@ -21,13 +21,58 @@ void config_init(struct vm_config *c)
     c->console_out = -1;
 }
 
+static char *dup_or_null(const char *s, bool *oom)
+{
+    char *d = s ? strdup(s) : NULL;
+    if (s && !d)
+        *oom = true;
+    return d;
+}
+
+int config_copy(struct vm_config *dst, const struct vm_config *src)
+{
+    bool oom = false;
+    *dst = *src;
+    dst->kernel_path = dup_or_null(src->kernel_path, &oom);
+    dst->initrd_path = dup_or_null(src->initrd_path, &oom);
+    dst->cmdline = dup_or_null(src->cmdline, &oom);
+    dst->hv_device = dup_or_null(src->hv_device, &oom);
+    dst->kernel_cache = dup_or_null(src->kernel_cache, &oom);
+    for (unsigned i = 0; i < src->ndisks && i < CONFIG_MAX_DISKS; i++) {
+        dst->disks[i].path = dup_or_null(src->disks[i].path, &oom);
+        dst->disks[i].id = dup_or_null(src->disks[i].id, &oom);
+    }
+    for (unsigned i = 0; i < src->nnets && i < CONFIG_MAX_NETS; i++) {
+        dst->nets[i].tap = dup_or_null(src->nets[i].tap, &oom);
+        dst->nets[i].id = dup_or_null(src->nets[i].id, &oom);
+    }
+    dst->vsock.uds_path = dup_or_null(src->vsock.uds_path, &oom);
+    dst->affinity = NULL;
+    dst->naffinity = 0;
+    if (src->naffinity) {
+        dst->affinity = malloc(src->naffinity * sizeof(cpu_set_t));
+        if (dst->affinity) {
+            memcpy(dst->affinity, src->affinity, src->naffinity * sizeof(cpu_set_t));
+            dst->naffinity = src->naffinity;
+        } else {
+            oom = true;
+        }
+    }
+    if (oom) {
+        config_release(dst);
+        return -ENOMEM;
+    }
+    return 0;
+}
+
 void config_release(struct vm_config *c)
 {
     free(c->kernel_path);
     free(c->initrd_path);
     free(c->cmdline);
     free(c->hv_device);
-    c->kernel_path = c->initrd_path = c->cmdline = c->hv_device = NULL;
+    free(c->kernel_cache);
+    c->kernel_path = c->initrd_path = c->cmdline = c->hv_device = c->kernel_cache = NULL;
     for (unsigned i = 0; i < c->ndisks && i < CONFIG_MAX_DISKS; i++) {
         free(c->disks[i].path);
         free(c->disks[i].id);

@@ -78,6 +78,7 @@ struct vm_config {
     char *initrd_path;       /* optional */
     char *cmdline;           /* appended to the defaults, or replaces them */
     char *hv_device;         /* hypervisor device node, NULL: /dev/kvm */
+    char *kernel_cache;      /* directory of unpacked kernels, NULL: none */
     bool cmdline_replace;    /* true: use @cmdline verbatim, no defaults */
     unsigned vcpus;          /* 1 .. hypervisor limit */
     uint64_t mem_bytes;      /* guest RAM, multiple of 1 MiB */
@@ -108,6 +109,10 @@ struct vm_config {
 void config_init(struct vm_config *c);
 /* Free the strings @c owns (it stays initialised). */
 void config_release(struct vm_config *c);
+/* Make @dst a deep copy of @src (every owned string and array duplicated;
+ * a field added to struct vm_config is copied and released here). 0, or
+ * -ENOMEM with @dst released. */
+int config_copy(struct vm_config *dst, const struct vm_config *src);
 
 /* Parse a memory size: a number with an optional binary suffix K, M, G or T
  * (optionally followed by "iB" or "B"); a bare number means MiB, as in QEMU's

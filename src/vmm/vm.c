@@ -41,15 +41,6 @@ static int install_kick_signal(int sig)
     return sigaction(sig, &sa, NULL) < 0 ? -errno : 0;
 }
 
-static char *dup_or_null(const char *s, bool *oom)
-{
-    if (!s)
-        return NULL;
-    char *d = strdup(s);
-    if (!d)
-        *oom = true;
-    return d;
-}
 
 /* Set the state and tell waiters; vm->lock held. */
 static void set_state(struct vm *vm, enum vm_state s)
@@ -74,32 +65,7 @@ int vm_create(struct vm **out, const struct vm_config *cfg, char *err, size_t er
         snprintf(err, errlen, "out of memory");
         return -ENOMEM;
     }
-    bool oom = false;
-    vm->cfg = *cfg;
-    vm->cfg.kernel_path = dup_or_null(cfg->kernel_path, &oom);
-    vm->cfg.initrd_path = dup_or_null(cfg->initrd_path, &oom);
-    vm->cfg.cmdline = dup_or_null(cfg->cmdline, &oom);
-    vm->cfg.hv_device = dup_or_null(cfg->hv_device, &oom);
-    for (unsigned i = 0; i < cfg->ndisks && i < CONFIG_MAX_DISKS; i++) {
-        vm->cfg.disks[i].path = dup_or_null(cfg->disks[i].path, &oom);
-        vm->cfg.disks[i].id = dup_or_null(cfg->disks[i].id, &oom);
-    }
-    for (unsigned i = 0; i < cfg->nnets && i < CONFIG_MAX_NETS; i++) {
-        vm->cfg.nets[i].tap = dup_or_null(cfg->nets[i].tap, &oom);
-        vm->cfg.nets[i].id = dup_or_null(cfg->nets[i].id, &oom);
-    }
-    vm->cfg.vsock.uds_path = dup_or_null(cfg->vsock.uds_path, &oom);
-    vm->cfg.affinity = NULL;
-    vm->cfg.naffinity = 0;
-    if (cfg->naffinity) {
-        vm->cfg.affinity = malloc(cfg->naffinity * sizeof(cpu_set_t));
-        if (vm->cfg.affinity) {
-            memcpy(vm->cfg.affinity, cfg->affinity, cfg->naffinity * sizeof(cpu_set_t));
-            vm->cfg.naffinity = cfg->naffinity;
-        } else {
-            oom = true;
-        }
-    }
+    bool oom = config_copy(&vm->cfg, cfg) < 0;
     vm->state_fd = -1;
     vm->mem.fd = -1;
     pthread_mutex_init(&vm->lock, NULL);

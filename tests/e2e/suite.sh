@@ -9,6 +9,10 @@ cd "$(dirname "$0")/../.."
 trap vm_cleanup EXIT
 eval "$(tests/guest/images.sh)"
 MKELF=${MKELF:-$PWD/build/mkelf}
+# arcvm keeps unpacked kernels under $XDG_CACHE_HOME/arcvm/kernels: a
+# private one, fresh for each run, so the first boot that uses it unpacks.
+export XDG_CACHE_HOME="$E2E_TMP/cache"
+KCACHE="$XDG_CACHE_HOME/arcvm/kernels"
 echo "# arcvm e2e on $(uname -r), kernel $KERNEL, $(nproc) host CPUs"
 
 # expect_refusal DESCRIPTION REGEX ARGS...: arcvm run ARGS must exit 1 and
@@ -110,8 +114,9 @@ section_terminal() {
 # ---- boot 1: bzImage, 1 vCPU, commands on stdin, power-off exits 0 ----
 section_bzimage() {
   host_now=$(date +%s)
+  # Without the kernel cache: the bzImage's own 64-bit boot protocol path.
   vm_start bz --kernel "$KERNEL" --initrd "$INITRD" --cpus 1 --memory 256M --boot-timer \
-    --cmdline "quiet arcvm.e2e=1"
+    --kernel-cache off --cmdline "quiet arcvm.e2e=1"
   if vm_expect bz "ARCVM-GUEST-READY cpus=1 " 180; then
     ok "bzImage boots to init with 1 vCPU"
     vm_send bz 'echo R1-$((6*7))'
@@ -184,6 +189,8 @@ section_disks() {
     --cmdline "quiet arcvm.root=/dev/vda"
   if vm_expect disk "ARCVM-GUEST-READY cpus=2 " 240; then
     ok "boots with virtio disks and its console on hvc0"
+    check "the bzImage's kernel was unpacked into the kernel cache ($(ls "$KCACHE" 2>/dev/null | tr '\n' ' '))" \
+      [ "$(ls "$KCACHE" 2>/dev/null | grep -c '^kernel-.*\.elf$')" -eq 1 ]
     expect_refusal "a disk image another arcvm is writing" "in use" \
       --kernel "$KERNEL" --disk "$E2E_TMP/root.ext4"
     vm_send disk 'echo ROOT-$(awk "\$2 == \"/\" {print \$1, \$3}" /proc/mounts | tail -1 | tr " " :)'
@@ -427,11 +434,13 @@ section_vsock() {
   # count REGEX: how many console lines of guest "vs" match.
   vs_count() { tr -d '\r' <"$(vm_dir vs)/out" | grep -acE "$1"; }
   vm_start vs --kernel "$KERNEL" --initrd "$INITRD" --cpus 2 --memory 512M \
-    --vsock "cid=3,uds=$U" --cmdline "quiet"
+    --vsock "cid=3,uds=$U" --cmdline "quiet" --log-level info
   if ! vm_expect vs "ARCVM-GUEST-READY" 240; then
     not_ok "boot with --vsock"; vm_wait vs 5; return
   fi
   ok "boots with --vsock; the host socket exists: $(test -S "$U" && echo yes)"
+  check "it started the kernel unpacked from the cache" \
+    grep -q "booting the unpacked kernel cached in $KCACHE/kernel-" "$(vm_dir vs)/err"
   # host -> guest: CONNECT <port>, then an echo round trip of 1 MiB
   vm_send vs 'vsock-tool listen 5000 echo &'
   vm_expect vs 'listening on 5000' 30 >/dev/null

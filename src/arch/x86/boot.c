@@ -76,6 +76,14 @@ int x86_bzimage_parse(const uint8_t *img, size_t len, struct bzimage *bz, char *
                  (unsigned long long)bz->load_addr, bz->init_size);
         return -EINVAL;
     }
+    /* The compressed kernel inside (protocol 2.08+, which MIN_PROTOCOL
+     * implies); offset from the start of the protected-mode part. Only
+     * described, not needed for booting: zero when it does not fit. */
+    uint64_t po = rd32(img + 0x248), pl = rd32(img + 0x24c);
+    if (pl && po < bz->kernel_size && pl <= bz->kernel_size - po) {
+        bz->payload_offset = bz->kernel_offset + po;
+        bz->payload_length = pl;
+    }
     return 0;
 }
 

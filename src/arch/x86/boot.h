@@ -20,6 +20,8 @@ struct bzimage {
     uint32_t initrd_addr_max; /* highest address the initrd may end at, inclusive */
     uint32_t cmdline_size;    /* longest command line, without the NUL */
     bool relocatable;
+    uint64_t payload_offset;  /* file offset of the compressed kernel, or 0 */
+    uint64_t payload_length;  /* its length (0: none described) */
 };
 
 /* Validate @img as a bzImage this loader can boot. Returns 0, -ENOEXEC when

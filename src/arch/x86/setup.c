@@ -9,6 +9,8 @@
 #include "arch/x86/cpu.h"
 #include "arch/x86/layout.h"
 #include "arch/x86/pvh.h"
+#include "host/kcache.h"
+#include "host/unpack.h"
 #include "hw/boot_timer.h"
 #include "hw/hw.h"
 #include "hw/i8042.h"
@@ -193,8 +195,8 @@ void arch_vm_release(struct vm *vm)
 }
 
 /* A read-only private mapping of a whole file; NULL with @err set. */
-static uint8_t *map_file(const char *what, const char *path, size_t *len, char *err,
-                         size_t errlen)
+static uint8_t *map_file(const char *what, const char *path, size_t *len, struct stat *stp,
+                         char *err, size_t errlen)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
@@ -214,6 +216,8 @@ static uint8_t *map_file(const char *what, const char *path, size_t *len, char *
         return NULL;
     }
     *len = (size_t)st.st_size;
+    if (stp)
+        *stp = st;
     return p;
 }
 
@@ -244,7 +248,7 @@ static int load_initrd(struct vm *vm, uint64_t floor, uint64_t max_end, uint64_t
     if (!vm->cfg.initrd_path)
         return 0;
     size_t len;
-    uint8_t *img = map_file("initrd", vm->cfg.initrd_path, &len, err, errlen);
+    uint8_t *img = map_file("initrd", vm->cfg.initrd_path, &len, NULL, err, errlen);
     if (!img)
         return -EINVAL;
     uint64_t limit = low_ram_end(vm) < max_end ? low_ram_end(vm) : max_end;
@@ -428,6 +432,65 @@ static int load_elf(struct vm *vm, const uint8_t *img, const struct elf_kernel *
     return 0;
 }
 
+/* Boot the kernel inside bzImage @img without its decompressor: unpacked
+ * on the host once, kept in the kernel cache, entered through its PVH
+ * note. The guest skips unpacking itself, most of a microVM's boot under
+ * emulation and a good part of it on hardware. 0 when booted that way;
+ * -1 when not possible (no cache, unknown compression, no PVH entry, ...):
+ * the caller boots the bzImage as it is. Nothing here fails a boot. */
+static int load_unpacked(struct vm *vm, const uint8_t *img, const struct bzimage *bz,
+                         const struct stat *st, uint64_t rsdp)
+{
+    const char *dir = vm->cfg.kernel_cache;
+    char path[KCACHE_PATH_MAX], why[256] = "";
+    if (!dir || !*dir || !bz->payload_length || kcache_path(dir, st, path, sizeof(path)) < 0)
+        return -1;
+    uint8_t *elf;
+    size_t len;
+    struct elf_kernel k;
+    bool cached = kcache_map(path, &elf, &len) == 0;
+    if (cached && (x86_elf_parse(elf, len, &k, why, sizeof(why)) < 0 || !k.has_pvh)) {
+        log_warn("kernel cache entry %s is unusable (%s); unpacking the kernel again", path,
+                 *why ? why : "no PVH entry");
+        munmap(elf, len);
+        kcache_drop(path);
+        cached = false;
+    }
+    if (!cached) {
+        int r = unpack(img + bz->payload_offset, bz->payload_length, UNPACK_MAX, &elf, &len, why,
+                       sizeof(why));
+        if (r < 0) {
+            log_debug("kernel not unpacked on the host (%s): booting the bzImage",
+                      r == -ENOTSUP ? "compression other than xz or gzip" : why);
+            return -1;
+        }
+        if (x86_elf_parse(elf, len, &k, why, sizeof(why)) < 0 || !k.has_pvh) {
+            log_debug("the unpacked kernel is %s: booting the bzImage",
+                      *why ? why : "an ELF without a PVH entry (CONFIG_PVH)");
+            free(elf);
+            return -1;
+        }
+        char e[512];
+        if (kcache_store(path, elf, len, e, sizeof(e)) < 0)
+            log_warn("%s; booting without it (--kernel-cache off stops trying)", e);
+        else
+            log_info("unpacked the kernel into %s; later boots start it directly", path);
+    } else {
+        log_info("booting the unpacked kernel cached in %s", path);
+    }
+    char err[256];
+    int r = load_elf(vm, elf, &k, rsdp, err, sizeof(err));
+    if (cached)
+        munmap(elf, len);
+    else
+        free(elf);
+    if (r < 0) {
+        log_debug("booting the unpacked kernel failed (%s): booting the bzImage", err);
+        return -1;
+    }
+    return 0;
+}
+
 int arch_load(struct vm *vm, char *err, size_t errlen)
 {
     char cmdline[X86_CMDLINE_MAX];
@@ -463,14 +526,17 @@ int arch_load(struct vm *vm, char *err, size_t errlen)
         return r;
 
     size_t len;
-    uint8_t *img = map_file("kernel", vm->cfg.kernel_path, &len, err, errlen);
+    struct stat st;
+    uint8_t *img = map_file("kernel", vm->cfg.kernel_path, &len, &st, err, errlen);
     if (!img)
         return -EINVAL;
     struct bzimage bz;
     struct elf_kernel elf;
     char why[200] = "";
     r = x86_bzimage_parse(img, len, &bz, why, sizeof(why));
-    if (r == 0) {
+    if (r == 0 && load_unpacked(vm, img, &bz, &st, rsdp) == 0) {
+        r = 0;
+    } else if (r == 0) {
         r = load_bzimage(vm, img, len, &bz, cmdline, rsdp, err, errlen);
     } else if (r == -ENOEXEC) {
         r = x86_elf_parse(img, len, &elf, why, sizeof(why));
