@@ -10,6 +10,8 @@
 #                      memory then), then power off
 #   arcvm.mode=blkbench  run blkbench on /dev/vda (arcvm.benchsecs=N seconds
 #                      per pattern), then power off
+#   arcvm.mode=netbench  run /bin/netbench (iperf3 and vsock transfers; only
+#                      bench/net.sh's image has it), then power off
 #   arcvm.net=dhcp     configure eth0 by DHCP (udhcpc)
 #   arcvm.ip=ADDR/PREFIX  configure eth0 statically
 #   arcvm.root=DEV     first switch to the ext4 root filesystem on DEV (this
@@ -72,6 +74,9 @@ case $mode in
     poweroff -f ;;
   blkbench)
     blkbench /dev/vda "$benchsecs" 4
+    poweroff -f ;;
+  netbench)
+    netbench "$benchsecs"
     poweroff -f ;;
   demo)
     echo "kernel:  $(uname -sr)"
