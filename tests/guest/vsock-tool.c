@@ -284,19 +284,24 @@ static uint64_t parse_bytes(const char *s)
     return v;
 }
 
+/* Connect @fd to @a: the fd, or -1 with errno set and @fd closed. */
+static int connect_or_close(int fd, const struct sockaddr *a, socklen_t len)
+{
+    if (connect(fd, a, len) == 0)
+        return fd;
+    int e = errno;
+    close(fd);
+    errno = e;
+    return -1;
+}
+
 static int vsock_connect(uint32_t cid, uint32_t port)
 {
     int fd = socket(AF_VSOCK, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
         die("AF_VSOCK socket: %s (is the vsock driver loaded?)", strerror(errno));
     struct sockaddr_vm a = {.svm_family = AF_VSOCK, .svm_cid = cid, .svm_port = port};
-    if (connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
-        int e = errno;
-        close(fd);
-        errno = e;
-        return -1;
-    }
-    return fd;
+    return connect_or_close(fd, (struct sockaddr *)&a, sizeof(a));
 }
 
 static int unix_connect(const char *path)
@@ -308,13 +313,7 @@ static int unix_connect(const char *path)
     if (strlen(path) >= sizeof(a.sun_path))
         die("socket path too long: %s", path);
     strcpy(a.sun_path, path);
-    if (connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
-        int e = errno;
-        close(fd);
-        errno = e;
-        return -1;
-    }
-    return fd;
+    return connect_or_close(fd, (struct sockaddr *)&a, sizeof(a));
 }
 
 /* Firecracker's hybrid handshake: "CONNECT <port>\n", then "OK <n>\n".
