@@ -4,16 +4,21 @@
 set -euo pipefail
 
 # Build: compiler, meson/ninja, cmocka (unit tests), liburing (asynchronous
-# disk I/O), liblzma + zlib (unpacking kernels), libevent + jansson (HTTP and JSON for the Firecracker-compatible
-# API), libslirp (rootless user-mode networking), clang + compiler-rt (sanitizers, libFuzzer). Tests: QEMU (nested-KVM harness and the benchmark
-# baseline), the stock Debian kernel, busybox (guest images), cpio/kmod (image
-# builder), acpica-tools (iasl checks the generated ACPI tables), e2fsprogs.
+# disk I/O), liblzma + zlib (unpacking kernels), libevent + jansson (HTTP and
+# JSON for the Firecracker-compatible API), libslirp (rootless user-mode
+# networking; its slirp.pc requires glib-2.0, whose -dev package Debian's
+# libslirp-dev does not pull in), clang + compiler-rt (sanitizers,
+# libFuzzer). Tests: QEMU (nested-KVM harness and the benchmark baseline),
+# the stock Debian kernel, busybox (guest images), cpio/kmod (image builder),
+# acpica-tools (iasl checks the generated ACPI tables), e2fsprogs, jq (reads
+# the JSON of the API and of `arcvm check --json`), iperf3 (bench/net.sh).
+# .ci/pristine-root.sh proves this list complete on a minimal Debian root.
 PKGS=(
   build-essential pkg-config meson ninja-build libcmocka-dev liburing-dev
-  libevent-dev libjansson-dev libslirp-dev liblzma-dev zlib1g-dev
+  libevent-dev libjansson-dev libslirp-dev libglib2.0-dev liblzma-dev zlib1g-dev
   clang libclang-rt-14-dev
   qemu-system-x86 linux-image-amd64 busybox-static cpio kmod xz-utils
-  acpica-tools e2fsprogs util-linux curl iproute2 iperf3
+  acpica-tools e2fsprogs util-linux curl iproute2 iperf3 jq
 )
 
 missing=()
