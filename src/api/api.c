@@ -9,6 +9,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -164,6 +165,12 @@ static const char *lib_error(void *c, const arcvm *vm)
     return arcvm_last_error(vm);
 }
 
+static int lib_vcpu_info(void *c, arcvm *vm, struct arcvm_vcpu_info *out, unsigned max)
+{
+    (void)c;
+    return arcvm_get_vcpu_info(vm, out, max);
+}
+
 static const struct api_vm_ops lib_ops = {
     .start = lib_start,
     .pause = lib_pause,
@@ -175,6 +182,7 @@ static const struct api_vm_ops lib_ops = {
     .get_state = lib_state,
     .state_fd = lib_state_fd,
     .last_error = lib_error,
+    .get_vcpu_info = lib_vcpu_info,
 };
 
 /* ---- small helpers ---------------------------------------------------- */
@@ -554,6 +562,8 @@ int api_start(struct api *a, char *err, size_t errlen)
         r = arcvm_set_boot_timer(vm, a->opt.boot_timer);
     if (!r && a->hv_device)
         r = arcvm_set_hypervisor_device(vm, a->hv_device);
+    if (!r && a->opt.no_kvm_check)
+        r = arcvm_set_kvm_check(vm, 0);
     free(cl);
     if (r < 0) {
         snprintf(err, errlen, "Cannot start microvm: %s",
@@ -800,6 +810,52 @@ static void get_vm_config(struct api *a, const char *id, json_t *b, struct api_r
 {
     (void)id, (void)b;
     reply_json(r, 200, vm_config_json(a));
+}
+
+/* Most vCPUs GET /vcpus reports; KVM's own limit is about this size. */
+#define API_MAX_VCPUS 1024
+
+int api_vcpu_info(struct api *a, struct arcvm_vcpu_info *out, unsigned max)
+{
+    if (!a->started || a->exited || !a->ops->get_vcpu_info)
+        return -EINVAL;
+    return a->ops->get_vcpu_info(a->opt.vm_ops_ctx, a->vm, out, max);
+}
+
+/* arcvm's own: what each vCPU is doing, for telling a hung guest from a
+ * hung host (see arcvm_get_vcpu_info()). */
+static void get_vcpus(struct api *a, const char *id, json_t *b, struct api_reply *r)
+{
+    (void)id, (void)b;
+    struct arcvm_vcpu_info *v = calloc(API_MAX_VCPUS, sizeof(*v));
+    if (!v) {
+        fault(a, r, 500, "Out of memory.");
+        return;
+    }
+    int n = api_vcpu_info(a, v, API_MAX_VCPUS);
+    if (n < 0) {
+        fault(a, r, 400, "The microVM is not running: vCPUs report only after InstanceStart.");
+        free(v);
+        return;
+    }
+    json_t *arr = json_array();
+    for (int i = 0; i < n && arr; i++) {
+        json_t *o = json_pack("{s:i,s:s,s:I,s:b,s:I,s:I,s:I}", "id", (json_int_t)v[i].id, "state",
+                              arcvm_vcpu_where_name(v[i].where), "state_ms",
+                              (json_int_t)v[i].where_ms, "answered", v[i].answered, "exits",
+                              (json_int_t)v[i].exits, "kicks", (json_int_t)v[i].kicks,
+                              "interrupted_runs", (json_int_t)v[i].intr_exits);
+        if (o) {
+            json_object_set_new(o, "last_exit", json_string(v[i].last_exit));
+            /* A 64-bit address does not fit JSON's safe integers: hex. */
+            char pc[24];
+            snprintf(pc, sizeof(pc), "0x%" PRIx64, v[i].pc);
+            json_object_set_new(o, "pc", v[i].pc_valid ? json_string(pc) : json_null());
+        }
+        json_array_append_new(arr, o);
+    }
+    free(v);
+    reply_json(r, 200, json_pack("{s:o}", "vcpus", arr));
 }
 
 static void machine_config(struct api *a, json_t *b, struct api_reply *r, bool patch)
@@ -1517,6 +1573,7 @@ static const struct route routes[] = {
     {"actions", NULL, R_PLAIN, NULL, put_actions, NULL, NONE, API_CTR_PUT_ACTIONS, NONE, NULL},
     {"vm", NULL, R_PLAIN, NULL, NULL, patch_vm, NONE, NONE, API_CTR_PATCH_VM, NULL},
     {"vm", "config", R_SUB, get_vm_config, NULL, NULL, API_CTR_GET_VM_CONFIG, NONE, NONE, NULL},
+    {"vcpus", NULL, R_PLAIN, get_vcpus, NULL, NULL, NONE, NONE, NONE, NULL},
     UNSUPPORTED("cpu-config", NULL, R_PLAIN, "CPU templates (/cpu-config)"),
     UNSUPPORTED("mmds", NULL, R_PLAIN, "The microVM metadata service (/mmds)"),
     UNSUPPORTED("mmds", "config", R_SUB, "The microVM metadata service (/mmds/config)"),

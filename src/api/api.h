@@ -43,6 +43,7 @@ struct api_vm_ops {
     enum arcvm_state (*get_state)(void *ctx, arcvm *vm);
     int (*state_fd)(void *ctx, arcvm *vm);
     const char *(*last_error)(void *ctx, const arcvm *vm);
+    int (*get_vcpu_info)(void *ctx, arcvm *vm, struct arcvm_vcpu_info *out, unsigned max);
 };
 
 struct api_options {
@@ -50,6 +51,8 @@ struct api_options {
     int console_in, console_out;     /* serial console fds (-1: none) */
     bool boot_timer;                 /* Firecracker's --boot-timer */
     const char *hv_device;           /* hypervisor node; NULL: the library's default */
+    bool no_kvm_check;               /* start without asking whether KVM can run a stock
+                                      * guest (arcvm_set_kvm_check()) */
     size_t max_body;                 /* request body cap; 0: API_MAX_BODY_DEFAULT */
     const struct api_vm_ops *vm_ops; /* NULL: the real library */
     void *vm_ops_ctx;
@@ -127,5 +130,8 @@ int api_stop(struct api *a);
 const struct arcvm_exit *api_exit(const struct api *a);
 /* True once InstanceStart succeeded. */
 bool api_started(const struct api *a);
+/* What each vCPU of the started VM is doing (arcvm_get_vcpu_info()); the
+ * count, or -EINVAL before InstanceStart. GET /vcpus serves the same. */
+int api_vcpu_info(struct api *a, struct arcvm_vcpu_info *out, unsigned max);
 
 #endif

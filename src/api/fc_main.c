@@ -47,6 +47,7 @@ enum {
     OPT_START_TIME_CPU_US,
     OPT_PARENT_CPU_TIME_US,
     OPT_NO_SECCOMP,
+    OPT_NO_KVM_CHECK,
     OPT_SECCOMP_FILTER,
     OPT_MMDS_SIZE_LIMIT,
     OPT_METADATA,
@@ -75,6 +76,7 @@ static const struct option fc_opts[] = {
     {"start-time-cpu-us", required_argument, NULL, OPT_START_TIME_CPU_US},
     {"parent-cpu-time-us", required_argument, NULL, OPT_PARENT_CPU_TIME_US},
     {"no-seccomp", no_argument, NULL, OPT_NO_SECCOMP},
+    {"no-kvm-check", no_argument, NULL, OPT_NO_KVM_CHECK},
     {"seccomp-filter", required_argument, NULL, OPT_SECCOMP_FILTER},
     {"mmds-size-limit", required_argument, NULL, OPT_MMDS_SIZE_LIMIT},
     {"metadata", required_argument, NULL, OPT_METADATA},
@@ -88,7 +90,7 @@ static const struct option fc_opts[] = {
 
 struct fc_args {
     const char *api_sock, *config_file, *id, *log_path, *level, *metrics_path, *module;
-    bool no_api, boot_timer, show_level, show_log_origin;
+    bool no_api, boot_timer, show_level, show_log_origin, no_kvm_check;
     uint64_t max_payload;
     bool have_start_us, have_start_cpu_us;
     uint64_t start_us, start_cpu_us, parent_cpu_us;
@@ -133,6 +135,8 @@ static void usage(FILE *f)
             "  --start-time-us N, --start-time-cpu-us N, --parent-cpu-time-us N\n"
             "                           process start times for the startup metrics\n"
             "  --no-seccomp             accepted (arcvm installs no seccomp filter yet)\n"
+            "  --no-kvm-check           start even where `arcvm check` says KVM cannot run a\n"
+            "                           stock guest (arcvm's own flag)\n"
             "  --version, --help\n"
             "\n"
             "Not supported (refused): --seccomp-filter, --metadata, --enable-pci,\n"
@@ -141,7 +145,7 @@ static void usage(FILE *f)
             "Exit status: 0 the guest powered off or rebooted; 1 a host error, a failed\n"
             "start or a guest crash; 152 a bad configuration file or log level; 153 bad\n"
             "flags; 128+N stopped by signal N (SIGINT, SIGTERM, SIGHUP, SIGQUIT stop the\n"
-            "microVM cleanly first).\n",
+            "microVM cleanly first). SIGUSR1 prints what each vCPU is doing to stderr.\n",
             API_MAX_BODY_DEFAULT);
 }
 
@@ -234,6 +238,9 @@ static int parse_args(int argc, char **argv, struct fc_args *a)
             break;
         case OPT_NO_SECCOMP:
             break; /* there is no filter to leave out */
+        case OPT_NO_KVM_CHECK:
+            a->no_kvm_check = true;
+            break;
         case OPT_MAX_PAYLOAD:
             if (!parse_u64(optarg, &a->max_payload) || !a->max_payload)
                 return errorf(FC_EXIT_ARG_PARSING,
@@ -383,6 +390,22 @@ static void on_vm_started(void *arg)
     }
 }
 
+/* SIGUSR1: what each vCPU is doing, on stderr; the VM keeps running. */
+static void print_vcpus(struct fc *fc)
+{
+    enum { MAX = 256 };
+    struct arcvm_vcpu_info *v = calloc(MAX, sizeof(*v));
+    int n = v ? api_vcpu_info(fc->api, v, MAX) : -ENOMEM;
+    if (n < 0)
+        fprintf(stderr, "arcvm: vCPU report: the microVM is not running\n");
+    for (int i = 0; i < n && i < MAX; i++) {
+        char line[256];
+        arcvm_vcpu_info_format(&v[i], line, sizeof(line));
+        fprintf(stderr, "arcvm: %s\n", line);
+    }
+    free(v);
+}
+
 static void on_signal(evutil_socket_t fd, short what, void *arg)
 {
     (void)what;
@@ -390,6 +413,10 @@ static void on_signal(evutil_socket_t fd, short what, void *arg)
     struct signalfd_siginfo si;
     if (read(fd, &si, sizeof(si)) != sizeof(si))
         return;
+    if (si.ssi_signo == SIGUSR1) {
+        print_vcpus(fc);
+        return;
+    }
     if (fc->signo) {
         event_base_loopbreak(fc->base); /* a second signal: do not wait any longer */
         return;
@@ -437,6 +464,7 @@ static int run(struct fc *fc, const struct fc_args *args, uint64_t t0_wall, uint
         .console_in = STDIN_FILENO,
         .console_out = STDOUT_FILENO,
         .boot_timer = args->boot_timer,
+        .no_kvm_check = args->no_kvm_check,
         .max_body = args->max_payload,
         .vm_started = on_vm_started,
         .vm_started_arg = fc,
@@ -545,6 +573,7 @@ int fc_main(int argc, char **argv)
     sigaddset(&sigs, SIGTERM);
     sigaddset(&sigs, SIGHUP);
     sigaddset(&sigs, SIGQUIT);
+    sigaddset(&sigs, SIGUSR1); /* the vCPU report */
     pthread_sigmask(SIG_BLOCK, &sigs, &old_mask);
     struct sigaction ign = {.sa_handler = SIG_IGN}, old_pipe;
     sigaction(SIGPIPE, &ign, &old_pipe); /* a client gone mid-reply is not a death */

@@ -13,6 +13,7 @@
 struct vm;
 struct vcpu;
 struct guest_mem_region;
+struct hv_vcpu;
 
 /* Guest RAM regions for @mem_bytes; returns the count (<= max) or -errno. */
 int arch_mem_layout(uint64_t mem_bytes, struct guest_mem_region *out, unsigned max);
@@ -30,5 +31,14 @@ int arch_virtio_slot(unsigned index, uint64_t *base, uint32_t *gsi);
 int arch_send_ctrl_alt_del(struct vm *vm);
 /* Undo arch_vm_init(). Safe on a partially initialised VM. */
 void arch_vm_release(struct vm *vm);
+
+/* Describing a vCPU; each is called on the vCPU's own thread while it is
+ * outside the guest. The program counter (x86: RIP). */
+int arch_vcpu_pc(struct hv_vcpu *v, uint64_t *pc);
+/* Where a crashed vCPU was, as "at RIP 0x..." or why that is unknown. */
+const char *arch_vcpu_where(struct hv_vcpu *v, char *buf, size_t len);
+/* Its registers as text for a crash report, a few lines ending in '\n';
+ * returns the length written (truncated to fit @len). */
+size_t arch_vcpu_dump(struct hv_vcpu *v, char *buf, size_t len);
 
 #endif

@@ -4,6 +4,7 @@
  */
 #include "arcvm.h"
 
+#include "api/api_client.h"
 #include "api/fc_main.h"
 #include "lib/internal.h"
 #include "vmm/config.h"
@@ -11,6 +12,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <jansson.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -35,6 +37,8 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "Usage: arcvm run --kernel PATH [options]\n"
+            "       arcvm check [--json] [--kvm-device PATH] [--kernel-cache DIR|off]\n"
+            "       arcvm vcpus --api-sock PATH\n"
             "       arcvm [firecracker] --api-sock PATH | --config-file FILE [...]\n"
             "       arcvm --help | --version\n"
             "\n"
@@ -78,8 +82,15 @@ static void usage(FILE *f)
             "                       0xc0000000 (Firecracker's boot timer)\n"
             "  --log-level LEVEL    error, warn (default), info or debug\n"
             "  --kvm-device PATH    hypervisor device node (default /dev/kvm)\n"
+            "  --no-kvm-check       start even where `arcvm check` says KVM cannot run a\n"
+            "                       stock guest (for experts)\n"
             "\n"
             "On a terminal, the console is raw; type Ctrl-A x to stop the VM.\n"
+            "SIGUSR1 prints what each vCPU is doing to stderr; the VM keeps running.\n"
+            "\n"
+            "arcvm check: can this host run VMs? One PASS/WARN/FAIL line per requirement\n"
+            "with what to do; exit 0 when a stock Linux guest can run here, 1 if not.\n"
+            "arcvm vcpus: what each vCPU of an arcvm serving --api-sock PATH is doing.\n"
             "\n"
             "Firecracker mode: with Firecracker's process flags (--api-sock, --config-file,\n"
             "--no-api, --id, --log-path, --level, --metrics-path, --boot-timer), or as\n"
@@ -138,7 +149,7 @@ static void raw_terminal(void)
 enum { OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_CPUS, OPT_MEMORY, OPT_CONSOLE,
        OPT_BOOT_TIMER, OPT_LOG_LEVEL, OPT_KVM_DEVICE, OPT_DISK, OPT_RNG,
        OPT_VIRTIO_CMDLINE, OPT_CPU_AFFINITY, OPT_NET, OPT_VSOCK, OPT_BALLOON,
-       OPT_KERNEL_CACHE };
+       OPT_KERNEL_CACHE, OPT_NO_KVM_CHECK, OPT_JSON, OPT_API_SOCK };
 
 static const struct option run_opts[] = {
     {"kernel", required_argument, NULL, OPT_KERNEL},
@@ -158,6 +169,7 @@ static const struct option run_opts[] = {
     {"vsock", required_argument, NULL, OPT_VSOCK},
     {"balloon", required_argument, NULL, OPT_BALLOON},
     {"kernel-cache", required_argument, NULL, OPT_KERNEL_CACHE},
+    {"no-kvm-check", no_argument, NULL, OPT_NO_KVM_CHECK},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -167,7 +179,7 @@ struct run_args {
     unsigned cpus;
     uint64_t mem;
     enum arcvm_console console;
-    bool boot_timer, rng, virtio_cmdline;
+    bool boot_timer, rng, virtio_cmdline, no_kvm_check;
     unsigned ndisks;
     struct disk_config disks[CONFIG_MAX_DISKS];
     unsigned nnets;
@@ -275,6 +287,7 @@ static void parse_run(int argc, char **argv, struct run_args *a)
         }
         case OPT_BOOT_TIMER: a->boot_timer = true; break;
         case OPT_KVM_DEVICE: a->kvm_device = optarg; break;
+        case OPT_NO_KVM_CHECK: a->no_kvm_check = true; break;
         case OPT_LOG_LEVEL: {
             enum log_level l;
             if (log_level_parse(optarg, &l) < 0)
@@ -311,6 +324,22 @@ static bool default_kernel_cache(const char *opt, char *out, size_t outlen)
     else
         return false;
     return n > 0 && (size_t)n < outlen;
+}
+
+/* SIGUSR1: one line per vCPU on stderr (raw terminal or not: \r\n). */
+static void print_vcpus(arcvm *vm)
+{
+    enum { MAX = 256 };
+    struct arcvm_vcpu_info *v = calloc(MAX, sizeof(*v));
+    int n = v ? arcvm_get_vcpu_info(vm, v, MAX) : -ENOMEM;
+    if (n < 0)
+        fprintf(stderr, "arcvm: vCPU report: %s\r\n", arcvm_last_error(vm));
+    for (int i = 0; i < n && i < MAX; i++) {
+        char line[256];
+        arcvm_vcpu_info_format(&v[i], line, sizeof(line));
+        fprintf(stderr, "arcvm: %s\r\n", line);
+    }
+    free(v);
 }
 
 static int run(int argc, char **argv)
@@ -363,6 +392,8 @@ static int run(int argc, char **argv)
         r = arcvm_set_boot_timer(vm, a.boot_timer);
     if (!r && a.kvm_device)
         r = arcvm_set_hypervisor_device(vm, a.kvm_device);
+    if (!r && a.no_kvm_check)
+        r = arcvm_set_kvm_check(vm, 0);
     if (r < 0) {
         fprintf(stderr, "arcvm: error: %s\n", arcvm_last_error(vm));
         arcvm_destroy(vm);
@@ -377,6 +408,7 @@ static int run(int argc, char **argv)
     sigaddset(&sigs, SIGTERM);
     sigaddset(&sigs, SIGHUP);
     sigaddset(&sigs, SIGQUIT);
+    sigaddset(&sigs, SIGUSR1); /* the vCPU report */
     sigprocmask(SIG_BLOCK, &sigs, NULL);
     int sfd = signalfd(-1, &sigs, SFD_CLOEXEC);
     signal(SIGPIPE, SIG_IGN); /* a closed stdout is an error to report, not a death */
@@ -404,7 +436,11 @@ static int run(int argc, char **argv)
         }
         if (sfd >= 0 && (pfd[1].revents & POLLIN)) {
             struct signalfd_siginfo si;
-            if (read(sfd, &si, sizeof(si)) == sizeof(si) && !killed_by) {
+            if (read(sfd, &si, sizeof(si)) != sizeof(si))
+                continue;
+            if (si.ssi_signo == SIGUSR1) {
+                print_vcpus(vm);
+            } else if (!killed_by) {
                 killed_by = (int)si.ssi_signo;
                 arcvm_stop(vm);
             }
@@ -434,13 +470,123 @@ static int run(int argc, char **argv)
     }
 }
 
+/* `arcvm check [--json] [--kvm-device PATH] [--kernel-cache DIR|off]`. */
+static int check(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"json", no_argument, NULL, OPT_JSON},
+        {"kvm-device", required_argument, NULL, OPT_KVM_DEVICE},
+        {"kernel-cache", required_argument, NULL, OPT_KERNEL_CACHE},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    bool json = false;
+    const char *dev = NULL, *cache_opt = NULL;
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case OPT_JSON: json = true; break;
+        case OPT_KVM_DEVICE: dev = optarg; break;
+        case OPT_KERNEL_CACHE: cache_opt = optarg; break;
+        case 'h': usage(stdout); exit(0);
+        default:
+            if (optopt)
+                die_usage("option '%s' needs a value", argv[optind - 1]);
+            die_usage("unknown option '%s' for check", argv[optind - 1]);
+        }
+    }
+    if (optind < argc)
+        die_usage("unexpected argument '%s'", argv[optind]);
+    char cache[4096];
+    bool have_cache = default_kernel_cache(cache_opt, cache, sizeof(cache));
+    struct arcvm_check_report *rep = calloc(1, sizeof(*rep));
+    if (!rep) {
+        fprintf(stderr, "arcvm: error: out of memory\n");
+        return EXIT_ERROR;
+    }
+    int r = arcvm_check_host(dev, have_cache ? cache : NULL, rep);
+    if (r < 0 && r != -ENOTSUP) {
+        fprintf(stderr, "arcvm: error: the check failed: %s\n", strerror(-r));
+        free(rep);
+        return EXIT_ERROR;
+    }
+    if (json) {
+        json_t *items = json_array();
+        for (unsigned i = 0; i < rep->count; i++) {
+            const struct arcvm_check_item *it = &rep->items[i];
+            json_array_append_new(items, json_pack("{s:s,s:s,s:s,s:s}", "name", it->name, "status",
+                                                   arcvm_check_status_name(it->status), "detail",
+                                                   it->detail, "hint", it->hint));
+        }
+        json_t *doc = json_pack("{s:b,s:i,s:i,s:o}", "can_run", r == 0, "fails", rep->fails,
+                                "warns", rep->warns, "checks", items);
+        char *text = doc ? json_dumps(doc, JSON_INDENT(2)) : NULL;
+        if (text)
+            printf("%s\n", text);
+        free(text);
+        json_decref(doc);
+    } else {
+        for (unsigned i = 0; i < rep->count; i++) {
+            const struct arcvm_check_item *it = &rep->items[i];
+            printf("%s  %-20s %s\n", arcvm_check_status_name(it->status), it->name, it->detail);
+            if (it->hint[0])
+                printf("      %-20s -> %s\n", "", it->hint);
+        }
+        if (r == 0)
+            printf("arcvm check: this host can run arcvm's VMs (%u warning%s)\n", rep->warns,
+                   rep->warns == 1 ? "" : "s");
+        else
+            printf("arcvm check: this host cannot run a stock Linux guest (%u failure%s, %u "
+                   "warning%s)\n",
+                   rep->fails, rep->fails == 1 ? "" : "s", rep->warns, rep->warns == 1 ? "" : "s");
+    }
+    free(rep);
+    return r == 0 ? 0 : EXIT_ERROR;
+}
+
+/* `arcvm vcpus --api-sock PATH`. */
+static int vcpus(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"api-sock", required_argument, NULL, OPT_API_SOCK},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *sock = NULL;
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        if (c == OPT_API_SOCK)
+            sock = optarg;
+        else if (c == 'h') {
+            usage(stdout);
+            exit(0);
+        } else if (optopt)
+            die_usage("option '%s' needs a value", argv[optind - 1]);
+        else
+            die_usage("unknown option '%s' for vcpus", argv[optind - 1]);
+    }
+    if (optind < argc)
+        die_usage("unexpected argument '%s'", argv[optind]);
+    if (!sock)
+        die_usage("vcpus needs --api-sock PATH (for 'arcvm run', send it SIGUSR1)");
+    char err[512];
+    if (api_client_print_vcpus(sock, stdout, err, sizeof(err)) < 0) {
+        fprintf(stderr, "arcvm: error: %s\n", err);
+        return EXIT_ERROR;
+    }
+    return 0;
+}
+
 /* Firecracker's process flags that arcvm's own command line does not use:
  * a tool that starts Firecracker with them gets Firecracker mode. */
 static bool firecracker_flag(const char *a)
 {
     static const char *const flags[] = {"--api-sock",  "--config-file", "--no-api",
                                         "--id",        "--log-path",    "--level",
-                                        "--metrics-path", "--boot-timer", "--no-seccomp"};
+                                        "--metrics-path", "--boot-timer", "--no-seccomp",
+                                        "--no-kvm-check"};
     for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++) {
         size_t n = strlen(flags[i]);
         if (!strncmp(a, flags[i], n) && (a[n] == 0 || a[n] == '='))
@@ -470,6 +616,10 @@ int main(int argc, char **argv)
     }
     if (!strcmp(argv[1], "run"))
         return run(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "check"))
+        return check(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "vcpus"))
+        return vcpus(argc - 1, argv + 1);
     fprintf(stderr, "arcvm: error: unknown command '%s' (see arcvm --help)\n", argv[1]);
     return EXIT_ERROR;
 }

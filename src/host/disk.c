@@ -121,6 +121,20 @@ static bool uring_setup(struct disk *d)
 }
 #endif
 
+int disk_uring_probe(void)
+{
+#ifdef HAVE_LIBURING
+    struct io_uring ring;
+    int r = io_uring_queue_init(2, &ring, 0);
+    if (r < 0)
+        return r;
+    io_uring_queue_exit(&ring);
+    return 0;
+#else
+    return -ENOSYS;
+#endif
+}
+
 int disk_open_engine(struct disk *d, const char *path, bool readonly, bool sync, char *err,
                      size_t errlen)
 {

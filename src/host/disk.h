@@ -89,6 +89,10 @@ int disk_open_engine(struct disk *d, const char *path, bool readonly, bool sync,
  * the file (releasing the lock), the ring and the eventfd. Safe to call
  * again, and after a disk_open() that failed (which leaves @d closed). */
 void disk_close(struct disk *d);
+/* Whether this host gives arcvm io_uring (built with liburing and a ring
+ * can be set up): 0, or -errno saying why disks fall back to synchronous
+ * I/O (-ENOSYS: built without liburing). */
+int disk_uring_probe(void);
 
 /* Whether requests go through io_uring (false: the synchronous engine). */
 bool disk_async(const struct disk *d);

@@ -181,3 +181,29 @@ void kcache_drop(const char *path)
 {
     (void)unlink(path);
 }
+
+int kcache_probe(const char *dir)
+{
+    char p[KCACHE_PATH_MAX];
+    if (!dir || !*dir)
+        return -EINVAL;
+    if (snprintf(p, sizeof(p), "%s", dir) >= (int)sizeof(p))
+        return -ENAMETOOLONG;
+    for (;;) {
+        struct stat st;
+        if (stat(p, &st) == 0) {
+            if (!S_ISDIR(st.st_mode))
+                return -ENOTDIR;
+            return access(p, W_OK | X_OK) == 0 ? 0 : -errno;
+        }
+        if (errno != ENOENT)
+            return -errno;
+        char *slash = strrchr(p, '/');
+        if (!slash)
+            return access(".", W_OK | X_OK) == 0 ? 0 : -errno;
+        if (slash == p)
+            slash[1] = 0; /* "/" itself */
+        else
+            *slash = 0;
+    }
+}

@@ -37,4 +37,9 @@ int kcache_store(const char *path, const void *data, size_t len, char *err, size
 /* Remove the entry at @path (it turned out to be unusable). */
 void kcache_drop(const char *path);
 
+/* Whether entries can be stored in @dir without creating anything now: 0
+ * when @dir, or the nearest ancestor that exists, is a writable directory;
+ * else -errno (-ENOTDIR: a file is in the way). */
+int kcache_probe(const char *dir);
+
 #endif

@@ -37,7 +37,7 @@ static bool executable(const char *p)
 }
 
 /* Find the helper (see netuser.h for the order). */
-static int find_helper(char *out, size_t len, char *err, size_t errlen)
+int netuser_find_helper(char *out, size_t len, char *err, size_t errlen)
 {
     const char *env = getenv(NETUSER_HELPER_ENV);
     if (env && *env) {
@@ -158,7 +158,7 @@ int netuser_start(struct netuser *n, const struct net_hostfwd *fwd, unsigned nfw
     n->pid = 0;
     n->status = 0;
     char path[PATH_MAX];
-    int r = find_helper(path, sizeof(path), err, errlen);
+    int r = netuser_find_helper(path, sizeof(path), err, errlen);
     if (r < 0)
         return r;
 

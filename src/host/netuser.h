@@ -45,4 +45,8 @@ bool netuser_reap(struct netuser *n);
  * 500 ms). Safe on a stopped or failed netuser, and twice. */
 void netuser_stop(struct netuser *n);
 
+/* Find the helper program as netuser_start() would: 0 with its path in
+ * @out, or -ENOENT with a sentence saying where it was looked for. */
+int netuser_find_helper(char *out, size_t len, char *err, size_t errlen);
+
 #endif

@@ -147,3 +147,12 @@ void tap_close(struct tap *t)
         close(t->fd);
     t->fd = -1;
 }
+
+int tap_probe(void)
+{
+    int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    close(fd);
+    return 0;
+}

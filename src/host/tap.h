@@ -43,5 +43,8 @@ int tap_set_offloads(struct tap *t, unsigned offloads);
 
 /* Close the fd; safe on a closed or failed tap, and twice. */
 void tap_close(struct tap *t);
+/* Whether TAP devices can be used here: 0 when /dev/net/tun opens, else
+ * -errno (-ENOENT: no tun driver; -EACCES: no permission). */
+int tap_probe(void);
 
 #endif

@@ -28,8 +28,15 @@ enum {
     HV_FEAT_READONLY_MEM = 1u << 3,  /* read-only memory regions */
     HV_FEAT_DIRTY_LOG = 1u << 4,     /* dirty-page tracking */
     HV_FEAT_TSC_DEADLINE = 1u << 5,  /* LAPIC TSC-deadline timer (x86) */
-    HV_FEAT_IMMEDIATE_EXIT = 1u << 6 /* race-free vCPU kick */
+    HV_FEAT_IMMEDIATE_EXIT = 1u << 6, /* race-free vCPU kick */
+    HV_FEAT_USER_MEMORY = 1u << 7,    /* guest RAM from host virtual memory */
+    HV_FEAT_TIMER = 1u << 8,          /* in-kernel legacy timer (x86: PIT) */
 };
+
+/* Human names of the HV_FEAT_* bits, indexed by bit number ("irqchip",
+ * "irqfd", ...); HV_FEAT_COUNT entries. */
+#define HV_FEAT_COUNT 9
+extern const char *const hv_feat_names[HV_FEAT_COUNT];
 
 struct hv_caps {
     int api_version;
@@ -40,11 +47,41 @@ struct hv_caps {
 };
 
 /* Open the hypervisor. @dev is the device path (NULL: the backend default,
- * /dev/kvm). -ENOENT: no hypervisor; -EACCES: no permission. */
+ * /dev/kvm). -ENOENT: no hypervisor; -EACCES: no permission; -EPROTO: the
+ * device does not speak the API this backend knows. Optional features are
+ * reported in hv_caps(), never refused here. */
 int hv_open(struct hv **out, const char *dev);
 void hv_close(struct hv *hv);
 const struct hv_caps *hv_caps(const struct hv *hv);
 
+/* What is behind the hypervisor device, as far as the host can tell without
+ * running a guest. Read from @root/proc/cpuinfo and @root/sys/module (@root
+ * NULL or "": the real /proc and /sys; tests pass a fake tree). */
+enum hv_host_kind {
+    HV_HOST_HARDWARE,  /* a backend on the CPU's VT-x / AMD-V (maybe nested) */
+    HV_HOST_PARAVIRT,  /* a paravirtual or emulating backend (e.g. KVM PVM):
+                        * it cannot run stock guest kernels */
+    HV_HOST_UNKNOWN,   /* no backend module and no CPU support seen */
+};
+struct hv_host_info {
+    enum hv_host_kind kind;
+    char driver[24];     /* backend module: "kvm_intel", "kvm_amd", "kvm_pvm", "" */
+    char cpu_virt[8];    /* CPU flag seen in cpuinfo: "vmx", "svm" or "" */
+    bool in_vm;          /* the CPU says this host is itself a virtual machine */
+};
+void hv_host_info(const char *root, struct hv_host_info *out);
+
+/* Run a minimal guest (a few instructions in the CPU's reset mode, then an
+ * I/O write and a halt) in a VM of its own, bounded by @timeout_ms, to show
+ * that the hypervisor really executes guest code. Returns 0 when the guest
+ * did what it should (@us: time taken), else -errno with one sentence in
+ * @why. The calling thread's signal mask must not block hv_kick_signal(). */
+int hv_selftest(struct hv *hv, unsigned timeout_ms, uint64_t *us, char *why, size_t whylen);
+
+/* The signal that interrupts a thread inside hv_vcpu_run() (SIGRTMIN). Its
+ * handler, which does nothing and is installed without SA_RESTART, is set up
+ * on the first call. Returns the signal number or -errno. */
+int hv_kick_signal(void);
 /* Platform pieces emulated in the hypervisor, chosen at VM creation. */
 struct hv_vm_config {
     bool irqchip; /* interrupt controllers (x86: PIC, IOAPIC, LAPICs) */
@@ -126,7 +163,10 @@ struct hv_exit {
             uint64_t data;
         } event;
         struct {
-            uint32_t code;  /* backend sub-error or hardware reason */
+            uint32_t code;    /* backend sub-error or hardware reason */
+            const char *what; /* its name, e.g. "emulation failure", or NULL */
+            uint8_t insn_len; /* bytes of the failing instruction, when known */
+            uint8_t insn[15];
         } error;
         uint32_t raw;       /* HV_EXIT_UNKNOWN: backend reason number */
     };

@@ -10,10 +10,12 @@
 
 #include "virtio/balloon.h"
 #include "vmm/config.h"
+#include "vmm/hostcheck.h"
 #include "vmm/log.h"
 #include "vmm/vm.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -24,7 +26,7 @@ struct arcvm {
     pthread_mutex_t lock;
     struct vm_config cfg;
     struct vm *vm;
-    char err[256];
+    char err[1024];
 };
 
 _Static_assert((int)ARCVM_STATE_FAILED == (int)VM_FAILED, "state enums agree");
@@ -255,6 +257,11 @@ int arcvm_set_vcpu_affinity(arcvm *h, int vcpu, const char *cpulist)
 int arcvm_set_hypervisor_device(arcvm *h, const char *path)
 {
     SETTER(h, r_ = set_str(h, &h->cfg.hv_device, path));
+}
+
+int arcvm_set_kvm_check(arcvm *h, int on)
+{
+    SETTER(h, h->cfg.skip_kvm_check = !on);
 }
 
 int arcvm_set_boot_timer(arcvm *h, int on)
@@ -515,4 +522,83 @@ int arcvm_state_fd(arcvm *h)
     int fd = h->vm ? h->vm->state_fd : -1;
     pthread_mutex_unlock(&h->lock);
     return fd;
+}
+
+_Static_assert((int)ARCVM_CHECK_FAIL == (int)HOSTCHECK_FAIL, "check enums agree");
+_Static_assert(ARCVM_CHECK_MAX == HOSTCHECK_MAX, "check sizes agree");
+_Static_assert((int)ARCVM_VCPU_DONE == (int)VCPU_DONE, "vCPU place enums agree");
+
+/* How long vCPUs get to answer arcvm_get_vcpu_info(): a kicked vCPU leaves
+ * the guest within one signal delivery, even nested. */
+#define VCPU_INFO_TIMEOUT_MS 500
+
+int arcvm_get_vcpu_info(arcvm *h, struct arcvm_vcpu_info *out, unsigned max)
+{
+    struct vm *vm = started(h, "report on vCPUs");
+    if (!vm)
+        return -EINVAL;
+    struct vcpu_report *rep = calloc(max ? max : 1, sizeof(*rep));
+    if (!rep)
+        return fail(h, -ENOMEM, "out of memory");
+    int n = vm_vcpu_report(vm, rep, max, VCPU_INFO_TIMEOUT_MS);
+    if (n == -EINVAL)
+        fail(h, n, "the VM is not running");
+    for (int i = 0; i < n && (unsigned)i < max; i++) {
+        const struct vcpu_report *r = &rep[i];
+        out[i] = (struct arcvm_vcpu_info){
+            .id = r->id, .where = (enum arcvm_vcpu_where)r->where, .where_ms = r->where_ms,
+            .answered = r->answered, .pc_valid = r->pc_valid, .pc = r->pc, .exits = r->exits,
+            .kicks = r->kicks, .intr_exits = r->intr_exits};
+        snprintf(out[i].last_exit, sizeof(out[i].last_exit), "%s", r->last_exit);
+    }
+    free(rep);
+    return n;
+}
+
+const char *arcvm_vcpu_where_name(enum arcvm_vcpu_where where)
+{
+    return vcpu_where_name((enum vcpu_where)where);
+}
+
+int arcvm_vcpu_info_format(const struct arcvm_vcpu_info *v, char *buf, size_t len)
+{
+    char pc[64] = "";
+    if (!v->answered && (v->where == ARCVM_VCPU_IN_GUEST || v->where == ARCVM_VCPU_IN_VMM))
+        snprintf(pc, sizeof(pc), ", NO ANSWER within %d ms (stuck in the hypervisor?)",
+                 VCPU_INFO_TIMEOUT_MS);
+    else if (v->pc_valid)
+        snprintf(pc, sizeof(pc), ", pc 0x%" PRIx64, v->pc);
+    return snprintf(buf, len,
+                    "vcpu%u: %s for %" PRIu64 " ms%s, last exit %s, %" PRIu64 " exits, %" PRIu64
+                    " kicks, %" PRIu64 " interrupted runs",
+                    v->id, arcvm_vcpu_where_name(v->where), v->where_ms, pc, v->last_exit,
+                    v->exits, v->kicks, v->intr_exits);
+}
+
+int arcvm_check_host(const char *kvm_device, const char *kernel_cache,
+                     struct arcvm_check_report *out)
+{
+    struct hostcheck *hc = calloc(1, sizeof(*hc));
+    memset(out, 0, sizeof(*out));
+    if (!hc)
+        return -ENOMEM;
+    hostcheck_run(hc, kvm_device, kernel_cache);
+    out->count = hc->count;
+    out->warns = hc->warns;
+    out->fails = hc->fails;
+    for (unsigned i = 0; i < hc->count; i++) {
+        struct arcvm_check_item *o = &out->items[i];
+        const struct hostcheck_item *it = &hc->items[i];
+        o->status = (enum arcvm_check_status)it->status;
+        snprintf(o->name, sizeof(o->name), "%s", it->name);
+        snprintf(o->detail, sizeof(o->detail), "%s", it->detail);
+        snprintf(o->hint, sizeof(o->hint), "%s", it->hint);
+    }
+    free(hc);
+    return out->fails ? -ENOTSUP : 0;
+}
+
+const char *arcvm_check_status_name(enum arcvm_check_status status)
+{
+    return hostcheck_status_name((enum hostcheck_status)status);
 }

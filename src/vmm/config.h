@@ -100,6 +100,8 @@ struct vm_config {
     bool mmio_cmdline;       /* also announce virtio-mmio devices with
                               * virtio_mmio.device= on the command line */
     bool console_escape;     /* Ctrl-A x on console input stops the VM */
+    bool skip_kvm_check;     /* start without asking whether KVM can run a
+                              * stock guest (hostcheck_for_start()) */
     /* Reference for the boot timer: CLOCK_MONOTONIC and process CPU time in
      * microseconds when the front end started; 0: when the VM was created. */
     uint64_t t0_wall_us, t0_cpu_us;

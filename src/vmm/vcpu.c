@@ -17,6 +17,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 static const char *const exit_names[VCPU_EXIT_KINDS] = {
     [HV_EXIT_IO] = "io", [HV_EXIT_MMIO] = "mmio", [HV_EXIT_HALT] = "halt",
@@ -25,6 +26,64 @@ static const char *const exit_names[VCPU_EXIT_KINDS] = {
     [HV_EXIT_HYPERCALL] = "hypercall", [HV_EXIT_INTERNAL_ERROR] = "internal_error",
     [HV_EXIT_FAIL_ENTRY] = "fail_entry", [HV_EXIT_INTR] = "intr", [HV_EXIT_UNKNOWN] = "unknown",
 };
+
+static const char *vcpu_where(struct vcpu *v, char *buf, size_t len)
+{
+    return arch_vcpu_where(v->hv, buf, len);
+}
+
+/* A crash report users can file: the registers, one log line each (the
+ * exit message that follows names the reason). */
+static void log_registers(struct vcpu *v)
+{
+    char buf[1024];
+    arch_vcpu_dump(v->hv, buf, sizeof(buf));
+    for (char *line = buf, *nl; *line; line = nl + 1) {
+        nl = strchr(line, '\n');
+        if (!nl)
+            break;
+        *nl = 0;
+        log_err("vcpu%u: %s", v->id, line);
+    }
+}
+
+/* "emulation failure (suberror 1), instruction bytes 66 0f fe 00" */
+static const char *internal_error_text(const struct hv_exit *e, char *buf, size_t len)
+{
+    int n = snprintf(buf, len, "%s (suberror %u)", e->error.what ? e->error.what : "unknown",
+                     e->error.code);
+    if (e->error.insn_len && n > 0 && (size_t)n < len)
+        n += snprintf(buf + n, len - (size_t)n, ", instruction bytes");
+    for (unsigned i = 0; i < e->error.insn_len && n > 0 && (size_t)n < len; i++)
+        n += snprintf(buf + n, len - (size_t)n, " %02x", e->error.insn[i]);
+    return buf;
+}
+
+/* Answer a report request (vm_vcpu_report()) on this vCPU's own thread:
+ * the vCPU is outside the guest, so its registers can be read. */
+static void vcpu_answer_report(struct vcpu *v)
+{
+    unsigned req = atomic_load(&v->report_req);
+    if (req == atomic_load_explicit(&v->report_ack, memory_order_relaxed))
+        return;
+    uint64_t pc = 0;
+    v->report_pc_ok = arch_vcpu_pc(v->hv, &pc) == 0;
+    v->report_pc = pc;
+    /* Release: the requester reads report_pc after seeing the ack. */
+    atomic_store_explicit(&v->report_ack, req, memory_order_release);
+}
+
+static void vcpu_set_where(struct vcpu *v, enum vcpu_where w)
+{
+    struct timespec ts;
+    /* The coarse clock is a vDSO read of a few ns: cheap enough for every
+     * exit, precise enough (a few ms) for "how long has it been there". */
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    atomic_store_explicit(&v->where_since_ms,
+                          (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u,
+                          memory_order_relaxed);
+    atomic_store_explicit(&v->where, w, memory_order_relaxed);
+}
 
 /* Park while a pause is requested; returns false when the thread must end. */
 static bool vcpu_check_state(struct vcpu *v)
@@ -36,40 +95,22 @@ static bool vcpu_check_state(struct vcpu *v)
     while (vm->pause_requested && vm->state != VM_STOPPING && vm->state != VM_FAILED) {
         if (!told) {
             hv_vcpu_notify_paused(v->hv);
+            vcpu_set_where(v, VCPU_PARKED);
             told = true;
         }
         vm->parked++;
         pthread_cond_broadcast(&vm->cond);
         pthread_cond_wait(&vm->cond, &vm->lock);
         vm->parked--;
+        /* A report request broadcasts on vm->cond too. */
+        vcpu_answer_report(v);
     }
+    if (told)
+        vcpu_set_where(v, VCPU_IN_VMM);
     if (vm->state == VM_STOPPING || vm->state == VM_FAILED || vm->state == VM_STOPPED)
         keep = false;
     pthread_mutex_unlock(&vm->lock);
     return keep;
-}
-
-/* Where the vCPU was, as "at RIP 0x..." (with CS:RIP outside long mode), or
- * why that is unknown. */
-static const char *vcpu_where(struct vcpu *v, char *buf, size_t len)
-{
-#ifdef __x86_64__
-    struct hv_x86_regs r;
-    struct hv_x86_sregs s;
-    if (hv_x86_vcpu_get_regs(v->hv, &r) < 0 || hv_x86_vcpu_get_sregs(v->hv, &s) < 0) {
-        snprintf(buf, len, "(RIP unknown: registers unreadable)");
-    } else if (r.rip == 0xfff0 && s.cs.selector == 0xf000 && s.cs.base == 0xffff0000) {
-        /* The reset vector: on AMD, KVM reinitialises the vCPU on a
-         * shutdown intercept, so the faulting RIP is gone. */
-        snprintf(buf, len, "(RIP unknown: the hypervisor reset the vCPU)");
-    } else {
-        snprintf(buf, len, "at RIP 0x%" PRIx64, r.rip);
-    }
-#else
-    (void)v;
-    snprintf(buf, len, "(RIP unknown)");
-#endif
-    return buf;
 }
 
 /* Single-writer counter: a plain load and store, atomic so that readers
@@ -132,11 +173,16 @@ static bool vcpu_handle_exit(struct vcpu *v, const struct hv_exit *e)
         vm_request_stop(vm, VM_EXIT_CRASH, "vcpu%u: triple fault %s", v->id,
                         vcpu_where(v, where, sizeof(where)));
         return false;
-    case HV_EXIT_INTERNAL_ERROR:
-        vm_request_stop(vm, VM_EXIT_CRASH, "vcpu%u: KVM internal error (suberror %u) %s", v->id,
-                        e->error.code, vcpu_where(v, where, sizeof(where)));
+    case HV_EXIT_INTERNAL_ERROR: {
+        char what[128];
+        log_registers(v);
+        vm_request_stop(vm, VM_EXIT_CRASH, "vcpu%u: KVM internal error: %s %s", v->id,
+                        internal_error_text(e, what, sizeof(what)),
+                        vcpu_where(v, where, sizeof(where)));
         return false;
+    }
     case HV_EXIT_FAIL_ENTRY:
+        log_registers(v);
         vm_request_stop(vm, VM_EXIT_CRASH, "vcpu%u: hardware refused VM entry (reason 0x%x) %s",
                         v->id, e->error.code, vcpu_where(v, where, sizeof(where)));
         return false;
@@ -169,14 +215,19 @@ void *vcpu_thread(void *arg)
     for (;;) {
         if (atomic_load(&vm->attention) && !vcpu_check_state(v))
             break;
+        vcpu_answer_report(v);
         struct hv_exit e;
+        vcpu_set_where(v, VCPU_IN_GUEST);
         int r = hv_vcpu_run(v->hv, &e);
+        vcpu_set_where(v, VCPU_IN_VMM);
         if (r < 0) {
             vm_request_stop(vm, VM_EXIT_ERROR, "vcpu%u: running the guest failed: %s", v->id,
                             strerror(-r));
             break;
         }
-        count(&v->exits[e.reason < VCPU_EXIT_KINDS ? e.reason : HV_EXIT_UNKNOWN]);
+        unsigned kind = e.reason < VCPU_EXIT_KINDS ? e.reason : HV_EXIT_UNKNOWN;
+        count(&v->exits[kind]);
+        atomic_store_explicit(&v->last_exit, kind, memory_order_relaxed);
         if (!vcpu_handle_exit(v, &e))
             break;
     }
@@ -191,9 +242,15 @@ void *vcpu_thread(void *arg)
         buf[n < sizeof(buf) ? n : sizeof(buf) - 1] = 0;
         log_debug("vcpu%u exits:%s", v->id, buf);
     }
+    vcpu_set_where(v, VCPU_DONE);
     pthread_mutex_lock(&vm->lock);
     vm->running--;
     pthread_cond_broadcast(&vm->cond);
     pthread_mutex_unlock(&vm->lock);
     return NULL;
+}
+
+const char *vcpu_exit_name(unsigned kind)
+{
+    return kind < VCPU_EXIT_KINDS && exit_names[kind] ? exit_names[kind] : "none";
 }

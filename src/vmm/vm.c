@@ -2,6 +2,7 @@
 #include "vmm/vm.h"
 
 #include "arch/arch.h"
+#include "vmm/hostcheck.h"
 #include "vmm/log.h"
 
 #include <errno.h>
@@ -23,22 +24,6 @@ static uint64_t clock_us(clockid_t id)
     struct timespec ts;
     clock_gettime(id, &ts);
     return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
-static void kick_handler(int sig)
-{
-    (void)sig; /* its only job is to make KVM_RUN return EINTR */
-}
-
-/* Install the kick handler once per process; no SA_RESTART so blocking
- * calls on vCPU threads (console writes) return EINTR too. */
-static int install_kick_signal(int sig)
-{
-    struct sigaction sa;
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = kick_handler;
-    sigemptyset(&sa.sa_mask);
-    return sigaction(sig, &sa, NULL) < 0 ? -errno : 0;
 }
 
 
@@ -85,10 +70,20 @@ int vm_create(struct vm **out, const struct vm_config *cfg, char *err, size_t er
         goto fail;
     const char *dev = vm->cfg.hv_device ? vm->cfg.hv_device : "/dev/kvm";
     r = hv_open(&vm->hv, dev);
-    if (r == -ENOENT || r == -ENXIO || r == -ENODEV) {
+    if (r == -ENOENT) {
         snprintf(err, errlen,
                  "%s does not exist: this host has no KVM (enable virtualization in the "
                  "firmware and load kvm_intel or kvm_amd)",
+                 dev);
+        goto fail;
+    } else if (r == -ENXIO || r == -ENODEV) {
+        snprintf(err, errlen,
+                 "%s has no driver behind it: this host has no KVM (enable virtualization in "
+                 "the firmware and load kvm_intel or kvm_amd)",
+                 dev);
+        goto fail;
+    } else if (r == -EPROTO) {
+        snprintf(err, errlen, "%s does not answer KVM's API version 12: it is not a KVM device",
                  dev);
         goto fail;
     } else if (r == -EACCES || r == -EPERM) {
@@ -99,14 +94,24 @@ int vm_create(struct vm **out, const struct vm_config *cfg, char *err, size_t er
         snprintf(err, errlen, "cannot use %s: %s", dev, strerror(-r));
         goto fail;
     }
+    /* A KVM that cannot run a stock guest (a paravirtual one, say) is
+     * refused here, in milliseconds, not by a guest dying a minute later. */
+    if (!vm->cfg.skip_kvm_check) {
+        r = hostcheck_for_start(vm->hv, dev, err, errlen);
+        if (r < 0)
+            goto fail;
+    }
     r = config_validate(&vm->cfg, hv_caps(vm->hv)->max_vcpus, config_host_memory(), err, errlen);
     if (r < 0)
         goto fail;
-    uint32_t need = HV_FEAT_IRQCHIP | HV_FEAT_IRQFD | HV_FEAT_IOEVENTFD;
-    if ((hv_caps(vm->hv)->features & need) != need) {
-        snprintf(err, errlen, "KVM lacks the in-kernel irqchip, irqfd or ioeventfd");
-        r = -ENOTSUP;
-        goto fail;
+    uint32_t have = hv_caps(vm->hv)->features;
+    for (unsigned b = 0; b < HV_FEAT_COUNT; b++) {
+        if ((HOSTCHECK_REQUIRED_FEATURES & (1u << b)) && !(have & (1u << b))) {
+            snprintf(err, errlen, "KVM on this host lacks %s, which arcvm needs",
+                     hv_feat_names[b]);
+            r = -ENOTSUP;
+            goto fail;
+        }
     }
     vm->state_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (vm->state_fd < 0) {
@@ -114,12 +119,12 @@ int vm_create(struct vm **out, const struct vm_config *cfg, char *err, size_t er
         snprintf(err, errlen, "eventfd: %s", strerror(errno));
         goto fail;
     }
-    vm->kick_signal = SIGRTMIN;
-    r = install_kick_signal(vm->kick_signal);
+    r = hv_kick_signal();
     if (r < 0) {
         snprintf(err, errlen, "sigaction: %s", strerror(-r));
         goto fail;
     }
+    vm->kick_signal = r;
     vm->nvcpus = vm->cfg.vcpus;
     vm->state = VM_CREATED;
     *out = vm;
@@ -221,6 +226,7 @@ static int vm_build(struct vm *vm, char *err, size_t errlen)
         struct vcpu *v = &vm->vcpus[i];
         v->vm = vm;
         v->id = i;
+        atomic_store(&v->last_exit, VCPU_EXIT_KINDS);
         r = hv_vcpu_create(vm->hvm, i, &v->hv);
         if (r < 0) {
             snprintf(err, errlen, "creating vCPU %u failed: %s", i, strerror(-r));
@@ -319,9 +325,109 @@ void vm_kick_vcpus(struct vm *vm)
         if (!v->hv)
             continue;
         hv_vcpu_request_exit(v->hv);
+        atomic_fetch_add_explicit(&v->kicks, 1, memory_order_relaxed);
         if (v->thread_started)
             pthread_kill(v->thread, vm->kick_signal);
     }
+}
+
+const char *vcpu_where_name(enum vcpu_where w)
+{
+    static const char *const names[] = {
+        [VCPU_NOT_STARTED] = "not started", [VCPU_IN_GUEST] = "in guest",
+        [VCPU_IN_VMM] = "in vmm", [VCPU_PARKED] = "parked", [VCPU_DONE] = "done"};
+    return (unsigned)w < sizeof(names) / sizeof(names[0]) ? names[w] : "?";
+}
+
+static uint64_t coarse_ms(void)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
+    return (uint64_t)now.tv_sec * 1000u + (uint64_t)now.tv_nsec / 1000000u;
+}
+
+/* What a vCPU publishes about itself, as it was before the report's kick
+ * (after it, every vCPU would be "in the VMM for 0 ms" after an "intr"). */
+static void vcpu_snapshot(struct vcpu *v, unsigned id, uint64_t now_ms, struct vcpu_report *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->id = id;
+    o->where = (enum vcpu_where)atomic_load(&v->where);
+    uint64_t since = atomic_load(&v->where_since_ms);
+    o->where_ms = since && now_ms > since ? now_ms - since : 0;
+    o->last_exit = vcpu_exit_name(atomic_load(&v->last_exit));
+    for (unsigned k = 0; k < VCPU_EXIT_KINDS; k++)
+        o->exits += __atomic_load_n(&v->exits[k], __ATOMIC_RELAXED);
+    o->intr_exits = __atomic_load_n(&v->exits[HV_EXIT_INTR], __ATOMIC_RELAXED);
+    o->kicks = atomic_load_explicit(&v->kicks, memory_order_relaxed);
+}
+
+/* Whether vCPU @v has answered request number @want. */
+static bool vcpu_answered(struct vcpu *v, unsigned want)
+{
+    return (int)(atomic_load_explicit(&v->report_ack, memory_order_acquire) - want) >= 0;
+}
+
+int vm_vcpu_report(struct vm *vm, struct vcpu_report *out, unsigned max, unsigned timeout_ms)
+{
+    unsigned n = vm->nvcpus < max ? vm->nvcpus : max;
+    unsigned *want = calloc(n ? n : 1, sizeof(*want));
+    if (!want)
+        return -ENOMEM;
+    pthread_mutex_lock(&vm->lock);
+    bool live = vm->vcpus && (vm->state == VM_RUNNING || vm->state == VM_PAUSED ||
+                              vm->state == VM_STOPPING);
+    if (live) {
+        uint64_t now_ms = coarse_ms();
+        for (unsigned i = 0; i < n; i++) {
+            vcpu_snapshot(&vm->vcpus[i], i, now_ms, &out[i]);
+            want[i] = atomic_fetch_add(&vm->vcpus[i].report_req, 1) + 1;
+        }
+        /* Parked vCPUs wait on vm->cond and answer when woken. */
+        pthread_cond_broadcast(&vm->cond);
+        /* Kick every live thread, not only those seen in the guest: one
+         * seen in the VMM may be entering right now, past its look at the
+         * request; a spare kick costs one interrupted entry. Under vm->lock,
+         * a thread not yet DONE cannot have ended: it takes the lock last. */
+        for (unsigned i = 0; i < n; i++) {
+            struct vcpu *v = &vm->vcpus[i];
+            int w = atomic_load(&v->where);
+            if (w != VCPU_DONE && w != VCPU_NOT_STARTED && v->thread_started) {
+                hv_vcpu_request_exit(v->hv);
+                atomic_fetch_add_explicit(&v->kicks, 1, memory_order_relaxed);
+                pthread_kill(v->thread, vm->kick_signal);
+            }
+        }
+    }
+    pthread_mutex_unlock(&vm->lock);
+    if (!live) {
+        free(want);
+        return -EINVAL;
+    }
+    /* Poll for the answers: a diagnostic, so 1 ms steps are fine. */
+    uint64_t deadline = clock_us(CLOCK_MONOTONIC) + (uint64_t)timeout_ms * 1000u;
+    for (;;) {
+        bool all = true;
+        for (unsigned i = 0; i < n; i++) {
+            int w = atomic_load(&vm->vcpus[i].where);
+            if (w != VCPU_DONE && w != VCPU_NOT_STARTED && !vcpu_answered(&vm->vcpus[i], want[i]))
+                all = false;
+        }
+        if (all || clock_us(CLOCK_MONOTONIC) >= deadline)
+            break;
+        struct timespec ms = {0, 1000000};
+        nanosleep(&ms, NULL);
+    }
+    for (unsigned i = 0; i < n; i++) {
+        struct vcpu *v = &vm->vcpus[i];
+        out[i].answered = vcpu_answered(v, want[i]);
+        if (out[i].answered) {
+            out[i].pc_valid = v->report_pc_ok;
+            out[i].pc = v->report_pc;
+        }
+    }
+    free(want);
+    return (int)n;
 }
 
 void vm_request_stop(struct vm *vm, enum vm_exit_kind kind, const char *fmt, ...)

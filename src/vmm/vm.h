@@ -43,6 +43,15 @@ struct vm_exit_info {
 
 #define VCPU_EXIT_KINDS (HV_EXIT_UNKNOWN + 1)
 
+/* Where a vCPU thread is, for the vCPU report. */
+enum vcpu_where {
+    VCPU_NOT_STARTED, /* its thread has not run yet */
+    VCPU_IN_GUEST,    /* inside hv_vcpu_run() */
+    VCPU_IN_VMM,      /* handling an exit, or about to enter */
+    VCPU_PARKED,      /* paused */
+    VCPU_DONE,        /* its thread has ended */
+};
+
 struct vcpu {
     struct vm *vm;
     unsigned id;
@@ -54,6 +63,16 @@ struct vcpu {
      * by the vCPU thread only; others read them with relaxed atomics. */
     uint64_t exits[VCPU_EXIT_KINDS];
     uint64_t io_reads, mmio_reads;
+    /* For the vCPU report: written by the vCPU thread, read by anyone. */
+    _Atomic int where;               /* enum vcpu_where */
+    _Atomic uint64_t where_since_ms; /* CLOCK_MONOTONIC_COARSE, ms */
+    _Atomic unsigned last_exit;      /* HV_EXIT_*, VCPU_EXIT_KINDS: none */
+    _Atomic uint64_t kicks;          /* exit requests sent to it */
+    /* A report request: the requester bumps report_req and kicks; the
+     * vCPU thread fills report_pc* and then sets report_ack = report_req. */
+    _Atomic unsigned report_req, report_ack;
+    uint64_t report_pc;
+    bool report_pc_ok;
 };
 
 struct arch_vm;
@@ -128,6 +147,28 @@ struct vm_metrics {
 void vm_get_metrics(struct vm *vm, struct vm_metrics *m);
 /* Deliver Ctrl-Alt-Del to a running guest. */
 int vm_send_ctrl_alt_del(struct vm *vm);
+
+/* What each vCPU is doing, without stopping the VM: every vCPU is kicked
+ * out of the guest once and reports its program counter from its own
+ * thread; one that does not answer within @timeout_ms is stuck inside the
+ * hypervisor (a host problem, not the guest's). Fills up to @max entries;
+ * returns the vCPU count, or -EINVAL before the VM is started. */
+struct vcpu_report {
+    unsigned id;
+    enum vcpu_where where;
+    uint64_t where_ms;     /* how long it has been there */
+    bool answered;         /* answered the request within the timeout */
+    bool pc_valid;
+    uint64_t pc;           /* x86: RIP at the moment it answered */
+    const char *last_exit; /* "io", "mmio", "intr", ..., "none" */
+    uint64_t exits;        /* all exits so far */
+    uint64_t kicks, intr_exits; /* exit requests sent / interrupted runs seen */
+};
+int vm_vcpu_report(struct vm *vm, struct vcpu_report *out, unsigned max, unsigned timeout_ms);
+/* "not started", "in guest", "in vmm", "parked", "done". */
+const char *vcpu_where_name(enum vcpu_where w);
+/* The name of exit kind @kind (HV_EXIT_*; VCPU_EXIT_KINDS: "none"). */
+const char *vcpu_exit_name(unsigned kind);
 
 /* For vcpu.c: run loop of one vCPU thread. */
 void *vcpu_thread(void *arg);

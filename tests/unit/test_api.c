@@ -118,6 +118,22 @@ static const char *fake_error(void *c, const arcvm *vm)
     return ((struct fake *)c)->err;
 }
 
+/* Two vCPUs: one answering from the guest, one stuck in the hypervisor. */
+static int fake_vcpu_info(void *c, arcvm *vm, struct arcvm_vcpu_info *out, unsigned max)
+{
+    (void)c, (void)vm;
+    assert_true(max >= 2);
+    out[0] = (struct arcvm_vcpu_info){.id = 0, .where = ARCVM_VCPU_IN_GUEST, .where_ms = 12,
+                                      .answered = 1, .pc_valid = 1,
+                                      .pc = 0xffffffff81a3c2b4ull, .exits = 5012, .kicks = 3,
+                                      .intr_exits = 3};
+    snprintf(out[0].last_exit, sizeof(out[0].last_exit), "io");
+    out[1] = (struct arcvm_vcpu_info){.id = 1, .where = ARCVM_VCPU_IN_GUEST, .where_ms = 20004,
+                                      .exits = 7, .kicks = 1};
+    snprintf(out[1].last_exit, sizeof(out[1].last_exit), "halt");
+    return 2;
+}
+
 static const struct api_vm_ops fake_ops = {
     .start = fake_start,
     .pause = fake_pause,
@@ -129,6 +145,7 @@ static const struct api_vm_ops fake_ops = {
     .get_state = fake_state,
     .state_fd = fake_state_fd,
     .last_error = fake_error,
+    .get_vcpu_info = fake_vcpu_info,
 };
 
 struct t {
@@ -865,6 +882,8 @@ static void test_lifecycle(void **state)
     assert_int_equal(t->f.starts, 0);
     assert_int_equal(api_vm_fd(t->a), -1);
     assert_int_equal(api_stop(t->a), -EINVAL);
+    assert_int_equal(req(t, "GET", "/vcpus", NULL), 400);
+    FAULT_HAS(t, "not running");
 
     put_kernel(t);
     put_drive(t, "rootfs", 0, true, 204);
@@ -877,6 +896,31 @@ static void test_lifecycle(void **state)
     assert_false(api_vm_event(t->a)); /* running: nothing to do */
     assert_int_equal(req(t, "GET", "/", NULL), 200);
     assert_string_equal(jstr(t, "state"), "Running");
+
+    /* The vCPU report: every field, the program counter in hex (a 64-bit
+     * address is past JSON's safe integers), null when unknown. */
+    assert_int_equal(req(t, "GET", "/vcpus", NULL), 200);
+    json_t *v = json_object_get(t->json, "vcpus");
+    assert_int_equal(json_array_size(v), 2);
+    json_t *v0 = json_array_get(v, 0), *v1 = json_array_get(v, 1);
+    assert_string_equal(json_string_value(json_object_get(v0, "pc")), "0xffffffff81a3c2b4");
+    assert_string_equal(json_string_value(json_object_get(v0, "state")), "in guest");
+    assert_string_equal(json_string_value(json_object_get(v0, "last_exit")), "io");
+    assert_true(json_is_true(json_object_get(v0, "answered")));
+    assert_int_equal(json_integer_value(json_object_get(v0, "exits")), 5012);
+    assert_int_equal(json_integer_value(json_object_get(v0, "interrupted_runs")), 3);
+    assert_true(json_is_null(json_object_get(v1, "pc")));
+    assert_true(json_is_false(json_object_get(v1, "answered")));
+    assert_int_equal(json_integer_value(json_object_get(v1, "state_ms")), 20004);
+    assert_int_equal(req(t, "PUT", "/vcpus", "{}"), 405);
+    struct arcvm_vcpu_info vi[2];
+    char line[256];
+    assert_int_equal(api_vcpu_info(t->a, vi, 2), 2);
+    arcvm_vcpu_info_format(&vi[0], line, sizeof(line));
+    assert_string_equal(line, "vcpu0: in guest for 12 ms, pc 0xffffffff81a3c2b4, last exit io, "
+                              "5012 exits, 3 kicks, 3 interrupted runs");
+    arcvm_vcpu_info_format(&vi[1], line, sizeof(line));
+    assert_non_null(strstr(line, "vcpu1: in guest for 20004 ms, NO ANSWER within 500 ms"));
 
     /* After start: pre-boot operations are refused, the VM untouched. */
     static const struct {

@@ -3,6 +3,7 @@
 #include "unit.h"
 
 #include "api/api.h"
+#include "api/api_client.h"
 #include "api/api_http.h"
 
 #include <event2/event.h>
@@ -270,9 +271,35 @@ static void test_listen(void **state)
     assert_int_equal(api_http_listen_unix("/nonexistent/dir/sock", err, sizeof(err)), -ENOENT);
 }
 
+/* The command line's client (`arcvm vcpus`) against the real server. */
+static void test_client(void **state)
+{
+    struct srv *s = *state;
+    char err[256], *body = NULL;
+    assert_int_equal(api_client_get(s->sock, "/version", &body, err, sizeof(err)), 200);
+    assert_non_null(strstr(body, "\"firecracker_version\""));
+    free(body);
+    body = NULL;
+    assert_int_equal(api_client_get(s->sock, "/no/such/thing", &body, err, sizeof(err)), 404);
+    assert_non_null(strstr(body, "fault_message"));
+    free(body);
+    /* No VM started: GET /vcpus is a 400, which the client reports. */
+    FILE *out = tmpfile();
+    assert_non_null(out);
+    assert_int_equal(api_client_print_vcpus(s->sock, out, err, sizeof(err)), -EPROTO);
+    assert_non_null(strstr(err, "answered 400"));
+    assert_int_equal(ftell(out), 0);
+    fclose(out);
+    char missing[160];
+    snprintf(missing, sizeof(missing), "%s/none.sock", s->dir);
+    assert_true(api_client_get(missing, "/", &body, err, sizeof(err)) < 0);
+    assert_non_null(strstr(err, "cannot connect"));
+}
+
 int main(void)
 {
     RUN(cmocka_unit_test_setup_teardown(test_requests, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_client, setup, teardown),
         cmocka_unit_test_setup_teardown(test_keep_alive, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent, setup, teardown),
         cmocka_unit_test_setup_teardown(test_listen, setup, teardown));

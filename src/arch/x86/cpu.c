@@ -2,10 +2,14 @@
  * AMD APM; leaf meanings from both vendors' CPUID documentation. */
 #include "arch/x86/cpu.h"
 
+#include "arch/arch.h"
+
 #include "arch/x86/boot.h"
 #include "arch/x86/layout.h"
 
 #include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -211,4 +215,66 @@ int x86_vcpu_boot_pvh(struct hv_vcpu *v, uint32_t entry, uint32_t start_info)
         return r;
     struct hv_x86_regs regs = {.rip = entry, .rbx = start_info, .rflags = RFLAGS_RESERVED};
     return hv_x86_vcpu_set_regs(v, &regs);
+}
+
+/* ---- describing a vCPU: crash reports and the vCPU report ---- */
+
+int arch_vcpu_pc(struct hv_vcpu *v, uint64_t *pc)
+{
+    struct hv_x86_regs r;
+    int e = hv_x86_vcpu_get_regs(v, &r);
+    if (e == 0)
+        *pc = r.rip;
+    return e;
+}
+
+const char *arch_vcpu_where(struct hv_vcpu *v, char *buf, size_t len)
+{
+    struct hv_x86_regs r;
+    struct hv_x86_sregs s;
+    if (hv_x86_vcpu_get_regs(v, &r) < 0 || hv_x86_vcpu_get_sregs(v, &s) < 0) {
+        snprintf(buf, len, "(RIP unknown: registers unreadable)");
+    } else if (r.rip == 0xfff0 && s.cs.selector == 0xf000 && s.cs.base == 0xffff0000) {
+        /* The reset vector: on AMD, KVM reinitialises the vCPU on a
+         * shutdown intercept, so the faulting RIP is gone. */
+        snprintf(buf, len, "(RIP unknown: the hypervisor reset the vCPU)");
+    } else {
+        snprintf(buf, len, "at RIP 0x%" PRIx64, r.rip);
+    }
+    return buf;
+}
+
+/* The CPU mode a crash happened in, from CR0.PE, EFER.LMA and CS.L. */
+static const char *cpu_mode(const struct hv_x86_sregs *s)
+{
+    if (!(s->cr0 & 1))
+        return "real mode";
+    if (s->efer & (1u << 10))
+        return s->cs.l ? "64-bit mode" : "compatibility mode";
+    return "protected mode";
+}
+
+size_t arch_vcpu_dump(struct hv_vcpu *v, char *buf, size_t len)
+{
+    struct hv_x86_regs r;
+    struct hv_x86_sregs s;
+    if (hv_x86_vcpu_get_regs(v, &r) < 0 || hv_x86_vcpu_get_sregs(v, &s) < 0)
+        return (size_t)snprintf(buf, len, "registers unreadable\n");
+    int n = snprintf(
+        buf, len,
+        "RIP=%016" PRIx64 " RFLAGS=%08" PRIx64 " %s, CPL %u\n"
+        "RAX=%016" PRIx64 " RBX=%016" PRIx64 " RCX=%016" PRIx64 " RDX=%016" PRIx64 "\n"
+        "RSI=%016" PRIx64 " RDI=%016" PRIx64 " RBP=%016" PRIx64 " RSP=%016" PRIx64 "\n"
+        "R8 =%016" PRIx64 " R9 =%016" PRIx64 " R10=%016" PRIx64 " R11=%016" PRIx64 "\n"
+        "R12=%016" PRIx64 " R13=%016" PRIx64 " R14=%016" PRIx64 " R15=%016" PRIx64 "\n"
+        "CS=%04x base %016" PRIx64 " SS=%04x DS=%04x ES=%04x FS=%04x GS=%04x TR=%04x\n"
+        "CR0=%08" PRIx64 " CR2=%016" PRIx64 " CR3=%016" PRIx64 " CR4=%08" PRIx64
+        " EFER=%" PRIx64 "\n"
+        "GDT=%016" PRIx64 "/%x IDT=%016" PRIx64 "/%x APIC_BASE=%" PRIx64 "\n",
+        r.rip, r.rflags, cpu_mode(&s), s.cs.dpl, r.rax, r.rbx, r.rcx, r.rdx, r.rsi, r.rdi, r.rbp,
+        r.rsp, r.r8, r.r9, r.r10, r.r11, r.r12, r.r13, r.r14, r.r15, s.cs.selector, s.cs.base,
+        s.ss.selector, s.ds.selector, s.es.selector, s.fs.selector, s.gs.selector, s.tr.selector,
+        s.cr0, s.cr2, s.cr3, s.cr4, s.efer, s.gdt.base, s.gdt.limit, s.idt.base, s.idt.limit,
+        s.apic_base);
+    return n < 0 ? 0 : (size_t)n;
 }
