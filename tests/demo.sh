@@ -17,9 +17,7 @@ else
 fi
 args=(run --kernel "$KERNEL" --initrd "$INITRD" --cpus 2 --memory 512M
       --cmdline "quiet arcvm.mode=$mode" --boot-timer)
-if [ -r /dev/kvm ] && [ -w /dev/kvm ]; then
-  exec build/arcvm "${args[@]}"
-fi
-echo "demo: this host has no usable /dev/kvm, so the demo runs arcvm inside a" \
-     "nested QEMU/TCG guest that has one (slow: about a minute)" >&2
+# nested.sh runs it directly when `arcvm check` says this host's KVM can run
+# a stock guest, and otherwise inside a nested QEMU/TCG guest that has one
+# (slow: about a minute); it says which and why.
 exec tests/harness/nested.sh -- build/arcvm "${args[@]}"

@@ -9,6 +9,8 @@
 #   vm_send NAME TEXT          type TEXT and Enter on its console
 #   vm_expect NAME REGEX [S]   wait up to S seconds for REGEX in its output
 #   vm_wait NAME [S]           wait for arcvm to exit; sets VM_RC
+#   vm_report NAME WHY         show a stuck guest's vCPU report and console tail
+#   expect_refusal D RE ARGS   "arcvm run ARGS" must fail with one line matching RE
 # Results: ok / not_ok / check print TAP-like lines and count failures.
 
 ARCVM=${ARCVM:-$PWD/build/arcvm}
@@ -79,10 +81,37 @@ vm_wait() {
 
 vm_stderr() { cat "$(vm_dir "$1")/err"; }
 
+# vm_report NAME WHY: when a guest seems stuck, show arcvm's vCPU report
+# (SIGUSR1) and the console's tail, to tell a hung guest from a hung host.
+vm_report() {
+  local d; d=$(vm_dir "$1")
+  echo "     [$1] $2: vCPU report and console tail:" >&2
+  kill -USR1 "$(cat "$d/pid")" 2>/dev/null && sleep 1
+  grep -a 'arcvm: vcpu' "$d/err" | tail -n 8 | sed 's/^/       | /' >&2
+  tail -n 10 "$d/out" | sed 's/^/       > /' >&2
+}
+
 # Kill any guest still running when the suite ends.
 vm_cleanup() {
   for p in "$E2E_TMP"/vm-*/pid; do
     [ -f "$p" ] && kill -9 "$(cat "$p")" 2>/dev/null
   done
   return 0
+}
+
+# expect_refusal DESCRIPTION REGEX ARGS...: arcvm run ARGS must exit 1 and
+# print exactly one line on stderr matching REGEX, and nothing on stdout.
+expect_refusal() {
+  local desc=$1 re=$2; shift 2
+  local out="$E2E_TMP/refusal.out" err="$E2E_TMP/refusal.err"
+  local before; before=$(ls /tmp /dev/shm | sort | md5sum)
+  timeout 60 ${RUNAS:-} "$ARCVM" run "$@" </dev/null >"$out" 2>"$err"
+  local rc=$? lines; lines=$(wc -l <"$err")
+  local after; after=$(ls /tmp /dev/shm | sort | md5sum)
+  if [ $rc -eq 1 ] && [ "$lines" -eq 1 ] && grep -qE -- "$re" "$err" && [ ! -s "$out" ] &&
+     [ "$before" = "$after" ]; then
+    ok "refuses $desc: $(cat "$err")"
+  else
+    not_ok "refuses $desc (rc=$rc, $lines stderr lines, want /$re/): $(head -c 300 "$err")"
+  fi
 }

@@ -1,6 +1,7 @@
 /* lifecycle.c - end-to-end test of the C library: two VMs in one process,
  * lifecycle transitions (legal and refused), pause really stopping the
- * guest, stop, and teardown leaving no file descriptor or thread behind.
+ * guest, stop, and teardown leaving no file descriptor or thread behind;
+ * the host check, its refusal of a paravirtual KVM, and the vCPU report.
  *
  * Usage: lifecycle KERNEL INITRD     (needs /dev/kvm; prints TAP-like lines)
  */
@@ -11,6 +12,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -128,6 +130,37 @@ static int setup(struct guest *g, const char *kernel, const char *initrd, unsign
     return r;
 }
 
+/* A fake /proc and /sys as a KVM PVM host shows them: the kvm_pvm module
+ * and a CPU without vmx/svm. Returns the root (a static buffer). */
+static const char *pvm_root(void)
+{
+    static char root[] = "/tmp/arcvm-lifecycle-pvm.XXXXXX";
+    char p[128];
+    if (!mkdtemp(root))
+        return NULL;
+    snprintf(p, sizeof(p), "%s/proc", root);
+    mkdir(p, 0755);
+    snprintf(p, sizeof(p), "%s/proc/cpuinfo", root);
+    FILE *f = fopen(p, "w");
+    if (f) {
+        fputs("processor\t: 0\nflags\t\t: fpu vme de pse tsc msr pae hypervisor\n", f);
+        fclose(f);
+    }
+    const char *dirs[] = {"sys", "sys/module", "sys/module/kvm", "sys/module/kvm_pvm"};
+    for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+        snprintf(p, sizeof(p), "%s/%s", root, dirs[i]);
+        mkdir(p, 0755);
+    }
+    return root;
+}
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
 static void teardown(struct guest *g)
 {
     arcvm_destroy(g->vm);
@@ -144,6 +177,32 @@ int main(int argc, char **argv)
         return 2;
     }
     int fds0 = count_dir("/proc/self/fd"), threads0 = count_dir("/proc/self/task");
+
+    /* The host check: this host runs guests (the suite runs where it does). */
+    static struct arcvm_check_report rep;
+    int cr = arcvm_check_host(NULL, NULL, &rep);
+    const char *guest_run = "missing";
+    for (unsigned i = 0; i < rep.count; i++)
+        if (!strcmp(rep.items[i].name, "guest-run"))
+            guest_run = arcvm_check_status_name(rep.items[i].status);
+    CHECK(cr == 0 && rep.fails == 0 && !strcmp(guest_run, "PASS"),
+          "arcvm_check_host(): %u checks, %u warnings, no failure, guest-run %s", rep.count,
+          rep.warns, guest_run);
+    /* A paravirtual KVM is refused by arcvm_start() at once, naming it. */
+    const char *pvm = pvm_root();
+    struct guest c;
+    CHECK(pvm && setup(&c, argv[1], argv[2], 1) == 0, "library: configure VM C on a PVM host");
+    setenv("ARCVM_HOST_ROOT", pvm ? pvm : "/nonexistent", 1);
+    double t0 = now_ms();
+    int rc = arcvm_start(c.vm);
+    double took = now_ms() - t0;
+    unsetenv("ARCVM_HOST_ROOT");
+    CHECK(rc == -ENOTSUP && strstr(arcvm_last_error(c.vm), "kvm_pvm") && took < 1000,
+          "arcvm_start() on a PVM host is refused in %.0f ms: %s", took, arcvm_last_error(c.vm));
+    CHECK(arcvm_get_state(c.vm) == ARCVM_STATE_CREATED,
+          "and nothing was built: the handle is still 'created'");
+    teardown(&c);
+
     struct guest a, b;
     CHECK(setup(&a, argv[1], argv[2], 2) == 0, "library: configure VM A");
     CHECK(arcvm_set_rng(a.vm, 1) == 0, "VM A gets a virtio-rng");
@@ -155,6 +214,8 @@ int main(int argc, char **argv)
     /* Refused before start, with the VM untouched. */
     CHECK(arcvm_pause(a.vm) == -EINVAL, "pause before start is refused: %s",
           arcvm_last_error(a.vm));
+    struct arcvm_vcpu_info vi[4];
+    CHECK(arcvm_get_vcpu_info(a.vm, vi, 4) == -EINVAL, "no vCPU report before start");
     CHECK(arcvm_resume(a.vm) == -EINVAL, "resume before start is refused");
     CHECK(arcvm_stop(a.vm) == -EINVAL, "stop before start is refused");
     CHECK(arcvm_get_state(a.vm) == ARCVM_STATE_CREATED, "state is created");
@@ -221,9 +282,27 @@ int main(int argc, char **argv)
           (unsigned long long)met.exits_io_out, (unsigned long long)met.devices[0].in_bytes,
           (unsigned long long)met.devices[0].requests);
 
+    /* The vCPU report while running: every vCPU answers its kick. */
+    char line[256] = "";
+    int nv = arcvm_get_vcpu_info(a.vm, vi, 4);
+    if (nv > 0)
+        arcvm_vcpu_info_format(&vi[0], line, sizeof(line));
+    CHECK(nv == 2 && vi[0].answered && vi[1].answered && vi[0].pc_valid && vi[0].exits > 0,
+          "vCPU report of a running VM: %d vCPUs, all answered: %s", nv, line);
+    /* A second report sees the first one's kicks taken. */
+    nv = arcvm_get_vcpu_info(a.vm, vi, 4);
+    CHECK(nv == 2 && vi[0].kicks >= 1 && vi[0].intr_exits >= 1 && vi[1].kicks >= 1,
+          "the report's kicks are counted: vcpu0 %llu kicks, %llu interrupted runs",
+          (unsigned long long)vi[0].kicks, (unsigned long long)vi[0].intr_exits);
+
     /* Pause: typed input must not be answered until resume. */
     CHECK(arcvm_pause(a.vm) == 0, "pause a running VM");
     CHECK(arcvm_get_state(a.vm) == ARCVM_STATE_PAUSED, "state is paused");
+    nv = arcvm_get_vcpu_info(a.vm, vi, 4);
+    CHECK(nv == 2 && vi[0].where == ARCVM_VCPU_PARKED && vi[1].where == ARCVM_VCPU_PARKED &&
+              vi[0].answered && vi[1].answered,
+          "vCPU report of a paused VM: both parked and answering (%s, %s)",
+          arcvm_vcpu_where_name(vi[0].where), arcvm_vcpu_where_name(vi[1].where));
     CHECK(arcvm_pause(a.vm) == -EALREADY, "pausing twice is refused");
     type(&a, "echo PAUSE-$((40+2))");
     CHECK(!expect(&a, "PAUSE-42", 5), "a paused guest makes no progress (no answer in 5 s)");

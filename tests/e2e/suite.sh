@@ -15,23 +15,6 @@ export XDG_CACHE_HOME="$E2E_TMP/cache"
 KCACHE="$XDG_CACHE_HOME/arcvm/kernels"
 echo "# arcvm e2e on $(uname -r), kernel $KERNEL, $(nproc) host CPUs"
 
-# expect_refusal DESCRIPTION REGEX ARGS...: arcvm run ARGS must exit 1 and
-# print exactly one line on stderr matching REGEX, and nothing on stdout.
-expect_refusal() {
-  local desc=$1 re=$2; shift 2
-  local out="$E2E_TMP/refusal.out" err="$E2E_TMP/refusal.err"
-  local before; before=$(ls /tmp /dev/shm | sort | md5sum)
-  timeout 60 ${RUNAS:-} "$ARCVM" run "$@" </dev/null >"$out" 2>"$err"
-  local rc=$? lines; lines=$(wc -l <"$err")
-  local after; after=$(ls /tmp /dev/shm | sort | md5sum)
-  if [ $rc -eq 1 ] && [ "$lines" -eq 1 ] && grep -qE -- "$re" "$err" && [ ! -s "$out" ] &&
-     [ "$before" = "$after" ]; then
-    ok "refuses $desc: $(cat "$err")"
-  else
-    not_ok "refuses $desc (rc=$rc, $lines stderr lines, want /$re/): $(head -c 300 "$err")"
-  fi
-}
-
 # ---- bad input: one clear line, nonzero status, nothing left behind ----
 section_refusals() {
 
@@ -66,7 +49,8 @@ section_refusals() {
   expect_refusal "a kernel that needs more memory than given" "give at least --memory" --kernel "$KERNEL" --memory 64M
 }
 
-# ---- a guest that triple-faults: named reason, RIP, status 3 ----
+# ---- guests that crash: named reason, RIP, registers, status 3; the vCPU
+# report of a guest that spins ----
 section_crash() {
   "$MKELF" "$E2E_TMP/triple.elf" triple-fault
   timeout 60 "$ARCVM" run --kernel "$E2E_TMP/triple.elf" --memory 64M </dev/null >/dev/null 2>"$E2E_TMP/triple.err"
@@ -78,6 +62,121 @@ section_crash() {
   else
     not_ok "triple fault: rc=$rc, stderr: $(cat "$E2E_TMP/triple.err")"
   fi
+  # An instruction KVM must emulate (an MMIO access) but cannot: the report
+  # names the sub-error, the instruction bytes and the registers.
+  "$MKELF" "$E2E_TMP/emul.elf" emulation-failure
+  timeout 60 "$ARCVM" run --kernel "$E2E_TMP/emul.elf" --memory 64M </dev/null >/dev/null 2>"$E2E_TMP/emul.err"
+  rc=$?
+  if [ $rc -eq 3 ] &&
+     grep -q "KVM internal error: emulation failure (suberror 1), instruction bytes 66 0f fe 00" "$E2E_TMP/emul.err" &&
+     grep -qE "vcpu0: RIP=0*1000[0-9a-f]{2} .* protected mode, CPL 0" "$E2E_TMP/emul.err" &&
+     grep -qE "vcpu0: RAX=0*c0001000 " "$E2E_TMP/emul.err" && grep -q "vcpu0: CR0=" "$E2E_TMP/emul.err"; then
+    ok "an emulation failure exits 3 with sub-error, instruction bytes and registers: $(grep 'guest crashed' "$E2E_TMP/emul.err")"
+  else
+    not_ok "emulation failure: rc=$rc, stderr: $(cat "$E2E_TMP/emul.err")"
+  fi
+  # The vCPU report (SIGUSR1) of a guest spinning at 0x100000, its second
+  # vCPU never started by the guest: both answer, the VM keeps running.
+  "$MKELF" "$E2E_TMP/spin.elf" spin
+  vm_start spin --kernel "$E2E_TMP/spin.elf" --memory 64M --cpus 2 --console none
+  sleep 1
+  kill -USR1 "$(cat "$(vm_dir spin)/pid")"
+  local end=$((SECONDS + 20))
+  while [ $SECONDS -lt $end ] && ! grep -q 'vcpu1:' "$(vm_dir spin)/err"; do sleep 0.2; done
+  check "SIGUSR1: vcpu0 answers from the guest at its spin loop: $(grep -m1 'vcpu0:' "$(vm_dir spin)/err")" \
+    grep -qE 'arcvm: vcpu0: in (guest|vmm) for [0-9]+ ms, pc 0x10000[0-2], last exit [a-z_]+, [0-9]+ exits' "$(vm_dir spin)/err"
+  check "SIGUSR1: vcpu1 (never started by the guest) answers too: $(grep -m1 'vcpu1:' "$(vm_dir spin)/err")" \
+    grep -qE 'arcvm: vcpu1: in (guest|vmm) for [0-9]+ ms, pc 0x' "$(vm_dir spin)/err"
+  check "the VM runs on after the report" kill -0 "$(cat "$(vm_dir spin)/pid")"
+  kill -TERM "$(cat "$(vm_dir spin)/pid")"
+  vm_wait spin 30
+  check "and stops on SIGTERM (exit $VM_RC)" [ "$VM_RC" -eq 143 ]
+}
+
+# ---- arcvm check: the verdict, PVM refused at once, the expert override ----
+section_check() {
+  local T="$E2E_TMP/check" rc
+  mkdir -p "$T"
+  # Where the suite runs, KVM runs stock guests: the check must say so.
+  "$ARCVM" check >"$T/ok.out" 2>&1; rc=$?
+  check "arcvm check passes here (exit $rc): $(tail -1 "$T/ok.out")" [ $rc -eq 0 ]
+  check "every line of arcvm check is a PASS/WARN/FAIL verdict, a hint or the summary" \
+    sh -c "! grep -vE '^(PASS|WARN|FAIL)  [a-z0-9-]+ +[^ ]|^ {6,}-> |^arcvm check: ' '$T/ok.out'"
+  local n missing=
+  for n in kvm-device kvm-access kvm-api hardware-virt guest-run cap-irqchip cap-irqfd \
+           cap-ioeventfd cap-immediate-exit cap-user-memory cap-pit; do
+    grep -qE "^PASS  $n " "$T/ok.out" || missing="$missing $n"
+  done
+  check "the required pieces PASS: $(grep -E '^PASS  (hardware-virt|guest-run) ' "$T/ok.out" | tr -s ' ' | paste -sd';')${missing:+; not:$missing}" \
+    [ -z "$missing" ]
+  "$ARCVM" check --json >"$T/ok.json"; rc=$?
+  check "arcvm check --json: valid JSON, can_run, every item named with a status" \
+    sh -c "[ $rc -eq 0 ] && jq -e '.can_run == true and .fails == 0 and (.checks | length) >= 10 and all(.checks[]; (.status | test(\"^(PASS|WARN|FAIL)$\")) and (.name | length) > 0)' '$T/ok.json' >/dev/null"
+  # Unusable devices FAIL and say why.
+  "$ARCVM" check --kvm-device /dev/null >"$T/null.out" 2>&1; rc=$?
+  check "a device that is not KVM FAILs (exit $rc): $(grep -m1 '^FAIL' "$T/null.out" | tr -s ' ')" \
+    sh -c "[ $rc -eq 1 ] && grep -qE '^FAIL  kvm-api .*not a KVM device' '$T/null.out'"
+  "$ARCVM" check --kvm-device /nonexistent/kvm >"$T/none.out" 2>&1; rc=$?
+  check "a missing device FAILs with what to do (exit $rc)" \
+    sh -c "[ $rc -eq 1 ] && grep -q '^FAIL  kvm-device .*does not exist' '$T/none.out' && grep -q -- '-> use a host with VT-x/AMD-V' '$T/none.out'"
+  # A paravirtual KVM as a KVM PVM host shows it: the kvm_pvm module and a
+  # CPU without vmx/svm (a fake /proc and /sys: ARCVM_HOST_ROOT).
+  local pvm="$T/pvm"
+  mkdir -p "$pvm/proc" "$pvm/sys/module/kvm" "$pvm/sys/module/kvm_pvm"
+  grep -m1 '^flags' /proc/cpuinfo | sed -E 's/ (svm|vmx)( |$)/ /g' >"$pvm/proc/cpuinfo"
+  ARCVM_HOST_ROOT=$pvm "$ARCVM" check >"$T/pvm.out" 2>&1; rc=$?
+  check "on a PVM host the check FAILs hardware-virt naming kvm_pvm (exit $rc)" \
+    sh -c "[ $rc -eq 1 ] && grep -qE '^FAIL  hardware-virt .*kvm_pvm, a paravirtual KVM' '$T/pvm.out'"
+  local t0=$EPOCHREALTIME ms
+  ARCVM_HOST_ROOT=$pvm expect_refusal "a start on a PVM host" \
+    "cannot run a stock Linux guest: KVM here is kvm_pvm" --kernel "$KERNEL" --initrd "$INITRD"
+  ms=$(( (${EPOCHREALTIME/./} - ${t0/./}) / 1000 ))
+  check "the refusal came within a second (${ms} ms)" [ "$ms" -lt 1000 ]
+  expect_refusal "a device that is not KVM" "/dev/null does not answer KVM's API version 12: it is not a KVM device" \
+    --kernel "$KERNEL" --kvm-device /dev/null
+  # --no-kvm-check goes ahead anyway: the triple-fault guest runs and crashes (3).
+  "$MKELF" "$T/triple.elf" triple-fault
+  ARCVM_HOST_ROOT=$pvm timeout 60 "$ARCVM" run --no-kvm-check --kernel "$T/triple.elf" \
+    --memory 64M </dev/null >/dev/null 2>"$T/override.err"; rc=$?
+  check "--no-kvm-check skips the check: the guest ran (exit $rc, crash)" [ $rc -eq 3 ]
+
+  # The API: InstanceStart on a PVM host is refused with a 400 at once; on a
+  # running VM GET /vcpus and `arcvm vcpus` report every vCPU.
+  local S="$T/api.sock" code fpid
+  capi() { curl -s --unix-socket "$S" -o "$T/resp" -w '%{http_code}' -X "$1" \
+             "http://localhost$2" ${3:+-H 'Content-Type: application/json' -d "$3"}; }
+  fc_up() { "$@" --api-sock "$S" </dev/null >"$T/fc.out" 2>"$T/fc.err" & fpid=$!
+            for _ in $(seq 100); do [ -S "$S" ] && break; sleep 0.05; done; }
+  fc_down() { kill -TERM $fpid 2>/dev/null; wait $fpid 2>/dev/null; rm -f "$S"; }
+  "$MKELF" "$T/spin.elf" spin
+  fc_up env ARCVM_HOST_ROOT="$pvm" "$ARCVM"
+  capi PUT /boot-source "{\"kernel_image_path\": \"$T/spin.elf\"}" >/dev/null
+  t0=$EPOCHREALTIME
+  code=$(capi PUT /actions '{"action_type": "InstanceStart"}')
+  ms=$(( (${EPOCHREALTIME/./} - ${t0/./}) / 1000 ))
+  check "API: InstanceStart on a PVM host is refused with $code in ${ms} ms: $(jq -r .fault_message "$T/resp" 2>/dev/null | cut -c1-120)" \
+    sh -c "[ $code = 400 ] && grep -q 'kvm_pvm' '$T/resp' && [ $ms -lt 1000 ]"
+  check "API: GET /vcpus before a start is refused with 400" [ "$(capi GET /vcpus)" = 400 ]
+  fc_down
+  fc_up "$ARCVM"
+  capi PUT /boot-source "{\"kernel_image_path\": \"$T/spin.elf\"}" >/dev/null
+  capi PUT /machine-config '{"vcpu_count": 2, "mem_size_mib": 128}' >/dev/null
+  code=$(capi PUT /actions '{"action_type": "InstanceStart"}')
+  sleep 1
+  check "API: GET /vcpus of a guest spinning at 0x100000: both vCPUs answer" \
+    sh -c "[ \"\$(curl -s --unix-socket '$S' -o '$T/vcpus.json' -w '%{http_code}' http://localhost/vcpus)\" = 200 ] &&
+           jq -e '(.vcpus | length) == 2 and all(.vcpus[]; .answered) and (.vcpus[0].pc | test(\"^0x10000[0-2]$\"))' '$T/vcpus.json' >/dev/null"
+  "$ARCVM" vcpus --api-sock "$S" >"$T/vcpus.txt" 2>&1; rc=$?
+  check "arcvm vcpus --api-sock prints one line per vCPU: $(head -1 "$T/vcpus.txt")" \
+    sh -c "[ $rc -eq 0 ] && [ \$(wc -l <'$T/vcpus.txt') -eq 2 ] && grep -qE '^vcpu0: in (guest|vmm) for [0-9]+ ms, pc 0x10000[0-2]' '$T/vcpus.txt'"
+  capi PATCH /vm '{"state": "Paused"}' >/dev/null
+  capi GET /vcpus >/dev/null
+  check "API: a paused VM's vCPUs report parked" \
+    sh -c "jq -e 'all(.vcpus[]; .state == \"parked\" and .answered)' '$T/resp' >/dev/null"
+  fc_down
+  "$ARCVM" vcpus --api-sock "$S" >"$T/vcpus.txt" 2>&1; rc=$?
+  check "arcvm vcpus without a server: one line, exit 1" \
+    sh -c "[ $rc -eq 1 ] && [ \$(wc -l <'$T/vcpus.txt') -eq 1 ] && grep -q 'cannot connect' '$T/vcpus.txt'"
 }
 
 # ---- the C library: two VMs, lifecycle, pause, teardown ----
@@ -454,7 +553,7 @@ section_vsock() {
   # host -> guest: CONNECT <port>, then an echo round trip of 1 MiB
   vm_send vs 'vsock-tool listen 5000 echo &'
   vm_expect vs 'listening on 5000' 30 >/dev/null
-  out=$("$VT" -t 30 connect-guest "$U" 5000 roundtrip 1M 2>&1); rc=$?
+  out=$(timeout 120 "$VT" -t 30 connect-guest "$U" 5000 roundtrip 1M 2>&1); rc=$?
   [ $rc -eq 0 ] || echo "$out" | sed 's/^/     /'
   check "host->guest: CONNECT and a 1 MiB echo round trip" [ $rc -eq 0 ]
   # guest -> host: to <uds>_6000
@@ -464,20 +563,23 @@ section_vsock() {
   vm_send vs 'vsock-tool connect-host 6000 roundtrip 1M; echo RT-RC-$?'
   check "guest->host: a 1 MiB echo round trip through <uds>_6000" vm_expect vs '^RT-RC-0' 120
   wait $hpid
-  out=$("$VT" connect-guest "$U" 7777 sink 2>&1); rc=$?
+  out=$(timeout 120 "$VT" connect-guest "$U" 7777 sink 2>&1); rc=$?
   check "a host connection to a guest port nobody listens on is refused" [ $rc -ne 0 ]
   # 100 MiB host -> guest
   vm_send vs 'vsock-tool listen 5001 sink &'
   vm_expect vs 'listening on 5001' 30 >/dev/null
   local t0=$SECONDS
-  out=$("$VT" -t 30 connect-guest "$U" 5001 source 100M 2>/dev/null)
+  # Bounded: a stalled transfer fails this check with a vCPU report instead
+  # of hanging the suite until the outer guest's deadline.
+  out=$(timeout 300 "$VT" -t 30 connect-guest "$U" 5001 source 100M 2>/dev/null) ||
+    vm_report vs "100 MiB host->guest ended with status $?"
   hs=$(echo "$out" | sed -n 's/.*sent_fnv=\([0-9a-f]*\).*/\1/p')
   if vm_expect vs "^sink sent=0 .*recv=$N " 600; then
     g=$(tr -d '\r' <"$(vm_dir vs)/out" | grep -aE "^sink sent=0 .*recv=$N " | tail -1)
     check "100 MiB host->guest arrive intact in $((SECONDS - t0)) s (checksum $hs)" \
       sh -c "[ -n '$hs' ] && echo '$g' | grep -q 'recv_fnv=$hs '"
   else
-    not_ok "100 MiB host->guest"
+    not_ok "100 MiB host->guest"; vm_report vs "no sink line"
   fi
   # 100 MiB guest -> host
   "$VT" listen-unix "${U}_6001" sink >"$E2E_TMP/sink6001.out" 2>/dev/null &
@@ -492,7 +594,7 @@ section_vsock() {
     check "100 MiB guest->host arrive intact in $((SECONDS - t0)) s (checksum $gs)" \
       sh -c "[ -n '$gs' ] && grep -q 'recv=$N recv_fnv=$gs ' '$E2E_TMP/sink6001.out'"
   else
-    not_ok "100 MiB guest->host"; kill $hpid 2>/dev/null
+    not_ok "100 MiB guest->host"; vm_report vs "no SRC-RC line"; kill $hpid 2>/dev/null
   fi
   vm_send vs 'poweroff -f'
   vm_wait vs 60
@@ -643,7 +745,7 @@ JSON
 }
 
 # ARCVM_E2E_ONLY="disks bzimage" runs only those sections (for quick iteration).
-for section in refusals crash library terminal bzimage pvh disks firecracker balloon vsock net; do
+for section in refusals check crash library terminal bzimage pvh disks firecracker balloon vsock net; do
   case " ${ARCVM_E2E_ONLY:-$section} " in
     *" $section "*) echo "# -- $section"; "section_$section" ;;
   esac

@@ -3,11 +3,19 @@
 #
 # Usage:
 #   nested.sh [--cpus N] [--mem SIZE] [--timeout SEC] -- CMD [ARGS...]
+#   nested.sh --decide
 #
-# With a usable /dev/kvm on the host (and ARCVM_NESTED != 1) it just execs CMD.
-# Otherwise it boots an outer QEMU/TCG guest (Debian kernel, busybox initramfs,
-# kvm_amd on QEMU's emulated SVM) that sees the host's root over 9p, chroots
-# into it, cds to the caller's directory and runs CMD with the same argv.
+# When `arcvm check` (build/arcvm, or $ARCVM_BIN) says this host's KVM can
+# run a stock Linux guest (and ARCVM_NESTED != 1) it just execs CMD. A
+# /dev/kvm that merely opens is not enough: a paravirtual KVM such as PVM
+# opens and answers, yet stock kernels die on it. Otherwise it boots an
+# outer QEMU/TCG guest (Debian kernel, busybox initramfs, kvm_amd on QEMU's
+# emulated SVM) that sees the host's root over 9p, chroots into it, cds to
+# the caller's directory and runs CMD with the same argv. Either way it says
+# on stderr which it chose and why.
+#
+#   --decide       only say which it would choose: exit 0 for directly, 1 for
+#                  nested (125 when arcvm is not built)
 #
 #   --cpus N       outer vCPUs (default: host's nproc)
 #   --mem SIZE     outer RAM, QEMU syntax (default: 4G)
@@ -56,8 +64,10 @@ usage() {
 cpus=$(nproc)
 mem=4G
 timeout=1800
+decide_only=0
 while [ $# -gt 0 ]; do
   case $1 in
+    --decide) decide_only=1; shift ;;
     --cpus) [ $# -ge 2 ] || usage; cpus=$2; shift 2 ;;
     --cpus=*) cpus=${1#*=}; shift ;;
     --mem) [ $# -ge 2 ] || usage; mem=$2; shift 2 ;;
@@ -69,15 +79,29 @@ while [ $# -gt 0 ]; do
     *) echo "$prog: unknown option '$1' (put the command after --)" >&2; usage ;;
   esac
 done
-[ $# -ge 1 ] || { echo "$prog: no command given" >&2; usage; }
+[ $# -ge 1 ] || [ $decide_only = 1 ] || { echo "$prog: no command given" >&2; usage; }
 [[ $cpus =~ ^[1-9][0-9]*$ ]] || die "--cpus wants a positive integer, got '$cpus'"
 [[ $timeout =~ ^[1-9][0-9]*$ ]] || die "--timeout wants seconds, got '$timeout'"
 [[ $mem =~ ^[1-9][0-9]*[MGT]?$ ]] || die "--mem wants a size like 4G or 2048M, got '$mem'"
 
-# ---- fast path: the host has KVM ---------------------------------------------
-kvm_usable() { [ -c /dev/kvm ] && { exec 3<>/dev/kvm; } 2>/dev/null; }
-if [ "${ARCVM_NESTED:-}" != 1 ] && (kvm_usable); then
-  exec "$@"
+# ---- fast path: arcvm's own check says this host's KVM runs stock guests ----
+arcvm_bin=${ARCVM_BIN:-$repo/build/arcvm}
+if [ "${ARCVM_NESTED:-}" = 1 ]; then
+  why="ARCVM_NESTED=1"
+else
+  [ -x "$arcvm_bin" ] ||
+    die "$arcvm_bin is missing: build arcvm first (make); its 'arcvm check' decides whether this host's KVM can run the command"
+  if check_out=$("$arcvm_bin" check 2>&1); then
+    echo "$prog: arcvm check passes: running directly on this host's KVM" >&2
+    [ $decide_only = 1 ] && exit 0
+    exec "$@"
+  fi
+  first_fail=$(grep -m1 '^FAIL' <<<"$check_out" | sed 's/^FAIL  *//; s/  */ /')
+  why="arcvm check fails here (${first_fail:-see 'arcvm check'})"
+fi
+if [ $decide_only = 1 ]; then
+  echo "$prog: $why; would run in a nested QEMU/TCG guest" >&2
+  exit 1
 fi
 
 # ---- outer guest ---------------------------------------------------------------
@@ -275,8 +299,6 @@ fi
 # append=on keeps the two writers from overwriting each other.
 qargs+=(-chardev "file,id=log,path=$jobdir/err,append=on" -serial chardev:log)
 
-why="host has no usable /dev/kvm"
-[ "${ARCVM_NESTED:-}" != 1 ] || why="ARCVM_NESTED=1"
 if [ $interactive = 1 ]; then
   echo "$prog: $why; running in a nested QEMU/TCG guest (interactive; ^A x kills it)" >&2
 else
