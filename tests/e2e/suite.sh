@@ -5,6 +5,10 @@
 # Each guest boot checks many things, since a boot is the expensive part.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
+# The sections, in order; `suite.sh --list` prints them (run.sh resumes a
+# run whose outer guest died from the section it died in).
+SECTIONS="refusals check crash library terminal bzimage pvh disks firecracker balloon vsock net"
+if [ "${1:-}" = --list ]; then echo "$SECTIONS"; exit 0; fi
 . tests/e2e/lib.sh
 trap vm_cleanup EXIT
 eval "$(tests/guest/images.sh)"
@@ -265,7 +269,7 @@ section_pvh() {
     vm_wait pvh 60
     check "guest reboot ends arcvm with status 2 (got $VM_RC)" [ "$VM_RC" -eq 2 ]
   else
-    not_ok "PVH vmlinux boot to init with 4 vCPUs"
+    not_ok "PVH vmlinux boot to init with 4 vCPUs"; vm_report pvh "no init marker"
     vm_wait pvh 5
   fi
 }
@@ -745,7 +749,7 @@ JSON
 }
 
 # ARCVM_E2E_ONLY="disks bzimage" runs only those sections (for quick iteration).
-for section in refusals check crash library terminal bzimage pvh disks firecracker balloon vsock net; do
+for section in $SECTIONS; do
   case " ${ARCVM_E2E_ONLY:-$section} " in
     *" $section "*) echo "# -- $section"; "section_$section" ;;
   esac

@@ -133,6 +133,10 @@ for d in ${NI_KEEP_TMP:-}; do
     die "cannot bind the host's $d into the private /tmp"
 done
 
+# A heartbeat in the job directory: nested.sh gives up on an outer guest
+# whose heartbeat stops (a frozen outer kernel prints nothing and would
+# otherwise cost the whole --timeout).
+( while :; do date +%s >/job/heartbeat; sleep 5; done ) &
 say "running job"
 # env -i: job.sh exports exactly the caller's carried variables. The job
 # script is handed over as fd 9 so no path has to survive the chroot.

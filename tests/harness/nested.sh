@@ -20,6 +20,8 @@
 #   --cpus N       outer vCPUs (default: host's nproc)
 #   --mem SIZE     outer RAM, QEMU syntax (default: 4G)
 #   --timeout SEC  kill the outer guest after SEC seconds (default: 1800)
+#   --stall SEC    kill it when its heartbeat (written every 5 s by its init)
+#                  stops for SEC seconds: the outer guest froze (default: 120)
 #
 # Inside: /dev/kvm (mode 666), /dev/net/tun, /dev/vhost-*, loopback up; /tmp and /run are
 # fresh, private tmpfs (9p cannot hold Unix sockets, and the host's /tmp
@@ -64,6 +66,7 @@ usage() {
 cpus=$(nproc)
 mem=4G
 timeout=1800
+stall=120
 decide_only=0
 while [ $# -gt 0 ]; do
   case $1 in
@@ -74,6 +77,8 @@ while [ $# -gt 0 ]; do
     --mem=*) mem=${1#*=}; shift ;;
     --timeout) [ $# -ge 2 ] || usage; timeout=$2; shift 2 ;;
     --timeout=*) timeout=${1#*=}; shift ;;
+    --stall) [ $# -ge 2 ] || usage; stall=$2; shift 2 ;;
+    --stall=*) stall=${1#*=}; shift ;;
     --) shift; break ;;
     -h|--help) usage ;;
     *) echo "$prog: unknown option '$1' (put the command after --)" >&2; usage ;;
@@ -82,6 +87,7 @@ done
 [ $# -ge 1 ] || [ $decide_only = 1 ] || { echo "$prog: no command given" >&2; usage; }
 [[ $cpus =~ ^[1-9][0-9]*$ ]] || die "--cpus wants a positive integer, got '$cpus'"
 [[ $timeout =~ ^[1-9][0-9]*$ ]] || die "--timeout wants seconds, got '$timeout'"
+[[ $stall =~ ^[1-9][0-9]*$ ]] || die "--stall wants seconds, got '$stall'"
 [[ $mem =~ ^[1-9][0-9]*[MGT]?$ ]] || die "--mem wants a size like 4G or 2048M, got '$mem'"
 
 # ---- fast path: arcvm's own check says this host's KVM runs stock guests ----
@@ -161,7 +167,7 @@ fi
 # Job directories of runs that were SIGKILLed are removed after a day.
 find "$cache" -maxdepth 1 -name 'job.*' -type d -mmin +1440 -exec rm -rf {} + 2>/dev/null || true
 jobdir=$(mktemp -d "$cache/job.XXXXXX")
-qpid='' tpid='' saved_tty=''
+qpid='' tpid='' spid='' saved_tty=''
 tail_pids=()
 # shellcheck disable=SC2317 # runs from the EXIT trap
 cleanup() {
@@ -176,6 +182,7 @@ cleanup() {
     wait "$qpid" 2>/dev/null || true
   fi
   [ -z "$tpid" ] || kill "$tpid" 2>/dev/null || true
+  [ -z "$spid" ] || kill "$spid" 2>/dev/null || true
   for p in "${tail_pids[@]}"; do kill "$p" 2>/dev/null || true; done
   # QEMU restores the terminal itself unless it was SIGKILLed.
   [ -z "$saved_tty" ] || stty "$saved_tty" 2>/dev/null || true
@@ -325,11 +332,20 @@ tail -q -c +1 -s 0.1 -f --pid="$qpid" "$jobdir/err" >&2 &
 tail_pids+=($!)
 sleep "$timeout" &
 tpid=$!
+# The stall watch: ends when the heartbeat, once seen, is older than $stall
+# seconds (the outer guest is frozen: nothing in it runs any more).
+(
+  while sleep 5; do
+    hb=$(stat -c %Y "$jobdir/heartbeat" 2>/dev/null) || continue
+    [ $(( $(date +%s) - hb )) -lt "$stall" ] || exit 0
+  done
+) &
+spid=$!
 
 # Wait for whichever ends first; a trapped signal interrupts the wait at once.
 done_pid=
 set +e
-wait -n -p done_pid "$qpid" "$tpid"
+wait -n -p done_pid "$qpid" "$tpid" "$spid"
 qstatus=$?
 set -e
 if [ "$done_pid" = "$tpid" ]; then
@@ -337,10 +353,15 @@ if [ "$done_pid" = "$tpid" ]; then
   echo "$prog: outer guest timed out after ${timeout}s; killed it" >&2
   exit 125
 fi
+if [ "$done_pid" = "$spid" ]; then
+  spid=
+  echo "$prog: the outer guest froze (no heartbeat for ${stall}s); killed it" >&2
+  exit 125
+fi
 qpid=
-kill "$tpid" 2>/dev/null || true
-wait "$tpid" 2>/dev/null || true
-tpid=
+kill "$tpid" "$spid" 2>/dev/null || true
+wait "$tpid" "$spid" 2>/dev/null || true
+tpid='' spid=''
 # Let the tails deliver the last bytes before we exit.
 wait "${tail_pids[@]}" 2>/dev/null || true
 tail_pids=()
