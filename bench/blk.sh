@@ -14,12 +14,9 @@ while getopts 'n:s:' o; do
   case $o in n) n=$OPTARG ;; s) secs=$OPTARG ;; *) exit 2 ;; esac
 done
 
-if [ -z "${ARCVM_BENCH_INNER:-}" ]; then
-  eval "$(tests/guest/images.sh)"
-  [ -x build/arcvm ] && [ -x build/blkbench ] || { echo "blk.sh: build first (make)" >&2; exit 1; }
-  export ARCVM_BENCH_INNER=1 ARCVM_BENCH_KERNEL=$KERNEL ARCVM_BENCH_INITRD=$INITRD
-  exec tests/harness/nested.sh --timeout 3000 -- bench/blk.sh -n "$n" -s "$secs"
-fi
+[ -x build/blkbench ] || { echo "blk.sh: build first (make)" >&2; exit 1; }
+. bench/lib.sh
+bench_enter blk.sh 3000 -n "$n" -s "$secs"
 
 kernel=$ARCVM_BENCH_KERNEL initrd=$ARCVM_BENCH_INITRD
 tmp=$(mktemp -d /tmp/arcvm-blkbench.XXXXXX)

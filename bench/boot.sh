@@ -15,9 +15,10 @@
 # into its kernel cache on an earlier boot (a warm-up boot fills the cache),
 # and with --kernel-cache off, where the guest decompresses the bzImage
 # itself as it does under QEMU.
-# On a host without /dev/kvm this runs inside the nested QEMU/TCG guest
-# (tests/harness/nested.sh): absolute numbers are then slow and noisy, the
-# ratio between the two VMMs is what to read.
+# Where `arcvm check` says this host's KVM cannot run a stock guest, this
+# runs inside the nested QEMU/TCG guest (tests/harness/nested.sh): absolute
+# numbers are then slow and noisy, the ratio between the two VMMs is what to
+# read.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=5 cpus=1 mem=256
@@ -25,13 +26,8 @@ while getopts 'n:c:m:' o; do
   case $o in n) n=$OPTARG ;; c) cpus=$OPTARG ;; m) mem=$OPTARG ;; *) exit 2 ;; esac
 done
 
-if [ -z "${ARCVM_BENCH_INNER:-}" ]; then
-  eval "$(tests/guest/images.sh)"
-  [ -x build/arcvm ] || { echo "boot.sh: build first (make)" >&2; exit 1; }
-  command -v qemu-system-x86_64 >/dev/null || { echo "boot.sh: install qemu-system-x86" >&2; exit 1; }
-  export ARCVM_BENCH_INNER=1 ARCVM_BENCH_KERNEL=$KERNEL ARCVM_BENCH_INITRD=$INITRD
-  exec tests/harness/nested.sh --timeout 3000 -- bench/boot.sh -n "$n" -c "$cpus" -m "$mem"
-fi
+. bench/lib.sh
+bench_enter boot.sh 3000 -n "$n" -c "$cpus" -m "$mem"
 
 kernel=$ARCVM_BENCH_KERNEL initrd=$ARCVM_BENCH_INITRD
 tmp=$(mktemp -d /tmp/arcvm-bench.XXXXXX)
@@ -82,9 +78,8 @@ for i in $(seq "$n"); do
   echo "boot.sh: round $i/$n: arcvm $(tail -1 "$tmp/arcvm") | arcvm, cache off $(tail -1 "$tmp/arcvm-nocache") | qemu $(tail -1 "$tmp/qemu")" >&2
 done
 
-# median of column $2 in file $1
-median() { awk -v c="$2" '$c != "NA" {print $c}' "$1" | sort -n | awk '{a[NR]=$1} END {if (NR==0) print "NA"; else if (NR%2) print a[(NR+1)/2]; else print int((a[NR/2]+a[NR/2+1])/2)}'; }
-minmax() { awk -v c="$2" '$c != "NA" {print $c}' "$1" | sort -n | sed -n '1p;$p' | paste -sd/ -; }
+median() { bench_median "$@"; }
+minmax() { bench_minmax "$@"; }
 
 qemu_ver=$(qemu-system-x86_64 --version | head -1 | sed 's/^QEMU emulator version //')
 am=$(median "$tmp/arcvm" 1) qm=$(median "$tmp/qemu" 1) an=$(median "$tmp/arcvm-nocache" 1)
