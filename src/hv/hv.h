@@ -109,6 +109,12 @@ int hv_vm_dirty_log(struct hv_vm *vm, int slot, uint64_t *bitmap);
 int hv_vm_irq_line(struct hv_vm *vm, uint32_t gsi, bool level);
 /* Each write to @fd injects an edge on @gsi (assign) / stops doing so. */
 int hv_vm_irqfd(struct hv_vm *vm, int fd, uint32_t gsi, bool assign);
+/* Bind the device-facing line @l (base/irq.h) to @gsi of @vm: through an
+ * irqfd when @use_irqfd, else through hv_vm_irq_line(). Release undoes it
+ * (safe on a line that was never bound or already released). */
+struct irq_line;
+int hv_irq_line_init(struct hv_vm *vm, struct irq_line *l, uint32_t gsi, bool use_irqfd);
+void hv_irq_line_release(struct irq_line *l);
 
 /* Guest writes that hit [addr, addr+len) signal @fd instead of exiting. */
 enum {

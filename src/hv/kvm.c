@@ -5,6 +5,8 @@
  */
 #include "hv/hv.h"
 
+#include "base/irq.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/kvm.h>
@@ -13,6 +15,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stddef.h>
+#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <time.h>
@@ -41,6 +45,7 @@ struct kvm_slot {
 
 struct hv_vm {
     struct hv *hv;
+    struct irq_chip chip; /* the in-kernel irqchip's lines, for irq_line */
     int fd;
     unsigned nslots;
     struct kvm_slot *slots;
@@ -296,6 +301,40 @@ int hv_vm_irqfd(struct hv_vm *vm, int fd, uint32_t gsi, bool assign)
     if (!assign)
         f.flags = KVM_IRQFD_FLAG_DEASSIGN;
     return xioctl(vm->fd, KVM_IRQFD, &f);
+}
+
+static void chip_set_level(struct irq_chip *chip, uint32_t gsi, bool level)
+{
+    struct hv_vm *vm = (struct hv_vm *)((char *)chip - offsetof(struct hv_vm, chip));
+    (void)hv_vm_irq_line(vm, gsi, level);
+}
+
+int hv_irq_line_init(struct hv_vm *vm, struct irq_line *l, uint32_t gsi, bool use_irqfd)
+{
+    vm->chip.set_level = chip_set_level;
+    *l = (struct irq_line){.chip = &vm->chip, .gsi = gsi, .fd = -1};
+    if (!use_irqfd)
+        return 0;
+    int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (fd < 0)
+        return -errno;
+    int r = hv_vm_irqfd(vm, fd, gsi, true);
+    if (r < 0) {
+        close(fd);
+        return r;
+    }
+    l->fd = fd;
+    return 0;
+}
+
+void hv_irq_line_release(struct irq_line *l)
+{
+    if (l->fd < 0)
+        return;
+    struct hv_vm *vm = (struct hv_vm *)((char *)l->chip - offsetof(struct hv_vm, chip));
+    (void)hv_vm_irqfd(vm, l->fd, l->gsi, false);
+    close(l->fd);
+    l->fd = -1;
 }
 
 int hv_vm_ioeventfd(struct hv_vm *vm, int fd, uint64_t addr, uint32_t len, uint64_t datamatch,

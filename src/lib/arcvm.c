@@ -11,7 +11,7 @@
 #include "virtio/balloon.h"
 #include "vmm/config.h"
 #include "vmm/hostcheck.h"
-#include "vmm/log.h"
+#include "base/log.h"
 #include "vmm/vm.h"
 
 #include <errno.h>
@@ -166,23 +166,30 @@ int arcvm_set_console_escape(arcvm *h, int on)
     SETTER(h, h->cfg.console_escape = on != 0);
 }
 
-int arcvm_add_disk(arcvm *h, const char *path, int readonly, const char *id)
+int arcvm_add_disk_spec(arcvm *h, const char *spec)
 {
     SETTER(h, {
-        char spec[4096];
-        int n = snprintf(spec, sizeof(spec), "%s%s%s%s", path ? path : "",
-                         readonly ? ",ro" : "", id ? ",id=" : "", id ? id : "");
         struct disk_config d;
         if (h->cfg.ndisks == CONFIG_MAX_DISKS)
             r_ = fail(h, -E2BIG, "too many disks: at most %d", CONFIG_MAX_DISKS);
-        else if (!path || !*path || strchr(path, ',') || (id && strchr(id, ',')) || n < 0 ||
-                 (size_t)n >= sizeof(spec))
-            r_ = fail(h, -EINVAL, "disk path and id must be non-empty and contain no commas");
+        else if (!spec)
+            r_ = fail(h, -EINVAL, "no disk description");
         else if (config_parse_disk(spec, &d, h->err, sizeof(h->err)) < 0)
             r_ = -EINVAL;
         else
             h->cfg.disks[h->cfg.ndisks++] = d;
     });
+}
+
+int arcvm_add_disk(arcvm *h, const char *path, int readonly, const char *id)
+{
+    char spec[4096];
+    int n = snprintf(spec, sizeof(spec), "%s%s%s%s", path ? path : "", readonly ? ",ro" : "",
+                     id ? ",id=" : "", id ? id : "");
+    if (!path || !*path || strchr(path, ',') || (id && strchr(id, ',')) || n < 0 ||
+        (size_t)n >= sizeof(spec))
+        SETTER(h, r_ = fail(h, -EINVAL, "disk path and id must be non-empty and contain no commas"));
+    return arcvm_add_disk_spec(h, spec);
 }
 
 int arcvm_add_net(arcvm *h, const char *spec)
@@ -198,20 +205,40 @@ int arcvm_add_net(arcvm *h, const char *spec)
     });
 }
 
-int arcvm_set_vsock(arcvm *h, uint32_t cid, const char *uds_path)
+int arcvm_set_vsock_spec(arcvm *h, const char *spec)
 {
     SETTER(h, {
-        char spec[4200];
         struct vsock_config v;
-        int n = snprintf(spec, sizeof(spec), "cid=%u,uds=%s", cid, uds_path ? uds_path : "");
-        if (n < 0 || (size_t)n >= sizeof(spec) || (uds_path && strchr(uds_path, ',')))
-            r_ = fail(h, -EINVAL, "vsock socket path is too long or contains a comma");
+        if (!spec)
+            r_ = fail(h, -EINVAL, "no vsock description");
         else if (config_parse_vsock(spec, &v, h->err, sizeof(h->err)) < 0)
             r_ = -EINVAL;
         else {
             free(h->cfg.vsock.uds_path);
             h->cfg.vsock = v;
         }
+    });
+}
+
+int arcvm_set_vsock(arcvm *h, uint32_t cid, const char *uds_path)
+{
+    char spec[4200];
+    int n = snprintf(spec, sizeof(spec), "cid=%u,uds=%s", cid, uds_path ? uds_path : "");
+    if (n < 0 || (size_t)n >= sizeof(spec) || (uds_path && strchr(uds_path, ',')))
+        SETTER(h, r_ = fail(h, -EINVAL, "vsock socket path is too long or contains a comma"));
+    return arcvm_set_vsock_spec(h, spec);
+}
+
+int arcvm_set_balloon_spec(arcvm *h, const char *spec)
+{
+    SETTER(h, {
+        struct balloon_config b;
+        if (!spec)
+            r_ = fail(h, -EINVAL, "no balloon description");
+        else if (config_parse_balloon(spec, &b, h->err, sizeof(h->err)) < 0)
+            r_ = -EINVAL;
+        else
+            h->cfg.balloon = b;
     });
 }
 
@@ -267,6 +294,40 @@ int arcvm_set_kvm_check(arcvm *h, int on)
 int arcvm_set_boot_timer(arcvm *h, int on)
 {
     SETTER(h, h->cfg.boot_timer = on != 0);
+}
+
+uint64_t arcvm_default_memory(void)
+{
+    return CONFIG_MEM_DEFAULT;
+}
+
+int arcvm_parse_size(const char *s, uint64_t *bytes)
+{
+    return config_parse_size(s, bytes);
+}
+
+int arcvm_parse_uint(const char *s, unsigned *out)
+{
+    return config_parse_uint(s, out);
+}
+
+int arcvm_log_level_parse(const char *s, int *level)
+{
+    enum log_level l;
+    int r = log_level_parse(s, &l);
+    if (r == 0)
+        *level = (int)l;
+    return r;
+}
+
+void arcvm_log(int level, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    log_msg((enum log_level)level, "%s", msg);
 }
 
 void arcvm_set_start_time(arcvm *h, uint64_t wall_us, uint64_t cpu_us)

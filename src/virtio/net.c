@@ -31,9 +31,8 @@
 
 #include "host/netuser.h"
 #include "host/tap.h"
-#include "vmm/config.h"
-#include "vmm/evloop.h"
-#include "vmm/log.h"
+#include "base/evloop.h"
+#include "base/log.h"
 
 #include <endian.h>
 #include <errno.h>

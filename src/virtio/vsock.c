@@ -17,9 +17,8 @@
  */
 #include "virtio/vsock.h"
 
-#include "vmm/config.h"
-#include "vmm/evloop.h"
-#include "vmm/log.h"
+#include "base/evloop.h"
+#include "base/log.h"
 
 #include <endian.h>
 #include <errno.h>

@@ -9,8 +9,8 @@
 #include "virtio/net.h"
 #include "virtio/rng.h"
 #include "virtio/vsock.h"
-#include "vmm/console.h"
-#include "vmm/log.h"
+#include "base/console.h"
+#include "base/log.h"
 #include "vmm/vm.h"
 
 #include <errno.h>

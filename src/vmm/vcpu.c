@@ -10,7 +10,7 @@
 #include "vmm/vm.h"
 
 #include "arch/arch.h"
-#include "vmm/log.h"
+#include "base/log.h"
 
 #include <errno.h>
 #include <inttypes.h>

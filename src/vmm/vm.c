@@ -3,7 +3,7 @@
 
 #include "arch/arch.h"
 #include "vmm/hostcheck.h"
-#include "vmm/log.h"
+#include "base/log.h"
 
 #include <errno.h>
 #include <signal.h>

@@ -13,12 +13,12 @@
 #define ARCVM_VM_H
 
 #include "hv/hv.h"
-#include "vmm/bus.h"
+#include "base/bus.h"
 #include "vmm/config.h"
-#include "vmm/console.h"
+#include "base/console.h"
 #include "vmm/devices.h"
-#include "vmm/evloop.h"
-#include "vmm/mem.h"
+#include "base/evloop.h"
+#include "base/guest_mem.h"
 #include "vmm/state.h"
 
 #include <pthread.h>

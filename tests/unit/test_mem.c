@@ -1,7 +1,7 @@
 /* test_mem.c - guest memory regions and the checked accessor. */
 #include "unit.h"
 
-#include "vmm/mem.h"
+#include "base/guest_mem.h"
 
 static void test_layout_rejects(void **state)
 {

@@ -18,9 +18,9 @@
 #include "hw/rtc.h"
 #include "hw/serial.h"
 #include "virtio/virtio_mmio.h"
-#include "vmm/console.h"
-#include "vmm/irq.h"
-#include "vmm/log.h"
+#include "base/console.h"
+#include "base/irq.h"
+#include "base/log.h"
 #include "vmm/vm.h"
 
 #include <errno.h>
@@ -106,12 +106,12 @@ int arch_vm_init(struct vm *vm)
     a->ncpuid = (unsigned)r;
 
     a->machine = (struct hw_machine){machine_request, vm};
-    r = irq_line_init(&a->irq_com1, vm->hvm, X86_IRQ_COM1, true);
+    r = hv_irq_line_init(vm->hvm, &a->irq_com1, X86_IRQ_COM1, true);
     if (r < 0)
         return r;
-    r = irq_line_init(&a->irq_kbd, vm->hvm, X86_IRQ_KBD, true);
+    r = hv_irq_line_init(vm->hvm, &a->irq_kbd, X86_IRQ_KBD, true);
     if (r < 0) {
-        irq_line_release(&a->irq_com1);
+        hv_irq_line_release(&a->irq_com1);
         return r;
     }
     a->irqs_ready = true;
@@ -187,8 +187,8 @@ void arch_vm_release(struct vm *vm)
     if (a->null_console_ready)
         console_release(&a->null_console);
     if (a->irqs_ready) {
-        irq_line_release(&a->irq_com1);
-        irq_line_release(&a->irq_kbd);
+        hv_irq_line_release(&a->irq_com1);
+        hv_irq_line_release(&a->irq_kbd);
     }
     free(a);
     vm->arch = NULL;

@@ -1,5 +1,5 @@
 /* mem.c - guest RAM allocation and the checked accessor; see mem.h. */
-#include "vmm/mem.h"
+#include "base/guest_mem.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -6,8 +6,8 @@
  * through guest_mem_ptr() or the copy helpers, which never return a pointer
  * outside the mapping whatever gpa/len the guest supplies.
  */
-#ifndef ARCVM_MEM_H
-#define ARCVM_MEM_H
+#ifndef ARCVM_BASE_GUEST_MEM_H
+#define ARCVM_BASE_GUEST_MEM_H
 
 #include <stddef.h>
 #include <stdint.h>
