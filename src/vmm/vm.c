@@ -150,6 +150,15 @@ static void *loop_thread(void *arg)
     return NULL;
 }
 
+/* The machine's power-off and reset requests (ACPI PM, i8042). */
+static void machine_request(void *opaque, enum hw_request req)
+{
+    if (req == HW_REQ_POWEROFF)
+        vm_request_stop(opaque, VM_EXIT_POWEROFF, "guest powered off");
+    else
+        vm_request_stop(opaque, VM_EXIT_REBOOT, "guest rebooted");
+}
+
 static void console_quit(void *opaque)
 {
     vm_request_stop(opaque, VM_EXIT_STOPPED, "stopped from the console (Ctrl-A x)");
@@ -205,7 +214,21 @@ static int vm_build(struct vm *vm, char *err, size_t errlen)
     vm->console.quit_opaque = vm;
     vm->console_ready = true;
 
-    r = arch_vm_init(vm);
+    vm->arch_ctx = (struct arch_ctx){
+        .hv = vm->hv, .hvm = vm->hvm, .mem = &vm->mem, .pio = &vm->pio, .mmio = &vm->mmio,
+        .loop = &vm->loop, .console = &vm->console, .stop = {machine_request, vm},
+        .ncpus = vm->nvcpus, .start_wall_us = vm->start_wall_us,
+        .start_cpu_us = vm->start_cpu_us};
+    const struct vm_config *c = &vm->cfg;
+    vm->arch_boot = (struct arch_boot){
+        .kernel = c->kernel_path, .initrd = c->initrd_path, .cmdline = c->cmdline,
+        .cmdline_replace = c->cmdline_replace, .kernel_cache = c->kernel_cache,
+        .mem_bytes = c->mem_bytes, .boot_timer = c->boot_timer, .mmio_cmdline = c->mmio_cmdline,
+        .console = c->console == CONSOLE_SERIAL   ? ARCH_CONSOLE_SERIAL
+                   : c->console == CONSOLE_VIRTIO ? ARCH_CONSOLE_VIRTIO
+                                                  : ARCH_CONSOLE_NONE,
+        .virtio = vm->arch_virtio};
+    r = arch_vm_init(&vm->arch_ctx, &vm->arch_boot, &vm->arch);
     if (r < 0) {
         snprintf(err, errlen, "creating devices failed: %s", strerror(-r));
         return r;
@@ -213,7 +236,11 @@ static int vm_build(struct vm *vm, char *err, size_t errlen)
     r = vm_devices_create(vm, err, errlen);
     if (r < 0)
         return r;
-    r = arch_load(vm, err, errlen);
+    /* The firmware tables and command line announce the virtio devices. */
+    for (unsigned i = 0; i < vm->nvirtio; i++)
+        vm->arch_virtio[i] = (struct arch_virtio_dev){vm->virtio[i].base, vm->virtio[i].gsi};
+    vm->arch_boot.nvirtio = vm->nvirtio;
+    r = arch_load(vm->arch, err, errlen);
     if (r < 0)
         return r;
 
@@ -232,7 +259,7 @@ static int vm_build(struct vm *vm, char *err, size_t errlen)
             snprintf(err, errlen, "creating vCPU %u failed: %s", i, strerror(-r));
             return r;
         }
-        r = arch_vcpu_init(vm, v);
+        r = arch_vcpu_init(vm->arch, v->hv, i);
         if (r < 0) {
             snprintf(err, errlen, "setting up vCPU %u failed: %s", i, strerror(-r));
             return r;
@@ -547,7 +574,7 @@ void vm_destroy(struct vm *vm)
         hv_vcpu_destroy(vm->vcpus[i].hv);
     free(vm->vcpus);
     vm_devices_release(vm);
-    arch_vm_release(vm);
+    arch_vm_release(vm->arch);
     if (vm->console_ready) {
         console_release(&vm->console);
         evloop_release(&vm->loop);
@@ -593,5 +620,5 @@ int vm_send_ctrl_alt_del(struct vm *vm)
     enum vm_state s = vm_get_state(vm);
     if (s != VM_RUNNING && s != VM_PAUSED)
         return -EINVAL;
-    return arch_send_ctrl_alt_del(vm);
+    return arch_send_ctrl_alt_del(vm->arch);
 }

@@ -12,6 +12,7 @@
 #ifndef ARCVM_VM_H
 #define ARCVM_VM_H
 
+#include "arch/arch.h"
 #include "hv/hv.h"
 #include "base/bus.h"
 #include "vmm/config.h"
@@ -75,7 +76,6 @@ struct vcpu {
     bool report_pc_ok;
 };
 
-struct arch_vm;
 
 struct vm {
     struct vm_config cfg;
@@ -90,7 +90,10 @@ struct vm {
     bool loop_started;
     struct console console;
     bool console_ready;
-    struct arch_vm *arch;
+    struct arch_ctx arch_ctx;    /* what the architecture may use of us */
+    struct arch_boot arch_boot;  /* how it boots the guest */
+    struct arch_virtio_dev arch_virtio[VM_MAX_VIRTIO];
+    struct arch_machine *arch;
     unsigned nvirtio;
     struct vm_virtio virtio[VM_MAX_VIRTIO];
 
