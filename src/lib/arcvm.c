@@ -8,7 +8,6 @@
 
 #include "lib/internal.h"
 
-#include "virtio/balloon.h"
 #include "vmm/config.h"
 #include "vmm/hostcheck.h"
 #include "base/log.h"
@@ -437,7 +436,7 @@ int arcvm_read_guest(arcvm *h, uint64_t gpa, void *buf, size_t len)
     struct vm *vm = started(h, "read guest memory");
     if (!vm)
         return -EINVAL;
-    if (guest_mem_read(&vm->mem, gpa, buf, len) < 0)
+    if (vm_read_guest(vm, gpa, buf, len) < 0)
         return fail(h, -EFAULT, "0x%llx+%zu is not guest RAM", (unsigned long long)gpa, len);
     return 0;
 }
@@ -447,7 +446,7 @@ int arcvm_write_guest(arcvm *h, uint64_t gpa, const void *buf, size_t len)
     struct vm *vm = started(h, "write guest memory");
     if (!vm)
         return -EINVAL;
-    if (guest_mem_write(&vm->mem, gpa, buf, len) < 0)
+    if (vm_write_guest(vm, gpa, buf, len) < 0)
         return fail(h, -EFAULT, "0x%llx+%zu is not guest RAM", (unsigned long long)gpa, len);
     return 0;
 }
@@ -501,51 +500,48 @@ void arcvm_log_set_fd(int fd)
     log_set_fd(fd);
 }
 
-static struct virtio_device *balloon_of(arcvm *h, const char *what)
+/* A balloon call's -ENODEV (no balloon) or -EINVAL (not started), said. */
+static int balloon_missing(arcvm *h, int r, const char *what)
 {
-    struct vm *vm = started(h, what);
-    if (!vm)
-        return NULL;
-    struct virtio_device *d = vm_device_find(vm, VIRTIO_ID_BALLOON);
-    if (!d)
-        fail(h, -ENODEV, "cannot %s: the VM has no balloon (configure one before start)", what);
-    return d;
+    if (r == -ENODEV)
+        return fail(h, r, "cannot %s: the VM has no balloon (configure one before start)", what);
+    return r;
 }
 
 int arcvm_balloon_set_target(arcvm *h, uint32_t target_mib)
 {
-    struct virtio_device *d = balloon_of(h, "change the balloon");
-    if (!d)
-        return h->vm ? -ENODEV : -EINVAL;
-    int r = virtio_balloon_set_target(d, target_mib);
+    struct vm *vm = started(h, "change the balloon");
+    if (!vm)
+        return -EINVAL;
+    int r = vm_balloon_set_target(vm, target_mib);
     if (r == -EINVAL)
         return fail(h, r, "balloon target %u MiB is more than the guest's memory", target_mib);
-    return r;
+    return balloon_missing(h, r, "change the balloon");
 }
 
 int arcvm_balloon_set_stats_interval(arcvm *h, unsigned seconds)
 {
-    struct virtio_device *d = balloon_of(h, "change balloon statistics");
-    if (!d)
-        return h->vm ? -ENODEV : -EINVAL;
-    int r = virtio_balloon_set_stats_interval(d, seconds);
+    struct vm *vm = started(h, "change balloon statistics");
+    if (!vm)
+        return -EINVAL;
+    int r = vm_balloon_set_stats_interval(vm, seconds);
     if (r == -ENOTSUP)
         return fail(h, r, "balloon statistics were not enabled at start; they cannot be now");
     if (r == -EINVAL)
         return fail(h, r, "statistics cannot be switched off after start: give an interval > 0");
-    return r;
+    return balloon_missing(h, r, "change balloon statistics");
 }
 
 int arcvm_balloon_get(arcvm *h, struct arcvm_balloon *out)
 {
     memset(out, 0, sizeof(*out));
-    struct virtio_device *d = balloon_of(h, "read the balloon");
-    if (!d)
-        return h->vm ? -ENODEV : -EINVAL;
+    struct vm *vm = started(h, "read the balloon");
+    if (!vm)
+        return -EINVAL;
     struct virtio_balloon_info info;
-    int r = virtio_balloon_get(d, &info);
+    int r = vm_balloon_get(vm, &info);
     if (r < 0)
-        return r;
+        return balloon_missing(h, r, "read the balloon");
     out->target_mib = info.target_mib;
     out->actual_mib = info.actual_mib;
     out->deflate_on_oom = info.deflate_on_oom;

@@ -622,3 +622,13 @@ int vm_send_ctrl_alt_del(struct vm *vm)
         return -EINVAL;
     return arch_send_ctrl_alt_del(vm->arch);
 }
+
+int vm_read_guest(struct vm *vm, uint64_t gpa, void *buf, size_t len)
+{
+    return guest_mem_read(&vm->mem, gpa, buf, len) < 0 ? -EFAULT : 0;
+}
+
+int vm_write_guest(struct vm *vm, uint64_t gpa, const void *buf, size_t len)
+{
+    return guest_mem_write(&vm->mem, gpa, buf, len) < 0 ? -EFAULT : 0;
+}

@@ -148,6 +148,10 @@ struct vm_metrics {
     struct vm_device_metrics devices[VM_MAX_VIRTIO];
 };
 void vm_get_metrics(struct vm *vm, struct vm_metrics *m);
+/* Guest memory by guest-physical address: -EFAULT unless the whole range
+ * is guest RAM. Any thread, concurrent with the guest (like DMA). */
+int vm_read_guest(struct vm *vm, uint64_t gpa, void *buf, size_t len);
+int vm_write_guest(struct vm *vm, uint64_t gpa, const void *buf, size_t len);
 /* Deliver Ctrl-Alt-Del to a running guest. */
 int vm_send_ctrl_alt_del(struct vm *vm);
 
