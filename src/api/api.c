@@ -25,6 +25,63 @@ static const char MSG_PRE_BOOT[] =
     "The requested operation is not supported before starting the microVM.";
 static const char DEFAULT_INSTANCE_ID[] = "anonymous-instance";
 
+/* ---- destroy and create ------------------------------------------------- */
+
+void api_destroy(struct api *a)
+{
+    if (!a)
+        return;
+    /* The VM first: its threads may log until they are gone. */
+    arcvm_destroy(a->vm);
+    api_sinks_release(a);
+    for (unsigned i = 0; i < a->ndrives; i++)
+        api_drive_release(&a->drives[i]);
+    for (unsigned i = 0; i < a->nnets; i++)
+        api_net_release(&a->nets[i]);
+    free(a->kernel);
+    free(a->initrd);
+    free(a->boot_args);
+    free(a->hv_device);
+    free(a->vsock.uds_path);
+    free(a);
+}
+
+int api_create(const struct api_options *o, struct api **out, char *err, size_t errlen)
+{
+    const char *id = o->instance_id ? o->instance_id : DEFAULT_INSTANCE_ID;
+    if (!api_instance_id_valid(id)) {
+        snprintf(err, errlen,
+                 "instance id '%s': give 1 to 64 letters, digits or '-' (as Firecracker)", id);
+        return -EINVAL;
+    }
+    struct api *a = calloc(1, sizeof(*a));
+    if (!a)
+        goto oom;
+    a->opt = *o;
+    a->ops = o->vm_ops ? o->vm_ops : &api_vm_lib_ops;
+    snprintf(a->id, sizeof(a->id), "%s", id);
+    if (!a->opt.max_body)
+        a->opt.max_body = API_MAX_BODY_DEFAULT;
+    a->opt.instance_id = a->id;
+    a->hv_device = api_strdup(o->hv_device);
+    a->opt.hv_device = a->hv_device;
+    if (o->hv_device && !a->hv_device)
+        goto oom;
+    a->vcpus = 1;
+    a->mem_mib = FC_DEFAULT_MEM_MIB;
+    a->log_level = 1; /* the library's default: warnings */
+    a->log_fd = -1;
+    a->metrics_fd = -1;
+    if (arcvm_create(&a->vm) < 0)
+        goto oom;
+    *out = a;
+    return 0;
+oom:
+    api_destroy(a);
+    snprintf(err, errlen, "out of memory");
+    return -ENOMEM;
+}
+
 /* ---- answering ---------------------------------------------------------- */
 
 void api_log(struct api *a, int level, const char *fmt, ...)
@@ -130,63 +187,6 @@ bool api_id_known(struct api *a, struct api_reply *r, const char *what, const ch
     if (!known)
         api_fault(a, r, 400, "No %s with id '%s'.", what, id);
     return known;
-}
-
-/* ---- destroy and create ------------------------------------------------- */
-
-void api_destroy(struct api *a)
-{
-    if (!a)
-        return;
-    /* The VM first: its threads may log until they are gone. */
-    arcvm_destroy(a->vm);
-    api_sinks_release(a);
-    for (unsigned i = 0; i < a->ndrives; i++)
-        api_drive_release(&a->drives[i]);
-    for (unsigned i = 0; i < a->nnets; i++)
-        api_net_release(&a->nets[i]);
-    free(a->kernel);
-    free(a->initrd);
-    free(a->boot_args);
-    free(a->hv_device);
-    free(a->vsock.uds_path);
-    free(a);
-}
-
-int api_create(const struct api_options *o, struct api **out, char *err, size_t errlen)
-{
-    const char *id = o->instance_id ? o->instance_id : DEFAULT_INSTANCE_ID;
-    if (!api_instance_id_valid(id)) {
-        snprintf(err, errlen,
-                 "instance id '%s': give 1 to 64 letters, digits or '-' (as Firecracker)", id);
-        return -EINVAL;
-    }
-    struct api *a = calloc(1, sizeof(*a));
-    if (!a)
-        goto oom;
-    a->opt = *o;
-    a->ops = o->vm_ops ? o->vm_ops : &api_vm_lib_ops;
-    snprintf(a->id, sizeof(a->id), "%s", id);
-    if (!a->opt.max_body)
-        a->opt.max_body = API_MAX_BODY_DEFAULT;
-    a->opt.instance_id = a->id;
-    a->hv_device = api_strdup(o->hv_device);
-    a->opt.hv_device = a->hv_device;
-    if (o->hv_device && !a->hv_device)
-        goto oom;
-    a->vcpus = 1;
-    a->mem_mib = FC_DEFAULT_MEM_MIB;
-    a->log_level = 1; /* the library's default: warnings */
-    a->log_fd = -1;
-    a->metrics_fd = -1;
-    if (arcvm_create(&a->vm) < 0)
-        goto oom;
-    *out = a;
-    return 0;
-oom:
-    api_destroy(a);
-    snprintf(err, errlen, "out of memory");
-    return -ENOMEM;
 }
 
 /* ---- the route table ---------------------------------------------------- */
