@@ -100,10 +100,6 @@ enum {
 /* Map [gpa, gpa+size) of the guest to host memory @hva. @size and @gpa must be
  * page aligned. Returns a slot handle (>= 0) or -errno. */
 int hv_vm_mem_add(struct hv_vm *vm, uint64_t gpa, uint64_t size, void *hva, uint32_t flags);
-int hv_vm_mem_remove(struct hv_vm *vm, int slot);
-/* Copy the slot's dirty bitmap (one bit per 4 KiB page, cleared by reading)
- * into @bitmap, which holds at least ceil(pages / 64) words. */
-int hv_vm_dirty_log(struct hv_vm *vm, int slot, uint64_t *bitmap);
 
 /* Interrupts. @gsi is the global system interrupt (x86: IOAPIC pin). */
 int hv_vm_irq_line(struct hv_vm *vm, uint32_t gsi, bool level);
