@@ -67,9 +67,13 @@ struct hv_host_info {
     enum hv_host_kind kind;
     char driver[24];     /* backend module: "kvm_intel", "kvm_amd", "kvm_pvm", "" */
     char cpu_virt[8];    /* CPU flag seen in cpuinfo: "vmx", "svm" or "" */
+    char cpu_desc[40];   /* the same for people: "AMD-V (svm)", ... */
     bool in_vm;          /* the CPU says this host is itself a virtual machine */
 };
 void hv_host_info(const char *root, struct hv_host_info *out);
+/* What a user does to get this backend a hypervisor that runs stock
+ * guests: one sentence without a full stop, for error messages. */
+const char *hv_setup_hint(void);
 
 /* Run a minimal guest (a few instructions in the CPU's reset mode, then an
  * I/O write and a halt) in a VM of its own, bounded by @timeout_ms, to show

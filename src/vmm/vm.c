@@ -71,16 +71,12 @@ int vm_create(struct vm **out, const struct vm_config *cfg, char *err, size_t er
     const char *dev = vm->cfg.hv_device ? vm->cfg.hv_device : "/dev/kvm";
     r = hv_open(&vm->hv, dev);
     if (r == -ENOENT) {
-        snprintf(err, errlen,
-                 "%s does not exist: this host has no KVM (enable virtualization in the "
-                 "firmware and load kvm_intel or kvm_amd)",
-                 dev);
+        snprintf(err, errlen, "%s does not exist: this host has no KVM (%s)", dev,
+                 hv_setup_hint());
         goto fail;
     } else if (r == -ENXIO || r == -ENODEV) {
-        snprintf(err, errlen,
-                 "%s has no driver behind it: this host has no KVM (enable virtualization in "
-                 "the firmware and load kvm_intel or kvm_amd)",
-                 dev);
+        snprintf(err, errlen, "%s has no driver behind it: this host has no KVM (%s)", dev,
+                 hv_setup_hint());
         goto fail;
     } else if (r == -EPROTO) {
         snprintf(err, errlen, "%s does not answer KVM's API version 12: it is not a KVM device",
