@@ -6,11 +6,11 @@
  * runs on a vCPU thread. Host sockets are not put on the VM's event loop one
  * by one: they are in a private epoll set whose fd is on the loop. The
  * device so owns each batch of socket events it handles and can end a
- * connection in the middle of one: a connection is only freed by reap(), at
+ * connection in the middle of one: a connection is only freed by vsock_reap(), at
  * the end of an entry point, when no pending event can still name it.
  *
  * Per connection, socket events are one-shot (EPOLLONESHOT) and re-armed by
- * conn_arm() with exactly what the connection can act on now: no read
+ * vsock_conn_arm() with exactly what the connection can act on now: no read
  * interest while the guest has no credit or no receive buffers, write
  * interest only while data waits. A hung-up socket whose data we cannot take
  * yet therefore reports once, not in a loop.
@@ -66,7 +66,7 @@ enum conn_state {
     CONN_WAIT,    /* REQUEST delivered; waiting for RESPONSE or RST */
     CONN_OPEN,    /* established */
     CONN_RST,     /* host socket closed; our RST to the guest is queued */
-    CONN_DEAD,    /* freed by reap() */
+    CONN_DEAD,    /* freed by vsock_reap() */
 };
 
 /* What a connection has to send the guest, in this order of priority:
@@ -159,7 +159,7 @@ static struct vsock *to_vsock(struct virtio_device *d)
     return (struct vsock *)d;
 }
 
-static uint64_t now_ms(void)
+static uint64_t vsock_now_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -175,7 +175,7 @@ static unsigned hash_of(uint32_t local, uint32_t peer)
     return ((local * 0x9e3779b1u) ^ (peer * 0x85ebca6bu)) >> 24 & (HASH_SIZE - 1);
 }
 
-static struct conn *conn_find(struct vsock *v, uint32_t local, uint32_t peer)
+static struct conn *vsock_conn_find(struct vsock *v, uint32_t local, uint32_t peer)
 {
     for (struct conn *c = v->hash[hash_of(local, peer)]; c; c = c->hnext)
         if (c->local_port == local && c->peer_port == peer)
@@ -183,7 +183,7 @@ static struct conn *conn_find(struct vsock *v, uint32_t local, uint32_t peer)
     return NULL;
 }
 
-static void hash_add(struct vsock *v, struct conn *c)
+static void vsock_hash_add(struct vsock *v, struct conn *c)
 {
     unsigned h = hash_of(c->local_port, c->peer_port);
     c->hnext = v->hash[h];
@@ -202,7 +202,7 @@ static void hash_del(struct vsock *v, struct conn *c)
     c->hashed = false;
 }
 
-static void rx_del(struct vsock *v, struct conn *c)
+static void vsock_rx_del(struct vsock *v, struct conn *c)
 {
     if (!c->in_rx)
         return;
@@ -232,15 +232,15 @@ static void rx_append(struct vsock *v, struct conn *c)
     v->nrx++;
 }
 
-/* Give @c something to send the guest; the next rx_pump() sends it. */
-static void rx_add(struct vsock *v, struct conn *c, unsigned what)
+/* Give @c something to send the guest; the next vsock_rx_pump() sends it. */
+static void vsock_rx_add(struct vsock *v, struct conn *c, unsigned what)
 {
     c->pend |= what;
     if (!c->in_rx)
         rx_append(v, c);
 }
 
-static void timer_set(struct vsock *v, bool on)
+static void vsock_timer_set(struct vsock *v, bool on)
 {
     if (v->timer_on == on)
         return;
@@ -252,11 +252,11 @@ static void timer_set(struct vsock *v, bool on)
         v->timer_on = on;
 }
 
-static void conn_deadline(struct vsock *v, struct conn *c, uint64_t ms)
+static void vsock_conn_deadline(struct vsock *v, struct conn *c, uint64_t ms)
 {
-    c->deadline_ms = ms ? now_ms() + ms : 0;
+    c->deadline_ms = ms ? vsock_now_ms() + ms : 0;
     if (ms)
-        timer_set(v, true);
+        vsock_timer_set(v, true);
 }
 
 static void conn_close_fd(struct vsock *v, struct conn *c)
@@ -277,14 +277,14 @@ static void conn_drop_buf(struct conn *c)
 }
 
 /* Forget @c at once, telling the guest nothing (it never heard of it, it
- * reset it, or the device is being reset). Freed by reap(). */
-static void conn_free(struct vsock *v, struct conn *c)
+ * reset it, or the device is being reset). Freed by vsock_reap(). */
+static void vsock_conn_free(struct vsock *v, struct conn *c)
 {
     if (c->state == CONN_DEAD)
         return;
     conn_close_fd(v, c);
     hash_del(v, c);
-    rx_del(v, c);
+    vsock_rx_del(v, c);
     conn_drop_buf(c);
     if (c->aprev)
         c->aprev->anext = c->anext;
@@ -301,11 +301,11 @@ static void conn_free(struct vsock *v, struct conn *c)
 /* End @c: close the host side and, if the guest knows the connection, send
  * it an RST. The connection keeps its ports until the RST is out, so that a
  * stray packet for it is not answered twice. */
-static void conn_rst(struct vsock *v, struct conn *c)
+static void vsock_conn_rst(struct vsock *v, struct conn *c)
 {
     if (c->state != CONN_WAIT && c->state != CONN_OPEN) {
         if (c->state != CONN_RST)
-            conn_free(v, c);
+            vsock_conn_free(v, c);
         return;
     }
     conn_close_fd(v, c);
@@ -313,10 +313,10 @@ static void conn_rst(struct vsock *v, struct conn *c)
     c->state = CONN_RST;
     c->deadline_ms = 0;
     c->pend = 0;
-    rx_add(v, c, PEND_RST);
+    vsock_rx_add(v, c, PEND_RST);
 }
 
-static void reap(struct vsock *v)
+static void vsock_reap(struct vsock *v)
 {
     while (v->dead) {
         struct conn *c = v->dead;
@@ -325,14 +325,14 @@ static void reap(struct vsock *v)
     }
 }
 
-static struct conn *conn_new(struct vsock *v, int fd, enum conn_state state)
+static struct conn *vsock_conn_new(struct vsock *v, int fd, enum conn_state state)
 {
     struct conn *c = calloc(1, sizeof(*c));
     if (!c)
         return NULL;
     c->fd = fd;
     c->state = state;
-    /* Armed by conn_arm(); registered now so that it only ever modifies. */
+    /* Armed by vsock_conn_arm(); registered now so that it only ever modifies. */
     struct epoll_event ev = {.events = EPOLLONESHOT, .data.ptr = c};
     if (epoll_ctl(v->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
         free(c);
@@ -350,20 +350,20 @@ static struct conn *conn_new(struct vsock *v, int fd, enum conn_state state)
 /* Credit the guest gives us (5.10.6.3): its buffer less what is in flight.
  * Computed in wrapping 32-bit arithmetic; a guest that claims to have
  * consumed more than we sent gets nothing rather than a huge window. */
-static uint32_t peer_credit(const struct conn *c)
+static uint32_t vsock_peer_credit(const struct conn *c)
 {
     uint32_t inflight = c->tx_cnt - c->peer_fwd_cnt;
     return inflight >= c->peer_buf_alloc ? 0 : c->peer_buf_alloc - inflight;
 }
 
-static bool can_read(const struct conn *c)
+static bool vsock_can_read(const struct conn *c)
 {
     return c->state == CONN_OPEN && !c->host_eof && !(c->guest_shut & VIRTIO_VSOCK_SHUTDOWN_RCV) &&
            !c->credit_blocked;
 }
 
 /* Arm @c's socket for what it can act on now (see the file comment). */
-static void conn_arm(struct vsock *v, struct conn *c)
+static void vsock_conn_arm(struct vsock *v, struct conn *c)
 {
     if (c->fd < 0)
         return;
@@ -371,7 +371,7 @@ static void conn_arm(struct vsock *v, struct conn *c)
     if (c->state == CONN_LINE) {
         want = EPOLLIN;
     } else if (c->state == CONN_OPEN) {
-        if (!(c->pend & PEND_DATA) && can_read(c))
+        if (!(c->pend & PEND_DATA) && vsock_can_read(c))
             want |= EPOLLIN;
         if (c->reply_len || c->buf_len)
             want |= EPOLLOUT;
@@ -397,23 +397,23 @@ static void conn_arm(struct vsock *v, struct conn *c)
  * once it believes half our buffer is taken, and we freed a quarter of it
  * or all of what it sent. It only stops at zero credit, so this never
  * leaves it waiting for an update that does not come. */
-static void maybe_credit(struct vsock *v, struct conn *c)
+static void vsock_maybe_credit(struct vsock *v, struct conn *c)
 {
     uint32_t unacked = c->rx_cnt - c->fwd_told, freed = c->fwd_cnt - c->fwd_told;
     if (freed && unacked >= BUF / 2 && (freed >= BUF / 4 || c->fwd_cnt == c->rx_cnt))
-        rx_add(v, c, PEND_CREDIT);
+        vsock_rx_add(v, c, PEND_CREDIT);
 }
 
 /* The host socket failed or went away for good. */
-static void host_failed(struct vsock *v, struct conn *c, int err)
+static void vsock_host_failed(struct vsock *v, struct conn *c, int err)
 {
     vsock_debug(v, "virtio-vsock: host side of %u:%u ended: %s", c->local_port, c->peer_port,
               strerror(err));
-    conn_rst(v, c);
+    vsock_conn_rst(v, c);
 }
 
 /* Both directions may be finished: tell the host and the guest. */
-static void check_done(struct vsock *v, struct conn *c)
+static void vsock_check_done(struct vsock *v, struct conn *c)
 {
     if (c->state != CONN_OPEN || c->buf_len || c->reply_len)
         return; /* bytes still owed to the host */
@@ -425,11 +425,11 @@ static void check_done(struct vsock *v, struct conn *c)
      * both sides finished sending, the RST ends it too. */
     if (c->guest_shut == (VIRTIO_VSOCK_SHUTDOWN_RCV | VIRTIO_VSOCK_SHUTDOWN_SEND) ||
         ((c->guest_shut & VIRTIO_VSOCK_SHUTDOWN_SEND) && c->host_eof))
-        conn_rst(v, c);
+        vsock_conn_rst(v, c);
 }
 
 /* Write what waits for the host: the handshake reply, then guest data. */
-static void conn_flush(struct vsock *v, struct conn *c)
+static void vsock_conn_flush(struct vsock *v, struct conn *c)
 {
     while (c->reply_off < c->reply_len) {
         ssize_t w = send(c->fd, c->reply + c->reply_off, c->reply_len - c->reply_off,
@@ -437,7 +437,7 @@ static void conn_flush(struct vsock *v, struct conn *c)
         if (w < 0) {
             if (errno == EAGAIN || errno == EWOULDBLOCK)
                 return;
-            host_failed(v, c, errno);
+            vsock_host_failed(v, c, errno);
             return;
         }
         c->reply_off = (uint8_t)(c->reply_off + w);
@@ -456,7 +456,7 @@ static void conn_flush(struct vsock *v, struct conn *c)
         if (w < 0) {
             if (errno == EAGAIN || errno == EWOULDBLOCK)
                 break;
-            host_failed(v, c, errno);
+            vsock_host_failed(v, c, errno);
             return;
         }
         c->buf_head = (uint32_t)((c->buf_head + (uint32_t)w) % BUF);
@@ -466,14 +466,14 @@ static void conn_flush(struct vsock *v, struct conn *c)
     if (!c->buf_len)
         conn_drop_buf(c); /* memory only while data waits */
     if (c->fwd_cnt != before)
-        maybe_credit(v, c);
-    check_done(v, c);
+        vsock_maybe_credit(v, c);
+    vsock_check_done(v, c);
 }
 
 /* Point v->iov at @len bytes of the chain's buffers [first, first+count)
  * after skipping @skip bytes; returns the number of entries. */
-static int chain_iov(struct vsock *v, const struct virtq_chain *ch, unsigned first,
-                     unsigned count, uint64_t skip, uint64_t len)
+static int vsock_chain_iov(struct vsock *v, const struct virtq_chain *ch, unsigned first,
+                           unsigned count, uint64_t skip, uint64_t len)
 {
     int n = 0;
     for (unsigned i = first; i < first + count && len; i++) {
@@ -534,11 +534,11 @@ static void host_eof(struct vsock *v, struct conn *c)
     c->pend &= ~PEND_DATA;
     struct pollfd p = {.fd = c->fd, .events = POLLOUT};
     if (poll(&p, 1, 0) == 1 && (p.revents & (POLLHUP | POLLERR))) {
-        host_failed(v, c, EPIPE);
+        vsock_host_failed(v, c, EPIPE);
         return;
     }
-    rx_add(v, c, PEND_SHUTDOWN);
-    check_done(v, c);
+    vsock_rx_add(v, c, PEND_SHUTDOWN);
+    vsock_check_done(v, c);
 }
 
 /* Read host data straight into the guest buffers of @ch, within the
@@ -546,7 +546,7 @@ static void host_eof(struct vsock *v, struct conn *c)
  * (nothing to read, no credit) or the connection's next step queued. */
 static uint32_t rx_data(struct vsock *v, struct conn *c, const struct virtq_chain *ch)
 {
-    uint64_t max = peer_credit(c);
+    uint64_t max = vsock_peer_credit(c);
     if (max == 0) {
         c->credit_blocked = true; /* lifted when the guest's credit grows */
         c->pend &= ~PEND_DATA;
@@ -556,7 +556,7 @@ static uint32_t rx_data(struct vsock *v, struct conn *c, const struct virtq_chai
         max = ch->write_len - HDR;
     if (max > VIRTIO_VSOCK_MAX_PKT)
         max = VIRTIO_VSOCK_MAX_PKT;
-    int n = chain_iov(v, ch, ch->nread, ch->nwrite, HDR, max);
+    int n = vsock_chain_iov(v, ch, ch->nread, ch->nwrite, HDR, max);
     ssize_t r = readv(c->fd, v->iov, n);
     if (r > 0) {
         c->tx_cnt += (uint32_t)r;
@@ -566,9 +566,9 @@ static uint32_t rx_data(struct vsock *v, struct conn *c, const struct virtq_chai
     if (r == 0)
         host_eof(v, c);
     else if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
-        c->pend &= ~PEND_DATA; /* conn_arm() waits for more */
+        c->pend &= ~PEND_DATA; /* vsock_conn_arm() waits for more */
     else
-        host_failed(v, c, errno);
+        vsock_host_failed(v, c, errno);
     return 0;
 }
 
@@ -580,13 +580,13 @@ static uint32_t rx_conn(struct vsock *v, struct conn *c, const struct virtq_chai
         if (c->pend & PEND_RST) {
             uint32_t n = put_hdr(v, ch, VIRTIO_VSOCK_HOST_CID, c->local_port, c->peer_port,
                                  VIRTIO_VSOCK_TYPE_STREAM, VIRTIO_VSOCK_OP_RST, 0, 0, 0, 0);
-            conn_free(v, c);
+            vsock_conn_free(v, c);
             return n;
         }
         if (c->pend & PEND_REQUEST) {
             c->pend &= ~PEND_REQUEST;
             c->state = CONN_WAIT;
-            conn_deadline(v, c, VIRTIO_VSOCK_RESPONSE_MS);
+            vsock_conn_deadline(v, c, VIRTIO_VSOCK_RESPONSE_MS);
             return conn_pkt(v, ch, c, VIRTIO_VSOCK_OP_REQUEST, 0, 0);
         }
         if (c->pend & PEND_RESPONSE) {
@@ -628,10 +628,10 @@ static uint32_t rx_one(struct vsock *v, const struct virtq_chain *ch)
         struct conn *c = v->rx_head;
         uint32_t len = rx_conn(v, c, ch);
         if (c->state != CONN_DEAD) {
-            rx_del(v, c);
+            vsock_rx_del(v, c);
             if (c->pend)
                 rx_append(v, c); /* to the tail: round robin */
-            conn_arm(v, c);
+            vsock_conn_arm(v, c);
         }
         if (len)
             return len;
@@ -640,7 +640,7 @@ static uint32_t rx_one(struct vsock *v, const struct virtq_chain *ch)
 }
 
 /* Send the guest what is pending, as far as its receive buffers go. */
-static void rx_pump(struct vsock *v)
+static void vsock_rx_pump(struct vsock *v)
 {
     struct virtio_device *d = &v->vdev;
     struct virtq *q = &d->vq[RXQ];
@@ -731,7 +731,7 @@ static void guest_connect(struct vsock *v, const struct virtio_vsock_hdr *h)
         close(fd);
         goto refuse;
     }
-    struct conn *c = conn_new(v, fd, CONN_OPEN);
+    struct conn *c = vsock_conn_new(v, fd, CONN_OPEN);
     if (!c) {
         close(fd);
         goto refuse;
@@ -740,9 +740,9 @@ static void guest_connect(struct vsock *v, const struct virtio_vsock_hdr *h)
     c->peer_port = h->src_port;
     c->peer_buf_alloc = h->buf_alloc;
     c->peer_fwd_cnt = h->fwd_cnt;
-    hash_add(v, c);
-    rx_add(v, c, PEND_RESPONSE);
-    conn_arm(v, c);
+    vsock_hash_add(v, c);
+    vsock_rx_add(v, c, PEND_RESPONSE);
+    vsock_conn_arm(v, c);
     return;
 refuse:
     rst_queue(v, VIRTIO_VSOCK_HOST_CID, port, h->src_port, VIRTIO_VSOCK_TYPE_STREAM);
@@ -758,7 +758,7 @@ static void conn_from_guest(struct vsock *v, struct conn *c, const struct virtq_
     if (len > BUF - c->buf_len) {
         log_guest("virtio-vsock: %u bytes sent beyond the connection's credit", len);
         v->vdev.stats.errors++;
-        conn_rst(v, c);
+        vsock_conn_rst(v, c);
         return;
     }
     c->rx_cnt += len;
@@ -766,10 +766,10 @@ static void conn_from_guest(struct vsock *v, struct conn *c, const struct virtq_
     uint32_t done = 0;
     if (!c->buf_len && !c->reply_len) {
         struct msghdr m = {.msg_iov = v->iov,
-                           .msg_iovlen = (size_t)chain_iov(v, ch, 0, ch->nread, HDR, len)};
+                           .msg_iovlen = (size_t)vsock_chain_iov(v, ch, 0, ch->nread, HDR, len)};
         ssize_t w = sendmsg(c->fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
         if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
-            host_failed(v, c, errno);
+            vsock_host_failed(v, c, errno);
             return;
         }
         if (w > 0)
@@ -779,7 +779,7 @@ static void conn_from_guest(struct vsock *v, struct conn *c, const struct virtq_
         if (!c->buf && !(c->buf = malloc(BUF))) {
             if (log_ratelimit_ok(&v->host_rl))
                 log_warn("virtio-vsock: out of memory for a connection buffer");
-            conn_rst(v, c);
+            vsock_conn_rst(v, c);
             return;
         }
         uint32_t rest = len - done, tail = (c->buf_head + c->buf_len) % BUF;
@@ -790,7 +790,7 @@ static void conn_from_guest(struct vsock *v, struct conn *c, const struct virtq_
     }
     c->fwd_cnt += done;
     if (done)
-        maybe_credit(v, c);
+        vsock_maybe_credit(v, c);
 }
 
 /* The guest broke the protocol on @c (or a stray packet, if @c is NULL). */
@@ -799,7 +799,7 @@ static void malformed(struct vsock *v, struct conn *c, const struct virtio_vsock
 {
     v->vdev.stats.errors++;
     if (c)
-        conn_rst(v, c);
+        vsock_conn_rst(v, c);
     else if (h->op != VIRTIO_VSOCK_OP_RST) /* never answer an RST: no RST ping-pong */
         rst_queue(v, h->dst_cid, h->dst_port, h->src_port, type);
 }
@@ -822,11 +822,11 @@ static void guest_packet(struct vsock *v, struct virtio_vsock_hdr *h, const stru
         malformed(v, NULL, h, rtype);
         return;
     }
-    struct conn *c = conn_find(v, h->dst_port, h->src_port);
+    struct conn *c = vsock_conn_find(v, h->dst_port, h->src_port);
     if (c && c->state == CONN_RST) {
         if (h->op != VIRTIO_VSOCK_OP_REQUEST)
             return; /* our RST is on its way */
-        conn_free(v, c); /* the guest already forgot it and reuses the ports */
+        vsock_conn_free(v, c); /* the guest already forgot it and reuses the ports */
         c = NULL;
     }
     if (h->type != VIRTIO_VSOCK_TYPE_STREAM) {
@@ -872,10 +872,10 @@ static void guest_packet(struct vsock *v, struct virtio_vsock_hdr *h, const stru
         c->state = CONN_OPEN;
         c->deadline_ms = 0;
         c->reply_len = (uint8_t)snprintf(c->reply, sizeof(c->reply), "OK %u\n", c->local_port);
-        conn_flush(v, c);
+        vsock_conn_flush(v, c);
         break;
     case VIRTIO_VSOCK_OP_RST:
-        conn_free(v, c); /* the host client sees its connection close */
+        vsock_conn_free(v, c); /* the host client sees its connection close */
         return;
     case VIRTIO_VSOCK_OP_SHUTDOWN:
         if (c->state != CONN_OPEN) {
@@ -889,7 +889,7 @@ static void guest_packet(struct vsock *v, struct virtio_vsock_hdr *h, const stru
             c->shut_rd = true;
             c->pend &= ~PEND_DATA;
         }
-        check_done(v, c);
+        vsock_check_done(v, c);
         break;
     case VIRTIO_VSOCK_OP_RW:
         if (c->state != CONN_OPEN || (c->guest_shut & VIRTIO_VSOCK_SHUTDOWN_SEND)) {
@@ -904,24 +904,24 @@ static void guest_packet(struct vsock *v, struct virtio_vsock_hdr *h, const stru
         break; /* taken above */
     case VIRTIO_VSOCK_OP_CREDIT_REQUEST:
         if (c->state == CONN_OPEN)
-            rx_add(v, c, PEND_CREDIT);
+            vsock_rx_add(v, c, PEND_CREDIT);
         break;
     }
     if (c->state != CONN_OPEN)
         return;
-    if (c->credit_blocked && peer_credit(c)) {
+    if (c->credit_blocked && vsock_peer_credit(c)) {
         c->credit_blocked = false;
-        rx_add(v, c, PEND_DATA);
+        vsock_rx_add(v, c, PEND_DATA);
     }
-    conn_arm(v, c);
+    vsock_conn_arm(v, c);
 }
 
-static long tx_chain(struct virtio_device *d, unsigned q, struct virtq_chain *ch)
+static long vsock_tx_chain(struct virtio_device *d, unsigned q, struct virtq_chain *ch)
 {
     struct vsock *v = to_vsock(d);
     (void)q;
     if (v->rst_count == RST_RING) {
-        v->tx_stalled = true; /* rx_pump() restarts us */
+        v->tx_stalled = true; /* vsock_rx_pump() restarts us */
         return VIRTIO_STOP;
     }
     if (ch->read_len < HDR) {
@@ -1005,7 +1005,7 @@ static void conn_read_line(struct vsock *v, struct conn *c)
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
         return;
     if (n <= 0) {
-        conn_free(v, c); /* the client left */
+        vsock_conn_free(v, c); /* the client left */
         return;
     }
     char *nl = memchr(at, '\n', (size_t)n);
@@ -1023,16 +1023,16 @@ static void conn_read_line(struct vsock *v, struct conn *c)
         goto bad;
     c->local_port = local_port_alloc(v);
     c->peer_port = port;
-    hash_add(v, c);
+    vsock_hash_add(v, c);
     c->state = CONN_REQUEST;
-    conn_deadline(v, c, VIRTIO_VSOCK_RESPONSE_MS);
-    rx_add(v, c, PEND_REQUEST);
+    vsock_conn_deadline(v, c, VIRTIO_VSOCK_RESPONSE_MS);
+    vsock_rx_add(v, c, PEND_REQUEST);
     return;
 bad:
     if (log_ratelimit_ok(&v->host_rl))
         log_warn("virtio-vsock: a client of %s sent no \"CONNECT <port>\" line; closed",
                  v->uds_path);
-    conn_free(v, c);
+    vsock_conn_free(v, c);
 }
 
 static void conn_event(struct vsock *v, struct conn *c, uint32_t events)
@@ -1049,30 +1049,30 @@ static void conn_event(struct vsock *v, struct conn *c, uint32_t events)
     case CONN_REQUEST:
     case CONN_WAIT:
         if (c->hup) /* the client gave up; the guest drops its half */
-            conn_rst(v, c);
+            vsock_conn_rst(v, c);
         break;
     case CONN_OPEN:
         if (events & EPOLLERR) {
             int e = 0;
             socklen_t l = sizeof(e);
             getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &e, &l);
-            host_failed(v, c, e ? e : EIO);
+            vsock_host_failed(v, c, e ? e : EIO);
             break;
         }
         if ((events & (EPOLLOUT | EPOLLHUP)) && (c->reply_len || c->buf_len))
-            conn_flush(v, c);
+            vsock_conn_flush(v, c);
         if (c->state != CONN_OPEN)
             break;
-        if ((events & (EPOLLIN | EPOLLHUP)) && can_read(c))
-            rx_add(v, c, PEND_DATA);
+        if ((events & (EPOLLIN | EPOLLHUP)) && vsock_can_read(c))
+            vsock_rx_add(v, c, PEND_DATA);
         else if (c->hup && (c->host_eof || (c->guest_shut & VIRTIO_VSOCK_SHUTDOWN_RCV)))
-            host_failed(v, c, EPIPE); /* gone, and nothing of it left to read */
+            vsock_host_failed(v, c, EPIPE); /* gone, and nothing of it left to read */
         break;
     default:
         break;
     }
     if (c->state != CONN_DEAD)
-        conn_arm(v, c);
+        vsock_conn_arm(v, c);
 }
 
 static void on_accept(struct vsock *v)
@@ -1090,7 +1090,7 @@ static void on_accept(struct vsock *v)
             struct epoll_event ev = {.events = 0, .data.ptr = &v->listen_fd};
             epoll_ctl(v->epfd, EPOLL_CTL_MOD, v->listen_fd, &ev);
             v->listen_paused = true;
-            timer_set(v, true);
+            vsock_timer_set(v, true);
             return;
         }
         if (v->nconns >= VIRTIO_VSOCK_MAX_CONNS) {
@@ -1100,13 +1100,13 @@ static void on_accept(struct vsock *v)
             close(fd);
             continue;
         }
-        struct conn *c = conn_new(v, fd, CONN_LINE);
+        struct conn *c = vsock_conn_new(v, fd, CONN_LINE);
         if (!c) {
             close(fd);
             continue;
         }
-        conn_deadline(v, c, VIRTIO_VSOCK_CONNECT_MS);
-        conn_arm(v, c);
+        vsock_conn_deadline(v, c, VIRTIO_VSOCK_CONNECT_MS);
+        vsock_conn_arm(v, c);
     }
 }
 
@@ -1115,7 +1115,7 @@ static void on_tick(struct vsock *v)
 {
     uint64_t n;
     (void)!read(v->timer_fd, &n, sizeof(n));
-    uint64_t now = now_ms();
+    uint64_t now = vsock_now_ms();
     bool more = false;
     for (struct conn *c = v->all, *next; c; c = next) {
         next = c->anext;
@@ -1127,7 +1127,7 @@ static void on_tick(struct vsock *v)
         }
         vsock_debug(v, "virtio-vsock: handshake of host connection to guest port %u timed out",
                   c->peer_port);
-        conn_rst(v, c); /* the client sees its connection close */
+        vsock_conn_rst(v, c); /* the client sees its connection close */
     }
     if (v->listen_paused) {
         struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &v->listen_fd};
@@ -1135,7 +1135,7 @@ static void on_tick(struct vsock *v)
         v->listen_paused = false;
     }
     if (!more)
-        timer_set(v, false);
+        vsock_timer_set(v, false);
 }
 
 /* The private epoll set is readable: handle one batch of socket events. */
@@ -1156,8 +1156,8 @@ static void vsock_on_events(void *opaque, uint32_t events)
         else if (((struct conn *)p)->state != CONN_DEAD)
             conn_event(v, p, ev[i].events);
     }
-    rx_pump(v);
-    reap(v);
+    vsock_rx_pump(v);
+    vsock_reap(v);
     pthread_mutex_unlock(&d->lock);
 }
 
@@ -1167,22 +1167,22 @@ static void vsock_notify(struct virtio_device *d, unsigned q)
 {
     struct vsock *v = to_vsock(d);
     if (q == TXQ)
-        virtio_queue_serve(d, TXQ, &v->txc, TX_BUDGET, tx_chain);
+        virtio_queue_serve(d, TXQ, &v->txc, TX_BUDGET, vsock_tx_chain);
     /* RXQ: new buffers. EVQ: never used (see vsock.h). Either way, send
      * what is pending. */
-    rx_pump(v);
-    reap(v);
+    vsock_rx_pump(v);
+    vsock_reap(v);
 }
 
 /* Every connection goes; the listener stays. */
 static void drop_all(struct vsock *v)
 {
     while (v->all)
-        conn_free(v, v->all);
-    reap(v);
+        vsock_conn_free(v, v->all);
+    vsock_reap(v);
     v->rst_head = v->rst_count = 0;
     v->tx_stalled = false;
-    timer_set(v, false);
+    vsock_timer_set(v, false);
 }
 
 static void vsock_reset(struct virtio_device *d)
