@@ -15,7 +15,7 @@
  * interest only while data waits. A hung-up socket whose data we cannot take
  * yet therefore reports once, not in a loop.
  */
-#include "virtio/vsock.h"
+#include "virtio/vsock_internal.h"
 
 #include "base/evloop.h"
 #include "base/log.h"
@@ -36,135 +36,17 @@
 #include <time.h>
 #include <unistd.h>
 
-enum { RXQ = VIRTIO_VSOCK_RXQ, TXQ = VIRTIO_VSOCK_TXQ };
-#define HDR ((uint32_t)sizeof(struct virtio_vsock_hdr))
-#define BUF VIRTIO_VSOCK_BUF_ALLOC
-
 /* Chains per pass over a queue before the event loop serves others. */
 #define TX_BUDGET 256
 #define RX_BUDGET 256
-/* RSTs answering packets of no connection, waiting for receive buffers.
- * When it is full the transmit queue stops (each packet makes at most one
- * RST), so a guest that sends garbage and posts no buffers stalls only
- * itself. */
-#define RST_RING 64
 /* Socket events taken per batch; more wait for the next loop iteration. */
 #define EVENT_BATCH 64
 /* Host connections accepted per listener event, for the same reason. */
 #define ACCEPT_BATCH 16
 /* Handshake deadlines are checked on this tick, only while some exist. */
 #define TICK_MS 250
-/* "CONNECT 4294967295\r\n" is 20 bytes: a longer line is not one. */
-#define CONNECT_LINE_MAX 32
-#define HASH_SIZE 256 /* power of two; MAX_CONNS entries spread over it */
 /* "_4294967295": the longest port suffix of a guest-initiated path. */
 #define PORT_SUFFIX_MAX 11
-
-enum conn_state {
-    CONN_LINE,    /* host client accepted; reading "CONNECT <port>\n" */
-    CONN_REQUEST, /* REQUEST for the guest queued, not delivered yet */
-    CONN_WAIT,    /* REQUEST delivered; waiting for RESPONSE or RST */
-    CONN_OPEN,    /* established */
-    CONN_RST,     /* host socket closed; our RST to the guest is queued */
-    CONN_DEAD,    /* freed by vsock_reap() */
-};
-
-/* What a connection has to send the guest, in this order of priority:
- * connection setup first, data before the SHUTDOWN that follows it. */
-#define PEND_RST (1u << 0)
-#define PEND_REQUEST (1u << 1)
-#define PEND_RESPONSE (1u << 2)
-#define PEND_DATA (1u << 3) /* the host socket may have bytes for the guest */
-#define PEND_SHUTDOWN (1u << 4)
-#define PEND_CREDIT (1u << 5)
-
-struct conn {
-    struct conn *hnext;         /* hash chain (while hashed) */
-    struct conn *aprev, *anext; /* every live connection */
-    struct conn *rprev, *rnext; /* receive list (while pend != 0) */
-    struct conn *dnext;         /* graveyard */
-    int fd;
-    enum conn_state state;
-    bool hashed, in_rx;
-    bool armed, hup; /* one-shot armed with @armed_ev; the socket hung up */
-    uint32_t armed_ev;
-    unsigned pend;
-    uint32_t local_port, peer_port; /* host side, guest side */
-    uint64_t deadline_ms;           /* handshake deadline, 0: none */
-    /* Host -> guest. */
-    uint32_t tx_cnt;                     /* payload bytes sent to the guest */
-    uint32_t peer_buf_alloc, peer_fwd_cnt; /* the guest's last word */
-    bool credit_blocked;                 /* stopped reading for want of credit */
-    bool host_eof;                       /* the host socket reads EOF */
-    /* Guest -> host. */
-    uint32_t rx_cnt;   /* payload bytes the guest sent */
-    uint32_t fwd_cnt;  /* of which passed on to the host socket */
-    uint32_t fwd_told; /* the fwd_cnt the guest last heard */
-    uint8_t *buf;      /* ring of BUF bytes, allocated while data waits */
-    uint32_t buf_head, buf_len;
-    uint8_t guest_shut; /* VIRTIO_VSOCK_SHUTDOWN_* received */
-    bool shut_wr, shut_rd;
-    /* The host client's "CONNECT <port>\n" so far (CONN_LINE). */
-    char line[CONNECT_LINE_MAX];
-    uint8_t line_len;
-    /* "OK <port>\n" still owed to a host client, before any data. */
-    char reply[24];
-    uint8_t reply_len, reply_off;
-};
-
-struct rst {
-    uint64_t src_cid;
-    uint32_t src_port, dst_port;
-    uint16_t type;
-};
-
-struct vsock {
-    struct virtio_device vdev; /* first: the ops receive &vdev */
-    struct evloop *loop;
-    uint64_t cid;
-    uint8_t config[8]; /* virtio_vsock_config: le64 guest_cid */
-    char *uds_path;
-    int epfd, listen_fd, timer_fd;
-    bool on_loop, bound, timer_on, listen_paused;
-    dev_t uds_dev; /* the socket file we created, to remove only it */
-    ino_t uds_ino;
-    struct log_ratelimit host_rl, debug_rl;
-    /* Connections. */
-    struct conn *hash[HASH_SIZE];
-    struct conn *all;
-    unsigned nconns;
-    struct conn *rx_head, *rx_tail;
-    unsigned nrx;
-    struct conn *dead;
-    uint32_t next_port;
-    /* RSTs for packets of no connection. */
-    struct rst rst[RST_RING];
-    unsigned rst_head, rst_count;
-    bool tx_stalled; /* TXQ stopped while the RST ring was full */
-    bool rx_small;   /* the chain at hand has no room for payload */
-    struct iovec iov[VIRTQ_MAX_SIZE];
-    struct virtq_chain txc, rxc;
-};
-
-/* Connection events the guest can cause at will: debug level, and
- * rate-limited even there. */
-#define vsock_debug(v, ...)                                                                        \
-    do {                                                                                           \
-        if (log_get_level() >= LOG_DEBUG && log_ratelimit_ok(&(v)->debug_rl))                      \
-            log_msg(LOG_DEBUG, __VA_ARGS__);                                                       \
-    } while (0)
-
-static struct vsock *to_vsock(struct virtio_device *d)
-{
-    return (struct vsock *)d;
-}
-
-static uint64_t vsock_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 /* ---- bookkeeping ------------------------------------------------------ */
 
@@ -175,7 +57,7 @@ static unsigned hash_of(uint32_t local, uint32_t peer)
     return ((local * 0x9e3779b1u) ^ (peer * 0x85ebca6bu)) >> 24 & (HASH_SIZE - 1);
 }
 
-static struct conn *vsock_conn_find(struct vsock *v, uint32_t local, uint32_t peer)
+struct conn *vsock_conn_find(struct vsock *v, uint32_t local, uint32_t peer)
 {
     for (struct conn *c = v->hash[hash_of(local, peer)]; c; c = c->hnext)
         if (c->local_port == local && c->peer_port == peer)
@@ -183,7 +65,7 @@ static struct conn *vsock_conn_find(struct vsock *v, uint32_t local, uint32_t pe
     return NULL;
 }
 
-static void vsock_hash_add(struct vsock *v, struct conn *c)
+void vsock_hash_add(struct vsock *v, struct conn *c)
 {
     unsigned h = hash_of(c->local_port, c->peer_port);
     c->hnext = v->hash[h];
@@ -202,7 +84,7 @@ static void hash_del(struct vsock *v, struct conn *c)
     c->hashed = false;
 }
 
-static void vsock_rx_del(struct vsock *v, struct conn *c)
+void vsock_rx_del(struct vsock *v, struct conn *c)
 {
     if (!c->in_rx)
         return;
@@ -233,14 +115,14 @@ static void rx_append(struct vsock *v, struct conn *c)
 }
 
 /* Give @c something to send the guest; the next vsock_rx_pump() sends it. */
-static void vsock_rx_add(struct vsock *v, struct conn *c, unsigned what)
+void vsock_rx_add(struct vsock *v, struct conn *c, unsigned what)
 {
     c->pend |= what;
     if (!c->in_rx)
         rx_append(v, c);
 }
 
-static void vsock_timer_set(struct vsock *v, bool on)
+void vsock_timer_set(struct vsock *v, bool on)
 {
     if (v->timer_on == on)
         return;
@@ -252,7 +134,7 @@ static void vsock_timer_set(struct vsock *v, bool on)
         v->timer_on = on;
 }
 
-static void vsock_conn_deadline(struct vsock *v, struct conn *c, uint64_t ms)
+void vsock_conn_deadline(struct vsock *v, struct conn *c, uint64_t ms)
 {
     c->deadline_ms = ms ? vsock_now_ms() + ms : 0;
     if (ms)
@@ -278,7 +160,7 @@ static void conn_drop_buf(struct conn *c)
 
 /* Forget @c at once, telling the guest nothing (it never heard of it, it
  * reset it, or the device is being reset). Freed by vsock_reap(). */
-static void vsock_conn_free(struct vsock *v, struct conn *c)
+void vsock_conn_free(struct vsock *v, struct conn *c)
 {
     if (c->state == CONN_DEAD)
         return;
@@ -301,7 +183,7 @@ static void vsock_conn_free(struct vsock *v, struct conn *c)
 /* End @c: close the host side and, if the guest knows the connection, send
  * it an RST. The connection keeps its ports until the RST is out, so that a
  * stray packet for it is not answered twice. */
-static void vsock_conn_rst(struct vsock *v, struct conn *c)
+void vsock_conn_rst(struct vsock *v, struct conn *c)
 {
     if (c->state != CONN_WAIT && c->state != CONN_OPEN) {
         if (c->state != CONN_RST)
@@ -316,7 +198,7 @@ static void vsock_conn_rst(struct vsock *v, struct conn *c)
     vsock_rx_add(v, c, PEND_RST);
 }
 
-static void vsock_reap(struct vsock *v)
+void vsock_reap(struct vsock *v)
 {
     while (v->dead) {
         struct conn *c = v->dead;
@@ -325,7 +207,7 @@ static void vsock_reap(struct vsock *v)
     }
 }
 
-static struct conn *vsock_conn_new(struct vsock *v, int fd, enum conn_state state)
+struct conn *vsock_conn_new(struct vsock *v, int fd, enum conn_state state)
 {
     struct conn *c = calloc(1, sizeof(*c));
     if (!c)
@@ -350,20 +232,20 @@ static struct conn *vsock_conn_new(struct vsock *v, int fd, enum conn_state stat
 /* Credit the guest gives us (5.10.6.3): its buffer less what is in flight.
  * Computed in wrapping 32-bit arithmetic; a guest that claims to have
  * consumed more than we sent gets nothing rather than a huge window. */
-static uint32_t vsock_peer_credit(const struct conn *c)
+uint32_t vsock_peer_credit(const struct conn *c)
 {
     uint32_t inflight = c->tx_cnt - c->peer_fwd_cnt;
     return inflight >= c->peer_buf_alloc ? 0 : c->peer_buf_alloc - inflight;
 }
 
-static bool vsock_can_read(const struct conn *c)
+bool vsock_can_read(const struct conn *c)
 {
     return c->state == CONN_OPEN && !c->host_eof && !(c->guest_shut & VIRTIO_VSOCK_SHUTDOWN_RCV) &&
            !c->credit_blocked;
 }
 
 /* Arm @c's socket for what it can act on now (see the file comment). */
-static void vsock_conn_arm(struct vsock *v, struct conn *c)
+void vsock_conn_arm(struct vsock *v, struct conn *c)
 {
     if (c->fd < 0)
         return;
@@ -397,7 +279,7 @@ static void vsock_conn_arm(struct vsock *v, struct conn *c)
  * once it believes half our buffer is taken, and we freed a quarter of it
  * or all of what it sent. It only stops at zero credit, so this never
  * leaves it waiting for an update that does not come. */
-static void vsock_maybe_credit(struct vsock *v, struct conn *c)
+void vsock_maybe_credit(struct vsock *v, struct conn *c)
 {
     uint32_t unacked = c->rx_cnt - c->fwd_told, freed = c->fwd_cnt - c->fwd_told;
     if (freed && unacked >= BUF / 2 && (freed >= BUF / 4 || c->fwd_cnt == c->rx_cnt))
@@ -405,7 +287,7 @@ static void vsock_maybe_credit(struct vsock *v, struct conn *c)
 }
 
 /* The host socket failed or went away for good. */
-static void vsock_host_failed(struct vsock *v, struct conn *c, int err)
+void vsock_host_failed(struct vsock *v, struct conn *c, int err)
 {
     vsock_debug(v, "virtio-vsock: host side of %u:%u ended: %s", c->local_port, c->peer_port,
               strerror(err));
@@ -413,7 +295,7 @@ static void vsock_host_failed(struct vsock *v, struct conn *c, int err)
 }
 
 /* Both directions may be finished: tell the host and the guest. */
-static void vsock_check_done(struct vsock *v, struct conn *c)
+void vsock_check_done(struct vsock *v, struct conn *c)
 {
     if (c->state != CONN_OPEN || c->buf_len || c->reply_len)
         return; /* bytes still owed to the host */
@@ -429,7 +311,7 @@ static void vsock_check_done(struct vsock *v, struct conn *c)
 }
 
 /* Write what waits for the host: the handshake reply, then guest data. */
-static void vsock_conn_flush(struct vsock *v, struct conn *c)
+void vsock_conn_flush(struct vsock *v, struct conn *c)
 {
     while (c->reply_off < c->reply_len) {
         ssize_t w = send(c->fd, c->reply + c->reply_off, c->reply_len - c->reply_off,
@@ -472,8 +354,8 @@ static void vsock_conn_flush(struct vsock *v, struct conn *c)
 
 /* Point v->iov at @len bytes of the chain's buffers [first, first+count)
  * after skipping @skip bytes; returns the number of entries. */
-static int vsock_chain_iov(struct vsock *v, const struct virtq_chain *ch, unsigned first,
-                           unsigned count, uint64_t skip, uint64_t len)
+int vsock_chain_iov(struct vsock *v, const struct virtq_chain *ch, unsigned first,
+                    unsigned count, uint64_t skip, uint64_t len)
 {
     int n = 0;
     for (unsigned i = first; i < first + count && len; i++) {
@@ -640,7 +522,7 @@ static uint32_t rx_one(struct vsock *v, const struct virtq_chain *ch)
 }
 
 /* Send the guest what is pending, as far as its receive buffers go. */
-static void vsock_rx_pump(struct vsock *v)
+void vsock_rx_pump(struct vsock *v)
 {
     struct virtio_device *d = &v->vdev;
     struct virtq *q = &d->vq[RXQ];
@@ -916,7 +798,7 @@ static void guest_packet(struct vsock *v, struct virtio_vsock_hdr *h, const stru
     vsock_conn_arm(v, c);
 }
 
-static long vsock_tx_chain(struct virtio_device *d, unsigned q, struct virtq_chain *ch)
+long vsock_tx_chain(struct virtio_device *d, unsigned q, struct virtq_chain *ch)
 {
     struct vsock *v = to_vsock(d);
     (void)q;
@@ -1139,7 +1021,7 @@ static void on_tick(struct vsock *v)
 }
 
 /* The private epoll set is readable: handle one batch of socket events. */
-static void vsock_on_events(void *opaque, uint32_t events)
+void vsock_on_events(void *opaque, uint32_t events)
 {
     struct vsock *v = opaque;
     struct virtio_device *d = &v->vdev;
