@@ -1,13 +1,16 @@
 /* vsock.c - virtio-vsock with Firecracker's hybrid (Unix socket) host side;
- * see vsock.h.
+ * see vsock.h. This file is the device: its ops, creation and release, and
+ * the listening socket file. Connections, the receive and transmit paths and
+ * the host sockets have files of their own (see vsock_internal.h).
  *
  * Threads and state: all of it is under vdev.lock. Queue notifications run
  * on the event loop (and once on the vCPU thread that sets DRIVER_OK); reset
  * runs on a vCPU thread. Host sockets are not put on the VM's event loop one
  * by one: they are in a private epoll set whose fd is on the loop. The
  * device so owns each batch of socket events it handles and can end a
- * connection in the middle of one: a connection is only freed by vsock_reap(), at
- * the end of an entry point, when no pending event can still name it.
+ * connection in the middle of one: a connection is only freed by
+ * vsock_reap(), at the end of an entry point, when no pending event can
+ * still name it.
  */
 #include "virtio/vsock_internal.h"
 
@@ -16,8 +19,6 @@
 
 #include <endian.h>
 #include <errno.h>
-#include <inttypes.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
