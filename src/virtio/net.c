@@ -138,7 +138,7 @@ static void iov_put(const struct iovec *iov, unsigned cnt, size_t off, const voi
     }
 }
 
-static bool again(int e)
+static bool net_again(int e)
 {
     return e == EAGAIN || e == EWOULDBLOCK || e == EINTR;
 }
@@ -162,7 +162,7 @@ static void update_events(struct net *n)
 }
 
 /* The back end is gone (helper exited, TAP deleted): link down, fd quiet. */
-static void be_dead(struct net *n, const char *why)
+static void net_be_dead(struct net *n, const char *why)
 {
     if (n->dead)
         return;
@@ -206,7 +206,7 @@ static ssize_t be_write(struct net *n, unsigned cnt)
     return r < 0 ? -errno : r;
 }
 
-static void host_error(struct net *n, const char *what, int e)
+static void net_host_error(struct net *n, const char *what, int e)
 {
     n->vdev.stats.errors++;
     if (log_ratelimit_ok(&n->host_err_rl))
@@ -274,7 +274,7 @@ static enum fill rx_fill(struct net *n, uint64_t need)
     return FILL_OK;
 }
 
-static void rx_drop_held(struct net *n)
+static void net_rx_drop_held(struct net *n)
 {
     n->rx_first = n->rx_n = 0;
     n->rx_cap = 0;
@@ -364,7 +364,7 @@ static void rx_drop(struct net *n, const char *why)
 /* A read failed with -@e. */
 static enum rx rx_read_error(struct net *n, int e)
 {
-    if (again(e))
+    if (net_again(e))
         return RX_EMPTY;
     if (e == EINVAL && !(n->be.flags & NET_BACKEND_DGRAM)) {
         /* TUN could not express the frame in a virtio-net header and
@@ -372,8 +372,8 @@ static enum rx rx_read_error(struct net *n, int e)
         rx_drop(n, "the host kernel could not describe it");
         return RX_DONE;
     }
-    host_error(n, "receive", e);
-    be_dead(n, "reading from the back end failed");
+    net_host_error(n, "receive", e);
+    net_be_dead(n, "reading from the back end failed");
     return RX_STOP;
 }
 
@@ -437,7 +437,7 @@ static enum rx rx_frame(struct net *n)
         if (len < 0)
             return rx_read_error(n, errno);
         if (len == 0) {
-            be_dead(n, "the back end closed its socket");
+            net_be_dead(n, "the back end closed its socket");
             return RX_STOP;
         }
         need = (uint64_t)len + skip;
@@ -473,7 +473,7 @@ static enum rx rx_frame(struct net *n)
     if (r < 0)
         return rx_read_error(n, (int)-r);
     if (r == 0 && dgram) {
-        be_dead(n, "the back end closed its socket");
+        net_be_dead(n, "the back end closed its socket");
         return RX_STOP;
     }
     uint64_t total = (uint64_t)r + skip;
@@ -491,7 +491,7 @@ static enum rx rx_frame(struct net *n)
 
 /* Receive up to RX_BUDGET frames; when the driver runs out of buffers,
  * stop polling the back end until it kicks. */
-static void rx_pump(struct net *n)
+static void net_rx_pump(struct net *n)
 {
     struct virtio_device *d = &n->vdev;
     struct virtq *q = &d->vq[VIRTIO_NET_RXQ];
@@ -606,23 +606,23 @@ static long tx_chain(struct virtio_device *d, unsigned q, struct virtq_chain *c)
     ssize_t r = be_write(n, k);
     if (r < 0) {
         int e = (int)-r;
-        if (again(e) || e == ENOBUFS) {
+        if (net_again(e) || e == ENOBUFS) {
             /* The back end is full: resume when it is writable. */
             n->tx_blocked = true;
             return VIRTIO_STOP;
         }
         if (e == EINVAL) /* TUN refused the header/frame combination */
             return tx_drop(n, "refused by the host kernel");
-        host_error(n, "transmit", e);
+        net_host_error(n, "transmit", e);
         if (e == EPIPE || e == ECONNRESET || e == ENOTCONN || e == EBADFD || e == EBADF)
-            be_dead(n, "writing to the back end failed");
+            net_be_dead(n, "writing to the back end failed");
         return 0;
     }
     d->stats.out_bytes += flen;
     return 0;
 }
 
-static void tx_serve(struct net *n)
+static void net_tx_serve(struct net *n)
 {
     struct virtio_device *d = &n->vdev;
     if (n->tx_blocked || !virtio_device_live(d) || !d->vq[VIRTIO_NET_TXQ].ready)
@@ -640,12 +640,12 @@ static void net_on_backend(void *opaque, uint32_t events)
     if (!n->dead) {
         if ((events & EPOLLOUT) && n->tx_blocked) {
             n->tx_blocked = false;
-            tx_serve(n);
+            net_tx_serve(n);
         }
         if (events & EPOLLIN)
-            rx_pump(n);
+            net_rx_pump(n);
         if (events & (EPOLLHUP | EPOLLERR))
-            be_dead(n, "the back end hung up");
+            net_be_dead(n, "the back end hung up");
         update_events(n);
     }
     pthread_mutex_unlock(&d->lock);
@@ -655,9 +655,9 @@ static void net_notify(struct virtio_device *d, unsigned q)
 {
     struct net *n = to_net(d);
     if (q == VIRTIO_NET_RXQ)
-        rx_pump(n); /* buffers came: take the frames that waited */
+        net_rx_pump(n); /* buffers came: take the frames that waited */
     else if (q == VIRTIO_NET_TXQ)
-        tx_serve(n);
+        net_tx_serve(n);
     update_events(n);
 }
 
@@ -715,7 +715,7 @@ static void net_reset(struct virtio_device *d)
 {
     struct net *n = to_net(d);
     /* The rings are about to go: forget every chain taken from them. */
-    rx_drop_held(n);
+    net_rx_drop_held(n);
     n->rx_wait = false;
     n->rx_pushed = false;
     n->tx_blocked = false;
