@@ -27,7 +27,7 @@
  * event loop; activation, reset and (rarely) notifications on a vCPU
  * thread. All of it runs under vdev.lock.
  */
-#include "virtio/net.h"
+#include "virtio/net_internal.h"
 
 #include "host/netuser.h"
 #include "host/tap.h"
@@ -45,30 +45,15 @@
 #include <sys/uio.h>
 #include <sys/wait.h>
 
-#define HDR VIRTIO_NET_HDR_LEN
-#define ETH_HLEN 14
-/* A full frame with its header: what a TAP read must have room for. */
-#define RX_NEED_MAX (HDR + VIRTIO_NET_FRAME_MAX)
 /* Frames received per back-end event: 64 full-size frames is ~4 MiB of
  * copying at most before other fds get their turn (epoll is level
  * triggered, so the rest is read on the next turn). */
 #define RX_BUDGET 64
 /* Transmit chains per kick before the queue is requeued; same reasoning. */
 #define TX_BUDGET 64
-/* Guest buffers held for receiving, and per readv/writev: the kernel's
- * UIO_MAXIOV. */
-#define IOV_MAX_SEGS 1024
 /* Capacity counted per held receive chain: more than a frame can use, and
  * small enough that 256 of them cannot overflow anything. */
 #define CHAIN_CAP_CLAMP (1u << 20)
-
-/* A receive chain taken from the ring, waiting for a frame. Its iovecs are
- * the next @niov entries of rx_iov. */
-struct rx_chain {
-    uint16_t head;
-    uint16_t niov;
-    uint32_t cap; /* writable bytes, clamped */
-};
 
 /* The built-in back ends' state (the struct virtio_net_backend opaque). */
 struct net_host {
@@ -77,42 +62,6 @@ struct net_host {
     struct netuser user;
     char name[48];
 };
-
-struct net {
-    struct virtio_device vdev; /* first: the ops receive &vdev */
-    struct virtio_net_backend be;
-    struct evloop *loop;
-    bool watching;   /* be.fd is on @loop */
-    bool dead;       /* the back end reached EOF or failed: link down */
-    uint32_t events; /* what be.fd is polled for now */
-    struct log_ratelimit host_err_rl;
-    char *id;
-    /* Plain data: what a snapshot would save (with vdev). */
-    struct virtio_net_config cfg; /* little-endian, as the driver reads it */
-
-    /* Receive state (empty whenever the device is reset). */
-    bool rx_wait;    /* out of buffers: back end not polled until a kick */
-    bool rx_pushed;  /* used entries added since the last interrupt */
-    unsigned rx_first, rx_n; /* FIFO of held chains in rx_held */
-    uint64_t rx_cap;         /* their capacity, summed */
-    unsigned iov_start, iov_end; /* their iovecs: rx_iov[iov_start, iov_end) */
-    size_t bounce_len;       /* a frame waiting in @bounce (header included), or 0 */
-    struct rx_chain rx_held[VIRTIO_NET_QUEUE_SIZE];
-    struct iovec rx_iov[IOV_MAX_SEGS];
-
-    /* Transmit state. */
-    bool tx_blocked; /* the back end said EAGAIN: wait for EPOLLOUT */
-
-    struct iovec io[IOV_MAX_SEGS];     /* one readv/writev */
-    uint8_t *bounce;                   /* RX_NEED_MAX bytes */
-    uint8_t *txbuf;                    /* VIRTIO_NET_FRAME_MAX bytes */
-    struct virtq_chain chain;          /* the chain being parsed */
-};
-
-static struct net *to_net(struct virtio_device *d)
-{
-    return (struct net *)d;
-}
 
 static bool mrg(const struct net *n)
 {
@@ -138,11 +87,6 @@ static void iov_put(const struct iovec *iov, unsigned cnt, size_t off, const voi
     }
 }
 
-static bool net_again(int e)
-{
-    return e == EAGAIN || e == EWOULDBLOCK || e == EINTR;
-}
-
 /* ---- back end ------------------------------------------------------------ */
 
 /* Poll the fd for what the device can take now. */
@@ -162,7 +106,7 @@ static void update_events(struct net *n)
 }
 
 /* The back end is gone (helper exited, TAP deleted): link down, fd quiet. */
-static void net_be_dead(struct net *n, const char *why)
+void net_be_dead(struct net *n, const char *why)
 {
     if (n->dead)
         return;
@@ -206,7 +150,7 @@ static ssize_t be_write(struct net *n, unsigned cnt)
     return r < 0 ? -errno : r;
 }
 
-static void net_host_error(struct net *n, const char *what, int e)
+void net_host_error(struct net *n, const char *what, int e)
 {
     n->vdev.stats.errors++;
     if (log_ratelimit_ok(&n->host_err_rl))
@@ -274,7 +218,7 @@ static enum fill rx_fill(struct net *n, uint64_t need)
     return FILL_OK;
 }
 
-static void net_rx_drop_held(struct net *n)
+void net_rx_drop_held(struct net *n)
 {
     n->rx_first = n->rx_n = 0;
     n->rx_cap = 0;
@@ -491,7 +435,7 @@ static enum rx rx_frame(struct net *n)
 
 /* Receive up to RX_BUDGET frames; when the driver runs out of buffers,
  * stop polling the back end until it kicks. */
-static void net_rx_pump(struct net *n)
+void net_rx_pump(struct net *n)
 {
     struct virtio_device *d = &n->vdev;
     struct virtq *q = &d->vq[VIRTIO_NET_RXQ];
@@ -622,7 +566,7 @@ static long tx_chain(struct virtio_device *d, unsigned q, struct virtq_chain *c)
     return 0;
 }
 
-static void net_tx_serve(struct net *n)
+void net_tx_serve(struct net *n)
 {
     struct virtio_device *d = &n->vdev;
     if (n->tx_blocked || !virtio_device_live(d) || !d->vq[VIRTIO_NET_TXQ].ready)
