@@ -29,8 +29,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/socket.h>
-#include <sys/uio.h>
 #include <sys/wait.h>
 
 /* The built-in back ends' state (the struct virtio_net_backend opaque). */
