@@ -151,3 +151,8 @@ uint64_t api_json_uint(const json_t *obj, const char *key, uint64_t dflt)
     return json_is_integer(v) && json_integer_value(v) >= 0 ? (uint64_t)json_integer_value(v)
                                                             : dflt;
 }
+
+json_t *api_json_string_or_null(const char *s)
+{
+    return s ? json_string(s) : json_null();
+}

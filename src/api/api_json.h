@@ -48,5 +48,8 @@ const char *api_json_str(const json_t *obj, const char *key);
 bool api_json_bool(const json_t *obj, const char *key, bool dflt);
 /* Member @key as an unsigned integer; @dflt when absent or null. */
 uint64_t api_json_uint(const json_t *obj, const char *key, uint64_t dflt);
+/* A new JSON string holding @s, or JSON null when @s is NULL (optional
+ * fields in the views GET /vm/config returns). */
+json_t *api_json_string_or_null(const char *s);
 
 #endif

@@ -12,6 +12,7 @@
 #include <getopt.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -182,6 +183,36 @@ static uint64_t clock_us(clockid_t id)
     return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
+/* The flags that only store their value (a string, or true) in fc_args. */
+struct fc_store {
+    int opt;
+    size_t off;
+    bool flag;
+};
+
+static const struct fc_store fc_stores[] = {
+    {OPT_API_SOCK, offsetof(struct fc_args, api_sock), false},
+    {OPT_CONFIG_FILE, offsetof(struct fc_args, config_file), false},
+    {OPT_NO_API, offsetof(struct fc_args, no_api), true},
+    {OPT_BOOT_TIMER, offsetof(struct fc_args, boot_timer), true},
+    {OPT_ID, offsetof(struct fc_args, id), false},
+    {OPT_LOG_PATH, offsetof(struct fc_args, log_path), false},
+    {OPT_LEVEL, offsetof(struct fc_args, level), false},
+    {OPT_METRICS_PATH, offsetof(struct fc_args, metrics_path), false},
+    {OPT_MODULE, offsetof(struct fc_args, module), false},
+    {OPT_SHOW_LEVEL, offsetof(struct fc_args, show_level), true},
+    {OPT_SHOW_LOG_ORIGIN, offsetof(struct fc_args, show_log_origin), true},
+    {OPT_NO_KVM_CHECK, offsetof(struct fc_args, no_kvm_check), true},
+};
+
+static const struct fc_store *fc_store_of(int opt)
+{
+    for (size_t i = 0; i < sizeof(fc_stores) / sizeof(fc_stores[0]); i++)
+        if (fc_stores[i].opt == opt)
+            return &fc_stores[i];
+    return NULL;
+}
+
 /* Parse flags into @a. Returns -1 to go on, or the exit status. */
 static int parse_args(int argc, char **argv, struct fc_args *a)
 {
@@ -202,45 +233,18 @@ static int parse_args(int argc, char **argv, struct fc_args *a)
             return errorf(FC_EXIT_ARG_PARSING, "option '--%s' was given more than once",
                           fc_opts[li].name);
         seen[c] = true;
+        const struct fc_store *st = fc_store_of(c);
+        if (st) {
+            char *field = (char *)a + st->off;
+            if (st->flag)
+                *(bool *)field = true;
+            else
+                *(const char **)field = optarg;
+            continue;
+        }
         switch (c) {
-        case OPT_API_SOCK:
-            a->api_sock = optarg;
-            break;
-        case OPT_CONFIG_FILE:
-            a->config_file = optarg;
-            break;
-        case OPT_NO_API:
-            a->no_api = true;
-            break;
-        case OPT_BOOT_TIMER:
-            a->boot_timer = true;
-            break;
-        case OPT_ID:
-            a->id = optarg;
-            break;
-        case OPT_LOG_PATH:
-            a->log_path = optarg;
-            break;
-        case OPT_LEVEL:
-            a->level = optarg;
-            break;
-        case OPT_METRICS_PATH:
-            a->metrics_path = optarg;
-            break;
-        case OPT_MODULE:
-            a->module = optarg;
-            break;
-        case OPT_SHOW_LEVEL:
-            a->show_level = true;
-            break;
-        case OPT_SHOW_LOG_ORIGIN:
-            a->show_log_origin = true;
-            break;
         case OPT_NO_SECCOMP:
             break; /* there is no filter to leave out */
-        case OPT_NO_KVM_CHECK:
-            a->no_kvm_check = true;
-            break;
         case OPT_MAX_PAYLOAD:
             if (!parse_u64(optarg, &a->max_payload) || !a->max_payload)
                 return errorf(FC_EXIT_ARG_PARSING,

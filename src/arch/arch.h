@@ -7,30 +7,78 @@
 #ifndef ARCVM_ARCH_H
 #define ARCVM_ARCH_H
 
+#include "hw/hw.h"
+
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-struct vm;
-struct vcpu;
+struct bus;
+struct console;
+struct evloop;
+struct guest_mem;
 struct guest_mem_region;
+struct hv;
+struct hv_vm;
 struct hv_vcpu;
+struct arch_machine; /* the architecture's own state of one machine */
+
+/* The pieces of one machine the VMM hands the architecture, never the VM
+ * object itself. Owned by the VMM; must outlive the arch_machine. */
+struct arch_ctx {
+    struct hv *hv;
+    struct hv_vm *hvm;
+    struct guest_mem *mem;
+    struct bus *pio, *mmio;
+    struct evloop *loop;
+    struct console *console;    /* the VM's console (host fds) */
+    struct hw_machine stop;     /* power-off and reset requests, any thread */
+    unsigned ncpus;
+    uint64_t start_wall_us, start_cpu_us; /* the boot timer's reference */
+};
+
+/* Where the guest's console is. */
+enum arch_console { ARCH_CONSOLE_SERIAL, ARCH_CONSOLE_VIRTIO, ARCH_CONSOLE_NONE };
+
+/* A virtio-mmio device the firmware tables and command line announce. */
+struct arch_virtio_dev {
+    uint64_t base;
+    uint32_t gsi;
+};
+
+/* How to boot, from the VM's configuration. Owned by the VMM, which fills
+ * @virtio before arch_load(); must outlive the arch_machine. */
+struct arch_boot {
+    const char *kernel, *initrd; /* paths; @initrd may be NULL */
+    const char *cmdline;         /* appended to the defaults, or NULL */
+    bool cmdline_replace;        /* @cmdline alone, no defaults */
+    const char *kernel_cache;    /* directory of unpacked kernels, or NULL */
+    uint64_t mem_bytes;
+    enum arch_console console;
+    bool boot_timer;             /* Firecracker's boot timer device */
+    bool mmio_cmdline;           /* also virtio_mmio.device= on the command line */
+    unsigned nvirtio;
+    const struct arch_virtio_dev *virtio;
+};
 
 /* Guest RAM regions for @mem_bytes; returns the count (<= max) or -errno. */
 int arch_mem_layout(uint64_t mem_bytes, struct guest_mem_region *out, unsigned max);
-/* Create platform devices and register them on vm's buses. */
-int arch_vm_init(struct vm *vm);
+/* Create the platform devices and register them on @ctx's buses. On
+ * failure *@out may be set: arch_vm_release() it. */
+int arch_vm_init(const struct arch_ctx *ctx, const struct arch_boot *boot,
+                 struct arch_machine **out);
 /* Load kernel, initrd and command line, build firmware tables. On failure
  * writes a user-facing reason to @err. */
-int arch_load(struct vm *vm, char *err, size_t errlen);
-/* Per-vCPU state before its first run (after arch_load()). */
-int arch_vcpu_init(struct vm *vm, struct vcpu *v);
+int arch_load(struct arch_machine *m, char *err, size_t errlen);
+/* vCPU @id's state before its first run (after arch_load()). */
+int arch_vcpu_init(struct arch_machine *m, struct hv_vcpu *v, unsigned id);
 /* Guest-physical window and interrupt of the @index-th virtio-mmio device.
  * -ENOSPC when the machine has no room for it. */
 int arch_virtio_slot(unsigned index, uint64_t *base, uint32_t *gsi);
 /* Deliver Ctrl-Alt-Del to the guest (x86: through the i8042 keyboard). */
-int arch_send_ctrl_alt_del(struct vm *vm);
-/* Undo arch_vm_init(). Safe on a partially initialised VM. */
-void arch_vm_release(struct vm *vm);
+int arch_send_ctrl_alt_del(struct arch_machine *m);
+/* Undo arch_vm_init(). Safe on a partially initialised machine and NULL. */
+void arch_vm_release(struct arch_machine *m);
 
 /* Describing a vCPU; each is called on the vCPU's own thread while it is
  * outside the guest. The program counter (x86: RIP). */

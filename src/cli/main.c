@@ -7,8 +7,6 @@
 #include "api/api_client.h"
 #include "api/fc_main.h"
 #include "lib/internal.h"
-#include "vmm/config.h"
-#include "vmm/log.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -174,29 +172,30 @@ static const struct option run_opts[] = {
     {NULL, 0, NULL, 0},
 };
 
+/* Options applied once all are read (their order on the command line does
+ * not matter: an affinity may name a vCPU --cpus adds later). The device
+ * options go to the library as they come, which parses them. */
 struct run_args {
     const char *kernel, *initrd, *cmdline, *kvm_device, *kernel_cache;
     unsigned cpus;
     uint64_t mem;
     enum arcvm_console console;
     bool boot_timer, rng, virtio_cmdline, no_kvm_check;
-    unsigned ndisks;
-    struct disk_config disks[CONFIG_MAX_DISKS];
-    unsigned nnets;
-    const char *nets[CONFIG_MAX_NETS];
-    struct vsock_config vsock;
-    struct balloon_config balloon;
     unsigned naffinity;
-    struct {
-        int vcpu; /* -1: all */
-        const char *cpus;
-    } affinity[64];
+    const char *affinity[64]; /* VCPU:CPUS */
 };
 
-static void parse_run(int argc, char **argv, struct run_args *a)
+/* A device option for the library: its own error message on failure. */
+static void device_option(arcvm *vm, int r)
+{
+    if (r < 0)
+        die_usage("%s", arcvm_last_error(vm));
+}
+
+static void parse_run(int argc, char **argv, struct run_args *a, arcvm *vm)
 {
     a->cpus = 1;
-    a->mem = CONFIG_MEM_DEFAULT;
+    a->mem = arcvm_default_memory();
     opterr = 0;
     int c;
     while ((c = getopt_long(argc, argv, "h", run_opts, NULL)) != -1) {
@@ -210,11 +209,11 @@ static void parse_run(int argc, char **argv, struct run_args *a)
             break;
         case OPT_CMDLINE: a->cmdline = optarg; break;
         case OPT_CPUS:
-            if (config_parse_uint(optarg, &a->cpus) < 0 || a->cpus == 0)
+            if (arcvm_parse_uint(optarg, &a->cpus) < 0 || a->cpus == 0)
                 die_usage("--cpus '%s': give a whole number of vCPUs, 1 or more", optarg);
             break;
         case OPT_MEMORY: {
-            int r = config_parse_size(optarg, &a->mem);
+            int r = arcvm_parse_size(optarg, &a->mem);
             if (r == -ERANGE)
                 die_usage("--memory '%s': far too large", optarg);
             if (r < 0)
@@ -231,68 +230,25 @@ static void parse_run(int argc, char **argv, struct run_args *a)
             else
                 die_usage("--console '%s': choose serial, virtio or none", optarg);
             break;
-        case OPT_DISK: {
-            char err[512];
-            if (a->ndisks == CONFIG_MAX_DISKS)
-                die_usage("too many --disk options: at most %d", CONFIG_MAX_DISKS);
-            if (config_parse_disk(optarg, &a->disks[a->ndisks], err, sizeof(err)) < 0)
-                die_usage("%s", err);
-            a->ndisks++;
-            break;
-        }
+        case OPT_DISK: device_option(vm, arcvm_add_disk_spec(vm, optarg)); break;
+        case OPT_NET: device_option(vm, arcvm_add_net(vm, optarg)); break;
+        case OPT_VSOCK: device_option(vm, arcvm_set_vsock_spec(vm, optarg)); break;
+        case OPT_BALLOON: device_option(vm, arcvm_set_balloon_spec(vm, optarg)); break;
         case OPT_RNG: a->rng = true; break;
         case OPT_VIRTIO_CMDLINE: a->virtio_cmdline = true; break;
-        case OPT_NET: {
-            char err[512];
-            struct net_config n;
-            if (a->nnets == CONFIG_MAX_NETS)
-                die_usage("too many --net options: at most %d", CONFIG_MAX_NETS);
-            if (config_parse_net(optarg, &n, err, sizeof(err)) < 0)
-                die_usage("%s", err);
-            config_release_net(&n); /* checked here, parsed again by the library */
-            a->nets[a->nnets++] = optarg;
-            break;
-        }
-        case OPT_VSOCK: {
-            char err[512];
-            free(a->vsock.uds_path);
-            if (config_parse_vsock(optarg, &a->vsock, err, sizeof(err)) < 0)
-                die_usage("%s", err);
-            break;
-        }
-        case OPT_BALLOON: {
-            char err[512];
-            if (config_parse_balloon(optarg, &a->balloon, err, sizeof(err)) < 0)
-                die_usage("%s", err);
-            break;
-        }
-        case OPT_CPU_AFFINITY: {
-            const char *colon = strchr(optarg, ':');
-            cpu_set_t set;
-            unsigned v = 0;
-            char idx[16];
-            size_t ilen = colon ? (size_t)(colon - optarg) : 0;
-            if (!colon || ilen == 0 || ilen >= sizeof(idx) ||
-                config_parse_cpulist(colon + 1, &set) < 0)
-                die_usage("--cpu-affinity '%s': give VCPU:CPUS, e.g. 0:2 or all:0-3", optarg);
-            memcpy(idx, optarg, ilen);
-            idx[ilen] = 0;
-            if (strcmp(idx, "all") && config_parse_uint(idx, &v) < 0)
-                die_usage("--cpu-affinity '%s': '%s' is not a vCPU number or 'all'", optarg, idx);
+        case OPT_CPU_AFFINITY:
             if (a->naffinity == sizeof(a->affinity) / sizeof(a->affinity[0]))
                 die_usage("too many --cpu-affinity options");
-            a->affinity[a->naffinity].vcpu = strcmp(idx, "all") ? (int)v : -1;
-            a->affinity[a->naffinity++].cpus = colon + 1;
+            a->affinity[a->naffinity++] = optarg;
             break;
-        }
         case OPT_BOOT_TIMER: a->boot_timer = true; break;
         case OPT_KVM_DEVICE: a->kvm_device = optarg; break;
         case OPT_NO_KVM_CHECK: a->no_kvm_check = true; break;
         case OPT_LOG_LEVEL: {
-            enum log_level l;
-            if (log_level_parse(optarg, &l) < 0)
+            int l;
+            if (arcvm_log_level_parse(optarg, &l) < 0)
                 die_usage("--log-level '%s': choose error, warn, info or debug", optarg);
-            log_set_level(l);
+            arcvm_log_set_level(l);
             break;
         }
         case 'h': usage(stdout); exit(0);
@@ -307,6 +263,24 @@ static void parse_run(int argc, char **argv, struct run_args *a)
         die_usage("unexpected argument '%s'", argv[optind]);
     if (!a->kernel)
         die_usage("no kernel given: pass --kernel PATH");
+}
+
+/* --cpu-affinity VCPU:CPUS, where VCPU is a number or "all". */
+static void apply_affinity(arcvm *vm, const char *spec)
+{
+    const char *colon = strchr(spec, ':');
+    char idx[16];
+    size_t ilen = colon ? (size_t)(colon - spec) : 0;
+    unsigned v = 0;
+    if (!colon || ilen == 0 || ilen >= sizeof(idx))
+        die_usage("--cpu-affinity '%s': give VCPU:CPUS, e.g. 0:2 or all:0-3", spec);
+    memcpy(idx, spec, ilen);
+    idx[ilen] = 0;
+    bool all = !strcmp(idx, "all");
+    if (!all && arcvm_parse_uint(idx, &v) < 0)
+        die_usage("--cpu-affinity '%s': '%s' is not a vCPU number or 'all'", spec, idx);
+    if (arcvm_set_vcpu_affinity(vm, all ? -1 : (int)v, colon + 1) < 0)
+        die_usage("--cpu-affinity '%s': %s", spec, arcvm_last_error(vm));
 }
 
 /* The kernel cache directory: --kernel-cache DIR, none with 'off', else
@@ -345,14 +319,13 @@ static void print_vcpus(arcvm *vm)
 static int run(int argc, char **argv)
 {
     uint64_t t0_wall = clock_us(CLOCK_MONOTONIC), t0_cpu = clock_us(CLOCK_PROCESS_CPUTIME_ID);
-    struct run_args a = {0};
-    parse_run(argc, argv, &a);
-
     arcvm *vm;
     if (arcvm_create(&vm) < 0) {
         fprintf(stderr, "arcvm: error: out of memory\n");
         return EXIT_ERROR;
     }
+    struct run_args a = {0};
+    parse_run(argc, argv, &a, vm);
     arcvm_set_start_time(vm, t0_wall, t0_cpu);
     bool tty = a.console != ARCVM_CONSOLE_NONE && isatty(STDIN_FILENO);
     int r = arcvm_set_kernel(vm, a.kernel);
@@ -371,21 +344,12 @@ static int run(int argc, char **argv)
         r = a.console == ARCVM_CONSOLE_NONE
                 ? arcvm_set_console(vm, ARCVM_CONSOLE_NONE, -1, -1)
                 : arcvm_set_console(vm, a.console, STDIN_FILENO, STDOUT_FILENO);
-    for (unsigned i = 0; !r && i < a.ndisks; i++)
-        r = arcvm_add_disk(vm, a.disks[i].path, a.disks[i].readonly, a.disks[i].id);
     if (!r)
         r = arcvm_set_rng(vm, a.rng);
     if (!r)
         r = arcvm_set_virtio_cmdline(vm, a.virtio_cmdline);
-    for (unsigned i = 0; !r && i < a.nnets; i++)
-        r = arcvm_add_net(vm, a.nets[i]);
-    if (!r && a.vsock.enabled)
-        r = arcvm_set_vsock(vm, a.vsock.cid, a.vsock.uds_path);
-    if (!r && a.balloon.enabled)
-        r = arcvm_set_balloon(vm, a.balloon.target_mib, a.balloon.deflate_on_oom,
-                              a.balloon.stats_interval_s, a.balloon.free_page_reporting);
     for (unsigned i = 0; !r && i < a.naffinity; i++)
-        r = arcvm_set_vcpu_affinity(vm, a.affinity[i].vcpu, a.affinity[i].cpus);
+        apply_affinity(vm, a.affinity[i]);
     if (!r)
         r = arcvm_set_console_escape(vm, tty);
     if (!r)
@@ -457,15 +421,15 @@ static int run(int argc, char **argv)
     case ARCVM_EXIT_POWEROFF:
         return EXIT_POWEROFF;
     case ARCVM_EXIT_REBOOT:
-        log_info("%s", ex.message);
+        arcvm_log(ARCVM_LOG_INFO, "%s", ex.message);
         return EXIT_REBOOT;
     case ARCVM_EXIT_CRASH:
-        log_err("guest crashed: %s", ex.message);
+        arcvm_log(ARCVM_LOG_ERROR, "guest crashed: %s", ex.message);
         return EXIT_CRASH;
     case ARCVM_EXIT_STOPPED:
         return killed_by ? 128 + killed_by : EXIT_POWEROFF;
     default:
-        log_err("%s", ex.message[0] ? ex.message : "the VM failed");
+        arcvm_log(ARCVM_LOG_ERROR, "%s", ex.message[0] ? ex.message : "the VM failed");
         return EXIT_ERROR;
     }
 }

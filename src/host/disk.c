@@ -1,7 +1,7 @@
 /* disk.c - raw disk images: open, OFD lock, io_uring or synchronous I/O; see disk.h. */
 #include "host/disk.h"
 
-#include "vmm/log.h"
+#include "base/log.h"
 
 #include <errno.h>
 #include <fcntl.h>

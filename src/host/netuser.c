@@ -3,7 +3,6 @@
 #include "host/netuser.h"
 
 #include "netuser/protocol.h"
-#include "vmm/config.h"
 
 #include <errno.h>
 #include <fcntl.h>

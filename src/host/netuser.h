@@ -20,9 +20,16 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
-struct net_hostfwd;
+/* One user-mode port forward: host [addr]:port -> guest port. */
+struct net_hostfwd {
+    bool udp;
+    uint32_t host_addr;   /* IPv4, host byte order; 0: 127.0.0.1 */
+    uint16_t host_port;
+    uint16_t guest_port;
+};
 
 struct netuser {
     int fd;     /* frames; -1 when stopped */

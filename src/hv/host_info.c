@@ -57,6 +57,12 @@ static void cpu_flags(const char *root, struct hv_host_info *out)
     fclose(f);
 }
 
+const char *hv_setup_hint(void)
+{
+    return "use a host with VT-x/AMD-V enabled in the firmware (kvm_intel or kvm_amd) or a VM "
+           "with nested virtualization";
+}
+
 void hv_host_info(const char *root, struct hv_host_info *out)
 {
     static const struct {
@@ -72,6 +78,10 @@ void hv_host_info(const char *root, struct hv_host_info *out)
     memset(out, 0, sizeof(*out));
     out->kind = HV_HOST_UNKNOWN;
     cpu_flags(root, out);
+    snprintf(out->cpu_desc, sizeof(out->cpu_desc), "%s",
+             !strcmp(out->cpu_virt, "vmx")   ? "Intel VT-x (vmx)"
+             : !strcmp(out->cpu_virt, "svm") ? "AMD-V (svm)"
+                                             : "the CPU shows no vmx or svm flag");
     /* A hardware module wins over PVM: KVM uses the vendor module when both
      * are loaded and the CPU has the extension. */
     for (size_t i = 0; i < sizeof(drivers) / sizeof(drivers[0]); i++) {

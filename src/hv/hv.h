@@ -67,9 +67,13 @@ struct hv_host_info {
     enum hv_host_kind kind;
     char driver[24];     /* backend module: "kvm_intel", "kvm_amd", "kvm_pvm", "" */
     char cpu_virt[8];    /* CPU flag seen in cpuinfo: "vmx", "svm" or "" */
+    char cpu_desc[40];   /* the same for people: "AMD-V (svm)", ... */
     bool in_vm;          /* the CPU says this host is itself a virtual machine */
 };
 void hv_host_info(const char *root, struct hv_host_info *out);
+/* What a user does to get this backend a hypervisor that runs stock
+ * guests: one sentence without a full stop, for error messages. */
+const char *hv_setup_hint(void);
 
 /* Run a minimal guest (a few instructions in the CPU's reset mode, then an
  * I/O write and a halt) in a VM of its own, bounded by @timeout_ms, to show
@@ -100,15 +104,17 @@ enum {
 /* Map [gpa, gpa+size) of the guest to host memory @hva. @size and @gpa must be
  * page aligned. Returns a slot handle (>= 0) or -errno. */
 int hv_vm_mem_add(struct hv_vm *vm, uint64_t gpa, uint64_t size, void *hva, uint32_t flags);
-int hv_vm_mem_remove(struct hv_vm *vm, int slot);
-/* Copy the slot's dirty bitmap (one bit per 4 KiB page, cleared by reading)
- * into @bitmap, which holds at least ceil(pages / 64) words. */
-int hv_vm_dirty_log(struct hv_vm *vm, int slot, uint64_t *bitmap);
 
 /* Interrupts. @gsi is the global system interrupt (x86: IOAPIC pin). */
 int hv_vm_irq_line(struct hv_vm *vm, uint32_t gsi, bool level);
 /* Each write to @fd injects an edge on @gsi (assign) / stops doing so. */
 int hv_vm_irqfd(struct hv_vm *vm, int fd, uint32_t gsi, bool assign);
+/* Bind the device-facing line @l (base/irq.h) to @gsi of @vm: through an
+ * irqfd when @use_irqfd, else through hv_vm_irq_line(). Release undoes it
+ * (safe on a line that was never bound or already released). */
+struct irq_line;
+int hv_irq_line_init(struct hv_vm *vm, struct irq_line *l, uint32_t gsi, bool use_irqfd);
+void hv_irq_line_release(struct irq_line *l);
 
 /* Guest writes that hit [addr, addr+len) signal @fd instead of exiting. */
 enum {

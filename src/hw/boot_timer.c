@@ -1,7 +1,7 @@
 /* boot_timer.c - boot-time marker; see boot_timer.h. */
 #include "hw/boot_timer.h"
 
-#include "vmm/log.h"
+#include "base/log.h"
 
 #include <string.h>
 #include <time.h>

@@ -7,7 +7,7 @@
 #ifndef ARCVM_BOOT_TIMER_H
 #define ARCVM_BOOT_TIMER_H
 
-#include "vmm/bus.h"
+#include "base/bus.h"
 
 #include <stdbool.h>
 #include <stdint.h>

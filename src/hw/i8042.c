@@ -2,8 +2,8 @@
  * Command numbers from the IBM PC/AT technical reference (8042 commands). */
 #include "hw/i8042.h"
 
-#include "vmm/irq.h"
-#include "vmm/log.h"
+#include "base/irq.h"
+#include "base/log.h"
 
 #include <errno.h>
 #include <string.h>

@@ -8,7 +8,7 @@
 #define ARCVM_I8042_H
 
 #include "hw/hw.h"
-#include "vmm/bus.h"
+#include "base/bus.h"
 
 #include <pthread.h>
 #include <stdbool.h>

@@ -2,7 +2,7 @@
  * Bit layout of the sleep control register: ACPI 6.4, section 4.8.3.7. */
 #include "hw/pm.h"
 
-#include "vmm/log.h"
+#include "base/log.h"
 
 #include <string.h>
 

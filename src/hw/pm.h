@@ -8,7 +8,7 @@
 #define ARCVM_PM_H
 
 #include "hw/hw.h"
-#include "vmm/bus.h"
+#include "base/bus.h"
 
 /* I/O ports: free on a PC, announced in the FADT only. */
 #define PM_PORT_BASE 0x600

@@ -7,7 +7,7 @@
 #ifndef ARCVM_RTC_H
 #define ARCVM_RTC_H
 
-#include "vmm/bus.h"
+#include "base/bus.h"
 
 #include <pthread.h>
 #include <stdint.h>

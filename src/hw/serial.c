@@ -7,8 +7,8 @@
  */
 #include "hw/serial.h"
 
-#include "vmm/console.h"
-#include "vmm/irq.h"
+#include "base/console.h"
+#include "base/irq.h"
 
 #include <string.h>
 

@@ -8,7 +8,7 @@
 #ifndef ARCVM_SERIAL_H
 #define ARCVM_SERIAL_H
 
-#include "vmm/bus.h"
+#include "base/bus.h"
 
 #include <pthread.h>
 #include <stdbool.h>

@@ -8,10 +8,9 @@
 
 #include "lib/internal.h"
 
-#include "virtio/balloon.h"
 #include "vmm/config.h"
 #include "vmm/hostcheck.h"
-#include "vmm/log.h"
+#include "base/log.h"
 #include "vmm/vm.h"
 
 #include <errno.h>
@@ -166,23 +165,30 @@ int arcvm_set_console_escape(arcvm *h, int on)
     SETTER(h, h->cfg.console_escape = on != 0);
 }
 
-int arcvm_add_disk(arcvm *h, const char *path, int readonly, const char *id)
+int arcvm_add_disk_spec(arcvm *h, const char *spec)
 {
     SETTER(h, {
-        char spec[4096];
-        int n = snprintf(spec, sizeof(spec), "%s%s%s%s", path ? path : "",
-                         readonly ? ",ro" : "", id ? ",id=" : "", id ? id : "");
         struct disk_config d;
         if (h->cfg.ndisks == CONFIG_MAX_DISKS)
             r_ = fail(h, -E2BIG, "too many disks: at most %d", CONFIG_MAX_DISKS);
-        else if (!path || !*path || strchr(path, ',') || (id && strchr(id, ',')) || n < 0 ||
-                 (size_t)n >= sizeof(spec))
-            r_ = fail(h, -EINVAL, "disk path and id must be non-empty and contain no commas");
+        else if (!spec)
+            r_ = fail(h, -EINVAL, "no disk description");
         else if (config_parse_disk(spec, &d, h->err, sizeof(h->err)) < 0)
             r_ = -EINVAL;
         else
             h->cfg.disks[h->cfg.ndisks++] = d;
     });
+}
+
+int arcvm_add_disk(arcvm *h, const char *path, int readonly, const char *id)
+{
+    char spec[4096];
+    int n = snprintf(spec, sizeof(spec), "%s%s%s%s", path ? path : "", readonly ? ",ro" : "",
+                     id ? ",id=" : "", id ? id : "");
+    if (!path || !*path || strchr(path, ',') || (id && strchr(id, ',')) || n < 0 ||
+        (size_t)n >= sizeof(spec))
+        SETTER(h, r_ = fail(h, -EINVAL, "disk path and id must be non-empty and contain no commas"));
+    return arcvm_add_disk_spec(h, spec);
 }
 
 int arcvm_add_net(arcvm *h, const char *spec)
@@ -198,20 +204,40 @@ int arcvm_add_net(arcvm *h, const char *spec)
     });
 }
 
-int arcvm_set_vsock(arcvm *h, uint32_t cid, const char *uds_path)
+int arcvm_set_vsock_spec(arcvm *h, const char *spec)
 {
     SETTER(h, {
-        char spec[4200];
         struct vsock_config v;
-        int n = snprintf(spec, sizeof(spec), "cid=%u,uds=%s", cid, uds_path ? uds_path : "");
-        if (n < 0 || (size_t)n >= sizeof(spec) || (uds_path && strchr(uds_path, ',')))
-            r_ = fail(h, -EINVAL, "vsock socket path is too long or contains a comma");
+        if (!spec)
+            r_ = fail(h, -EINVAL, "no vsock description");
         else if (config_parse_vsock(spec, &v, h->err, sizeof(h->err)) < 0)
             r_ = -EINVAL;
         else {
             free(h->cfg.vsock.uds_path);
             h->cfg.vsock = v;
         }
+    });
+}
+
+int arcvm_set_vsock(arcvm *h, uint32_t cid, const char *uds_path)
+{
+    char spec[4200];
+    int n = snprintf(spec, sizeof(spec), "cid=%u,uds=%s", cid, uds_path ? uds_path : "");
+    if (n < 0 || (size_t)n >= sizeof(spec) || (uds_path && strchr(uds_path, ',')))
+        SETTER(h, r_ = fail(h, -EINVAL, "vsock socket path is too long or contains a comma"));
+    return arcvm_set_vsock_spec(h, spec);
+}
+
+int arcvm_set_balloon_spec(arcvm *h, const char *spec)
+{
+    SETTER(h, {
+        struct balloon_config b;
+        if (!spec)
+            r_ = fail(h, -EINVAL, "no balloon description");
+        else if (config_parse_balloon(spec, &b, h->err, sizeof(h->err)) < 0)
+            r_ = -EINVAL;
+        else
+            h->cfg.balloon = b;
     });
 }
 
@@ -267,6 +293,40 @@ int arcvm_set_kvm_check(arcvm *h, int on)
 int arcvm_set_boot_timer(arcvm *h, int on)
 {
     SETTER(h, h->cfg.boot_timer = on != 0);
+}
+
+uint64_t arcvm_default_memory(void)
+{
+    return CONFIG_MEM_DEFAULT;
+}
+
+int arcvm_parse_size(const char *s, uint64_t *bytes)
+{
+    return config_parse_size(s, bytes);
+}
+
+int arcvm_parse_uint(const char *s, unsigned *out)
+{
+    return config_parse_uint(s, out);
+}
+
+int arcvm_log_level_parse(const char *s, int *level)
+{
+    enum log_level l;
+    int r = log_level_parse(s, &l);
+    if (r == 0)
+        *level = (int)l;
+    return r;
+}
+
+void arcvm_log(int level, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    log_msg((enum log_level)level, "%s", msg);
 }
 
 void arcvm_set_start_time(arcvm *h, uint64_t wall_us, uint64_t cpu_us)
@@ -376,7 +436,7 @@ int arcvm_read_guest(arcvm *h, uint64_t gpa, void *buf, size_t len)
     struct vm *vm = started(h, "read guest memory");
     if (!vm)
         return -EINVAL;
-    if (guest_mem_read(&vm->mem, gpa, buf, len) < 0)
+    if (vm_read_guest(vm, gpa, buf, len) < 0)
         return fail(h, -EFAULT, "0x%llx+%zu is not guest RAM", (unsigned long long)gpa, len);
     return 0;
 }
@@ -386,7 +446,7 @@ int arcvm_write_guest(arcvm *h, uint64_t gpa, const void *buf, size_t len)
     struct vm *vm = started(h, "write guest memory");
     if (!vm)
         return -EINVAL;
-    if (guest_mem_write(&vm->mem, gpa, buf, len) < 0)
+    if (vm_write_guest(vm, gpa, buf, len) < 0)
         return fail(h, -EFAULT, "0x%llx+%zu is not guest RAM", (unsigned long long)gpa, len);
     return 0;
 }
@@ -440,51 +500,48 @@ void arcvm_log_set_fd(int fd)
     log_set_fd(fd);
 }
 
-static struct virtio_device *balloon_of(arcvm *h, const char *what)
+/* A balloon call's -ENODEV (no balloon) or -EINVAL (not started), said. */
+static int balloon_missing(arcvm *h, int r, const char *what)
 {
-    struct vm *vm = started(h, what);
-    if (!vm)
-        return NULL;
-    struct virtio_device *d = vm_device_find(vm, VIRTIO_ID_BALLOON);
-    if (!d)
-        fail(h, -ENODEV, "cannot %s: the VM has no balloon (configure one before start)", what);
-    return d;
+    if (r == -ENODEV)
+        return fail(h, r, "cannot %s: the VM has no balloon (configure one before start)", what);
+    return r;
 }
 
 int arcvm_balloon_set_target(arcvm *h, uint32_t target_mib)
 {
-    struct virtio_device *d = balloon_of(h, "change the balloon");
-    if (!d)
-        return h->vm ? -ENODEV : -EINVAL;
-    int r = virtio_balloon_set_target(d, target_mib);
+    struct vm *vm = started(h, "change the balloon");
+    if (!vm)
+        return -EINVAL;
+    int r = vm_balloon_set_target(vm, target_mib);
     if (r == -EINVAL)
         return fail(h, r, "balloon target %u MiB is more than the guest's memory", target_mib);
-    return r;
+    return balloon_missing(h, r, "change the balloon");
 }
 
 int arcvm_balloon_set_stats_interval(arcvm *h, unsigned seconds)
 {
-    struct virtio_device *d = balloon_of(h, "change balloon statistics");
-    if (!d)
-        return h->vm ? -ENODEV : -EINVAL;
-    int r = virtio_balloon_set_stats_interval(d, seconds);
+    struct vm *vm = started(h, "change balloon statistics");
+    if (!vm)
+        return -EINVAL;
+    int r = vm_balloon_set_stats_interval(vm, seconds);
     if (r == -ENOTSUP)
         return fail(h, r, "balloon statistics were not enabled at start; they cannot be now");
     if (r == -EINVAL)
         return fail(h, r, "statistics cannot be switched off after start: give an interval > 0");
-    return r;
+    return balloon_missing(h, r, "change balloon statistics");
 }
 
 int arcvm_balloon_get(arcvm *h, struct arcvm_balloon *out)
 {
     memset(out, 0, sizeof(*out));
-    struct virtio_device *d = balloon_of(h, "read the balloon");
-    if (!d)
-        return h->vm ? -ENODEV : -EINVAL;
+    struct vm *vm = started(h, "read the balloon");
+    if (!vm)
+        return -EINVAL;
     struct virtio_balloon_info info;
-    int r = virtio_balloon_get(d, &info);
+    int r = vm_balloon_get(vm, &info);
     if (r < 0)
-        return r;
+        return balloon_missing(h, r, "read the balloon");
     out->target_mib = info.target_mib;
     out->actual_mib = info.actual_mib;
     out->deflate_on_oom = info.deflate_on_oom;

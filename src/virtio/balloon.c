@@ -12,9 +12,8 @@
  */
 #include "virtio/balloon.h"
 
-#include "vmm/config.h"
-#include "vmm/evloop.h"
-#include "vmm/log.h"
+#include "base/evloop.h"
+#include "base/log.h"
 
 #include <endian.h>
 #include <errno.h>
@@ -146,21 +145,6 @@ static int cmp_u32(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* The guest-physical address of @hva, a host pointer into guest RAM that
- * queue.c checked; false if it is not one (never for a checked buffer). */
-static bool hva_to_gpa(const struct guest_mem *m, const uint8_t *hva, uint64_t *gpa)
-{
-    uintptr_t p = (uintptr_t)hva;
-    for (unsigned i = 0; i < m->count; i++) {
-        uintptr_t s = (uintptr_t)m->r[i].hva;
-        if (p >= s && p - s < m->r[i].size) {
-            *gpa = m->r[i].gpa + (p - s);
-            return true;
-        }
-    }
-    return false;
-}
-
 /* ---- queues ---------------------------------------------------------------- */
 
 /* One inflate or deflate chain: an array of little-endian u32 PFNs in its
@@ -289,7 +273,7 @@ static long balloon_report(struct virtio_device *d, unsigned q, struct virtq_cha
     struct run r = {0};
     for (unsigned i = 0; i < c->nread + c->nwrite; i++) {
         uint64_t gpa;
-        if (!hva_to_gpa(d->mem, c->buf[i].hva, &gpa))
+        if (guest_mem_gpa(d->mem, c->buf[i].hva, c->buf[i].len, &gpa) < 0)
             continue; /* not reached: queue.c hands out RAM only */
         /* Only whole pages: a partial one may hold data the guest still
          * uses. gpa + len cannot overflow: the buffer lies inside RAM. */
@@ -447,10 +431,7 @@ struct virtio_device *virtio_balloon_create(const struct guest_mem *mem,
                                             const struct balloon_config *cfg, struct evloop *loop,
                                             char *err, size_t errlen)
 {
-    uint64_t ram = 0;
-    for (unsigned i = 0; i < mem->count; i++)
-        ram += mem->r[i].size;
-    uint64_t ram_mib = ram >> 20;
+    uint64_t ram_mib = mem->total >> 20;
     if (cfg->target_mib > ram_mib) {
         snprintf(err, errlen,
                  "the balloon target of %" PRIu32 " MiB exceeds the guest's %" PRIu64 " MiB of RAM",

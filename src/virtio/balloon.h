@@ -11,7 +11,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct balloon_config;
+/* --balloon SIZE[,deflate-on-oom][,stats=SECONDS][,free-page-reporting] */
+struct balloon_config {
+    bool enabled;
+    uint32_t target_mib;     /* initial inflation */
+    bool deflate_on_oom;
+    uint32_t stats_interval_s; /* 0: no statistics queue */
+    bool free_page_reporting;
+};
 struct evloop;
 
 /* Feature bits (5.5.3). arcvm offers STATS_VQ, DEFLATE_ON_OOM and

@@ -9,9 +9,8 @@
 #include "virtio/blk.h"
 
 #include "host/disk.h"
-#include "vmm/config.h"
-#include "vmm/evloop.h"
-#include "vmm/log.h"
+#include "base/evloop.h"
+#include "base/log.h"
 
 #include <assert.h>
 #include <endian.h>

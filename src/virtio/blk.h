@@ -4,10 +4,16 @@
 
 #include "virtio/virtio.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-struct disk_config;
+/* One --disk PATH[,ro][,id=NAME]. */
+struct disk_config {
+    char *path;
+    bool readonly;
+    char *id;        /* serial number the guest reads (GET_ID), NULL: derived */
+};
 struct evloop;
 
 /* Feature bits (5.2.3). */

@@ -3,7 +3,7 @@
  */
 #include "virtio/console.h"
 
-#include "vmm/console.h"
+#include "base/console.h"
 
 #include <stdlib.h>
 #include <string.h>

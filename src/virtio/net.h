@@ -13,11 +13,28 @@
 
 #include "virtio/virtio.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 struct evloop;
-struct net_config;
+#include "host/netuser.h"
+
+/* Port forwards one user-mode NIC may have. */
+#define CONFIG_MAX_HOSTFWD 8
+
+enum net_backend { NET_TAP, NET_USER };
+
+/* One --net tap=NAME[,mac=MAC] or --net user[,hostfwd=tcp::HP-:GP]... */
+struct net_config {
+    enum net_backend backend;
+    char *tap;               /* TAP interface name (NET_TAP) */
+    uint8_t mac[6];
+    bool mac_set;            /* else derived: 06:00:AC:10:00:<index> style */
+    unsigned nhostfwd;
+    struct net_hostfwd hostfwd[CONFIG_MAX_HOSTFWD];
+    char *id;                /* API iface_id, or NULL */
+};
 
 /* Feature bits (5.1.3). */
 #define VIRTIO_NET_F_CSUM       0

@@ -11,7 +11,7 @@
 #ifndef ARCVM_VIRTQ_H
 #define ARCVM_VIRTQ_H
 
-#include "vmm/mem.h"
+#include "base/guest_mem.h"
 
 #include <stdbool.h>
 #include <stddef.h>

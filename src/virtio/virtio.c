@@ -2,7 +2,7 @@
  * interrupts common to every virtio device; see virtio.h. */
 #include "virtio/virtio.h"
 
-#include "vmm/log.h"
+#include "base/log.h"
 
 #include <string.h>
 

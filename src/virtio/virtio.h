@@ -1,6 +1,6 @@
 /* virtio.h - virtio 1.2 device model shared by every device and transport.
  *
- * A device (virtio_blk.c, ...) embeds a struct virtio_device and provides a
+ * A device (blk.c, net.c, ...) embeds a struct virtio_device and provides a
  * const struct virtio_dev_ops. A transport (virtio_mmio.c today; PCI could
  * follow) owns the register interface and tells the device about feature
  * negotiation, queue setup, status changes and queue notifications. Devices

@@ -3,8 +3,8 @@
 #include "virtio/virtio_mmio.h"
 
 #include "hv/hv.h"
-#include "vmm/evloop.h"
-#include "vmm/log.h"
+#include "base/evloop.h"
+#include "base/log.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -240,7 +240,7 @@ int virtio_mmio_init(struct virtio_mmio *m, struct virtio_device *dev, struct hv
         m->notify_fd[i] = -1;
     dev->transport = &mmio_transport;
     dev->transport_data = m;
-    int r = irq_line_init(&m->irq, hv, gsi, true);
+    int r = hv_irq_line_init(hv, &m->irq, gsi, true);
     if (r < 0)
         return r;
     for (unsigned q = 0; q < dev->ops->num_queues && q < VIRTIO_MAX_QUEUES; q++) {
@@ -289,7 +289,7 @@ void virtio_mmio_release(struct virtio_mmio *m)
         close(fd);
         m->notify_fd[q] = -1;
     }
-    irq_line_release(&m->irq);
+    hv_irq_line_release(&m->irq);
 }
 
 int virtio_mmio_cmdline(char *out, size_t len, uint64_t base, uint32_t gsi)

@@ -9,8 +9,8 @@
 #define ARCVM_VIRTIO_MMIO_H
 
 #include "virtio/virtio.h"
-#include "vmm/bus.h"
-#include "vmm/irq.h"
+#include "base/bus.h"
+#include "base/irq.h"
 
 #include <stddef.h>
 #include <stdint.h>

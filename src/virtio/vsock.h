@@ -21,11 +21,17 @@
 
 #include "virtio/virtio.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 struct evloop;
-struct vsock_config;
+/* --vsock cid=N,uds=PATH: Firecracker's hybrid vsock. */
+struct vsock_config {
+    bool enabled;
+    uint32_t cid;            /* guest CID, >= 3 */
+    char *uds_path;          /* host-side Unix socket */
+};
 
 /* Feature bits (5.10.3). Only STREAM is offered: without SEQPACKET the
  * driver uses stream sockets only (a driver that predates bit 0 too). */

@@ -7,6 +7,11 @@
 #ifndef ARCVM_CONFIG_H
 #define ARCVM_CONFIG_H
 
+#include "virtio/balloon.h"
+#include "virtio/blk.h"
+#include "virtio/net.h"
+#include "virtio/vsock.h"
+
 #include <sched.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -27,51 +32,6 @@ enum console_mode { CONSOLE_SERIAL, CONSOLE_VIRTIO, CONSOLE_NONE };
 
 /* Network interfaces per VM. */
 #define CONFIG_MAX_NETS 4
-#define CONFIG_MAX_HOSTFWD 8
-
-enum net_backend { NET_TAP, NET_USER };
-
-/* One user-mode port forward: host [addr]:port -> guest port. */
-struct net_hostfwd {
-    bool udp;
-    uint32_t host_addr;   /* IPv4, host byte order; 0: 127.0.0.1 */
-    uint16_t host_port;
-    uint16_t guest_port;
-};
-
-/* One --net tap=NAME[,mac=MAC] or --net user[,hostfwd=tcp::HP-:GP]... */
-struct net_config {
-    enum net_backend backend;
-    char *tap;               /* TAP interface name (NET_TAP) */
-    uint8_t mac[6];
-    bool mac_set;            /* else derived: 06:00:AC:10:00:<index> style */
-    unsigned nhostfwd;
-    struct net_hostfwd hostfwd[CONFIG_MAX_HOSTFWD];
-    char *id;                /* API iface_id, or NULL */
-};
-
-/* --vsock cid=N,uds=PATH: Firecracker's hybrid vsock. */
-struct vsock_config {
-    bool enabled;
-    uint32_t cid;            /* guest CID, >= 3 */
-    char *uds_path;          /* host-side Unix socket */
-};
-
-/* --balloon SIZE[,deflate-on-oom][,stats=SECONDS][,free-page-reporting] */
-struct balloon_config {
-    bool enabled;
-    uint32_t target_mib;     /* initial inflation */
-    bool deflate_on_oom;
-    uint32_t stats_interval_s; /* 0: no statistics queue */
-    bool free_page_reporting;
-};
-
-/* One --disk PATH[,ro][,id=NAME]. */
-struct disk_config {
-    char *path;
-    bool readonly;
-    char *id;        /* serial number the guest reads (GET_ID), NULL: derived */
-};
 
 struct vm_config {
     char *kernel_path;       /* required */

@@ -9,8 +9,8 @@
 #include "virtio/net.h"
 #include "virtio/rng.h"
 #include "virtio/vsock.h"
-#include "vmm/console.h"
-#include "vmm/log.h"
+#include "base/console.h"
+#include "base/log.h"
 #include "vmm/vm.h"
 
 #include <errno.h>
@@ -102,12 +102,31 @@ oom:
     return -ENOMEM;
 }
 
-struct virtio_device *vm_device_find(struct vm *vm, uint32_t device_id)
+/* The first device of kind @device_id (VIRTIO_ID_*), or NULL. */
+static struct virtio_device *device_find(struct vm *vm, uint32_t device_id)
 {
     for (unsigned i = 0; i < vm->nvirtio; i++)
         if (vm->virtio[i].dev && vm->virtio[i].dev->ops->device_id == device_id)
             return vm->virtio[i].dev;
     return NULL;
+}
+
+int vm_balloon_set_target(struct vm *vm, uint32_t target_mib)
+{
+    struct virtio_device *d = device_find(vm, VIRTIO_ID_BALLOON);
+    return d ? virtio_balloon_set_target(d, target_mib) : -ENODEV;
+}
+
+int vm_balloon_set_stats_interval(struct vm *vm, unsigned seconds)
+{
+    struct virtio_device *d = device_find(vm, VIRTIO_ID_BALLOON);
+    return d ? virtio_balloon_set_stats_interval(d, seconds) : -ENODEV;
+}
+
+int vm_balloon_get(struct vm *vm, struct virtio_balloon_info *out)
+{
+    struct virtio_device *d = device_find(vm, VIRTIO_ID_BALLOON);
+    return d ? virtio_balloon_get(d, out) : -ENODEV;
 }
 
 void vm_devices_release(struct vm *vm)

@@ -24,8 +24,12 @@ struct vm_virtio {
 
 /* Create every configured virtio device and attach it. -errno with @err. */
 int vm_devices_create(struct vm *vm, char *err, size_t errlen);
-/* The first device of kind @device_id (VIRTIO_ID_*), or NULL. */
-struct virtio_device *vm_device_find(struct vm *vm, uint32_t device_id);
+/* The balloon at run time (the library's arcvm_balloon_*()): -ENODEV when
+ * the VM has none, else what virtio/balloon.h's functions return. */
+struct virtio_balloon_info;
+int vm_balloon_set_target(struct vm *vm, uint32_t target_mib);
+int vm_balloon_set_stats_interval(struct vm *vm, unsigned seconds);
+int vm_balloon_get(struct vm *vm, struct virtio_balloon_info *out);
 /* Detach and free them (safe on a partial set). */
 void vm_devices_release(struct vm *vm);
 

@@ -18,8 +18,7 @@
 #include <unistd.h>
 
 /* What to do when the hypervisor is missing or not hardware-backed. */
-#define HINT_NO_KVM                                                                                \
-    "use a host with VT-x/AMD-V (kvm_intel or kvm_amd) or a VM with nested virtualization"
+#define HINT_NO_KVM hv_setup_hint()
 
 const char *hostcheck_status_name(enum hostcheck_status s)
 {
@@ -106,9 +105,7 @@ static bool check_kind(struct hostcheck *hc, const char *root)
 {
     struct hv_host_info hi;
     hv_host_info(root, &hi);
-    const char *tech = !strcmp(hi.cpu_virt, "vmx") ? "Intel VT-x (vmx)"
-                       : !strcmp(hi.cpu_virt, "svm") ? "AMD-V (svm)"
-                                                      : "the CPU shows no vmx or svm flag";
+    const char *tech = hi.cpu_desc;
     const char *nested = hi.in_vm ? "; this host is itself a VM (nested virtualization)" : "";
     switch (hi.kind) {
     case HV_HOST_HARDWARE:
@@ -124,9 +121,8 @@ static bool check_kind(struct hostcheck *hc, const char *root)
     case HV_HOST_UNKNOWN:
     default:
         add(hc, "hardware-virt", HOSTCHECK_WARN,
-            "if the test guest below fails, " HINT_NO_KVM,
-            "cannot tell what drives KVM here (no kvm_intel, kvm_amd or kvm_pvm module; %s)",
-            tech);
+            "if the test guest below fails, look at its hint",
+            "cannot tell what drives KVM here (no module known to arcvm; %s)", tech);
         return true;
     }
 }

@@ -10,12 +10,13 @@
 #include "vmm/vm.h"
 
 #include "arch/arch.h"
-#include "vmm/log.h"
+#include "base/log.h"
 
 #include <errno.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -253,4 +254,105 @@ void *vcpu_thread(void *arg)
 const char *vcpu_exit_name(unsigned kind)
 {
     return kind < VCPU_EXIT_KINDS && exit_names[kind] ? exit_names[kind] : "none";
+}
+
+/* ---- the vCPU report (vm.h) ---- */
+
+const char *vcpu_where_name(enum vcpu_where w)
+{
+    static const char *const names[] = {
+        [VCPU_NOT_STARTED] = "not started", [VCPU_IN_GUEST] = "in guest",
+        [VCPU_IN_VMM] = "in vmm", [VCPU_PARKED] = "parked", [VCPU_DONE] = "done"};
+    return (unsigned)w < sizeof(names) / sizeof(names[0]) ? names[w] : "?";
+}
+
+static uint64_t coarse_ms(void)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
+    return (uint64_t)now.tv_sec * 1000u + (uint64_t)now.tv_nsec / 1000000u;
+}
+
+/* What a vCPU publishes about itself, as it was before the report's kick
+ * (after it, every vCPU would be "in the VMM for 0 ms" after an "intr"). */
+static void vcpu_snapshot(struct vcpu *v, unsigned id, uint64_t now_ms, struct vcpu_report *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->id = id;
+    o->where = (enum vcpu_where)atomic_load(&v->where);
+    uint64_t since = atomic_load(&v->where_since_ms);
+    o->where_ms = since && now_ms > since ? now_ms - since : 0;
+    o->last_exit = vcpu_exit_name(atomic_load(&v->last_exit));
+    for (unsigned k = 0; k < VCPU_EXIT_KINDS; k++)
+        o->exits += __atomic_load_n(&v->exits[k], __ATOMIC_RELAXED);
+    o->intr_exits = __atomic_load_n(&v->exits[HV_EXIT_INTR], __ATOMIC_RELAXED);
+    o->kicks = atomic_load_explicit(&v->kicks, memory_order_relaxed);
+}
+
+/* Whether vCPU @v has answered request number @want. */
+static bool vcpu_answered(struct vcpu *v, unsigned want)
+{
+    return (int)(atomic_load_explicit(&v->report_ack, memory_order_acquire) - want) >= 0;
+}
+
+int vm_vcpu_report(struct vm *vm, struct vcpu_report *out, unsigned max, unsigned timeout_ms)
+{
+    unsigned n = vm->nvcpus < max ? vm->nvcpus : max;
+    unsigned *want = calloc(n ? n : 1, sizeof(*want));
+    if (!want)
+        return -ENOMEM;
+    pthread_mutex_lock(&vm->lock);
+    bool live = vm->vcpus && (vm->state == VM_RUNNING || vm->state == VM_PAUSED ||
+                              vm->state == VM_STOPPING);
+    if (live) {
+        uint64_t now_ms = coarse_ms();
+        for (unsigned i = 0; i < n; i++) {
+            vcpu_snapshot(&vm->vcpus[i], i, now_ms, &out[i]);
+            want[i] = atomic_fetch_add(&vm->vcpus[i].report_req, 1) + 1;
+        }
+        /* Parked vCPUs wait on vm->cond and answer when woken. */
+        pthread_cond_broadcast(&vm->cond);
+        /* Kick every live thread, not only those seen in the guest: one
+         * seen in the VMM may be entering right now, past its look at the
+         * request; a spare kick costs one interrupted entry. Under vm->lock,
+         * a thread not yet DONE cannot have ended: it takes the lock last. */
+        for (unsigned i = 0; i < n; i++) {
+            struct vcpu *v = &vm->vcpus[i];
+            int w = atomic_load(&v->where);
+            if (w != VCPU_DONE && w != VCPU_NOT_STARTED && v->thread_started) {
+                hv_vcpu_request_exit(v->hv);
+                atomic_fetch_add_explicit(&v->kicks, 1, memory_order_relaxed);
+                pthread_kill(v->thread, vm->kick_signal);
+            }
+        }
+    }
+    pthread_mutex_unlock(&vm->lock);
+    if (!live) {
+        free(want);
+        return -EINVAL;
+    }
+    /* Poll for the answers: a diagnostic, so 1 ms steps are fine. */
+    uint64_t deadline = coarse_ms() + timeout_ms;
+    for (;;) {
+        bool all = true;
+        for (unsigned i = 0; i < n; i++) {
+            int w = atomic_load(&vm->vcpus[i].where);
+            if (w != VCPU_DONE && w != VCPU_NOT_STARTED && !vcpu_answered(&vm->vcpus[i], want[i]))
+                all = false;
+        }
+        if (all || coarse_ms() >= deadline)
+            break;
+        struct timespec ms = {0, 1000000};
+        nanosleep(&ms, NULL);
+    }
+    for (unsigned i = 0; i < n; i++) {
+        struct vcpu *v = &vm->vcpus[i];
+        out[i].answered = vcpu_answered(v, want[i]);
+        if (out[i].answered) {
+            out[i].pc_valid = v->report_pc_ok;
+            out[i].pc = v->report_pc;
+        }
+    }
+    free(want);
+    return (int)n;
 }

@@ -3,7 +3,7 @@
 
 #include "arch/arch.h"
 #include "vmm/hostcheck.h"
-#include "vmm/log.h"
+#include "base/log.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -71,16 +71,12 @@ int vm_create(struct vm **out, const struct vm_config *cfg, char *err, size_t er
     const char *dev = vm->cfg.hv_device ? vm->cfg.hv_device : "/dev/kvm";
     r = hv_open(&vm->hv, dev);
     if (r == -ENOENT) {
-        snprintf(err, errlen,
-                 "%s does not exist: this host has no KVM (enable virtualization in the "
-                 "firmware and load kvm_intel or kvm_amd)",
-                 dev);
+        snprintf(err, errlen, "%s does not exist: this host has no KVM (%s)", dev,
+                 hv_setup_hint());
         goto fail;
     } else if (r == -ENXIO || r == -ENODEV) {
-        snprintf(err, errlen,
-                 "%s has no driver behind it: this host has no KVM (enable virtualization in "
-                 "the firmware and load kvm_intel or kvm_amd)",
-                 dev);
+        snprintf(err, errlen, "%s has no driver behind it: this host has no KVM (%s)", dev,
+                 hv_setup_hint());
         goto fail;
     } else if (r == -EPROTO) {
         snprintf(err, errlen, "%s does not answer KVM's API version 12: it is not a KVM device",
@@ -150,6 +146,15 @@ static void *loop_thread(void *arg)
     return NULL;
 }
 
+/* The machine's power-off and reset requests (ACPI PM, i8042). */
+static void machine_request(void *opaque, enum hw_request req)
+{
+    if (req == HW_REQ_POWEROFF)
+        vm_request_stop(opaque, VM_EXIT_POWEROFF, "guest powered off");
+    else
+        vm_request_stop(opaque, VM_EXIT_REBOOT, "guest rebooted");
+}
+
 static void console_quit(void *opaque)
 {
     vm_request_stop(opaque, VM_EXIT_STOPPED, "stopped from the console (Ctrl-A x)");
@@ -205,7 +210,21 @@ static int vm_build(struct vm *vm, char *err, size_t errlen)
     vm->console.quit_opaque = vm;
     vm->console_ready = true;
 
-    r = arch_vm_init(vm);
+    vm->arch_ctx = (struct arch_ctx){
+        .hv = vm->hv, .hvm = vm->hvm, .mem = &vm->mem, .pio = &vm->pio, .mmio = &vm->mmio,
+        .loop = &vm->loop, .console = &vm->console, .stop = {machine_request, vm},
+        .ncpus = vm->nvcpus, .start_wall_us = vm->start_wall_us,
+        .start_cpu_us = vm->start_cpu_us};
+    const struct vm_config *c = &vm->cfg;
+    vm->arch_boot = (struct arch_boot){
+        .kernel = c->kernel_path, .initrd = c->initrd_path, .cmdline = c->cmdline,
+        .cmdline_replace = c->cmdline_replace, .kernel_cache = c->kernel_cache,
+        .mem_bytes = c->mem_bytes, .boot_timer = c->boot_timer, .mmio_cmdline = c->mmio_cmdline,
+        .console = c->console == CONSOLE_SERIAL   ? ARCH_CONSOLE_SERIAL
+                   : c->console == CONSOLE_VIRTIO ? ARCH_CONSOLE_VIRTIO
+                                                  : ARCH_CONSOLE_NONE,
+        .virtio = vm->arch_virtio};
+    r = arch_vm_init(&vm->arch_ctx, &vm->arch_boot, &vm->arch);
     if (r < 0) {
         snprintf(err, errlen, "creating devices failed: %s", strerror(-r));
         return r;
@@ -213,7 +232,11 @@ static int vm_build(struct vm *vm, char *err, size_t errlen)
     r = vm_devices_create(vm, err, errlen);
     if (r < 0)
         return r;
-    r = arch_load(vm, err, errlen);
+    /* The firmware tables and command line announce the virtio devices. */
+    for (unsigned i = 0; i < vm->nvirtio; i++)
+        vm->arch_virtio[i] = (struct arch_virtio_dev){vm->virtio[i].base, vm->virtio[i].gsi};
+    vm->arch_boot.nvirtio = vm->nvirtio;
+    r = arch_load(vm->arch, err, errlen);
     if (r < 0)
         return r;
 
@@ -232,7 +255,7 @@ static int vm_build(struct vm *vm, char *err, size_t errlen)
             snprintf(err, errlen, "creating vCPU %u failed: %s", i, strerror(-r));
             return r;
         }
-        r = arch_vcpu_init(vm, v);
+        r = arch_vcpu_init(vm->arch, v->hv, i);
         if (r < 0) {
             snprintf(err, errlen, "setting up vCPU %u failed: %s", i, strerror(-r));
             return r;
@@ -329,105 +352,6 @@ void vm_kick_vcpus(struct vm *vm)
         if (v->thread_started)
             pthread_kill(v->thread, vm->kick_signal);
     }
-}
-
-const char *vcpu_where_name(enum vcpu_where w)
-{
-    static const char *const names[] = {
-        [VCPU_NOT_STARTED] = "not started", [VCPU_IN_GUEST] = "in guest",
-        [VCPU_IN_VMM] = "in vmm", [VCPU_PARKED] = "parked", [VCPU_DONE] = "done"};
-    return (unsigned)w < sizeof(names) / sizeof(names[0]) ? names[w] : "?";
-}
-
-static uint64_t coarse_ms(void)
-{
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
-    return (uint64_t)now.tv_sec * 1000u + (uint64_t)now.tv_nsec / 1000000u;
-}
-
-/* What a vCPU publishes about itself, as it was before the report's kick
- * (after it, every vCPU would be "in the VMM for 0 ms" after an "intr"). */
-static void vcpu_snapshot(struct vcpu *v, unsigned id, uint64_t now_ms, struct vcpu_report *o)
-{
-    memset(o, 0, sizeof(*o));
-    o->id = id;
-    o->where = (enum vcpu_where)atomic_load(&v->where);
-    uint64_t since = atomic_load(&v->where_since_ms);
-    o->where_ms = since && now_ms > since ? now_ms - since : 0;
-    o->last_exit = vcpu_exit_name(atomic_load(&v->last_exit));
-    for (unsigned k = 0; k < VCPU_EXIT_KINDS; k++)
-        o->exits += __atomic_load_n(&v->exits[k], __ATOMIC_RELAXED);
-    o->intr_exits = __atomic_load_n(&v->exits[HV_EXIT_INTR], __ATOMIC_RELAXED);
-    o->kicks = atomic_load_explicit(&v->kicks, memory_order_relaxed);
-}
-
-/* Whether vCPU @v has answered request number @want. */
-static bool vcpu_answered(struct vcpu *v, unsigned want)
-{
-    return (int)(atomic_load_explicit(&v->report_ack, memory_order_acquire) - want) >= 0;
-}
-
-int vm_vcpu_report(struct vm *vm, struct vcpu_report *out, unsigned max, unsigned timeout_ms)
-{
-    unsigned n = vm->nvcpus < max ? vm->nvcpus : max;
-    unsigned *want = calloc(n ? n : 1, sizeof(*want));
-    if (!want)
-        return -ENOMEM;
-    pthread_mutex_lock(&vm->lock);
-    bool live = vm->vcpus && (vm->state == VM_RUNNING || vm->state == VM_PAUSED ||
-                              vm->state == VM_STOPPING);
-    if (live) {
-        uint64_t now_ms = coarse_ms();
-        for (unsigned i = 0; i < n; i++) {
-            vcpu_snapshot(&vm->vcpus[i], i, now_ms, &out[i]);
-            want[i] = atomic_fetch_add(&vm->vcpus[i].report_req, 1) + 1;
-        }
-        /* Parked vCPUs wait on vm->cond and answer when woken. */
-        pthread_cond_broadcast(&vm->cond);
-        /* Kick every live thread, not only those seen in the guest: one
-         * seen in the VMM may be entering right now, past its look at the
-         * request; a spare kick costs one interrupted entry. Under vm->lock,
-         * a thread not yet DONE cannot have ended: it takes the lock last. */
-        for (unsigned i = 0; i < n; i++) {
-            struct vcpu *v = &vm->vcpus[i];
-            int w = atomic_load(&v->where);
-            if (w != VCPU_DONE && w != VCPU_NOT_STARTED && v->thread_started) {
-                hv_vcpu_request_exit(v->hv);
-                atomic_fetch_add_explicit(&v->kicks, 1, memory_order_relaxed);
-                pthread_kill(v->thread, vm->kick_signal);
-            }
-        }
-    }
-    pthread_mutex_unlock(&vm->lock);
-    if (!live) {
-        free(want);
-        return -EINVAL;
-    }
-    /* Poll for the answers: a diagnostic, so 1 ms steps are fine. */
-    uint64_t deadline = clock_us(CLOCK_MONOTONIC) + (uint64_t)timeout_ms * 1000u;
-    for (;;) {
-        bool all = true;
-        for (unsigned i = 0; i < n; i++) {
-            int w = atomic_load(&vm->vcpus[i].where);
-            if (w != VCPU_DONE && w != VCPU_NOT_STARTED && !vcpu_answered(&vm->vcpus[i], want[i]))
-                all = false;
-        }
-        if (all || clock_us(CLOCK_MONOTONIC) >= deadline)
-            break;
-        struct timespec ms = {0, 1000000};
-        nanosleep(&ms, NULL);
-    }
-    for (unsigned i = 0; i < n; i++) {
-        struct vcpu *v = &vm->vcpus[i];
-        out[i].answered = vcpu_answered(v, want[i]);
-        if (out[i].answered) {
-            out[i].pc_valid = v->report_pc_ok;
-            out[i].pc = v->report_pc;
-        }
-    }
-    free(want);
-    return (int)n;
 }
 
 void vm_request_stop(struct vm *vm, enum vm_exit_kind kind, const char *fmt, ...)
@@ -547,7 +471,7 @@ void vm_destroy(struct vm *vm)
         hv_vcpu_destroy(vm->vcpus[i].hv);
     free(vm->vcpus);
     vm_devices_release(vm);
-    arch_vm_release(vm);
+    arch_vm_release(vm->arch);
     if (vm->console_ready) {
         console_release(&vm->console);
         evloop_release(&vm->loop);
@@ -593,5 +517,15 @@ int vm_send_ctrl_alt_del(struct vm *vm)
     enum vm_state s = vm_get_state(vm);
     if (s != VM_RUNNING && s != VM_PAUSED)
         return -EINVAL;
-    return arch_send_ctrl_alt_del(vm);
+    return arch_send_ctrl_alt_del(vm->arch);
+}
+
+int vm_read_guest(struct vm *vm, uint64_t gpa, void *buf, size_t len)
+{
+    return guest_mem_read(&vm->mem, gpa, buf, len) < 0 ? -EFAULT : 0;
+}
+
+int vm_write_guest(struct vm *vm, uint64_t gpa, const void *buf, size_t len)
+{
+    return guest_mem_write(&vm->mem, gpa, buf, len) < 0 ? -EFAULT : 0;
 }

@@ -12,13 +12,14 @@
 #ifndef ARCVM_VM_H
 #define ARCVM_VM_H
 
+#include "arch/arch.h"
 #include "hv/hv.h"
-#include "vmm/bus.h"
+#include "base/bus.h"
 #include "vmm/config.h"
-#include "vmm/console.h"
+#include "base/console.h"
 #include "vmm/devices.h"
-#include "vmm/evloop.h"
-#include "vmm/mem.h"
+#include "base/evloop.h"
+#include "base/guest_mem.h"
 #include "vmm/state.h"
 
 #include <pthread.h>
@@ -75,7 +76,6 @@ struct vcpu {
     bool report_pc_ok;
 };
 
-struct arch_vm;
 
 struct vm {
     struct vm_config cfg;
@@ -90,7 +90,10 @@ struct vm {
     bool loop_started;
     struct console console;
     bool console_ready;
-    struct arch_vm *arch;
+    struct arch_ctx arch_ctx;    /* what the architecture may use of us */
+    struct arch_boot arch_boot;  /* how it boots the guest */
+    struct arch_virtio_dev arch_virtio[VM_MAX_VIRTIO];
+    struct arch_machine *arch;
     unsigned nvirtio;
     struct vm_virtio virtio[VM_MAX_VIRTIO];
 
@@ -145,6 +148,10 @@ struct vm_metrics {
     struct vm_device_metrics devices[VM_MAX_VIRTIO];
 };
 void vm_get_metrics(struct vm *vm, struct vm_metrics *m);
+/* Guest memory by guest-physical address: -EFAULT unless the whole range
+ * is guest RAM. Any thread, concurrent with the guest (like DMA). */
+int vm_read_guest(struct vm *vm, uint64_t gpa, void *buf, size_t len);
+int vm_write_guest(struct vm *vm, uint64_t gpa, const void *buf, size_t len);
 /* Deliver Ctrl-Alt-Del to a running guest. */
 int vm_send_ctrl_alt_del(struct vm *vm);
 

@@ -19,7 +19,7 @@
  */
 #include "virtio/rng.h"
 #include "virtio/virtio_mmio.h"
-#include "vmm/log.h"
+#include "base/log.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -7,7 +7,7 @@
 #include "virtio/balloon.h"
 #include "virtio/rng.h"
 #include "vmm/config.h"
-#include "vmm/log.h"
+#include "base/log.h"
 
 #include <endian.h>
 #include <pthread.h>

@@ -6,7 +6,7 @@
 #include "host/disk.h"
 #include "virtio/blk.h"
 #include "vmm/config.h"
-#include "vmm/log.h"
+#include "base/log.h"
 
 #include <dirent.h>
 #include <endian.h>

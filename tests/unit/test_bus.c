@@ -1,7 +1,7 @@
 /* test_bus.c - range registration, overlap refusal and lookup. */
 #include "unit.h"
 
-#include "vmm/bus.h"
+#include "base/bus.h"
 
 struct dev {
     uint64_t last_off;

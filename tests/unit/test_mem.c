@@ -1,7 +1,7 @@
 /* test_mem.c - guest memory regions and the checked accessor. */
 #include "unit.h"
 
-#include "vmm/mem.h"
+#include "base/guest_mem.h"
 
 static void test_layout_rejects(void **state)
 {
@@ -37,6 +37,14 @@ static void test_accessor(void **state)
     assert_null(guest_mem_ptr(&m, UINT64_MAX - 0xf, 0x20));
     assert_null(guest_mem_ptr(&m, 0x100000000ull + 0x3fff, UINT64_MAX - 0x3ffe));
     assert_null(guest_mem_ptr(&m, 0xfff0, 0x100000000ull));
+    /* And back: host pointer -> guest-physical, whole range in one region. */
+    uint64_t gpa = 0;
+    assert_int_equal(guest_mem_gpa(&m, m.base + 0x10000 + 0x10, 0x10, &gpa), 0);
+    assert_true(gpa == 0x100000010ull);
+    assert_int_equal(guest_mem_gpa(&m, m.base + 0xfff0, 0x20, &gpa), -EFAULT); /* spans both */
+    assert_int_equal(guest_mem_gpa(&m, m.base + 0x10, UINT64_MAX, &gpa), -EFAULT);
+    assert_int_equal(guest_mem_gpa(&m, m.base - 1, 1, &gpa), -EFAULT);
+    assert_int_equal(guest_mem_gpa(&m, m.base + 0x14000, 1, &gpa), -EFAULT);
 
     uint8_t data[16] = "guest memory!";
     assert_int_equal(guest_mem_write(&m, 0x100000000ull + 8, data, sizeof(data)), 0);

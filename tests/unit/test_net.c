@@ -10,7 +10,7 @@
 #include "netuser/protocol.h"
 #include "virtio/net.h"
 #include "vmm/config.h"
-#include "vmm/log.h"
+#include "base/log.h"
 
 #include <arpa/inet.h>
 #include <endian.h>

@@ -2,8 +2,8 @@
 #include "unit.h"
 
 #include "hw/serial.h"
-#include "vmm/console.h"
-#include "vmm/irq.h"
+#include "base/console.h"
+#include "base/irq.h"
 
 #include <fcntl.h>
 #include <sys/eventfd.h>

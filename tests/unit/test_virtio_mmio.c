@@ -12,7 +12,7 @@
 
 #include "virtio/rng.h"
 #include "virtio/virtio_mmio.h"
-#include "vmm/log.h"
+#include "base/log.h"
 
 #include <sys/eventfd.h>
 

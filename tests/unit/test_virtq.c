@@ -4,7 +4,7 @@
 
 #include "virtio/queue.h"
 #include "virtio/virtio.h"
-#include "vmm/log.h"
+#include "base/log.h"
 
 #define F_NEXT     1
 #define F_WRITE    2

@@ -7,7 +7,7 @@
 
 #include "virtio/vsock.h"
 #include "vmm/config.h"
-#include "vmm/log.h"
+#include "base/log.h"
 
 #include <endian.h>
 #include <fcntl.h>

@@ -12,8 +12,8 @@
 #include "unit.h"
 
 #include "virtio/virtio.h"
-#include "vmm/evloop.h"
-#include "vmm/mem.h"
+#include "base/evloop.h"
+#include "base/guest_mem.h"
 
 #include <stdatomic.h>
 #include <stdbool.h>

@@ -18,10 +18,9 @@
 #include "hw/rtc.h"
 #include "hw/serial.h"
 #include "virtio/virtio_mmio.h"
-#include "vmm/console.h"
-#include "vmm/irq.h"
-#include "vmm/log.h"
-#include "vmm/vm.h"
+#include "base/console.h"
+#include "base/irq.h"
+#include "base/log.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -32,7 +31,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-struct arch_vm {
+struct arch_machine {
+    const struct arch_ctx *ctx;   /* the VM's pieces (owned by the VMM) */
+    const struct arch_boot *boot; /* how to boot (owned by the VMM) */
     struct hw_machine machine;
     struct console null_console; /* the UART's when the console is elsewhere */
     bool null_console_ready;
@@ -65,14 +66,6 @@ int arch_mem_layout(uint64_t mem_bytes, struct guest_mem_region *out, unsigned m
     return (int)n;
 }
 
-static void machine_request(void *opaque, enum hw_request req)
-{
-    struct vm *vm = opaque;
-    if (req == HW_REQ_POWEROFF)
-        vm_request_stop(vm, VM_EXIT_POWEROFF, "guest powered off");
-    else
-        vm_request_stop(vm, VM_EXIT_REBOOT, "guest rebooted");
-}
 
 /* Port 0x80 (POST codes, also Linux's I/O delay) and friends: accept and
  * ignore, without an "unclaimed" message per access. */
@@ -93,31 +86,35 @@ static void nop_write(void *dev, uint64_t off, const uint8_t *data, uint32_t len
 
 static const struct bus_ops nop_ops = {.read = nop_read, .write = nop_write};
 
-int arch_vm_init(struct vm *vm)
+int arch_vm_init(const struct arch_ctx *ctx, const struct arch_boot *boot,
+                 struct arch_machine **out)
 {
-    struct arch_vm *a = calloc(1, sizeof(*a));
+    struct arch_machine *m = calloc(1, sizeof(*m)), *a = m;
     if (!a)
         return -ENOMEM;
-    vm->arch = a;
+    *out = m;
+    m->ctx = ctx;
+    m->boot = boot;
     a->irq_com1.fd = a->irq_kbd.fd = -1;
-    int r = hv_x86_supported_cpuid(vm->hv, a->cpuid, X86_CPUID_MAX);
+    int r = hv_x86_supported_cpuid(m->ctx->hv, a->cpuid, X86_CPUID_MAX);
     if (r < 0)
         return r;
     a->ncpuid = (unsigned)r;
 
-    a->machine = (struct hw_machine){machine_request, vm};
-    r = irq_line_init(&a->irq_com1, vm->hvm, X86_IRQ_COM1, true);
+    /* The devices' power-off and reset requests go straight to the VMM. */
+    a->machine = ctx->stop;
+    r = hv_irq_line_init(m->ctx->hvm, &a->irq_com1, X86_IRQ_COM1, true);
     if (r < 0)
         return r;
-    r = irq_line_init(&a->irq_kbd, vm->hvm, X86_IRQ_KBD, true);
+    r = hv_irq_line_init(m->ctx->hvm, &a->irq_kbd, X86_IRQ_KBD, true);
     if (r < 0) {
-        irq_line_release(&a->irq_com1);
+        hv_irq_line_release(&a->irq_com1);
         return r;
     }
     a->irqs_ready = true;
-    struct console *com1_con = &vm->console;
-    if (vm->cfg.console != CONSOLE_SERIAL) {
-        r = console_init(&a->null_console, -1, -1, false, &vm->loop);
+    struct console *com1_con = m->ctx->console;
+    if (m->boot->console != ARCH_CONSOLE_SERIAL) {
+        r = console_init(&a->null_console, -1, -1, false, m->ctx->loop);
         if (r < 0)
             return r;
         a->null_console_ready = true;
@@ -127,7 +124,7 @@ int arch_vm_init(struct vm *vm)
     i8042_init(&a->kbd, &a->machine, &a->irq_kbd);
     rtc_init(&a->rtc);
     pm_init(&a->pm, &a->machine);
-    boot_timer_init(&a->boot_timer, vm->cfg.boot_timer, vm->start_wall_us, vm->start_cpu_us);
+    boot_timer_init(&a->boot_timer, m->boot->boot_timer, m->ctx->start_wall_us, m->ctx->start_cpu_us);
     a->devices_ready = true;
 
     struct {
@@ -137,12 +134,12 @@ int arch_vm_init(struct vm *vm)
         void *dev;
         const char *name;
     } devs[] = {
-        {&vm->pio, X86_COM1_PORT, X86_COM1_LEN, &serial_ops, &a->serial, "com1"},
-        {&vm->pio, I8042_PORT_BASE, I8042_PORT_LEN, &i8042_ops, &a->kbd, "i8042"},
-        {&vm->pio, RTC_PORT_BASE, RTC_PORT_LEN, &rtc_ops, &a->rtc, "rtc"},
-        {&vm->pio, PM_PORT_BASE, PM_PORT_LEN, &pm_ops, &a->pm, "acpi-pm"},
-        {&vm->pio, X86_POST_PORT, 1, &nop_ops, NULL, "post"},
-        {&vm->mmio, BOOT_TIMER_ADDR, BOOT_TIMER_LEN, &boot_timer_ops, &a->boot_timer,
+        {m->ctx->pio, X86_COM1_PORT, X86_COM1_LEN, &serial_ops, &a->serial, "com1"},
+        {m->ctx->pio, I8042_PORT_BASE, I8042_PORT_LEN, &i8042_ops, &a->kbd, "i8042"},
+        {m->ctx->pio, RTC_PORT_BASE, RTC_PORT_LEN, &rtc_ops, &a->rtc, "rtc"},
+        {m->ctx->pio, PM_PORT_BASE, PM_PORT_LEN, &pm_ops, &a->pm, "acpi-pm"},
+        {m->ctx->pio, X86_POST_PORT, 1, &nop_ops, NULL, "post"},
+        {m->ctx->mmio, BOOT_TIMER_ADDR, BOOT_TIMER_LEN, &boot_timer_ops, &a->boot_timer,
          "boot-timer"},
     };
     for (size_t i = 0; i < sizeof(devs) / sizeof(devs[0]); i++) {
@@ -169,14 +166,14 @@ int arch_virtio_slot(unsigned index, uint64_t *base, uint32_t *gsi)
     return 0;
 }
 
-int arch_send_ctrl_alt_del(struct vm *vm)
+int arch_send_ctrl_alt_del(struct arch_machine *m)
 {
-    return vm->arch ? i8042_send_ctrl_alt_del(&vm->arch->kbd) : -EINVAL;
+    return m ? i8042_send_ctrl_alt_del(&m->kbd) : -EINVAL;
 }
 
-void arch_vm_release(struct vm *vm)
+void arch_vm_release(struct arch_machine *m)
 {
-    struct arch_vm *a = vm->arch;
+    struct arch_machine *a = m;
     if (!a)
         return;
     if (a->devices_ready) {
@@ -187,11 +184,10 @@ void arch_vm_release(struct vm *vm)
     if (a->null_console_ready)
         console_release(&a->null_console);
     if (a->irqs_ready) {
-        irq_line_release(&a->irq_com1);
-        irq_line_release(&a->irq_kbd);
+        hv_irq_line_release(&a->irq_com1);
+        hv_irq_line_release(&a->irq_kbd);
     }
     free(a);
-    vm->arch = NULL;
 }
 
 /* A read-only private mapping of a whole file; NULL with @err set. */
@@ -221,16 +217,16 @@ static uint8_t *map_file(const char *what, const char *path, size_t *len, struct
     return p;
 }
 
-static uint64_t low_ram_end(const struct vm *vm)
+static uint64_t low_ram_end(const struct arch_machine *m)
 {
-    return vm->mem.r[0].size;
+    return m->ctx->mem->r[0].size;
 }
 
 /* Copy @len bytes to guest @gpa, naming @what in the error. */
-static int put_guest(struct vm *vm, uint64_t gpa, const void *src, uint64_t len, const char *what,
+static int put_guest(struct arch_machine *m, uint64_t gpa, const void *src, uint64_t len, const char *what,
                      char *err, size_t errlen)
 {
-    if (guest_mem_write(&vm->mem, gpa, src, len) < 0) {
+    if (guest_mem_write(m->ctx->mem, gpa, src, len) < 0) {
         snprintf(err, errlen,
                  "%s (%llu KiB at 0x%llx) does not fit in guest memory: give more --memory",
                  what, (unsigned long long)(len >> 10), (unsigned long long)gpa);
@@ -241,17 +237,17 @@ static int put_guest(struct vm *vm, uint64_t gpa, const void *src, uint64_t len,
 
 /* Load the initrd at the top of low RAM under @max_end (exclusive),
  * above @floor. */
-static int load_initrd(struct vm *vm, uint64_t floor, uint64_t max_end, uint64_t *gpa,
+static int load_initrd(struct arch_machine *m, uint64_t floor, uint64_t max_end, uint64_t *gpa,
                        uint64_t *size, char *err, size_t errlen)
 {
     *gpa = *size = 0;
-    if (!vm->cfg.initrd_path)
+    if (!m->boot->initrd)
         return 0;
     size_t len;
-    uint8_t *img = map_file("initrd", vm->cfg.initrd_path, &len, NULL, err, errlen);
+    uint8_t *img = map_file("initrd", m->boot->initrd, &len, NULL, err, errlen);
     if (!img)
         return -EINVAL;
-    uint64_t limit = low_ram_end(vm) < max_end ? low_ram_end(vm) : max_end;
+    uint64_t limit = low_ram_end(m) < max_end ? low_ram_end(m) : max_end;
     uint64_t at = x86_initrd_addr(len, floor, limit);
     int r = 0;
     if (!at) {
@@ -261,7 +257,7 @@ static int load_initrd(struct vm *vm, uint64_t floor, uint64_t max_end, uint64_t
                  len >> 20);
         r = -ENOMEM;
     } else {
-        r = put_guest(vm, at, img, len, "initrd", err, errlen);
+        r = put_guest(m, at, img, len, "initrd", err, errlen);
     }
     munmap(img, len);
     *gpa = at;
@@ -269,10 +265,10 @@ static int load_initrd(struct vm *vm, uint64_t floor, uint64_t max_end, uint64_t
     return r;
 }
 
-static int build_acpi(struct vm *vm, uint64_t *rsdp, char *err, size_t errlen)
+static int build_acpi(struct arch_machine *m, uint64_t *rsdp, char *err, size_t errlen)
 {
     struct acpi_config ac = {
-        .ncpus = vm->nvcpus,
+        .ncpus = m->ctx->ncpus,
         .com1_port = X86_COM1_PORT,
         .com1_irq = X86_IRQ_COM1,
         .pm_port = PM_PORT_BASE,
@@ -282,12 +278,12 @@ static int build_acpi(struct vm *vm, uint64_t *rsdp, char *err, size_t errlen)
         .rtc_port = RTC_PORT_BASE,
         .kbd_port = I8042_PORT_BASE,
         .kbd_irq = X86_IRQ_KBD,
-        .nmmio = vm->nvirtio,
+        .nmmio = m->boot->nvirtio,
     };
-    for (unsigned i = 0; i < vm->nvirtio && i < ACPI_MAX_MMIO_DEVS; i++)
-        ac.mmio[i] = (struct acpi_mmio_dev){vm->virtio[i].base, X86_VIRTIO_MMIO_SIZE,
-                                            vm->virtio[i].gsi};
-    uint8_t *tables = guest_mem_ptr(&vm->mem, X86_ACPI_ADDR, X86_ACPI_MAX);
+    for (unsigned i = 0; i < m->boot->nvirtio && i < ACPI_MAX_MMIO_DEVS; i++)
+        ac.mmio[i] = (struct acpi_mmio_dev){m->boot->virtio[i].base, X86_VIRTIO_MMIO_SIZE,
+                                            m->boot->virtio[i].gsi};
+    uint8_t *tables = guest_mem_ptr(m->ctx->mem, X86_ACPI_ADDR, X86_ACPI_MAX);
     long n = tables ? acpi_build(tables, X86_ACPI_MAX, X86_ACPI_ADDR, &ac) : -ENOSPC;
     if (n < 0) {
         snprintf(err, errlen, "building ACPI tables failed: %s", strerror((int)-n));
@@ -298,26 +294,26 @@ static int build_acpi(struct vm *vm, uint64_t *rsdp, char *err, size_t errlen)
 }
 
 /* Identity page tables and the GDT, used by both entry paths. */
-static int write_boot_structures(struct vm *vm, char *err, size_t errlen)
+static int write_boot_structures(struct arch_machine *m, char *err, size_t errlen)
 {
     uint64_t gdt[X86_GDT_ENTRIES];
     x86_gdt_build(gdt);
-    int r = put_guest(vm, X86_GDT_ADDR, gdt, sizeof(gdt), "GDT", err, errlen);
+    int r = put_guest(m, X86_GDT_ADDR, gdt, sizeof(gdt), "GDT", err, errlen);
     if (r < 0)
         return r;
-    uint8_t *pt = guest_mem_ptr(&vm->mem, X86_PML4_ADDR, X86_PT_PAGES * 4096);
+    uint8_t *pt = guest_mem_ptr(m->ctx->mem, X86_PML4_ADDR, X86_PT_PAGES * 4096);
     if (!pt)
-        return put_guest(vm, X86_PML4_ADDR, "", X86_PT_PAGES * 4096, "page tables", err, errlen);
+        return put_guest(m, X86_PML4_ADDR, "", X86_PT_PAGES * 4096, "page tables", err, errlen);
     x86_page_tables_build(pt, X86_PML4_ADDR);
     return 0;
 }
 
-static int load_bzimage(struct vm *vm, const uint8_t *img, size_t len, const struct bzimage *bz,
+static int load_bzimage(struct arch_machine *m, const uint8_t *img, size_t len, const struct bzimage *bz,
                         const char *cmdline, uint64_t rsdp, char *err, size_t errlen)
 {
-    struct arch_vm *a = vm->arch;
+    struct arch_machine *a = m;
     uint64_t end = bz->load_addr + bz->init_size;
-    if (end > low_ram_end(vm)) {
+    if (end > low_ram_end(m)) {
         snprintf(err, errlen,
                  "the kernel needs %llu MiB of guest memory to unpack itself: give at least "
                  "--memory %lluM",
@@ -329,18 +325,18 @@ static int load_bzimage(struct vm *vm, const uint8_t *img, size_t len, const str
                  bz->cmdline_size);
         return -E2BIG;
     }
-    int r = put_guest(vm, bz->load_addr, img + bz->kernel_offset, bz->kernel_size, "kernel", err,
+    int r = put_guest(m, bz->load_addr, img + bz->kernel_offset, bz->kernel_size, "kernel", err,
                       errlen);
     if (r < 0)
         return r;
     uint64_t initrd, initrd_size;
     uint64_t max_end = (uint64_t)bz->initrd_addr_max + 1;
-    r = load_initrd(vm, end, max_end, &initrd, &initrd_size, err, errlen);
+    r = load_initrd(m, end, max_end, &initrd, &initrd_size, err, errlen);
     if (r < 0)
         return r;
     struct e820_entry e820[E820_MAX];
-    unsigned n = x86_e820_build(vm->cfg.mem_bytes, e820, E820_MAX);
-    uint8_t *zp = guest_mem_ptr(&vm->mem, X86_ZERO_PAGE_ADDR, 4096);
+    unsigned n = x86_e820_build(m->boot->mem_bytes, e820, E820_MAX);
+    uint8_t *zp = guest_mem_ptr(m->ctx->mem, X86_ZERO_PAGE_ADDR, 4096);
     if (!zp)
         return -EFAULT;
     x86_zero_page_fill(zp, img, X86_CMDLINE_ADDR, initrd, initrd_size, e820, n, rsdp);
@@ -350,13 +346,13 @@ static int load_bzimage(struct vm *vm, const uint8_t *img, size_t len, const str
     return 0;
 }
 
-static int load_elf_segments(struct vm *vm, const uint8_t *img, const struct elf_kernel *k,
+static int load_elf_segments(struct arch_machine *m, const uint8_t *img, const struct elf_kernel *k,
                              uint64_t *end, char *err, size_t errlen)
 {
     *end = 0;
     for (unsigned i = 0; i < k->nseg; i++) {
         const struct elf_segment *s = &k->seg[i];
-        uint8_t *dst = guest_mem_ptr(&vm->mem, s->paddr, s->memsz);
+        uint8_t *dst = guest_mem_ptr(m->ctx->mem, s->paddr, s->memsz);
         if (!dst || s->paddr < X86_HIMEM_START) {
             snprintf(err, errlen,
                      "kernel segment at 0x%llx (%llu KiB) is outside guest RAM: give more "
@@ -372,23 +368,23 @@ static int load_elf_segments(struct vm *vm, const uint8_t *img, const struct elf
     return 0;
 }
 
-static int load_elf(struct vm *vm, const uint8_t *img, const struct elf_kernel *k,
+static int load_elf(struct arch_machine *m, const uint8_t *img, const struct elf_kernel *k,
                     uint64_t rsdp, char *err, size_t errlen)
 {
-    struct arch_vm *a = vm->arch;
+    struct arch_machine *a = m;
     uint64_t end;
-    int r = load_elf_segments(vm, img, k, &end, err, errlen);
+    int r = load_elf_segments(m, img, k, &end, err, errlen);
     if (r < 0)
         return r;
     uint64_t initrd, initrd_size;
     /* Linux's initrd limit for 64-bit kernels without a header to ask. */
-    r = load_initrd(vm, end, 0x80000000ull, &initrd, &initrd_size, err, errlen);
+    r = load_initrd(m, end, 0x80000000ull, &initrd, &initrd_size, err, errlen);
     if (r < 0)
         return r;
     struct e820_entry e820[E820_MAX];
-    unsigned n = x86_e820_build(vm->cfg.mem_bytes, e820, E820_MAX);
+    unsigned n = x86_e820_build(m->boot->mem_bytes, e820, E820_MAX);
     if (!k->has_pvh) {
-        uint8_t *zp = guest_mem_ptr(&vm->mem, X86_ZERO_PAGE_ADDR, 4096);
+        uint8_t *zp = guest_mem_ptr(m->ctx->mem, X86_ZERO_PAGE_ADDR, 4096);
         if (!zp)
             return -EFAULT;
         x86_zero_page_fill_bare(zp, X86_CMDLINE_ADDR, initrd, initrd_size, e820, n, rsdp);
@@ -409,7 +405,7 @@ static int load_elf(struct vm *vm, const uint8_t *img, const struct elf_kernel *
         struct hvm_modlist_entry mod = {.paddr = initrd, .size = initrd_size};
         si.nr_modules = 1;
         si.modlist_paddr = X86_PVH_MODLIST_ADDR;
-        r = put_guest(vm, X86_PVH_MODLIST_ADDR, &mod, sizeof(mod), "PVH module list", err,
+        r = put_guest(m, X86_PVH_MODLIST_ADDR, &mod, sizeof(mod), "PVH module list", err,
                       errlen);
         if (r < 0)
             return r;
@@ -420,10 +416,10 @@ static int load_elf(struct vm *vm, const uint8_t *img, const struct elf_kernel *
     _Static_assert(X86_PVH_MEMMAP_ADDR + E820_MAX * sizeof(struct hvm_memmap_table_entry) <=
                        X86_ZERO_PAGE_ADDR,
                    "PVH memory map overlaps the zero page");
-    r = put_guest(vm, X86_PVH_MEMMAP_ADDR, mm, n * sizeof(mm[0]), "PVH memory map", err, errlen);
+    r = put_guest(m, X86_PVH_MEMMAP_ADDR, mm, n * sizeof(mm[0]), "PVH memory map", err, errlen);
     if (r < 0)
         return r;
-    r = put_guest(vm, X86_PVH_INFO_ADDR, &si, sizeof(si), "PVH start info", err, errlen);
+    r = put_guest(m, X86_PVH_INFO_ADDR, &si, sizeof(si), "PVH start info", err, errlen);
     if (r < 0)
         return r;
     a->pvh = true;
@@ -438,10 +434,10 @@ static int load_elf(struct vm *vm, const uint8_t *img, const struct elf_kernel *
  * emulation and a good part of it on hardware. 0 when booted that way;
  * -1 when not possible (no cache, unknown compression, no PVH entry, ...):
  * the caller boots the bzImage as it is. Nothing here fails a boot. */
-static int load_unpacked(struct vm *vm, const uint8_t *img, const struct bzimage *bz,
+static int load_unpacked(struct arch_machine *m, const uint8_t *img, const struct bzimage *bz,
                          const struct stat *st, uint64_t rsdp)
 {
-    const char *dir = vm->cfg.kernel_cache;
+    const char *dir = m->boot->kernel_cache;
     char path[KCACHE_PATH_MAX], why[256] = "";
     if (!dir || !*dir || !bz->payload_length || kcache_path(dir, st, path, sizeof(path)) < 0)
         return -1;
@@ -479,7 +475,7 @@ static int load_unpacked(struct vm *vm, const uint8_t *img, const struct bzimage
         log_info("booting the unpacked kernel cached in %s", path);
     }
     char err[256];
-    int r = load_elf(vm, elf, &k, rsdp, err, sizeof(err));
+    int r = load_elf(m, elf, &k, rsdp, err, sizeof(err));
     if (cached)
         munmap(elf, len);
     else
@@ -491,81 +487,81 @@ static int load_unpacked(struct vm *vm, const uint8_t *img, const struct bzimage
     return 0;
 }
 
-int arch_load(struct vm *vm, char *err, size_t errlen)
+int arch_load(struct arch_machine *m, char *err, size_t errlen)
 {
     char cmdline[X86_CMDLINE_MAX];
-    enum x86_console con = vm->cfg.console == CONSOLE_SERIAL   ? X86_CONSOLE_SERIAL
-                           : vm->cfg.console == CONSOLE_VIRTIO ? X86_CONSOLE_VIRTIO
+    enum x86_console con = m->boot->console == ARCH_CONSOLE_SERIAL   ? X86_CONSOLE_SERIAL
+                           : m->boot->console == ARCH_CONSOLE_VIRTIO ? X86_CONSOLE_VIRTIO
                                                                : X86_CONSOLE_NONE;
-    int r = x86_cmdline_build(cmdline, sizeof(cmdline), con, NULL, vm->cfg.cmdline_replace);
+    int r = x86_cmdline_build(cmdline, sizeof(cmdline), con, NULL, m->boot->cmdline_replace);
     /* For kernels with CONFIG_VIRTIO_MMIO_CMDLINE_DEVICES (off in Debian's,
      * which find the devices in the DSDT instead). */
-    for (unsigned i = 0; r == 0 && vm->cfg.mmio_cmdline && i < vm->nvirtio; i++) {
+    for (unsigned i = 0; r == 0 && m->boot->mmio_cmdline && i < m->boot->nvirtio; i++) {
         char dev[64];
-        r = virtio_mmio_cmdline(dev, sizeof(dev), vm->virtio[i].base, vm->virtio[i].gsi);
+        r = virtio_mmio_cmdline(dev, sizeof(dev), m->boot->virtio[i].base, m->boot->virtio[i].gsi);
         if (r == 0)
             r = x86_cmdline_append(cmdline, sizeof(cmdline), dev);
     }
-    if (r == 0 && vm->cfg.cmdline && *vm->cfg.cmdline)
-        r = x86_cmdline_append(cmdline, sizeof(cmdline), vm->cfg.cmdline);
+    if (r == 0 && m->boot->cmdline && *m->boot->cmdline)
+        r = x86_cmdline_append(cmdline, sizeof(cmdline), m->boot->cmdline);
     if (r < 0) {
         snprintf(err, errlen, "kernel command line is too long (limit %d bytes)",
                  X86_CMDLINE_MAX - 1);
         return r;
     }
-    r = put_guest(vm, X86_CMDLINE_ADDR, cmdline, strlen(cmdline) + 1, "command line", err,
+    r = put_guest(m, X86_CMDLINE_ADDR, cmdline, strlen(cmdline) + 1, "command line", err,
                   errlen);
     if (r < 0)
         return r;
-    r = write_boot_structures(vm, err, errlen);
+    r = write_boot_structures(m, err, errlen);
     if (r < 0)
         return r;
     uint64_t rsdp;
-    r = build_acpi(vm, &rsdp, err, errlen);
+    r = build_acpi(m, &rsdp, err, errlen);
     if (r < 0)
         return r;
 
     size_t len;
     struct stat st;
-    uint8_t *img = map_file("kernel", vm->cfg.kernel_path, &len, &st, err, errlen);
+    uint8_t *img = map_file("kernel", m->boot->kernel, &len, &st, err, errlen);
     if (!img)
         return -EINVAL;
     struct bzimage bz;
     struct elf_kernel elf;
     char why[200] = "";
     r = x86_bzimage_parse(img, len, &bz, why, sizeof(why));
-    if (r == 0 && load_unpacked(vm, img, &bz, &st, rsdp) == 0) {
+    if (r == 0 && load_unpacked(m, img, &bz, &st, rsdp) == 0) {
         r = 0;
     } else if (r == 0) {
-        r = load_bzimage(vm, img, len, &bz, cmdline, rsdp, err, errlen);
+        r = load_bzimage(m, img, len, &bz, cmdline, rsdp, err, errlen);
     } else if (r == -ENOEXEC) {
         r = x86_elf_parse(img, len, &elf, why, sizeof(why));
         if (r == 0)
-            r = load_elf(vm, img, &elf, rsdp, err, errlen);
+            r = load_elf(m, img, &elf, rsdp, err, errlen);
         else if (r == -ENOEXEC)
             snprintf(err, errlen,
                      "kernel '%s' is neither a bzImage nor an ELF vmlinux: pass a Linux kernel "
                      "image",
-                     vm->cfg.kernel_path);
+                     m->boot->kernel);
         else
-            snprintf(err, errlen, "kernel '%s': %s", vm->cfg.kernel_path, why);
+            snprintf(err, errlen, "kernel '%s': %s", m->boot->kernel, why);
         if (r == -ENOEXEC)
             r = -EINVAL;
     } else {
-        snprintf(err, errlen, "kernel '%s': %s", vm->cfg.kernel_path, why);
+        snprintf(err, errlen, "kernel '%s': %s", m->boot->kernel, why);
     }
     munmap(img, len);
     return r;
 }
 
-int arch_vcpu_init(struct vm *vm, struct vcpu *v)
+int arch_vcpu_init(struct arch_machine *m, struct hv_vcpu *v, unsigned id)
 {
-    struct arch_vm *a = vm->arch;
-    bool deadline = hv_caps(vm->hv)->features & HV_FEAT_TSC_DEADLINE;
-    int r = x86_vcpu_init(v->hv, v->id, vm->nvcpus, a->cpuid, a->ncpuid, deadline);
-    if (r < 0 || v->id != 0)
+    struct arch_machine *a = m;
+    bool deadline = hv_caps(m->ctx->hv)->features & HV_FEAT_TSC_DEADLINE;
+    int r = x86_vcpu_init(v, id, m->ctx->ncpus, a->cpuid, a->ncpuid, deadline);
+    if (r < 0 || id != 0)
         return r; /* application processors wait for INIT/SIPI from the BSP */
     if (a->pvh)
-        return x86_vcpu_boot_pvh(v->hv, (uint32_t)a->entry, (uint32_t)a->boot_info);
-    return x86_vcpu_boot_linux64(v->hv, a->entry, a->boot_info);
+        return x86_vcpu_boot_pvh(v, (uint32_t)a->entry, (uint32_t)a->boot_info);
+    return x86_vcpu_boot_linux64(v, a->entry, a->boot_info);
 }

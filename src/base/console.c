@@ -1,7 +1,7 @@
 /* console.c - host side of the guest console; see console.h. */
-#include "vmm/console.h"
+#include "base/console.h"
 
-#include "vmm/evloop.h"
+#include "base/evloop.h"
 
 #include <errno.h>
 #include <string.h>

@@ -3,8 +3,8 @@
  * The sink and level are process-wide (like stderr itself); nothing in them is
  * per-VM state, so several VMs in one process share them safely.
  */
-#ifndef ARCVM_LOG_H
-#define ARCVM_LOG_H
+#ifndef ARCVM_BASE_LOG_H
+#define ARCVM_BASE_LOG_H
 
 #include <stdatomic.h>
 #include <stdbool.h>

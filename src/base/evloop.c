@@ -1,5 +1,5 @@
 /* evloop.c - epoll event loop; see evloop.h. */
-#include "vmm/evloop.h"
+#include "base/evloop.h"
 
 #include <errno.h>
 #include <stdlib.h>

@@ -5,8 +5,8 @@
  * once vCPUs run, so lookups take no lock. Device callbacks run on the vCPU
  * thread that trapped the access and must do their own locking.
  */
-#ifndef ARCVM_BUS_H
-#define ARCVM_BUS_H
+#ifndef ARCVM_BASE_BUS_H
+#define ARCVM_BASE_BUS_H
 
 #include <stdbool.h>
 #include <stdint.h>

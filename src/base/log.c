@@ -1,5 +1,5 @@
 /* log.c - leveled logging; see log.h. */
-#include "vmm/log.h"
+#include "base/log.h"
 
 #include <errno.h>
 #include <stdarg.h>

@@ -10,8 +10,8 @@
  * Optional escape: Ctrl-A x asks the VMM to stop the VM; Ctrl-A Ctrl-A sends
  * one Ctrl-A. Off for pipes, on for terminals (the CLI decides).
  */
-#ifndef ARCVM_CONSOLE_H
-#define ARCVM_CONSOLE_H
+#ifndef ARCVM_BASE_CONSOLE_H
+#define ARCVM_BASE_CONSOLE_H
 
 #include <pthread.h>
 #include <stdatomic.h>

@@ -6,8 +6,8 @@
  * through guest_mem_ptr() or the copy helpers, which never return a pointer
  * outside the mapping whatever gpa/len the guest supplies.
  */
-#ifndef ARCVM_MEM_H
-#define ARCVM_MEM_H
+#ifndef ARCVM_BASE_GUEST_MEM_H
+#define ARCVM_BASE_GUEST_MEM_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -47,5 +47,8 @@ int guest_mem_discard(const struct guest_mem *m, uint64_t gpa, uint64_t len);
 
 /* Bytes of RAM at or above @gpa up to the end of its region (0 if none). */
 uint64_t guest_mem_room(const struct guest_mem *m, uint64_t gpa);
+/* The reverse of guest_mem_ptr(): the guest-physical address of the host
+ * pointer @hva, when [hva, hva+len) lies inside one region. 0, or -EFAULT. */
+int guest_mem_gpa(const struct guest_mem *m, const void *hva, uint64_t len, uint64_t *gpa);
 
 #endif

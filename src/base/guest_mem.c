@@ -1,5 +1,5 @@
 /* mem.c - guest RAM allocation and the checked accessor; see mem.h. */
-#include "vmm/mem.h"
+#include "base/guest_mem.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -122,4 +122,18 @@ uint64_t guest_mem_room(const struct guest_mem *m, uint64_t gpa)
             return r->size - (gpa - r->gpa);
     }
     return 0;
+}
+
+int guest_mem_gpa(const struct guest_mem *m, const void *hva, uint64_t len, uint64_t *gpa)
+{
+    uintptr_t p = (uintptr_t)hva;
+    for (unsigned i = 0; i < m->count; i++) {
+        uintptr_t s = (uintptr_t)m->r[i].hva;
+        /* Subtractions only: no sum of caller values can overflow. */
+        if (p >= s && p - s < m->r[i].size && len <= m->r[i].size - (p - s)) {
+            *gpa = m->r[i].gpa + (p - s);
+            return 0;
+        }
+    }
+    return -EFAULT;
 }

@@ -1,5 +1,5 @@
 /* bus.c - sorted-range device bus; see bus.h. */
-#include "vmm/bus.h"
+#include "base/bus.h"
 
 #include <errno.h>
 #include <stdlib.h>

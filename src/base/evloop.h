@@ -4,8 +4,8 @@
  * callbacks run on the event-loop thread. Other threads may add, modify and
  * remove entries, and stop the loop, at any time.
  */
-#ifndef ARCVM_EVLOOP_H
-#define ARCVM_EVLOOP_H
+#ifndef ARCVM_BASE_EVLOOP_H
+#define ARCVM_BASE_EVLOOP_H
 
 #include <pthread.h>
 #include <stdatomic.h>

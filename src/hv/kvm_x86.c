@@ -1,0 +1,197 @@
+/* kvm_x86.c - the KVM backend's x86-64 register state (hv_x86.h): CPUID,
+ * MSRs, general and special registers, FPU, LAPIC LINT pins, translated
+ * between KVM's structures and our own. */
+#include "hv/kvm_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+int hv_x86_supported_cpuid(struct hv *hv, struct hv_x86_cpuid *out, unsigned max)
+{
+    size_t sz = sizeof(struct kvm_cpuid2) + max * sizeof(struct kvm_cpuid_entry2);
+    struct kvm_cpuid2 *c = calloc(1, sz);
+    if (!c)
+        return -ENOMEM;
+    c->nent = max;
+    int r = xioctl(hv->fd, KVM_GET_SUPPORTED_CPUID, c);
+    if (r >= 0) {
+        for (unsigned i = 0; i < c->nent; i++) {
+            const struct kvm_cpuid_entry2 *k = &c->entries[i];
+            out[i] = (struct hv_x86_cpuid){
+                .function = k->function, .index = k->index,
+                .flags = (k->flags & KVM_CPUID_FLAG_SIGNIFCANT_INDEX) ? HV_CPUID_SIGNIFICANT_INDEX : 0,
+                .eax = k->eax, .ebx = k->ebx, .ecx = k->ecx, .edx = k->edx};
+        }
+        r = (int)c->nent;
+    }
+    free(c);
+    return r;
+}
+
+int hv_x86_vcpu_set_cpuid(struct hv_vcpu *v, const struct hv_x86_cpuid *e, unsigned n)
+{
+    size_t sz = sizeof(struct kvm_cpuid2) + n * sizeof(struct kvm_cpuid_entry2);
+    struct kvm_cpuid2 *c = calloc(1, sz);
+    if (!c)
+        return -ENOMEM;
+    c->nent = n;
+    for (unsigned i = 0; i < n; i++) {
+        c->entries[i] = (struct kvm_cpuid_entry2){
+            .function = e[i].function, .index = e[i].index,
+            .flags = (e[i].flags & HV_CPUID_SIGNIFICANT_INDEX) ? KVM_CPUID_FLAG_SIGNIFCANT_INDEX : 0,
+            .eax = e[i].eax, .ebx = e[i].ebx, .ecx = e[i].ecx, .edx = e[i].edx};
+    }
+    int r = xioctl(v->fd, KVM_SET_CPUID2, c);
+    free(c);
+    return r < 0 ? r : 0;
+}
+
+int hv_x86_vcpu_set_msrs(struct hv_vcpu *v, const struct hv_x86_msr *m, unsigned n)
+{
+    struct kvm_msrs *k = calloc(1, sizeof(*k) + n * sizeof(struct kvm_msr_entry));
+    if (!k)
+        return -ENOMEM;
+    k->nmsrs = n;
+    for (unsigned i = 0; i < n; i++) {
+        k->entries[i].index = m[i].index;
+        k->entries[i].data = m[i].data;
+    }
+    int r = xioctl(v->fd, KVM_SET_MSRS, k);
+    free(k);
+    /* KVM returns how many it set, stopping at the first it refused. */
+    if (r >= 0 && (unsigned)r != n)
+        return -EINVAL;
+    return r < 0 ? r : 0;
+}
+
+int hv_x86_vcpu_get_regs(struct hv_vcpu *v, struct hv_x86_regs *o)
+{
+    struct kvm_regs k;
+    int r = xioctl(v->fd, KVM_GET_REGS, &k);
+    if (r < 0)
+        return r;
+    *o = (struct hv_x86_regs){k.rax, k.rbx, k.rcx, k.rdx, k.rsi, k.rdi, k.rsp, k.rbp,
+                              k.r8,  k.r9,  k.r10, k.r11, k.r12, k.r13, k.r14, k.r15,
+                              k.rip, k.rflags};
+    return 0;
+}
+
+int hv_x86_vcpu_set_regs(struct hv_vcpu *v, const struct hv_x86_regs *i)
+{
+    struct kvm_regs k = {
+        .rax = i->rax, .rbx = i->rbx, .rcx = i->rcx, .rdx = i->rdx,
+        .rsi = i->rsi, .rdi = i->rdi, .rsp = i->rsp, .rbp = i->rbp,
+        .r8 = i->r8, .r9 = i->r9, .r10 = i->r10, .r11 = i->r11,
+        .r12 = i->r12, .r13 = i->r13, .r14 = i->r14, .r15 = i->r15,
+        .rip = i->rip, .rflags = i->rflags};
+    int r = xioctl(v->fd, KVM_SET_REGS, &k);
+    return r < 0 ? r : 0;
+}
+
+static void seg_from_kvm(struct hv_x86_segment *o, const struct kvm_segment *k)
+{
+    *o = (struct hv_x86_segment){.base = k->base, .limit = k->limit, .selector = k->selector,
+                                 .type = k->type, .present = k->present, .dpl = k->dpl,
+                                 .db = k->db, .s = k->s, .l = k->l, .g = k->g, .avl = k->avl,
+                                 .unusable = k->unusable};
+}
+
+static void seg_to_kvm(struct kvm_segment *k, const struct hv_x86_segment *i)
+{
+    *k = (struct kvm_segment){.base = i->base, .limit = i->limit, .selector = i->selector,
+                              .type = i->type, .present = i->present, .dpl = i->dpl,
+                              .db = i->db, .s = i->s, .l = i->l, .g = i->g, .avl = i->avl,
+                              .unusable = i->unusable};
+}
+
+int hv_x86_vcpu_get_sregs(struct hv_vcpu *v, struct hv_x86_sregs *o)
+{
+    struct kvm_sregs k;
+    int r = xioctl(v->fd, KVM_GET_SREGS, &k);
+    if (r < 0)
+        return r;
+    seg_from_kvm(&o->cs, &k.cs);
+    seg_from_kvm(&o->ds, &k.ds);
+    seg_from_kvm(&o->es, &k.es);
+    seg_from_kvm(&o->fs, &k.fs);
+    seg_from_kvm(&o->gs, &k.gs);
+    seg_from_kvm(&o->ss, &k.ss);
+    seg_from_kvm(&o->tr, &k.tr);
+    seg_from_kvm(&o->ldt, &k.ldt);
+    o->gdt = (struct hv_x86_dtable){k.gdt.base, k.gdt.limit};
+    o->idt = (struct hv_x86_dtable){k.idt.base, k.idt.limit};
+    o->cr0 = k.cr0;
+    o->cr2 = k.cr2;
+    o->cr3 = k.cr3;
+    o->cr4 = k.cr4;
+    o->cr8 = k.cr8;
+    o->efer = k.efer;
+    o->apic_base = k.apic_base;
+    return 0;
+}
+
+int hv_x86_vcpu_set_sregs(struct hv_vcpu *v, const struct hv_x86_sregs *i)
+{
+    struct kvm_sregs k;
+    /* Read first so the pending-interrupt bitmap is preserved. */
+    int r = xioctl(v->fd, KVM_GET_SREGS, &k);
+    if (r < 0)
+        return r;
+    seg_to_kvm(&k.cs, &i->cs);
+    seg_to_kvm(&k.ds, &i->ds);
+    seg_to_kvm(&k.es, &i->es);
+    seg_to_kvm(&k.fs, &i->fs);
+    seg_to_kvm(&k.gs, &i->gs);
+    seg_to_kvm(&k.ss, &i->ss);
+    seg_to_kvm(&k.tr, &i->tr);
+    seg_to_kvm(&k.ldt, &i->ldt);
+    k.gdt.base = i->gdt.base;
+    k.gdt.limit = i->gdt.limit;
+    k.idt.base = i->idt.base;
+    k.idt.limit = i->idt.limit;
+    k.cr0 = i->cr0;
+    k.cr2 = i->cr2;
+    k.cr3 = i->cr3;
+    k.cr4 = i->cr4;
+    k.cr8 = i->cr8;
+    k.efer = i->efer;
+    k.apic_base = i->apic_base;
+    r = xioctl(v->fd, KVM_SET_SREGS, &k);
+    return r < 0 ? r : 0;
+}
+
+int hv_x86_vcpu_set_fpu(struct hv_vcpu *v, uint16_t fcw, uint32_t mxcsr)
+{
+    struct kvm_fpu f;
+    memset(&f, 0, sizeof(f));
+    f.fcw = fcw;
+    f.mxcsr = mxcsr;
+    int r = xioctl(v->fd, KVM_SET_FPU, &f);
+    return r < 0 ? r : 0;
+}
+
+/* Local APIC register offsets and delivery modes (Intel SDM vol. 3, 10.5.1). */
+#define APIC_LVT0 0x350
+#define APIC_LVT1 0x360
+#define APIC_MODE_NMI 0x4
+#define APIC_MODE_EXTINT 0x7
+
+static void lvt_set_mode(struct kvm_lapic_state *s, unsigned off, uint32_t mode)
+{
+    uint32_t reg;
+    memcpy(&reg, &s->regs[off], 4);
+    reg = (reg & ~0x700u) | (mode << 8);
+    memcpy(&s->regs[off], &reg, 4);
+}
+
+int hv_x86_vcpu_set_lint(struct hv_vcpu *v)
+{
+    struct kvm_lapic_state s;
+    int r = xioctl(v->fd, KVM_GET_LAPIC, &s);
+    if (r < 0)
+        return r;
+    lvt_set_mode(&s, APIC_LVT0, APIC_MODE_EXTINT);
+    lvt_set_mode(&s, APIC_LVT1, APIC_MODE_NMI);
+    r = xioctl(v->fd, KVM_SET_LAPIC, &s);
+    return r < 0 ? r : 0;
+}
