@@ -1,6 +1,7 @@
 #!/bin/sh
 # nested-init.sh — /init of the outer QEMU/TCG guest that tests/harness/nested.sh
-# boots when the host has no /dev/kvm. Runs under busybox sh.
+# boots when arcvm check says the host's KVM cannot run a stock guest. Runs
+# under busybox sh.
 #
 # It loads the modules listed in /etc/modules.list (kvm_amd gives /dev/kvm),
 # mounts the host's root (9p tag "hostroot") at /host and the per-run job
