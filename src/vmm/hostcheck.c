@@ -50,53 +50,67 @@ static const char *host_root(void)
     return r && *r ? r : "";
 }
 
-/* The device node, its permissions and its API: the opened hypervisor, or
- * NULL after a FAIL. */
-static struct hv *check_device(struct hostcheck *hc, const char *dev)
+/* The device node, its permissions and its API. 0 with the opened
+ * hypervisor in *@out, or -errno after a FAIL. */
+static int check_device(struct hostcheck *hc, const char *dev, struct hv **out)
 {
     struct stat st;
-    if (stat(dev, &st) < 0) {
-        if (errno == ENOENT)
-            add(hc, "kvm-device", HOSTCHECK_FAIL, HINT_NO_KVM,
-                "%s does not exist: this host has no KVM", dev);
-        else
-            add(hc, "kvm-device", HOSTCHECK_FAIL, "check the path",
-                "cannot look at %s: %s", dev, strerror(errno));
-        return NULL;
+    int sr = stat(dev, &st) < 0 ? -errno : 0;
+    if (sr == -ENOENT) {
+        add(hc, "kvm-device", HOSTCHECK_FAIL, HINT_NO_KVM,
+            "%s does not exist: this host has no KVM", dev);
+        return sr;
     }
-    if (!S_ISCHR(st.st_mode)) {
-        add(hc, "kvm-device", HOSTCHECK_FAIL, "give the KVM device node, normally /dev/kvm",
-            "%s is not a device node", dev);
-        return NULL;
-    }
-    add(hc, "kvm-device", HOSTCHECK_PASS, NULL, "%s is a character device (%u:%u)", dev,
-        major(st.st_rdev), minor(st.st_rdev));
-    struct hv *hv;
-    int r = hv_open(&hv, dev);
-    if (r == -EACCES || r == -EPERM) {
+    /* Any other reason not to look at it (a directory we may not search)
+     * is the open's to report, as a permission or access verdict. */
+    if (sr == 0 && S_ISCHR(st.st_mode))
+        add(hc, "kvm-device", HOSTCHECK_PASS, NULL, "%s is a character device (%u:%u)", dev,
+            major(st.st_rdev), minor(st.st_rdev));
+    else if (sr == 0)
+        add(hc, "kvm-device", HOSTCHECK_PASS, NULL, "%s exists (not a device node)", dev);
+    int r = hv_open(out, dev);
+    if (r == -EACCES || r == -EPERM)
         add(hc, "kvm-access", HOSTCHECK_FAIL, "add your user to the 'kvm' group or run as root",
             "no permission to open %s", dev);
-        return NULL;
-    }
-    if (r == -ENODEV || r == -ENXIO) {
+    else if (r == -ENODEV || r == -ENXIO)
         add(hc, "kvm-access", HOSTCHECK_FAIL, HINT_NO_KVM,
             "%s has no driver behind it: this host has no KVM", dev);
-        return NULL;
-    }
-    if (r == -EPROTO || r == -ENOTTY || r == -EINVAL) {
+    else if (r < 0 && r != -EPROTO)
+        add(hc, "kvm-access", HOSTCHECK_FAIL, "check the device node", "cannot open %s: %s", dev,
+            strerror(-r));
+    else
         add(hc, "kvm-access", HOSTCHECK_PASS, NULL, "%s opens read-write", dev);
+    if (r == -EPROTO)
         add(hc, "kvm-api", HOSTCHECK_FAIL, "give the KVM device node, normally /dev/kvm",
             "%s does not answer KVM's API version 12: it is not a KVM device", dev);
-        return NULL;
+    else if (r == 0)
+        add(hc, "kvm-api", HOSTCHECK_PASS, NULL, "KVM API version %d",
+            hv_caps(*out)->api_version);
+    return r;
+}
+
+/* The first FAIL of @hc as one sentence for an error message, between
+ * @prefix and @suffix: -ENOTSUP, or 0 when nothing failed. */
+static int first_fail(const struct hostcheck *hc, const char *prefix, const char *suffix,
+                      char *err, size_t errlen)
+{
+    for (unsigned i = 0; i < hc->count; i++) {
+        const struct hostcheck_item *it = &hc->items[i];
+        if (it->status == HOSTCHECK_FAIL) {
+            snprintf(err, errlen, "%s%s (%s)%s", prefix, it->detail, it->hint, suffix);
+            return -ENOTSUP;
+        }
     }
-    if (r < 0) {
-        add(hc, "kvm-access", HOSTCHECK_FAIL, "check the device node",
-            "cannot open %s: %s", dev, strerror(-r));
-        return NULL;
-    }
-    add(hc, "kvm-access", HOSTCHECK_PASS, NULL, "%s opens read-write", dev);
-    add(hc, "kvm-api", HOSTCHECK_PASS, NULL, "KVM API version %d", hv_caps(hv)->api_version);
-    return hv;
+    return 0;
+}
+
+int hostcheck_open(const char *dev, struct hv **out, char *err, size_t errlen)
+{
+    struct hostcheck hc = {0};
+    int r = check_device(&hc, dev, out);
+    if (r < 0)
+        first_fail(&hc, "", "", err, errlen);
+    return r;
 }
 
 /* Hardware virtualization behind the device, or a paravirtual stand-in.
@@ -224,7 +238,8 @@ void hostcheck_run(struct hostcheck *hc, const char *dev, const char *kernel_cac
     memset(hc, 0, sizeof(*hc));
     if (!dev)
         dev = "/dev/kvm";
-    struct hv *hv = check_device(hc, dev);
+    struct hv *hv = NULL;
+    (void)check_device(hc, dev, &hv);
     (void)check_kind(hc, host_root());
     if (hv) {
         /* The test guest on a paravirtual KVM shows the failure for real;
@@ -236,25 +251,22 @@ void hostcheck_run(struct hostcheck *hc, const char *dev, const char *kernel_cac
     check_backends(hc, kernel_cache);
 }
 
-int hostcheck_for_start(struct hv *hv, const char *dev, char *err, size_t errlen)
+int hostcheck_for_start(struct hv *hv, const char *dev, bool check_kind_too, char *err,
+                        size_t errlen)
 {
     struct hostcheck hc = {0};
+    char prefix[256];
+    snprintf(prefix, sizeof(prefix), "%s cannot run a stock Linux guest: ", dev);
     /* The kind and the features only: microseconds. The test guest stays in
      * `arcvm check`: a throwaway VM at every start would cost milliseconds
      * nested, and in the nested harness a test VM created beside a
      * library user's running VMs in the same process was seen to lock up
      * the outer kernel (2 of 3 runs of tests/e2e/lifecycle.c). */
-    if (check_kind(&hc, host_root()))
-        check_features(&hc, hv);
-    for (unsigned i = 0; i < hc.count; i++) {
-        const struct hostcheck_item *it = &hc.items[i];
-        if (it->status != HOSTCHECK_FAIL)
-            continue;
-        snprintf(err, errlen,
-                 "%s cannot run a stock Linux guest: %s; %s (`arcvm check` lists what this "
-                 "host has; --no-kvm-check skips this test)",
-                 dev, it->detail, it->hint);
-        return -ENOTSUP;
-    }
-    return 0;
+    if (check_kind_too && !check_kind(&hc, host_root()))
+        return first_fail(&hc, prefix,
+                          "; `arcvm check` lists what this host has, --no-kvm-check skips this test",
+                          err, errlen);
+    /* Without these no guest runs at all, kind or not. */
+    check_features(&hc, hv);
+    return first_fail(&hc, prefix, "", err, errlen);
 }

@@ -49,10 +49,17 @@ struct hostcheck {
  * kernel cache directory @kernel_cache (NULL: not checked). */
 void hostcheck_run(struct hostcheck *hc, const char *dev, const char *kernel_cache);
 
-/* The part a VM start needs, on an already opened hypervisor: its kind and
- * the required features (no test guest: see hostcheck.c). 0, or -ENOTSUP
+/* Open the hypervisor device @dev for a VM, with the verdicts of `arcvm
+ * check` as the error: 0, or hv_open()'s -errno with one sentence in @err
+ * (what was found, what to do). */
+int hostcheck_open(const char *dev, struct hv **out, char *err, size_t errlen);
+
+/* The part a VM start needs, on an opened hypervisor: its kind (unless
+ * @check_kind_too is false, the expert's --no-kvm-check) and the features
+ * no guest runs without (no test guest: see hostcheck.c). 0, or -ENOTSUP
  * with one sentence in @err naming the first failure and what to do. */
-int hostcheck_for_start(struct hv *hv, const char *dev, char *err, size_t errlen);
+int hostcheck_for_start(struct hv *hv, const char *dev, bool check_kind_too, char *err,
+                        size_t errlen);
 
 /* "PASS", "WARN", "FAIL". */
 const char *hostcheck_status_name(enum hostcheck_status s);

@@ -28,11 +28,6 @@ static const char *const exit_names[VCPU_EXIT_KINDS] = {
     [HV_EXIT_FAIL_ENTRY] = "fail_entry", [HV_EXIT_INTR] = "intr", [HV_EXIT_UNKNOWN] = "unknown",
 };
 
-static const char *vcpu_where(struct vcpu *v, char *buf, size_t len)
-{
-    return arch_vcpu_where(v->hv, buf, len);
-}
-
 /* A crash report users can file: the registers, one log line each (the
  * exit message that follows names the reason). */
 static void log_registers(struct vcpu *v)
@@ -172,29 +167,29 @@ static bool vcpu_handle_exit(struct vcpu *v, const struct hv_exit *e)
         return false;
     case HV_EXIT_SHUTDOWN:
         vm_request_stop(vm, VM_EXIT_CRASH, "vcpu%u: triple fault %s", v->id,
-                        vcpu_where(v, where, sizeof(where)));
+                        arch_vcpu_where(v->hv, where, sizeof(where)));
         return false;
     case HV_EXIT_INTERNAL_ERROR: {
         char what[128];
         log_registers(v);
         vm_request_stop(vm, VM_EXIT_CRASH, "vcpu%u: KVM internal error: %s %s", v->id,
                         internal_error_text(e, what, sizeof(what)),
-                        vcpu_where(v, where, sizeof(where)));
+                        arch_vcpu_where(v->hv, where, sizeof(where)));
         return false;
     }
     case HV_EXIT_FAIL_ENTRY:
         log_registers(v);
         vm_request_stop(vm, VM_EXIT_CRASH, "vcpu%u: hardware refused VM entry (reason 0x%x) %s",
-                        v->id, e->error.code, vcpu_where(v, where, sizeof(where)));
+                        v->id, e->error.code, arch_vcpu_where(v->hv, where, sizeof(where)));
         return false;
     case HV_EXIT_SYSTEM_EVENT:
         vm_request_stop(vm, VM_EXIT_CRASH, "vcpu%u: platform event %u %s", v->id, e->event.type,
-                        vcpu_where(v, where, sizeof(where)));
+                        arch_vcpu_where(v->hv, where, sizeof(where)));
         return false;
     case HV_EXIT_UNKNOWN:
     default:
         vm_request_stop(vm, VM_EXIT_CRASH, "vcpu%u: unexpected exit %u %s", v->id, e->raw,
-                        vcpu_where(v, where, sizeof(where)));
+                        arch_vcpu_where(v->hv, where, sizeof(where)));
         return false;
     }
 }

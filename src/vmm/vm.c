@@ -69,46 +69,17 @@ int vm_create(struct vm **out, const struct vm_config *cfg, char *err, size_t er
     if (r < 0)
         goto fail;
     const char *dev = vm->cfg.hv_device ? vm->cfg.hv_device : "/dev/kvm";
-    r = hv_open(&vm->hv, dev);
-    if (r == -ENOENT) {
-        snprintf(err, errlen, "%s does not exist: this host has no KVM (%s)", dev,
-                 hv_setup_hint());
+    r = hostcheck_open(dev, &vm->hv, err, errlen);
+    if (r < 0)
         goto fail;
-    } else if (r == -ENXIO || r == -ENODEV) {
-        snprintf(err, errlen, "%s has no driver behind it: this host has no KVM (%s)", dev,
-                 hv_setup_hint());
-        goto fail;
-    } else if (r == -EPROTO) {
-        snprintf(err, errlen, "%s does not answer KVM's API version 12: it is not a KVM device",
-                 dev);
-        goto fail;
-    } else if (r == -EACCES || r == -EPERM) {
-        snprintf(err, errlen,
-                 "no permission to open %s: add your user to the 'kvm' group or run as root", dev);
-        goto fail;
-    } else if (r < 0) {
-        snprintf(err, errlen, "cannot use %s: %s", dev, strerror(-r));
-        goto fail;
-    }
     /* A KVM that cannot run a stock guest (a paravirtual one, say) is
      * refused here, in milliseconds, not by a guest dying a minute later. */
-    if (!vm->cfg.skip_kvm_check) {
-        r = hostcheck_for_start(vm->hv, dev, err, errlen);
-        if (r < 0)
-            goto fail;
-    }
+    r = hostcheck_for_start(vm->hv, dev, !vm->cfg.skip_kvm_check, err, errlen);
+    if (r < 0)
+        goto fail;
     r = config_validate(&vm->cfg, hv_caps(vm->hv)->max_vcpus, config_host_memory(), err, errlen);
     if (r < 0)
         goto fail;
-    uint32_t have = hv_caps(vm->hv)->features;
-    for (unsigned b = 0; b < HV_FEAT_COUNT; b++) {
-        if ((HOSTCHECK_REQUIRED_FEATURES & (1u << b)) && !(have & (1u << b))) {
-            snprintf(err, errlen, "KVM on this host lacks %s, which arcvm needs",
-                     hv_feat_names[b]);
-            r = -ENOTSUP;
-            goto fail;
-        }
-    }
     vm->state_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (vm->state_fd < 0) {
         r = -errno;
