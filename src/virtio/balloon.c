@@ -436,16 +436,16 @@ struct virtio_device *virtio_balloon_create(const struct guest_mem *mem,
         snprintf(err, errlen,
                  "the balloon target of %" PRIu32 " MiB exceeds the guest's %" PRIu64 " MiB of RAM",
                  cfg->target_mib, ram_mib);
-        return NULL;
+        return virtio_fail(EINVAL);
     }
     if (cfg->stats_interval_s && !loop) {
         snprintf(err, errlen, "balloon statistics need an event loop");
-        return NULL;
+        return virtio_fail(EINVAL);
     }
     struct balloon *b = calloc(1, sizeof(*b));
     if (!b) {
         snprintf(err, errlen, "out of memory for the virtio-balloon device");
-        return NULL;
+        return virtio_fail(ENOMEM);
     }
     uint64_t features = 0;
     if (cfg->stats_interval_s)
@@ -470,16 +470,16 @@ struct virtio_device *virtio_balloon_create(const struct guest_mem *mem,
     if (cfg->stats_interval_s) {
         b->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
         if (b->timer_fd < 0) {
-            snprintf(err, errlen, "cannot create the balloon statistics timer: %s",
-                     strerror(errno));
+            int e = errno;
+            snprintf(err, errlen, "cannot create the balloon statistics timer: %s", strerror(e));
             balloon_release(&b->vdev);
-            return NULL;
+            return virtio_fail(e);
         }
         int r = evloop_add(loop, b->timer_fd, EPOLLIN, balloon_on_timer, b);
         if (r < 0) {
             snprintf(err, errlen, "cannot watch the balloon statistics timer: %s", strerror(-r));
             balloon_release(&b->vdev);
-            return NULL;
+            return virtio_fail(-r);
         }
         b->watching = true;
     }

@@ -448,11 +448,12 @@ struct virtio_device *virtio_blk_create(const struct guest_mem *mem, const struc
     struct blk *b = calloc(1, sizeof(*b));
     if (!b) {
         snprintf(err, errlen, "out of memory for the virtio-blk device of %s", cfg->path);
-        return NULL;
+        return virtio_fail(ENOMEM);
     }
-    if (disk_open(&b->disk, cfg->path, cfg->readonly, err, errlen) < 0) {
+    int r = disk_open(&b->disk, cfg->path, cfg->readonly, err, errlen);
+    if (r < 0) {
         free(b);
-        return NULL;
+        return virtio_fail(-r);
     }
     b->loop = loop;
     b->path = strdup(cfg->path);
@@ -460,7 +461,7 @@ struct virtio_device *virtio_blk_create(const struct guest_mem *mem, const struc
         snprintf(err, errlen, "out of memory for the virtio-blk device of %s", cfg->path);
         disk_close(&b->disk);
         free(b);
-        return NULL;
+        return virtio_fail(ENOMEM);
     }
 
     uint64_t features = VIRTIO_BIT(VIRTIO_BLK_F_SEG_MAX) | VIRTIO_BIT(VIRTIO_BLK_F_BLK_SIZE) |
@@ -495,12 +496,12 @@ struct virtio_device *virtio_blk_create(const struct guest_mem *mem, const struc
     for (unsigned i = 0; i < VIRTIO_BLK_QUEUE_SIZE; i++)
         b->free_slot[i] = (uint16_t)(VIRTIO_BLK_QUEUE_SIZE - 1 - i);
 
-    int r = evloop_add(loop, disk_event_fd(&b->disk), EPOLLIN, blk_on_io, b);
+    r = evloop_add(loop, disk_event_fd(&b->disk), EPOLLIN, blk_on_io, b);
     if (r < 0) {
         snprintf(err, errlen, "cannot watch I/O completions of disk image %s: %s", cfg->path,
                  strerror(-r));
         blk_release(&b->vdev);
-        return NULL;
+        return virtio_fail(-r);
     }
     b->watching = true;
     return &b->vdev;

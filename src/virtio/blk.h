@@ -111,7 +111,7 @@ _Static_assert(sizeof(struct virtio_blk_config) == 96, "virtio_blk_config layout
  * disk's completion eventfd is watched there). The image is opened and
  * locked now (O_RDONLY and a read lock for cfg->readonly). Returns the
  * device, freed through its ops->release (which also leaves @loop and closes
- * the image), or NULL with one user-facing sentence in @err. */
+ * the image), or NULL with errno set and one user-facing sentence in @err. */
 struct virtio_device *virtio_blk_create(const struct guest_mem *mem, const struct disk_config *cfg,
                                         struct evloop *loop, char *err, size_t errlen);
 

@@ -98,7 +98,7 @@ struct virtio_device *virtio_console_create(const struct guest_mem *mem, struct 
 {
     struct vconsole *v = calloc(1, sizeof(*v));
     if (!v)
-        return NULL;
+        return virtio_fail(ENOMEM);
     v->con = con;
     virtio_device_init(&v->vdev, &vcon_ops, mem, 0);
     return &v->vdev;

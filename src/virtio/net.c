@@ -245,7 +245,7 @@ struct virtio_device *virtio_net_create_backend(const struct guest_mem *mem, con
         free(bounce);
         free(txbuf);
         be->close(be->opaque);
-        return NULL;
+        return virtio_fail(ENOMEM);
     }
     n->be = *be;
     n->loop = loop;
@@ -262,7 +262,7 @@ struct virtio_device *virtio_net_create_backend(const struct guest_mem *mem, con
     if (r < 0) {
         snprintf(err, errlen, "cannot watch the network back end %s: %s", be->name, strerror(-r));
         net_release(&n->vdev);
-        return NULL;
+        return virtio_fail(-r);
     }
     n->watching = true;
     return &n->vdev;
@@ -305,15 +305,16 @@ struct virtio_device *virtio_net_create(const struct guest_mem *mem, const struc
     struct net_host *h = calloc(1, sizeof(*h));
     if (!h) {
         snprintf(err, errlen, "out of memory for a virtio-net device");
-        return NULL;
+        return virtio_fail(ENOMEM);
     }
     h->kind = cfg->backend;
     h->tap.fd = h->user.fd = -1;
     struct virtio_net_backend be = {.opaque = h, .close = host_close, .dead = host_dead, .name = h->name};
     if (cfg->backend == NET_TAP) {
-        if (tap_open(&h->tap, cfg->tap, err, errlen) < 0) {
+        int r = tap_open(&h->tap, cfg->tap, err, errlen);
+        if (r < 0) {
             free(h);
-            return NULL;
+            return virtio_fail(-r);
         }
         snprintf(h->name, sizeof(h->name), "TAP %s", h->tap.name);
         if (h->tap.created)
@@ -325,9 +326,10 @@ struct virtio_device *virtio_net_create(const struct guest_mem *mem, const struc
         be.offloads = h->tap.offloads;
         be.set_offloads = host_set_offloads;
     } else {
-        if (netuser_start(&h->user, cfg->hostfwd, cfg->nhostfwd, err, errlen) < 0) {
+        int r = netuser_start(&h->user, cfg->hostfwd, cfg->nhostfwd, err, errlen);
+        if (r < 0) {
             free(h);
-            return NULL;
+            return virtio_fail(-r);
         }
         snprintf(h->name, sizeof(h->name), "user-mode NIC %u", index);
         be.fd = h->user.fd;

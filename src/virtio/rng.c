@@ -73,7 +73,7 @@ struct virtio_device *virtio_rng_create(const struct guest_mem *mem)
 {
     struct rng *r = calloc(1, sizeof(*r));
     if (!r)
-        return NULL;
+        return virtio_fail(ENOMEM);
     virtio_device_init(&r->vdev, &rng_ops, mem, 0);
     return &r->vdev;
 }

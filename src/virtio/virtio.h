@@ -16,6 +16,7 @@
 
 #include "virtio/queue.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -118,6 +119,15 @@ struct virtio_device {
 void virtio_device_init(struct virtio_device *d, const struct virtio_dev_ops *ops,
                         const struct guest_mem *mem, uint64_t host_features);
 void virtio_device_release(struct virtio_device *d);
+
+/* Device constructors (virtio_*_create) return NULL with errno set to the
+ * cause, as fopen() does, and one sentence in their @err where they take one;
+ * this is their one way out. */
+static inline struct virtio_device *virtio_fail(int e)
+{
+    errno = e;
+    return NULL;
+}
 
 /* Transport helpers, called with d->lock held. */
 /* Write the status register: handles reset (0), FEATURES_OK validation and

@@ -196,12 +196,12 @@ struct virtio_device *virtio_vsock_create(const struct guest_mem *mem,
 {
     if (!cfg->uds_path || !*cfg->uds_path) {
         snprintf(err, errlen, "vsock needs a host socket path: give uds=PATH");
-        return NULL;
+        return virtio_fail(EINVAL);
     }
     if (cfg->cid < 3 || cfg->cid == UINT32_MAX) {
         snprintf(err, errlen, "vsock guest CID %u is reserved; use a number from 3 to 4294967294",
                  cfg->cid);
-        return NULL;
+        return virtio_fail(EINVAL);
     }
     size_t max = sizeof(((struct sockaddr_un *)0)->sun_path) - 1 - PORT_SUFFIX_MAX;
     if (strlen(cfg->uds_path) > max) {
@@ -209,13 +209,13 @@ struct virtio_device *virtio_vsock_create(const struct guest_mem *mem,
                  "vsock socket path %s is too long: at most %zu bytes, to leave room for the "
                  "_PORT suffix of guest-initiated connections",
                  cfg->uds_path, max);
-        return NULL;
+        return virtio_fail(ENAMETOOLONG);
     }
     struct vsock *v = calloc(1, sizeof(*v));
     if (!v || !(v->uds_path = strdup(cfg->uds_path))) {
         free(v);
         snprintf(err, errlen, "out of memory for the vsock device");
-        return NULL;
+        return virtio_fail(ENOMEM);
     }
     v->loop = loop;
     v->cid = cfg->cid;
@@ -229,20 +229,22 @@ struct virtio_device *virtio_vsock_create(const struct guest_mem *mem,
     v->epfd = epoll_create1(EPOLL_CLOEXEC);
     v->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
     if (v->epfd < 0 || v->timer_fd < 0) {
-        snprintf(err, errlen, "cannot set up the vsock device's event watch: %s",
-                 strerror(errno));
+        r = -errno;
+        snprintf(err, errlen, "cannot set up the vsock device's event watch: %s", strerror(-r));
         goto fail;
     }
     struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &v->timer_fd};
     if (epoll_ctl(v->epfd, EPOLL_CTL_ADD, v->timer_fd, &ev) < 0) {
-        snprintf(err, errlen, "cannot set up the vsock device's timer: %s", strerror(errno));
+        r = -errno;
+        snprintf(err, errlen, "cannot set up the vsock device's timer: %s", strerror(-r));
         goto fail;
     }
-    if (uds_listen(v, err, errlen) < 0)
+    if ((r = uds_listen(v, err, errlen)) < 0)
         goto fail;
     ev = (struct epoll_event){.events = EPOLLIN, .data.ptr = &v->listen_fd};
     if (epoll_ctl(v->epfd, EPOLL_CTL_ADD, v->listen_fd, &ev) < 0) {
-        snprintf(err, errlen, "cannot watch vsock socket %s: %s", v->uds_path, strerror(errno));
+        r = -errno;
+        snprintf(err, errlen, "cannot watch vsock socket %s: %s", v->uds_path, strerror(-r));
         goto fail;
     }
     r = evloop_add(loop, v->epfd, EPOLLIN, vsock_on_events, v);
@@ -254,5 +256,5 @@ struct virtio_device *virtio_vsock_create(const struct guest_mem *mem,
     return &v->vdev;
 fail:
     vsock_release(&v->vdev);
-    return NULL;
+    return virtio_fail(-r);
 }

@@ -17,8 +17,16 @@
 #include <stdio.h>
 #include <string.h>
 
+/* Attach @dev, just built by its virtio_*_create() (NULL with errno set on
+ * failure), to the next virtio-mmio window. */
 static int attach(struct vm *vm, struct virtio_device *dev, char *err, size_t errlen)
 {
+    if (!dev) {
+        int e = errno ? errno : ENOMEM;
+        if (!*err)
+            snprintf(err, errlen, "creating a virtio device failed: %s", strerror(e));
+        return -e;
+    }
     if (vm->nvirtio == VM_MAX_VIRTIO) {
         dev->ops->release(dev);
         snprintf(err, errlen, "too many virtio devices (at most %d)", VM_MAX_VIRTIO);
@@ -46,60 +54,29 @@ static int attach(struct vm *vm, struct virtio_device *dev, char *err, size_t er
 int vm_devices_create(struct vm *vm, char *err, size_t errlen)
 {
     const struct vm_config *c = &vm->cfg;
-    int r;
-    for (unsigned i = 0; i < c->ndisks; i++) {
-        struct virtio_device *d = virtio_blk_create(&vm->mem, &c->disks[i], &vm->loop, err, errlen);
-        if (!d)
-            return -EINVAL;
-        if ((r = attach(vm, d, err, errlen)) < 0)
-            return r;
-    }
-    for (unsigned i = 0; i < c->nnets; i++) {
-        struct virtio_device *d =
-            virtio_net_create(&vm->mem, &c->nets[i], i, &vm->loop, err, errlen);
-        if (!d)
-            return -EINVAL;
-        if ((r = attach(vm, d, err, errlen)) < 0)
-            return r;
-    }
-    if (c->console == CONSOLE_VIRTIO) {
+    int r = 0;
+    *err = '\0';
+    for (unsigned i = 0; i < c->ndisks && r == 0; i++)
+        r = attach(vm, virtio_blk_create(&vm->mem, &c->disks[i], &vm->loop, err, errlen), err,
+                   errlen);
+    for (unsigned i = 0; i < c->nnets && r == 0; i++)
+        r = attach(vm, virtio_net_create(&vm->mem, &c->nets[i], i, &vm->loop, err, errlen), err,
+                   errlen);
+    if (r == 0 && c->console == CONSOLE_VIRTIO) {
         struct virtio_device *d = virtio_console_create(&vm->mem, &vm->console);
-        if (!d)
-            goto oom;
-        if ((r = attach(vm, d, err, errlen)) < 0)
-            return r;
-        r = console_attach(&vm->console, virtio_console_rx, d);
-        if (r < 0) {
+        if ((r = attach(vm, d, err, errlen)) == 0 &&
+            (r = console_attach(&vm->console, virtio_console_rx, d)) < 0)
             snprintf(err, errlen, "console input: %s", strerror(-r));
-            return r;
-        }
     }
-    if (c->rng) {
-        struct virtio_device *d = virtio_rng_create(&vm->mem);
-        if (!d)
-            goto oom;
-        if ((r = attach(vm, d, err, errlen)) < 0)
-            return r;
-    }
-    if (c->vsock.enabled) {
-        struct virtio_device *d = virtio_vsock_create(&vm->mem, &c->vsock, &vm->loop, err, errlen);
-        if (!d)
-            return -EINVAL;
-        if ((r = attach(vm, d, err, errlen)) < 0)
-            return r;
-    }
-    if (c->balloon.enabled) {
-        struct virtio_device *d =
-            virtio_balloon_create(&vm->mem, &c->balloon, &vm->loop, err, errlen);
-        if (!d)
-            return -EINVAL;
-        if ((r = attach(vm, d, err, errlen)) < 0)
-            return r;
-    }
-    return 0;
-oom:
-    snprintf(err, errlen, "out of memory");
-    return -ENOMEM;
+    if (r == 0 && c->rng)
+        r = attach(vm, virtio_rng_create(&vm->mem), err, errlen);
+    if (r == 0 && c->vsock.enabled)
+        r = attach(vm, virtio_vsock_create(&vm->mem, &c->vsock, &vm->loop, err, errlen), err,
+                   errlen);
+    if (r == 0 && c->balloon.enabled)
+        r = attach(vm, virtio_balloon_create(&vm->mem, &c->balloon, &vm->loop, err, errlen), err,
+                   errlen);
+    return r;
 }
 
 /* The first device of kind @device_id (VIRTIO_ID_*), or NULL. */

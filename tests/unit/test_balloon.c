@@ -252,6 +252,7 @@ static void test_features_config(void **state)
     struct balloon_config big = {.enabled = true, .target_mib = 17};
     char err[256] = "";
     assert_null(virtio_balloon_create(&c->h.mem, &big, &c->h.loop, err, sizeof(err)));
+    assert_int_equal(errno, EINVAL);
     assert_non_null(strstr(err, "17 MiB"));
     big.target_mib = 16;
     struct virtio_device *whole =

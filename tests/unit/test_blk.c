@@ -786,6 +786,7 @@ static void test_disk_open(void **state)
     /* The device refuses the same way. */
     err[0] = 0;
     assert_null(create(c, c->path, false, NULL, err, sizeof(err)));
+    assert_int_equal(errno, EBUSY); /* the cause, not a generic EINVAL */
     assert_non_null(strstr(err, "in use by another process"));
     disk_close(&a);
     disk_close(&a); /* twice is harmless */

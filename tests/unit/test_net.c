@@ -1083,6 +1083,7 @@ static void test_user_helper(void **state)
 
     setenv(NETUSER_HELPER_ENV, "/nonexistent/arcvm-net-user", 1);
     assert_null(virtio_net_create(&c->h.mem, &cfg, 0, &c->h.loop, err, sizeof(err)));
+    assert_int_equal(errno, ENOENT);
     assert_non_null(strstr(err, "/nonexistent/arcvm-net-user"));
     need_helper();
 
@@ -1091,6 +1092,7 @@ static void test_user_helper(void **state)
     cfg.nhostfwd = 1;
     cfg.hostfwd[0] = (struct net_hostfwd){.host_port = free_port(&busy), .guest_port = 80};
     assert_null(virtio_net_create(&c->h.mem, &cfg, 0, &c->h.loop, err, sizeof(err)));
+    assert_int_equal(errno, EINVAL); /* the helper's refusal */
     char want[64];
     snprintf(want, sizeof(want), "127.0.0.1:%u", cfg.hostfwd[0].host_port);
     assert_non_null(strstr(err, want));
