@@ -4,6 +4,7 @@
 
 #include "base/irq.h"
 #include "base/log.h"
+#include "base/snap.h"
 
 #include <errno.h>
 #include <string.h>
@@ -124,6 +125,44 @@ int i8042_send_ctrl_alt_del(struct i8042 *k)
     memcpy(k->out + k->out_len, keys, sizeof(keys));
     k->out_len += sizeof(keys);
     bool irq = k->ctr & CTR_KBD_INT;
+    pthread_mutex_unlock(&k->lock);
+    if (irq)
+        irq_line_pulse(k->irq);
+    return 0;
+}
+
+void i8042_save(struct i8042 *k, struct snap_w *w)
+{
+    pthread_mutex_lock(&k->lock);
+    snap_put_u8(w, k->ctr);
+    snap_put_u8(w, k->outp);
+    snap_put_u8(w, k->pending_cmd);
+    snap_put_u8(w, (uint8_t)k->out_len);
+    snap_put(w, k->out, k->out_len);
+    pthread_mutex_unlock(&k->lock);
+}
+
+int i8042_load(struct i8042 *k, struct snap_r *r)
+{
+    uint8_t ctr = snap_get_u8(r), outp = snap_get_u8(r), cmd = snap_get_u8(r);
+    uint8_t len = snap_get_u8(r);
+    uint8_t out[sizeof(k->out)];
+    if (len > sizeof(out))
+        return -EPROTO;
+    snap_get(r, out, len);
+    int e = snap_r_done(r);
+    if (e < 0)
+        return e;
+    /* Only these two commands wait for a data byte (i8042_write). */
+    if (cmd != 0 && cmd != CMD_WRITE_CTR && cmd != CMD_WRITE_OUTP)
+        return -EPROTO;
+    pthread_mutex_lock(&k->lock);
+    k->ctr = ctr;
+    k->outp = outp;
+    k->pending_cmd = cmd;
+    memcpy(k->out, out, len);
+    k->out_len = len;
+    bool irq = len && (ctr & CTR_KBD_INT);
     pthread_mutex_unlock(&k->lock);
     if (irq)
         irq_line_pulse(k->irq);

@@ -15,6 +15,8 @@
 #include <stdint.h>
 
 struct irq_line;
+struct snap_r;
+struct snap_w;
 
 /* Decoded at 0x60 (data) through 0x64 (status/command). */
 #define I8042_PORT_BASE 0x60
@@ -38,5 +40,15 @@ void i8042_release(struct i8042 *k);
  * controller delivers them untranslated), as Firecracker's SendCtrlAltDel
  * does. -EAGAIN if the guest has not drained earlier key codes. */
 int i8042_send_ctrl_alt_del(struct i8042 *k);
+
+/* Snapshot: the command byte, output port, a command waiting for its data
+ * byte and the output queue. Takes k->lock. */
+void i8042_save(struct i8042 *k, struct snap_w *w);
+/* Restore what i8042_save() wrote into an i8042_init()ed controller. Checks
+ * every value (a pending command must be one that takes data, the queue
+ * fits): 0, or -EPROTO with @k unchanged. Bytes waiting with the keyboard
+ * interrupt enabled get one more edge: the guest's handler takes one byte
+ * per interrupt, and the old machine's edge may not have reached it. */
+int i8042_load(struct i8042 *k, struct snap_r *r);
 
 #endif

@@ -2,6 +2,9 @@
  * datasheet; the century byte at 0x32 is the IBM PC convention. */
 #include "hw/rtc.h"
 
+#include "base/snap.h"
+
+#include <errno.h>
 #include <string.h>
 #include <time.h>
 
@@ -157,3 +160,49 @@ static void rtc_write(void *opaque, uint64_t off, const uint8_t *data, uint32_t 
 }
 
 const struct bus_ops rtc_ops = {.read = rtc_read, .write = rtc_write};
+
+void rtc_save(struct rtc *r, struct snap_w *w)
+{
+    pthread_mutex_lock(&r->lock);
+    snap_put_u8(w, r->index);
+    snap_put(w, r->nvram, sizeof(r->nvram));
+    snap_put_u64(w, (uint64_t)r->offset);
+    pthread_mutex_unlock(&r->lock);
+}
+
+/* Guest writes reach the offset only through set_field(), whose years lie
+ * in 1900..9999: 10000 years bound it, and keep now + offset far inside
+ * what gmtime_r() converts. */
+#define OFFSET_MAX (10000ll * 366 * 86400)
+
+/* Whether @nv is an NVRAM this clock could have: time registers are never
+ * stored (reads compute them), A has no UIP bit, B no SET bit, C no flags,
+ * D always says the battery is fine. */
+static bool nvram_ok(const uint8_t nv[128])
+{
+    static const uint8_t clock_regs[] = {REG_SEC, REG_MIN, REG_HOUR, REG_WDAY, REG_MDAY,
+                                         REG_MON, REG_YEAR, RTC_REG_CENTURY};
+    for (size_t i = 0; i < sizeof(clock_regs); i++)
+        if (nv[clock_regs[i]])
+            return false;
+    return !(nv[REG_A] & 0x80) && !(nv[REG_B] & B_SET) && nv[REG_C] == 0 && nv[REG_D] == D_VRT;
+}
+
+int rtc_load(struct rtc *r, struct snap_r *rd)
+{
+    uint8_t index = snap_get_u8(rd);
+    uint8_t nv[128];
+    snap_get(rd, nv, sizeof(nv));
+    int64_t offset = (int64_t)snap_get_u64(rd);
+    int e = snap_r_done(rd);
+    if (e < 0)
+        return e;
+    if (index > 0x7f || !nvram_ok(nv) || offset > OFFSET_MAX || offset < -OFFSET_MAX)
+        return -EPROTO;
+    pthread_mutex_lock(&r->lock);
+    r->index = index;
+    memcpy(r->nvram, nv, sizeof(nv));
+    r->offset = offset;
+    pthread_mutex_unlock(&r->lock);
+    return 0;
+}

@@ -17,6 +17,9 @@
 /* CMOS index of the century byte, announced in the ACPI FADT. */
 #define RTC_REG_CENTURY 0x32
 
+struct snap_r;
+struct snap_w;
+
 struct rtc {
     pthread_mutex_t lock;
     uint8_t index;
@@ -32,5 +35,14 @@ void rtc_release(struct rtc *r);
 /* The register value the guest would read at CMOS index @reg. */
 uint8_t rtc_read_reg(struct rtc *r, uint8_t reg);
 void rtc_write_reg(struct rtc *r, uint8_t reg, uint8_t v);
+
+/* Snapshot: the index register, the NVRAM and the guest's offset from the
+ * host clock, never the time itself, so a VM restored on another day reads
+ * that day's time (moved as the guest had set it). Takes r->lock. */
+void rtc_save(struct rtc *r, struct snap_w *w);
+/* Restore what rtc_save() wrote into an rtc_init()ed clock. Checks every
+ * value (index, the bits and bytes this RTC keeps fixed, an offset within
+ * the years the guest can set): 0, or -EPROTO with @r unchanged. */
+int rtc_load(struct rtc *r, struct snap_r *rd);
 
 #endif

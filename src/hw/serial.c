@@ -9,7 +9,9 @@
 
 #include "base/console.h"
 #include "base/irq.h"
+#include "base/snap.h"
 
+#include <errno.h>
 #include <string.h>
 
 enum { RBR_THR = 0, IER = 1, IIR_FCR = 2, LCR = 3, MCR = 4, LSR = 5, MSR = 6, SCR = 7 };
@@ -223,3 +225,87 @@ static void serial_write(void *opaque, uint64_t off, const uint8_t *data, uint32
 }
 
 const struct bus_ops serial_ops = {.read = serial_read, .write = serial_write};
+
+void serial_save(struct serial *s, struct snap_w *w)
+{
+    pthread_mutex_lock(&s->lock);
+    snap_put_u8(w, s->ier);
+    snap_put_u8(w, s->lcr);
+    snap_put_u8(w, s->mcr);
+    snap_put_u8(w, s->lsr);
+    snap_put_u8(w, s->msr);
+    snap_put_u8(w, s->scr);
+    snap_put_u8(w, s->dll);
+    snap_put_u8(w, s->dlm);
+    snap_put_u8(w, s->fifo_enabled);
+    snap_put_u8(w, s->thre_pending);
+    /* The FIFO oldest byte first: the ring's head position is not state. */
+    snap_put_u16(w, (uint16_t)s->rx_len);
+    for (unsigned i = 0; i < s->rx_len; i++)
+        snap_put_u8(w, s->rx[(s->rx_head + i) % SERIAL_RX_SIZE]);
+    pthread_mutex_unlock(&s->lock);
+}
+
+/* What serial_load() reads, checked before anything is applied. */
+struct serial_state {
+    uint8_t ier, lcr, mcr, lsr, msr, scr, dll, dlm;
+    bool fifo_enabled, thre_pending;
+    uint16_t rx_len;
+    uint8_t rx[SERIAL_RX_SIZE];
+};
+
+static int serial_read_state(struct snap_r *r, struct serial_state *st)
+{
+    st->ier = snap_get_u8(r);
+    st->lcr = snap_get_u8(r);
+    st->mcr = snap_get_u8(r);
+    st->lsr = snap_get_u8(r);
+    st->msr = snap_get_u8(r);
+    st->scr = snap_get_u8(r);
+    st->dll = snap_get_u8(r);
+    st->dlm = snap_get_u8(r);
+    st->fifo_enabled = snap_get_bool(r);
+    st->thre_pending = snap_get_bool(r);
+    st->rx_len = snap_get_u16(r);
+    if (st->rx_len > SERIAL_RX_SIZE)
+        return -EPROTO;
+    snap_get(r, st->rx, st->rx_len);
+    int e = snap_r_done(r);
+    if (e < 0)
+        return e;
+    /* Bits this UART never sets, and the registers it keeps constant: LSR
+     * is "transmitter empty" plus "data ready" exactly when bytes wait,
+     * MSR a cable with the other side ready. */
+    uint8_t lsr = LSR_THRE | LSR_TEMT | (st->rx_len ? LSR_DR : 0);
+    if ((st->ier & ~IER_MASK) || (st->mcr & ~MCR_MASK) || st->lsr != lsr ||
+        st->msr != (MSR_DCD | MSR_DSR | MSR_CTS))
+        return -EPROTO;
+    return 0;
+}
+
+int serial_load(struct serial *s, struct snap_r *r)
+{
+    struct serial_state st;
+    int e = serial_read_state(r, &st);
+    if (e < 0)
+        return e;
+    pthread_mutex_lock(&s->lock);
+    s->ier = st.ier;
+    s->lcr = st.lcr;
+    s->mcr = st.mcr;
+    s->lsr = st.lsr;
+    s->msr = st.msr;
+    s->scr = st.scr;
+    s->dll = st.dll;
+    s->dlm = st.dlm;
+    s->fifo_enabled = st.fifo_enabled;
+    s->thre_pending = st.thre_pending;
+    memcpy(s->rx, st.rx, st.rx_len);
+    s->rx_head = 0;
+    s->rx_len = st.rx_len;
+    bool irq = (iir(s) & 0x0f) != IIR_NONE;
+    pthread_mutex_unlock(&s->lock);
+    if (irq)
+        irq_line_pulse(s->irq);
+    return 0;
+}

@@ -16,6 +16,8 @@
 
 struct console;
 struct irq_line;
+struct snap_r;
+struct snap_w;
 
 #define SERIAL_NREGS 8
 /* Receive buffer: room for a pasted line without stalling the host side;
@@ -41,5 +43,15 @@ void serial_init(struct serial *s, struct console *con, struct irq_line *irq);
 void serial_release(struct serial *s);
 /* Console input: takes up to @len bytes; returns how many it took. */
 size_t serial_rx(void *s, const uint8_t *buf, size_t len);
+
+/* Snapshot: the register file and the receive FIFO's bytes, as fields of
+ * the section the caller opened. Takes s->lock. */
+void serial_save(struct serial *s, struct snap_w *w);
+/* Restore what serial_save() wrote into a serial_init()ed UART. Every value
+ * is checked (register bits the UART never sets, FIFO length): 0, or
+ * -EPROTO with @s unchanged. A pending interrupt (IIR) is pulsed once more:
+ * whether the old machine's edge reached the guest is unknown, and the 8250
+ * driver reads IIR until it is clear, so an extra edge costs nothing. */
+int serial_load(struct serial *s, struct snap_r *r);
 
 #endif
