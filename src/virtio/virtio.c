@@ -1,8 +1,10 @@
 /* virtio.c - device status, feature negotiation, queue enable and
- * interrupts common to every virtio device; see virtio.h. */
+ * interrupts common to every virtio device, and their snapshot; see
+ * virtio.h. */
 #include "virtio/virtio.h"
 
 #include "base/log.h"
+#include "base/snap.h"
 
 #include <string.h>
 
@@ -158,4 +160,160 @@ out:
     if (pushed)
         virtio_notify_used(d, qi);
     return served;
+}
+
+/* ---- snapshots ------------------------------------------------------------ */
+
+/* Status bits a driver can set (2.1); the others are reserved. */
+#define STATUS_KNOWN                                                                               \
+    (VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_DRIVER_OK |                  \
+     VIRTIO_STATUS_FEATURES_OK | VIRTIO_STATUS_NEEDS_RESET | VIRTIO_STATUS_FAILED)
+
+/* One queue as saved: the registers, then the device's indices. */
+struct vq_state {
+    uint16_t size;
+    bool ready;
+    uint64_t desc, avail, used;
+    bool event_idx, indirect;
+    uint16_t last_avail, used_idx, signalled_used;
+    bool signalled_valid;
+};
+
+static void vq_save(const struct virtq *q, struct snap_w *w)
+{
+    snap_put_u16(w, q->size);
+    snap_put_u8(w, q->ready);
+    snap_put_u64(w, q->desc_gpa);
+    snap_put_u64(w, q->avail_gpa);
+    snap_put_u64(w, q->used_gpa);
+    snap_put_u8(w, q->event_idx);
+    snap_put_u8(w, q->indirect);
+    snap_put_u16(w, q->last_avail);
+    snap_put_u16(w, q->used_idx);
+    snap_put_u16(w, q->signalled_used);
+    snap_put_u8(w, q->signalled_valid);
+}
+
+static void vq_read(struct snap_r *r, struct vq_state *s)
+{
+    s->size = snap_get_u16(r);
+    s->ready = snap_get_bool(r);
+    s->desc = snap_get_u64(r);
+    s->avail = snap_get_u64(r);
+    s->used = snap_get_u64(r);
+    s->event_idx = snap_get_bool(r);
+    s->indirect = snap_get_bool(r);
+    s->last_avail = snap_get_u16(r);
+    s->used_idx = snap_get_u16(r);
+    s->signalled_used = snap_get_u16(r);
+    s->signalled_valid = snap_get_bool(r);
+}
+
+void virtio_device_save(struct virtio_device *d, struct snap_w *w)
+{
+    snap_put_u64(w, d->host_features);
+    snap_put_u64(w, d->guest_features);
+    snap_put_u8(w, d->status);
+    snap_put_u32(w, d->config_generation);
+    snap_put_u16(w, d->ops->num_queues);
+    for (unsigned q = 0; q < d->ops->num_queues; q++)
+        vq_save(&d->vq[q], w);
+    if (d->ops->save)
+        d->ops->save(d, w);
+}
+
+/* Whether @status is one a driver could have brought about, given the
+ * features it accepted (virtio_set_status() is the model). */
+static bool status_ok(struct virtio_device *d, uint8_t status)
+{
+    if (status & ~STATUS_KNOWN)
+        return false;
+    if ((status & VIRTIO_STATUS_DRIVER_OK) && !(status & VIRTIO_STATUS_FEATURES_OK))
+        return false;
+    return !(status & VIRTIO_STATUS_FEATURES_OK) || features_acceptable(d);
+}
+
+/* Restore queue @qi. Addresses reach the device only through
+ * virtio_queue_enable(): size and rings are checked as if the driver had
+ * written them. The indices may be any u16: virtq_pop() and virtq_push()
+ * check or mask them against the size on every use. */
+static int vq_apply(struct virtio_device *d, unsigned qi, const struct vq_state *s)
+{
+    struct virtq *q = &d->vq[qi];
+    /* A queue not ready keeps what the driver wrote so far; enabling it
+     * later checks it then, as for any register write. */
+    q->size = s->size;
+    q->desc_gpa = s->desc;
+    q->avail_gpa = s->avail;
+    q->used_gpa = s->used;
+    if (!s->ready)
+        return 0;
+    if (!virtio_queue_enable(d, qi)) {
+        log_warn("%s: snapshot queue %u: size %u or ring addresses refused", d->ops->name, qi,
+                 s->size);
+        return -EPROTO;
+    }
+    /* Ring behaviour follows the features accepted; a state saying
+     * otherwise was not written by us. */
+    if (q->event_idx != s->event_idx || q->indirect != s->indirect)
+        return -EPROTO;
+    q->last_avail = s->last_avail;
+    q->used_idx = s->used_idx;
+    q->signalled_used = s->signalled_used;
+    q->signalled_valid = s->signalled_valid;
+    return 0;
+}
+
+int virtio_device_load(struct virtio_device *d, struct snap_r *r)
+{
+    uint64_t host = snap_get_u64(r), guest = snap_get_u64(r);
+    uint8_t status = snap_get_u8(r);
+    uint32_t generation = snap_get_u32(r);
+    uint16_t nq = snap_get_u16(r);
+    if (r->err || nq != d->ops->num_queues)
+        return -EPROTO;
+    if (host != d->host_features) {
+        log_warn("%s: the snapshot's device offered features 0x%llx, this one 0x%llx; the "
+                 "configuration differs",
+                 d->ops->name, (unsigned long long)host, (unsigned long long)d->host_features);
+        return -EINVAL;
+    }
+    struct vq_state vs[VIRTIO_MAX_QUEUES];
+    for (unsigned q = 0; q < nq; q++)
+        vq_read(r, &vs[q]);
+    if (r->err)
+        return r->err;
+    d->guest_features = guest;
+    if ((guest & ~host) || !status_ok(d, status)) {
+        d->guest_features = 0;
+        return -EPROTO;
+    }
+    d->status = status;
+    d->config_generation = generation;
+    for (unsigned q = 0; q < nq; q++) {
+        int e = vq_apply(d, q, &vs[q]);
+        if (e < 0)
+            return e;
+    }
+    if (d->ops->load) {
+        int e = d->ops->load(d, r);
+        if (e < 0)
+            return e;
+    }
+    return snap_r_done(r);
+}
+
+int virtio_device_resume(struct virtio_device *d)
+{
+    if (!virtio_device_live(d))
+        return 0;
+    if (d->ops->activate) {
+        int e = d->ops->activate(d);
+        if (e < 0)
+            return e;
+    }
+    for (unsigned q = 0; q < d->ops->num_queues; q++)
+        if (d->vq[q].ready)
+            d->transport->requeue(d, q);
+    return 0;
 }

@@ -52,6 +52,8 @@
 #define VIRTIO_INT_CONFIG 2
 
 struct virtio_device;
+struct snap_r;
+struct snap_w;
 
 /* What a transport does for the device. */
 struct virtio_transport_ops {
@@ -84,6 +86,22 @@ struct virtio_dev_ops {
     void (*queue_notify)(struct virtio_device *d, unsigned q);
     /* Free device resources (the VM is going away). */
     void (*release)(struct virtio_device *d);
+
+    /* Snapshots (virtio_device_save/_load). All three are optional and run
+     * with d->lock held. */
+    /* Before saving, with the event loop held and every vCPU out of the
+     * guest: finish, or hand back to the ring, whatever the device holds
+     * between callbacks (I/O in flight, chains taken but not used), so that
+     * guest memory and the state about to be saved agree. The device keeps
+     * working afterwards: the VM may resume instead of being restored. */
+    void (*quiesce)(struct virtio_device *d);
+    /* Write the device's own state as fields, after the common state. */
+    void (*save)(struct virtio_device *d, struct snap_w *w);
+    /* Read what save wrote, into a device just created from the same
+     * configuration, whose common state and queues are already restored
+     * (not yet activated). Every value is untrusted: 0, or -EPROTO
+     * (malformed) / -EINVAL (does not fit this device's configuration). */
+    int (*load)(struct virtio_device *d, struct snap_r *r);
 };
 
 /* Counters for metrics; updated under the device lock. "in" is data the
@@ -138,6 +156,24 @@ void virtio_reset(struct virtio_device *d);
 /* Enable queue @q after the driver set its size and addresses: validates
  * the rings against guest memory. false: refused (bad size or addresses). */
 bool virtio_queue_enable(struct virtio_device *d, unsigned q);
+
+/* Snapshots, with d->lock held (the transport's save/load calls them). */
+/* Write the common state: offered and accepted features, status, config
+ * generation, every queue's configuration and indices; then ops->save. */
+void virtio_device_save(struct virtio_device *d, struct snap_w *w);
+/* Read what virtio_device_save() wrote into a device just created from the
+ * same configuration and attached to its transport, not yet seen by the
+ * guest. Refuses (-EINVAL) a state whose offered features differ from the
+ * device's, and (-EPROTO) anything a driver could not have brought about:
+ * status bits out of order, features not offered, a ready queue whose size
+ * or rings virtq_enable() refuses. Ends with snap_r_done(). On failure the
+ * device is fit only for release. Guest memory must already be restored. */
+int virtio_device_load(struct virtio_device *d, struct snap_r *r);
+/* After a successful load: a live device is activated again (its back end
+ * watched) and each ready queue is served once from the event loop, for
+ * buffers the driver posted without a kick the device will ever see. 0, or
+ * the -errno of an activation that failed. */
+int virtio_device_resume(struct virtio_device *d);
 
 /* Device helpers. */
 /* Interrupt the driver about used buffers on @q if it wants one (EVENT_IDX

@@ -5,6 +5,7 @@
 #include "hv/hv.h"
 #include "base/evloop.h"
 #include "base/log.h"
+#include "base/snap.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -290,6 +291,49 @@ void virtio_mmio_release(struct virtio_mmio *m)
         m->notify_fd[q] = -1;
     }
     hv_irq_line_release(&m->irq);
+}
+
+void virtio_mmio_save(struct virtio_mmio *m, struct snap_w *w)
+{
+    struct virtio_device *d = m->dev;
+    pthread_mutex_lock(&d->lock);
+    /* First: finishing work may raise InterruptStatus bits saved below. */
+    if (d->ops->quiesce)
+        d->ops->quiesce(d);
+    snap_put_u32(w, m->device_features_sel);
+    snap_put_u32(w, m->driver_features_sel);
+    snap_put_u32(w, m->queue_sel);
+    snap_put_u32(w, m->interrupt_status);
+    virtio_device_save(d, w);
+    pthread_mutex_unlock(&d->lock);
+}
+
+int virtio_mmio_load(struct virtio_mmio *m, struct snap_r *r)
+{
+    struct virtio_device *d = m->dev;
+    /* The selects are guest-written u32s that every register access
+     * bounds-checks (read_reg, cur_queue): any value is one a driver could
+     * have written. InterruptStatus holds only the reasons we raise. */
+    uint32_t dsel = snap_get_u32(r), gsel = snap_get_u32(r), qsel = snap_get_u32(r);
+    uint32_t isr = snap_get_u32(r);
+    if (r->err || (isr & ~(uint32_t)(VIRTIO_INT_USED | VIRTIO_INT_CONFIG)))
+        return -EPROTO;
+    pthread_mutex_lock(&d->lock);
+    /* Set before the device loads: it may raise interrupts of its own. */
+    m->device_features_sel = dsel;
+    m->driver_features_sel = gsel;
+    m->queue_sel = qsel;
+    m->interrupt_status = isr;
+    int e = virtio_device_load(d, r);
+    if (e == 0)
+        e = virtio_device_resume(d);
+    /* The edge that announced a pending reason went with the old machine
+     * (or sits in its restored interrupt controller): one more is harmless,
+     * the driver reads InterruptStatus and finds what to do or nothing. */
+    if (e == 0 && m->interrupt_status)
+        irq_line_pulse(&m->irq);
+    pthread_mutex_unlock(&d->lock);
+    return e;
 }
 
 int virtio_mmio_cmdline(char *out, size_t len, uint64_t base, uint32_t gsi)

@@ -17,6 +17,8 @@
 
 struct hv_vm;
 struct evloop;
+struct snap_r;
+struct snap_w;
 
 #define VIRTIO_MMIO_SIZE 0x1000
 #define VIRTIO_MMIO_VENDOR 0x56435241u /* "ARCV" */
@@ -53,6 +55,25 @@ void virtio_mmio_release(struct virtio_mmio *m);
 /* Register file access, for tests and fuzzers (the bus ops call these). */
 void virtio_mmio_read(struct virtio_mmio *m, uint64_t off, uint8_t *data, uint32_t len);
 void virtio_mmio_write(struct virtio_mmio *m, uint64_t off, const uint8_t *data, uint32_t len);
+
+/* Snapshot of the transport's registers (feature and queue selects,
+ * InterruptStatus) and of the device behind it (virtio_device_save()),
+ * as fields of the section the caller opened. Call with every vCPU out of
+ * the guest and the event loop held, before guest memory is saved: the
+ * device first finishes its work in flight (ops->quiesce), which may write
+ * used rings and raise interrupts. The device keeps running afterwards.
+ * Takes the device lock. */
+void virtio_mmio_save(struct virtio_mmio *m, struct snap_w *w);
+/* Restore what virtio_mmio_save() wrote into a transport just attached
+ * (virtio_mmio_init()) to a device created from the same configuration,
+ * after guest memory is restored and before any vCPU runs; the event loop
+ * may run. Everything read is checked (virtio_device_load()). A device the
+ * driver had running is live again on return: activated, each ready queue
+ * served once from the event loop, and the interrupt line pulsed if
+ * InterruptStatus has a reason pending. 0; -EPROTO (malformed), -EINVAL (a
+ * device of another configuration), or an activation's -errno: then the
+ * device is fit only for release. Takes the device lock. */
+int virtio_mmio_load(struct virtio_mmio *m, struct snap_r *r);
 
 /* Kernel command-line form of this device for kernels with
  * CONFIG_VIRTIO_MMIO_CMDLINE_DEVICES: "virtio_mmio.device=4K@0x...:N". */
