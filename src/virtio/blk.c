@@ -3,14 +3,16 @@
  *
  * Threads: queue_notify (event loop) parses chains and queues I/O; the
  * disk's completion eventfd (event loop) writes status bytes and pushes
- * used entries; reset (vCPU thread) drains I/O in flight. All of it runs
- * under vdev.lock, which is also what serializes the disk.
+ * used entries; reset (vCPU thread) drains I/O in flight, and so does a
+ * snapshot (controlling thread), completing it. All of it runs under
+ * vdev.lock, which is also what serializes the disk.
  */
 #include "virtio/blk.h"
 
 #include "host/disk.h"
 #include "base/evloop.h"
 #include "base/log.h"
+#include "base/snap.h"
 
 #include <assert.h>
 #include <endian.h>
@@ -397,6 +399,45 @@ static void blk_reset(struct virtio_device *d)
     b->stalled = false;
 }
 
+/* Snapshot: with the event loop held its completion callback cannot run,
+ * so I/O in flight is waited for and completed here, used entries and
+ * interrupt included. The chains the driver queued meanwhile, and the
+ * kicks that were off while I/O was in flight (blk_serve), are left to
+ * one more pass from the event loop: after a resume, or a restore, which
+ * serves every queue once (virtio_device_resume). */
+static void blk_quiesce(struct virtio_device *d)
+{
+    struct blk *b = to_blk(d);
+    b->pushed = false;
+    disk_drain(&b->disk, blk_done, b);
+    if (b->pushed)
+        virtio_notify_used(d, 0);
+    b->stalled = false;
+    if (virtio_device_live(d) && d->vq[0].ready)
+        d->transport->requeue(d, 0);
+}
+
+/* Everything else of ours is derived from the image and the configuration;
+ * the capacity is what the driver has built its view of the disk on. */
+static void blk_save(struct virtio_device *d, struct snap_w *w)
+{
+    snap_put_u64(w, to_blk(d)->capacity);
+}
+
+static int blk_load(struct virtio_device *d, struct snap_r *r)
+{
+    struct blk *b = to_blk(d);
+    uint64_t capacity = snap_get_u64(r);
+    if (r->err)
+        return r->err;
+    if (capacity != b->capacity) {
+        log_warn("virtio-blk %s: the snapshot's disk had %" PRIu64 " sectors, this image has %" PRIu64,
+                 b->path, capacity, b->capacity);
+        return -EINVAL;
+    }
+    return 0;
+}
+
 static void blk_config_read(struct virtio_device *d, uint32_t off, void *buf, uint32_t len)
 {
     memcpy(buf, (const uint8_t *)&to_blk(d)->cfg + off, len);
@@ -423,6 +464,9 @@ static const struct virtio_dev_ops blk_ops = {
     .reset = blk_reset,
     .queue_notify = blk_notify,
     .release = blk_release,
+    .quiesce = blk_quiesce,
+    .save = blk_save,
+    .load = blk_load,
 };
 
 /* A serial number for disks configured without one: stable for a given
