@@ -21,6 +21,7 @@
 #include "host/tap.h"
 #include "base/evloop.h"
 #include "base/log.h"
+#include "base/snap.h"
 
 #include <endian.h>
 #include <errno.h>
@@ -179,6 +180,47 @@ static void net_reset(struct virtio_device *d)
         (void)n->be.set_offloads(n->be.opaque, 0);
 }
 
+/* Snapshot: receive chains held for frames to come go back to the ring
+ * (a frame in the bounce buffer is dropped); transmit holds nothing, a
+ * blocked chain is still in the ring. The event loop serves the receive
+ * queue again afterwards, as a kick would. */
+static void net_quiesce(struct virtio_device *d)
+{
+    struct net *n = to_net(d);
+    net_rx_give_back(n);
+    if (virtio_device_live(d) && d->vq[VIRTIO_NET_RXQ].ready)
+        d->transport->requeue(d, VIRTIO_NET_RXQ);
+}
+
+/* The configuration the driver has read: the MAC (from the configuration,
+ * it must match) and the link status (it may have changed). */
+static void net_save(struct virtio_device *d, struct snap_w *w)
+{
+    struct net *n = to_net(d);
+    snap_put(w, n->cfg.mac, sizeof(n->cfg.mac));
+    snap_put_u16(w, le16toh(n->cfg.status));
+}
+
+static int net_load(struct virtio_device *d, struct snap_r *r)
+{
+    struct net *n = to_net(d);
+    uint8_t mac[6];
+    snap_get(r, mac, sizeof(mac));
+    uint16_t status = snap_get_u16(r);
+    if (r->err)
+        return r->err;
+    if (status & ~VIRTIO_NET_S_LINK_UP)
+        return -EPROTO;
+    if (memcmp(mac, n->cfg.mac, sizeof(mac))) {
+        log_warn("virtio-net %s: the snapshot's NIC has another MAC address", n->be.name);
+        return -EINVAL;
+    }
+    /* A fresh back end is up: tell a driver that saw the link down. */
+    if (status != le16toh(n->cfg.status) && virtio_has(d, VIRTIO_NET_F_STATUS))
+        virtio_notify_config(d);
+    return 0;
+}
+
 static void net_config_read(struct virtio_device *d, uint32_t off, void *buf, uint32_t len)
 {
     memcpy(buf, (const uint8_t *)&to_net(d)->cfg + off, len);
@@ -209,6 +251,9 @@ static const struct virtio_dev_ops net_ops = {
     .reset = net_reset,
     .queue_notify = net_notify,
     .release = net_release,
+    .quiesce = net_quiesce,
+    .save = net_save,
+    .load = net_load,
 };
 
 /* Offered features: the basics, and with a vnet header what the back end's

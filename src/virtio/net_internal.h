@@ -53,6 +53,7 @@ struct net {
     /* Receive state (empty whenever the device is reset). */
     bool rx_wait;    /* out of buffers: back end not polled until a kick */
     bool rx_pushed;  /* used entries added since the last interrupt */
+    bool rx_gap;     /* a chain was handed back while others were held */
     unsigned rx_first, rx_n; /* FIFO of held chains in rx_held */
     uint64_t rx_cap;         /* their capacity, summed */
     unsigned iov_start, iov_end; /* their iovecs: rx_iov[iov_start, iov_end) */
@@ -90,6 +91,10 @@ void net_host_error(struct net *n, const char *what, int e);
 
 /* Forget every held receive chain and the bounced frame (the rings go). */
 void net_rx_drop_held(struct net *n);
+/* Snapshot: give the held receive chains back to the driver's ring and
+ * drop the bounced frame, so that the device holds nothing between
+ * callbacks; the chains are taken again on the next receive. */
+void net_rx_give_back(struct net *n);
 /* Receive up to a budget of frames; without buffers, wait for a kick. */
 void net_rx_pump(struct net *n);
 

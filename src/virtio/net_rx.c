@@ -105,6 +105,7 @@ static enum fill rx_fill(struct net *n, uint64_t need)
             d->stats.errors++;
             virtq_push(q, c->head, 0);
             n->rx_pushed = true;
+            n->rx_gap |= n->rx_n > 0; /* the held ones are no longer the last taken */
             continue;
         }
         unsigned held = n->iov_end - n->iov_start;
@@ -132,10 +133,34 @@ static enum fill rx_fill(struct net *n, uint64_t need)
 
 void net_rx_drop_held(struct net *n)
 {
+    n->rx_gap = false;
     n->rx_first = n->rx_n = 0;
     n->rx_cap = 0;
     n->iov_start = n->iov_end = 0;
     n->bounce_len = 0;
+}
+
+void net_rx_give_back(struct net *n)
+{
+    struct virtio_device *d = &n->vdev;
+    struct virtq *q = &d->vq[VIRTIO_NET_RXQ];
+    if (n->rx_n && q->ready) {
+        if (!n->rx_gap) {
+            /* The held chains are the last ones taken, in ring order: step
+             * back over them and they are taken again, unchanged (a driver
+             * reuses no avail slot before its chain is used). */
+            q->last_avail = (uint16_t)(q->last_avail - n->rx_n);
+        } else {
+            /* A chain handed back sits between them: return them empty, a
+             * frame the driver counts as dropped. */
+            for (unsigned i = 0; i < n->rx_n; i++)
+                virtq_push(q, n->rx_held[(n->rx_first + i) % VIRTIO_NET_QUEUE_SIZE].head, 0);
+            virtio_notify_used(d, VIRTIO_NET_RXQ);
+        }
+    }
+    if (n->bounce_len)
+        d->stats.errors++; /* a frame half-way to the driver: lost, as on a wire */
+    net_rx_drop_held(n);
 }
 
 /* Capacity a frame can use now: all held chains, or the first one. */
@@ -202,8 +227,10 @@ static void rx_complete(struct net *n, uint64_t total)
         n->rx_first = (n->rx_first + 1) % VIRTIO_NET_QUEUE_SIZE;
         n->rx_n--;
     }
-    if (!n->rx_n)
+    if (!n->rx_n) {
         n->iov_start = n->iov_end = 0;
+        n->rx_gap = false;
+    }
     d->stats.in_bytes += total - HDR;
     d->stats.requests += used;
     n->rx_pushed = true;
