@@ -60,15 +60,62 @@ int vsock_chain_iov(struct vsock *v, const struct virtq_chain *ch, unsigned firs
 
 /* ---- virtio device ops ------------------------------------------------- */
 
+/* Send the event owed to the driver, if its event queue has a buffer;
+ * else ask for a kick when it has one. */
+static void send_event(struct vsock *v)
+{
+    struct virtio_device *d = &v->vdev;
+    struct virtq *q = &d->vq[EVQ];
+    if (!v->reset_event || !virtio_device_live(d) || !q->ready)
+        return;
+    /* Buffers too small for the event go back empty; bounded by the ring. */
+    for (unsigned tries = 0; tries < q->size; tries++) {
+        int r = virtq_pop(q, &v->rxc);
+        if (r < 0) {
+            virtio_set_needs_reset(d, "malformed event queue");
+            return;
+        }
+        if (r == 0) {
+            if (virtq_enable_notify(q))
+                continue;
+            return;
+        }
+        uint32_t id = htole32(VIRTIO_VSOCK_EVENT_TRANSPORT_RESET);
+        size_t n = virtq_chain_write(&v->rxc, 0, &id, sizeof(id));
+        virtq_push(q, v->rxc.head, (uint32_t)n);
+        virtio_notify_used(d, EVQ);
+        if (n == VIRTIO_VSOCK_EVENT_LEN) {
+            v->reset_event = false;
+            return;
+        }
+        log_guest("virtio-vsock: event buffer of %zu bytes, shorter than an event", n);
+        d->stats.errors++;
+    }
+}
+
 static void vsock_notify(struct virtio_device *d, unsigned q)
 {
     struct vsock *v = to_vsock(d);
     if (q == TXQ)
         virtio_queue_serve(d, TXQ, &v->txc, TX_BUDGET, vsock_tx_chain);
-    /* RXQ: new buffers. EVQ: never used (see vsock.h). Either way, send
-     * what is pending. */
+    else if (q == EVQ)
+        send_event(v);
+    /* Whatever the queue (RXQ: new buffers), send what is pending. */
     vsock_rx_pump(v);
     vsock_reap(v);
+}
+
+/* Snapshot: nothing of ours is saved. Host connections are Unix sockets of
+ * this process and cannot survive a restore; the restored device starts
+ * with none, keeps the guest CID of its own configuration, and tells the
+ * driver so with TRANSPORT_RESET as soon as the event queue lets it. */
+static int vsock_load(struct virtio_device *d, struct snap_r *r)
+{
+    struct vsock *v = to_vsock(d);
+    (void)r;
+    v->reset_event = virtio_device_live(d);
+    send_event(v);
+    return 0;
 }
 
 /* Every connection goes; the listener stays. */
@@ -79,6 +126,7 @@ static void drop_all(struct vsock *v)
     vsock_reap(v);
     v->rst_head = v->rst_count = 0;
     v->tx_stalled = false;
+    v->reset_event = false;
     vsock_timer_set(v, false);
 }
 
@@ -126,6 +174,7 @@ static const struct virtio_dev_ops vsock_ops = {
     .reset = vsock_reset,
     .queue_notify = vsock_notify,
     .release = vsock_release,
+    .load = vsock_load,
 };
 
 /* Listen on uds_path, replacing a stale socket file but nothing else. */

@@ -73,12 +73,17 @@ _Static_assert(sizeof(struct virtio_vsock_hdr) == 44, "virtio_vsock_hdr layout (
 /* Well-known CIDs (0-2 are reserved; the host is 2). */
 #define VIRTIO_VSOCK_HOST_CID 2
 
-/* Queues (5.10.2). The event queue is never used: arcvm sends no
- * transport-reset events (there is no live migration). */
+/* Queues (5.10.2). The event queue carries one event, after a restore
+ * from a snapshot: no host connection survives one, so the driver is told
+ * to drop all of its own (5.10.6.6) and to read the guest CID again. */
 #define VIRTIO_VSOCK_RXQ 0
 #define VIRTIO_VSOCK_TXQ 1
 #define VIRTIO_VSOCK_EVQ 2
 #define VIRTIO_VSOCK_QUEUE_SIZE 256
+
+/* struct virtio_vsock_event (5.10.6.6): a le32 id. */
+#define VIRTIO_VSOCK_EVENT_LEN 4
+#define VIRTIO_VSOCK_EVENT_TRANSPORT_RESET 0
 
 /* Buffer arcvm advertises per connection (buf_alloc): as much of the
  * guest's data as it holds when a host socket cannot take it at once.

@@ -24,7 +24,7 @@
 #include <sys/uio.h>
 #include <time.h>
 
-enum { RXQ = VIRTIO_VSOCK_RXQ, TXQ = VIRTIO_VSOCK_TXQ };
+enum { RXQ = VIRTIO_VSOCK_RXQ, TXQ = VIRTIO_VSOCK_TXQ, EVQ = VIRTIO_VSOCK_EVQ };
 #define HDR ((uint32_t)sizeof(struct virtio_vsock_hdr))
 #define BUF VIRTIO_VSOCK_BUF_ALLOC
 
@@ -118,6 +118,7 @@ struct vsock {
     struct rst rst[RST_RING];
     unsigned rst_head, rst_count;
     bool tx_stalled; /* TXQ stopped while the RST ring was full */
+    bool reset_event; /* TRANSPORT_RESET owed to the driver (restored from a snapshot) */
     bool rx_small;   /* the chain at hand has no room for payload */
     struct iovec iov[VIRTQ_MAX_SIZE];
     struct virtq_chain txc, rxc;
