@@ -14,6 +14,7 @@
 
 #include "base/evloop.h"
 #include "base/log.h"
+#include "base/snap.h"
 
 #include <endian.h>
 #include <errno.h>
@@ -400,6 +401,70 @@ static void balloon_config_write(struct virtio_device *d, uint32_t off, const vo
     memcpy(&b->cfg.actual, buf, sizeof(uint32_t)); /* little-endian as stored */
 }
 
+/* Snapshot: the target the host set and the size the driver reported, the
+ * statistics interval the host may have changed, the driver's statistics
+ * buffer if the device holds it (the driver posts it once and waits for it
+ * back), and the latest statistics. Host-side counters start again. */
+static void balloon_save(struct virtio_device *d, struct snap_w *w)
+{
+    struct balloon *b = to_balloon(d);
+    snap_put_u32(w, le32toh(b->cfg.num_pages));
+    snap_put_u32(w, le32toh(b->cfg.actual));
+    snap_put_u32(w, b->stats_interval_s);
+    snap_put_u8(w, b->stats_held);
+    snap_put_u16(w, b->stats_head);
+    snap_put_u64(w, b->stats_updates);
+    snap_put_u32(w, b->stats.valid);
+    for (unsigned i = 0; i < VIRTIO_BALLOON_S_NR; i++)
+        snap_put_u64(w, b->stats.val[i]);
+}
+
+/* Whether the statistics settings read fit this device: an interval only
+ * with the statistics queue configured, a held buffer only on a started
+ * statistics queue and within its ring. */
+static bool stats_state_ok(struct balloon *b, uint32_t interval, bool held, uint16_t head)
+{
+    struct virtio_device *d = &b->vdev;
+    if ((b->timer_fd >= 0) != (interval != 0))
+        return false;
+    if (!held)
+        return true;
+    const struct virtq *q = &d->vq[BALLOON_Q_STATS];
+    return virtio_has(d, VIRTIO_BALLOON_F_STATS_VQ) && (d->status & VIRTIO_STATUS_DRIVER_OK) &&
+           q->ready && head < q->size;
+}
+
+static int balloon_load(struct virtio_device *d, struct snap_r *r)
+{
+    struct balloon *b = to_balloon(d);
+    uint32_t num_pages = snap_get_u32(r), actual = snap_get_u32(r);
+    uint32_t interval = snap_get_u32(r);
+    bool held = snap_get_bool(r);
+    uint16_t head = snap_get_u16(r);
+    uint64_t updates = snap_get_u64(r);
+    struct virtio_balloon_stats st = {.valid = snap_get_u32(r)};
+    for (unsigned i = 0; i < VIRTIO_BALLOON_S_NR; i++)
+        st.val[i] = snap_get_u64(r);
+    if (r->err)
+        return r->err;
+    /* The target was at most the RAM (set_target); actual is the driver's
+     * word and is only ever reported. */
+    if (num_pages > b->ram_mib * VIRTIO_BALLOON_PAGES_PER_MIB ||
+        (st.valid >> VIRTIO_BALLOON_S_NR) || !stats_state_ok(b, interval, held, head))
+        return -EPROTO;
+    b->cfg.num_pages = htole32(num_pages);
+    b->cfg.actual = htole32(actual);
+    b->stats_interval_s = interval;
+    b->stats_held = held;
+    b->stats_head = head;
+    b->stats_updates = updates;
+    b->stats = st;
+    /* Monotonic times do not cross hosts: the statistics count as received
+     * now, when they reach this process. */
+    b->stats_time_ns = updates ? now_ns() : 0;
+    return 0;
+}
+
 static void balloon_release(struct virtio_device *d)
 {
     struct balloon *b = to_balloon(d);
@@ -423,6 +488,8 @@ static const struct virtio_dev_ops balloon_ops = {
     .reset = balloon_reset,
     .queue_notify = balloon_notify,
     .release = balloon_release,
+    .save = balloon_save,
+    .load = balloon_load,
 };
 
 /* ---- public API -------------------------------------------------------- */
