@@ -284,23 +284,28 @@ int virtio_device_load(struct virtio_device *d, struct snap_r *r)
     if (r->err)
         return r->err;
     d->guest_features = guest;
-    if ((guest & ~host) || !status_ok(d, status)) {
-        d->guest_features = 0;
-        return -EPROTO;
-    }
+    int e = -EPROTO;
+    if ((guest & ~host) || !status_ok(d, status))
+        goto fail;
     d->status = status;
     d->config_generation = generation;
-    for (unsigned q = 0; q < nq; q++) {
-        int e = vq_apply(d, q, &vs[q]);
-        if (e < 0)
-            return e;
-    }
-    if (d->ops->load) {
-        int e = d->ops->load(d, r);
-        if (e < 0)
-            return e;
-    }
-    return snap_r_done(r);
+    for (unsigned q = 0; q < nq; q++)
+        if ((e = vq_apply(d, q, &vs[q])) < 0)
+            goto fail;
+    if (d->ops->load && (e = d->ops->load(d, r)) < 0)
+        goto fail;
+    if ((e = snap_r_done(r)) < 0)
+        goto fail;
+    return 0;
+fail:
+    /* Back to a device no driver has seen, never activated: nothing the
+     * event loop may still deliver (a host socket, a requeue) makes it
+     * touch a ring before it is released. */
+    for (unsigned q = 0; q < VIRTIO_MAX_QUEUES; q++)
+        virtq_reset(&d->vq[q]);
+    d->guest_features = 0;
+    d->status = 0;
+    return e;
 }
 
 int virtio_device_resume(struct virtio_device *d)
