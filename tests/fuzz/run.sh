@@ -13,7 +13,7 @@ cd "$(dirname "$0")/../.."
 
 secs=${1:-30}
 build=${BUILD_FUZZ:-build-fuzz}
-targets=${FUZZ_TARGETS:-"fuzz_virtq fuzz_virtio_mmio"}
+targets=${FUZZ_TARGETS:-"fuzz_virtq fuzz_virtio_mmio fuzz_virtio_load"}
 
 if ! command -v clang >/dev/null; then
   echo "run.sh: clang is needed for libFuzzer (scripts/install-deps.sh installs it)" >&2
@@ -96,8 +96,25 @@ def mmio_seed(manual):
     ops += mmio_op(6, 1) + mmio_op(0, 0xfc, 0, 2) + mmio_op(7, 0)
     return struct.pack('<H', len(img)) + bytes(img) + ops
 
+def load_seed(status, ready, event_idx):
+    # RAM: one avail entry (head 0) for a 16-byte writable buffer at 0x1000.
+    img = bytearray(0xc00)
+    put(img, 0x000, desc(0x1000, 16, WRITE, 0))
+    put(img, 0x800, struct.pack('<HHH', 0, 1, 0))
+    feats = (1 << 32) | (1 << 28) | ((1 << 29) if event_idx else 0)
+    # The section virtio_mmio_save() writes for virtio-rng: transport
+    # (selects, InterruptStatus), features, status, generation, one queue.
+    sec = struct.pack('<IIII', 0, 0, 0, 0)
+    sec += struct.pack('<QQBIH', (1 << 32) | (1 << 29) | (1 << 28), feats, status, 0, 1)
+    sec += struct.pack('<HBQQQBBHHHB', 16, ready, 0, 0x800, 0xa00, event_idx, 1, 0, 0, 0, 0)
+    return struct.pack('<H', len(img)) + bytes(img) + sec
+
 seeds = {}
-if target == 'fuzz_virtq':
+if target == 'fuzz_virtio_load':
+    seeds['live'] = load_seed(15, 1, 1)
+    seeds['live-noevent'] = load_seed(15, 1, 0)
+    seeds['negotiating'] = load_seed(11, 0, 1)
+elif target == 'fuzz_virtq':
     seeds['normal'] = virtq_seed(3, 0x03, 0, [0, 2, 3])
     seeds['wrap'] = virtq_seed(3, 0x01, 0xfffe, [0, 2, 3])
     seeds['noindirect'] = virtq_seed(2, 0x00, 5, [3, 0])
