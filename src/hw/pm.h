@@ -31,8 +31,9 @@ extern const struct bus_ops pm_ops;
 void pm_init(struct pm *p, const struct hw_machine *m);
 
 /* Snapshot: nothing, today. The registers keep no state (sleep status
- * always reads 0, control and reset act at once); the section exists so
- * that state added later has a place and a version check. */
+ * always reads 0, control and reset act at once); the pair exists so that
+ * the machine saves every device alike, and a section that is not empty
+ * is refused. */
 void pm_save(struct pm *p, struct snap_w *w);
 /* 0 for the empty section pm_save() writes, -EPROTO for anything else. */
 int pm_load(struct pm *p, struct snap_r *r);

@@ -9,7 +9,8 @@
  *
  * Locking: virtio_device.lock protects the device and its queues. The
  * transport takes it around register accesses (vCPU threads); notification
- * handlers run with it held (event-loop thread).
+ * handlers run with it held (event-loop thread); so do snapshot save and
+ * load (the thread that controls the VM).
  */
 #ifndef ARCVM_VIRTIO_H
 #define ARCVM_VIRTIO_H

@@ -5,7 +5,7 @@
  *
  * Threads and state: all of it is under vdev.lock. Queue notifications run
  * on the event loop (and once on the vCPU thread that sets DRIVER_OK); reset
- * runs on a vCPU thread. Host sockets are not put on the VM's event loop one
+ * runs on a vCPU thread, a snapshot's load on the thread that restores. Host sockets are not put on the VM's event loop one
  * by one: they are in a private epoll set whose fd is on the loop. The
  * device so owns each batch of socket events it handles and can end a
  * connection in the middle of one: a connection is only freed by
