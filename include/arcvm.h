@@ -257,6 +257,70 @@ int arcvm_check_host(const char *kvm_device, const char *kernel_cache,
 /* "PASS", "WARN", "FAIL". */
 const char *arcvm_check_status_name(enum arcvm_check_status status);
 
+/* ---- snapshots ----
+ * A snapshot is two files: the state (vCPUs, interrupt controllers, clocks,
+ * devices, configuration; a few hundred KiB) and the guest's RAM (sparse
+ * where pages are zero). Firecracker's PUT /snapshot/create and /load. */
+
+/* Save a paused VM (arcvm_pause() first). Both files are written under
+ * temporary names and renamed when complete: on failure nothing is left
+ * behind and the VM stays paused as it was. */
+int arcvm_snapshot_create(arcvm *vm, const char *state_path, const char *mem_path);
+
+struct arcvm_net_override {
+    const char *iface_id;      /* the network interface's id in the snapshot */
+    const char *host_dev_name; /* the TAP device to use instead */
+};
+struct arcvm_snapshot_load {
+    const char *state_path;
+    const char *mem_path;      /* mapped copy-on-write: never written */
+    int clock_realtime;        /* advance the guest clock by the time since
+                                * the snapshot (default: it resumes where it
+                                * stopped, as in Firecracker) */
+    int resume;                /* run at once; default: paused */
+    unsigned nnet_overrides;
+    const struct arcvm_net_override *net_overrides;
+    const char *vsock_uds_path; /* NULL: the snapshot's */
+};
+/* Restore instead of arcvm_start(), on a handle never started. The machine
+ * (vCPUs, memory, devices and their host files) comes from the snapshot;
+ * settings of this process made before apply (console, hypervisor device,
+ * KVM check, vCPU pinning). A corrupt, truncated, other-version or
+ * other-host snapshot is refused with -EPROTO / -ENOTSUP and nothing runs. */
+int arcvm_snapshot_load(arcvm *vm, const struct arcvm_snapshot_load *params);
+/* The format version of snapshot state file @path, without restoring it. */
+int arcvm_snapshot_version(const char *path, unsigned *version, char *err, size_t errlen);
+
+/* The machine a VM runs (after start or load): for a restored VM, what the
+ * snapshot brought. Strings belong to @vm and live as long as it does. */
+#define ARCVM_MAX_DISKS 8
+#define ARCVM_MAX_NETS 4
+struct arcvm_config {
+    unsigned vcpus;
+    uint64_t mem_bytes;
+    const char *kernel, *initrd, *cmdline;
+    unsigned ndisks;
+    struct {
+        const char *path, *id;
+        int readonly;
+    } disks[ARCVM_MAX_DISKS];
+    unsigned nnets;
+    struct {
+        const char *id, *tap;  /* tap NULL: user-mode networking */
+        uint8_t mac[6];
+        int mac_set;
+    } nets[ARCVM_MAX_NETS];
+    int vsock;
+    uint32_t vsock_cid;
+    const char *vsock_uds_path;
+    int balloon;
+    uint32_t balloon_mib;
+    int balloon_deflate_on_oom, balloon_free_page_reporting;
+    unsigned balloon_stats_s;
+    int rng;
+};
+int arcvm_get_config(arcvm *vm, struct arcvm_config *out);
+
 enum arcvm_state arcvm_get_state(arcvm *vm);
 /* "created", "initializing", "running", "paused", "stopping", "stopped",
  * "failed". */

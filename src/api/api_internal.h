@@ -52,6 +52,7 @@ struct api {
     /* machine-config */
     unsigned vcpus;
     uint64_t mem_mib;
+    bool machine_set; /* PUT or PATCH seen: a snapshot load is refused then */
     /* boot-source */
     char *kernel, *initrd, *boot_args;
     /* drives, in guest order: a root device first, as Firecracker does */
@@ -186,6 +187,12 @@ int api_can_open(const char *path, int flags);
 
 /* The library's own calls: the VM operations unless api_options names others. */
 extern const struct api_vm_ops api_vm_lib_ops;
+/* The settings of this process a new VM takes whether booted or restored:
+ * console fds, boot timer, hypervisor device, KVM check. 0 or -errno. */
+int api_set_process_side(struct api *a, arcvm *vm);
+/* After a failed start or load: a fresh library handle (the old one took
+ * settings it cannot drop), so a corrected request can succeed. */
+void api_fresh_handle(struct api *a);
 
 /* ---- resources: handlers, schemas and views for GET /vm/config ---------- */
 
@@ -228,6 +235,10 @@ json_t *api_sinks_logger_json(const struct api *a);  /* null when unset */
 json_t *api_sinks_metrics_json(const struct api *a); /* null when unset */
 /* Give the process its log sink back and close the log and metrics files. */
 void api_sinks_release(struct api *a);
+
+/* api_snapshot.c: /snapshot/create, /snapshot/load */
+extern const struct api_schema api_snapshot_create_schema, api_snapshot_load_schema;
+api_handler api_snapshot_create, api_snapshot_load;
 
 /* api_instance.c: /, /version, /actions, /vm, /vm/config, /vcpus */
 extern const struct api_schema api_actions_schema, api_vm_patch_schema;

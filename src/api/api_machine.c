@@ -97,6 +97,7 @@ void api_machine_put(struct api *a, const char *id, const json_t *b, struct api_
     } else {
         a->vcpus = vcpus;
         a->mem_mib = mem;
+        a->machine_set = true;
         api_ok(r);
     }
 }

@@ -71,6 +71,22 @@ static int lib_vcpu_info(void *c, arcvm *vm, struct arcvm_vcpu_info *out, unsign
     return arcvm_get_vcpu_info(vm, out, max);
 }
 
+static int lib_snapshot_create(void *c, arcvm *vm, const char *state, const char *mem)
+{
+    (void)c;
+    return arcvm_snapshot_create(vm, state, mem);
+}
+static int lib_snapshot_load(void *c, arcvm *vm, const struct arcvm_snapshot_load *p)
+{
+    (void)c;
+    return arcvm_snapshot_load(vm, p);
+}
+static int lib_get_config(void *c, arcvm *vm, struct arcvm_config *out)
+{
+    (void)c;
+    return arcvm_get_config(vm, out);
+}
+
 const struct api_vm_ops api_vm_lib_ops = {
     .start = lib_start,
     .pause = lib_pause,
@@ -83,6 +99,9 @@ const struct api_vm_ops api_vm_lib_ops = {
     .state_fd = lib_state_fd,
     .last_error = lib_error,
     .get_vcpu_info = lib_vcpu_info,
+    .snapshot_create = lib_snapshot_create,
+    .snapshot_load = lib_snapshot_load,
+    .get_config = lib_get_config,
 };
 
 /* ---- InstanceStart ---------------------------------------------------- */
@@ -110,6 +129,31 @@ char *api_kernel_cmdline(const struct api *a, int *replace)
     return s;
 }
 
+int api_set_process_side(struct api *a, arcvm *vm)
+{
+    int r = arcvm_set_console(vm,
+                              a->opt.console_in < 0 && a->opt.console_out < 0
+                                  ? ARCVM_CONSOLE_NONE
+                                  : ARCVM_CONSOLE_SERIAL,
+                              a->opt.console_in, a->opt.console_out);
+    if (!r)
+        r = arcvm_set_boot_timer(vm, a->opt.boot_timer);
+    if (!r && a->hv_device)
+        r = arcvm_set_hypervisor_device(vm, a->hv_device);
+    if (!r && a->opt.no_kvm_check)
+        r = arcvm_set_kvm_check(vm, 0);
+    return r;
+}
+
+void api_fresh_handle(struct api *a)
+{
+    arcvm *fresh;
+    if (arcvm_create(&fresh) == 0) {
+        arcvm_destroy(a->vm);
+        a->vm = fresh;
+    }
+}
+
 int api_start(struct api *a, char *err, size_t errlen)
 {
     if (a->started) {
@@ -135,11 +179,7 @@ int api_start(struct api *a, char *err, size_t errlen)
     if (!r)
         r = arcvm_set_memory(vm, a->mem_mib << 20);
     if (!r)
-        r = arcvm_set_console(vm,
-                              a->opt.console_in < 0 && a->opt.console_out < 0
-                                  ? ARCVM_CONSOLE_NONE
-                                  : ARCVM_CONSOLE_SERIAL,
-                              a->opt.console_in, a->opt.console_out);
+        r = api_set_process_side(a, vm);
     for (unsigned i = 0; !r && i < a->ndrives; i++) {
         char serial[API_SERIAL_MAX + 1];
         snprintf(serial, sizeof(serial), "%s", a->drives[i].id);
@@ -160,12 +200,6 @@ int api_start(struct api *a, char *err, size_t errlen)
     if (!r && a->balloon.set)
         r = arcvm_set_balloon(vm, a->balloon.amount_mib, a->balloon.deflate_on_oom,
                               a->balloon.stats_s, a->balloon.reporting);
-    if (!r)
-        r = arcvm_set_boot_timer(vm, a->opt.boot_timer);
-    if (!r && a->hv_device)
-        r = arcvm_set_hypervisor_device(vm, a->hv_device);
-    if (!r && a->opt.no_kvm_check)
-        r = arcvm_set_kvm_check(vm, 0);
     free(cl);
     if (r < 0) {
         snprintf(err, errlen, "Cannot start microvm: %s",
@@ -175,13 +209,7 @@ int api_start(struct api *a, char *err, size_t errlen)
                  a->ops->last_error(a->opt.vm_ops_ctx, vm));
     }
     if (r < 0) {
-        /* The handle took settings it cannot drop (disks): start over with
-         * a fresh one so a corrected configuration can be started. */
-        arcvm *fresh;
-        if (arcvm_create(&fresh) == 0) {
-            arcvm_destroy(vm);
-            a->vm = fresh;
-        }
+        api_fresh_handle(a);
         return r;
     }
     a->started = true;

@@ -80,6 +80,21 @@ int arch_send_ctrl_alt_del(struct arch_machine *m);
 /* Undo arch_vm_init(). Safe on a partially initialised machine and NULL. */
 void arch_vm_release(struct arch_machine *m);
 
+/* Snapshots (base/snap.h). The host facts a restore depends on (x86: the
+ * CPU vendor and the feature bits KVM offers), into the caller's section;
+ * arch_check_host() refuses, with a sentence in @err, a host that lacks
+ * what the snapshot's host had. */
+struct snap_w;
+struct snap_r;
+void arch_save_host(struct arch_machine *m, struct snap_w *w);
+int arch_check_host(struct arch_machine *m, struct snap_r *r, char *err, size_t errlen);
+/* The platform devices' state, a section each; restore reads them back
+ * from the whole state @state/@len into a machine just made by
+ * arch_vm_init() (arch_load() is not called on a restore). */
+int arch_save(struct arch_machine *m, struct snap_w *w);
+int arch_restore(struct arch_machine *m, const uint8_t *state, size_t len, char *err,
+                 size_t errlen);
+
 /* Describing a vCPU; each is called on the vCPU's own thread while it is
  * outside the guest. The program counter (x86: RIP). */
 int arch_vcpu_pc(struct hv_vcpu *v, uint64_t *pc);

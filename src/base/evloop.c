@@ -36,6 +36,7 @@ int evloop_init(struct evloop *l)
         return e;
     }
     pthread_mutex_init(&l->lock, NULL);
+    pthread_cond_init(&l->cond, NULL);
     return 0;
 }
 
@@ -56,6 +57,7 @@ void evloop_release(struct evloop *l)
     close(l->wakefd);
     close(l->epfd);
     pthread_mutex_destroy(&l->lock);
+    pthread_cond_destroy(&l->cond);
 }
 
 int evloop_add(struct evloop *l, int fd, uint32_t events, evloop_cb cb, void *opaque)
@@ -123,10 +125,51 @@ int evloop_del(struct evloop *l, int fd)
     return r;
 }
 
+/* Between batches: park while someone holds the loop. */
+static void park_if_held(struct evloop *l)
+{
+    pthread_mutex_lock(&l->lock);
+    while (l->hold && !atomic_load(&l->stop)) {
+        if (!l->held) {
+            l->held = true;
+            pthread_cond_broadcast(&l->cond);
+        }
+        pthread_cond_wait(&l->cond, &l->lock);
+    }
+    l->held = false;
+    pthread_mutex_unlock(&l->lock);
+}
+
+void evloop_hold(struct evloop *l)
+{
+    pthread_mutex_lock(&l->lock);
+    l->hold++;
+    uint64_t one = 1;
+    (void)!write(l->wakefd, &one, sizeof(one));
+    while (l->running && !l->held)
+        pthread_cond_wait(&l->cond, &l->lock);
+    pthread_mutex_unlock(&l->lock);
+}
+
+void evloop_unhold(struct evloop *l)
+{
+    pthread_mutex_lock(&l->lock);
+    if (l->hold)
+        l->hold--;
+    pthread_cond_broadcast(&l->cond);
+    pthread_mutex_unlock(&l->lock);
+}
+
 void evloop_run(struct evloop *l)
 {
     struct epoll_event evs[16];
+    pthread_mutex_lock(&l->lock);
+    l->running = true;
+    pthread_mutex_unlock(&l->lock);
     while (!atomic_load(&l->stop)) {
+        park_if_held(l);
+        if (atomic_load(&l->stop))
+            break;
         int n = epoll_wait(l->epfd, evs, 16, -1);
         if (n < 0) {
             if (errno == EINTR)
@@ -154,6 +197,10 @@ void evloop_run(struct evloop *l)
         pthread_mutex_unlock(&l->lock);
         free_list(g);
     }
+    pthread_mutex_lock(&l->lock);
+    l->running = l->held = false;
+    pthread_cond_broadcast(&l->cond);
+    pthread_mutex_unlock(&l->lock);
 }
 
 void evloop_stop(struct evloop *l)
@@ -161,4 +208,8 @@ void evloop_stop(struct evloop *l)
     atomic_store(&l->stop, true);
     uint64_t one = 1;
     (void)!write(l->wakefd, &one, sizeof(one));
+    /* A held loop must see the stop too. */
+    pthread_mutex_lock(&l->lock);
+    pthread_cond_broadcast(&l->cond);
+    pthread_mutex_unlock(&l->lock);
 }

@@ -24,6 +24,11 @@ struct evloop {
     pthread_mutex_t lock;     /* protects @entries and @graveyard */
     struct evloop_entry *entries;
     struct evloop_entry *graveyard; /* removed, freed after the current batch */
+    /* evloop_hold(): under @lock; @cond signals changes of all three. */
+    pthread_cond_t cond;
+    bool running;  /* a thread is inside evloop_run() */
+    unsigned hold; /* holders waiting for or holding the loop */
+    bool held;     /* the loop thread is parked for them */
 };
 
 int evloop_init(struct evloop *l);
@@ -39,5 +44,10 @@ int evloop_del(struct evloop *l, int fd);
 void evloop_run(struct evloop *l);
 /* Make evloop_run() return soon; callable from any thread. */
 void evloop_stop(struct evloop *l);
+/* Park the loop thread between batches: on return no callback is running
+ * and none runs until evloop_unhold() (a snapshot reads device state so).
+ * From any thread but the loop's; returns at once if no loop is running. */
+void evloop_hold(struct evloop *l);
+void evloop_unhold(struct evloop *l);
 
 #endif

@@ -6,36 +6,36 @@
 #include <linux/falloc.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define PAGE 4096ull
 
-int guest_mem_init(struct guest_mem *m, const struct guest_mem_region *layout, unsigned n)
+/* Check @layout and return its total size, or 0 if invalid. */
+static uint64_t layout_total(const struct guest_mem_region *layout, unsigned n)
 {
-    memset(m, 0, sizeof(*m));
-    m->fd = -1;
     if (n == 0 || n > GUEST_MEM_MAX_REGIONS)
-        return -EINVAL;
+        return 0;
     uint64_t total = 0, prev_end = 0;
     for (unsigned i = 0; i < n; i++) {
         const struct guest_mem_region *l = &layout[i];
         if (!l->size || (l->gpa | l->size) & (PAGE - 1) || l->gpa + l->size < l->gpa ||
             (i && l->gpa < prev_end) || total + l->size < total)
-            return -EINVAL;
+            return 0;
         prev_end = l->gpa + l->size;
         total += l->size;
     }
-    int fd = memfd_create("arcvm-ram", MFD_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    if (ftruncate(fd, (off_t)total) < 0) {
-        int e = -errno;
-        close(fd);
-        return e;
-    }
+    return total;
+}
+
+/* Map @fd's first @total bytes (@flags: MAP_SHARED or MAP_PRIVATE) as the
+ * RAM of @layout; takes @fd over. */
+static int map_regions(struct guest_mem *m, const struct guest_mem_region *layout, unsigned n,
+                       int fd, uint64_t total, int flags)
+{
     /* MAP_NORESERVE: guest RAM is committed page by page as the guest
      * touches it, like a real machine's untouched memory costs nothing. */
-    void *p = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd, 0);
+    void *p = mmap(NULL, total, PROT_READ | PROT_WRITE, flags | MAP_NORESERVE, fd, 0);
     if (p == MAP_FAILED) {
         int e = -errno;
         close(fd);
@@ -45,6 +45,7 @@ int guest_mem_init(struct guest_mem *m, const struct guest_mem_region *layout, u
     (void)madvise(p, total, MADV_DONTDUMP);
     (void)madvise(p, total, MADV_DONTFORK);
     m->fd = fd;
+    m->file_private = flags == MAP_PRIVATE;
     m->base = p;
     m->total = total;
     m->count = n;
@@ -53,6 +54,101 @@ int guest_mem_init(struct guest_mem *m, const struct guest_mem_region *layout, u
         m->r[i] = layout[i];
         m->r[i].hva = m->base + off;
         off += layout[i].size;
+    }
+    return 0;
+}
+
+int guest_mem_init(struct guest_mem *m, const struct guest_mem_region *layout, unsigned n)
+{
+    memset(m, 0, sizeof(*m));
+    m->fd = -1;
+    uint64_t total = layout_total(layout, n);
+    if (!total)
+        return -EINVAL;
+    int fd = memfd_create("arcvm-ram", MFD_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    if (ftruncate(fd, (off_t)total) < 0) {
+        int e = -errno;
+        close(fd);
+        return e;
+    }
+    return map_regions(m, layout, n, fd, total, MAP_SHARED);
+}
+
+int guest_mem_init_file(struct guest_mem *m, const struct guest_mem_region *layout, unsigned n,
+                        int fd)
+{
+    memset(m, 0, sizeof(*m));
+    m->fd = -1;
+    uint64_t total = layout_total(layout, n);
+    struct stat st;
+    if (!total) {
+        close(fd);
+        return -EINVAL;
+    }
+    if (fstat(fd, &st) < 0 || (uint64_t)st.st_size < total) {
+        close(fd);
+        return -ENODATA;
+    }
+    return map_regions(m, layout, n, fd, total, MAP_PRIVATE);
+}
+
+static bool page_is_zero(const uint8_t *p)
+{
+    const uint64_t *q = (const uint64_t *)p;
+    for (size_t i = 0; i < PAGE / 8; i++)
+        if (q[i])
+            return false;
+    return true;
+}
+
+/* Write the non-zero pages of [off, end) of the mapping to @fd. */
+static int dump_range(const struct guest_mem *m, int fd, uint64_t off, uint64_t end)
+{
+    while (off < end) {
+        while (off < end && page_is_zero(m->base + off))
+            off += PAGE;
+        uint64_t run = off;
+        while (run < end && !page_is_zero(m->base + run))
+            run += PAGE;
+        for (uint64_t at = off; at < run;) {
+            ssize_t w = pwrite(fd, m->base + at, run - at, (off_t)at);
+            if (w < 0 && errno == EINTR)
+                continue;
+            if (w <= 0)
+                return w < 0 ? -errno : -EIO;
+            at += (uint64_t)w;
+        }
+        off = run;
+    }
+    return 0;
+}
+
+int guest_mem_dump(const struct guest_mem *m, int fd)
+{
+    if (ftruncate(fd, (off_t)m->total) < 0)
+        return -errno;
+    /* A memfd's holes were never touched by the guest: skip them without
+     * reading (a read would allocate the page). */
+    uint64_t off = 0;
+    while (off < m->total) {
+        uint64_t data = off, hole = m->total;
+        if (!m->file_private) {
+            off_t d = lseek(m->fd, (off_t)off, SEEK_DATA);
+            if (d < 0) {
+                if (errno == ENXIO)
+                    break; /* only holes from here on */
+                return -errno;
+            }
+            off_t h = lseek(m->fd, d, SEEK_HOLE);
+            data = (uint64_t)d;
+            hole = h < 0 || (uint64_t)h > m->total ? m->total : (uint64_t)h;
+        }
+        int r = dump_range(m, fd, data & ~(PAGE - 1), hole);
+        if (r < 0)
+            return r;
+        off = hole;
     }
     return 0;
 }
@@ -106,6 +202,13 @@ int guest_mem_discard(const struct guest_mem *m, uint64_t gpa, uint64_t len)
     uint8_t *p = guest_mem_ptr(m, gpa, len);
     if (!p)
         return -EINVAL;
+    if (m->file_private) {
+        /* Dropping a private page would bring back the file's copy; fresh
+         * anonymous memory over it reads as zeros and frees the page. */
+        void *q = mmap(p, len, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
+        return q == MAP_FAILED ? -errno : 0;
+    }
     /* The RAM is a shared memfd mapping: dropping the pages from the page
      * tables would keep them in the file; punching a hole frees them. */
     off_t off = (off_t)(p - m->base);

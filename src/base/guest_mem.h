@@ -9,6 +9,7 @@
 #ifndef ARCVM_BASE_GUEST_MEM_H
 #define ARCVM_BASE_GUEST_MEM_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -21,7 +22,8 @@ struct guest_mem_region {
 };
 
 struct guest_mem {
-    int fd;           /* the memfd, -1 when not created */
+    int fd;           /* the memfd (or the file of a private mapping), -1: none */
+    bool file_private; /* a snapshot's memory file, mapped copy-on-write */
     uint8_t *base;    /* mapping of the whole memfd */
     uint64_t total;   /* bytes mapped */
     unsigned count;
@@ -32,6 +34,16 @@ struct guest_mem {
  * order, page aligned. On failure nothing is left allocated. */
 int guest_mem_init(struct guest_mem *m, const struct guest_mem_region *layout, unsigned n);
 void guest_mem_release(struct guest_mem *m);
+/* The same from a snapshot's memory file @fd (taken over: closed on release
+ * or failure), the regions laid out one after another from offset 0 as
+ * guest_mem_init() lays them in its memfd. The file is mapped private: pages
+ * come in on first touch and guest writes never reach it. -EINVAL for a bad
+ * layout, -ENODATA when the file is shorter than the layout. */
+int guest_mem_init_file(struct guest_mem *m, const struct guest_mem_region *layout, unsigned n,
+                        int fd);
+/* Write all of guest RAM to @fd (a new, empty file) in that layout, as a
+ * sparse file: pages that hold only zeros become holes. */
+int guest_mem_dump(const struct guest_mem *m, int fd);
 
 /* Host pointer for [gpa, gpa+len) if it lies entirely inside one region,
  * else NULL. len must be > 0. Overflow-safe for any inputs. */

@@ -6,6 +6,7 @@
 
 #include "api/api_client.h"
 #include "api/fc_main.h"
+#include "cli/cli.h"
 #include "lib/internal.h"
 
 #include <errno.h>
@@ -23,18 +24,12 @@
 #include <time.h>
 #include <unistd.h>
 
-/* Exit statuses (documented in README.md and --help). */
-enum {
-    EXIT_POWEROFF = 0, /* the guest powered off */
-    EXIT_ERROR = 1,    /* bad usage, bad input or a host failure */
-    EXIT_REBOOT = 2,   /* the guest rebooted (also a panic with panic=N) */
-    EXIT_CRASH = 3,    /* triple fault or emulation failure */
-};
 
 static void usage(FILE *f)
 {
     fprintf(f,
             "Usage: arcvm run --kernel PATH [options]\n"
+            "       arcvm restore --state PATH --mem PATH [options]\n"
             "       arcvm check [--json] [--kvm-device PATH] [--kernel-cache DIR|off]\n"
             "       arcvm vcpus --api-sock PATH\n"
             "       arcvm [firecracker] --api-sock PATH | --config-file FILE [...]\n"
@@ -82,9 +77,20 @@ static void usage(FILE *f)
             "  --kvm-device PATH    hypervisor device node (default /dev/kvm)\n"
             "  --no-kvm-check       start even where `arcvm check` says KVM cannot run a\n"
             "                       stock guest (for experts)\n"
+            "  --snapshot-to STATE,MEM[,resume]\n"
+            "                       on SIGUSR2, save the VM to these two files (state and\n"
+            "                       RAM) and stop, or run on with 'resume'\n"
             "\n"
             "On a terminal, the console is raw; type Ctrl-A x to stop the VM.\n"
             "SIGUSR1 prints what each vCPU is doing to stderr; the VM keeps running.\n"
+            "\n"
+            "arcvm restore --state PATH --mem PATH [options]: bring a saved VM back and\n"
+            "run it as 'run' does (same console, signals and exit status). Options:\n"
+            "  --clock-realtime     advance the guest clock by the time since the save\n"
+            "  --net-override ID=TAP  put network interface ID on another TAP device\n"
+            "  --vsock-uds PATH     the vsock device's host socket instead of the saved one\n"
+            "  --console MODE       serial/virtio (default): on stdin/stdout; none\n"
+            "  --snapshot-to, --log-level, --kvm-device, --no-kvm-check as for run\n"
             "\n"
             "arcvm check: can this host run VMs? One PASS/WARN/FAIL line per requirement\n"
             "with what to do; exit 0 when a stock Linux guest can run here, 1 if not.\n"
@@ -107,47 +113,12 @@ static uint64_t clock_us(clockid_t id)
     return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
-static void die_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-static void die_usage(const char *fmt, ...)
-{
-    char msg[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    fprintf(stderr, "arcvm: error: %s (see arcvm --help)\n", msg);
-    exit(EXIT_ERROR);
-}
 
-/* The terminal is restored on every way out of main(). */
-static struct termios saved_tio;
-static bool tio_saved;
-
-static void restore_terminal(void)
-{
-    if (tio_saved)
-        tcsetattr(STDIN_FILENO, TCSANOW, &saved_tio);
-    tio_saved = false;
-}
-
-static void raw_terminal(void)
-{
-    if (tcgetattr(STDIN_FILENO, &saved_tio) < 0)
-        return;
-    struct termios t = saved_tio;
-    /* Raw: keys (Ctrl-C included) go to the guest; its tty does echo and
-     * line editing. */
-    cfmakeraw(&t);
-    if (tcsetattr(STDIN_FILENO, TCSANOW, &t) == 0) {
-        tio_saved = true;
-        atexit(restore_terminal);
-    }
-}
 
 enum { OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_CPUS, OPT_MEMORY, OPT_CONSOLE,
        OPT_BOOT_TIMER, OPT_LOG_LEVEL, OPT_KVM_DEVICE, OPT_DISK, OPT_RNG,
        OPT_VIRTIO_CMDLINE, OPT_CPU_AFFINITY, OPT_NET, OPT_VSOCK, OPT_BALLOON,
-       OPT_KERNEL_CACHE, OPT_NO_KVM_CHECK, OPT_JSON, OPT_API_SOCK };
+       OPT_KERNEL_CACHE, OPT_NO_KVM_CHECK, OPT_JSON, OPT_API_SOCK, OPT_SNAPSHOT_TO };
 
 static const struct option run_opts[] = {
     {"kernel", required_argument, NULL, OPT_KERNEL},
@@ -168,6 +139,7 @@ static const struct option run_opts[] = {
     {"balloon", required_argument, NULL, OPT_BALLOON},
     {"kernel-cache", required_argument, NULL, OPT_KERNEL_CACHE},
     {"no-kvm-check", no_argument, NULL, OPT_NO_KVM_CHECK},
+    {"snapshot-to", required_argument, NULL, OPT_SNAPSHOT_TO},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -183,6 +155,7 @@ struct run_args {
     bool boot_timer, rng, virtio_cmdline, no_kvm_check;
     unsigned naffinity;
     const char *affinity[64]; /* VCPU:CPUS */
+    struct cli_snapshot_to snapshot_to;
 };
 
 /* A device option for the library: its own error message on failure. */
@@ -244,6 +217,7 @@ static void parse_run(int argc, char **argv, struct run_args *a, arcvm *vm)
         case OPT_BOOT_TIMER: a->boot_timer = true; break;
         case OPT_KVM_DEVICE: a->kvm_device = optarg; break;
         case OPT_NO_KVM_CHECK: a->no_kvm_check = true; break;
+        case OPT_SNAPSHOT_TO: cli_parse_snapshot_to(optarg, &a->snapshot_to); break;
         case OPT_LOG_LEVEL: {
             int l;
             if (arcvm_log_level_parse(optarg, &l) < 0)
@@ -300,20 +274,11 @@ static bool default_kernel_cache(const char *opt, char *out, size_t outlen)
     return n > 0 && (size_t)n < outlen;
 }
 
-/* SIGUSR1: one line per vCPU on stderr (raw terminal or not: \r\n). */
-static void print_vcpus(arcvm *vm)
+
+static int start_fresh(arcvm *vm, const void *arg)
 {
-    enum { MAX = 256 };
-    struct arcvm_vcpu_info *v = calloc(MAX, sizeof(*v));
-    int n = v ? arcvm_get_vcpu_info(vm, v, MAX) : -ENOMEM;
-    if (n < 0)
-        fprintf(stderr, "arcvm: vCPU report: %s\r\n", arcvm_last_error(vm));
-    for (int i = 0; i < n && i < MAX; i++) {
-        char line[256];
-        arcvm_vcpu_info_format(&v[i], line, sizeof(line));
-        fprintf(stderr, "arcvm: %s\r\n", line);
-    }
-    free(v);
+    (void)arg;
+    return arcvm_start(vm);
 }
 
 static int run(int argc, char **argv)
@@ -364,74 +329,7 @@ static int run(int argc, char **argv)
         return EXIT_ERROR;
     }
 
-    /* Termination signals are taken synchronously through a signalfd; block
-     * them before any VM thread exists so every thread inherits the mask. */
-    sigset_t sigs;
-    sigemptyset(&sigs);
-    sigaddset(&sigs, SIGINT);
-    sigaddset(&sigs, SIGTERM);
-    sigaddset(&sigs, SIGHUP);
-    sigaddset(&sigs, SIGQUIT);
-    sigaddset(&sigs, SIGUSR1); /* the vCPU report */
-    sigprocmask(SIG_BLOCK, &sigs, NULL);
-    int sfd = signalfd(-1, &sigs, SFD_CLOEXEC);
-    signal(SIGPIPE, SIG_IGN); /* a closed stdout is an error to report, not a death */
-
-    if (tty)
-        raw_terminal();
-    if (arcvm_start(vm) < 0) {
-        restore_terminal();
-        fprintf(stderr, "arcvm: error: %s\n", arcvm_last_error(vm));
-        arcvm_destroy(vm);
-        return EXIT_ERROR;
-    }
-
-    int killed_by = 0;
-    struct pollfd pfd[2] = {{arcvm_state_fd(vm), POLLIN, 0}, {sfd, POLLIN, 0}};
-    for (;;) {
-        enum arcvm_state s = arcvm_get_state(vm);
-        if (s == ARCVM_STATE_STOPPING || s == ARCVM_STATE_STOPPED || s == ARCVM_STATE_FAILED)
-            break;
-        if (poll(pfd, sfd >= 0 ? 2 : 1, -1) < 0 && errno != EINTR)
-            break;
-        if (pfd[0].revents & POLLIN) {
-            uint64_t v;
-            (void)!read(pfd[0].fd, &v, sizeof(v));
-        }
-        if (sfd >= 0 && (pfd[1].revents & POLLIN)) {
-            struct signalfd_siginfo si;
-            if (read(sfd, &si, sizeof(si)) != sizeof(si))
-                continue;
-            if (si.ssi_signo == SIGUSR1) {
-                print_vcpus(vm);
-            } else if (!killed_by) {
-                killed_by = (int)si.ssi_signo;
-                arcvm_stop(vm);
-            }
-        }
-    }
-    struct arcvm_exit ex;
-    arcvm_wait(vm, &ex);
-    restore_terminal();
-    arcvm_destroy(vm);
-    if (sfd >= 0)
-        close(sfd);
-
-    switch (ex.reason) {
-    case ARCVM_EXIT_POWEROFF:
-        return EXIT_POWEROFF;
-    case ARCVM_EXIT_REBOOT:
-        arcvm_log(ARCVM_LOG_INFO, "%s", ex.message);
-        return EXIT_REBOOT;
-    case ARCVM_EXIT_CRASH:
-        arcvm_log(ARCVM_LOG_ERROR, "guest crashed: %s", ex.message);
-        return EXIT_CRASH;
-    case ARCVM_EXIT_STOPPED:
-        return killed_by ? 128 + killed_by : EXIT_POWEROFF;
-    default:
-        arcvm_log(ARCVM_LOG_ERROR, "%s", ex.message[0] ? ex.message : "the VM failed");
-        return EXIT_ERROR;
-    }
+    return cli_run_vm(vm, tty, start_fresh, NULL, a.snapshot_to.state ? &a.snapshot_to : NULL);
 }
 
 /* `arcvm check [--json] [--kvm-device PATH] [--kernel-cache DIR|off]`. */
@@ -580,6 +478,8 @@ int main(int argc, char **argv)
     }
     if (!strcmp(argv[1], "run"))
         return run(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "restore"))
+        return cli_restore(argc - 1, argv + 1);
     if (!strcmp(argv[1], "check"))
         return check(argc - 1, argv + 1);
     if (!strcmp(argv[1], "vcpus"))

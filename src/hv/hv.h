@@ -193,6 +193,30 @@ void hv_vcpu_clear_exit_request(struct hv_vcpu *vcpu);
  * vCPU's own thread when it parks; a no-op where unsupported. */
 void hv_vcpu_notify_paused(struct hv_vcpu *vcpu);
 
+/* ---- snapshots ----
+ * A paused machine's hypervisor state, written to and read from one section
+ * each (base/snap.h). Save is called with every vCPU outside the guest; load
+ * on a VM and vCPUs just created, before any vCPU runs. Load refuses a state
+ * this backend or host cannot take (-EPROTO malformed, -ENOTSUP another kind
+ * of host) and leaves the object fit only for destruction. */
+struct snap_w;
+struct snap_r;
+/* Finish an I/O or MMIO access the guest is in the middle of (the backend
+ * completes it only on the next entry), without running the guest. From the
+ * vCPU's own thread, before it parks. 0 when nothing is pending any more;
+ * 1 with @exit filled when the access needs the VMM once more (string I/O):
+ * handle it and call again. */
+int hv_vcpu_complete_pending(struct hv_vcpu *vcpu, struct hv_exit *exit);
+/* Everything of one vCPU (x86: CPUID, MP state, registers, XSAVE, XCRs,
+ * debug registers, LAPIC, every MSR the backend lists, events, TSC rate). */
+int hv_vcpu_save(struct hv_vcpu *vcpu, struct snap_w *w);
+int hv_vcpu_load(struct hv_vcpu *vcpu, struct snap_r *r);
+/* The VM-wide state emulated in the hypervisor (x86: PIC, IOAPIC, PIT,
+ * kvmclock). @clock_realtime: advance the guest clock by the real time
+ * elapsed since the save, instead of resuming it where it stopped. */
+int hv_vm_save(struct hv_vm *vm, struct snap_w *w);
+int hv_vm_load(struct hv_vm *vm, struct snap_r *r, bool clock_realtime);
+
 #if defined(__x86_64__)
 #include "hv/hv_x86.h"
 #endif

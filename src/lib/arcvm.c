@@ -6,6 +6,7 @@
  */
 #include "arcvm.h"
 
+#include "lib/handle.h"
 #include "lib/internal.h"
 
 #include "vmm/config.h"
@@ -21,13 +22,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct arcvm {
-    pthread_mutex_t lock;
-    struct vm_config cfg;
-    struct vm *vm;
-    char err[1024];
-};
-
 _Static_assert((int)ARCVM_STATE_FAILED == (int)VM_FAILED, "state enums agree");
 _Static_assert((int)ARCVM_EXIT_ERROR == (int)VM_EXIT_ERROR, "exit enums agree");
 
@@ -36,8 +30,7 @@ const char *arcvm_version(void)
     return ARCVM_VERSION;
 }
 
-static int fail(arcvm *h, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int fail(arcvm *h, int err, const char *fmt, ...)
+int lib_fail(arcvm *h, int err, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -79,7 +72,7 @@ const char *arcvm_last_error(const arcvm *h)
         pthread_mutex_lock(&(h)->lock);                                                            \
         int r_ = 0;                                                                                \
         if ((h)->vm)                                                                               \
-            r_ = fail((h), -EBUSY, "the VM is already started: settings are fixed");               \
+            r_ = lib_fail((h), -EBUSY, "the VM is already started: settings are fixed");               \
         else {                                                                                     \
             __VA_ARGS__;                                                                           \
         }                                                                                          \
@@ -91,7 +84,7 @@ static int set_str(arcvm *h, char **field, const char *v)
 {
     char *d = NULL;
     if (v && !(d = strdup(v)))
-        return fail(h, -ENOMEM, "out of memory");
+        return lib_fail(h, -ENOMEM, "out of memory");
     free(*field);
     *field = d;
     return 0;
@@ -124,7 +117,7 @@ int arcvm_set_vcpus(arcvm *h, unsigned count)
 {
     SETTER(h, {
         if (count == 0)
-            r_ = fail(h, -EINVAL, "0 vCPUs: a VM needs at least one");
+            r_ = lib_fail(h, -EINVAL, "0 vCPUs: a VM needs at least one");
         else
             h->cfg.vcpus = count;
     });
@@ -134,11 +127,11 @@ int arcvm_set_memory(arcvm *h, uint64_t bytes)
 {
     SETTER(h, {
         if (bytes < CONFIG_MEM_MIN)
-            r_ = fail(h, -EINVAL, "memory %llu MiB is too small: give at least %llu MiB",
+            r_ = lib_fail(h, -EINVAL, "memory %llu MiB is too small: give at least %llu MiB",
                       (unsigned long long)(bytes >> 20),
                       (unsigned long long)(CONFIG_MEM_MIN >> 20));
         else if (bytes & ((1ull << 20) - 1))
-            r_ = fail(h, -EINVAL, "memory must be a whole number of MiB");
+            r_ = lib_fail(h, -EINVAL, "memory must be a whole number of MiB");
         else
             h->cfg.mem_bytes = bytes;
     });
@@ -149,7 +142,7 @@ int arcvm_set_console(arcvm *h, enum arcvm_console mode, int in_fd, int out_fd)
     SETTER(h, {
         if (mode != ARCVM_CONSOLE_SERIAL && mode != ARCVM_CONSOLE_VIRTIO &&
             mode != ARCVM_CONSOLE_NONE) {
-            r_ = fail(h, -EINVAL, "unknown console mode %d", (int)mode);
+            r_ = lib_fail(h, -EINVAL, "unknown console mode %d", (int)mode);
         } else {
             h->cfg.console = mode == ARCVM_CONSOLE_SERIAL   ? CONSOLE_SERIAL
                              : mode == ARCVM_CONSOLE_VIRTIO ? CONSOLE_VIRTIO
@@ -170,9 +163,9 @@ int arcvm_add_disk_spec(arcvm *h, const char *spec)
     SETTER(h, {
         struct disk_config d;
         if (h->cfg.ndisks == CONFIG_MAX_DISKS)
-            r_ = fail(h, -E2BIG, "too many disks: at most %d", CONFIG_MAX_DISKS);
+            r_ = lib_fail(h, -E2BIG, "too many disks: at most %d", CONFIG_MAX_DISKS);
         else if (!spec)
-            r_ = fail(h, -EINVAL, "no disk description");
+            r_ = lib_fail(h, -EINVAL, "no disk description");
         else if (config_parse_disk(spec, &d, h->err, sizeof(h->err)) < 0)
             r_ = -EINVAL;
         else
@@ -187,7 +180,7 @@ int arcvm_add_disk(arcvm *h, const char *path, int readonly, const char *id)
                      id ? ",id=" : "", id ? id : "");
     if (!path || !*path || strchr(path, ',') || (id && strchr(id, ',')) || n < 0 ||
         (size_t)n >= sizeof(spec))
-        SETTER(h, r_ = fail(h, -EINVAL, "disk path and id must be non-empty and contain no commas"));
+        SETTER(h, r_ = lib_fail(h, -EINVAL, "disk path and id must be non-empty and contain no commas"));
     return arcvm_add_disk_spec(h, spec);
 }
 
@@ -196,9 +189,9 @@ int arcvm_add_net(arcvm *h, const char *spec)
     SETTER(h, {
         struct net_config n;
         if (h->cfg.nnets == CONFIG_MAX_NETS)
-            r_ = fail(h, -E2BIG, "too many network interfaces: at most %d", CONFIG_MAX_NETS);
+            r_ = lib_fail(h, -E2BIG, "too many network interfaces: at most %d", CONFIG_MAX_NETS);
         else if (!spec || config_parse_net(spec, &n, h->err, sizeof(h->err)) < 0)
-            r_ = spec ? -EINVAL : fail(h, -EINVAL, "no network interface description");
+            r_ = spec ? -EINVAL : lib_fail(h, -EINVAL, "no network interface description");
         else
             h->cfg.nets[h->cfg.nnets++] = n;
     });
@@ -209,7 +202,7 @@ int arcvm_set_vsock_spec(arcvm *h, const char *spec)
     SETTER(h, {
         struct vsock_config v;
         if (!spec)
-            r_ = fail(h, -EINVAL, "no vsock description");
+            r_ = lib_fail(h, -EINVAL, "no vsock description");
         else if (config_parse_vsock(spec, &v, h->err, sizeof(h->err)) < 0)
             r_ = -EINVAL;
         else {
@@ -224,7 +217,7 @@ int arcvm_set_vsock(arcvm *h, uint32_t cid, const char *uds_path)
     char spec[4200];
     int n = snprintf(spec, sizeof(spec), "cid=%u,uds=%s", cid, uds_path ? uds_path : "");
     if (n < 0 || (size_t)n >= sizeof(spec) || (uds_path && strchr(uds_path, ',')))
-        SETTER(h, r_ = fail(h, -EINVAL, "vsock socket path is too long or contains a comma"));
+        SETTER(h, r_ = lib_fail(h, -EINVAL, "vsock socket path is too long or contains a comma"));
     return arcvm_set_vsock_spec(h, spec);
 }
 
@@ -233,7 +226,7 @@ int arcvm_set_balloon_spec(arcvm *h, const char *spec)
     SETTER(h, {
         struct balloon_config b;
         if (!spec)
-            r_ = fail(h, -EINVAL, "no balloon description");
+            r_ = lib_fail(h, -EINVAL, "no balloon description");
         else if (config_parse_balloon(spec, &b, h->err, sizeof(h->err)) < 0)
             r_ = -EINVAL;
         else
@@ -270,13 +263,13 @@ int arcvm_set_vcpu_affinity(arcvm *h, int vcpu, const char *cpulist)
     SETTER(h, {
         cpu_set_t set;
         if (config_parse_cpulist(cpulist, &set) < 0)
-            r_ = fail(h, -EINVAL, "CPU list '%s': give CPU numbers and ranges such as 0-3,6",
+            r_ = lib_fail(h, -EINVAL, "CPU list '%s': give CPU numbers and ranges such as 0-3,6",
                       cpulist ? cpulist : "");
         else if (vcpu < -1 || vcpu >= CONFIG_MAX_AFFINITY)
-            r_ = fail(h, -EINVAL, "vCPU %d: no such vCPU index", vcpu);
+            r_ = lib_fail(h, -EINVAL, "vCPU %d: no such vCPU index", vcpu);
         else if ((r_ = config_set_affinity(&h->cfg, vcpu < 0 ? CONFIG_ALL_VCPUS : (unsigned)vcpu,
                                            &set)) < 0)
-            fail(h, r_, "out of memory");
+            lib_fail(h, r_, "out of memory");
     });
 }
 
@@ -342,7 +335,7 @@ int arcvm_start(arcvm *h)
     pthread_mutex_lock(&h->lock);
     int r;
     if (h->vm) {
-        r = fail(h, -EINVAL, "the VM is already %s: it can be started once",
+        r = lib_fail(h, -EINVAL, "the VM is already %s: it can be started once",
                  vm_state_name(vm_get_state(h->vm)));
         goto out;
     }
@@ -357,55 +350,55 @@ out:
     return r;
 }
 
-static struct vm *started(arcvm *h, const char *what)
+struct vm *lib_started(arcvm *h, const char *what)
 {
     pthread_mutex_lock(&h->lock);
     struct vm *vm = h->vm;
     if (!vm)
-        fail(h, -EINVAL, "cannot %s: the VM is not started", what);
+        lib_fail(h, -EINVAL, "cannot %s: the VM is not started", what);
     pthread_mutex_unlock(&h->lock);
     return vm;
 }
 
 int arcvm_pause(arcvm *h)
 {
-    struct vm *vm = started(h, "pause");
+    struct vm *vm = lib_started(h, "pause");
     if (!vm)
         return -EINVAL;
     int r = vm_pause(vm);
     if (r == -ETIMEDOUT)
-        return fail(h, r, "pausing timed out: a vCPU did not leave the guest");
+        return lib_fail(h, r, "pausing timed out: a vCPU did not leave the guest");
     if (r < 0)
-        return fail(h, r, "cannot pause a VM that is %s", vm_state_name(vm_get_state(vm)));
+        return lib_fail(h, r, "cannot pause a VM that is %s", vm_state_name(vm_get_state(vm)));
     return 0;
 }
 
 int arcvm_resume(arcvm *h)
 {
-    struct vm *vm = started(h, "resume");
+    struct vm *vm = lib_started(h, "resume");
     if (!vm)
         return -EINVAL;
     int r = vm_resume(vm);
     if (r < 0)
-        return fail(h, r, "cannot resume a VM that is %s", vm_state_name(vm_get_state(vm)));
+        return lib_fail(h, r, "cannot resume a VM that is %s", vm_state_name(vm_get_state(vm)));
     return 0;
 }
 
 int arcvm_stop(arcvm *h)
 {
-    struct vm *vm = started(h, "stop");
+    struct vm *vm = lib_started(h, "stop");
     if (!vm)
         return -EINVAL;
     enum vm_state s = vm_get_state(vm);
     if (s != VM_RUNNING && s != VM_PAUSED)
-        return fail(h, -EINVAL, "cannot stop a VM that is %s", vm_state_name(s));
+        return lib_fail(h, -EINVAL, "cannot stop a VM that is %s", vm_state_name(s));
     vm_request_stop(vm, VM_EXIT_STOPPED, "stopped by request");
     return 0;
 }
 
 int arcvm_wait(arcvm *h, struct arcvm_exit *exit)
 {
-    struct vm *vm = started(h, "wait");
+    struct vm *vm = lib_started(h, "wait");
     if (!vm)
         return -EINVAL;
     struct vm_exit_info info;
@@ -419,42 +412,42 @@ int arcvm_wait(arcvm *h, struct arcvm_exit *exit)
 
 int arcvm_send_ctrl_alt_del(arcvm *h)
 {
-    struct vm *vm = started(h, "send Ctrl-Alt-Del");
+    struct vm *vm = lib_started(h, "send Ctrl-Alt-Del");
     if (!vm)
         return -EINVAL;
     int r = vm_send_ctrl_alt_del(vm);
     if (r == -EAGAIN)
-        return fail(h, r, "the guest has not read the previous key presses yet");
+        return lib_fail(h, r, "the guest has not read the previous key presses yet");
     if (r < 0)
-        return fail(h, r, "cannot send Ctrl-Alt-Del to a VM that is %s",
+        return lib_fail(h, r, "cannot send Ctrl-Alt-Del to a VM that is %s",
                     vm_state_name(vm_get_state(vm)));
     return 0;
 }
 
 int arcvm_read_guest(arcvm *h, uint64_t gpa, void *buf, size_t len)
 {
-    struct vm *vm = started(h, "read guest memory");
+    struct vm *vm = lib_started(h, "read guest memory");
     if (!vm)
         return -EINVAL;
     if (vm_read_guest(vm, gpa, buf, len) < 0)
-        return fail(h, -EFAULT, "0x%llx+%zu is not guest RAM", (unsigned long long)gpa, len);
+        return lib_fail(h, -EFAULT, "0x%llx+%zu is not guest RAM", (unsigned long long)gpa, len);
     return 0;
 }
 
 int arcvm_write_guest(arcvm *h, uint64_t gpa, const void *buf, size_t len)
 {
-    struct vm *vm = started(h, "write guest memory");
+    struct vm *vm = lib_started(h, "write guest memory");
     if (!vm)
         return -EINVAL;
     if (vm_write_guest(vm, gpa, buf, len) < 0)
-        return fail(h, -EFAULT, "0x%llx+%zu is not guest RAM", (unsigned long long)gpa, len);
+        return lib_fail(h, -EFAULT, "0x%llx+%zu is not guest RAM", (unsigned long long)gpa, len);
     return 0;
 }
 
 int arcvm_get_metrics(arcvm *h, struct arcvm_metrics *m)
 {
     memset(m, 0, sizeof(*m));
-    struct vm *vm = started(h, "read metrics");
+    struct vm *vm = lib_started(h, "read metrics");
     if (!vm)
         return -EINVAL;
     struct vm_metrics vmm;
@@ -504,38 +497,38 @@ void arcvm_log_set_fd(int fd)
 static int balloon_missing(arcvm *h, int r, const char *what)
 {
     if (r == -ENODEV)
-        return fail(h, r, "cannot %s: the VM has no balloon (configure one before start)", what);
+        return lib_fail(h, r, "cannot %s: the VM has no balloon (configure one before start)", what);
     return r;
 }
 
 int arcvm_balloon_set_target(arcvm *h, uint32_t target_mib)
 {
-    struct vm *vm = started(h, "change the balloon");
+    struct vm *vm = lib_started(h, "change the balloon");
     if (!vm)
         return -EINVAL;
     int r = vm_balloon_set_target(vm, target_mib);
     if (r == -EINVAL)
-        return fail(h, r, "balloon target %u MiB is more than the guest's memory", target_mib);
+        return lib_fail(h, r, "balloon target %u MiB is more than the guest's memory", target_mib);
     return balloon_missing(h, r, "change the balloon");
 }
 
 int arcvm_balloon_set_stats_interval(arcvm *h, unsigned seconds)
 {
-    struct vm *vm = started(h, "change balloon statistics");
+    struct vm *vm = lib_started(h, "change balloon statistics");
     if (!vm)
         return -EINVAL;
     int r = vm_balloon_set_stats_interval(vm, seconds);
     if (r == -ENOTSUP)
-        return fail(h, r, "balloon statistics were not enabled at start; they cannot be now");
+        return lib_fail(h, r, "balloon statistics were not enabled at start; they cannot be now");
     if (r == -EINVAL)
-        return fail(h, r, "statistics cannot be switched off after start: give an interval > 0");
+        return lib_fail(h, r, "statistics cannot be switched off after start: give an interval > 0");
     return balloon_missing(h, r, "change balloon statistics");
 }
 
 int arcvm_balloon_get(arcvm *h, struct arcvm_balloon *out)
 {
     memset(out, 0, sizeof(*out));
-    struct vm *vm = started(h, "read the balloon");
+    struct vm *vm = lib_started(h, "read the balloon");
     if (!vm)
         return -EINVAL;
     struct virtio_balloon_info info;
@@ -591,15 +584,15 @@ _Static_assert((int)ARCVM_VCPU_DONE == (int)VCPU_DONE, "vCPU place enums agree")
 
 int arcvm_get_vcpu_info(arcvm *h, struct arcvm_vcpu_info *out, unsigned max)
 {
-    struct vm *vm = started(h, "report on vCPUs");
+    struct vm *vm = lib_started(h, "report on vCPUs");
     if (!vm)
         return -EINVAL;
     struct vcpu_report *rep = calloc(max ? max : 1, sizeof(*rep));
     if (!rep)
-        return fail(h, -ENOMEM, "out of memory");
+        return lib_fail(h, -ENOMEM, "out of memory");
     int n = vm_vcpu_report(vm, rep, max, VCPU_INFO_TIMEOUT_MS);
     if (n == -EINVAL)
-        fail(h, n, "the VM is not running");
+        lib_fail(h, n, "the VM is not running");
     for (int i = 0; i < n && (unsigned)i < max; i++) {
         const struct vcpu_report *r = &rep[i];
         out[i] = (struct arcvm_vcpu_info){

@@ -117,6 +117,16 @@ int config_parse_uint(const char *s, unsigned *out);
 int config_validate(const struct vm_config *c, unsigned max_vcpus, uint64_t host_mem, char *err,
                     size_t errlen);
 
+/* Snapshots (config_state.c): the machine-defining fields of @c (kernel,
+ * command line, vCPUs, memory, console kind, devices and their back ends)
+ * into the caller's section; load replaces those fields of @c and keeps
+ * the process-side ones (console fds, hypervisor device, pinning). Load
+ * returns -EPROTO for a malformed section and leaves @c releasable. */
+struct snap_w;
+struct snap_r;
+void config_save(const struct vm_config *c, struct snap_w *w);
+int config_load(struct vm_config *c, struct snap_r *r);
+
 /* Physical memory of this host in bytes (0 if unknown). */
 uint64_t config_host_memory(void);
 

@@ -11,7 +11,8 @@ static const char *const names[VM_STATE_COUNT] = {
 /* allowed[from] is the set of states reachable in one step. */
 static const unsigned allowed[VM_STATE_COUNT] = {
     [VM_CREATED] = BIT(VM_INITIALIZING) | BIT(VM_FAILED),
-    [VM_INITIALIZING] = BIT(VM_RUNNING) | BIT(VM_FAILED),
+    /* A restored VM comes up paused (Firecracker's snapshot load). */
+    [VM_INITIALIZING] = BIT(VM_RUNNING) | BIT(VM_PAUSED) | BIT(VM_FAILED),
     [VM_RUNNING] = BIT(VM_PAUSED) | BIT(VM_STOPPING) | BIT(VM_FAILED),
     [VM_PAUSED] = BIT(VM_RUNNING) | BIT(VM_STOPPING) | BIT(VM_FAILED),
     [VM_STOPPING] = BIT(VM_STOPPED) | BIT(VM_FAILED),

@@ -81,11 +81,30 @@ static void vcpu_set_where(struct vcpu *v, enum vcpu_where w)
     atomic_store_explicit(&v->where, w, memory_order_relaxed);
 }
 
+static bool vcpu_handle_exit(struct vcpu *v, const struct hv_exit *e);
+
+/* A paused VM may be snapshotted: no guest access may be left half done.
+ * Bounded: a string I/O needs one round per run-area page at most. */
+static void vcpu_complete_pending(struct vcpu *v)
+{
+    for (unsigned round = 0; round < 64; round++) {
+        struct hv_exit e;
+        int r = hv_vcpu_complete_pending(v->hv, &e);
+        if (r < 0)
+            log_warn("vcpu%u: completing its last access failed: %s", v->id, strerror(-r));
+        if (r <= 0 || !vcpu_handle_exit(v, &e))
+            return;
+    }
+}
+
 /* Park while a pause is requested; returns false when the thread must end. */
 static bool vcpu_check_state(struct vcpu *v)
 {
     struct vm *vm = v->vm;
     bool keep = true;
+    /* Outside the lock: finishing an access may run device code that
+     * stops the VM. Attention is rare (pause, stop), the cost one ioctl. */
+    vcpu_complete_pending(v);
     pthread_mutex_lock(&vm->lock);
     bool told = false;
     while (vm->pause_requested && vm->state != VM_STOPPING && vm->state != VM_FAILED) {

@@ -28,7 +28,7 @@ static uint64_t clock_us(clockid_t id)
 
 
 /* Set the state and tell waiters; vm->lock held. */
-static void set_state(struct vm *vm, enum vm_state s)
+void vm_set_state(struct vm *vm, enum vm_state s)
 {
     if (vm->state == s)
         return;
@@ -43,7 +43,10 @@ static void set_state(struct vm *vm, enum vm_state s)
     (void)!write(vm->state_fd, &one, sizeof(one));
 }
 
-int vm_create(struct vm **out, const struct vm_config *cfg, char *err, size_t errlen)
+/* The VM object for @cfg with the hypervisor open; @validate: check the
+ * configuration first (a restore checks the one its snapshot brings). */
+static int vm_alloc(struct vm **out, const struct vm_config *cfg, bool validate, char *err,
+                    size_t errlen)
 {
     struct vm *vm = calloc(1, sizeof(*vm));
     if (!vm) {
@@ -65,7 +68,7 @@ int vm_create(struct vm **out, const struct vm_config *cfg, char *err, size_t er
 
     /* Input first, so a bad file or size is reported as such even on a host
      * without KVM; then the limits only the hypervisor knows. */
-    r = config_validate(&vm->cfg, 0, config_host_memory(), err, errlen);
+    r = validate ? config_validate(&vm->cfg, 0, config_host_memory(), err, errlen) : 0;
     if (r < 0)
         goto fail;
     const char *dev = vm->cfg.hv_device ? vm->cfg.hv_device : "/dev/kvm";
@@ -77,7 +80,9 @@ int vm_create(struct vm **out, const struct vm_config *cfg, char *err, size_t er
     r = hostcheck_for_start(vm->hv, dev, !vm->cfg.skip_kvm_check, err, errlen);
     if (r < 0)
         goto fail;
-    r = config_validate(&vm->cfg, hv_caps(vm->hv)->max_vcpus, config_host_memory(), err, errlen);
+    r = validate ? config_validate(&vm->cfg, hv_caps(vm->hv)->max_vcpus, config_host_memory(),
+                                   err, errlen)
+                 : 0;
     if (r < 0)
         goto fail;
     vm->state_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -99,6 +104,21 @@ int vm_create(struct vm **out, const struct vm_config *cfg, char *err, size_t er
 fail:
     vm_destroy(vm);
     return r;
+}
+
+int vm_create(struct vm **out, const struct vm_config *cfg, char *err, size_t errlen)
+{
+    return vm_alloc(out, cfg, true, err, errlen);
+}
+
+int vm_create_for_restore(struct vm **out, const struct vm_config *cfg, char *err, size_t errlen)
+{
+    return vm_alloc(out, cfg, false, err, errlen);
+}
+
+const struct vm_config *vm_get_config(const struct vm *vm)
+{
+    return &vm->cfg;
 }
 
 enum vm_state vm_get_state(struct vm *vm)
@@ -131,14 +151,14 @@ static void console_quit(void *opaque)
     vm_request_stop(opaque, VM_EXIT_STOPPED, "stopped from the console (Ctrl-A x)");
 }
 
-/* Everything up to running vCPU threads. On failure the caller marks the VM
- * failed; vm_destroy() releases whatever was built. */
-static int vm_build(struct vm *vm, char *err, size_t errlen)
+int vm_build_platform(struct vm *vm, int mem_fd, char *err, size_t errlen)
 {
     struct hv_vm_config hc = {.irqchip = true, .timer = true};
     int r = hv_vm_create(vm->hv, &hc, &vm->hvm);
     if (r < 0) {
         snprintf(err, errlen, "creating the VM failed: %s", strerror(-r));
+        if (mem_fd >= 0)
+            close(mem_fd);
         return r;
     }
     struct guest_mem_region layout[GUEST_MEM_MAX_REGIONS];
@@ -146,9 +166,17 @@ static int vm_build(struct vm *vm, char *err, size_t errlen)
     if (r < 0) {
         snprintf(err, errlen, "no memory layout for %llu MiB",
                  (unsigned long long)(vm->cfg.mem_bytes >> 20));
+        if (mem_fd >= 0)
+            close(mem_fd);
         return r;
     }
-    r = guest_mem_init(&vm->mem, layout, (unsigned)r);
+    r = mem_fd < 0 ? guest_mem_init(&vm->mem, layout, (unsigned)r)
+                   : guest_mem_init_file(&vm->mem, layout, (unsigned)r, mem_fd);
+    if (r == -ENODATA) {
+        snprintf(err, errlen, "the memory file is smaller than the snapshot's %llu MiB of RAM",
+                 (unsigned long long)(vm->cfg.mem_bytes >> 20));
+        return r;
+    }
     if (r < 0) {
         snprintf(err, errlen, "allocating %llu MiB of guest memory failed: %s",
                  (unsigned long long)(vm->cfg.mem_bytes >> 20), strerror(-r));
@@ -200,17 +228,12 @@ static int vm_build(struct vm *vm, char *err, size_t errlen)
         snprintf(err, errlen, "creating devices failed: %s", strerror(-r));
         return r;
     }
-    r = vm_devices_create(vm, err, errlen);
-    if (r < 0)
-        return r;
-    /* The firmware tables and command line announce the virtio devices. */
-    for (unsigned i = 0; i < vm->nvirtio; i++)
-        vm->arch_virtio[i] = (struct arch_virtio_dev){vm->virtio[i].base, vm->virtio[i].gsi};
-    vm->arch_boot.nvirtio = vm->nvirtio;
-    r = arch_load(vm->arch, err, errlen);
-    if (r < 0)
-        return r;
+    return vm_devices_create(vm, err, errlen);
+}
 
+int vm_create_vcpus(struct vm *vm, bool boot, char *err, size_t errlen)
+{
+    int r;
     vm->vcpus = calloc(vm->nvcpus, sizeof(*vm->vcpus));
     if (!vm->vcpus) {
         snprintf(err, errlen, "out of memory");
@@ -226,13 +249,18 @@ static int vm_build(struct vm *vm, char *err, size_t errlen)
             snprintf(err, errlen, "creating vCPU %u failed: %s", i, strerror(-r));
             return r;
         }
-        r = arch_vcpu_init(vm->arch, v->hv, i);
+        r = boot ? arch_vcpu_init(vm->arch, v->hv, i) : 0;
         if (r < 0) {
             snprintf(err, errlen, "setting up vCPU %u failed: %s", i, strerror(-r));
             return r;
         }
     }
-    r = pthread_create(&vm->loop_thread, NULL, loop_thread, vm);
+    return 0;
+}
+
+int vm_start_loop(struct vm *vm, char *err, size_t errlen)
+{
+    int r = pthread_create(&vm->loop_thread, NULL, loop_thread, vm);
     if (r) {
         snprintf(err, errlen, "starting the event loop thread failed: %s", strerror(r));
         return -r;
@@ -241,9 +269,27 @@ static int vm_build(struct vm *vm, char *err, size_t errlen)
     return 0;
 }
 
+/* Everything up to running vCPU threads. On failure the caller marks the VM
+ * failed; vm_destroy() releases whatever was built. */
+static int vm_build(struct vm *vm, char *err, size_t errlen)
+{
+    int r = vm_build_platform(vm, -1, err, errlen);
+    if (r < 0)
+        return r;
+    /* The firmware tables and command line announce the virtio devices. */
+    for (unsigned i = 0; i < vm->nvirtio; i++)
+        vm->arch_virtio[i] = (struct arch_virtio_dev){vm->virtio[i].base, vm->virtio[i].gsi};
+    vm->arch_boot.nvirtio = vm->nvirtio;
+    r = arch_load(vm->arch, err, errlen);
+    if (r < 0)
+        return r;
+    r = vm_create_vcpus(vm, true, err, errlen);
+    return r < 0 ? r : vm_start_loop(vm, err, errlen);
+}
+
 /* Start vCPU threads with the kick signal blocked; each unblocks it itself,
  * so that no other thread of the process ever receives it. */
-static int start_vcpus(struct vm *vm, char *err, size_t errlen)
+int vm_start_vcpus(struct vm *vm, char *err, size_t errlen)
 {
     sigset_t set, old;
     sigemptyset(&set);
@@ -283,7 +329,7 @@ int vm_start(struct vm *vm, char *err, size_t errlen)
         pthread_mutex_unlock(&vm->lock);
         return -EINVAL;
     }
-    set_state(vm, VM_INITIALIZING);
+    vm_set_state(vm, VM_INITIALIZING);
     pthread_mutex_unlock(&vm->lock);
 
     uint64_t t0 = clock_us(CLOCK_MONOTONIC);
@@ -295,9 +341,9 @@ int vm_start(struct vm *vm, char *err, size_t errlen)
         /* Running before the threads start, so that a guest that powers off
          * at once finds a state it may leave. */
         pthread_mutex_lock(&vm->lock);
-        set_state(vm, VM_RUNNING);
+        vm_set_state(vm, VM_RUNNING);
         pthread_mutex_unlock(&vm->lock);
-        r = start_vcpus(vm, err, errlen);
+        r = vm_start_vcpus(vm, err, errlen);
         if (r < 0)
             vm_request_stop(vm, VM_EXIT_ERROR, "%s", err);
         return r;
@@ -305,7 +351,7 @@ int vm_start(struct vm *vm, char *err, size_t errlen)
     pthread_mutex_lock(&vm->lock);
     vm->exit.kind = VM_EXIT_ERROR;
     snprintf(vm->exit.message, sizeof(vm->exit.message), "%s", err);
-    set_state(vm, VM_FAILED);
+    vm_set_state(vm, VM_FAILED);
     pthread_mutex_unlock(&vm->lock);
     return r;
 }
@@ -334,7 +380,7 @@ void vm_request_stop(struct vm *vm, enum vm_exit_kind kind, const char *fmt, ...
         va_start(ap, fmt);
         vsnprintf(vm->exit.message, sizeof(vm->exit.message), fmt, ap);
         va_end(ap);
-        set_state(vm, VM_STOPPING);
+        vm_set_state(vm, VM_STOPPING);
         atomic_store(&vm->attention, true);
         /* A vCPU waiting for a stalled console reader must get out. */
         if (vm->console_ready)
@@ -365,7 +411,7 @@ int vm_pause(struct vm *vm)
     while (vm->parked < vm->running && vm->state == VM_RUNNING && r == 0)
         r = pthread_cond_timedwait(&vm->cond, &vm->lock, &deadline);
     if (vm->state == VM_RUNNING && vm->parked >= vm->running) {
-        set_state(vm, VM_PAUSED);
+        vm_set_state(vm, VM_PAUSED);
         r = 0;
     } else {
         /* Timed out or stopped meanwhile: leave the VM as it was. */
@@ -387,7 +433,7 @@ int vm_resume(struct vm *vm)
     }
     vm->pause_requested = false;
     atomic_store(&vm->attention, false);
-    set_state(vm, VM_RUNNING);
+    vm_set_state(vm, VM_RUNNING);
     pthread_mutex_unlock(&vm->lock);
     return 0;
 }
@@ -420,7 +466,7 @@ void vm_wait(struct vm *vm, struct vm_exit_info *info)
 
     pthread_mutex_lock(&vm->lock);
     if (vm->state == VM_STOPPING)
-        set_state(vm, vm->exit.kind == VM_EXIT_CRASH || vm->exit.kind == VM_EXIT_ERROR
+        vm_set_state(vm, vm->exit.kind == VM_EXIT_CRASH || vm->exit.kind == VM_EXIT_ERROR
                           ? VM_FAILED
                           : VM_STOPPED);
     if (info)

@@ -132,6 +132,9 @@ void vm_request_stop(struct vm *vm, enum vm_exit_kind kind, const char *fmt, ...
 void vm_wait(struct vm *vm, struct vm_exit_info *info);
 /* Current state. */
 enum vm_state vm_get_state(struct vm *vm);
+/* The configuration it runs (for a restored VM, the snapshot's); constant
+ * for the VM's life. */
+const struct vm_config *vm_get_config(const struct vm *vm);
 /* Free everything. Stops the VM first if it still runs. */
 void vm_destroy(struct vm *vm);
 
@@ -176,6 +179,52 @@ int vm_vcpu_report(struct vm *vm, struct vcpu_report *out, unsigned max, unsigne
 const char *vcpu_where_name(enum vcpu_where w);
 /* The name of exit kind @kind (HV_EXIT_*; VCPU_EXIT_KINDS: "none"). */
 const char *vcpu_exit_name(unsigned kind);
+
+/* ---- snapshots (snapshot.c) ---- */
+/* Save a paused VM: its state to @state_path and its RAM to @mem_path (a
+ * sparse file). Both are written under temporary names and renamed at the
+ * end, so a failure leaves nothing behind and the VM paused as it was. */
+struct vm_snapshot_params {
+    const char *state_path, *mem_path;
+};
+int vm_snapshot_create(struct vm *vm, const struct vm_snapshot_params *p, char *err,
+                       size_t errlen);
+/* Bring a snapshot back as a new VM: the configuration comes from the
+ * snapshot, with @runtime's process-side settings (console fds, hypervisor
+ * device, pinning) and the overrides below. The VM comes up paused, or
+ * running with @resume. Anything wrong with the files (corrupt, truncated,
+ * another format version, another kind of host) is refused with one
+ * sentence in @err and nothing is left behind. */
+struct vm_net_override {
+    const char *iface_id, *host_dev_name;
+};
+struct vm_restore_params {
+    const char *state_path, *mem_path;
+    bool clock_realtime; /* advance the guest clock by the time since the save */
+    bool resume;
+    unsigned nnet_overrides;
+    const struct vm_net_override *net_overrides;
+    const char *vsock_uds_path; /* NULL: the snapshot's */
+};
+int vm_restore(struct vm **out, const struct vm_config *runtime, const struct vm_restore_params *p,
+               char *err, size_t errlen);
+/* What a snapshot file says about itself, for `arcvm snapshot-info` and
+ * Firecracker's --describe-snapshot: its format version. */
+int vm_snapshot_version(const char *state_path, unsigned *version, char *err, size_t errlen);
+
+/* ---- the pieces vm_start() and vm_restore() share (vm.c) ---- */
+/* Like vm_create() without validating @cfg (a restore validates the
+ * configuration the snapshot brings). */
+int vm_create_for_restore(struct vm **out, const struct vm_config *cfg, char *err, size_t errlen);
+/* Hypervisor VM, guest RAM (fresh, or the snapshot memory file @mem_fd,
+ * taken over), buses, event loop, console, platform and virtio devices. */
+int vm_build_platform(struct vm *vm, int mem_fd, char *err, size_t errlen);
+/* The vCPUs; @boot: in their boot state (a restore loads theirs). */
+int vm_create_vcpus(struct vm *vm, bool boot, char *err, size_t errlen);
+int vm_start_loop(struct vm *vm, char *err, size_t errlen);
+int vm_start_vcpus(struct vm *vm, char *err, size_t errlen);
+/* Change state and tell waiters; vm->lock held. */
+void vm_set_state(struct vm *vm, enum vm_state s);
 
 /* For vcpu.c: run loop of one vCPU thread. */
 void *vcpu_thread(void *arg);

@@ -7,7 +7,7 @@ set -uo pipefail
 cd "$(dirname "$0")/../.."
 # The sections, in order; `suite.sh --list` prints them (run.sh resumes a
 # run whose outer guest died from the section it died in).
-SECTIONS="refusals check crash library terminal bzimage pvh disks firecracker balloon vsock net"
+SECTIONS="refusals check crash library terminal bzimage pvh disks firecracker balloon vsock snapshot net"
 if [ "${1:-}" = --list ]; then echo "$SECTIONS"; exit 0; fi
 . tests/e2e/lib.sh
 trap vm_cleanup EXIT
@@ -603,6 +603,164 @@ section_vsock() {
   vm_send vs 'poweroff -f'
   vm_wait vs 60
   check "power-off exits 0 and the socket file is gone (rc $VM_RC)" [ "$VM_RC" -eq 0 -a ! -e "$U" ]
+}
+
+# ---- snapshots: save a running guest, kill arcvm, bring it back ----
+# restore_refusal DESCRIPTION REGEX STATE MEM: arcvm restore must exit 1 with
+# one line matching REGEX and leave no process behind.
+restore_refusal() {
+  local err="$E2E_TMP/rr.err" rc lines
+  timeout 60 "$ARCVM" restore --state "$3" --mem "$4" </dev/null >/dev/null 2>"$err"; rc=$?
+  lines=$(wc -l <"$err")
+  if [ $rc -eq 1 ] && [ "$lines" -eq 1 ] && grep -qE -- "$2" "$err"; then
+    ok "restore refuses $1: $(cat "$err")"
+  else
+    not_ok "restore refuses $1 (rc=$rc, $lines lines, want /$2/): $(head -c 300 "$err")"
+  fi
+}
+
+section_snapshot() {
+  local T="$E2E_TMP/snap" VT=$PWD/build/vsock-tool rc out hp httpd pid fd
+  local U="$T/v.sock"
+  mkdir -p "$T/www"
+  head -c 1M /dev/urandom >"$T/www/file"
+  local hsha; hsha=$(sha "$T/www/file")
+  truncate -s 64M "$T/disk.img"
+  hp=$((20000 + RANDOM % 10000))
+  busybox httpd -f -p "127.0.0.1:$hp" -h "$T/www" &
+  httpd=$!
+  vm_start sn --kernel "$KERNEL" --initrd "$INITRD" --cpus 2 --memory 256M --rng \
+    --disk "$T/disk.img,id=data" --net user --vsock "cid=3,uds=$U" \
+    --cmdline "quiet arcvm.net=dhcp" --snapshot-to "$T/state,$T/mem" --log-level info
+  if ! vm_expect sn "ARCVM-GUEST-READY cpus=2 " 240; then
+    not_ok "boot for the snapshot"; vm_wait sn 5; kill $httpd; return
+  fi
+  # What the restored guest must still have: a counter that runs, 32 MiB of
+  # random RAM, 8 MiB written to its disk and flushed.
+  # (renamed into place: a reader never sees a half-written count)
+  vm_send sn '(i=0; while true; do i=$((i+1)); echo $i >/tmp/c.new; mv /tmp/c.new /tmp/count; sleep 0.2; done) &'
+  # (busybox head knows no "M": dd throughout.)
+  vm_send sn 'dd if=/dev/urandom of=/ram.bin bs=1M count=32 2>/dev/null; echo RAMSHA-$(sha256sum </ram.bin | cut -c1-64)-$(wc -c </ram.bin)'
+  vm_send sn 'dd if=/dev/urandom of=/dev/vda bs=1M count=8 conv=fsync 2>/dev/null; echo DISKSHA-$(dd if=/dev/vda bs=1M count=8 2>/dev/null | sha256sum | cut -c1-64)'
+  if ! vm_expect sn '^DISKSHA-[0-9a-f]{64}$' 120 || ! vm_expect sn '^RAMSHA-[0-9a-f]{64}-33554432$' 10; then
+    not_ok "the guest's RAM and disk checksums"; vm_report sn "no checksums"; vm_stderr sn | tail -5
+    vm_wait sn 5; kill $httpd; return
+  fi
+  local ramsha disksha
+  ramsha=$(vm_grep sn '^RAMSHA-' | cut -d- -f2)
+  disksha=$(vm_grep sn '^DISKSHA-' | cut -d- -f2)
+  local hostsha; hostsha=$(head -c 8M "$T/disk.img" | sha256sum | cut -c1-64)
+  check "the guest's flushed disk write is on the host before the snapshot (guest $disksha, host $hostsha)" \
+    [ "$hostsha" = "$disksha" ]
+  vm_send sn 'echo BEFORE-$(cat /tmp/count)'
+  vm_expect sn '^BEFORE-[0-9]+$' 30 >/dev/null
+  local before; before=$(vm_grep sn '^BEFORE-' | cut -d- -f2)
+  # SIGUSR2 with --snapshot-to: save and stop, like a suspend to disk.
+  kill -USR2 "$(cat "$(vm_dir sn)/pid")"
+  vm_wait sn 120
+  check "SIGUSR2 saves the VM and arcvm exits 0 (rc $VM_RC): $(grep -a 'snapshot:' "$(vm_dir sn)/err" | tail -1)" \
+    sh -c "[ $VM_RC -eq 0 ] && grep -q 'saved the VM' '$(vm_dir sn)/err' && [ -s '$T/state' ] && [ -s '$T/mem' ]"
+  local mem_kib state_b
+  mem_kib=$(du -k "$T/mem" | cut -f1) state_b=$(stat -c %s "$T/state")
+  check "the memory file is 256 MiB long and sparse (${mem_kib} KiB used); the state is ${state_b} bytes" \
+    [ "$(stat -c %s "$T/mem")" -eq $((256 << 20)) -a "$mem_kib" -lt $((200 << 10)) -a "$state_b" -lt $((1 << 20)) ]
+  check "no temporary files are left next to the snapshot" sh -c "! ls -a '$T' | grep -q '^\.state\.\|^\.mem\.'"
+
+  # Files that cannot be trusted are refused, naming what is wrong.
+  cp "$T/state" "$T/bad"; printf '\377' | dd of="$T/bad" bs=1 seek=200 conv=notrunc 2>/dev/null
+  restore_refusal "a corrupt state file" "corrupt" "$T/bad" "$T/mem"
+  head -c 1000 "$T/state" >"$T/bad"
+  restore_refusal "a truncated state file" "truncated" "$T/bad" "$T/mem"
+  cp "$T/state" "$T/bad"; printf '\143' | dd of="$T/bad" bs=1 seek=8 conv=notrunc 2>/dev/null
+  restore_refusal "another format version" "format version 99" "$T/bad" "$T/mem"
+  head -c 4096 /dev/urandom >"$T/bad"
+  restore_refusal "a file that is no snapshot" "not an arcvm snapshot" "$T/bad" "$T/mem"
+  truncate -s 1M "$T/short"
+  restore_refusal "a memory file shorter than the guest's RAM" "smaller than" "$T/state" "$T/short"
+  restore_refusal "a missing state file" "No such file" "$T/nonexistent" "$T/mem"
+
+  # Back: the counter goes on, RAM and disk match, console, network, vsock.
+  local msum; msum=$(md5sum <"$T/mem")
+  VM_SUBCMD=restore vm_start r1 --state "$T/state" --mem "$T/mem" --log-level info
+  vm_send r1 'echo AFTER-$(cat /tmp/count)'
+  if vm_expect r1 '^AFTER-[0-9]+$' 60; then
+    local a1 a2
+    a1=$(vm_grep r1 '^AFTER-' | cut -d- -f2)
+    ok "the restored guest answers on its console: $(grep -ao 'restored .* in [0-9]* us' "$(vm_dir r1)/err")"
+    sleep 1
+    vm_send r1 'echo AGAIN-$(cat /tmp/count)'
+    vm_expect r1 '^AGAIN-[0-9]+$' 30 >/dev/null
+    a2=$(vm_grep r1 '^AGAIN-' | cut -d- -f2)
+    check "the counter goes on from where it was ($before before the save, $a1 then $a2 after)" \
+      [ "${a1:-0}" -ge "$before" -a "${a2:-0}" -gt "${a1:-0}" ]
+    vm_send r1 'echo RAMSHA2-$(sha256sum </ram.bin | cut -c1-64)'
+    check "the 32 MiB in the guest's RAM are intact" vm_expect r1 "^RAMSHA2-$ramsha" 60
+    vm_send r1 'echo 3 >/proc/sys/vm/drop_caches; echo DISKSHA2-$(dd if=/dev/vda bs=1M count=8 2>/dev/null | sha256sum | cut -c1-64)'
+    check "the disk reads back what was flushed before the save" vm_expect r1 "^DISKSHA2-$disksha" 60
+    guest_fetch r1 "http://10.0.2.2:$hp/file" NSHA
+    check "user-mode networking passes traffic after the restore" vm_expect r1 "^NSHA-$hsha" 120
+    vm_send r1 'vsock-tool listen 5000 echo &'
+    vm_expect r1 'listening on 5000' 30 >/dev/null
+    out=$(timeout 120 "$VT" -t 30 connect-guest "$U" 5000 roundtrip 64K 2>&1); rc=$?
+    [ $rc -eq 0 ] || echo "$out" | sed 's/^/     /'
+    check "a vsock listener in the restored guest accepts a new connection" [ $rc -eq 0 ]
+    vm_send r1 'poweroff -f'
+    vm_wait r1 60
+    check "the restored guest powers off with 0 (rc $VM_RC)" [ "$VM_RC" -eq 0 ]
+  else
+    not_ok "restore"; vm_report r1 "no answer"; vm_stderr r1 | tail -5; vm_wait r1 5
+  fi
+  check "the memory file was not written by the restored guest" [ "$(md5sum <"$T/mem")" = "$msum" ]
+
+  # Firecracker's API: load (File backend), GET /vm/config, pause, create.
+  local F="$T/fc"
+  mkdir -p "$F"
+  api() { curl -s --unix-socket "$F/api.sock" -o "$F/resp" -w '%{http_code}' -X "$1" \
+            "http://localhost$2" ${3:+-H 'Content-Type: application/json' -d "$3"}; }
+  status_is() { local want=$1; shift; local got; got=$(api "$@"); [ "$got" = "$want" ] ||
+    { echo "     $* -> $got $(cat "$F/resp")"; return 1; }; }
+  mkfifo "$F/in"; exec {fd}<>"$F/in"
+  "$ARCVM" --api-sock "$F/api.sock" <"$F/in" >"$F/out" 2>"$F/err" &
+  pid=$!
+  for _ in $(seq 100); do [ -S "$F/api.sock" ] && break; sleep 0.05; done
+  check "PUT /snapshot/load refuses a body without a memory file (400)" \
+    status_is 400 PUT /snapshot/load "{\"snapshot_path\": \"$T/state\"}"
+  check "PUT /snapshot/load with the File backend and resume_vm (204)" \
+    status_is 204 PUT /snapshot/load "{\"snapshot_path\": \"$T/state\", \"mem_backend\": {\"backend_type\": \"File\", \"backend_path\": \"$T/mem\"}, \"resume_vm\": true}"
+  check "GET /vm/config shows the restored machine (2 vCPUs, 256 MiB, drive data)" \
+    sh -c "[ \"\$(curl -s --unix-socket '$F/api.sock' -o '$F/cfg' -w '%{http_code}' http://localhost/vm/config)\" = 200 ] &&
+           grep -q '\"vcpu_count\":2' '$F/cfg' && grep -q '\"mem_size_mib\":256' '$F/cfg' && grep -q '\"drive_id\":\"data\"' '$F/cfg'"
+  printf '%s\n' 'echo FC-$(cat /tmp/count)' >&$fd
+  local end=$((SECONDS + 60))
+  while [ $SECONDS -lt $end ] && ! tr -d '\r' <"$F/out" | grep -aqE '^FC-[0-9]+$'; do sleep 0.2; done
+  check "the API-restored guest answers on its console" sh -c "tr -d '\r' <'$F/out' | grep -aqE '^FC-[0-9]+$'"
+  check "PUT /snapshot/create while running is refused (400)" \
+    status_is 400 PUT /snapshot/create "{\"snapshot_path\": \"$F/s2\", \"mem_file_path\": \"$F/m2\"}"
+  check "PUT /snapshot/create of type Diff is refused (400, not supported yet)" \
+    status_is 400 PUT /snapshot/create "{\"snapshot_type\": \"Diff\", \"snapshot_path\": \"$F/s2\", \"mem_file_path\": \"$F/m2\"}"
+  check "PATCH /vm Paused" status_is 204 PATCH /vm '{"state": "Paused"}'
+  check "PUT /snapshot/create on the paused VM (204), a snapshot of a restored one" \
+    sh -c "[ \"\$(curl -s --unix-socket '$F/api.sock' -o /dev/null -w '%{http_code}' -X PUT http://localhost/snapshot/create -H 'Content-Type: application/json' -d '{\"snapshot_type\": \"Full\", \"snapshot_path\": \"$F/s2\", \"mem_file_path\": \"$F/m2\"}')\" = 204 ] && [ -s '$F/s2' ] && [ -s '$F/m2' ]"
+  check "PUT /snapshot/load after a start is refused (400)" \
+    status_is 400 PUT /snapshot/load "{\"snapshot_path\": \"$T/state\", \"mem_file_path\": \"$T/mem\"}"
+  kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null
+  exec {fd}>&-
+  # A second generation: the snapshot of the restored VM comes back too.
+  VM_SUBCMD=restore vm_start r2 --state "$F/s2" --mem "$F/m2"
+  vm_send r2 'echo GEN2-$(cat /tmp/count); echo GEN2RAM-$(sha256sum </ram.bin | cut -c1-64)'
+  check "a snapshot taken of a restored VM restores, RAM intact" vm_expect r2 "^GEN2RAM-$ramsha" 90
+  vm_send r2 'poweroff -f'
+  vm_wait r2 60
+  # Firecracker allows a load only into an unconfigured microVM.
+  rm -f "$F/api.sock"
+  "$ARCVM" --api-sock "$F/api.sock" </dev/null >/dev/null 2>&1 &
+  pid=$!
+  for _ in $(seq 100); do [ -S "$F/api.sock" ] && break; sleep 0.05; done
+  api PUT /machine-config '{"vcpu_count": 1, "mem_size_mib": 128}' >/dev/null
+  check "PUT /snapshot/load after configuring the microVM is refused (400)" \
+    status_is 400 PUT /snapshot/load "{\"snapshot_path\": \"$T/state\", \"mem_file_path\": \"$T/mem\"}"
+  kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null
+  kill $httpd 2>/dev/null; wait $httpd 2>/dev/null
 }
 
 # ---- virtio-net: rootless user-mode networking, then TAP in a namespace ----

@@ -19,6 +19,9 @@ struct fake {
     int starts, cads;
     char err[128];
     struct arcvm_metrics m;
+    char snap_state[64], snap_mem[64], snap_tap[64];
+    int snap_resume, snap_realtime;
+    unsigned snap_overrides;
 };
 
 static void fake_notify(struct fake *f)
@@ -134,7 +137,54 @@ static int fake_vcpu_info(void *c, arcvm *vm, struct arcvm_vcpu_info *out, unsig
     return 2;
 }
 
+/* Snapshots: remembers what it was asked; a load brings a machine of 2
+ * vCPUs, 512 MiB and one drive. */
+static int fake_snap_create(void *c, arcvm *vm, const char *state, const char *mem)
+{
+    (void)vm;
+    struct fake *f = c;
+    snprintf(f->snap_state, sizeof(f->snap_state), "%s", state);
+    snprintf(f->snap_mem, sizeof(f->snap_mem), "%s", mem);
+    return 0;
+}
+
+static int fake_snap_load(void *c, arcvm *vm, const struct arcvm_snapshot_load *p)
+{
+    (void)vm;
+    struct fake *f = c;
+    if (!strcmp(p->state_path, "/bad")) {
+        snprintf(f->err, sizeof(f->err), "/bad is corrupt");
+        return -EPROTO;
+    }
+    snprintf(f->snap_state, sizeof(f->snap_state), "%s", p->state_path);
+    snprintf(f->snap_mem, sizeof(f->snap_mem), "%s", p->mem_path);
+    f->snap_resume = p->resume;
+    f->snap_realtime = p->clock_realtime;
+    f->snap_overrides = p->nnet_overrides;
+    if (p->nnet_overrides)
+        snprintf(f->snap_tap, sizeof(f->snap_tap), "%s=%s", p->net_overrides[0].iface_id,
+                 p->net_overrides[0].host_dev_name);
+    f->state = p->resume ? ARCVM_STATE_RUNNING : ARCVM_STATE_PAUSED;
+    return 0;
+}
+
+static int fake_get_config(void *c, arcvm *vm, struct arcvm_config *o)
+{
+    (void)c, (void)vm;
+    memset(o, 0, sizeof(*o));
+    o->vcpus = 2;
+    o->mem_bytes = 512ull << 20;
+    o->kernel = "/k";
+    o->ndisks = 1;
+    o->disks[0].path = "/d.img";
+    o->disks[0].id = "rootfs";
+    return 0;
+}
+
 static const struct api_vm_ops fake_ops = {
+    .snapshot_create = fake_snap_create,
+    .snapshot_load = fake_snap_load,
+    .get_config = fake_get_config,
     .start = fake_start,
     .pause = fake_pause,
     .resume = fake_resume,
@@ -670,7 +720,7 @@ static void test_unsupported_devices(void **state)
          "No balloon device is configured"},
         {"PUT", "/mmds", "{\"a\": 1}", "not supported by arcvm yet"},
         {"PUT", "/snapshot/create", "{\"snapshot_path\": \"x\", \"mem_file_path\": \"y\"}",
-         "Snapshots"},
+         "before starting the microVM"},
         {"PUT", "/cpu-config", "{}", "CPU templates"},
         {"PUT", "/entropy", "{\"rate_limiter\": {\"ops\": {\"size\": 1, \"refill_time\": 1}}}",
          "rate_limiter is not supported"},
@@ -1083,6 +1133,108 @@ static void test_config_file(void **state)
     }
 }
 
+/* PUT /snapshot/load: the body checked as Firecracker's, the library asked
+ * with what it said, then GET /vm/config shows the restored machine. */
+static void test_snapshot_load(void **state)
+{
+    struct t *t = *state;
+    static const struct {
+        const char *body, *says;
+    } bad[] = {
+        {"{\"snapshot_path\": \"/s\"}", "exactly one of mem_backend and mem_file_path"},
+        {"{\"snapshot_path\": \"/s\", \"mem_file_path\": \"/m\", \"mem_backend\": "
+         "{\"backend_type\": \"File\", \"backend_path\": \"/m\"}}",
+         "exactly one"},
+        {"{\"snapshot_path\": \"/s\", \"mem_backend\": {\"backend_type\": \"Disk\", "
+         "\"backend_path\": \"/m\"}}",
+         "unknown variant `Disk`"},
+        {"{\"snapshot_path\": \"/s\", \"mem_backend\": {\"backend_type\": \"File\"}}",
+         "backend_path"},
+        {"{\"snapshot_path\": \"/s\", \"mem_backend\": {\"backend_type\": \"Uffd\", "
+         "\"backend_path\": \"/u.sock\"}}",
+         "Uffd memory backend is not supported"},
+        {"{\"snapshot_path\": \"/s\", \"mem_file_path\": \"/m\", \"track_dirty_pages\": true}",
+         "Dirty page tracking"},
+        {"{\"snapshot_path\": \"/s\", \"mem_file_path\": \"/m\", \"network_overrides\": "
+         "[{\"iface_id\": \"eth0\"}]}",
+         "host_dev_name"},
+        {"{\"snapshot_path\": \"/s\", \"mem_file_path\": \"/m\", \"vsock_override\": {}}",
+         "uds_path"},
+        {"{\"snapshot_path\": \"/bad\", \"mem_file_path\": \"/m\"}", "/bad is corrupt"},
+        {"{\"mem_file_path\": \"/m\"}", "snapshot_path"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        int s = req(t, "PUT", "/snapshot/load", bad[i].body);
+        if (s != 400 || !strstr(t->body, bad[i].says))
+            fail_msg("load %s: %d '%s' lacks '%s'", bad[i].body, s, t->body, bad[i].says);
+    }
+    assert_int_equal(t->started_hook, 0);
+    assert_int_equal(req(t, "PUT", "/snapshot/load",
+                         "{\"snapshot_path\": \"/s\", \"mem_backend\": {\"backend_type\": "
+                         "\"File\", \"backend_path\": \"/m\"}, \"clock_realtime\": true, "
+                         "\"network_overrides\": [{\"iface_id\": \"eth0\", \"host_dev_name\": "
+                         "\"tap7\"}]}"),
+                     204);
+    assert_string_equal(t->f.snap_state, "/s");
+    assert_string_equal(t->f.snap_mem, "/m");
+    assert_string_equal(t->f.snap_tap, "eth0=tap7");
+    assert_int_equal(t->f.snap_realtime, 1);
+    assert_int_equal(t->f.snap_resume, 0); /* paused unless resume_vm */
+    assert_int_equal(t->started_hook, 1);
+    assert_int_equal(req(t, "GET", "/vm/config", NULL), 200);
+    json_t *mc = json_object_get(t->json, "machine-config");
+    assert_int_equal(json_integer_value(json_object_get(mc, "vcpu_count")), 2);
+    assert_int_equal(json_integer_value(json_object_get(mc, "mem_size_mib")), 512);
+    json_t *d = json_array_get(json_object_get(t->json, "drives"), 0);
+    assert_string_equal(json_string_value(json_object_get(d, "drive_id")), "rootfs");
+    assert_string_equal(json_string_value(json_object_get(d, "path_on_host")), "/d.img");
+    /* Loaded: no second load, no configuration, resume works. */
+    assert_int_equal(req(t, "PUT", "/snapshot/load",
+                         "{\"snapshot_path\": \"/s\", \"mem_file_path\": \"/m\"}"),
+                     400);
+    assert_int_equal(req(t, "PUT", "/machine-config", "{\"vcpu_count\": 1, \"mem_size_mib\": 128}"),
+                     400);
+    assert_int_equal(req(t, "PATCH", "/vm", "{\"state\": \"Resumed\"}"), 204);
+
+    /* A configured microVM takes no snapshot. */
+    struct api *b = new_api(t, &fake_ops, NULL);
+    assert_int_equal(req_on(t, b, "PUT", "/machine-config", "{\"vcpu_count\": 1, \"mem_size_mib\": 128}"),
+                     204);
+    assert_int_equal(req_on(t, b, "PUT", "/snapshot/load",
+                            "{\"snapshot_path\": \"/s\", \"mem_file_path\": \"/m\"}"),
+                     400);
+    FAULT_HAS(t, "not allowed after configuring boot-specific resources");
+    api_destroy(b);
+}
+
+/* PUT /snapshot/create: after start, only while paused, Full only. */
+static void test_snapshot_create(void **state)
+{
+    struct t *t = *state;
+    const char *body = "{\"snapshot_path\": \"/s2\", \"mem_file_path\": \"/m2\"}";
+    char bs[256];
+    snprintf(bs, sizeof(bs), "{\"kernel_image_path\": \"%s\"}", t->kernel);
+    assert_int_equal(req(t, "PUT", "/boot-source", bs), 204);
+    assert_int_equal(req(t, "PUT", "/actions", "{\"action_type\": \"InstanceStart\"}"), 204);
+    assert_int_equal(req(t, "PUT", "/snapshot/create", body), 400);
+    FAULT_HAS(t, "not paused");
+    assert_int_equal(req(t, "PATCH", "/vm", "{\"state\": \"Paused\"}"), 204);
+    assert_int_equal(req(t, "PUT", "/snapshot/create",
+                         "{\"snapshot_type\": \"Diff\", \"snapshot_path\": \"/s2\", "
+                         "\"mem_file_path\": \"/m2\"}"),
+                     400);
+    FAULT_HAS(t, "Diff snapshots are not supported");
+    assert_int_equal(req(t, "PUT", "/snapshot/create",
+                         "{\"snapshot_type\": \"Half\", \"snapshot_path\": \"/s2\", "
+                         "\"mem_file_path\": \"/m2\"}"),
+                     400);
+    FAULT_HAS(t, "unknown variant `Half`");
+    assert_int_equal(req(t, "PUT", "/snapshot/create", "{\"snapshot_path\": \"/s2\"}"), 400);
+    assert_int_equal(req(t, "PUT", "/snapshot/create", body), 204);
+    assert_string_equal(t->f.snap_state, "/s2");
+    assert_string_equal(t->f.snap_mem, "/m2");
+}
+
 int main(void)
 {
     RUN(cmocka_unit_test_setup_teardown(test_instance_info, setup, teardown),
@@ -1098,5 +1250,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_lifecycle, setup, teardown),
         cmocka_unit_test_setup_teardown(test_start_failure, setup, teardown),
         cmocka_unit_test_setup_teardown(test_start_failure_real, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_config_file, setup, teardown));
+        cmocka_unit_test_setup_teardown(test_config_file, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_snapshot_load, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_snapshot_create, setup, teardown));
 }

@@ -9,6 +9,7 @@ static void test_transitions(void **state)
     assert_true(vm_state_allowed(VM_CREATED, VM_INITIALIZING));
     assert_true(vm_state_allowed(VM_INITIALIZING, VM_RUNNING));
     assert_true(vm_state_allowed(VM_INITIALIZING, VM_FAILED));
+    assert_true(vm_state_allowed(VM_INITIALIZING, VM_PAUSED)); /* a restore */
     assert_true(vm_state_allowed(VM_RUNNING, VM_PAUSED));
     assert_true(vm_state_allowed(VM_PAUSED, VM_RUNNING));
     assert_true(vm_state_allowed(VM_RUNNING, VM_STOPPING));

@@ -21,6 +21,7 @@
 #include "base/console.h"
 #include "base/irq.h"
 #include "base/log.h"
+#include "base/snap.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -564,4 +565,114 @@ int arch_vcpu_init(struct arch_machine *m, struct hv_vcpu *v, unsigned id)
     if (a->pvh)
         return x86_vcpu_boot_pvh(v, (uint32_t)a->entry, (uint32_t)a->boot_info);
     return x86_vcpu_boot_linux64(v, a->entry, a->boot_info);
+}
+
+/* ---- snapshots ---- */
+
+/* CPUID leaves whose feature bits the guest may have used; a host that
+ * lacks one the snapshot's host had cannot run the guest. */
+static const struct {
+    uint32_t leaf;
+    const char *name;
+    uint8_t regs; /* which of ebx (1), ecx (2), edx (4) hold feature bits:
+                   * leaf 1's ebx holds the APIC ID of the CPU that asked */
+} feature_leaves[] = {{1, "1", 6}, {7, "7.0", 7}, {0x80000001u, "0x80000001", 6}};
+
+static const struct hv_x86_cpuid *find_leaf(const struct arch_machine *m, uint32_t leaf)
+{
+    for (unsigned i = 0; i < m->ncpuid; i++)
+        if (m->cpuid[i].function == leaf && m->cpuid[i].index == 0)
+            return &m->cpuid[i];
+    return NULL;
+}
+
+void arch_save_host(struct arch_machine *m, struct snap_w *w)
+{
+    static const struct hv_x86_cpuid none;
+    const struct hv_x86_cpuid *v = find_leaf(m, 0);
+    v = v ? v : &none;
+    snap_put_u32(w, v->ebx); /* "GenuineIntel" / "AuthenticAMD" */
+    snap_put_u32(w, v->edx);
+    snap_put_u32(w, v->ecx);
+    for (size_t i = 0; i < sizeof(feature_leaves) / sizeof(feature_leaves[0]); i++) {
+        const struct hv_x86_cpuid *l = find_leaf(m, feature_leaves[i].leaf);
+        l = l ? l : &none;
+        snap_put_u32(w, l->ebx);
+        snap_put_u32(w, l->ecx);
+        snap_put_u32(w, l->edx);
+    }
+}
+
+int arch_check_host(struct arch_machine *m, struct snap_r *r, char *err, size_t errlen)
+{
+    static const struct hv_x86_cpuid none;
+    const struct hv_x86_cpuid *v = find_leaf(m, 0);
+    v = v ? v : &none;
+    char saved[13] = {0}, here[13] = {0};
+    uint32_t sv[3] = {snap_get_u32(r), snap_get_u32(r), snap_get_u32(r)};
+    uint32_t hv[3] = {v->ebx, v->edx, v->ecx};
+    memcpy(saved, sv, 12);
+    memcpy(here, hv, 12);
+    for (size_t i = 0; i < sizeof(feature_leaves) / sizeof(feature_leaves[0]); i++) {
+        const struct hv_x86_cpuid *l = find_leaf(m, feature_leaves[i].leaf);
+        l = l ? l : &none;
+        uint32_t want[3] = {snap_get_u32(r), snap_get_u32(r), snap_get_u32(r)};
+        uint32_t have[3] = {l->ebx, l->ecx, l->edx};
+        static const char *const regs[3] = {"ebx", "ecx", "edx"};
+        for (unsigned k = 0; k < 3 && !r->err; k++)
+            if ((feature_leaves[i].regs & (1u << k)) && (want[k] & ~have[k])) {
+                snprintf(err, errlen,
+                         "the snapshot was taken on a host whose CPU has features this one lacks "
+                         "(CPUID leaf %s %s bits 0x%x): restore it on a host of the same kind",
+                         feature_leaves[i].name, regs[k], want[k] & ~have[k]);
+                return -ENOTSUP;
+            }
+    }
+    if (snap_r_done(r) < 0) {
+        snprintf(err, errlen, "the snapshot's host description is malformed");
+        return -EPROTO;
+    }
+    if (memcmp(sv, hv, 12)) {
+        snprintf(err, errlen, "the snapshot was taken on a %s CPU, this host has a %s CPU",
+                 saved, here);
+        return -ENOTSUP;
+    }
+    return 0;
+}
+
+int arch_save(struct arch_machine *m, struct snap_w *w)
+{
+    snap_begin(w, "x86.serial");
+    serial_save(&m->serial, w);
+    snap_end(w);
+    snap_begin(w, "x86.i8042");
+    i8042_save(&m->kbd, w);
+    snap_end(w);
+    snap_begin(w, "x86.rtc");
+    rtc_save(&m->rtc, w);
+    snap_end(w);
+    snap_begin(w, "x86.pm");
+    pm_save(&m->pm, w);
+    snap_end(w);
+    return w->err;
+}
+
+int arch_restore(struct arch_machine *m, const uint8_t *state, size_t len, char *err,
+                 size_t errlen)
+{
+    struct snap_r r[4];
+    static const char *const names[4] = {"x86.serial", "x86.i8042", "x86.rtc", "x86.pm"};
+    for (unsigned i = 0; i < 4; i++)
+        if (snap_find(state, len, names[i], &r[i]) < 0) {
+            snprintf(err, errlen, "the snapshot has no %s state", names[i]);
+            return -EPROTO;
+        }
+    int res[4] = {serial_load(&m->serial, &r[0]), i8042_load(&m->kbd, &r[1]),
+                  rtc_load(&m->rtc, &r[2]), pm_load(&m->pm, &r[3])};
+    for (unsigned i = 0; i < 4; i++)
+        if (res[i] < 0) {
+            snprintf(err, errlen, "the snapshot's %s state is malformed", names[i]);
+            return res[i];
+        }
+    return 0;
 }

@@ -1,0 +1,42 @@
+/* cli.h - what the files of the command line share: exit statuses, usage
+ * errors, and running a VM under the terminal and the process's signals
+ * (vmloop.c). Only the CLI includes this. */
+#ifndef ARCVM_CLI_H
+#define ARCVM_CLI_H
+
+#include "arcvm.h"
+
+#include <stdbool.h>
+
+/* Exit statuses (documented in README.md and --help). */
+enum {
+    EXIT_POWEROFF = 0, /* the guest powered off (or was saved with --snapshot-to) */
+    EXIT_ERROR = 1,    /* bad usage, bad input or a host failure */
+    EXIT_REBOOT = 2,   /* the guest rebooted (also a panic with panic=N) */
+    EXIT_CRASH = 3,    /* triple fault or emulation failure */
+};
+
+/* "arcvm: error: MSG (see arcvm --help)" and exit 1. */
+void die_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+
+/* --snapshot-to STATE,MEM[,resume]: where SIGUSR2 saves the VM, and
+ * whether it runs on afterwards (default: it stops, like a suspend). */
+struct cli_snapshot_to {
+    const char *state, *mem;
+    bool resume;
+    char buf[4096]; /* the parsed copy the paths point into */
+};
+/* Parse @spec into @out; exits through die_usage() on a bad one. */
+void cli_parse_snapshot_to(const char *spec, struct cli_snapshot_to *out);
+
+/* Start @vm with @start(@vm, @arg) (arcvm_start or a snapshot load) and
+ * run it to its end: raw terminal when @tty, SIGINT/TERM/HUP/QUIT stop it,
+ * SIGUSR1 prints the vCPU report, SIGUSR2 saves it to @snap (NULL: refused
+ * with a message). Destroys @vm; returns the exit status. */
+int cli_run_vm(arcvm *vm, bool tty, int (*start)(arcvm *vm, const void *arg), const void *arg,
+               const struct cli_snapshot_to *snap);
+
+/* `arcvm restore ...` (restore.c). */
+int cli_restore(int argc, char **argv);
+
+#endif

@@ -1,0 +1,135 @@
+/* restore.c - `arcvm restore`: a saved VM back on the console, run as
+ * `arcvm run` runs a fresh one. */
+#include "cli/cli.h"
+
+#include "lib/internal.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+enum { OPT_STATE = 256, OPT_MEM, OPT_CLOCK_REALTIME, OPT_NET_OVERRIDE, OPT_VSOCK_UDS, OPT_CONSOLE,
+       OPT_LOG_LEVEL, OPT_KVM_DEVICE, OPT_NO_KVM_CHECK, OPT_SNAPSHOT_TO };
+
+static const struct option restore_opts[] = {
+    {"state", required_argument, NULL, OPT_STATE},
+    {"mem", required_argument, NULL, OPT_MEM},
+    {"clock-realtime", no_argument, NULL, OPT_CLOCK_REALTIME},
+    {"net-override", required_argument, NULL, OPT_NET_OVERRIDE},
+    {"vsock-uds", required_argument, NULL, OPT_VSOCK_UDS},
+    {"console", required_argument, NULL, OPT_CONSOLE},
+    {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+    {"kvm-device", required_argument, NULL, OPT_KVM_DEVICE},
+    {"no-kvm-check", no_argument, NULL, OPT_NO_KVM_CHECK},
+    {"snapshot-to", required_argument, NULL, OPT_SNAPSHOT_TO},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
+struct restore_args {
+    struct arcvm_snapshot_load load;
+    struct arcvm_net_override nets[ARCVM_MAX_NETS];
+    char net_buf[ARCVM_MAX_NETS][256];
+    bool no_console, no_kvm_check;
+    const char *kvm_device;
+    struct cli_snapshot_to snapshot_to;
+};
+
+/* --net-override ID=TAP */
+static void net_override(struct restore_args *a, const char *spec)
+{
+    unsigned n = a->load.nnet_overrides;
+    if (n == ARCVM_MAX_NETS)
+        die_usage("at most %d --net-override options", ARCVM_MAX_NETS);
+    char *b = a->net_buf[n];
+    if (snprintf(b, sizeof(a->net_buf[n]), "%s", spec) >= (int)sizeof(a->net_buf[n]))
+        die_usage("--net-override '%s': too long", spec);
+    char *eq = strchr(b, '=');
+    if (!eq || eq == b || !eq[1])
+        die_usage("--net-override '%s': give ID=TAP, e.g. eth0=tap1", spec);
+    *eq = 0;
+    a->nets[n] = (struct arcvm_net_override){b, eq + 1};
+    a->load.nnet_overrides = n + 1;
+}
+
+static void parse_restore(int argc, char **argv, struct restore_args *a)
+{
+    a->load.net_overrides = a->nets;
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, "h", restore_opts, NULL)) != -1) {
+        switch (c) {
+        case OPT_STATE: a->load.state_path = optarg; break;
+        case OPT_MEM: a->load.mem_path = optarg; break;
+        case OPT_CLOCK_REALTIME: a->load.clock_realtime = 1; break;
+        case OPT_NET_OVERRIDE: net_override(a, optarg); break;
+        case OPT_VSOCK_UDS: a->load.vsock_uds_path = optarg; break;
+        case OPT_CONSOLE:
+            if (!strcmp(optarg, "none"))
+                a->no_console = true;
+            else if (strcmp(optarg, "serial") && strcmp(optarg, "virtio"))
+                die_usage("--console '%s': choose serial, virtio or none (the guest's console "
+                          "device is the one it was saved with)", optarg);
+            break;
+        case OPT_LOG_LEVEL: {
+            int l;
+            if (arcvm_log_level_parse(optarg, &l) < 0)
+                die_usage("--log-level '%s': choose error, warn, info or debug", optarg);
+            arcvm_log_set_level(l);
+            break;
+        }
+        case OPT_KVM_DEVICE: a->kvm_device = optarg; break;
+        case OPT_NO_KVM_CHECK: a->no_kvm_check = true; break;
+        case OPT_SNAPSHOT_TO: cli_parse_snapshot_to(optarg, &a->snapshot_to); break;
+        case 'h':
+            printf("Usage: arcvm restore --state PATH --mem PATH [options] (see arcvm --help)\n");
+            exit(0);
+        case '?':
+        default:
+            if (optopt)
+                die_usage("option '%s' needs a value", argv[optind - 1]);
+            die_usage("unknown option '%s' for restore", argv[optind - 1]);
+        }
+    }
+    if (optind < argc)
+        die_usage("unexpected argument '%s'", argv[optind]);
+    if (!a->load.state_path || !a->load.mem_path)
+        die_usage("restore needs the snapshot's two files: --state PATH --mem PATH");
+    /* Running is what a restore from the command line is for. */
+    a->load.resume = 1;
+}
+
+static int start_restore(arcvm *vm, const void *arg)
+{
+    return arcvm_snapshot_load(vm, arg);
+}
+
+int cli_restore(int argc, char **argv)
+{
+    static struct restore_args a; /* the parsed strings live as long as the VM */
+    parse_restore(argc, argv, &a);
+    arcvm *vm;
+    if (arcvm_create(&vm) < 0) {
+        fprintf(stderr, "arcvm: error: out of memory\n");
+        return EXIT_ERROR;
+    }
+    bool tty = !a.no_console && isatty(STDIN_FILENO);
+    /* The console device is the saved one's; these are the host's ends. */
+    int r = a.no_console ? arcvm_set_console(vm, ARCVM_CONSOLE_NONE, -1, -1)
+                         : arcvm_set_console(vm, ARCVM_CONSOLE_SERIAL, STDIN_FILENO, STDOUT_FILENO);
+    if (!r)
+        r = arcvm_set_console_escape(vm, tty);
+    if (!r && a.kvm_device)
+        r = arcvm_set_hypervisor_device(vm, a.kvm_device);
+    if (!r && a.no_kvm_check)
+        r = arcvm_set_kvm_check(vm, 0);
+    if (r < 0) {
+        fprintf(stderr, "arcvm: error: %s\n", arcvm_last_error(vm));
+        arcvm_destroy(vm);
+        return EXIT_ERROR;
+    }
+    return cli_run_vm(vm, tty, start_restore, &a.load,
+                      a.snapshot_to.state ? &a.snapshot_to : NULL);
+}

@@ -1,0 +1,565 @@
+/* snapshot.c - save a paused VM to a state file and a memory file, and
+ * bring one back as a new VM (vm.h: vm_snapshot_create, vm_restore).
+ *
+ * State file: a 24-byte header (magic "ARCVMSNP", u32 format version, u32
+ * CRC-32C of the state, u64 state length; little-endian), then the state as
+ * named sections (base/snap.h):
+ *   "host"    arcvm version, architecture, page size, then the arch's host
+ *             facts (arch_save_host)
+ *   "config"  the machine-defining configuration (config_save)
+ *   "memory"  the RAM regions (gpa, size); the memory file holds them one
+ *             after another from offset 0, sparse where pages are zero
+ *   "virtioN" each virtio-mmio device: its device ID, then its transport,
+ *             queues and device state (virtio_mmio_save)
+ *   platform  the architecture's devices (arch_save: "x86.serial", ...)
+ *   "vm"      the hypervisor's VM-wide state (hv_vm_save)
+ *   "vcpuN"   each vCPU (hv_vcpu_save)
+ * A file is trusted only as far as it is checked: the header and checksum
+ * first, then every section by the component that reads it.
+ */
+#include "vmm/vm.h"
+
+#include "arch/arch.h"
+#include "base/log.h"
+#include "base/snap.h"
+
+#include <endian.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define SNAP_MAGIC "ARCVMSNP"
+#define SNAP_FORMAT_VERSION 1u
+#define SNAP_HDR 24
+/* The state of the largest VM is a few MiB (vCPUs of ~12 KiB each): a
+ * header claiming more is not ours. */
+#define SNAP_STATE_MAX (64u << 20)
+#define PARK_TIMEOUT_MS 5000
+
+#if defined(__x86_64__)
+#define SNAP_ARCH "x86_64"
+#elif defined(__aarch64__)
+#define SNAP_ARCH "aarch64"
+#endif
+
+static uint64_t now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/* ---- create ---- */
+
+static void save_state(struct vm *vm, struct snap_w *w, int *hv_err, const char **what)
+{
+    snap_begin(w, "host");
+    snap_put_str(w, ARCVM_VERSION);
+    snap_put_str(w, SNAP_ARCH);
+    snap_put_u32(w, (uint32_t)sysconf(_SC_PAGESIZE));
+    arch_save_host(vm->arch, w);
+    snap_end(w);
+
+    snap_begin(w, "config");
+    config_save(&vm->cfg, w);
+    snap_end(w);
+
+    snap_begin(w, "memory");
+    snap_put_u32(w, vm->mem.count);
+    for (unsigned i = 0; i < vm->mem.count; i++) {
+        snap_put_u64(w, vm->mem.r[i].gpa);
+        snap_put_u64(w, vm->mem.r[i].size);
+    }
+    snap_end(w);
+
+    char name[SNAP_NAME_MAX];
+    for (unsigned i = 0; i < vm->nvirtio; i++) {
+        snprintf(name, sizeof(name), "virtio%u", i);
+        snap_begin(w, name);
+        snap_put_u32(w, vm->virtio[i].dev->ops->device_id);
+        virtio_mmio_save(&vm->virtio[i].mmio, w);
+        snap_end(w);
+    }
+    int r = arch_save(vm->arch, w);
+    if (r < 0 && !*hv_err) {
+        *hv_err = r;
+        *what = "the platform devices";
+    }
+    snap_begin(w, "vm");
+    r = hv_vm_save(vm->hvm, w);
+    snap_end(w);
+    if (r < 0 && !*hv_err) {
+        *hv_err = r;
+        *what = "the interrupt controllers and clocks";
+    }
+    for (unsigned i = 0; i < vm->nvcpus; i++) {
+        snprintf(name, sizeof(name), "vcpu%u", i);
+        snap_begin(w, name);
+        r = hv_vcpu_save(vm->vcpus[i].hv, w);
+        snap_end(w);
+        if (r < 0 && !*hv_err) {
+            *hv_err = r;
+            *what = "a vCPU";
+        }
+    }
+}
+
+/* "DIR/.NAME.XXXXXX" next to @path, opened exclusively. */
+static int open_temp(const char *path, char *tmp, size_t len)
+{
+    const char *slash = strrchr(path, '/');
+    int dirlen = slash ? (int)(slash - path + 1) : 0;
+    if (snprintf(tmp, len, "%.*s.%s.XXXXXX", dirlen, path, slash ? slash + 1 : path) >= (int)len)
+        return -ENAMETOOLONG;
+    int fd = mkostemp(tmp, O_CLOEXEC);
+    return fd < 0 ? -errno : fd;
+}
+
+static int write_all(int fd, const void *buf, size_t len)
+{
+    const uint8_t *p = buf;
+    while (len) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return n < 0 ? -errno : -EIO;
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+static int write_state_file(int fd, const struct snap_w *w)
+{
+    uint8_t hdr[SNAP_HDR];
+    memcpy(hdr, SNAP_MAGIC, 8);
+    uint32_t v = htole32(SNAP_FORMAT_VERSION), crc = htole32(snap_crc32c(0, w->buf, w->len));
+    uint64_t len = htole64(w->len);
+    memcpy(hdr + 8, &v, 4);
+    memcpy(hdr + 12, &crc, 4);
+    memcpy(hdr + 16, &len, 8);
+    int r = write_all(fd, hdr, sizeof(hdr));
+    return r < 0 ? r : write_all(fd, w->buf, w->len);
+}
+
+/* Wait until every vCPU thread is parked (a VM restored paused may still
+ * be on its way there). vm->lock held. */
+static int wait_parked(struct vm *vm)
+{
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += PARK_TIMEOUT_MS / 1000;
+    int r = 0;
+    while (vm->parked < vm->running && vm->state == VM_PAUSED && r == 0)
+        r = pthread_cond_timedwait(&vm->cond, &vm->lock, &deadline);
+    return vm->parked >= vm->running ? 0 : -ETIMEDOUT;
+}
+
+int vm_snapshot_create(struct vm *vm, const struct vm_snapshot_params *p, char *err, size_t errlen)
+{
+    if (!p->state_path || !*p->state_path || !p->mem_path || !*p->mem_path) {
+        snprintf(err, errlen, "a snapshot needs a state file path and a memory file path");
+        return -EINVAL;
+    }
+    pthread_mutex_lock(&vm->lock);
+    if (vm->state != VM_PAUSED) {
+        snprintf(err, errlen, "cannot snapshot a VM that is %s: pause it first",
+                 vm_state_name(vm->state));
+        pthread_mutex_unlock(&vm->lock);
+        return -EINVAL;
+    }
+    int r = wait_parked(vm);
+    if (r < 0) {
+        snprintf(err, errlen, "a vCPU did not park within %d s", PARK_TIMEOUT_MS / 1000);
+        pthread_mutex_unlock(&vm->lock);
+        return r;
+    }
+    /* vm->lock stays held: no resume, stop or second snapshot meanwhile. */
+    uint64_t t0 = now_us();
+    char state_tmp[4096], mem_tmp[4096];
+    int state_fd = -1, mem_fd = open_temp(p->mem_path, mem_tmp, sizeof(mem_tmp));
+    if (mem_fd < 0) {
+        r = mem_fd;
+        snprintf(err, errlen, "cannot create the memory file next to %s: %s", p->mem_path,
+                 strerror(-r));
+        goto out_unlocked_nothing;
+    }
+    state_fd = open_temp(p->state_path, state_tmp, sizeof(state_tmp));
+    if (state_fd < 0) {
+        r = state_fd;
+        snprintf(err, errlen, "cannot create the state file next to %s: %s", p->state_path,
+                 strerror(-r));
+        goto out_files;
+    }
+
+    /* Devices stay still while their state and the RAM they write are
+     * read: the event loop is held until the memory file is complete. */
+    evloop_hold(&vm->loop);
+    struct snap_w w;
+    snap_w_init(&w);
+    int hv_err = 0;
+    const char *what = NULL;
+    save_state(vm, &w, &hv_err, &what);
+    if (hv_err) {
+        r = hv_err;
+        snprintf(err, errlen, "reading the state of %s failed: %s", what, strerror(-r));
+    } else if (w.err) {
+        r = w.err;
+        snprintf(err, errlen, "collecting the VM state failed: %s", strerror(-r));
+    } else if ((r = guest_mem_dump(&vm->mem, mem_fd)) < 0) {
+        snprintf(err, errlen, "writing the memory file %s failed: %s", p->mem_path,
+                 strerror(-r));
+    }
+    evloop_unhold(&vm->loop);
+    if (r == 0 && (r = write_state_file(state_fd, &w)) < 0)
+        snprintf(err, errlen, "writing the state file %s failed: %s", p->state_path,
+                 strerror(-r));
+    size_t state_len = w.len;
+    snap_w_free(&w);
+    if (r == 0 && (rename(mem_tmp, p->mem_path) < 0 || rename(state_tmp, p->state_path) < 0)) {
+        r = -errno;
+        snprintf(err, errlen, "cannot put the snapshot in place at %s: %s", p->state_path,
+                 strerror(-r));
+        unlink(p->mem_path); /* a memory file without its state is no snapshot */
+    }
+    if (r == 0) {
+        struct stat st;
+        uint64_t disk = fstat(mem_fd, &st) == 0 ? (uint64_t)st.st_blocks * 512 : 0;
+        log_info("snapshot: %zu bytes of state, %llu MiB of RAM (%llu MiB on disk) in %llu ms",
+                 state_len + SNAP_HDR, (unsigned long long)(vm->mem.total >> 20),
+                 (unsigned long long)(disk >> 20), (unsigned long long)((now_us() - t0) / 1000));
+    }
+out_files:
+    if (r < 0) {
+        unlink(mem_tmp);
+        if (state_fd >= 0)
+            unlink(state_tmp);
+    }
+    if (state_fd >= 0)
+        close(state_fd);
+    close(mem_fd);
+out_unlocked_nothing:
+    pthread_mutex_unlock(&vm->lock);
+    return r;
+}
+
+/* ---- restore ---- */
+
+/* Read and check the state file: header, length, checksum, sections. The
+ * state is returned in *@out (malloc'd). */
+static int read_state(const char *path, uint8_t **out, size_t *len, unsigned *version, char *err,
+                      size_t errlen)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        int e = errno;
+        snprintf(err, errlen, "cannot open the snapshot file %s: %s", path, strerror(e));
+        return -e;
+    }
+    uint8_t hdr[SNAP_HDR];
+    uint8_t *buf = NULL;
+    int r = -EPROTO;
+    ssize_t n = pread(fd, hdr, sizeof(hdr), 0);
+    if (n != (ssize_t)sizeof(hdr) || memcmp(hdr, SNAP_MAGIC, 8)) {
+        snprintf(err, errlen, "%s is not an arcvm snapshot file (no ARCVMSNP header)", path);
+        goto out;
+    }
+    uint32_t v, crc;
+    uint64_t l;
+    memcpy(&v, hdr + 8, 4);
+    memcpy(&crc, hdr + 12, 4);
+    memcpy(&l, hdr + 16, 8);
+    v = le32toh(v);
+    crc = le32toh(crc);
+    l = le64toh(l);
+    if (version)
+        *version = v;
+    if (v != SNAP_FORMAT_VERSION) {
+        snprintf(err, errlen,
+                 "%s has snapshot format version %u; this arcvm (%s) reads version %u only",
+                 path, v, ARCVM_VERSION, SNAP_FORMAT_VERSION);
+        r = -ENOTSUP;
+        goto out;
+    }
+    struct stat st;
+    if (l > SNAP_STATE_MAX || fstat(fd, &st) < 0 || (uint64_t)st.st_size != SNAP_HDR + l) {
+        snprintf(err, errlen, "%s is truncated or has bytes after its state (%llu bytes, "
+                 "the header says %llu)", path, (unsigned long long)st.st_size,
+                 (unsigned long long)(SNAP_HDR + l));
+        goto out;
+    }
+    buf = malloc(l ? l : 1);
+    if (!buf) {
+        r = -ENOMEM;
+        snprintf(err, errlen, "out of memory");
+        goto out;
+    }
+    if (pread(fd, buf, l, SNAP_HDR) != (ssize_t)l) {
+        snprintf(err, errlen, "cannot read the snapshot file %s", path);
+        goto out;
+    }
+    if (snap_crc32c(0, buf, l) != crc) {
+        snprintf(err, errlen, "%s is corrupt: its checksum does not match its contents", path);
+        goto out;
+    }
+    if (snap_check(buf, l) < 0) {
+        snprintf(err, errlen, "%s is malformed: its sections do not add up", path);
+        goto out;
+    }
+    *out = buf;
+    *len = l;
+    buf = NULL;
+    r = 0;
+out:
+    free(buf);
+    close(fd);
+    return r;
+}
+
+int vm_snapshot_version(const char *state_path, unsigned *version, char *err, size_t errlen)
+{
+    uint8_t *buf = NULL;
+    size_t len;
+    *version = 0;
+    int r = read_state(state_path, &buf, &len, version, err, errlen);
+    free(buf);
+    /* A newer format is still a snapshot whose version we can name. */
+    return r == -ENOTSUP && *version ? 0 : r;
+}
+
+static int need(const uint8_t *st, size_t len, const char *name, struct snap_r *r, char *err,
+                size_t errlen)
+{
+    if (snap_find(st, len, name, r) == 0)
+        return 0;
+    snprintf(err, errlen, "the snapshot has no %s section", name);
+    return -EPROTO;
+}
+
+/* "host" section: same architecture and page size; the rest is the arch's. */
+static int check_host(struct vm *vm, const uint8_t *st, size_t len, char *err, size_t errlen)
+{
+    struct snap_r r;
+    int ret = need(st, len, "host", &r, err, errlen);
+    if (ret < 0)
+        return ret;
+    char version[64], arch[16];
+    snap_get_str(&r, version, sizeof(version));
+    snap_get_str(&r, arch, sizeof(arch));
+    uint32_t page = snap_get_u32(&r);
+    if (r.err) {
+        snprintf(err, errlen, "the snapshot's host description is malformed");
+        return -EPROTO;
+    }
+    if (strcmp(arch, SNAP_ARCH) || page != (uint32_t)sysconf(_SC_PAGESIZE)) {
+        snprintf(err, errlen, "the snapshot is of an %s machine with %u-byte pages; this host "
+                 "runs %s", arch, page, SNAP_ARCH);
+        return -ENOTSUP;
+    }
+    if (strcmp(version, ARCVM_VERSION))
+        log_info("restoring a snapshot taken by arcvm %s", version);
+    return arch_check_host(vm->arch, &r, err, errlen);
+}
+
+/* The snapshot's configuration, the process-side settings of @runtime and
+ * the user's overrides. */
+static int load_config(struct vm *vm, const uint8_t *st, size_t len,
+                       const struct vm_restore_params *p, char *err, size_t errlen)
+{
+    struct snap_r r;
+    int ret = need(st, len, "config", &r, err, errlen);
+    if (ret < 0)
+        return ret;
+    if (config_load(&vm->cfg, &r) < 0 || vm->cfg.vcpus == 0 ||
+        vm->cfg.vcpus > hv_caps(vm->hv)->max_vcpus || vm->cfg.mem_bytes < CONFIG_MEM_MIN ||
+        vm->cfg.mem_bytes & ((1u << 20) - 1)) {
+        snprintf(err, errlen, "the snapshot's machine configuration is malformed or beyond this "
+                 "host's limits");
+        return -EPROTO;
+    }
+    for (unsigned i = 0; i < p->nnet_overrides; i++) {
+        const struct vm_net_override *o = &p->net_overrides[i];
+        unsigned k = 0;
+        while (k < vm->cfg.nnets && !(vm->cfg.nets[k].id && !strcmp(vm->cfg.nets[k].id, o->iface_id)))
+            k++;
+        if (k == vm->cfg.nnets || vm->cfg.nets[k].backend != NET_TAP) {
+            snprintf(err, errlen, "network override: the snapshot has no TAP interface '%s'",
+                     o->iface_id);
+            return -EINVAL;
+        }
+        char *tap = strdup(o->host_dev_name);
+        if (!tap)
+            return -ENOMEM;
+        free(vm->cfg.nets[k].tap);
+        vm->cfg.nets[k].tap = tap;
+    }
+    if (p->vsock_uds_path) {
+        if (!vm->cfg.vsock.enabled) {
+            snprintf(err, errlen, "vsock override: the snapshot has no vsock device");
+            return -EINVAL;
+        }
+        char *path = strdup(p->vsock_uds_path);
+        if (!path)
+            return -ENOMEM;
+        free(vm->cfg.vsock.uds_path);
+        vm->cfg.vsock.uds_path = path;
+    }
+    vm->nvcpus = vm->cfg.vcpus;
+    return 0;
+}
+
+/* The snapshot's RAM regions must be the ones this arcvm lays out for its
+ * memory size: the guest's firmware tables describe them. */
+static int check_memory(struct vm *vm, const uint8_t *st, size_t len, char *err, size_t errlen)
+{
+    struct snap_r r;
+    int ret = need(st, len, "memory", &r, err, errlen);
+    if (ret < 0)
+        return ret;
+    uint32_t n = snap_get_u32(&r);
+    bool ok = !r.err && n == vm->mem.count;
+    for (unsigned i = 0; ok && i < n; i++) {
+        uint64_t gpa = snap_get_u64(&r), size = snap_get_u64(&r);
+        ok = gpa == vm->mem.r[i].gpa && size == vm->mem.r[i].size;
+    }
+    if (!ok || snap_r_done(&r) < 0) {
+        snprintf(err, errlen, "the snapshot's memory layout differs from this arcvm's");
+        return -EPROTO;
+    }
+    return 0;
+}
+
+static int load_devices(struct vm *vm, const uint8_t *st, size_t len, char *err, size_t errlen)
+{
+    char name[SNAP_NAME_MAX];
+    struct snap_r r;
+    for (unsigned i = 0; i < vm->nvirtio; i++) {
+        snprintf(name, sizeof(name), "virtio%u", i);
+        int ret = need(st, len, name, &r, err, errlen);
+        if (ret < 0)
+            return ret;
+        const char *dev = vm->virtio[i].dev->ops->name;
+        if (snap_get_u32(&r) != vm->virtio[i].dev->ops->device_id) {
+            snprintf(err, errlen, "the snapshot's device %u is not a %s", i, dev);
+            return -EPROTO;
+        }
+        ret = virtio_mmio_load(&vm->virtio[i].mmio, &r);
+        if (ret < 0) {
+            snprintf(err, errlen, "the snapshot's %s state is malformed or does not fit its "
+                     "configuration: %s", dev, strerror(-ret));
+            return ret;
+        }
+    }
+    snprintf(name, sizeof(name), "virtio%u", vm->nvirtio);
+    if (snap_find(st, len, name, &r) == 0) {
+        snprintf(err, errlen, "the snapshot has more devices than its configuration");
+        return -EPROTO;
+    }
+    return arch_restore(vm->arch, st, len, err, errlen);
+}
+
+static int load_cpus(struct vm *vm, const uint8_t *st, size_t len, bool clock_realtime, char *err,
+                     size_t errlen)
+{
+    struct snap_r r;
+    int ret = need(st, len, "vm", &r, err, errlen);
+    if (ret < 0)
+        return ret;
+    ret = hv_vm_load(vm->hvm, &r, clock_realtime);
+    if (ret < 0) {
+        snprintf(err, errlen, "restoring the interrupt controllers and clocks failed: %s",
+                 strerror(-ret));
+        return ret;
+    }
+    char name[SNAP_NAME_MAX];
+    for (unsigned i = 0; i < vm->nvcpus; i++) {
+        snprintf(name, sizeof(name), "vcpu%u", i);
+        if ((ret = need(st, len, name, &r, err, errlen)) < 0)
+            return ret;
+        ret = hv_vcpu_load(vm->vcpus[i].hv, &r);
+        if (ret < 0) {
+            snprintf(err, errlen, "restoring vCPU %u failed: %s", i,
+                     ret == -EPROTO ? "its state is malformed" : strerror(-ret));
+            return ret;
+        }
+    }
+    return 0;
+}
+
+static int restore(struct vm *vm, const struct vm_restore_params *p, char *err, size_t errlen)
+{
+    uint8_t *st = NULL;
+    size_t len = 0;
+    int r = read_state(p->state_path, &st, &len, NULL, err, errlen);
+    if (r < 0)
+        return r;
+    if ((r = load_config(vm, st, len, p, err, errlen)) < 0)
+        goto out;
+    int mem_fd = open(p->mem_path, O_RDONLY | O_CLOEXEC);
+    if (mem_fd < 0) {
+        r = -errno;
+        snprintf(err, errlen, "cannot open the memory file %s: %s", p->mem_path, strerror(-r));
+        goto out;
+    }
+    if ((r = vm_build_platform(vm, mem_fd, err, errlen)) < 0 ||
+        (r = check_host(vm, st, len, err, errlen)) < 0 ||
+        (r = check_memory(vm, st, len, err, errlen)) < 0 ||
+        (r = vm_create_vcpus(vm, false, err, errlen)) < 0 ||
+        (r = load_cpus(vm, st, len, p->clock_realtime, err, errlen)) < 0 ||
+        (r = load_devices(vm, st, len, err, errlen)) < 0)
+        goto out;
+    r = vm_start_loop(vm, err, errlen);
+out:
+    free(st);
+    return r;
+}
+
+int vm_restore(struct vm **out, const struct vm_config *runtime, const struct vm_restore_params *p,
+               char *err, size_t errlen)
+{
+    if (!p->state_path || !*p->state_path || !p->mem_path || !*p->mem_path) {
+        snprintf(err, errlen, "a restore needs the snapshot's state file and memory file");
+        return -EINVAL;
+    }
+    struct vm *vm;
+    int r = vm_create_for_restore(&vm, runtime, err, errlen);
+    if (r < 0)
+        return r;
+    uint64_t t0 = now_us();
+    pthread_mutex_lock(&vm->lock);
+    vm_set_state(vm, VM_INITIALIZING);
+    pthread_mutex_unlock(&vm->lock);
+    r = restore(vm, p, err, errlen);
+    if (r < 0) {
+        pthread_mutex_lock(&vm->lock);
+        vm->exit.kind = VM_EXIT_ERROR;
+        snprintf(vm->exit.message, sizeof(vm->exit.message), "%s", err);
+        vm_set_state(vm, VM_FAILED);
+        pthread_mutex_unlock(&vm->lock);
+        vm_destroy(vm);
+        return r;
+    }
+    /* The vCPU threads start parked: the VM comes up paused. */
+    pthread_mutex_lock(&vm->lock);
+    vm->pause_requested = true;
+    atomic_store(&vm->attention, true);
+    vm_set_state(vm, VM_PAUSED);
+    pthread_mutex_unlock(&vm->lock);
+    r = vm_start_vcpus(vm, err, errlen);
+    if (r < 0) {
+        vm_destroy(vm);
+        return r;
+    }
+    log_info("restored %u vCPUs and %llu MiB in %llu us", vm->nvcpus,
+             (unsigned long long)(vm->mem.total >> 20), (unsigned long long)(now_us() - t0));
+    if (p->resume)
+        vm_resume(vm);
+    *out = vm;
+    return 0;
+}
