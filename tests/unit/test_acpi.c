@@ -2,6 +2,10 @@
  * iasl (acpica-tools), the reference AML/table compiler. */
 #include "arch/x86/acpi.h"
 
+#include "arch/arch.h"
+#include "arch/x86/boot.h"
+#include "arch/x86/layout.h"
+
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -18,15 +22,22 @@
 
 static uint8_t buf[0x20000];
 
-static void build(unsigned ncpus, unsigned nmmio)
+static struct acpi_config config(unsigned ncpus, unsigned nmmio)
 {
     struct acpi_config c = {.ncpus = ncpus, .com1_port = 0x3f8, .com1_irq = 4, .pm_port = 0x600,
                             .pm_reset_value = 1, .s5_type = 5, .rtc_century = 0x32,
                             .rtc_port = 0x70,
                             .kbd_port = 0x60, .kbd_irq = 1,
-                            .nmmio = nmmio};
+                            .nmmio = nmmio,
+                            .vmgenid_addr = X86_VMGENID_ADDR, .ged_gsi = X86_IRQ_GED};
     for (unsigned i = 0; i < nmmio; i++)
         c.mmio[i] = (struct acpi_mmio_dev){0xd0000000ull + i * 0x1000, 0x1000, 16 + i};
+    return c;
+}
+
+static void build(unsigned ncpus, unsigned nmmio)
+{
+    struct acpi_config c = config(ncpus, nmmio);
     long n = acpi_build(buf, sizeof(buf), BASE, &c);
     assert_true(n > 36);
 }
@@ -151,6 +162,91 @@ static void test_dsdt_devices(void **state)
     assert_true(contains(d, len, "KBD_"));
 }
 
+/* Where @what (@n bytes) occurs in @p/@len, or fail. */
+static const uint8_t *find_bytes(const uint8_t *p, size_t len, const void *what, size_t n)
+{
+    for (size_t i = 0; i + n <= len; i++)
+        if (!memcmp(p + i, what, n))
+            return p + i;
+    fail_msg("byte pattern not found");
+    return NULL;
+}
+
+static void test_dsdt_vmgenid(void **state)
+{
+    (void)state;
+    build(1, 2);
+    const uint8_t *d = find("DSDT");
+    uint32_t len = rd32(d + 4);
+    assert_true(contains(d, len, "VGEN"));
+    assert_true(contains(d, len, "VM_GEN_COUNTER")); /* _CID: what Linux's driver matches */
+    /* Method(ADDR, 0) { Return(Package(2) { DWord low, DWord high }) } */
+    uint32_t a = (uint32_t)X86_VMGENID_ADDR;
+    const uint8_t addr[] = {'A', 'D', 'D', 'R', 0x00, 0xa4, 0x12, 0x0c, 0x02,
+                            0x0c, (uint8_t)a, (uint8_t)(a >> 8), (uint8_t)(a >> 16),
+                            (uint8_t)(a >> 24), 0x0c, 0, 0, 0, 0};
+    find_bytes(d, len, addr, sizeof(addr));
+    /* The GED: its _HID, an Extended Interrupt descriptor (consumer, edge,
+     * active high, exclusive) for the GSI, and _EVT(1 arg) comparing Arg0
+     * with it and notifying \_SB.VGEN with 0x80. */
+    assert_true(contains(d, len, "GED_"));
+    assert_true(contains(d, len, "ACPI0013"));
+    const uint8_t irq[] = {0x89, 6, 0, 0x03, 1, X86_IRQ_GED, 0, 0, 0};
+    find_bytes(d, len, irq, sizeof(irq));
+    const uint8_t evt[] = {'_', 'E', 'V', 'T', 0x01, 0xa0};
+    const uint8_t *e = find_bytes(d, len, evt, sizeof(evt));
+    const uint8_t body[] = {0x93, 0x68, 0x0a, X86_IRQ_GED, 0x86, 0x5c, 0x2e, '_', 'S', 'B', '_',
+                            'V', 'G', 'E', 'N', 0x0a, 0x80};
+    find_bytes(e, (size_t)(d + len - e), body, sizeof(body));
+
+    /* No address: neither device. */
+    struct acpi_config c = config(1, 2);
+    c.vmgenid_addr = 0;
+    assert_true(acpi_build(buf, sizeof(buf), BASE, &c) > 36);
+    d = find("DSDT");
+    len = rd32(d + 4);
+    assert_false(contains(d, len, "VGEN"));
+    assert_false(contains(d, len, "ACPI0013"));
+    assert_true(contains(d, len, "VR01"));
+    /* The specification: 8-byte aligned, not across a page. */
+    c.vmgenid_addr = X86_VMGENID_ADDR + 4;
+    assert_int_equal(acpi_build(buf, sizeof(buf), BASE, &c), -EINVAL);
+    c.vmgenid_addr = 0xdfff8;
+    assert_int_equal(acpi_build(buf, sizeof(buf), BASE, &c), -EINVAL);
+}
+
+/* The ID's page is one the guest never takes as RAM, apart from the ACPI
+ * tables (acpi_build() clears its whole area); the GED's line is no other
+ * device's. */
+static void test_vmgenid_placement(void **state)
+{
+    (void)state;
+    struct e820_entry e[E820_MAX];
+    unsigned n = x86_e820_build(512ull << 20, e, E820_MAX);
+    unsigned reserved = 0;
+    for (unsigned i = 0; i < n; i++) {
+        bool in = X86_VMGENID_ADDR >= e[i].addr && X86_VMGENID_ADDR + 16 <= e[i].addr + e[i].size;
+        bool overlaps = X86_VMGENID_ADDR < e[i].addr + e[i].size && e[i].addr < X86_VMGENID_ADDR + 16;
+        if (in && e[i].type == E820_RESERVED)
+            reserved++;
+        else
+            assert_false(overlaps);
+    }
+    assert_int_equal(reserved, 1);
+    assert_true(X86_VMGENID_ADDR + 16 <= X86_ACPI_ADDR ||
+                X86_VMGENID_ADDR >= X86_ACPI_ADDR + X86_ACPI_MAX);
+    /* Below 1 MiB: readable through /dev/mem under STRICT_DEVMEM. */
+    assert_true(X86_VMGENID_ADDR + 16 <= X86_HIMEM_START);
+
+    assert_int_not_equal(X86_IRQ_GED, X86_IRQ_COM1);
+    assert_int_not_equal(X86_IRQ_GED, X86_IRQ_KBD);
+    assert_true(X86_IRQ_GED > 2); /* 0: the PIT, 2: its override on a PC */
+    uint64_t base;
+    uint32_t gsi;
+    for (unsigned i = 0; arch_virtio_slot(i, &base, &gsi) == 0; i++)
+        assert_int_not_equal(gsi, X86_IRQ_GED);
+}
+
 static void test_too_small(void **state)
 {
     (void)state;
@@ -210,6 +306,32 @@ static void test_iasl(void **state)
              "grep -q 'PNP0B00' %s/dsdt.dsl",
              dir, dir, dir, dir, dir);
     assert_int_equal(system(cmd), 0);
+    /* The VM generation ID device and its GED, as ASL. */
+    snprintf(cmd, sizeof(cmd),
+             "cd %s && grep -q 'Device (VGEN)' dsdt.dsl && "
+             "grep -q '_CID, \"VM_GEN_COUNTER\"' dsdt.dsl && "
+             "grep -q 'Method (ADDR, 0' dsdt.dsl && grep -q '0x%08llX,' dsdt.dsl && "
+             "grep -q 'ACPI0013' dsdt.dsl && "
+             "grep -q 'Interrupt (ResourceConsumer, Edge, ActiveHigh, Exclusive' dsdt.dsl && "
+             "grep -q '0x%08X,' dsdt.dsl && grep -q 'Method (_EVT, 1' dsdt.dsl && "
+             "grep -q 'If ((Arg0 == 0x%02X))' dsdt.dsl && "
+             "grep -q 'Notify (\\\\_SB.VGEN, 0x80)' dsdt.dsl",
+             dir, (unsigned long long)X86_VMGENID_ADDR, X86_IRQ_GED, X86_IRQ_GED);
+    if (system(cmd) != 0) {
+        snprintf(cmd, sizeof(cmd), "cat %s/dsdt.dsl", dir);
+        (void)!system(cmd);
+        fail_msg("the disassembled DSDT lacks the VGEN or GED device");
+    }
+    /* The disassembly compiles again without a complaint: ASL's own checks
+     * (well-formed _HID, resource templates, method arguments). */
+    snprintf(cmd, sizeof(cmd), "cd %s && iasl -p again dsdt.dsl > again.log 2>&1", dir);
+    int rc = system(cmd);
+    snprintf(cmd, sizeof(cmd), "grep -q ' 0 Errors, 0 Warnings, 0 Remarks' %s/again.log", dir);
+    if (rc != 0 || system(cmd) != 0) {
+        snprintf(cmd, sizeof(cmd), "cat %s/again.log", dir);
+        (void)!system(cmd);
+        fail_msg("iasl does not compile the disassembled DSDT cleanly");
+    }
     snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
     (void)!system(cmd);
 }
@@ -219,6 +341,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_checksums), cmocka_unit_test(test_fadt),
         cmocka_unit_test(test_madt),      cmocka_unit_test(test_dsdt_devices),
+        cmocka_unit_test(test_dsdt_vmgenid), cmocka_unit_test(test_vmgenid_placement),
         cmocka_unit_test(test_too_small), cmocka_unit_test(test_iasl),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -74,7 +74,9 @@ static void set32(struct wbuf *w, size_t at, uint32_t v)
 enum {
     AML_ZERO = 0x00, AML_ONE = 0x01, AML_NAME = 0x08, AML_BYTE = 0x0a, AML_WORD = 0x0b,
     AML_DWORD = 0x0c, AML_STRING = 0x0d, AML_QWORD = 0x0e, AML_SCOPE = 0x10, AML_BUFFER = 0x11,
-    AML_PACKAGE = 0x12, AML_EXT = 0x5b, AML_DEVICE = 0x82, AML_ROOT = 0x5c,
+    AML_PACKAGE = 0x12, AML_METHOD = 0x14, AML_DUAL_NAME = 0x2e, AML_EXT = 0x5b,
+    AML_DEVICE = 0x82, AML_ROOT = 0x5c, AML_ARG0 = 0x68, AML_NOTIFY = 0x86, AML_LEQUAL = 0x93,
+    AML_IF = 0xa0, AML_RETURN = 0xa4,
 };
 
 /* Start a PkgLength-prefixed body; returns where it begins. */
@@ -219,6 +221,76 @@ static void aml_device_open(struct wbuf *w, const char name[4], size_t *start)
     put(w, name, 4);
 }
 
+/* Method(NAME, @nargs, NotSerialized) { body written by the caller, closed
+ * with pkg_close(*@start) }. */
+static void aml_method_open(struct wbuf *w, const char name[4], unsigned nargs, size_t *start)
+{
+    put8(w, AML_METHOD);
+    *start = pkg_open(w);
+    put(w, name, 4);
+    put8(w, (uint8_t)(nargs & 7)); /* MethodFlags: ArgCount, not serialized, SyncLevel 0 */
+}
+
+/* The VM generation ID device, as Microsoft's specification and Linux's
+ * vmgenid driver want it: found by its _CID "VM_GEN_COUNTER", with an ADDR
+ * method returning the ID's guest-physical address as
+ * Package(){low 32 bits, high 32 bits}. The _HID is ours, like QEMU's
+ * "QEMUVGID", but a well-formed ACPI ID (vendor "ARCV" as in the tables'
+ * creator ID, four hex digits), so the disassembled DSDT compiles again;
+ * Linux's other ID, "VMGENCTR", is not one. */
+static void dsdt_vmgenid(struct wbuf *w, uint64_t addr)
+{
+    size_t dev, m, pkg;
+    aml_device_open(w, "VGEN", &dev);
+    aml_name(w, "_HID");
+    aml_string(w, "ARCV0001");
+    aml_name(w, "_CID");
+    aml_string(w, "VM_GEN_COUNTER");
+    aml_name(w, "_DDN");
+    aml_string(w, "VM_GEN_COUNTER");
+    aml_method_open(w, "ADDR", 0, &m);
+    put8(w, AML_RETURN);
+    put8(w, AML_PACKAGE);
+    pkg = pkg_open(w);
+    put8(w, 2);
+    put8(w, AML_DWORD);
+    put32(w, (uint32_t)addr);
+    put8(w, AML_DWORD);
+    put32(w, (uint32_t)(addr >> 32));
+    pkg_close(w, pkg);
+    pkg_close(w, m);
+    pkg_close(w, dev);
+}
+
+/* A Generic Event Device (ACPI 6.4, 5.6.9 "Interrupt-signaled ACPI
+ * events") with one interrupt: when it fires, the OS runs _EVT(GSI), which
+ * sends the VGEN device Notify 0x80 ("the ID changed"; Linux's driver then
+ * reads it again). No status register: one line means one event. */
+static void dsdt_ged(struct wbuf *w, uint32_t gsi)
+{
+    size_t dev, m, cond;
+    aml_device_open(w, "GED_", &dev);
+    aml_name(w, "_HID");
+    aml_string(w, "ACPI0013");
+    uint8_t res[16];
+    size_t n = res_ext_irq(res, gsi);
+    aml_crs(w, res, n);
+    aml_method_open(w, "_EVT", 1, &m);
+    put8(w, AML_IF);
+    cond = pkg_open(w);
+    put8(w, AML_LEQUAL); /* If (Arg0 == gsi) */
+    put8(w, AML_ARG0);
+    aml_int(w, gsi);
+    put8(w, AML_NOTIFY); /* Notify(\_SB.VGEN, 0x80) */
+    put8(w, AML_ROOT);
+    put8(w, AML_DUAL_NAME);
+    put(w, "_SB_VGEN", 8);
+    aml_int(w, 0x80);
+    pkg_close(w, cond);
+    pkg_close(w, m);
+    pkg_close(w, dev);
+}
+
 static void dsdt_body(struct wbuf *w, const struct acpi_config *c)
 {
     put8(w, AML_SCOPE);
@@ -284,6 +356,10 @@ static void dsdt_body(struct wbuf *w, const struct acpi_config *c)
         n += res_ext_irq(res + n, c->mmio[i].gsi);
         aml_crs(w, res, n);
         pkg_close(w, dev);
+    }
+    if (c->vmgenid_addr) {
+        dsdt_vmgenid(w, c->vmgenid_addr);
+        dsdt_ged(w, c->ged_gsi);
     }
     pkg_close(w, scope);
 
@@ -424,6 +500,9 @@ long acpi_build(uint8_t *buf, size_t len, uint64_t gpa, const struct acpi_config
 {
     struct wbuf w = {buf, 0, len, false};
     if (c->ncpus == 0 || c->ncpus > 255 || c->nmmio > ACPI_MAX_MMIO_DEVS)
+        return -EINVAL;
+    /* The specification wants the ID 8-byte aligned and in one page. */
+    if (c->vmgenid_addr && (c->vmgenid_addr % 8 || (c->vmgenid_addr & 0xfff) + 16 > 0x1000))
         return -EINVAL;
     memset(buf, 0, len);
 

@@ -5,7 +5,9 @@
  * one local APIC per vCPU and the IOAPIC; the DSDT holds COM1, the RTC, the
  * keyboard controller, one
  * "LNRO0005" device per virtio-mmio window (how a stock kernel without
- * virtio_mmio.device= finds them) and the \_S5 soft-off package.
+ * virtio_mmio.device= finds them), the VM generation ID device (VGEN) with
+ * the Generic Event Device (GED_) whose interrupt notifies it, and the \_S5
+ * soft-off package.
  * Built into a caller's buffer by a pure function, so tests can check bytes.
  */
 #ifndef ARCVM_X86_ACPI_H
@@ -35,11 +37,17 @@ struct acpi_config {
     uint8_t kbd_irq;
     unsigned nmmio;
     struct acpi_mmio_dev mmio[ACPI_MAX_MMIO_DEVS];
+    /* VM generation ID (hw/vmgenid.h): the guest-physical address of its
+     * 16 bytes (8-byte aligned, within one page), 0: no VGEN device and no
+     * GED. The GED's interrupt (edge, active high) makes its _EVT method
+     * Notify(VGEN, 0x80). */
+    uint64_t vmgenid_addr;
+    uint32_t ged_gsi;
 };
 
 /* Lay the tables out in @buf as they will sit at guest address @gpa (the
- * RSDP first, at @gpa). Returns the bytes used, or -ENOSPC if @len is too
- * small. */
+ * RSDP first, at @gpa). Returns the bytes used, -ENOSPC if @len is too
+ * small, or -EINVAL for a configuration the tables cannot describe. */
 long acpi_build(uint8_t *buf, size_t len, uint64_t gpa, const struct acpi_config *cfg);
 
 /* Byte sum of @len bytes (a valid table sums to 0 mod 256). */

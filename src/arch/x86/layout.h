@@ -7,6 +7,7 @@
  *   0x0000_9000  PML4, PDPT, 4 PDs: identity map of the first 4 GiB
  *   0x0002_0000  kernel command line
  *   0x0009_fc00  reserved up to 1 MiB (EBDA, legacy ROM area)
+ *   0x000d_f000  VM generation ID (16 bytes), inside the reserved area
  *   0x000e_0000  ACPI: RSDP and tables, inside the reserved area
  *   0x0010_0000  RAM: kernel (at its preferred address), initrd at the top
  *   0xc000_0000  32-bit MMIO hole: boot timer, virtio devices, IOAPIC, LAPIC
@@ -27,6 +28,13 @@
 #define X86_CMDLINE_ADDR 0x20000ull
 #define X86_CMDLINE_MAX 4096
 #define X86_EBDA_START 0x9fc00ull
+/* The VM generation ID's 16 bytes (hw/vmgenid.h), named by the DSDT's
+ * VGEN device: the last page of the option-ROM area before the ACPI
+ * tables. The e820 map reserves 0x9fc00-1 MiB, so the guest never uses it
+ * as RAM (Linux maps it write-back through its ISA-range rules), and
+ * acpi_build() clears only its own X86_ACPI_ADDR..1 MiB. Below 1 MiB
+ * /dev/mem may read it even with STRICT_DEVMEM (tests use busybox devmem). */
+#define X86_VMGENID_ADDR 0xdf000ull
 #define X86_ACPI_ADDR 0xe0000ull
 #define X86_ACPI_MAX 0x20000ull /* up to 1 MiB */
 #define X86_HIMEM_START 0x100000ull
@@ -42,6 +50,13 @@
 /* ISA interrupt lines (IOAPIC pins, identity-mapped GSIs). */
 #define X86_IRQ_KBD 1
 #define X86_IRQ_COM1 4
+/* The ACPI Generic Event Device's line: tells the guest the VM generation
+ * ID changed. ISA line 3 is COM2's on a PC; we have no COM2 (the 8250
+ * driver finds no UART at its ports and never claims the line) and the
+ * virtio list (setup.c) skips it, so no virtio device loses a GSI. 0 and 2
+ * are the PIT's, 8 the RTC's on a PC. Edge-triggered, active high, as the
+ * GED's _CRS says. */
+#define X86_IRQ_GED 3
 /* First GSI for virtio devices: above the 16 ISA lines. */
 #define X86_IRQ_VIRTIO_BASE 16
 #define X86_IOAPIC_PINS 24

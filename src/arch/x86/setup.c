@@ -17,6 +17,7 @@
 #include "hw/pm.h"
 #include "hw/rtc.h"
 #include "hw/serial.h"
+#include "hw/vmgenid.h"
 #include "virtio/virtio_mmio.h"
 #include "base/console.h"
 #include "base/irq.h"
@@ -46,6 +47,10 @@ struct arch_machine {
     struct pm pm;
     struct boot_timer boot_timer;
     bool devices_ready;
+    /* The VM generation ID and the GED's line that announces a new one
+     * (hw/vmgenid.h). The line has no irqfd: nothing to release. */
+    struct irq_line irq_ged;
+    struct vmgenid vmgenid;
 
     struct hv_x86_cpuid cpuid[X86_CPUID_MAX];
     unsigned ncpuid;
@@ -113,6 +118,13 @@ int arch_vm_init(const struct arch_ctx *ctx, const struct arch_boot *boot,
         return r;
     }
     a->irqs_ready = true;
+    /* Driven through the interrupt controller, not an irqfd: it fires once
+     * per restore, from the restoring thread, and the edge has reached the
+     * IOAPIC when the ioctl returns. */
+    r = hv_irq_line_init(m->ctx->hvm, &a->irq_ged, X86_IRQ_GED, false);
+    if (r < 0)
+        return r;
+    vmgenid_init(&a->vmgenid, m->ctx->mem, X86_VMGENID_ADDR, &a->irq_ged);
     struct console *com1_con = m->ctx->console;
     if (m->boot->console != ARCH_CONSOLE_SERIAL) {
         r = console_init(&a->null_console, -1, -1, false, m->ctx->loop);
@@ -280,6 +292,8 @@ static int build_acpi(struct arch_machine *m, uint64_t *rsdp, char *err, size_t 
         .kbd_port = I8042_PORT_BASE,
         .kbd_irq = X86_IRQ_KBD,
         .nmmio = m->boot->nvirtio,
+        .vmgenid_addr = X86_VMGENID_ADDR,
+        .ged_gsi = X86_IRQ_GED,
     };
     for (unsigned i = 0; i < m->boot->nvirtio && i < ACPI_MAX_MMIO_DEVS; i++)
         ac.mmio[i] = (struct acpi_mmio_dev){m->boot->virtio[i].base, X86_VIRTIO_MMIO_SIZE,
@@ -289,6 +303,12 @@ static int build_acpi(struct arch_machine *m, uint64_t *rsdp, char *err, size_t 
     if (n < 0) {
         snprintf(err, errlen, "building ACPI tables failed: %s", strerror((int)-n));
         return (int)n;
+    }
+    /* The ID the VGEN device's ADDR names: a new one for every boot. */
+    int r = vmgenid_new(&m->vmgenid);
+    if (r < 0) {
+        snprintf(err, errlen, "writing the VM generation ID failed: %s", strerror(-r));
+        return r;
     }
     *rsdp = X86_ACPI_ADDR;
     return 0;
@@ -654,6 +674,9 @@ int arch_save(struct arch_machine *m, struct snap_w *w)
     snap_begin(w, "x86.pm");
     pm_save(&m->pm, w);
     snap_end(w);
+    snap_begin(w, "x86.vmgenid");
+    vmgenid_save(&m->vmgenid, w);
+    snap_end(w);
     return w->err;
 }
 
@@ -674,5 +697,28 @@ int arch_restore(struct arch_machine *m, const uint8_t *state, size_t len, char 
             snprintf(err, errlen, "the snapshot's %s state is malformed", names[i]);
             return res[i];
         }
+
+    /* A restored guest may run beside the VM it was saved from, or be
+     * restored again: give it a new generation ID and tell it. No vCPU runs
+     * yet, but the interrupt controllers hold the snapshot's state, so the
+     * edge reaches the guest's local APIC and waits there. A snapshot
+     * without the section comes from an arcvm whose guests had no VGEN
+     * device: nothing to renew. */
+    struct snap_r gen;
+    if (snap_find(state, len, "x86.vmgenid", &gen) < 0) {
+        log_info("the snapshot's guest has no VM generation ID device; not renewing it");
+        return 0;
+    }
+    int ret = vmgenid_load(&m->vmgenid, &gen);
+    if (ret < 0) {
+        snprintf(err, errlen, "the snapshot's x86.vmgenid state is malformed or names another "
+                 "address or interrupt than this arcvm's");
+        return ret;
+    }
+    if ((ret = vmgenid_new(&m->vmgenid)) < 0) {
+        snprintf(err, errlen, "writing a new VM generation ID failed: %s", strerror(-ret));
+        return ret;
+    }
+    vmgenid_notify(&m->vmgenid);
     return 0;
 }
