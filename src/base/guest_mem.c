@@ -155,6 +155,12 @@ int guest_mem_dump(const struct guest_mem *m, int fd)
 
 void guest_mem_release(struct guest_mem *m)
 {
+    /* Uffd memory: drop our userfaultfd before unmapping. If the handler
+     * is gone, that was the last reference and the unmap below sends no
+     * event (it would wait for a reader forever); if it lives, it reads the
+     * unmap event and finishes. */
+    if (m->uffd > 0)
+        close(m->uffd);
     if (m->base)
         munmap(m->base, m->total);
     if (m->fd >= 0)

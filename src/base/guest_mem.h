@@ -28,6 +28,8 @@ struct guest_mem {
     uint64_t total;   /* bytes mapped */
     unsigned count;
     struct guest_mem_region r[GUEST_MEM_MAX_REGIONS];
+    int uffd; /* Uffd memory (guest_mem_init_uffd): the VMM's reference to
+               * the userfaultfd, closed on release; 0: not Uffd memory */
 };
 
 /* Create RAM for @n regions (gpa, size) given in ascending, non-overlapping
@@ -62,5 +64,25 @@ uint64_t guest_mem_room(const struct guest_mem *m, uint64_t gpa);
 /* The reverse of guest_mem_ptr(): the guest-physical address of the host
  * pointer @hva, when [hva, hva+len) lies inside one region. 0, or -EFAULT. */
 int guest_mem_gpa(const struct guest_mem *m, const void *hva, uint64_t len, uint64_t *gpa);
+
+/* ---- Uffd memory: pages supplied by a page-fault handler (guest_mem_uffd.c) ---- */
+/* Guest RAM for @layout (as guest_mem_init()) as anonymous memory
+ * (MAP_PRIVATE|MAP_ANONYMOUS|MAP_NORESERVE, m->fd -1) registered with a new
+ * userfaultfd for missing-page faults and for the REMOVE (MADV_DONTNEED:
+ * balloon, guest_mem_discard()) and UNMAP (release) events; then connect to
+ * the page-fault handler listening on the Unix socket @sock_path and send
+ * it, in one message, the uffd (SCM_RIGHTS) and the layout as Firecracker
+ * does: a JSON array of {"base_host_virt_addr", "size", "offset",
+ * "page_size" (bytes), "page_size_kib"}, offsets laid out one after another
+ * from 0 as guest_mem_init() lays them in its memfd. On return the handler
+ * owns serving faults: every first touch of a page blocks until it does
+ * (and forever if it died: m->uffd keeps the userfaultfd alive so that RAM
+ * never silently reads as zeros). -errno with a sentence in @err (no
+ * handler listening: -ENOENT or -ECONNREFUSED; userfaultfd not permitted:
+ * -EPERM, saying how to allow it); nothing is left behind on failure.
+ * Call from a thread whose filters allow userfaultfd(2) (or opening
+ * /dev/userfaultfd), ioctl, mmap, socket, connect and sendmsg. */
+int guest_mem_init_uffd(struct guest_mem *m, const struct guest_mem_region *layout, unsigned n,
+                        const char *sock_path, char *err, size_t errlen);
 
 #endif
