@@ -101,6 +101,9 @@ static int teardown(void **state)
     unlink(f->sock);
     unlink(f->mem);
     unlink(f->log);
+    char dump[160];
+    snprintf(dump, sizeof(dump), "%s/dump", f->dir); /* test_dump's, if it failed */
+    unlink(dump);
     rmdir(f->dir);
     free(f);
     return 0;
