@@ -265,7 +265,27 @@ const char *arcvm_check_status_name(enum arcvm_check_status status);
 /* Save a paused VM (arcvm_pause() first). Both files are written under
  * temporary names and renamed when complete: on failure nothing is left
  * behind and the VM stays paused as it was. */
-int arcvm_snapshot_create(arcvm *vm, const char *state_path, const char *mem_path);
+enum arcvm_snapshot_type {
+    ARCVM_SNAPSHOT_FULL, /* every page of RAM (sparse where zero) */
+    ARCVM_SNAPSHOT_DIFF, /* only the pages written since the last snapshot:
+                          * needs arcvm_set_dirty_tracking() (or a load with
+                          * track_dirty_pages); merge onto its base before
+                          * restoring (arcvm_snapshot_merge) */
+};
+int arcvm_snapshot_create(arcvm *vm, enum arcvm_snapshot_type type, const char *state_path,
+                          const char *mem_path);
+/* Record the pages the guest and the devices write, from the start (before
+ * arcvm_start()), so Diff snapshots can be taken. Off by default: it costs
+ * a write-protection fault on the first write to each page after every
+ * snapshot. */
+int arcvm_set_dirty_tracking(arcvm *vm, int on);
+/* Apply Diff snapshots (states[i], mems[i], oldest first) onto @base_mem,
+ * the memory file of the snapshot they follow, in place; write the newest
+ * one's state as a Full snapshot's to @state_out. (@state_out, @base_mem)
+ * then restore. Every Diff is checked before the base is written. */
+int arcvm_snapshot_merge(const char *base_mem, unsigned n, const char *const *states,
+                         const char *const *mems, const char *state_out, char *err,
+                         size_t errlen);
 
 struct arcvm_net_override {
     const char *iface_id;      /* the network interface's id in the snapshot */
@@ -274,10 +294,15 @@ struct arcvm_net_override {
 struct arcvm_snapshot_load {
     const char *state_path;
     const char *mem_path;      /* mapped copy-on-write: never written */
+    const char *uffd_path;     /* instead of @mem_path: the Unix socket of a
+                                * page-fault handler that serves the guest's
+                                * RAM (Firecracker's Uffd backend; see
+                                * arcvm-uffd-handler) */
     int clock_realtime;        /* advance the guest clock by the time since
                                 * the snapshot (default: it resumes where it
                                 * stopped, as in Firecracker) */
     int resume;                /* run at once; default: paused */
+    int track_dirty_pages;     /* record written pages (for Diff snapshots) */
     unsigned nnet_overrides;
     const struct arcvm_net_override *net_overrides;
     const char *vsock_uds_path; /* NULL: the snapshot's */

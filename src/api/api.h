@@ -45,7 +45,8 @@ struct api_vm_ops {
     const char *(*last_error)(void *ctx, const arcvm *vm);
     int (*get_vcpu_info)(void *ctx, arcvm *vm, struct arcvm_vcpu_info *out, unsigned max);
     /* Snapshots; NULL: refused with 400. */
-    int (*snapshot_create)(void *ctx, arcvm *vm, const char *state_path, const char *mem_path);
+    int (*snapshot_create)(void *ctx, arcvm *vm, enum arcvm_snapshot_type type,
+                           const char *state_path, const char *mem_path);
     int (*snapshot_load)(void *ctx, arcvm *vm, const struct arcvm_snapshot_load *p);
     int (*get_config)(void *ctx, arcvm *vm, struct arcvm_config *out);
 };

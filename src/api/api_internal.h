@@ -53,6 +53,7 @@ struct api {
     unsigned vcpus;
     uint64_t mem_mib;
     bool machine_set; /* PUT or PATCH seen: a snapshot load is refused then */
+    bool track_dirty; /* track_dirty_pages: Diff snapshots possible */
     /* boot-source */
     char *kernel, *initrd, *boot_args;
     /* drives, in guest order: a root device first, as Firecracker does */

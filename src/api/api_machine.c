@@ -22,7 +22,8 @@ static const char *const machine_huge_pages[] = {"None", "2M", "Transparent"};
 json_t *api_machine_json(const struct api *a)
 {
     return json_pack("{s:I,s:I,s:b,s:b,s:s}", "vcpu_count", (json_int_t)a->vcpus, "mem_size_mib",
-                     (json_int_t)a->mem_mib, "smt", 0, "track_dirty_pages", 0, "huge_pages",
+                     (json_int_t)a->mem_mib, "smt", 0, "track_dirty_pages", a->track_dirty,
+                     "huge_pages",
                      "None");
 }
 
@@ -77,9 +78,6 @@ void api_machine_put(struct api *a, const char *id, const json_t *b, struct api_
         api_fault(a, r, 400,
                   "smt (simultaneous multithreading) is not supported by arcvm: it gives the "
                   "guest single-thread cores.");
-    } else if (api_json_bool(b, "track_dirty_pages", false)) {
-        api_fault(a, r, 400,
-                  "track_dirty_pages is not supported by arcvm yet: it has no snapshots.");
     } else if (api_variant(tmpl, machine_templates, MACHINE_NTEMPLATES) > 0) {
         api_fault(a, r, 400,
                   "cpu_template '%s' is not supported by arcvm: the guest sees the host's CPU "
@@ -97,6 +95,7 @@ void api_machine_put(struct api *a, const char *id, const json_t *b, struct api_
     } else {
         a->vcpus = vcpus;
         a->mem_mib = mem;
+        a->track_dirty = api_json_bool(b, "track_dirty_pages", a->track_dirty);
         a->machine_set = true;
         api_ok(r);
     }

@@ -34,8 +34,10 @@ const struct api_schema api_snapshot_create_schema = {
 void api_snapshot_create(struct api *a, const char *id, const json_t *b, struct api_reply *r)
 {
     const char *type = api_json_str(b, "snapshot_type");
-    if (type && !strcmp(type, "Diff")) {
-        api_fault(a, r, 400, "Diff snapshots are not supported by arcvm yet: create a Full one.");
+    bool diff = type && !strcmp(type, "Diff");
+    if (diff && !a->track_dirty) {
+        api_fault(a, r, 400, "Diff snapshots need dirty page tracking: set track_dirty_pages "
+                             "in /machine-config before boot (or in /snapshot/load).");
         return;
     }
     if (!a->ops->snapshot_create) {
@@ -48,7 +50,8 @@ void api_snapshot_create(struct api *a, const char *id, const json_t *b, struct 
         return;
     }
     const char *state = api_json_str(b, "snapshot_path"), *mem = api_json_str(b, "mem_file_path");
-    if (a->ops->snapshot_create(a->opt.vm_ops_ctx, a->vm, state, mem) < 0) {
+    if (a->ops->snapshot_create(a->opt.vm_ops_ctx, a->vm,
+                                diff ? ARCVM_SNAPSHOT_DIFF : ARCVM_SNAPSHOT_FULL, state, mem) < 0) {
         api_fault(a, r, 400, "Cannot create the snapshot: %s",
                   a->ops->last_error(a->opt.vm_ops_ctx, a->vm));
         return;
@@ -180,16 +183,7 @@ void api_snapshot_load(struct api *a, const char *id, const json_t *b, struct ap
         return;
     }
     const json_t *m = json_object_get(b, "mem_backend");
-    if (m && !strcmp(api_json_str(m, "backend_type"), "Uffd")) {
-        api_fault(a, r, 400, "The Uffd memory backend is not supported by arcvm yet: use File.");
-        return;
-    }
-    if (api_json_bool(b, "track_dirty_pages", false) ||
-        api_json_bool(b, "enable_diff_snapshots", false)) {
-        api_fault(a, r, 400, "Dirty page tracking (for Diff snapshots) is not supported by arcvm "
-                             "yet.");
-        return;
-    }
+    bool uffd = m && !strcmp(api_json_str(m, "backend_type"), "Uffd");
     if (!a->ops->snapshot_load) {
         api_fault(a, r, 400, "Snapshots are not supported by this VM.");
         return;
@@ -197,9 +191,13 @@ void api_snapshot_load(struct api *a, const char *id, const json_t *b, struct ap
     struct arcvm_net_override nets[API_MAX_NETS];
     struct arcvm_snapshot_load p = {
         .state_path = api_json_str(b, "snapshot_path"),
-        .mem_path = m ? api_json_str(m, "backend_path") : api_json_str(b, "mem_file_path"),
+        .mem_path = uffd ? NULL : m ? api_json_str(m, "backend_path") : api_json_str(b, "mem_file_path"),
+        .uffd_path = uffd ? api_json_str(m, "backend_path") : NULL,
         .clock_realtime = api_json_bool(b, "clock_realtime", false),
         .resume = api_json_bool(b, "resume_vm", false),
+        /* enable_diff_snapshots: its name before Firecracker 1.6 */
+        .track_dirty_pages = api_json_bool(b, "track_dirty_pages", false) ||
+                             api_json_bool(b, "enable_diff_snapshots", false),
         .net_overrides = nets};
     const json_t *ov = json_object_get(b, "network_overrides");
     size_t i;
@@ -222,6 +220,7 @@ void api_snapshot_load(struct api *a, const char *id, const json_t *b, struct ap
     struct arcvm_config c;
     if (a->ops->get_config && a->ops->get_config(a->opt.vm_ops_ctx, vm, &c) == 0)
         adopt_config(a, &c);
+    a->track_dirty = p.track_dirty_pages;
     a->started = true;
     api_log(a, 2, "the microVM was restored from %s%s", p.state_path,
             p.resume ? " and runs" : " and is paused");

@@ -71,10 +71,11 @@ static int lib_vcpu_info(void *c, arcvm *vm, struct arcvm_vcpu_info *out, unsign
     return arcvm_get_vcpu_info(vm, out, max);
 }
 
-static int lib_snapshot_create(void *c, arcvm *vm, const char *state, const char *mem)
+static int lib_snapshot_create(void *c, arcvm *vm, enum arcvm_snapshot_type type,
+                               const char *state, const char *mem)
 {
     (void)c;
-    return arcvm_snapshot_create(vm, state, mem);
+    return arcvm_snapshot_create(vm, type, state, mem);
 }
 static int lib_snapshot_load(void *c, arcvm *vm, const struct arcvm_snapshot_load *p)
 {
@@ -142,6 +143,8 @@ int api_set_process_side(struct api *a, arcvm *vm)
         r = arcvm_set_hypervisor_device(vm, a->hv_device);
     if (!r && a->opt.no_kvm_check)
         r = arcvm_set_kvm_check(vm, 0);
+    if (!r && a->track_dirty)
+        r = arcvm_set_dirty_tracking(vm, 1);
     return r;
 }
 

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/falloc.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -103,6 +104,21 @@ static bool page_is_zero(const uint8_t *p)
     return true;
 }
 
+int guest_mem_write_out(const struct guest_mem *m, int fd, uint64_t off, uint64_t len)
+{
+    if (off > m->total || len > m->total - off)
+        return -EINVAL;
+    for (uint64_t at = off; at < off + len;) {
+        ssize_t w = pwrite(fd, m->base + at, off + len - at, (off_t)at);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return w < 0 ? -errno : -EIO;
+        at += (uint64_t)w;
+    }
+    return 0;
+}
+
 /* Write the non-zero pages of [off, end) of the mapping to @fd. */
 static int dump_range(const struct guest_mem *m, int fd, uint64_t off, uint64_t end)
 {
@@ -112,14 +128,9 @@ static int dump_range(const struct guest_mem *m, int fd, uint64_t off, uint64_t 
         uint64_t run = off;
         while (run < end && !page_is_zero(m->base + run))
             run += PAGE;
-        for (uint64_t at = off; at < run;) {
-            ssize_t w = pwrite(fd, m->base + at, run - at, (off_t)at);
-            if (w < 0 && errno == EINTR)
-                continue;
-            if (w <= 0)
-                return w < 0 ? -errno : -EIO;
-            at += (uint64_t)w;
-        }
+        int r = run > off ? guest_mem_write_out(m, fd, off, run - off) : 0;
+        if (r < 0)
+            return r;
         off = run;
     }
     return 0;
@@ -134,7 +145,7 @@ int guest_mem_dump(const struct guest_mem *m, int fd)
     uint64_t off = 0;
     while (off < m->total) {
         uint64_t data = off, hole = m->total;
-        if (!m->file_private) {
+        if (m->fd >= 0 && !m->file_private) {
             off_t d = lseek(m->fd, (off_t)off, SEEK_DATA);
             if (d < 0) {
                 if (errno == ENXIO)
@@ -165,6 +176,7 @@ void guest_mem_release(struct guest_mem *m)
         munmap(m->base, m->total);
     if (m->fd >= 0)
         close(m->fd);
+    free(m->dirty);
     memset(m, 0, sizeof(*m));
     m->fd = -1;
 }
@@ -198,6 +210,7 @@ int guest_mem_write(const struct guest_mem *m, uint64_t gpa, const void *src, ui
     if (!p)
         return -EFAULT;
     memcpy(p, src, len);
+    guest_mem_mark_dirty(m, p, len);
     return 0;
 }
 
@@ -208,6 +221,12 @@ int guest_mem_discard(const struct guest_mem *m, uint64_t gpa, uint64_t len)
     uint8_t *p = guest_mem_ptr(m, gpa, len);
     if (!p)
         return -EINVAL;
+    if (m->uffd > 0) {
+        /* Uffd memory is anonymous: dropping the pages frees them, and the
+         * page-fault handler, told by a REMOVE event, fills them with
+         * zeros when they are touched again. */
+        return madvise(p, len, MADV_DONTNEED) < 0 ? -errno : 0;
+    }
     if (m->file_private) {
         /* Dropping a private page would bring back the file's copy; fresh
          * anonymous memory over it reads as zeros and frees the page. */

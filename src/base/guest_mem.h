@@ -28,6 +28,11 @@ struct guest_mem {
     uint64_t total;   /* bytes mapped */
     unsigned count;
     struct guest_mem_region r[GUEST_MEM_MAX_REGIONS];
+    /* Pages the VMM wrote for the guest (devices: used rings, buffers they
+     * fill), one bit per page of the whole mapping, for Diff snapshots
+     * (KVM's dirty log sees only the guest's own writes). NULL: not
+     * tracked. Set with atomic ORs from any thread. */
+    uint64_t *dirty;
     int uffd; /* Uffd memory (guest_mem_init_uffd): the VMM's reference to
                * the userfaultfd, closed on release; 0: not Uffd memory */
 };
@@ -46,6 +51,9 @@ int guest_mem_init_file(struct guest_mem *m, const struct guest_mem_region *layo
 /* Write all of guest RAM to @fd (a new, empty file) in that layout, as a
  * sparse file: pages that hold only zeros become holes. */
 int guest_mem_dump(const struct guest_mem *m, int fd);
+/* Write bytes [off, off+len) of the RAM (offsets as in that layout) to the
+ * same offsets of @fd, zeros included. */
+int guest_mem_write_out(const struct guest_mem *m, int fd, uint64_t off, uint64_t len);
 
 /* Host pointer for [gpa, gpa+len) if it lies entirely inside one region,
  * else NULL. len must be > 0. Overflow-safe for any inputs. */
@@ -58,6 +66,16 @@ int guest_mem_write(const struct guest_mem *m, uint64_t gpa, const void *src, ui
  * pages read as zeros afterwards. Page-aligned, inside one region, else
  * -EINVAL; -errno from the host. */
 int guest_mem_discard(const struct guest_mem *m, uint64_t gpa, uint64_t len);
+
+/* ---- dirty tracking (guest_mem_dirty.c) ---- */
+/* Start (allocate a clear bitmap) or stop recording the VMM's writes. */
+int guest_mem_track_dirty(struct guest_mem *m, bool on);
+/* Record that [hva, hva+len) of the mapping was written; nothing when not
+ * tracking or outside the mapping. Any thread; a few atomic ORs. */
+void guest_mem_mark_dirty(const struct guest_mem *m, const void *hva, uint64_t len);
+/* OR the recorded pages of region @i into @bits (one bit per page of the
+ * region) and clear them. */
+void guest_mem_take_dirty(const struct guest_mem *m, unsigned i, uint64_t *bits);
 
 /* Bytes of RAM at or above @gpa up to the end of its region (0 if none). */
 uint64_t guest_mem_room(const struct guest_mem *m, uint64_t gpa);

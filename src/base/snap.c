@@ -138,6 +138,24 @@ static int walk(const uint8_t *buf, size_t len, const char *name, struct snap_r 
     return name ? -ENOENT : 0;
 }
 
+int snap_next(const uint8_t *buf, size_t len, size_t *off, char name[SNAP_NAME_MAX],
+              struct snap_r *body)
+{
+    if (*off >= len)
+        return 0;
+    if (len - *off < HDR || !memchr(buf + *off, 0, SNAP_NAME_MAX))
+        return -EPROTO;
+    uint32_t n;
+    memcpy(&n, buf + *off + SNAP_NAME_MAX, 4);
+    n = le32toh(n);
+    if (n > len - *off - HDR)
+        return -EPROTO;
+    memcpy(name, buf + *off, SNAP_NAME_MAX);
+    *body = (struct snap_r){.p = buf + *off + HDR, .left = n};
+    *off += HDR + n;
+    return 1;
+}
+
 int snap_find(const uint8_t *buf, size_t len, const char *name, struct snap_r *out)
 {
     return walk(buf, len, name, out);

@@ -47,6 +47,10 @@ struct snap_r {
 /* The whole state @buf/@len: find section @name in it. -ENOENT when absent,
  * -EPROTO when the section list itself is malformed. */
 int snap_find(const uint8_t *buf, size_t len, const char *name, struct snap_r *out);
+/* Iterate: the section at *@off (start with 0) into @name and @body, and
+ * advance *@off. 1 while there is one, 0 at the end, -EPROTO if malformed. */
+int snap_next(const uint8_t *buf, size_t len, size_t *off, char name[SNAP_NAME_MAX],
+              struct snap_r *body);
 /* Check that @buf/@len is a well-formed list of sections. */
 int snap_check(const uint8_t *buf, size_t len);
 void snap_get(struct snap_r *r, void *p, size_t len);

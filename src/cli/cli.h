@@ -18,6 +18,11 @@ enum {
 
 /* "arcvm: error: MSG (see arcvm --help)" and exit 1. */
 void die_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+/* After getopt_long(): exit through die_usage() for the option it refused
+ * (unknown, or missing its value) or for any argument left over; @cmd
+ * names the command in the message. */
+void cli_bad_option(char **argv, const char *cmd) __attribute__((noreturn));
+void cli_no_arguments(int argc, char **argv);
 
 /* --snapshot-to STATE,MEM[,resume]: where SIGUSR2 saves the VM, and
  * whether it runs on afterwards (default: it stops, like a suspend). */
@@ -36,7 +41,8 @@ void cli_parse_snapshot_to(const char *spec, struct cli_snapshot_to *out);
 int cli_run_vm(arcvm *vm, bool tty, int (*start)(arcvm *vm, const void *arg), const void *arg,
                const struct cli_snapshot_to *snap);
 
-/* `arcvm restore ...` (restore.c). */
+/* `arcvm restore ...` and `arcvm snapshot-merge ...` (snapshot.c). */
 int cli_restore(int argc, char **argv);
+int cli_snapshot_merge(int argc, char **argv);
 
 #endif

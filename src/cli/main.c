@@ -30,6 +30,7 @@ static void usage(FILE *f)
     fprintf(f,
             "Usage: arcvm run --kernel PATH [options]\n"
             "       arcvm restore --state PATH --mem PATH [options]\n"
+            "       arcvm snapshot-merge --base MEM --diff STATE,MEM... --state-out STATE\n"
             "       arcvm check [--json] [--kvm-device PATH] [--kernel-cache DIR|off]\n"
             "       arcvm vcpus --api-sock PATH\n"
             "       arcvm [firecracker] --api-sock PATH | --config-file FILE [...]\n"
@@ -86,11 +87,17 @@ static void usage(FILE *f)
             "\n"
             "arcvm restore --state PATH --mem PATH [options]: bring a saved VM back and\n"
             "run it as 'run' does (same console, signals and exit status). Options:\n"
+            "  --uffd SOCKET        instead of --mem: the guest's RAM comes from the page-\n"
+            "                       fault handler on SOCKET (arcvm-uffd-handler SOCKET MEM)\n"
             "  --clock-realtime     advance the guest clock by the time since the save\n"
             "  --net-override ID=TAP  put network interface ID on another TAP device\n"
             "  --vsock-uds PATH     the vsock device's host socket instead of the saved one\n"
             "  --console MODE       serial/virtio (default): on stdin/stdout; none\n"
             "  --snapshot-to, --log-level, --kvm-device, --no-kvm-check as for run\n"
+            "\n"
+            "arcvm snapshot-merge --base MEM --diff STATE,MEM [--diff ...] --state-out STATE:\n"
+            "apply Diff snapshots (oldest first) onto the memory file of the snapshot they\n"
+            "follow, and write a state that restores with it.\n"
             "\n"
             "arcvm check: can this host run VMs? One PASS/WARN/FAIL line per requirement\n"
             "with what to do; exit 0 when a stock Linux guest can run here, 1 if not.\n"
@@ -480,6 +487,8 @@ int main(int argc, char **argv)
         return run(argc - 1, argv + 1);
     if (!strcmp(argv[1], "restore"))
         return cli_restore(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "snapshot-merge"))
+        return cli_snapshot_merge(argc - 1, argv + 1);
     if (!strcmp(argv[1], "check"))
         return check(argc - 1, argv + 1);
     if (!strcmp(argv[1], "vcpus"))

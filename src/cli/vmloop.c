@@ -6,6 +6,7 @@
 #include "lib/internal.h"
 
 #include <errno.h>
+#include <getopt.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -68,6 +69,19 @@ static void print_vcpus(arcvm *vm)
     free(v);
 }
 
+void cli_bad_option(char **argv, const char *cmd)
+{
+    if (optopt)
+        die_usage("option '%s' needs a value", argv[optind - 1]);
+    die_usage("unknown option '%s' for %s", argv[optind - 1], cmd);
+}
+
+void cli_no_arguments(int argc, char **argv)
+{
+    if (optind < argc)
+        die_usage("unexpected argument '%s'", argv[optind]);
+}
+
 void cli_parse_snapshot_to(const char *spec, struct cli_snapshot_to *o)
 {
     memset(o, 0, sizeof(*o));
@@ -102,7 +116,7 @@ static void save_snapshot(arcvm *vm, const struct cli_snapshot_to *snap)
         fprintf(stderr, "arcvm: error: snapshot: %s\r\n", arcvm_last_error(vm));
         return;
     }
-    bool ok = arcvm_snapshot_create(vm, snap->state, snap->mem) == 0;
+    bool ok = arcvm_snapshot_create(vm, ARCVM_SNAPSHOT_FULL, snap->state, snap->mem) == 0;
     if (!ok)
         fprintf(stderr, "arcvm: error: snapshot: %s; the VM runs on\r\n", arcvm_last_error(vm));
     else if (snap->resume)

@@ -105,6 +105,11 @@ enum {
  * page aligned. Returns a slot handle (>= 0) or -errno. */
 int hv_vm_mem_add(struct hv_vm *vm, uint64_t gpa, uint64_t size, void *hva, uint32_t flags);
 
+/* The pages of slot @slot (added with HV_MEM_DIRTY_LOG) the guest wrote
+ * since the last call or since the slot was added, ORed into @bits (one bit
+ * per page of the slot); the log starts over. */
+int hv_vm_mem_dirty_take(struct hv_vm *vm, int slot, uint64_t *bits);
+
 /* Interrupts. @gsi is the global system interrupt (x86: IOAPIC pin). */
 int hv_vm_irq_line(struct hv_vm *vm, uint32_t gsi, bool level);
 /* Each write to @fd injects an edge on @gsi (assign) / stops doing so. */

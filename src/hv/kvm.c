@@ -222,6 +222,23 @@ int hv_vm_mem_add(struct hv_vm *vm, uint64_t gpa, uint64_t size, void *hva, uint
     return -ENOSPC;
 }
 
+int hv_vm_mem_dirty_take(struct hv_vm *vm, int slot, uint64_t *bits)
+{
+    if (slot < 0 || (unsigned)slot >= vm->nslots || !vm->slots[slot].used ||
+        !(vm->slots[slot].flags & HV_MEM_DIRTY_LOG))
+        return -EINVAL;
+    size_t words = (vm->slots[slot].size / 4096 + 63) / 64;
+    uint64_t *log = calloc(words, sizeof(uint64_t));
+    if (!log)
+        return -ENOMEM;
+    struct kvm_dirty_log d = {.slot = (uint32_t)slot, .dirty_bitmap = log};
+    int r = xioctl(vm->fd, KVM_GET_DIRTY_LOG, &d);
+    for (size_t i = 0; r >= 0 && i < words; i++)
+        bits[i] |= log[i];
+    free(log);
+    return r < 0 ? r : 0;
+}
+
 int hv_vm_irq_line(struct hv_vm *vm, uint32_t gsi, bool level)
 {
     struct kvm_irq_level l = {.irq = gsi, .level = level};

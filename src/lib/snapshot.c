@@ -9,13 +9,17 @@
 #include <stdio.h>
 #include <string.h>
 
-int arcvm_snapshot_create(arcvm *h, const char *state_path, const char *mem_path)
+int arcvm_snapshot_create(arcvm *h, enum arcvm_snapshot_type type, const char *state_path,
+                          const char *mem_path)
 {
     struct vm *vm = lib_started(h, "create a snapshot");
     if (!vm)
         return -EINVAL;
+    if (type != ARCVM_SNAPSHOT_FULL && type != ARCVM_SNAPSHOT_DIFF)
+        return lib_fail(h, -EINVAL, "unknown snapshot type %d", (int)type);
     char err[sizeof(h->err)];
-    struct vm_snapshot_params p = {.state_path = state_path, .mem_path = mem_path};
+    struct vm_snapshot_params p = {.state_path = state_path, .mem_path = mem_path,
+                                   .diff = type == ARCVM_SNAPSHOT_DIFF};
     int r = vm_snapshot_create(vm, &p, err, sizeof(err));
     return r < 0 ? lib_fail(h, r, "%s", err) : 0;
 }
@@ -24,6 +28,9 @@ int arcvm_snapshot_load(arcvm *h, const struct arcvm_snapshot_load *a)
 {
     if (!a)
         return lib_fail(h, -EINVAL, "no snapshot to load");
+    if (!a->mem_path == !a->uffd_path)
+        return lib_fail(h, -EINVAL, "give the snapshot's memory as a file or as a page-fault "
+                                    "handler's socket (one of the two)");
     if (a->nnet_overrides > ARCVM_MAX_NETS)
         return lib_fail(h, -EINVAL, "at most %d network overrides", ARCVM_MAX_NETS);
     struct vm_net_override nets[ARCVM_MAX_NETS];
@@ -35,8 +42,10 @@ int arcvm_snapshot_load(arcvm *h, const struct arcvm_snapshot_load *a)
         nets[i] = (struct vm_net_override){o->iface_id, o->host_dev_name};
     }
     struct vm_restore_params p = {
-        .state_path = a->state_path, .mem_path = a->mem_path,
+        .state_path = a->state_path, .mem_path = a->mem_path ? a->mem_path : a->uffd_path,
+        .mem_uffd = a->uffd_path != NULL,
         .clock_realtime = a->clock_realtime, .resume = a->resume,
+        .track_dirty = a->track_dirty_pages,
         .nnet_overrides = a->nnet_overrides, .net_overrides = nets,
         .vsock_uds_path = a->vsock_uds_path};
     pthread_mutex_lock(&h->lock);
@@ -52,6 +61,25 @@ int arcvm_snapshot_load(arcvm *h, const struct arcvm_snapshot_load *a)
     }
     pthread_mutex_unlock(&h->lock);
     return r;
+}
+
+int arcvm_set_dirty_tracking(arcvm *h, int on)
+{
+    pthread_mutex_lock(&h->lock);
+    int r = 0;
+    if (h->vm)
+        r = lib_fail(h, -EBUSY, "dirty page tracking is chosen before the VM starts");
+    else
+        h->cfg.track_dirty = on != 0;
+    pthread_mutex_unlock(&h->lock);
+    return r;
+}
+
+int arcvm_snapshot_merge(const char *base_mem, unsigned n, const char *const *states,
+                         const char *const *mems, const char *state_out, char *err,
+                         size_t errlen)
+{
+    return vm_snapshot_merge(base_mem, n, states, mems, state_out, err, errlen);
 }
 
 int arcvm_snapshot_version(const char *path, unsigned *version, char *err, size_t errlen)

@@ -117,6 +117,8 @@ static int walk(const struct virtq *q, uint16_t head, struct virtq_chain *c)
             if (d.flags & DESC_F_WRITE) {
                 c->nwrite++;
                 c->write_len += d.len;
+                /* The device may fill it: a Diff snapshot must carry it. */
+                guest_mem_mark_dirty(q->mem, hva, d.len);
             } else {
                 if (c->nwrite) /* readable after writable: forbidden (2.7.4.2) */
                     return -EINVAL;
@@ -171,6 +173,7 @@ void virtq_push(struct virtq *q, uint16_t head, uint32_t written)
     q->used_idx++;
     /* The element must be visible before the index that publishes it. */
     st16_release(q->used + 2, q->used_idx);
+    guest_mem_mark_dirty(q->mem, q->used, virtq_used_bytes(q->size));
 }
 
 bool virtq_should_notify(struct virtq *q)
@@ -200,6 +203,7 @@ bool virtq_enable_notify(struct virtq *q)
         st16_release(q->used + 4 + 8u * q->size, q->last_avail); /* avail_event */
     else
         st16_release(q->used, 0); /* clear USED_F_NO_NOTIFY */
+    guest_mem_mark_dirty(q->mem, q->used, virtq_used_bytes(q->size));
     /* The store above must be visible before we look for new buffers, or
      * a buffer added in between would be missed with no notification. */
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
@@ -241,6 +245,7 @@ void virtq_disable_notify(struct virtq *q)
         st16_release(q->used + 4 + 8u * q->size, (uint16_t)(q->last_avail - 1));
     else
         st16_release(q->used, USED_F_NO_NOTIFY);
+    guest_mem_mark_dirty(q->mem, q->used, virtq_used_bytes(q->size));
 }
 
 size_t virtq_chain_read(const struct virtq_chain *c, uint64_t off, void *dst, size_t len)

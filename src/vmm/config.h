@@ -62,6 +62,7 @@ struct vm_config {
     bool console_escape;     /* Ctrl-A x on console input stops the VM */
     bool skip_kvm_check;     /* start without asking whether KVM can run a
                               * stock guest (hostcheck_for_start()) */
+    bool track_dirty;        /* record written pages, for Diff snapshots */
     /* Reference for the boot timer: CLOCK_MONOTONIC and process CPU time in
      * microseconds when the front end started; 0: when the VM was created. */
     uint64_t t0_wall_us, t0_cpu_us;

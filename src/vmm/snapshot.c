@@ -7,8 +7,11 @@
  *   "host"    arcvm version, architecture, page size, then the arch's host
  *             facts (arch_save_host)
  *   "config"  the machine-defining configuration (config_save)
- *   "memory"  the RAM regions (gpa, size); the memory file holds them one
- *             after another from offset 0, sparse where pages are zero
+ *   "memory"  Full or Diff, the RAM regions (gpa, size), and for a Diff the
+ *             runs of pages it holds; the memory file holds the regions one
+ *             after another from offset 0, sparse where pages are zero (a
+ *             Full) or holding only the pages written since the last
+ *             snapshot (a Diff: KVM's dirty log and the devices' writes)
  *   "virtioN" each virtio-mmio device: its device ID, then its transport,
  *             queues and device state (virtio_mmio_save)
  *   platform  the architecture's devices (arch_save: "x86.serial", ...)
@@ -22,6 +25,7 @@
 #include "arch/arch.h"
 #include "base/log.h"
 #include "base/snap.h"
+#include "vmm/snapshot_file.h"
 
 #include <endian.h>
 #include <errno.h>
@@ -33,12 +37,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define SNAP_MAGIC "ARCVMSNP"
-#define SNAP_FORMAT_VERSION 1u
-#define SNAP_HDR 24
-/* The state of the largest VM is a few MiB (vCPUs of ~12 KiB each): a
- * header claiming more is not ours. */
-#define SNAP_STATE_MAX (64u << 20)
 #define PARK_TIMEOUT_MS 5000
 
 #if defined(__x86_64__)
@@ -67,14 +65,6 @@ static void save_state(struct vm *vm, struct snap_w *w, int *hv_err, const char 
 
     snap_begin(w, "config");
     config_save(&vm->cfg, w);
-    snap_end(w);
-
-    snap_begin(w, "memory");
-    snap_put_u32(w, vm->mem.count);
-    for (unsigned i = 0; i < vm->mem.count; i++) {
-        snap_put_u64(w, vm->mem.r[i].gpa);
-        snap_put_u64(w, vm->mem.r[i].size);
-    }
     snap_end(w);
 
     char name[SNAP_NAME_MAX];
@@ -109,43 +99,93 @@ static void save_state(struct vm *vm, struct snap_w *w, int *hv_err, const char 
     }
 }
 
-/* "DIR/.NAME.XXXXXX" next to @path, opened exclusively. */
-static int open_temp(const char *path, char *tmp, size_t len)
-{
-    const char *slash = strrchr(path, '/');
-    int dirlen = slash ? (int)(slash - path + 1) : 0;
-    if (snprintf(tmp, len, "%.*s.%s.XXXXXX", dirlen, path, slash ? slash + 1 : path) >= (int)len)
-        return -ENAMETOOLONG;
-    int fd = mkostemp(tmp, O_CLOEXEC);
-    return fd < 0 ? -errno : fd;
-}
 
-static int write_all(int fd, const void *buf, size_t len)
+/* Pages written since the last snapshot (or the start of tracking), one
+ * bit per page of the whole memory file: the guest's (KVM's dirty log) and
+ * the devices'. Taking them starts the log over. NULL when not tracking. */
+static int take_dirty(struct vm *vm, uint64_t **out)
 {
-    const uint8_t *p = buf;
-    while (len) {
-        ssize_t n = write(fd, p, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return n < 0 ? -errno : -EIO;
-        p += n;
-        len -= (size_t)n;
+    *out = NULL;
+    if (!vm->cfg.track_dirty)
+        return 0;
+    uint64_t pages = vm->mem.total / SNAP_PAGE, at = 0;
+    uint64_t *all = calloc((pages + 63) / 64 + 1, sizeof(uint64_t));
+    if (!all)
+        return -ENOMEM;
+    for (unsigned i = 0; i < vm->mem.count; i++) {
+        uint64_t n = vm->mem.r[i].size / SNAP_PAGE;
+        uint64_t *bits = calloc((n + 63) / 64, sizeof(uint64_t));
+        int r = bits ? hv_vm_mem_dirty_take(vm->hvm, vm->mem_slot[i], bits) : -ENOMEM;
+        if (r < 0) {
+            free(bits);
+            free(all);
+            return r;
+        }
+        guest_mem_take_dirty(&vm->mem, i, bits);
+        for (uint64_t k = 0; k < n; k++)
+            if (bits[k / 64] >> (k % 64) & 1)
+                all[(at + k) / 64] |= 1ull << ((at + k) % 64);
+        at += n;
+        free(bits);
     }
+    *out = all;
     return 0;
 }
 
-static int write_state_file(int fd, const struct snap_w *w)
+static bool bit(const uint64_t *b, uint64_t i)
 {
-    uint8_t hdr[SNAP_HDR];
-    memcpy(hdr, SNAP_MAGIC, 8);
-    uint32_t v = htole32(SNAP_FORMAT_VERSION), crc = htole32(snap_crc32c(0, w->buf, w->len));
-    uint64_t len = htole64(w->len);
-    memcpy(hdr + 8, &v, 4);
-    memcpy(hdr + 12, &crc, 4);
-    memcpy(hdr + 16, &len, 8);
-    int r = write_all(fd, hdr, sizeof(hdr));
-    return r < 0 ? r : write_all(fd, w->buf, w->len);
+    return b[i / 64] >> (i % 64) & 1;
+}
+
+/* "memory": the kind, the regions and, for a Diff, the runs of pages. */
+static void save_memory(const struct vm *vm, struct snap_w *w, const uint64_t *dirty)
+{
+    snap_begin(w, "memory");
+    snap_put_u8(w, dirty ? MEM_DIFF : MEM_FULL);
+    snap_put_u32(w, vm->mem.count);
+    for (unsigned i = 0; i < vm->mem.count; i++) {
+        snap_put_u64(w, vm->mem.r[i].gpa);
+        snap_put_u64(w, vm->mem.r[i].size);
+    }
+    if (dirty) {
+        uint64_t pages = vm->mem.total / SNAP_PAGE, nruns = 0;
+        for (uint64_t p = 0; p < pages; p++)
+            nruns += bit(dirty, p) && (p == 0 || !bit(dirty, p - 1));
+        snap_put_u64(w, nruns);
+        for (uint64_t p = 0; p < pages;) {
+            if (!bit(dirty, p)) {
+                p++;
+                continue;
+            }
+            uint64_t q = p;
+            while (q < pages && bit(dirty, q))
+                q++;
+            snap_put_u64(w, p);
+            snap_put_u64(w, q - p);
+            p = q;
+        }
+    }
+    snap_end(w);
+}
+
+/* A Diff's memory file: as long as the RAM, holding only the dirty pages. */
+static int dump_dirty(const struct vm *vm, int fd, const uint64_t *dirty)
+{
+    if (ftruncate(fd, (off_t)vm->mem.total) < 0)
+        return -errno;
+    uint64_t pages = vm->mem.total / SNAP_PAGE;
+    for (uint64_t p = 0; p < pages; p++) {
+        if (!bit(dirty, p))
+            continue;
+        uint64_t q = p;
+        while (q < pages && bit(dirty, q))
+            q++;
+        int r = guest_mem_write_out(&vm->mem, fd, p * SNAP_PAGE, (q - p) * SNAP_PAGE);
+        if (r < 0)
+            return r;
+        p = q;
+    }
+    return 0;
 }
 
 /* Wait until every vCPU thread is parked (a VM restored paused may still
@@ -167,6 +207,11 @@ int vm_snapshot_create(struct vm *vm, const struct vm_snapshot_params *p, char *
         snprintf(err, errlen, "a snapshot needs a state file path and a memory file path");
         return -EINVAL;
     }
+    if (p->diff && !vm->cfg.track_dirty) {
+        snprintf(err, errlen, "a Diff snapshot needs dirty page tracking from the start "
+                 "(track_dirty_pages in the machine configuration or the snapshot load)");
+        return -EINVAL;
+    }
     pthread_mutex_lock(&vm->lock);
     if (vm->state != VM_PAUSED) {
         snprintf(err, errlen, "cannot snapshot a VM that is %s: pause it first",
@@ -183,14 +228,14 @@ int vm_snapshot_create(struct vm *vm, const struct vm_snapshot_params *p, char *
     /* vm->lock stays held: no resume, stop or second snapshot meanwhile. */
     uint64_t t0 = now_us();
     char state_tmp[4096], mem_tmp[4096];
-    int state_fd = -1, mem_fd = open_temp(p->mem_path, mem_tmp, sizeof(mem_tmp));
+    int state_fd = -1, mem_fd = snapfile_open_temp(p->mem_path, mem_tmp, sizeof(mem_tmp));
     if (mem_fd < 0) {
         r = mem_fd;
         snprintf(err, errlen, "cannot create the memory file next to %s: %s", p->mem_path,
                  strerror(-r));
         goto out_unlocked_nothing;
     }
-    state_fd = open_temp(p->state_path, state_tmp, sizeof(state_tmp));
+    state_fd = snapfile_open_temp(p->state_path, state_tmp, sizeof(state_tmp));
     if (state_fd < 0) {
         r = state_fd;
         snprintf(err, errlen, "cannot create the state file next to %s: %s", p->state_path,
@@ -205,19 +250,27 @@ int vm_snapshot_create(struct vm *vm, const struct vm_snapshot_params *p, char *
     snap_w_init(&w);
     int hv_err = 0;
     const char *what = NULL;
+    uint64_t *dirty = NULL;
     save_state(vm, &w, &hv_err, &what);
+    /* After the devices finished their work (save_state drains them): what
+     * they wrote counts. A Full snapshot starts the log over too. */
+    if (!hv_err && (hv_err = take_dirty(vm, &dirty)) < 0)
+        what = "the dirty page log";
+    save_memory(vm, &w, p->diff ? dirty : NULL);
     if (hv_err) {
         r = hv_err;
         snprintf(err, errlen, "reading the state of %s failed: %s", what, strerror(-r));
     } else if (w.err) {
         r = w.err;
         snprintf(err, errlen, "collecting the VM state failed: %s", strerror(-r));
-    } else if ((r = guest_mem_dump(&vm->mem, mem_fd)) < 0) {
+    } else if ((r = p->diff ? dump_dirty(vm, mem_fd, dirty) : guest_mem_dump(&vm->mem, mem_fd)) <
+               0) {
         snprintf(err, errlen, "writing the memory file %s failed: %s", p->mem_path,
                  strerror(-r));
     }
     evloop_unhold(&vm->loop);
-    if (r == 0 && (r = write_state_file(state_fd, &w)) < 0)
+    free(dirty);
+    if (r == 0 && (r = snapfile_write(state_fd, &w)) < 0)
         snprintf(err, errlen, "writing the state file %s failed: %s", p->state_path,
                  strerror(-r));
     size_t state_len = w.len;
@@ -231,8 +284,9 @@ int vm_snapshot_create(struct vm *vm, const struct vm_snapshot_params *p, char *
     if (r == 0) {
         struct stat st;
         uint64_t disk = fstat(mem_fd, &st) == 0 ? (uint64_t)st.st_blocks * 512 : 0;
-        log_info("snapshot: %zu bytes of state, %llu MiB of RAM (%llu MiB on disk) in %llu ms",
-                 state_len + SNAP_HDR, (unsigned long long)(vm->mem.total >> 20),
+        log_info("snapshot (%s): %zu bytes of state, %llu MiB of RAM (%llu MiB on disk) in %llu "
+                 "ms", p->diff ? "Diff" : "Full", state_len + SNAP_HDR,
+                 (unsigned long long)(vm->mem.total >> 20),
                  (unsigned long long)(disk >> 20), (unsigned long long)((now_us() - t0) / 1000));
     }
 out_files:
@@ -251,102 +305,11 @@ out_unlocked_nothing:
 
 /* ---- restore ---- */
 
-/* Read and check the state file: header, length, checksum, sections. The
- * state is returned in *@out (malloc'd). */
-static int read_state(const char *path, uint8_t **out, size_t *len, unsigned *version, char *err,
-                      size_t errlen)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        int e = errno;
-        snprintf(err, errlen, "cannot open the snapshot file %s: %s", path, strerror(e));
-        return -e;
-    }
-    uint8_t hdr[SNAP_HDR];
-    uint8_t *buf = NULL;
-    int r = -EPROTO;
-    ssize_t n = pread(fd, hdr, sizeof(hdr), 0);
-    if (n != (ssize_t)sizeof(hdr) || memcmp(hdr, SNAP_MAGIC, 8)) {
-        snprintf(err, errlen, "%s is not an arcvm snapshot file (no ARCVMSNP header)", path);
-        goto out;
-    }
-    uint32_t v, crc;
-    uint64_t l;
-    memcpy(&v, hdr + 8, 4);
-    memcpy(&crc, hdr + 12, 4);
-    memcpy(&l, hdr + 16, 8);
-    v = le32toh(v);
-    crc = le32toh(crc);
-    l = le64toh(l);
-    if (version)
-        *version = v;
-    if (v != SNAP_FORMAT_VERSION) {
-        snprintf(err, errlen,
-                 "%s has snapshot format version %u; this arcvm (%s) reads version %u only",
-                 path, v, ARCVM_VERSION, SNAP_FORMAT_VERSION);
-        r = -ENOTSUP;
-        goto out;
-    }
-    struct stat st;
-    if (l > SNAP_STATE_MAX || fstat(fd, &st) < 0 || (uint64_t)st.st_size != SNAP_HDR + l) {
-        snprintf(err, errlen, "%s is truncated or has bytes after its state (%llu bytes, "
-                 "the header says %llu)", path, (unsigned long long)st.st_size,
-                 (unsigned long long)(SNAP_HDR + l));
-        goto out;
-    }
-    buf = malloc(l ? l : 1);
-    if (!buf) {
-        r = -ENOMEM;
-        snprintf(err, errlen, "out of memory");
-        goto out;
-    }
-    if (pread(fd, buf, l, SNAP_HDR) != (ssize_t)l) {
-        snprintf(err, errlen, "cannot read the snapshot file %s", path);
-        goto out;
-    }
-    if (snap_crc32c(0, buf, l) != crc) {
-        snprintf(err, errlen, "%s is corrupt: its checksum does not match its contents", path);
-        goto out;
-    }
-    if (snap_check(buf, l) < 0) {
-        snprintf(err, errlen, "%s is malformed: its sections do not add up", path);
-        goto out;
-    }
-    *out = buf;
-    *len = l;
-    buf = NULL;
-    r = 0;
-out:
-    free(buf);
-    close(fd);
-    return r;
-}
-
-int vm_snapshot_version(const char *state_path, unsigned *version, char *err, size_t errlen)
-{
-    uint8_t *buf = NULL;
-    size_t len;
-    *version = 0;
-    int r = read_state(state_path, &buf, &len, version, err, errlen);
-    free(buf);
-    /* A newer format is still a snapshot whose version we can name. */
-    return r == -ENOTSUP && *version ? 0 : r;
-}
-
-static int need(const uint8_t *st, size_t len, const char *name, struct snap_r *r, char *err,
-                size_t errlen)
-{
-    if (snap_find(st, len, name, r) == 0)
-        return 0;
-    snprintf(err, errlen, "the snapshot has no %s section", name);
-    return -EPROTO;
-}
-
 /* "host" section: same architecture and page size; the rest is the arch's. */
 static int check_host(struct vm *vm, const uint8_t *st, size_t len, char *err, size_t errlen)
 {
     struct snap_r r;
-    int ret = need(st, len, "host", &r, err, errlen);
+    int ret = snapfile_need(st, len, "host", &r, err, errlen);
     if (ret < 0)
         return ret;
     char version[64], arch[16];
@@ -373,7 +336,7 @@ static int load_config(struct vm *vm, const uint8_t *st, size_t len,
                        const struct vm_restore_params *p, char *err, size_t errlen)
 {
     struct snap_r r;
-    int ret = need(st, len, "config", &r, err, errlen);
+    int ret = snapfile_need(st, len, "config", &r, err, errlen);
     if (ret < 0)
         return ret;
     if (config_load(&vm->cfg, &r) < 0 || vm->cfg.vcpus == 0 ||
@@ -419,9 +382,15 @@ static int load_config(struct vm *vm, const uint8_t *st, size_t len,
 static int check_memory(struct vm *vm, const uint8_t *st, size_t len, char *err, size_t errlen)
 {
     struct snap_r r;
-    int ret = need(st, len, "memory", &r, err, errlen);
+    int ret = snapfile_need(st, len, "memory", &r, err, errlen);
     if (ret < 0)
         return ret;
+    if (snap_get_u8(&r) == MEM_DIFF && !r.err) {
+        snprintf(err, errlen, "this is a Diff snapshot: its memory file holds only the pages "
+                 "changed since the one before; merge it onto its base first (arcvm "
+                 "snapshot-merge) and restore the merged one");
+        return -EINVAL;
+    }
     uint32_t n = snap_get_u32(&r);
     bool ok = !r.err && n == vm->mem.count;
     for (unsigned i = 0; ok && i < n; i++) {
@@ -441,7 +410,7 @@ static int load_devices(struct vm *vm, const uint8_t *st, size_t len, char *err,
     struct snap_r r;
     for (unsigned i = 0; i < vm->nvirtio; i++) {
         snprintf(name, sizeof(name), "virtio%u", i);
-        int ret = need(st, len, name, &r, err, errlen);
+        int ret = snapfile_need(st, len, name, &r, err, errlen);
         if (ret < 0)
             return ret;
         const char *dev = vm->virtio[i].dev->ops->name;
@@ -468,7 +437,7 @@ static int load_cpus(struct vm *vm, const uint8_t *st, size_t len, bool clock_re
                      size_t errlen)
 {
     struct snap_r r;
-    int ret = need(st, len, "vm", &r, err, errlen);
+    int ret = snapfile_need(st, len, "vm", &r, err, errlen);
     if (ret < 0)
         return ret;
     ret = hv_vm_load(vm->hvm, &r, clock_realtime);
@@ -480,7 +449,7 @@ static int load_cpus(struct vm *vm, const uint8_t *st, size_t len, bool clock_re
     char name[SNAP_NAME_MAX];
     for (unsigned i = 0; i < vm->nvcpus; i++) {
         snprintf(name, sizeof(name), "vcpu%u", i);
-        if ((ret = need(st, len, name, &r, err, errlen)) < 0)
+        if ((ret = snapfile_need(st, len, name, &r, err, errlen)) < 0)
             return ret;
         ret = hv_vcpu_load(vm->vcpus[i].hv, &r);
         if (ret < 0) {
@@ -496,18 +465,19 @@ static int restore(struct vm *vm, const struct vm_restore_params *p, char *err, 
 {
     uint8_t *st = NULL;
     size_t len = 0;
-    int r = read_state(p->state_path, &st, &len, NULL, err, errlen);
+    int r = snapfile_read(p->state_path, &st, &len, NULL, err, errlen);
     if (r < 0)
         return r;
     if ((r = load_config(vm, st, len, p, err, errlen)) < 0)
         goto out;
-    int mem_fd = open(p->mem_path, O_RDONLY | O_CLOEXEC);
-    if (mem_fd < 0) {
+    vm->cfg.track_dirty = p->track_dirty;
+    int mem_fd = p->mem_uffd ? -1 : open(p->mem_path, O_RDONLY | O_CLOEXEC);
+    if (mem_fd < 0 && !p->mem_uffd) {
         r = -errno;
         snprintf(err, errlen, "cannot open the memory file %s: %s", p->mem_path, strerror(-r));
         goto out;
     }
-    if ((r = vm_build_platform(vm, mem_fd, err, errlen)) < 0 ||
+    if ((r = vm_build_platform(vm, mem_fd, p->mem_uffd ? p->mem_path : NULL, err, errlen)) < 0 ||
         (r = check_host(vm, st, len, err, errlen)) < 0 ||
         (r = check_memory(vm, st, len, err, errlen)) < 0 ||
         (r = vm_create_vcpus(vm, false, err, errlen)) < 0 ||
@@ -563,3 +533,4 @@ int vm_restore(struct vm **out, const struct vm_config *runtime, const struct vm
     *out = vm;
     return 0;
 }
+

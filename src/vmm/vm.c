@@ -151,7 +151,8 @@ static void console_quit(void *opaque)
     vm_request_stop(opaque, VM_EXIT_STOPPED, "stopped from the console (Ctrl-A x)");
 }
 
-int vm_build_platform(struct vm *vm, int mem_fd, char *err, size_t errlen)
+int vm_build_platform(struct vm *vm, int mem_fd, const char *uffd_sock, char *err,
+                      size_t errlen)
 {
     struct hv_vm_config hc = {.irqchip = true, .timer = true};
     int r = hv_vm_create(vm->hv, &hc, &vm->hvm);
@@ -170,8 +171,14 @@ int vm_build_platform(struct vm *vm, int mem_fd, char *err, size_t errlen)
             close(mem_fd);
         return r;
     }
-    r = mem_fd < 0 ? guest_mem_init(&vm->mem, layout, (unsigned)r)
-                   : guest_mem_init_file(&vm->mem, layout, (unsigned)r, mem_fd);
+    if (uffd_sock) {
+        /* Its sentence is already in @err. */
+        if ((r = guest_mem_init_uffd(&vm->mem, layout, (unsigned)r, uffd_sock, err, errlen)) < 0)
+            return r;
+    } else {
+        r = mem_fd < 0 ? guest_mem_init(&vm->mem, layout, (unsigned)r)
+                       : guest_mem_init_file(&vm->mem, layout, (unsigned)r, mem_fd);
+    }
     if (r == -ENODATA) {
         snprintf(err, errlen, "the memory file is smaller than the snapshot's %llu MiB of RAM",
                  (unsigned long long)(vm->cfg.mem_bytes >> 20));
@@ -182,12 +189,23 @@ int vm_build_platform(struct vm *vm, int mem_fd, char *err, size_t errlen)
                  (unsigned long long)(vm->cfg.mem_bytes >> 20), strerror(-r));
         return r;
     }
+    if (vm->cfg.track_dirty && !(hv_caps(vm->hv)->features & HV_FEAT_DIRTY_LOG)) {
+        snprintf(err, errlen, "this hypervisor cannot track dirty pages (needed for Diff "
+                 "snapshots)");
+        return -ENOTSUP;
+    }
+    if (vm->cfg.track_dirty && (r = guest_mem_track_dirty(&vm->mem, true)) < 0) {
+        snprintf(err, errlen, "out of memory for the dirty page bitmap");
+        return r;
+    }
     for (unsigned i = 0; i < vm->mem.count; i++) {
-        r = hv_vm_mem_add(vm->hvm, vm->mem.r[i].gpa, vm->mem.r[i].size, vm->mem.r[i].hva, 0);
+        r = hv_vm_mem_add(vm->hvm, vm->mem.r[i].gpa, vm->mem.r[i].size, vm->mem.r[i].hva,
+                          vm->cfg.track_dirty ? HV_MEM_DIRTY_LOG : 0);
         if (r < 0) {
             snprintf(err, errlen, "mapping guest memory failed: %s", strerror(-r));
             return r;
         }
+        vm->mem_slot[i] = r;
     }
     bus_init(&vm->pio, "pio");
     bus_init(&vm->mmio, "mmio");
@@ -273,7 +291,7 @@ int vm_start_loop(struct vm *vm, char *err, size_t errlen)
  * failed; vm_destroy() releases whatever was built. */
 static int vm_build(struct vm *vm, char *err, size_t errlen)
 {
-    int r = vm_build_platform(vm, -1, err, errlen);
+    int r = vm_build_platform(vm, -1, NULL, err, errlen);
     if (r < 0)
         return r;
     /* The firmware tables and command line announce the virtio devices. */

@@ -84,6 +84,7 @@ struct vm {
     struct hv *hv;
     struct hv_vm *hvm;
     struct guest_mem mem;
+    int mem_slot[GUEST_MEM_MAX_REGIONS]; /* the hypervisor's slot of each region */
     struct bus pio, mmio;
     struct evloop loop;
     pthread_t loop_thread;
@@ -186,6 +187,8 @@ const char *vcpu_exit_name(unsigned kind);
  * end, so a failure leaves nothing behind and the VM paused as it was. */
 struct vm_snapshot_params {
     const char *state_path, *mem_path;
+    bool diff; /* only the pages written since the last snapshot (needs
+                * cfg.track_dirty); else every page */
 };
 int vm_snapshot_create(struct vm *vm, const struct vm_snapshot_params *p, char *err,
                        size_t errlen);
@@ -200,14 +203,25 @@ struct vm_net_override {
 };
 struct vm_restore_params {
     const char *state_path, *mem_path;
+    bool mem_uffd;       /* @mem_path is the Unix socket of a page-fault handler
+                          * (Firecracker's Uffd backend), not the memory file */
     bool clock_realtime; /* advance the guest clock by the time since the save */
     bool resume;
+    bool track_dirty;    /* record written pages from now on (Diff snapshots) */
     unsigned nnet_overrides;
     const struct vm_net_override *net_overrides;
     const char *vsock_uds_path; /* NULL: the snapshot's */
 };
 int vm_restore(struct vm **out, const struct vm_config *runtime, const struct vm_restore_params *p,
                char *err, size_t errlen);
+/* Apply Diff snapshots (@diff_states[i], @diff_mems[i], oldest first) onto
+ * the memory file @base_mem of the snapshot they follow, in place, and
+ * write the newest one's state as a Full snapshot's to @state_out: then
+ * (@state_out, @base_mem) restore. Each diff is checked (format, checksum,
+ * kind, size) before anything is written. */
+int vm_snapshot_merge(const char *base_mem, unsigned n, const char *const *diff_states,
+                      const char *const *diff_mems, const char *state_out, char *err,
+                      size_t errlen);
 /* What a snapshot file says about itself, for `arcvm snapshot-info` and
  * Firecracker's --describe-snapshot: its format version. */
 int vm_snapshot_version(const char *state_path, unsigned *version, char *err, size_t errlen);
@@ -218,7 +232,10 @@ int vm_snapshot_version(const char *state_path, unsigned *version, char *err, si
 int vm_create_for_restore(struct vm **out, const struct vm_config *cfg, char *err, size_t errlen);
 /* Hypervisor VM, guest RAM (fresh, or the snapshot memory file @mem_fd,
  * taken over), buses, event loop, console, platform and virtio devices. */
-int vm_build_platform(struct vm *vm, int mem_fd, char *err, size_t errlen);
+/* With @uffd_sock, guest RAM is served by the page-fault handler listening
+ * there instead (Firecracker's Uffd backend; @mem_fd is then -1). */
+int vm_build_platform(struct vm *vm, int mem_fd, const char *uffd_sock, char *err,
+                      size_t errlen);
 /* The vCPUs; @boot: in their boot state (a restore loads theirs). */
 int vm_create_vcpus(struct vm *vm, bool boot, char *err, size_t errlen);
 int vm_start_loop(struct vm *vm, char *err, size_t errlen);

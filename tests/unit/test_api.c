@@ -20,7 +20,8 @@ struct fake {
     char err[128];
     struct arcvm_metrics m;
     char snap_state[64], snap_mem[64], snap_tap[64];
-    int snap_resume, snap_realtime;
+    int snap_resume, snap_realtime, snap_dirty;
+    enum arcvm_snapshot_type snap_type;
     unsigned snap_overrides;
 };
 
@@ -139,10 +140,12 @@ static int fake_vcpu_info(void *c, arcvm *vm, struct arcvm_vcpu_info *out, unsig
 
 /* Snapshots: remembers what it was asked; a load brings a machine of 2
  * vCPUs, 512 MiB and one drive. */
-static int fake_snap_create(void *c, arcvm *vm, const char *state, const char *mem)
+static int fake_snap_create(void *c, arcvm *vm, enum arcvm_snapshot_type type, const char *state,
+                            const char *mem)
 {
     (void)vm;
     struct fake *f = c;
+    f->snap_type = type;
     snprintf(f->snap_state, sizeof(f->snap_state), "%s", state);
     snprintf(f->snap_mem, sizeof(f->snap_mem), "%s", mem);
     return 0;
@@ -157,9 +160,11 @@ static int fake_snap_load(void *c, arcvm *vm, const struct arcvm_snapshot_load *
         return -EPROTO;
     }
     snprintf(f->snap_state, sizeof(f->snap_state), "%s", p->state_path);
-    snprintf(f->snap_mem, sizeof(f->snap_mem), "%s", p->mem_path);
+    snprintf(f->snap_mem, sizeof(f->snap_mem), "%s%s", p->uffd_path ? "uffd:" : "",
+             p->uffd_path ? p->uffd_path : p->mem_path);
     f->snap_resume = p->resume;
     f->snap_realtime = p->clock_realtime;
+    f->snap_dirty = p->track_dirty_pages;
     f->snap_overrides = p->nnet_overrides;
     if (p->nnet_overrides)
         snprintf(f->snap_tap, sizeof(f->snap_tap), "%s=%s", p->net_overrides[0].iface_id,
@@ -384,7 +389,7 @@ static void test_machine_config(void **state)
         {"PUT", "{\"vcpu_count\": \"2\", \"mem_size_mib\": 256}", "non-negative integer"},
         {"PUT", "{\"vcpu_count\": 1.5, \"mem_size_mib\": 256}", "non-negative integer"},
         {"PUT", "{\"vcpu_count\": 2, \"mem_size_mib\": 256, \"smt\": true}", "smt"},
-        {"PUT", "{\"vcpu_count\": 2, \"mem_size_mib\": 256, \"track_dirty_pages\": true}",
+        {"PUT", "{\"vcpu_count\": 2, \"mem_size_mib\": 256, \"track_dirty_pages\": 1}",
          "track_dirty_pages"},
         {"PUT", "{\"vcpu_count\": 2, \"mem_size_mib\": 256, \"cpu_template\": \"T2\"}",
          "not supported"},
@@ -1150,11 +1155,6 @@ static void test_snapshot_load(void **state)
          "unknown variant `Disk`"},
         {"{\"snapshot_path\": \"/s\", \"mem_backend\": {\"backend_type\": \"File\"}}",
          "backend_path"},
-        {"{\"snapshot_path\": \"/s\", \"mem_backend\": {\"backend_type\": \"Uffd\", "
-         "\"backend_path\": \"/u.sock\"}}",
-         "Uffd memory backend is not supported"},
-        {"{\"snapshot_path\": \"/s\", \"mem_file_path\": \"/m\", \"track_dirty_pages\": true}",
-         "Dirty page tracking"},
         {"{\"snapshot_path\": \"/s\", \"mem_file_path\": \"/m\", \"network_overrides\": "
          "[{\"iface_id\": \"eth0\"}]}",
          "host_dev_name"},
@@ -1172,6 +1172,7 @@ static void test_snapshot_load(void **state)
     assert_int_equal(req(t, "PUT", "/snapshot/load",
                          "{\"snapshot_path\": \"/s\", \"mem_backend\": {\"backend_type\": "
                          "\"File\", \"backend_path\": \"/m\"}, \"clock_realtime\": true, "
+                         "\"track_dirty_pages\": true, "
                          "\"network_overrides\": [{\"iface_id\": \"eth0\", \"host_dev_name\": "
                          "\"tap7\"}]}"),
                      204);
@@ -1180,6 +1181,7 @@ static void test_snapshot_load(void **state)
     assert_string_equal(t->f.snap_tap, "eth0=tap7");
     assert_int_equal(t->f.snap_realtime, 1);
     assert_int_equal(t->f.snap_resume, 0); /* paused unless resume_vm */
+    assert_int_equal(t->f.snap_dirty, 1);
     assert_int_equal(t->started_hook, 1);
     assert_int_equal(req(t, "GET", "/vm/config", NULL), 200);
     json_t *mc = json_object_get(t->json, "machine-config");
@@ -1188,6 +1190,17 @@ static void test_snapshot_load(void **state)
     json_t *d = json_array_get(json_object_get(t->json, "drives"), 0);
     assert_string_equal(json_string_value(json_object_get(d, "drive_id")), "rootfs");
     assert_string_equal(json_string_value(json_object_get(d, "path_on_host")), "/d.img");
+    /* The Uffd backend: the handler's socket goes to the library. */
+    struct api *u = new_api(t, &fake_ops, NULL);
+    assert_int_equal(req_on(t, u, "PUT", "/snapshot/load",
+                            "{\"snapshot_path\": \"/s\", \"mem_backend\": {\"backend_type\": "
+                            "\"Uffd\", \"backend_path\": \"/u.sock\"}, \"resume_vm\": true}"),
+                     204);
+    assert_string_equal(t->f.snap_mem, "uffd:/u.sock");
+    assert_int_equal(t->f.snap_resume, 1);
+    api_destroy(u);
+    t->f.state = ARCVM_STATE_PAUSED;
+
     /* Loaded: no second load, no configuration, resume works. */
     assert_int_equal(req(t, "PUT", "/snapshot/load",
                          "{\"snapshot_path\": \"/s\", \"mem_file_path\": \"/m\"}"),
@@ -1223,7 +1236,7 @@ static void test_snapshot_create(void **state)
                          "{\"snapshot_type\": \"Diff\", \"snapshot_path\": \"/s2\", "
                          "\"mem_file_path\": \"/m2\"}"),
                      400);
-    FAULT_HAS(t, "Diff snapshots are not supported");
+    FAULT_HAS(t, "Diff snapshots need dirty page tracking");
     assert_int_equal(req(t, "PUT", "/snapshot/create",
                          "{\"snapshot_type\": \"Half\", \"snapshot_path\": \"/s2\", "
                          "\"mem_file_path\": \"/m2\"}"),
@@ -1233,6 +1246,25 @@ static void test_snapshot_create(void **state)
     assert_int_equal(req(t, "PUT", "/snapshot/create", body), 204);
     assert_string_equal(t->f.snap_state, "/s2");
     assert_string_equal(t->f.snap_mem, "/m2");
+    assert_int_equal(t->f.snap_type, ARCVM_SNAPSHOT_FULL);
+
+    /* With track_dirty_pages at configuration, a Diff is taken. */
+    struct api *b = new_api(t, &fake_ops, NULL);
+    assert_int_equal(req_on(t, b, "PUT", "/machine-config",
+                            "{\"vcpu_count\": 1, \"mem_size_mib\": 128, \"track_dirty_pages\": true}"),
+                     204);
+    assert_int_equal(req_on(t, b, "GET", "/machine-config", NULL), 200);
+    assert_true(json_is_true(json_object_get(t->json, "track_dirty_pages")));
+    assert_int_equal(req_on(t, b, "PUT", "/boot-source", bs), 204);
+    t->f.state = ARCVM_STATE_CREATED;
+    assert_int_equal(req_on(t, b, "PUT", "/actions", "{\"action_type\": \"InstanceStart\"}"), 204);
+    assert_int_equal(req_on(t, b, "PATCH", "/vm", "{\"state\": \"Paused\"}"), 204);
+    assert_int_equal(req_on(t, b, "PUT", "/snapshot/create",
+                            "{\"snapshot_type\": \"Diff\", \"snapshot_path\": \"/d\", "
+                            "\"mem_file_path\": \"/dm\"}"),
+                     204);
+    assert_int_equal(t->f.snap_type, ARCVM_SNAPSHOT_DIFF);
+    api_destroy(b);
 }
 
 int main(void)

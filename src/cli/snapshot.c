@@ -1,5 +1,6 @@
-/* restore.c - `arcvm restore`: a saved VM back on the console, run as
- * `arcvm run` runs a fresh one. */
+/* snapshot.c - the command line's snapshot commands: `arcvm restore` (a
+ * saved VM back on the console, run as `arcvm run` runs a fresh one) and
+ * `arcvm snapshot-merge` (Diff snapshots onto their base). */
 #include "cli/cli.h"
 
 #include "lib/internal.h"
@@ -10,12 +11,13 @@
 #include <string.h>
 #include <unistd.h>
 
-enum { OPT_STATE = 256, OPT_MEM, OPT_CLOCK_REALTIME, OPT_NET_OVERRIDE, OPT_VSOCK_UDS, OPT_CONSOLE,
+enum { OPT_STATE = 256, OPT_MEM, OPT_UFFD, OPT_CLOCK_REALTIME, OPT_NET_OVERRIDE, OPT_VSOCK_UDS, OPT_CONSOLE,
        OPT_LOG_LEVEL, OPT_KVM_DEVICE, OPT_NO_KVM_CHECK, OPT_SNAPSHOT_TO };
 
 static const struct option restore_opts[] = {
     {"state", required_argument, NULL, OPT_STATE},
     {"mem", required_argument, NULL, OPT_MEM},
+    {"uffd", required_argument, NULL, OPT_UFFD},
     {"clock-realtime", no_argument, NULL, OPT_CLOCK_REALTIME},
     {"net-override", required_argument, NULL, OPT_NET_OVERRIDE},
     {"vsock-uds", required_argument, NULL, OPT_VSOCK_UDS},
@@ -63,6 +65,7 @@ static void parse_restore(int argc, char **argv, struct restore_args *a)
         switch (c) {
         case OPT_STATE: a->load.state_path = optarg; break;
         case OPT_MEM: a->load.mem_path = optarg; break;
+        case OPT_UFFD: a->load.uffd_path = optarg; break;
         case OPT_CLOCK_REALTIME: a->load.clock_realtime = 1; break;
         case OPT_NET_OVERRIDE: net_override(a, optarg); break;
         case OPT_VSOCK_UDS: a->load.vsock_uds_path = optarg; break;
@@ -86,17 +89,13 @@ static void parse_restore(int argc, char **argv, struct restore_args *a)
         case 'h':
             printf("Usage: arcvm restore --state PATH --mem PATH [options] (see arcvm --help)\n");
             exit(0);
-        case '?':
-        default:
-            if (optopt)
-                die_usage("option '%s' needs a value", argv[optind - 1]);
-            die_usage("unknown option '%s' for restore", argv[optind - 1]);
+        default: cli_bad_option(argv, "restore");
         }
     }
-    if (optind < argc)
-        die_usage("unexpected argument '%s'", argv[optind]);
-    if (!a->load.state_path || !a->load.mem_path)
-        die_usage("restore needs the snapshot's two files: --state PATH --mem PATH");
+    cli_no_arguments(argc, argv);
+    if (!a->load.state_path || !a->load.mem_path == !a->load.uffd_path)
+        die_usage("restore needs the snapshot's state and its memory: --state PATH and either "
+                  "--mem PATH or --uffd SOCKET");
     /* Running is what a restore from the command line is for. */
     a->load.resume = 1;
 }
@@ -132,4 +131,56 @@ int cli_restore(int argc, char **argv)
     }
     return cli_run_vm(vm, tty, start_restore, &a.load,
                       a.snapshot_to.state ? &a.snapshot_to : NULL);
+}
+
+/* `arcvm snapshot-merge --base MEM --diff STATE,MEM [--diff ...] --state-out STATE` */
+int cli_snapshot_merge(int argc, char **argv)
+{
+    enum { OPT_BASE = 256, OPT_DIFF, OPT_STATE_OUT };
+    static const struct option opts[] = {
+        {"base", required_argument, NULL, OPT_BASE},
+        {"diff", required_argument, NULL, OPT_DIFF},
+        {"state-out", required_argument, NULL, OPT_STATE_OUT},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    enum { MAX_DIFFS = 64 };
+    const char *base = NULL, *out = NULL, *states[MAX_DIFFS], *mems[MAX_DIFFS];
+    unsigned n = 0;
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case OPT_BASE: base = optarg; break;
+        case OPT_STATE_OUT: out = optarg; break;
+        case OPT_DIFF: {
+            char *comma = strchr(optarg, ',');
+            if (!comma || comma == optarg || !comma[1])
+                die_usage("--diff '%s': give STATE,MEM (a Diff snapshot's two files)", optarg);
+            if (n == MAX_DIFFS)
+                die_usage("at most %d --diff options", MAX_DIFFS);
+            *comma = 0;
+            states[n] = optarg;
+            mems[n++] = comma + 1;
+            break;
+        }
+        case 'h':
+            printf("Usage: arcvm snapshot-merge --base MEM --diff STATE,MEM [--diff ...] "
+                   "--state-out STATE (see arcvm --help)\n");
+            exit(0);
+        default: cli_bad_option(argv, "snapshot-merge");
+        }
+    }
+    cli_no_arguments(argc, argv);
+    if (!base || !out || !n)
+        die_usage("snapshot-merge needs --base MEM, at least one --diff STATE,MEM and "
+                  "--state-out STATE");
+    char err[1024];
+    if (arcvm_snapshot_merge(base, n, states, mems, out, err, sizeof(err)) < 0) {
+        fprintf(stderr, "arcvm: error: %s\n", err);
+        return EXIT_ERROR;
+    }
+    fprintf(stderr, "arcvm: merged %u Diff snapshot%s onto %s; restore with: arcvm restore "
+            "--state %s --mem %s\n", n, n == 1 ? "" : "s", base, out, base);
+    return 0;
 }
