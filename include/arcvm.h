@@ -313,6 +313,9 @@ struct arcvm_snapshot_load {
  * KVM check, vCPU pinning). A corrupt, truncated, other-version or
  * other-host snapshot is refused with -EPROTO / -ENOTSUP and nothing runs. */
 int arcvm_snapshot_load(arcvm *vm, const struct arcvm_snapshot_load *params);
+/* The snapshot format this arcvm writes and reads (Firecracker's
+ * --snapshot-version prints it as vN.0.0). */
+#define ARCVM_SNAPSHOT_VERSION 1
 /* The format version of snapshot state file @path, without restoring it. */
 int arcvm_snapshot_version(const char *path, unsigned *version, char *err, size_t errlen);
 

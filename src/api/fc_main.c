@@ -138,10 +138,11 @@ static void usage(FILE *f)
             "  --no-seccomp             accepted (arcvm installs no seccomp filter yet)\n"
             "  --no-kvm-check           start even where `arcvm check` says KVM cannot run a\n"
             "                           stock guest (arcvm's own flag)\n"
+            "  --snapshot-version       the snapshot format this arcvm writes (vN.0.0)\n"
+            "  --describe-snapshot PATH the format version of a snapshot state file\n"
             "  --version, --help\n"
             "\n"
-            "Not supported (refused): --seccomp-filter, --metadata, --enable-pci,\n"
-            "--snapshot-version, --describe-snapshot.\n"
+            "Not supported (refused): --seccomp-filter, --metadata, --enable-pci.\n"
             "\n"
             "Exit status: 0 the guest powered off or rebooted; 1 a host error, a failed\n"
             "start or a guest crash; 152 a bad configuration file or log level; 153 bad\n"
@@ -283,9 +284,17 @@ static int parse_args(int argc, char **argv, struct fc_args *a)
             return errorf(FC_EXIT_ARG_PARSING,
                           "--enable-pci is not supported: arcvm's devices are virtio-mmio only");
         case OPT_SNAPSHOT_VERSION:
-        case OPT_DESCRIBE_SNAPSHOT:
-            return errorf(FC_EXIT_ARG_PARSING, "%s is not supported: arcvm has no snapshots yet",
-                          c == OPT_SNAPSHOT_VERSION ? "--snapshot-version" : "--describe-snapshot");
+            /* Firecracker prints its snapshot data format version. */
+            printf("v%u.0.0\n", (unsigned)ARCVM_SNAPSHOT_VERSION);
+            return FC_EXIT_OK;
+        case OPT_DESCRIBE_SNAPSHOT: {
+            unsigned v;
+            char err[512];
+            if (arcvm_snapshot_version(optarg, &v, err, sizeof(err)) < 0)
+                return errorf(FC_EXIT_ERROR, "%s", err);
+            printf("v%u.0.0\n", v);
+            return FC_EXIT_OK;
+        }
         case OPT_VERSION:
             version = true;
             break;

@@ -455,7 +455,8 @@ static bool firecracker_flag(const char *a)
     static const char *const flags[] = {"--api-sock",  "--config-file", "--no-api",
                                         "--id",        "--log-path",    "--level",
                                         "--metrics-path", "--boot-timer", "--no-seccomp",
-                                        "--no-kvm-check"};
+                                        "--no-kvm-check", "--snapshot-version",
+                                        "--describe-snapshot"};
     for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++) {
         size_t n = strlen(flags[i]);
         if (!strncmp(a, flags[i], n) && (a[n] == 0 || a[n] == '='))

@@ -3,7 +3,10 @@
 #include "arcvm.h"
 
 #include "lib/handle.h"
+#include "vmm/snapshot_file.h"
 #include "vmm/vm.h"
+
+_Static_assert(ARCVM_SNAPSHOT_VERSION == SNAP_FORMAT_VERSION, "snapshot versions agree");
 
 #include <errno.h>
 #include <stdio.h>

@@ -164,7 +164,7 @@ static bool check_features(struct hostcheck *hc, struct hv *hv)
         "device interrupts without a system call from the vCPU",
         "guest notifications without a userspace exit",
         "read-only guest memory (not used yet)",
-        "dirty-page tracking, for snapshots (planned)",
+        "dirty-page tracking, for Diff snapshots",
         "the LAPIC TSC-deadline timer; without it the guest uses a slower timer",
         "vCPU kicks that are never lost",
         "guest RAM from host memory",

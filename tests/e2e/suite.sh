@@ -664,13 +664,15 @@ section_snapshot() {
   # SIGUSR2 with --snapshot-to: save and stop, like a suspend to disk.
   kill -USR2 "$(cat "$(vm_dir sn)/pid")"
   vm_wait sn 120
-  check "SIGUSR2 saves the VM and arcvm exits 0 (rc $VM_RC): $(grep -a 'snapshot:' "$(vm_dir sn)/err" | tail -1)" \
+  check "SIGUSR2 saves the VM and arcvm exits 0 (rc $VM_RC): $(grep -a 'snapshot (' "$(vm_dir sn)/err" | tail -1)" \
     sh -c "[ $VM_RC -eq 0 ] && grep -q 'saved the VM' '$(vm_dir sn)/err' && [ -s '$T/state' ] && [ -s '$T/mem' ]"
   local mem_kib state_b
   mem_kib=$(du -k "$T/mem" | cut -f1) state_b=$(stat -c %s "$T/state")
   check "the memory file is 256 MiB long and sparse (${mem_kib} KiB used); the state is ${state_b} bytes" \
     [ "$(stat -c %s "$T/mem")" -eq $((256 << 20)) -a "$mem_kib" -lt $((200 << 10)) -a "$state_b" -lt $((1 << 20)) ]
   check "no temporary files are left next to the snapshot" sh -c "! ls -a '$T' | grep -q '^\.state\.\|^\.mem\.'"
+  check "Firecracker's --describe-snapshot names its format ($("$ARCVM" --describe-snapshot "$T/state" 2>&1))" \
+    [ "$("$ARCVM" --describe-snapshot "$T/state")" = "$("$ARCVM" --snapshot-version)" ]
 
   # Files that cannot be trusted are refused, naming what is wrong.
   cp "$T/state" "$T/bad"; printf '\377' | dd of="$T/bad" bs=1 seek=200 conv=notrunc 2>/dev/null
