@@ -221,6 +221,8 @@ int guest_mem_discard(const struct guest_mem *m, uint64_t gpa, uint64_t len)
     uint8_t *p = guest_mem_ptr(m, gpa, len);
     if (!p)
         return -EINVAL;
+    /* The pages change (to zeros) behind KVM's back: a Diff must carry them. */
+    guest_mem_mark_dirty(m, p, len);
     if (m->uffd > 0) {
         /* Uffd memory is anonymous: dropping the pages frees them, and the
          * page-fault handler, told by a REMOVE event, fills them with
@@ -232,7 +234,12 @@ int guest_mem_discard(const struct guest_mem *m, uint64_t gpa, uint64_t len)
          * anonymous memory over it reads as zeros and frees the page. */
         void *q = mmap(p, len, PROT_READ | PROT_WRITE,
                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
-        return q == MAP_FAILED ? -errno : 0;
+        if (q == MAP_FAILED)
+            return -errno;
+        /* As guest_mem_init() marks the whole mapping. */
+        (void)madvise(q, len, MADV_DONTDUMP);
+        (void)madvise(q, len, MADV_DONTFORK);
+        return 0;
     }
     /* The RAM is a shared memfd mapping: dropping the pages from the page
      * tables would keep them in the file; punching a hole frees them. */

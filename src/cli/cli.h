@@ -34,6 +34,29 @@ struct cli_snapshot_to {
 /* Parse @spec into @out; exits through die_usage() on a bad one. */
 void cli_parse_snapshot_to(const char *spec, struct cli_snapshot_to *out);
 
+/* The options `run` and `restore` share: their ids (below the commands'
+ * own, which start at 256), their rows for the getopt table (last in it:
+ * --help and the terminator included), one parser and one way to apply
+ * them. */
+enum { CLI_OPT_LOG_LEVEL = 200, CLI_OPT_KVM_DEVICE, CLI_OPT_NO_KVM_CHECK, CLI_OPT_SNAPSHOT_TO };
+#define CLI_COMMON_OPTIONS                                                                         \
+    {"log-level", required_argument, NULL, CLI_OPT_LOG_LEVEL},                                   \
+        {"kvm-device", required_argument, NULL, CLI_OPT_KVM_DEVICE},                             \
+        {"no-kvm-check", no_argument, NULL, CLI_OPT_NO_KVM_CHECK},                               \
+        {"snapshot-to", required_argument, NULL, CLI_OPT_SNAPSHOT_TO},                           \
+        {"help", no_argument, NULL, 'h'}, { NULL, 0, NULL, 0 }
+struct cli_common {
+    const char *kvm_device;
+    bool no_kvm_check;
+    struct cli_snapshot_to snapshot_to;
+};
+/* Take option @c (with @arg) into @o: false when it is not a common one. */
+bool cli_common_option(int c, const char *arg, struct cli_common *o);
+/* Give @vm the hypervisor settings of @o; 0 or the library's -errno. */
+int cli_common_apply(arcvm *vm, const struct cli_common *o);
+/* Where SIGUSR2 saves, for cli_run_vm(): NULL without --snapshot-to. */
+const struct cli_snapshot_to *cli_snapshot_to(const struct cli_common *o);
+
 /* Start @vm with @start(@vm, @arg) (arcvm_start or a snapshot load) and
  * run it to its end: raw terminal when @tty, SIGINT/TERM/HUP/QUIT stop it,
  * SIGUSR1 prints the vCPU report, SIGUSR2 saves it to @snap (NULL: refused

@@ -123,9 +123,9 @@ static uint64_t clock_us(clockid_t id)
 
 
 enum { OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_CPUS, OPT_MEMORY, OPT_CONSOLE,
-       OPT_BOOT_TIMER, OPT_LOG_LEVEL, OPT_KVM_DEVICE, OPT_DISK, OPT_RNG,
+       OPT_BOOT_TIMER, OPT_DISK, OPT_RNG,
        OPT_VIRTIO_CMDLINE, OPT_CPU_AFFINITY, OPT_NET, OPT_VSOCK, OPT_BALLOON,
-       OPT_KERNEL_CACHE, OPT_NO_KVM_CHECK, OPT_JSON, OPT_API_SOCK, OPT_SNAPSHOT_TO };
+       OPT_KERNEL_CACHE, OPT_JSON, OPT_API_SOCK };
 
 static const struct option run_opts[] = {
     {"kernel", required_argument, NULL, OPT_KERNEL},
@@ -135,8 +135,6 @@ static const struct option run_opts[] = {
     {"memory", required_argument, NULL, OPT_MEMORY},
     {"console", required_argument, NULL, OPT_CONSOLE},
     {"boot-timer", no_argument, NULL, OPT_BOOT_TIMER},
-    {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
-    {"kvm-device", required_argument, NULL, OPT_KVM_DEVICE},
     {"disk", required_argument, NULL, OPT_DISK},
     {"rng", no_argument, NULL, OPT_RNG},
     {"virtio-cmdline", no_argument, NULL, OPT_VIRTIO_CMDLINE},
@@ -145,24 +143,21 @@ static const struct option run_opts[] = {
     {"vsock", required_argument, NULL, OPT_VSOCK},
     {"balloon", required_argument, NULL, OPT_BALLOON},
     {"kernel-cache", required_argument, NULL, OPT_KERNEL_CACHE},
-    {"no-kvm-check", no_argument, NULL, OPT_NO_KVM_CHECK},
-    {"snapshot-to", required_argument, NULL, OPT_SNAPSHOT_TO},
-    {"help", no_argument, NULL, 'h'},
-    {NULL, 0, NULL, 0},
+    CLI_COMMON_OPTIONS,
 };
 
 /* Options applied once all are read (their order on the command line does
  * not matter: an affinity may name a vCPU --cpus adds later). The device
  * options go to the library as they come, which parses them. */
 struct run_args {
-    const char *kernel, *initrd, *cmdline, *kvm_device, *kernel_cache;
+    const char *kernel, *initrd, *cmdline, *kernel_cache;
     unsigned cpus;
     uint64_t mem;
     enum arcvm_console console;
-    bool boot_timer, rng, virtio_cmdline, no_kvm_check;
+    bool boot_timer, rng, virtio_cmdline;
     unsigned naffinity;
     const char *affinity[64]; /* VCPU:CPUS */
-    struct cli_snapshot_to snapshot_to;
+    struct cli_common common;
 };
 
 /* A device option for the library: its own error message on failure. */
@@ -222,22 +217,10 @@ static void parse_run(int argc, char **argv, struct run_args *a, arcvm *vm)
             a->affinity[a->naffinity++] = optarg;
             break;
         case OPT_BOOT_TIMER: a->boot_timer = true; break;
-        case OPT_KVM_DEVICE: a->kvm_device = optarg; break;
-        case OPT_NO_KVM_CHECK: a->no_kvm_check = true; break;
-        case OPT_SNAPSHOT_TO: cli_parse_snapshot_to(optarg, &a->snapshot_to); break;
-        case OPT_LOG_LEVEL: {
-            int l;
-            if (arcvm_log_level_parse(optarg, &l) < 0)
-                die_usage("--log-level '%s': choose error, warn, info or debug", optarg);
-            arcvm_log_set_level(l);
-            break;
-        }
         case 'h': usage(stdout); exit(0);
-        case '?':
         default:
-            if (optopt)
-                die_usage("option '%s' needs a value", argv[optind - 1]);
-            die_usage("unknown option '%s'", argv[optind - 1]);
+            if (!cli_common_option(c, optarg, &a->common))
+                cli_bad_option(argv, "run");
         }
     }
     if (optind < argc)
@@ -326,17 +309,15 @@ static int run(int argc, char **argv)
         r = arcvm_set_console_escape(vm, tty);
     if (!r)
         r = arcvm_set_boot_timer(vm, a.boot_timer);
-    if (!r && a.kvm_device)
-        r = arcvm_set_hypervisor_device(vm, a.kvm_device);
-    if (!r && a.no_kvm_check)
-        r = arcvm_set_kvm_check(vm, 0);
+    if (!r)
+        r = cli_common_apply(vm, &a.common);
     if (r < 0) {
         fprintf(stderr, "arcvm: error: %s\n", arcvm_last_error(vm));
         arcvm_destroy(vm);
         return EXIT_ERROR;
     }
 
-    return cli_run_vm(vm, tty, start_fresh, NULL, a.snapshot_to.state ? &a.snapshot_to : NULL);
+    return cli_run_vm(vm, tty, start_fresh, NULL, cli_snapshot_to(&a.common));
 }
 
 /* `arcvm check [--json] [--kvm-device PATH] [--kernel-cache DIR|off]`. */
@@ -344,7 +325,7 @@ static int check(int argc, char **argv)
 {
     static const struct option opts[] = {
         {"json", no_argument, NULL, OPT_JSON},
-        {"kvm-device", required_argument, NULL, OPT_KVM_DEVICE},
+        {"kvm-device", required_argument, NULL, CLI_OPT_KVM_DEVICE},
         {"kernel-cache", required_argument, NULL, OPT_KERNEL_CACHE},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -356,7 +337,7 @@ static int check(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
         case OPT_JSON: json = true; break;
-        case OPT_KVM_DEVICE: dev = optarg; break;
+        case CLI_OPT_KVM_DEVICE: dev = optarg; break;
         case OPT_KERNEL_CACHE: cache_opt = optarg; break;
         case 'h': usage(stdout); exit(0);
         default:

@@ -11,8 +11,8 @@
 #include <string.h>
 #include <unistd.h>
 
-enum { OPT_STATE = 256, OPT_MEM, OPT_UFFD, OPT_CLOCK_REALTIME, OPT_NET_OVERRIDE, OPT_VSOCK_UDS, OPT_CONSOLE,
-       OPT_LOG_LEVEL, OPT_KVM_DEVICE, OPT_NO_KVM_CHECK, OPT_SNAPSHOT_TO };
+enum { OPT_STATE = 256, OPT_MEM, OPT_UFFD, OPT_CLOCK_REALTIME, OPT_NET_OVERRIDE, OPT_VSOCK_UDS,
+       OPT_CONSOLE };
 
 static const struct option restore_opts[] = {
     {"state", required_argument, NULL, OPT_STATE},
@@ -22,21 +22,15 @@ static const struct option restore_opts[] = {
     {"net-override", required_argument, NULL, OPT_NET_OVERRIDE},
     {"vsock-uds", required_argument, NULL, OPT_VSOCK_UDS},
     {"console", required_argument, NULL, OPT_CONSOLE},
-    {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
-    {"kvm-device", required_argument, NULL, OPT_KVM_DEVICE},
-    {"no-kvm-check", no_argument, NULL, OPT_NO_KVM_CHECK},
-    {"snapshot-to", required_argument, NULL, OPT_SNAPSHOT_TO},
-    {"help", no_argument, NULL, 'h'},
-    {NULL, 0, NULL, 0},
+    CLI_COMMON_OPTIONS,
 };
 
 struct restore_args {
     struct arcvm_snapshot_load load;
     struct arcvm_net_override nets[ARCVM_MAX_NETS];
     char net_buf[ARCVM_MAX_NETS][256];
-    bool no_console, no_kvm_check;
-    const char *kvm_device;
-    struct cli_snapshot_to snapshot_to;
+    bool no_console;
+    struct cli_common common;
 };
 
 /* --net-override ID=TAP */
@@ -76,20 +70,12 @@ static void parse_restore(int argc, char **argv, struct restore_args *a)
                 die_usage("--console '%s': choose serial, virtio or none (the guest's console "
                           "device is the one it was saved with)", optarg);
             break;
-        case OPT_LOG_LEVEL: {
-            int l;
-            if (arcvm_log_level_parse(optarg, &l) < 0)
-                die_usage("--log-level '%s': choose error, warn, info or debug", optarg);
-            arcvm_log_set_level(l);
-            break;
-        }
-        case OPT_KVM_DEVICE: a->kvm_device = optarg; break;
-        case OPT_NO_KVM_CHECK: a->no_kvm_check = true; break;
-        case OPT_SNAPSHOT_TO: cli_parse_snapshot_to(optarg, &a->snapshot_to); break;
         case 'h':
             printf("Usage: arcvm restore --state PATH --mem PATH [options] (see arcvm --help)\n");
             exit(0);
-        default: cli_bad_option(argv, "restore");
+        default:
+            if (!cli_common_option(c, optarg, &a->common))
+                cli_bad_option(argv, "restore");
         }
     }
     cli_no_arguments(argc, argv);
@@ -120,17 +106,14 @@ int cli_restore(int argc, char **argv)
                          : arcvm_set_console(vm, ARCVM_CONSOLE_SERIAL, STDIN_FILENO, STDOUT_FILENO);
     if (!r)
         r = arcvm_set_console_escape(vm, tty);
-    if (!r && a.kvm_device)
-        r = arcvm_set_hypervisor_device(vm, a.kvm_device);
-    if (!r && a.no_kvm_check)
-        r = arcvm_set_kvm_check(vm, 0);
+    if (!r)
+        r = cli_common_apply(vm, &a.common);
     if (r < 0) {
         fprintf(stderr, "arcvm: error: %s\n", arcvm_last_error(vm));
         arcvm_destroy(vm);
         return EXIT_ERROR;
     }
-    return cli_run_vm(vm, tty, start_restore, &a.load,
-                      a.snapshot_to.state ? &a.snapshot_to : NULL);
+    return cli_run_vm(vm, tty, start_restore, &a.load, cli_snapshot_to(&a.common));
 }
 
 /* `arcvm snapshot-merge --base MEM --diff STATE,MEM [--diff ...] --state-out STATE` */

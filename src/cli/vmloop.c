@@ -69,6 +69,33 @@ static void print_vcpus(arcvm *vm)
     free(v);
 }
 
+bool cli_common_option(int c, const char *arg, struct cli_common *o)
+{
+    int level;
+    switch (c) {
+    case CLI_OPT_LOG_LEVEL:
+        if (arcvm_log_level_parse(arg, &level) < 0)
+            die_usage("--log-level '%s': choose error, warn, info or debug", arg);
+        arcvm_log_set_level(level);
+        return true;
+    case CLI_OPT_KVM_DEVICE: o->kvm_device = arg; return true;
+    case CLI_OPT_NO_KVM_CHECK: o->no_kvm_check = true; return true;
+    case CLI_OPT_SNAPSHOT_TO: cli_parse_snapshot_to(arg, &o->snapshot_to); return true;
+    default: return false;
+    }
+}
+
+int cli_common_apply(arcvm *vm, const struct cli_common *o)
+{
+    int r = o->kvm_device ? arcvm_set_hypervisor_device(vm, o->kvm_device) : 0;
+    return r == 0 && o->no_kvm_check ? arcvm_set_kvm_check(vm, 0) : r;
+}
+
+const struct cli_snapshot_to *cli_snapshot_to(const struct cli_common *o)
+{
+    return o->snapshot_to.state ? &o->snapshot_to : NULL;
+}
+
 void cli_bad_option(char **argv, const char *cmd)
 {
     if (optopt)

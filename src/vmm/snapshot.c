@@ -461,21 +461,19 @@ static int load_cpus(struct vm *vm, const uint8_t *st, size_t len, bool clock_re
     return 0;
 }
 
-static int restore(struct vm *vm, const struct vm_restore_params *p, char *err, size_t errlen)
+/* Everything of a restore from the checked state @st/@len. */
+static int restore(struct vm *vm, const uint8_t *st, size_t len, const struct vm_restore_params *p,
+                   char *err, size_t errlen)
 {
-    uint8_t *st = NULL;
-    size_t len = 0;
-    int r = snapfile_read(p->state_path, &st, &len, NULL, err, errlen);
-    if (r < 0)
-        return r;
+    int r;
     if ((r = load_config(vm, st, len, p, err, errlen)) < 0)
-        goto out;
+        return r;
     vm->cfg.track_dirty = p->track_dirty;
     int mem_fd = p->mem_uffd ? -1 : open(p->mem_path, O_RDONLY | O_CLOEXEC);
     if (mem_fd < 0 && !p->mem_uffd) {
         r = -errno;
         snprintf(err, errlen, "cannot open the memory file %s: %s", p->mem_path, strerror(-r));
-        goto out;
+        return r;
     }
     if ((r = vm_build_platform(vm, mem_fd, p->mem_uffd ? p->mem_path : NULL, err, errlen)) < 0 ||
         (r = check_host(vm, st, len, err, errlen)) < 0 ||
@@ -483,11 +481,8 @@ static int restore(struct vm *vm, const struct vm_restore_params *p, char *err, 
         (r = vm_create_vcpus(vm, false, err, errlen)) < 0 ||
         (r = load_cpus(vm, st, len, p->clock_realtime, err, errlen)) < 0 ||
         (r = load_devices(vm, st, len, err, errlen)) < 0)
-        goto out;
-    r = vm_start_loop(vm, err, errlen);
-out:
-    free(st);
-    return r;
+        return r;
+    return vm_start_loop(vm, err, errlen);
 }
 
 int vm_restore(struct vm **out, const struct vm_config *runtime, const struct vm_restore_params *p,
@@ -497,15 +492,25 @@ int vm_restore(struct vm **out, const struct vm_config *runtime, const struct vm
         snprintf(err, errlen, "a restore needs the snapshot's state file and memory file");
         return -EINVAL;
     }
-    struct vm *vm;
-    int r = vm_create_for_restore(&vm, runtime, err, errlen);
+    /* The files first, so that a bad one is reported as such even on a host
+     * without KVM (as vm_create() checks its input first). */
+    uint64_t t0 = now_us();
+    uint8_t *st = NULL;
+    size_t len = 0;
+    int r = snapfile_read(p->state_path, &st, &len, NULL, err, errlen);
     if (r < 0)
         return r;
-    uint64_t t0 = now_us();
+    struct vm *vm;
+    r = vm_create_for_restore(&vm, runtime, err, errlen);
+    if (r < 0) {
+        free(st);
+        return r;
+    }
     pthread_mutex_lock(&vm->lock);
     vm_set_state(vm, VM_INITIALIZING);
     pthread_mutex_unlock(&vm->lock);
-    r = restore(vm, p, err, errlen);
+    r = restore(vm, st, len, p, err, errlen);
+    free(st);
     if (r < 0) {
         pthread_mutex_lock(&vm->lock);
         vm->exit.kind = VM_EXIT_ERROR;
