@@ -761,8 +761,8 @@ section_snapshot() {
   for _ in $(seq 100); do [ -S "$F/api.sock" ] && break; sleep 0.05; done
   check "PUT /snapshot/load refuses a body without a memory file (400)" \
     status_is 400 PUT /snapshot/load "{\"snapshot_path\": \"$T/state\"}"
-  check "PUT /snapshot/load with the File backend and resume_vm (204)" \
-    status_is 204 PUT /snapshot/load "{\"snapshot_path\": \"$T/state\", \"mem_backend\": {\"backend_type\": \"File\", \"backend_path\": \"$T/mem\"}, \"resume_vm\": true}"
+  check "PUT /snapshot/load with the File backend, resume_vm and dirty tracking (204)" \
+    status_is 204 PUT /snapshot/load "{\"snapshot_path\": \"$T/state\", \"mem_backend\": {\"backend_type\": \"File\", \"backend_path\": \"$T/mem\"}, \"resume_vm\": true, \"track_dirty_pages\": true}"
   check "GET /vm/config shows the restored machine (2 vCPUs, 256 MiB, drive data)" \
     sh -c "[ \"\$(curl -s --unix-socket '$F/api.sock' -o '$F/cfg' -w '%{http_code}' http://localhost/vm/config)\" = 200 ] &&
            grep -q '\"vcpu_count\":2' '$F/cfg' && grep -q '\"mem_size_mib\":256' '$F/cfg' && grep -q '\"drive_id\":\"data\"' '$F/cfg'"
@@ -777,6 +777,8 @@ section_snapshot() {
   check "PATCH /vm Paused" status_is 204 PATCH /vm '{"state": "Paused"}'
   check "PUT /snapshot/create on the paused VM (204), a snapshot of a restored one" \
     sh -c "[ \"\$(curl -s --unix-socket '$F/api.sock' -o /dev/null -w '%{http_code}' -X PUT http://localhost/snapshot/create -H 'Content-Type: application/json' -d '{\"snapshot_type\": \"Full\", \"snapshot_path\": \"$F/s2\", \"mem_file_path\": \"$F/m2\"}')\" = 204 ] && [ -s '$F/s2' ] && [ -s '$F/m2' ]"
+  check "with tracking from the load, a Diff of the restored VM holds only what changed since" \
+    sh -c "[ \"\$(curl -s --unix-socket '$F/api.sock' -o /dev/null -w '%{http_code}' -X PUT http://localhost/snapshot/create -H 'Content-Type: application/json' -d '{\"snapshot_type\": \"Diff\", \"snapshot_path\": \"$F/d\", \"mem_file_path\": \"$F/dm\"}')\" = 204 ] && [ \$(du -k '$F/dm' | cut -f1) -lt 65536 ]"
   check "PUT /snapshot/load after a start is refused (400)" \
     status_is 400 PUT /snapshot/load "{\"snapshot_path\": \"$T/state\", \"mem_file_path\": \"$T/mem\"}"
   kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null

@@ -1,6 +1,7 @@
 /* test_config.c - size parsing and configuration validation. */
 #include "unit.h"
 
+#include "base/snap.h"
 #include "vmm/config.h"
 
 static void test_parse_size(void **state)
@@ -227,6 +228,94 @@ static void test_copy(void **state)
     config_release(&b); /* twice is harmless */
 }
 
+/* The machine-defining configuration through a snapshot section and back;
+ * the process-side settings of the loading side stay; hostile sections are
+ * refused and leave a releasable config. */
+static void test_snapshot_config(void **state)
+{
+    (void)state;
+    struct vm_config c, d;
+    config_init(&c);
+    char err[256];
+    c.kernel_path = strdup("/boot/vmlinuz");
+    c.cmdline = strdup("quiet");
+    c.vcpus = 3;
+    c.mem_bytes = 512ull << 20;
+    c.console = CONSOLE_VIRTIO;
+    c.rng = true;
+    assert_int_equal(config_parse_disk("/d.img,ro,id=root", &c.disks[0], err, sizeof(err)), 0);
+    c.ndisks = 1;
+    assert_int_equal(config_parse_net("user,hostfwd=tcp::8080-:80", &c.nets[0], err, sizeof(err)), 0);
+    assert_int_equal(config_parse_net("tap=tap3,mac=02:00:00:00:00:07", &c.nets[1], err, sizeof(err)), 0);
+    c.nnets = 2;
+    assert_int_equal(config_parse_vsock("cid=5,uds=/v.sock", &c.vsock, err, sizeof(err)), 0);
+    assert_int_equal(config_parse_balloon("64M,deflate-on-oom,stats=2", &c.balloon, err, sizeof(err)), 0);
+    struct snap_w w;
+    snap_w_init(&w);
+    snap_begin(&w, "config");
+    config_save(&c, &w);
+    snap_end(&w);
+    assert_int_equal(w.err, 0);
+
+    config_init(&d);
+    d.console_in = 7; /* the loader's own */
+    d.hv_device = strdup("/dev/kvm2");
+    struct snap_r r;
+    assert_int_equal(snap_find(w.buf, w.len, "config", &r), 0);
+    assert_int_equal(config_load(&d, &r), 0);
+    assert_string_equal(d.kernel_path, "/boot/vmlinuz");
+    assert_string_equal(d.cmdline, "quiet");
+    assert_int_equal(d.vcpus, 3);
+    assert_int_equal(d.mem_bytes, 512ull << 20);
+    assert_int_equal(d.console, CONSOLE_VIRTIO);
+    assert_true(d.rng);
+    assert_int_equal(d.ndisks, 1);
+    assert_string_equal(d.disks[0].path, "/d.img");
+    assert_true(d.disks[0].readonly);
+    assert_string_equal(d.disks[0].id, "root");
+    assert_int_equal(d.nnets, 2);
+    assert_int_equal(d.nets[0].backend, NET_USER);
+    assert_int_equal(d.nets[0].nhostfwd, 1);
+    assert_int_equal(d.nets[0].hostfwd[0].host_port, 8080);
+    assert_string_equal(d.nets[1].tap, "tap3");
+    assert_true(d.nets[1].mac_set);
+    assert_int_equal(d.nets[1].mac[5], 7);
+    assert_int_equal(d.vsock.cid, 5);
+    assert_string_equal(d.vsock.uds_path, "/v.sock");
+    assert_int_equal(d.balloon.target_mib, 64);
+    assert_int_equal(d.balloon.stats_interval_s, 2);
+    assert_int_equal(d.console_in, 7);
+    assert_string_equal(d.hv_device, "/dev/kvm2");
+    config_release(&d);
+
+    /* Every truncation of the section is refused, and what was read so far
+     * is released (ASan and valgrind see leaks). */
+    assert_int_equal(snap_find(w.buf, w.len, "config", &r), 0);
+    size_t whole = r.left;
+    for (size_t cut = 0; cut < whole; cut++) {
+        struct snap_r t;
+        assert_int_equal(snap_find(w.buf, w.len, "config", &t), 0);
+        t.left = cut;
+        config_init(&d);
+        assert_int_equal(config_load(&d, &t), -EPROTO);
+        config_release(&d);
+    }
+    /* A console kind or net back end out of range is refused. */
+    uint8_t *bad = malloc(w.len);
+    memcpy(bad, w.buf, w.len);
+    assert_int_equal(snap_find(bad, w.len, "config", &r), 0);
+    size_t at = (size_t)(r.p - bad) + 2 + strlen("/boot/vmlinuz") + 2 + 2 + strlen("quiet") + 1 +
+                4 + 8; /* the console byte */
+    bad[at] = 9;
+    assert_int_equal(snap_find(bad, w.len, "config", &r), 0);
+    config_init(&d);
+    assert_int_equal(config_load(&d, &r), -EPROTO);
+    config_release(&d);
+    free(bad);
+    snap_w_free(&w);
+    config_release(&c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -237,6 +326,7 @@ int main(void)
         cmocka_unit_test(test_parse_vsock_balloon),
         cmocka_unit_test(test_parse_cpulist),
         cmocka_unit_test(test_copy),
+        cmocka_unit_test(test_snapshot_config),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
