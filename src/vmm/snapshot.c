@@ -137,6 +137,15 @@ static bool bit(const uint64_t *b, uint64_t i)
     return b[i / 64] >> (i % 64) & 1;
 }
 
+/* A snapshot that failed after taking the log gives the pages back to it:
+ * the next Diff must still carry them. */
+static void untake_dirty(struct vm *vm, const uint64_t *dirty)
+{
+    for (uint64_t p = 0; dirty && p < vm->mem.total / SNAP_PAGE; p++)
+        if (bit(dirty, p))
+            guest_mem_mark_dirty(&vm->mem, vm->mem.base + p * SNAP_PAGE, SNAP_PAGE);
+}
+
 /* "memory": the kind, the regions and, for a Diff, the runs of pages. */
 static void save_memory(const struct vm *vm, struct snap_w *w, const uint64_t *dirty)
 {
@@ -269,7 +278,6 @@ int vm_snapshot_create(struct vm *vm, const struct vm_snapshot_params *p, char *
                  strerror(-r));
     }
     evloop_unhold(&vm->loop);
-    free(dirty);
     if (r == 0 && (r = snapfile_write(state_fd, &w)) < 0)
         snprintf(err, errlen, "writing the state file %s failed: %s", p->state_path,
                  strerror(-r));
@@ -281,6 +289,9 @@ int vm_snapshot_create(struct vm *vm, const struct vm_snapshot_params *p, char *
                  strerror(-r));
         unlink(p->mem_path); /* a memory file without its state is no snapshot */
     }
+    if (r < 0)
+        untake_dirty(vm, dirty);
+    free(dirty);
     if (r == 0) {
         struct stat st;
         uint64_t disk = fstat(mem_fd, &st) == 0 ? (uint64_t)st.st_blocks * 512 : 0;
