@@ -257,6 +257,22 @@ int arcvm_check_host(const char *kvm_device, const char *kernel_cache,
 /* "PASS", "WARN", "FAIL". */
 const char *arcvm_check_status_name(enum arcvm_check_status status);
 
+/* ---- rate limiters ----
+ * Firecracker's token buckets: a bucket holds @size tokens, refills from
+ * empty in @refill_time_ms, and starts with @one_time_burst extra tokens;
+ * size 0 means no bucket. Bandwidth counts bytes, ops counts requests. */
+struct arcvm_token_bucket {
+    uint64_t size, one_time_burst, refill_time_ms;
+};
+struct arcvm_rate_limiter {
+    struct arcvm_token_bucket bandwidth, ops;
+};
+/* Limit the disk with id @disk_id (arcvm_add_disk's @id): before the start,
+ * or at run time (Firecracker's PATCH /drives). All zeros lifts it.
+ * -ENOENT for no such disk, -EINVAL for a bucket without a refill time. */
+int arcvm_set_disk_rate_limiter(arcvm *vm, const char *disk_id,
+                                const struct arcvm_rate_limiter *rl);
+
 /* ---- snapshots ----
  * A snapshot is two files: the state (vCPUs, interrupt controllers, clocks,
  * devices, configuration; a few hundred KiB) and the guest's RAM (sparse

@@ -49,6 +49,9 @@ struct api_vm_ops {
                            const char *state_path, const char *mem_path);
     int (*snapshot_load)(void *ctx, arcvm *vm, const struct arcvm_snapshot_load *p);
     int (*get_config)(void *ctx, arcvm *vm, struct arcvm_config *out);
+    /* PATCH /drives/{id} rate_limiter; NULL: refused with 400. */
+    int (*disk_rate_limiter)(void *ctx, arcvm *vm, const char *disk_id,
+                             const struct arcvm_rate_limiter *rl);
 };
 
 struct api_options {

@@ -29,10 +29,11 @@ static int drive_find(const struct api *a, const char *id)
 
 json_t *api_drive_json(const struct api_drive *d)
 {
-    return json_pack("{s:s,s:o,s:b,s:s,s:b,s:s,s:n,s:s,s:n}", "drive_id", d->id, "partuuid",
+    return json_pack("{s:s,s:o,s:b,s:s,s:b,s:s,s:o,s:s,s:n}", "drive_id", d->id, "partuuid",
                      api_json_string_or_null(d->partuuid), "is_root_device", d->root, "cache_type",
                      cache_names[d->cache], "is_read_only", d->ro, "path_on_host", d->path,
-                     "rate_limiter", "io_engine", engine_names[d->engine], "socket");
+                     "rate_limiter", api_json_rate_limiter_view(&d->rl), "io_engine",
+                     engine_names[d->engine], "socket");
 }
 
 /* A PARTUUID goes onto the kernel command line: hex digits and dashes only
@@ -106,9 +107,7 @@ static bool drive_supported(struct api *a, const char *id, const json_t *b, stru
 {
     const char *path = api_json_str(b, "path_on_host");
     const char *partuuid = api_json_str(b, "partuuid");
-    if (api_json_has(b, "rate_limiter"))
-        api_fault(a, r, 400, "Drive '%s': rate_limiter is not supported by arcvm yet.", id);
-    else if (api_json_has(b, "socket"))
+    if (api_json_has(b, "socket"))
         api_fault(a, r, 400,
                   "Drive '%s': vhost-user block devices (socket) are not supported by arcvm.", id);
     else if (!path)
@@ -173,7 +172,10 @@ void api_drive_put(struct api *a, const char *id, const json_t *b, struct api_re
                           .root = root,
                           .ro = ro,
                           .cache = (enum api_cache_type)drive_cache(b),
-                          .engine = (enum api_io_engine)drive_engine(b)};
+                          .engine = (enum api_io_engine)drive_engine(b),
+                          .has_rl = api_json_has(b, "rate_limiter")};
+    if (d.has_rl)
+        api_json_rate_limiter(json_object_get(b, "rate_limiter"), &d.rl);
     if (!d.id || !d.path || (partuuid && !d.partuuid)) {
         api_drive_release(&d);
         api_fault(a, r, 500, "out of memory");
@@ -183,11 +185,34 @@ void api_drive_put(struct api *a, const char *id, const json_t *b, struct api_re
     api_ok(r);
 }
 
+/* After boot: a new rate limiter takes effect at once. A new path_on_host
+ * (Firecracker swaps the backing file) is not supported yet. */
 void api_drive_patch(struct api *a, const char *id, const json_t *b, struct api_reply *r)
 {
-    if (api_id_known(a, r, "drive", id, drive_find(a, id) >= 0))
-        api_fault(a, r, 400,
-                  "Drive '%s': updating a drive after boot (path_on_host, rate_limiter) is not "
-                  "supported by arcvm yet.",
-                  id);
+    int pos = drive_find(a, id);
+    if (!api_id_known(a, r, "drive", id, pos >= 0))
+        return;
+    if (api_json_has(b, "path_on_host")) {
+        api_fault(a, r, 400, "Drive '%s': changing path_on_host after boot is not supported by "
+                             "arcvm yet.", id);
+        return;
+    }
+    if (!api_json_has(b, "rate_limiter")) {
+        api_ok(r); /* nothing to change */
+        return;
+    }
+    struct arcvm_rate_limiter rl;
+    api_json_rate_limiter(json_object_get(b, "rate_limiter"), &rl);
+    char serial[21];
+    snprintf(serial, sizeof(serial), "%s", id); /* the disk id the library knows */
+    if (!a->ops->disk_rate_limiter ||
+        a->ops->disk_rate_limiter(a->opt.vm_ops_ctx, a->vm, serial, &rl) < 0) {
+        api_fault(a, r, 400, "Drive '%s': %s", id,
+                  a->ops->disk_rate_limiter ? a->ops->last_error(a->opt.vm_ops_ctx, a->vm)
+                                            : "rate limiters cannot be changed on this VM");
+        return;
+    }
+    a->drives[pos].rl = rl;
+    a->drives[pos].has_rl = true;
+    api_ok(r);
 }

@@ -32,6 +32,8 @@ struct api_drive {
     bool root, ro;
     enum api_cache_type cache;
     enum api_io_engine engine;
+    bool has_rl; /* rate_limiter given */
+    struct arcvm_rate_limiter rl;
 };
 
 /* A network interface: a TAP device on the host (Firecracker has no other

@@ -1,6 +1,8 @@
 /* api_json.c - request body parsing and schema checks; see api_json.h. */
 #include "api/api_json.h"
 
+#include "arcvm.h"
+
 #include <stdio.h>
 #include <string.h>
 
@@ -126,6 +128,38 @@ int api_json_check_rate_limiter(const json_t *v, const char *what, char *err, si
             return -1;
     }
     return 0;
+}
+
+static void bucket_from(const json_t *b, struct arcvm_token_bucket *out)
+{
+    *out = (struct arcvm_token_bucket){0};
+    if (!b || json_is_null(b))
+        return;
+    out->size = api_json_uint(b, "size", 0);
+    out->one_time_burst = api_json_uint(b, "one_time_burst", 0);
+    out->refill_time_ms = api_json_uint(b, "refill_time", 0);
+}
+
+void api_json_rate_limiter(const json_t *v, struct arcvm_rate_limiter *out)
+{
+    bucket_from(json_object_get(v, "bandwidth"), &out->bandwidth);
+    bucket_from(json_object_get(v, "ops"), &out->ops);
+}
+
+static json_t *bucket_view(const struct arcvm_token_bucket *b)
+{
+    if (!b->size)
+        return json_null();
+    return json_pack("{s:I,s:I,s:I}", "size", (json_int_t)b->size, "one_time_burst",
+                     (json_int_t)b->one_time_burst, "refill_time", (json_int_t)b->refill_time_ms);
+}
+
+json_t *api_json_rate_limiter_view(const struct arcvm_rate_limiter *rl)
+{
+    if (!rl->bandwidth.size && !rl->ops.size)
+        return json_null();
+    return json_pack("{s:o,s:o}", "bandwidth", bucket_view(&rl->bandwidth), "ops",
+                     bucket_view(&rl->ops));
 }
 
 bool api_json_has(const json_t *obj, const char *key)

@@ -40,6 +40,13 @@ int api_json_check(const json_t *obj, const struct api_json_field *fields, size_
  * buckets of {size, one_time_burst, refill_time}). 0 or -1 with @err. */
 int api_json_check_rate_limiter(const json_t *v, const char *what, char *err, size_t errlen);
 
+/* A rate limiter @v already checked by api_json_check_rate_limiter() into
+ * the library's form (refill_time is in milliseconds); absent buckets are
+ * zero. The reverse for GET views: null when nothing is limited. */
+struct arcvm_rate_limiter;
+void api_json_rate_limiter(const json_t *v, struct arcvm_rate_limiter *out);
+json_t *api_json_rate_limiter_view(const struct arcvm_rate_limiter *rl);
+
 /* True when @obj has member @key with a non-null value. */
 bool api_json_has(const json_t *obj, const char *key);
 /* Member @key as a string; NULL when absent or null (call after checking). */

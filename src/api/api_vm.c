@@ -87,6 +87,12 @@ static int lib_get_config(void *c, arcvm *vm, struct arcvm_config *out)
     (void)c;
     return arcvm_get_config(vm, out);
 }
+static int lib_disk_rate_limiter(void *c, arcvm *vm, const char *id,
+                                 const struct arcvm_rate_limiter *rl)
+{
+    (void)c;
+    return arcvm_set_disk_rate_limiter(vm, id, rl);
+}
 
 const struct api_vm_ops api_vm_lib_ops = {
     .start = lib_start,
@@ -103,6 +109,7 @@ const struct api_vm_ops api_vm_lib_ops = {
     .snapshot_create = lib_snapshot_create,
     .snapshot_load = lib_snapshot_load,
     .get_config = lib_get_config,
+    .disk_rate_limiter = lib_disk_rate_limiter,
 };
 
 /* ---- InstanceStart ---------------------------------------------------- */
@@ -187,6 +194,8 @@ int api_start(struct api *a, char *err, size_t errlen)
         char serial[API_SERIAL_MAX + 1];
         snprintf(serial, sizeof(serial), "%s", a->drives[i].id);
         r = arcvm_add_disk(vm, a->drives[i].path, a->drives[i].ro, serial);
+        if (!r && a->drives[i].has_rl)
+            r = arcvm_set_disk_rate_limiter(vm, serial, &a->drives[i].rl);
     }
     for (unsigned i = 0; !r && i < a->nnets; i++) {
         /* The fields were checked when set: no ',' can reach the spec. */

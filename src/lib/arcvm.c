@@ -184,6 +184,33 @@ int arcvm_add_disk(arcvm *h, const char *path, int readonly, const char *id)
     return arcvm_add_disk_spec(h, spec);
 }
 
+int arcvm_set_disk_rate_limiter(arcvm *h, const char *disk_id,
+                                const struct arcvm_rate_limiter *rl)
+{
+    struct rate_limiter_config c = {
+        .bandwidth = {rl->bandwidth.size, rl->bandwidth.one_time_burst,
+                      rl->bandwidth.refill_time_ms},
+        .ops = {rl->ops.size, rl->ops.one_time_burst, rl->ops.refill_time_ms}};
+    if (rate_limiter_config_check(&c) < 0)
+        return lib_fail(h, -EINVAL, "disk %s: a rate limiter bucket with a size needs a "
+                                    "refill time of 1 ms or more", disk_id);
+    pthread_mutex_lock(&h->lock);
+    struct vm_config *cfg = h->vm ? NULL : &h->cfg;
+    const struct vm_config *live = h->vm ? vm_get_config(h->vm) : &h->cfg;
+    unsigned i = 0;
+    while (i < live->ndisks && !(live->disks[i].id && !strcmp(live->disks[i].id, disk_id)))
+        i++;
+    int r = 0;
+    if (i == live->ndisks)
+        r = lib_fail(h, -ENOENT, "no disk with id '%s'", disk_id);
+    else if (cfg)
+        cfg->disks[i].rl = c;
+    else if ((r = vm_disk_set_rate_limiter(h->vm, i, &c)) < 0)
+        lib_fail(h, r, "disk %s: changing its rate limiter failed: %s", disk_id, strerror(-r));
+    pthread_mutex_unlock(&h->lock);
+    return r;
+}
+
 int arcvm_add_net(arcvm *h, const char *spec)
 {
     SETTER(h, {

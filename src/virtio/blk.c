@@ -59,6 +59,8 @@ struct blk {
     struct disk disk;
     struct evloop *loop;
     bool watching; /* the disk's eventfd is on @loop */
+    bool throttled; /* a request waits for the rate limiter */
+    struct throttle throttle;
     char *path;    /* for messages */
     struct log_ratelimit host_err_rl;
     /* Plain data: what a snapshot would save (with vdev). */
@@ -250,6 +252,14 @@ static long blk_request(struct virtio_device *d, unsigned q, struct virtq_chain 
     uint64_t sector = le64toh(h.sector);
     uint64_t out_len = c->read_len - sizeof(h); /* device-readable data */
     uint64_t in_len = c->write_len - 1;         /* device-writable data */
+    /* Every request is an operation; reads and writes are their bytes (as
+     * Firecracker counts). Not now: the chain goes back, the throttle's
+     * timer serves the queue again when it may go. */
+    uint64_t bytes = type == VIRTIO_BLK_T_IN ? in_len : type == VIRTIO_BLK_T_OUT ? out_len : 0;
+    if (!throttle_take(&b->throttle, bytes)) {
+        b->throttled = true;
+        return VIRTIO_STOP;
+    }
 
     switch (type) {
     case VIRTIO_BLK_T_IN:
@@ -384,6 +394,30 @@ static void blk_on_io(void *opaque, uint32_t events)
     pthread_mutex_unlock(&d->lock);
 }
 
+/* The rate limiter lets requests go again. */
+static void blk_on_throttle(void *opaque, uint32_t events)
+{
+    struct blk *b = opaque;
+    struct virtio_device *d = &b->vdev;
+    (void)events;
+    pthread_mutex_lock(&d->lock);
+    b->throttled = false;
+    if (virtio_device_live(d) && d->vq[0].ready)
+        blk_serve(b);
+    pthread_mutex_unlock(&d->lock);
+}
+
+int virtio_blk_set_rate_limiter(struct virtio_device *d, const struct rate_limiter_config *c)
+{
+    if (!d || d->ops->device_id != VIRTIO_ID_BLOCK)
+        return -ENODEV;
+    struct blk *b = to_blk(d);
+    pthread_mutex_lock(&d->lock);
+    int r = throttle_update(&b->throttle, c);
+    pthread_mutex_unlock(&d->lock);
+    return r;
+}
+
 static void blk_notify(struct virtio_device *d, unsigned q)
 {
     if (q == 0)
@@ -448,6 +482,7 @@ static void blk_release(struct virtio_device *d)
     struct blk *b = to_blk(d);
     if (b->watching)
         evloop_del(b->loop, disk_event_fd(&b->disk));
+    throttle_release(&b->throttle);
     disk_close(&b->disk); /* waits for I/O in flight */
     virtio_device_release(d);
     free(b->path);
@@ -494,6 +529,7 @@ struct virtio_device *virtio_blk_create(const struct guest_mem *mem, const struc
         snprintf(err, errlen, "out of memory for the virtio-blk device of %s", cfg->path);
         return virtio_fail(ENOMEM);
     }
+    b->throttle.timer_fd = -1; /* released on every way out */
     int r = disk_open(&b->disk, cfg->path, cfg->readonly, err, errlen);
     if (r < 0) {
         free(b);
@@ -548,5 +584,12 @@ struct virtio_device *virtio_blk_create(const struct guest_mem *mem, const struc
         return virtio_fail(-r);
     }
     b->watching = true;
+    r = throttle_init(&b->throttle, &cfg->rl, loop, blk_on_throttle, b);
+    if (r < 0) {
+        snprintf(err, errlen, "the rate limiter of disk image %s: %s", cfg->path,
+                 r == -EINVAL ? "a bucket with a size needs a refill_time" : strerror(-r));
+        blk_release(&b->vdev);
+        return virtio_fail(-r);
+    }
     return &b->vdev;
 }

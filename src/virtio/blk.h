@@ -2,6 +2,7 @@
 #ifndef ARCVM_VIRTIO_BLK_H
 #define ARCVM_VIRTIO_BLK_H
 
+#include "base/ratelimit.h"
 #include "virtio/virtio.h"
 
 #include <stdbool.h>
@@ -13,6 +14,7 @@ struct disk_config {
     char *path;
     bool readonly;
     char *id;        /* serial number the guest reads (GET_ID), NULL: derived */
+    struct rate_limiter_config rl; /* Firecracker's rate_limiter; zero: none */
 };
 struct evloop;
 
@@ -114,5 +116,9 @@ _Static_assert(sizeof(struct virtio_blk_config) == 96, "virtio_blk_config layout
  * the image), or NULL with errno set and one user-facing sentence in @err. */
 struct virtio_device *virtio_blk_create(const struct guest_mem *mem, const struct disk_config *cfg,
                                         struct evloop *loop, char *err, size_t errlen);
+
+/* New rate limits for a running disk (Firecracker's PATCH /drives/{id}).
+ * -ENODEV if @d is no virtio-blk, -EINVAL for bad limits. */
+int virtio_blk_set_rate_limiter(struct virtio_device *d, const struct rate_limiter_config *c);
 
 #endif

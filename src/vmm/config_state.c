@@ -14,6 +14,28 @@
 #include <stdlib.h>
 #include <string.h>
 
+static void put_limiter(struct snap_w *w, const struct rate_limiter_config *rl)
+{
+    const struct rl_bucket_config *b[2] = {&rl->bandwidth, &rl->ops};
+    for (unsigned i = 0; i < 2; i++) {
+        snap_put_u64(w, b[i]->size);
+        snap_put_u64(w, b[i]->one_time_burst);
+        snap_put_u64(w, b[i]->refill_time_ms);
+    }
+}
+
+static void get_limiter(struct snap_r *r, struct rate_limiter_config *rl)
+{
+    struct rl_bucket_config *b[2] = {&rl->bandwidth, &rl->ops};
+    for (unsigned i = 0; i < 2; i++) {
+        b[i]->size = snap_get_u64(r);
+        b[i]->one_time_burst = snap_get_u64(r);
+        b[i]->refill_time_ms = snap_get_u64(r);
+    }
+    if (rate_limiter_config_check(rl) < 0)
+        r->err = -EPROTO;
+}
+
 void config_save(const struct vm_config *c, struct snap_w *w)
 {
     snap_put_str(w, c->kernel_path);
@@ -31,6 +53,7 @@ void config_save(const struct vm_config *c, struct snap_w *w)
         snap_put_str(w, c->disks[i].path);
         snap_put_u8(w, c->disks[i].readonly);
         snap_put_str(w, c->disks[i].id);
+        put_limiter(w, &c->disks[i].rl);
     }
     snap_put_u32(w, c->nnets);
     for (unsigned i = 0; i < c->nnets; i++) {
@@ -100,6 +123,7 @@ int config_load(struct vm_config *c, struct snap_r *r)
         c->disks[i].path = snap_get_strdup(r);
         c->disks[i].readonly = snap_get_bool(r);
         c->disks[i].id = snap_get_strdup(r);
+        get_limiter(r, &c->disks[i].rl);
         if (!c->disks[i].path)
             r->err = -EPROTO;
     }

@@ -88,6 +88,14 @@ static struct virtio_device *device_find(struct vm *vm, uint32_t device_id)
     return NULL;
 }
 
+int vm_disk_set_rate_limiter(struct vm *vm, unsigned index, const struct rate_limiter_config *c)
+{
+    /* Disks are created first, in configuration order. */
+    if (index >= vm->cfg.ndisks || index >= vm->nvirtio)
+        return -ENOENT;
+    return virtio_blk_set_rate_limiter(vm->virtio[index].dev, c);
+}
+
 int vm_balloon_set_target(struct vm *vm, uint32_t target_mib)
 {
     struct virtio_device *d = device_find(vm, VIRTIO_ID_BALLOON);

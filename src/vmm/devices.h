@@ -30,6 +30,9 @@ struct virtio_balloon_info;
 int vm_balloon_set_target(struct vm *vm, uint32_t target_mib);
 int vm_balloon_set_stats_interval(struct vm *vm, unsigned seconds);
 int vm_balloon_get(struct vm *vm, struct virtio_balloon_info *out);
+/* New rate limits for disk number @index (configuration order) at run time. */
+struct rate_limiter_config;
+int vm_disk_set_rate_limiter(struct vm *vm, unsigned index, const struct rate_limiter_config *c);
 /* Detach and free them (safe on a partial set). */
 void vm_devices_release(struct vm *vm);
 

@@ -385,6 +385,9 @@ section_firecracker() {
   check "PUT /boot-source" status_is 204 PUT /boot-source "{\"kernel_image_path\": \"$KERNEL\", \"initrd_path\": \"$INITRD\", \"boot_args\": \"console=ttyS0 reboot=k panic=1 pci=off quiet arcvm.root=/dev/vda\"}"
   check "PUT /drives/rootfs" status_is 204 PUT /drives/rootfs "{\"drive_id\": \"rootfs\", \"path_on_host\": \"$T/root.ext4\", \"is_root_device\": true, \"is_read_only\": false}"
   check "PUT /machine-config" status_is 204 PUT /machine-config '{"vcpu_count": 2, "mem_size_mib": 256}'
+  # A drive limited to 10 MiB/s: buckets of 1 MiB refilled every 100 ms.
+  dd if=/dev/urandom of="$T/limited.img" bs=1M count=64 2>/dev/null
+  check "PUT /drives/limited with a rate_limiter" status_is 204 PUT /drives/limited "{\"drive_id\": \"limited\", \"path_on_host\": \"$T/limited.img\", \"is_root_device\": false, \"is_read_only\": true, \"rate_limiter\": {\"bandwidth\": {\"size\": 1048576, \"refill_time\": 100}}}"
   check "PUT /metrics" status_is 204 PUT /metrics "{\"metrics_path\": \"$T/metrics\"}"
   check "PUT /entropy" status_is 204 PUT /entropy '{}'
   # Bad requests before boot: 4xx, nothing changes.
@@ -417,6 +420,26 @@ section_firecracker() {
     n=${after#COUNT-}
     check "after resume the counter advances" fc_expect "^COUNT-$((n + 2))\$" 30
     check "resuming a running VM is refused with 400" status_is 400 PATCH /vm '{"state": "Resumed"}'
+    # rate MIB TAG: the guest reads MIB MiB of /dev/vdb directly (no cache)
+    # and prints TAG-<KiB/s>, timed with /proc/uptime.
+    rate() { printf '%s\n' "a=\$(cut -d' ' -f1 /proc/uptime); dd if=/dev/vdb of=/dev/null bs=256k count=$(($1 * 4)) iflag=direct 2>/dev/null; b=\$(cut -d' ' -f1 /proc/uptime); echo $2-\$(awk -v a=\$a -v b=\$b 'BEGIN {printf \"%d\", $1 * 1024 / (b - a)}')" >&$fd; }
+    rate 30 RATE1
+    if fc_expect '^RATE1-[0-9]+$' 120; then
+      r1=$(tr -d '\r' <"$T/out" | grep -a '^RATE1-' | tail -1 | cut -d- -f2)
+      check "a drive limited to 10 MiB/s reads at $((r1 / 1024)) MiB/s ($r1 KiB/s, within 15%)" \
+        [ "$r1" -ge 8704 -a "$r1" -le 11776 ]
+    else
+      not_ok "rate-limited read"
+    fi
+    check "PATCH /drives/limited to 20 MiB/s while the guest runs" status_is 204 PATCH /drives/limited '{"drive_id": "limited", "rate_limiter": {"bandwidth": {"size": 2097152, "refill_time": 100}}}'
+    rate 40 RATE2
+    if fc_expect '^RATE2-[0-9]+$' 120; then
+      r2=$(tr -d '\r' <"$T/out" | grep -a '^RATE2-' | tail -1 | cut -d- -f2)
+      check "after the PATCH it reads at $((r2 / 1024)) MiB/s ($r2 KiB/s, 20 MiB/s within 15%)" \
+        [ "$r2" -ge 17408 -a "$r2" -le 23552 ]
+    else
+      not_ok "rate-limited read after PATCH"
+    fi
     printf '%s\n' 'echo CLOCK-$(date +%s)' >&$fd
     if fc_expect '^CLOCK-[0-9]+' 30; then
       gclock=$(tr -d '\r' <"$T/out" | grep -a '^CLOCK-' | tail -1 | cut -d- -f2)

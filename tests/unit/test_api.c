@@ -22,6 +22,8 @@ struct fake {
     char snap_state[64], snap_mem[64], snap_tap[64];
     int snap_resume, snap_realtime, snap_dirty;
     enum arcvm_snapshot_type snap_type;
+    char rl_disk[32];
+    struct arcvm_rate_limiter rl;
     unsigned snap_overrides;
 };
 
@@ -186,7 +188,17 @@ static int fake_get_config(void *c, arcvm *vm, struct arcvm_config *o)
     return 0;
 }
 
+static int fake_disk_rl(void *c, arcvm *vm, const char *id, const struct arcvm_rate_limiter *rl)
+{
+    (void)vm;
+    struct fake *f = c;
+    snprintf(f->rl_disk, sizeof(f->rl_disk), "%s", id);
+    f->rl = *rl;
+    return 0;
+}
+
 static const struct api_vm_ops fake_ops = {
+    .disk_rate_limiter = fake_disk_rl,
     .snapshot_create = fake_snap_create,
     .snapshot_load = fake_snap_load,
     .get_config = fake_get_config,
@@ -569,8 +581,6 @@ static void test_drives(void **state)
         const char *path, *extra, *says;
     } bad[] = {
         {"/drives/other", "", "does not match the id from the body"},
-        {"/drives/d9", ", \"rate_limiter\": {\"bandwidth\": {\"size\": 1, \"refill_time\": 100}}",
-         "rate_limiter is not supported by arcvm yet"},
         {"/drives/d9", ", \"rate_limiter\": {\"bandwidth\": {\"size\": 1}}",
          "missing field 'refill_time'"},
         {"/drives/d9", ", \"rate_limiter\": {\"speed\": 1}", "unknown field 'speed'"},
@@ -605,6 +615,21 @@ static void test_drives(void **state)
              "\"cache_type\": \"Writeback\", \"io_engine\": \"Async\", \"rate_limiter\": null}",
              t->disk[5]);
     assert_int_equal(req(t, "PUT", "/drives/d9", body), 204);
+    /* A rate limiter is kept and shown as given. */
+    snprintf(body, sizeof(body),
+             "{\"drive_id\": \"d9\", \"path_on_host\": \"%s\", \"is_root_device\": false, "
+             "\"rate_limiter\": {\"bandwidth\": {\"size\": 1048576, \"one_time_burst\": 7, "
+             "\"refill_time\": 100}}}",
+             t->disk[5]);
+    assert_int_equal(req(t, "PUT", "/drives/d9", body), 204);
+    assert_int_equal(req(t, "GET", "/vm/config", NULL), 200);
+    json_t *drives = json_object_get(t->json, "drives");
+    json_t *rl = json_object_get(json_array_get(drives, json_array_size(drives) - 1), "rate_limiter");
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(rl, "bandwidth"), "size")),
+                     1048576);
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(rl, "bandwidth"), "refill_time")), 100);
+    assert_true(json_is_null(json_object_get(rl, "ops")));
     /* At most 8 drives (arcvm's limit). */
     for (int i = 6; i < 11; i++) {
         char id[8];
@@ -1267,6 +1292,35 @@ static void test_snapshot_create(void **state)
     api_destroy(b);
 }
 
+/* PATCH /drives/{id} after boot: a new rate limiter reaches the disk at
+ * once and GET /vm/config shows it; path_on_host cannot change yet. */
+static void test_drive_patch(void **state)
+{
+    struct t *t = *state;
+    char bs[256];
+    snprintf(bs, sizeof(bs), "{\"kernel_image_path\": \"%s\"}", t->kernel);
+    assert_int_equal(req(t, "PUT", "/boot-source", bs), 204);
+    put_drive(t, "data", 1, false, 204);
+    assert_int_equal(req(t, "PUT", "/actions", "{\"action_type\": \"InstanceStart\"}"), 204);
+    assert_int_equal(req(t, "PATCH", "/drives/data",
+                         "{\"drive_id\": \"data\", \"rate_limiter\": {\"ops\": {\"size\": 100, "
+                         "\"refill_time\": 1000}}}"),
+                     204);
+    assert_string_equal(t->f.rl_disk, "data");
+    assert_int_equal(t->f.rl.ops.size, 100);
+    assert_int_equal(t->f.rl.ops.refill_time_ms, 1000);
+    assert_int_equal(t->f.rl.bandwidth.size, 0);
+    assert_int_equal(req(t, "GET", "/vm/config", NULL), 200);
+    json_t *d = json_array_get(json_object_get(t->json, "drives"), 0);
+    json_t *ops = json_object_get(json_object_get(d, "rate_limiter"), "ops");
+    assert_int_equal(json_integer_value(json_object_get(ops, "size")), 100);
+    assert_int_equal(req(t, "PATCH", "/drives/data",
+                         "{\"drive_id\": \"data\", \"path_on_host\": \"/other.img\"}"),
+                     400);
+    FAULT_HAS(t, "path_on_host after boot is not supported");
+    assert_int_equal(req(t, "PATCH", "/drives/nope", "{\"drive_id\": \"nope\"}"), 400);
+}
+
 int main(void)
 {
     RUN(cmocka_unit_test_setup_teardown(test_instance_info, setup, teardown),
@@ -1284,5 +1338,6 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_start_failure_real, setup, teardown),
         cmocka_unit_test_setup_teardown(test_config_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_snapshot_load, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_snapshot_create, setup, teardown));
+        cmocka_unit_test_setup_teardown(test_snapshot_create, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_drive_patch, setup, teardown));
 }

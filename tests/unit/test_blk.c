@@ -728,6 +728,72 @@ static void test_batch(void **state)
     assert_memory_equal(vh_ptr(&c->h, buf), want, 512);
 }
 
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* A rate limiter: 4 operations per second and 64 KiB per 200 ms. The first
+ * bucketful passes at once, the rest only as it refills (the throttle's
+ * timer serves the queue again, no kick needed); a PATCH-style update
+ * lifts the limit for what still waits. */
+static void test_rate_limiter(void **state)
+{
+    struct ctx *c = *state;
+    set_engine(c);
+    char err[256] = "";
+    struct disk_config cfg = {.path = c->path};
+    cfg.rl.ops = (struct rl_bucket_config){.size = 4, .refill_time_ms = 1000};
+    cfg.rl.bandwidth = (struct rl_bucket_config){.size = 64 << 10, .refill_time_ms = 200};
+    struct virtio_device *d = virtio_blk_create(&c->h.mem, &cfg, &c->h.loop, err, sizeof(err));
+    if (!d)
+        fail_msg("virtio_blk_create: %s", err);
+    vh_attach(&c->h, d);
+    assert_true(vh_driver_init(&c->h, ~0ull, 1));
+    enum { N = 8 };
+    for (unsigned i = 0; i < N; i++) {
+        uint64_t buf = vh_alloc(&c->h, 4096), st = status_byte(c);
+        struct vh_seg s[] = {{hdr(c, VIRTIO_BLK_T_IN, 8 * i), 16, false}, {buf, 4096, true},
+                             {st, 1, true}};
+        vh_post(&c->h, 0, s, 3);
+    }
+    uint64_t t0 = now_ms();
+    vh_kick(&c->h, 0);
+    vh_run_for(&c->h, 50);
+    assert_int_equal(vh_used_idx(&c->h, 0), 4); /* one bucket of operations */
+    /* 4 more at one per 250 ms: a second at the least. */
+    assert_true(vh_run_used(&c->h, 0, N, VH_WAIT_MS));
+    assert_true(now_ms() - t0 >= 950);
+
+    /* A request larger than the byte bucket still goes (a debt), and the
+     * next one waits for it to be paid. */
+    uint64_t big = vh_alloc(&c->h, 128 << 10), st = status_byte(c);
+    vh_run_for(&c->h, 250); /* both buckets full again */
+    struct vh_seg s1[] = {{hdr(c, VIRTIO_BLK_T_IN, 0), 16, false}, {big, 128 << 10, true},
+                          {st, 1, true}};
+    vh_post(&c->h, 0, s1, 3);
+    vh_kick(&c->h, 0);
+    assert_true(vh_run_used(&c->h, 0, N + 1, VH_WAIT_MS));
+    uint64_t buf = vh_alloc(&c->h, 512);
+    struct vh_seg s2[] = {{hdr(c, VIRTIO_BLK_T_IN, 0), 16, false}, {buf, 512, true},
+                          {status_byte(c), 1, true}};
+    vh_post(&c->h, 0, s2, 3);
+    t0 = now_ms();
+    vh_kick(&c->h, 0);
+    vh_run_for(&c->h, 50);
+    assert_int_equal(vh_used_idx(&c->h, 0), N + 1); /* 64 KiB of debt: 200 ms */
+    /* Lifted at run time: the waiting request goes at once. */
+    struct rate_limiter_config none = {0};
+    assert_int_equal(virtio_blk_set_rate_limiter(d, &none), 0);
+    assert_true(vh_run_used(&c->h, 0, N + 2, 100));
+    assert_true(now_ms() - t0 < 190);
+    /* Bad limits are refused; a device of another kind is not a disk. */
+    struct rate_limiter_config bad = {.ops = {.size = 1}};
+    assert_int_equal(virtio_blk_set_rate_limiter(d, &bad), -EINVAL);
+}
+
 /* Reset with I/O possibly in flight: nothing completes into the old rings
  * after it, and the device works again afterwards. */
 static void test_reset_inflight(void **state)
@@ -893,5 +959,5 @@ int main(void)
         BOTH(test_get_id), BOTH(test_discard), BOTH(test_write_zeroes),
         BOTH(test_write_zeroes_fallback), BOTH(test_readonly), BOTH(test_out_of_range),
         BOTH(test_malformed), BOTH(test_host_errors), BOTH(test_batch), BOTH(test_reset_inflight),
-        BOTH(test_disk_open), BOTH(test_disk_batch));
+        BOTH(test_disk_open), BOTH(test_disk_batch), BOTH(test_rate_limiter));
 }
