@@ -272,6 +272,14 @@ struct arcvm_rate_limiter {
  * -ENOENT for no such disk, -EINVAL for a bucket without a refill time. */
 int arcvm_set_disk_rate_limiter(arcvm *vm, const char *disk_id,
                                 const struct arcvm_rate_limiter *rl);
+/* Limit the entropy device (arcvm_set_rng()), before the start. */
+int arcvm_set_rng_rate_limiter(arcvm *vm, const struct arcvm_rate_limiter *rl);
+/* The same for each direction of the NIC with id @iface_id (its "id=" in
+ * arcvm_add_net()): @rx limits what the guest receives, @tx what it sends;
+ * NULL leaves that direction as it is. */
+int arcvm_set_net_rate_limiters(arcvm *vm, const char *iface_id,
+                                const struct arcvm_rate_limiter *rx,
+                                const struct arcvm_rate_limiter *tx);
 
 /* ---- snapshots ----
  * A snapshot is two files: the state (vCPUs, interrupt controllers, clocks,

@@ -52,6 +52,10 @@ struct api_vm_ops {
     /* PATCH /drives/{id} rate_limiter; NULL: refused with 400. */
     int (*disk_rate_limiter)(void *ctx, arcvm *vm, const char *disk_id,
                              const struct arcvm_rate_limiter *rl);
+    /* PATCH /network-interfaces/{id}; NULL: refused with 400. */
+    int (*net_rate_limiters)(void *ctx, arcvm *vm, const char *iface_id,
+                             const struct arcvm_rate_limiter *rx,
+                             const struct arcvm_rate_limiter *tx);
 };
 
 struct api_options {

@@ -40,6 +40,7 @@ struct api_drive {
  * back end; arcvm's user-mode networking is for the CLI and library). */
 struct api_net {
     char *id, *tap, *mac; /* mac: NULL for arcvm's default */
+    struct arcvm_rate_limiter rx, tx; /* zero: none */
 };
 
 struct api {
@@ -64,6 +65,7 @@ struct api {
     struct api_net nets[API_MAX_NETS];
     unsigned nnets;
     bool entropy;
+    struct arcvm_rate_limiter entropy_rl; /* zero: none */
     struct api_vsock {
         bool set;
         uint32_t cid;

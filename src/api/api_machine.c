@@ -152,15 +152,16 @@ const struct api_schema api_entropy_schema = {
 
 void api_entropy_put(struct api *a, const char *id, const json_t *b, struct api_reply *r)
 {
-    if (api_json_has(b, "rate_limiter")) {
-        api_fault(a, r, 400, "The entropy device's rate_limiter is not supported by arcvm yet.");
-        return;
-    }
     a->entropy = true;
+    a->entropy_rl = (struct arcvm_rate_limiter){0};
+    if (api_json_has(b, "rate_limiter"))
+        api_json_rate_limiter(json_object_get(b, "rate_limiter"), &a->entropy_rl);
     api_ok(r);
 }
 
 json_t *api_entropy_json(const struct api *a)
 {
-    return a->entropy ? json_pack("{s:n}", "rate_limiter") : json_null();
+    return a->entropy ? json_pack("{s:o}", "rate_limiter",
+                                  api_json_rate_limiter_view(&a->entropy_rl))
+                      : json_null();
 }

@@ -29,9 +29,10 @@ static int net_find(const struct api *a, const char *id)
 
 json_t *api_net_json(const struct api_net *n)
 {
-    return json_pack("{s:s,s:s,s:o,s:n,s:n}", "iface_id", n->id, "host_dev_name", n->tap,
+    return json_pack("{s:s,s:s,s:o,s:o,s:o}", "iface_id", n->id, "host_dev_name", n->tap,
                      "guest_mac", api_json_string_or_null(n->mac), "rx_rate_limiter",
-                     "tx_rate_limiter");
+                     api_json_rate_limiter_view(&n->rx), "tx_rate_limiter",
+                     api_json_rate_limiter_view(&n->tx));
 }
 
 /* Firecracker's MAC form: six two-digit hex bytes separated by ':', 17
@@ -130,11 +131,6 @@ void api_net_put(struct api *a, const char *id, const json_t *b, struct api_repl
 {
     const char *mac = api_json_str(b, "guest_mac");
     const char *tap = api_json_str(b, "host_dev_name");
-    if (api_json_has(b, "rx_rate_limiter") || api_json_has(b, "tx_rate_limiter")) {
-        api_fault(a, r, 400,
-                  "Network interface '%s': rate limiters are not supported by arcvm yet.", id);
-        return;
-    }
     int pos = net_find(a, id);
     if (!net_unique(a, pos, tap, mac, r))
         return;
@@ -144,6 +140,10 @@ void api_net_put(struct api *a, const char *id, const json_t *b, struct api_repl
         return;
     }
     struct api_net n = {.id = strdup(id), .tap = strdup(tap), .mac = api_strdup(mac)};
+    if (api_json_has(b, "rx_rate_limiter"))
+        api_json_rate_limiter(json_object_get(b, "rx_rate_limiter"), &n.rx);
+    if (api_json_has(b, "tx_rate_limiter"))
+        api_json_rate_limiter(json_object_get(b, "tx_rate_limiter"), &n.tx);
     if (!n.id || !n.tap || (mac && !n.mac)) {
         api_net_release(&n);
         api_fault(a, r, 500, "out of memory");
@@ -158,13 +158,31 @@ void api_net_put(struct api *a, const char *id, const json_t *b, struct api_repl
     api_ok(r);
 }
 
+/* After boot: new rate limiters take effect at once (the only setting
+ * Firecracker's PATCH changes). */
 void api_net_patch(struct api *a, const char *id, const json_t *b, struct api_reply *r)
 {
-    if (api_id_known(a, r, "network interface", id, net_find(a, id) >= 0))
-        api_fault(a, r, 400,
-                  "Network interface '%s': rate limiters (the only setting PATCH changes) are not "
-                  "supported by arcvm yet.",
-                  id);
+    int pos = net_find(a, id);
+    if (!api_id_known(a, r, "network interface", id, pos >= 0))
+        return;
+    struct api_net *n = &a->nets[pos];
+    struct arcvm_rate_limiter rx = n->rx, tx = n->tx;
+    bool has_rx = api_json_has(b, "rx_rate_limiter"), has_tx = api_json_has(b, "tx_rate_limiter");
+    if (has_rx)
+        api_json_rate_limiter(json_object_get(b, "rx_rate_limiter"), &rx);
+    if (has_tx)
+        api_json_rate_limiter(json_object_get(b, "tx_rate_limiter"), &tx);
+    if (!a->ops->net_rate_limiters ||
+        a->ops->net_rate_limiters(a->opt.vm_ops_ctx, a->vm, id, has_rx ? &rx : NULL,
+                                  has_tx ? &tx : NULL) < 0) {
+        api_fault(a, r, 400, "Network interface '%s': %s", id,
+                  a->ops->net_rate_limiters ? a->ops->last_error(a->opt.vm_ops_ctx, a->vm)
+                                            : "rate limiters cannot be changed on this VM");
+        return;
+    }
+    n->rx = rx;
+    n->tx = tx;
+    api_ok(r);
 }
 
 /* ---- /vsock ------------------------------------------------------------- */

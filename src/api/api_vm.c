@@ -87,6 +87,13 @@ static int lib_get_config(void *c, arcvm *vm, struct arcvm_config *out)
     (void)c;
     return arcvm_get_config(vm, out);
 }
+static int lib_net_rate_limiters(void *c, arcvm *vm, const char *id,
+                                 const struct arcvm_rate_limiter *rx,
+                                 const struct arcvm_rate_limiter *tx)
+{
+    (void)c;
+    return arcvm_set_net_rate_limiters(vm, id, rx, tx);
+}
 static int lib_disk_rate_limiter(void *c, arcvm *vm, const char *id,
                                  const struct arcvm_rate_limiter *rl)
 {
@@ -110,6 +117,7 @@ const struct api_vm_ops api_vm_lib_ops = {
     .snapshot_load = lib_snapshot_load,
     .get_config = lib_get_config,
     .disk_rate_limiter = lib_disk_rate_limiter,
+    .net_rate_limiters = lib_net_rate_limiters,
 };
 
 /* ---- InstanceStart ---------------------------------------------------- */
@@ -204,9 +212,13 @@ int api_start(struct api *a, char *err, size_t errlen)
         snprintf(spec, sizeof(spec), "tap=%s%s%s,id=%s", n->tap, n->mac ? ",mac=" : "",
                  n->mac ? n->mac : "", n->id);
         r = arcvm_add_net(vm, spec);
+        if (!r)
+            r = arcvm_set_net_rate_limiters(vm, n->id, &n->rx, &n->tx);
     }
     if (!r)
         r = arcvm_set_rng(vm, a->entropy);
+    if (!r && a->entropy)
+        r = arcvm_set_rng_rate_limiter(vm, &a->entropy_rl);
     if (!r && a->vsock.set)
         r = arcvm_set_vsock(vm, a->vsock.cid, a->vsock.uds_path);
     if (!r && a->balloon.set)

@@ -80,12 +80,18 @@ static void refill(struct rl_bucket *b, uint64_t now)
     b->last_ns += (uint64_t)((unsigned __int128)earned * period / b->cfg.size);
 }
 
-/* Whether the bucket can start a request now; if not, *wait_ns until it can. */
-static bool ready(const struct rl_bucket *b, uint64_t *wait_ns)
+/* Whether the bucket can take @n tokens now (Firecracker's rule: all of
+ * them must be there, unless @n is more than a full bucket, which then only
+ * has to be full and goes into debt); if not, *wait_ns until it can. */
+static bool ready(const struct rl_bucket *b, uint64_t n, uint64_t *wait_ns)
 {
-    if (!b->cfg.size || b->burst > 0 || b->budget > 0)
+    if (!b->cfg.size)
         return true;
-    uint64_t need = (uint64_t)(-b->budget) + 1; /* to reach one token */
+    uint64_t want = n < b->cfg.size ? n : b->cfg.size;
+    int64_t have = b->budget + (int64_t)(b->burst < (1ull << 62) ? b->burst : (1ull << 62));
+    if (have >= (int64_t)want)
+        return true;
+    uint64_t need = (uint64_t)((int64_t)want - have); /* tokens still to come */
     uint64_t period = b->cfg.refill_time_ms * NS_PER_MS;
     unsigned __int128 ns = ((unsigned __int128)need * period + b->cfg.size - 1) / b->cfg.size;
     uint64_t w = ns > UINT64_MAX ? UINT64_MAX : (uint64_t)ns;
@@ -111,7 +117,7 @@ bool rate_limiter_take(struct rate_limiter *rl, uint64_t bytes, uint64_t now_ns,
     refill(&rl->bandwidth, now_ns);
     refill(&rl->ops, now_ns);
     uint64_t wait = 0;
-    bool ok_bw = ready(&rl->bandwidth, &wait), ok_ops = ready(&rl->ops, &wait);
+    bool ok_bw = ready(&rl->bandwidth, bytes, &wait), ok_ops = ready(&rl->ops, 1, &wait);
     if (!ok_bw || !ok_ops) {
         *wait_ns = wait;
         return false;
@@ -168,13 +174,9 @@ int throttle_init(struct throttle *t, const struct rate_limiter_config *c, struc
     return throttle_update(t, c);
 }
 
-bool throttle_take(struct throttle *t, uint64_t bytes)
+/* Arm the timer for @wait ns unless it is armed. */
+static void throttle_wait(struct throttle *t, uint64_t wait)
 {
-    if (!t->on)
-        return true;
-    uint64_t wait;
-    if (rate_limiter_take(&t->rl, bytes, mono_ns(), &wait))
-        return true;
     if (!t->waiting) {
         /* At least a microsecond: a zero it_value would disarm the timer. */
         wait = wait < 1000 ? 1000 : wait;
@@ -182,7 +184,38 @@ bool throttle_take(struct throttle *t, uint64_t bytes)
                                               (long)(wait % 1000000000ull)}};
         t->waiting = timerfd_settime(t->timer_fd, 0, &its, NULL) == 0;
     }
+}
+
+bool throttle_take(struct throttle *t, uint64_t bytes)
+{
+    if (!t->on)
+        return true;
+    uint64_t wait;
+    if (rate_limiter_take(&t->rl, bytes, mono_ns(), &wait))
+        return true;
+    throttle_wait(t, wait);
     return false;
+}
+
+bool throttle_ready(struct throttle *t)
+{
+    if (!t->on)
+        return true;
+    uint64_t now = mono_ns(), wait = 0;
+    refill(&t->rl.bandwidth, now);
+    refill(&t->rl.ops, now);
+    if (ready(&t->rl.bandwidth, 0, &wait) && ready(&t->rl.ops, 1, &wait))
+        return true;
+    throttle_wait(t, wait);
+    return false;
+}
+
+void throttle_charge(struct throttle *t, uint64_t bytes)
+{
+    if (!t->on)
+        return;
+    take(&t->rl.bandwidth, bytes);
+    take(&t->rl.ops, 1);
 }
 
 int throttle_update(struct throttle *t, const struct rate_limiter_config *c)

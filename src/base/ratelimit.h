@@ -4,9 +4,10 @@
  * counting operations; either may be absent. A bucket holds at most @size
  * tokens, refills completely from empty in @refill_time_ms, and starts
  * with @one_time_burst extra tokens that are spent first and never come
- * back. A request larger than what is left still goes through when the
- * bucket is not empty, leaving a debt that the refill pays before the next
- * one: the average rate holds and no request is too large to ever pass.
+ * back. A request goes when all its tokens are there (Firecracker's rule);
+ * one larger than a full bucket goes when the bucket is full and leaves a
+ * debt the refill pays before the next: the average rate holds and no
+ * request is too large to ever pass.
  * Plain data, no locking: the device that owns one serializes its use.
  */
 #ifndef ARCVM_BASE_RATELIMIT_H
@@ -77,6 +78,12 @@ int throttle_init(struct throttle *t, const struct rate_limiter_config *c, struc
                   evloop_cb cb, void *opaque);
 /* May a request of @bytes go now? */
 bool throttle_take(struct throttle *t, uint64_t bytes);
+/* For requests whose size is known only once served (a received frame):
+ * may one start now (nothing taken; the timer is armed if not)? Then
+ * throttle_charge() takes one operation and the @bytes it carried, into a
+ * debt the next request waits for if need be. */
+bool throttle_ready(struct throttle *t);
+void throttle_charge(struct throttle *t, uint64_t bytes);
 /* New limits at run time; a waiting device is called at once. */
 int throttle_update(struct throttle *t, const struct rate_limiter_config *c);
 void throttle_release(struct throttle *t);

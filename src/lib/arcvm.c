@@ -184,16 +184,70 @@ int arcvm_add_disk(arcvm *h, const char *path, int readonly, const char *id)
     return arcvm_add_disk_spec(h, spec);
 }
 
-int arcvm_set_disk_rate_limiter(arcvm *h, const char *disk_id,
-                                const struct arcvm_rate_limiter *rl)
+static struct rate_limiter_config rl_config(const struct arcvm_rate_limiter *rl)
 {
-    struct rate_limiter_config c = {
+    return (struct rate_limiter_config){
         .bandwidth = {rl->bandwidth.size, rl->bandwidth.one_time_burst,
                       rl->bandwidth.refill_time_ms},
         .ops = {rl->ops.size, rl->ops.one_time_burst, rl->ops.refill_time_ms}};
+}
+
+static int rl_bad(arcvm *h, const char *what, const char *id)
+{
+    return lib_fail(h, -EINVAL, "%s %s: a rate limiter bucket with a size needs a refill time "
+                                "of 1 ms or more", what, id);
+}
+
+int arcvm_set_rng_rate_limiter(arcvm *h, const struct arcvm_rate_limiter *rl)
+{
+    struct rate_limiter_config c = rl_config(rl);
     if (rate_limiter_config_check(&c) < 0)
-        return lib_fail(h, -EINVAL, "disk %s: a rate limiter bucket with a size needs a "
-                                    "refill time of 1 ms or more", disk_id);
+        return rl_bad(h, "the entropy device", "");
+    pthread_mutex_lock(&h->lock);
+    int r = 0;
+    if (h->vm)
+        r = lib_fail(h, -EBUSY, "the entropy device's rate limiter is set before the start");
+    else
+        h->cfg.rng_rl = c;
+    pthread_mutex_unlock(&h->lock);
+    return r;
+}
+
+int arcvm_set_net_rate_limiters(arcvm *h, const char *iface_id,
+                                const struct arcvm_rate_limiter *rx,
+                                const struct arcvm_rate_limiter *tx)
+{
+    struct rate_limiter_config crx = rx ? rl_config(rx) : (struct rate_limiter_config){0};
+    struct rate_limiter_config ctx = tx ? rl_config(tx) : (struct rate_limiter_config){0};
+    if (rate_limiter_config_check(&crx) < 0 || rate_limiter_config_check(&ctx) < 0)
+        return rl_bad(h, "network interface", iface_id);
+    pthread_mutex_lock(&h->lock);
+    const struct vm_config *live = h->vm ? vm_get_config(h->vm) : &h->cfg;
+    unsigned i = 0;
+    while (i < live->nnets && !(live->nets[i].id && !strcmp(live->nets[i].id, iface_id)))
+        i++;
+    int r = 0;
+    if (i == live->nnets) {
+        r = lib_fail(h, -ENOENT, "no network interface with id '%s'", iface_id);
+    } else if (!h->vm) {
+        if (rx)
+            h->cfg.nets[i].rx_rl = crx;
+        if (tx)
+            h->cfg.nets[i].tx_rl = ctx;
+    } else if ((r = vm_net_set_rate_limiters(h->vm, i, rx ? &crx : NULL, tx ? &ctx : NULL)) < 0) {
+        lib_fail(h, r, "network interface %s: changing its rate limiters failed: %s", iface_id,
+                 strerror(-r));
+    }
+    pthread_mutex_unlock(&h->lock);
+    return r;
+}
+
+int arcvm_set_disk_rate_limiter(arcvm *h, const char *disk_id,
+                                const struct arcvm_rate_limiter *rl)
+{
+    struct rate_limiter_config c = rl_config(rl);
+    if (rate_limiter_config_check(&c) < 0)
+        return rl_bad(h, "disk", disk_id);
     pthread_mutex_lock(&h->lock);
     struct vm_config *cfg = h->vm ? NULL : &h->cfg;
     const struct vm_config *live = h->vm ? vm_get_config(h->vm) : &h->cfg;

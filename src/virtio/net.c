@@ -42,14 +42,13 @@ struct net_host {
 
 /* ---- back end ------------------------------------------------------------ */
 
-/* Poll the fd for what the device can take now. */
-static void update_events(struct net *n)
+void net_update_events(struct net *n)
 {
     if (!n->watching || n->dead)
         return;
     uint32_t ev = 0;
     if (virtio_device_live(&n->vdev)) {
-        if (!n->rx_wait && n->vdev.vq[VIRTIO_NET_RXQ].ready)
+        if (!n->rx_wait && !n->rx_throttled && n->vdev.vq[VIRTIO_NET_RXQ].ready)
             ev |= EPOLLIN;
         if (n->tx_blocked)
             ev |= EPOLLOUT;
@@ -100,9 +99,47 @@ static void net_on_backend(void *opaque, uint32_t events)
             net_rx_pump(n);
         if (events & (EPOLLHUP | EPOLLERR))
             net_be_dead(n, "the back end hung up");
-        update_events(n);
+        net_update_events(n);
     }
     pthread_mutex_unlock(&d->lock);
+}
+
+/* The rate limiters let frames go again. */
+static void net_on_rx_throttle(void *opaque, uint32_t events)
+{
+    struct net *n = opaque;
+    (void)events;
+    pthread_mutex_lock(&n->vdev.lock);
+    n->rx_throttled = false;
+    net_rx_pump(n);
+    net_update_events(n);
+    pthread_mutex_unlock(&n->vdev.lock);
+}
+
+static void net_on_tx_throttle(void *opaque, uint32_t events)
+{
+    struct net *n = opaque;
+    (void)events;
+    pthread_mutex_lock(&n->vdev.lock);
+    net_tx_serve(n);
+    net_update_events(n);
+    pthread_mutex_unlock(&n->vdev.lock);
+}
+
+int virtio_net_set_rate_limiters(struct virtio_device *d, const struct rate_limiter_config *rx,
+                                 const struct rate_limiter_config *tx)
+{
+    if (!d || d->ops->device_id != VIRTIO_ID_NET)
+        return -ENODEV;
+    struct net *n = to_net(d);
+    if ((rx && rate_limiter_config_check(rx) < 0) || (tx && rate_limiter_config_check(tx) < 0))
+        return -EINVAL;
+    pthread_mutex_lock(&d->lock);
+    int r = rx ? throttle_update(&n->rx_throttle, rx) : 0;
+    if (r == 0 && tx)
+        r = throttle_update(&n->tx_throttle, tx);
+    pthread_mutex_unlock(&d->lock);
+    return r;
 }
 
 static void net_notify(struct virtio_device *d, unsigned q)
@@ -112,7 +149,7 @@ static void net_notify(struct virtio_device *d, unsigned q)
         net_rx_pump(n); /* buffers came: take the frames that waited */
     else if (q == VIRTIO_NET_TXQ)
         net_tx_serve(n);
-    update_events(n);
+    net_update_events(n);
 }
 
 /* TUN_F_* offloads for what the driver accepted. */
@@ -161,7 +198,7 @@ static int net_activate(struct virtio_device *d)
         }
     }
     n->rx_wait = false;
-    update_events(n);
+    net_update_events(n);
     return 0;
 }
 
@@ -172,6 +209,7 @@ static void net_reset(struct virtio_device *d)
     net_rx_drop_held(n);
     n->rx_wait = false;
     n->rx_pushed = false;
+    n->rx_throttled = false;
     n->tx_blocked = false;
     if (n->watching && !n->dead && n->events && evloop_mod(n->loop, n->be.fd, 0) == 0)
         n->events = 0;
@@ -231,6 +269,8 @@ static void net_release(struct virtio_device *d)
     struct net *n = to_net(d);
     if (n->watching)
         evloop_del(n->loop, n->be.fd);
+    throttle_release(&n->rx_throttle);
+    throttle_release(&n->tx_throttle);
     n->be.close(n->be.opaque);
     virtio_device_release(d);
     free(n->bounce);
@@ -294,6 +334,7 @@ struct virtio_device *virtio_net_create_backend(const struct guest_mem *mem, con
     }
     n->be = *be;
     n->loop = loop;
+    n->rx_throttle.timer_fd = n->tx_throttle.timer_fd = -1; /* released on every way out */
     n->bounce = bounce;
     n->txbuf = txbuf;
     virtio_device_init(&n->vdev, &net_ops, mem, offered(be));
@@ -310,6 +351,13 @@ struct virtio_device *virtio_net_create_backend(const struct guest_mem *mem, con
         return virtio_fail(-r);
     }
     n->watching = true;
+    static const struct rate_limiter_config none;
+    if ((r = throttle_init(&n->rx_throttle, &none, loop, net_on_rx_throttle, n)) < 0 ||
+        (r = throttle_init(&n->tx_throttle, &none, loop, net_on_tx_throttle, n)) < 0) {
+        snprintf(err, errlen, "cannot set up the rate limiters of %s: %s", be->name, strerror(-r));
+        net_release(&n->vdev);
+        return virtio_fail(-r);
+    }
     return &n->vdev;
 }
 
@@ -386,6 +434,13 @@ struct virtio_device *virtio_net_create(const struct guest_mem *mem, const struc
     if (cfg->mac_set)
         memcpy(mac, cfg->mac, 6);
     struct virtio_device *d = virtio_net_create_backend(mem, mac, &be, loop, err, errlen);
+    int r;
+    if (d && (r = virtio_net_set_rate_limiters(d, &cfg->rx_rl, &cfg->tx_rl)) < 0) {
+        snprintf(err, errlen, "the rate limiters of %s: %s", h->name,
+                 r == -EINVAL ? "a bucket with a size needs a refill_time" : strerror(-r));
+        d->ops->release(d);
+        return virtio_fail(-r);
+    }
     if (d && cfg->id && *cfg->id) {
         struct net *n = to_net(d);
         n->id = strdup(cfg->id);

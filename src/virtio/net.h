@@ -11,6 +11,7 @@
 #ifndef ARCVM_VIRTIO_NET_H
 #define ARCVM_VIRTIO_NET_H
 
+#include "base/ratelimit.h"
 #include "virtio/virtio.h"
 
 #include <stdbool.h>
@@ -34,6 +35,7 @@ struct net_config {
     unsigned nhostfwd;
     struct net_hostfwd hostfwd[CONFIG_MAX_HOSTFWD];
     char *id;                /* API iface_id, or NULL */
+    struct rate_limiter_config rx_rl, tx_rl; /* Firecracker's; zero: none */
 };
 
 /* Feature bits (5.1.3). */
@@ -145,5 +147,11 @@ struct virtio_net_backend {
 struct virtio_device *virtio_net_create_backend(const struct guest_mem *mem, const uint8_t mac[6],
                                                 const struct virtio_net_backend *be, struct evloop *loop,
                                                 char *err, size_t errlen);
+
+/* Rate limits of each direction (NULL: leave it), at creation or run time
+ * (Firecracker's PATCH /network-interfaces). -ENODEV if @d is no
+ * virtio-net, -EINVAL for bad limits. */
+int virtio_net_set_rate_limiters(struct virtio_device *d, const struct rate_limiter_config *rx,
+                                 const struct rate_limiter_config *tx);
 
 #endif

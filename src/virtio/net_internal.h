@@ -61,6 +61,8 @@ struct net {
     struct rx_chain rx_held[VIRTIO_NET_QUEUE_SIZE];
     struct iovec rx_iov[IOV_MAX_SEGS];
 
+    bool rx_throttled;       /* the rate limiter holds receiving back */
+    struct throttle rx_throttle, tx_throttle;
     /* Transmit state. */
     bool tx_blocked; /* the back end said EAGAIN: wait for EPOLLOUT */
 
@@ -84,6 +86,8 @@ static inline bool net_again(int e)
 
 /* Take the link down for good (the back end is gone), saying @why once. */
 void net_be_dead(struct net *n, const char *why);
+/* Poll the back end for what the device can take now. */
+void net_update_events(struct net *n);
 /* Count a host-side failure of @what with errno @e; rate-limited warning. */
 void net_host_error(struct net *n, const char *what, int e);
 

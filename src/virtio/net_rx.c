@@ -382,7 +382,16 @@ void net_rx_pump(struct net *n)
         return;
     n->rx_wait = false;
     for (unsigned i = 0; i < RX_BUDGET; i++) {
+        /* A frame's size is known once read: it may start when the limiter
+         * allows, and its bytes are charged after. */
+        if (!throttle_ready(&n->rx_throttle)) {
+            n->rx_throttled = true;
+            break;
+        }
+        uint64_t before = d->stats.in_bytes;
         enum rx r = rx_frame(n);
+        if (d->stats.in_bytes != before) /* a frame reached the guest */
+            throttle_charge(&n->rx_throttle, d->stats.in_bytes - before);
         if (r == RX_DONE)
             continue;
         if (r == RX_NOBUF) {

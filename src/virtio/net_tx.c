@@ -93,6 +93,9 @@ static long tx_chain(struct virtio_device *d, unsigned q, struct virtq_chain *c)
         return tx_drop(n, "offload not negotiated or unknown in its header");
     h.num_buffers = 0;
     size_t flen = (size_t)(c->read_len - HDR);
+    /* Not now: the chain goes back, the limiter's timer serves again. */
+    if (!throttle_take(&n->tx_throttle, flen))
+        return VIRTIO_STOP;
     unsigned k = 0;
     if (n->be.flags & NET_BACKEND_VNET_HDR)
         n->io[k++] = (struct iovec){&h, sizeof(h)};

@@ -53,6 +53,7 @@ struct vm_config {
     struct vsock_config vsock;
     struct balloon_config balloon;
     bool rng;                /* virtio-rng entropy device */
+    struct rate_limiter_config rng_rl; /* its rate limiter; zero: none */
     /* Host CPUs each vCPU thread may run on (axvm's phys_cpu_sets):
      * affinity[i] for vCPU i < naffinity; an empty set means unpinned. */
     unsigned naffinity;

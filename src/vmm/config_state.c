@@ -48,6 +48,7 @@ void config_save(const struct vm_config *c, struct snap_w *w)
     snap_put_u8(w, c->boot_timer);
     snap_put_u8(w, c->mmio_cmdline);
     snap_put_u8(w, c->rng);
+    put_limiter(w, &c->rng_rl);
     snap_put_u32(w, c->ndisks);
     for (unsigned i = 0; i < c->ndisks; i++) {
         snap_put_str(w, c->disks[i].path);
@@ -70,6 +71,8 @@ void config_save(const struct vm_config *c, struct snap_w *w)
             snap_put_u16(w, n->hostfwd[k].guest_port);
         }
         snap_put_str(w, n->id);
+        put_limiter(w, &n->rx_rl);
+        put_limiter(w, &n->tx_rl);
     }
     snap_put_u8(w, c->vsock.enabled);
     snap_put_u32(w, c->vsock.cid);
@@ -115,6 +118,7 @@ int config_load(struct vm_config *c, struct snap_r *r)
     c->boot_timer = snap_get_bool(r);
     c->mmio_cmdline = snap_get_bool(r);
     c->rng = snap_get_bool(r);
+    get_limiter(r, &c->rng_rl);
     uint32_t ndisks = snap_get_u32(r);
     if (ndisks > CONFIG_MAX_DISKS)
         return -EPROTO;
@@ -152,6 +156,8 @@ int config_load(struct vm_config *c, struct snap_r *r)
             n->hostfwd[k].guest_port = snap_get_u16(r);
         }
         n->id = snap_get_strdup(r);
+        get_limiter(r, &n->rx_rl);
+        get_limiter(r, &n->tx_rl);
         if (n->backend == NET_TAP && !n->tap)
             r->err = -EPROTO;
     }

@@ -68,8 +68,12 @@ int vm_devices_create(struct vm *vm, char *err, size_t errlen)
             (r = console_attach(&vm->console, virtio_console_rx, d)) < 0)
             snprintf(err, errlen, "console input: %s", strerror(-r));
     }
-    if (r == 0 && c->rng)
-        r = attach(vm, virtio_rng_create(&vm->mem), err, errlen);
+    if (r == 0 && c->rng) {
+        struct virtio_device *d = virtio_rng_create(&vm->mem);
+        if ((r = attach(vm, d, err, errlen)) == 0 && rate_limiter_config_set(&c->rng_rl) &&
+            (r = virtio_rng_set_rate_limiter(d, &vm->loop, &c->rng_rl)) < 0)
+            snprintf(err, errlen, "the entropy device's rate limiter: %s", strerror(-r));
+    }
     if (r == 0 && c->vsock.enabled)
         r = attach(vm, virtio_vsock_create(&vm->mem, &c->vsock, &vm->loop, err, errlen), err,
                    errlen);
@@ -94,6 +98,16 @@ int vm_disk_set_rate_limiter(struct vm *vm, unsigned index, const struct rate_li
     if (index >= vm->cfg.ndisks || index >= vm->nvirtio)
         return -ENOENT;
     return virtio_blk_set_rate_limiter(vm->virtio[index].dev, c);
+}
+
+int vm_net_set_rate_limiters(struct vm *vm, unsigned index, const struct rate_limiter_config *rx,
+                             const struct rate_limiter_config *tx)
+{
+    /* NICs come right after the disks, in configuration order. */
+    unsigned at = vm->cfg.ndisks + index;
+    if (index >= vm->cfg.nnets || at >= vm->nvirtio)
+        return -ENOENT;
+    return virtio_net_set_rate_limiters(vm->virtio[at].dev, rx, tx);
 }
 
 int vm_balloon_set_target(struct vm *vm, uint32_t target_mib)

@@ -33,6 +33,9 @@ int vm_balloon_get(struct vm *vm, struct virtio_balloon_info *out);
 /* New rate limits for disk number @index (configuration order) at run time. */
 struct rate_limiter_config;
 int vm_disk_set_rate_limiter(struct vm *vm, unsigned index, const struct rate_limiter_config *c);
+/* ... and for NIC number @index (NULL: leave that direction). */
+int vm_net_set_rate_limiters(struct vm *vm, unsigned index, const struct rate_limiter_config *rx,
+                             const struct rate_limiter_config *tx);
 /* Detach and free them (safe on a partial set). */
 void vm_devices_release(struct vm *vm);
 

@@ -398,7 +398,7 @@ section_firecracker() {
   check "pause before start is refused with 400" status_is 400 PATCH /vm '{"state": "Paused"}'
   check "an unknown path is 404" status_is 404 GET /no/such/thing
   check "a network interface with a bad host_dev_name is refused with 400" status_is 400 PUT /network-interfaces/eth0 '{"iface_id": "eth0", "host_dev_name": "tap/0"}'
-  check "a network interface with a rate limiter is refused with 400 (not supported yet)" status_is 400 PUT /network-interfaces/eth0 '{"iface_id": "eth0", "host_dev_name": "tap0", "rx_rate_limiter": {"bandwidth": {"size": 1, "refill_time": 1}}}'
+  check "a network interface's rate limiter without refill_time is refused with 400" status_is 400 PUT /network-interfaces/eth0 '{"iface_id": "eth0", "host_dev_name": "tap0", "rx_rate_limiter": {"bandwidth": {"size": 1}}}'
   check "InstanceStart boots the VM" status_is 204 PUT /actions '{"action_type": "InstanceStart"}'
   check "starting twice is refused with 400" status_is 400 PUT /actions '{"action_type": "InstanceStart"}'
   if fc_expect 'ARCVM-GUEST-READY cpus=2 ' 240; then
@@ -979,7 +979,8 @@ section_net() {
 {"boot-source": {"kernel_image_path": "$KERNEL", "initrd_path": "$INITRD",
                  "boot_args": "console=ttyS0 reboot=k panic=1 pci=off quiet arcvm.ip=192.168.77.2/24"},
  "machine-config": {"vcpu_count": 2, "mem_size_mib": 256},
- "network-interfaces": [{"iface_id": "eth0", "host_dev_name": "$tap", "guest_mac": "06:00:c0:a8:4d:02"}]}
+ "network-interfaces": [{"iface_id": "eth0", "host_dev_name": "$tap", "guest_mac": "06:00:c0:a8:4d:02",
+                         "rx_rate_limiter": {"bandwidth": {"size": 250000, "refill_time": 100}}}]}
 JSON
   VM_PREFIX="ip netns exec $ns" VM_SUBCMD= vm_start nt --no-api --config-file "$W/vm.json"
   if vm_expect nt "ARCVM-GUEST-READY" 240; then
@@ -992,6 +993,16 @@ JSON
     check "TAP: the host pings the guest" grep -q " 0% packet loss" <<<"$out"
     guest_fetch nt http://192.168.77.1:8000/file SHA
     check "TAP: 4 MiB host->guest over TCP arrive intact" vm_expect nt "^SHA-$hsha" 180
+    # The NIC's rx_rate_limiter: 250 kB per 100 ms = 20 Mbit/s into the guest.
+    head -c 8000000 /dev/urandom >"$W/www/big"
+    vm_send nt "a=\$(cut -d' ' -f1 /proc/uptime); wget -q -O /dev/null http://192.168.77.1:8000/big; b=\$(cut -d' ' -f1 /proc/uptime); echo NRATE-\$(awk -v a=\$a -v b=\$b 'BEGIN {printf \"%d\", 8000000 * 8 / 1000 / (b - a)}')"
+    if vm_expect nt '^NRATE-[0-9]+$' 120; then
+      nr=$(vm_grep nt '^NRATE-' | cut -d- -f2)
+      check "TAP: a NIC limited to 20 Mbit/s receives at $((nr / 1000)).$((nr % 1000 / 100)) Mbit/s (within 15%)" \
+        [ "$nr" -ge 17000 -a "$nr" -le 23000 ]
+    else
+      not_ok "TAP: rate-limited download"
+    fi
     gsha=$(guest_serve nt 4000000)
     if [ -n "$gsha" ]; then
       ip netns exec $ns curl -s --max-time 120 -o "$W/g2" http://192.168.77.2/g

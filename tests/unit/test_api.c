@@ -24,6 +24,7 @@ struct fake {
     enum arcvm_snapshot_type snap_type;
     char rl_disk[32];
     struct arcvm_rate_limiter rl;
+    bool rl_rx_given;
     unsigned snap_overrides;
 };
 
@@ -197,8 +198,21 @@ static int fake_disk_rl(void *c, arcvm *vm, const char *id, const struct arcvm_r
     return 0;
 }
 
+static int fake_net_rl(void *c, arcvm *vm, const char *id, const struct arcvm_rate_limiter *rx,
+                       const struct arcvm_rate_limiter *tx)
+{
+    (void)vm;
+    struct fake *f = c;
+    snprintf(f->rl_disk, sizeof(f->rl_disk), "net:%s", id);
+    f->rl_rx_given = rx != NULL;
+    if (tx)
+        f->rl = *tx;
+    return 0;
+}
+
 static const struct api_vm_ops fake_ops = {
     .disk_rate_limiter = fake_disk_rl,
+    .net_rate_limiters = fake_net_rl,
     .snapshot_create = fake_snap_create,
     .snapshot_load = fake_snap_load,
     .get_config = fake_get_config,
@@ -705,10 +719,21 @@ static void test_network_interfaces(void **state)
     assert_int_equal(t->f.starts, 1);
     assert_int_equal(put_net(t, "eth0", "tap0", NULL), 400);
     FAULT_HAS(t, "not supported after starting the microVM");
+    /* PATCH changes the rate limiters named, the others stay. */
     assert_int_equal(req(t, "PATCH", "/network-interfaces/eth0",
-                         "{\"iface_id\": \"eth0\", \"rx_rate_limiter\": {}}"),
-                     400);
-    FAULT_HAS(t, "rate limiters");
+                         "{\"iface_id\": \"eth0\", \"tx_rate_limiter\": {\"bandwidth\": "
+                         "{\"size\": 2500000, \"refill_time\": 1000}}}"),
+                     204);
+    assert_string_equal(t->f.rl_disk, "net:eth0");
+    assert_false(t->f.rl_rx_given);
+    assert_int_equal(t->f.rl.bandwidth.size, 2500000);
+    assert_int_equal(req(t, "GET", "/vm/config", NULL), 200);
+    json_t *n0 = json_array_get(json_object_get(t->json, "network-interfaces"), 0);
+    assert_int_equal(json_integer_value(json_object_get(
+                         json_object_get(json_object_get(n0, "tx_rate_limiter"), "bandwidth"),
+                         "size")),
+                     2500000);
+    assert_true(json_is_null(json_object_get(n0, "rx_rate_limiter")));
 }
 
 static void test_unsupported_devices(void **state)
@@ -730,10 +755,6 @@ static void test_unsupported_devices(void **state)
          "unknown field 'mtu'"},
         {"PUT", "/network-interfaces/eth0",
          "{\"iface_id\": \"eth0\", \"host_dev_name\": \"tap0\", \"rx_rate_limiter\": "
-         "{\"ops\": {\"size\": 1, \"refill_time\": 1}}}",
-         "rate limiters are not supported"},
-        {"PUT", "/network-interfaces/eth0",
-         "{\"iface_id\": \"eth0\", \"host_dev_name\": \"tap0\", \"rx_rate_limiter\": "
          "{\"ops\": {\"size\": -1, \"refill_time\": 1}}}",
          "non-negative"},
         {"PATCH", "/network-interfaces/eth0", "{\"iface_id\": \"eth0\"}", "before starting"},
@@ -752,8 +773,8 @@ static void test_unsupported_devices(void **state)
         {"PUT", "/snapshot/create", "{\"snapshot_path\": \"x\", \"mem_file_path\": \"y\"}",
          "before starting the microVM"},
         {"PUT", "/cpu-config", "{}", "CPU templates"},
-        {"PUT", "/entropy", "{\"rate_limiter\": {\"ops\": {\"size\": 1, \"refill_time\": 1}}}",
-         "rate_limiter is not supported"},
+        {"PUT", "/entropy", "{\"rate_limiter\": {\"ops\": {\"size\": 1}}}",
+         "missing field 'refill_time'"},
         {"PUT", "/entropy", "{\"rate\": 1}", "unknown field 'rate'"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -762,9 +783,20 @@ static void test_unsupported_devices(void **state)
             fail_msg("%s %s: %d '%s' lacks '%s'", cases[i].method, cases[i].path, s, t->body,
                      cases[i].says);
     }
+    assert_int_equal(req(t, "PUT", "/entropy",
+                         "{\"rate_limiter\": {\"bandwidth\": {\"size\": 1000, \"refill_time\": 100}}}"),
+                     204);
+    assert_int_equal(req(t, "GET", "/vm/config", NULL), 200);
+    assert_int_equal(json_integer_value(json_object_get(
+                         json_object_get(json_object_get(json_object_get(t->json, "entropy"),
+                                                         "rate_limiter"),
+                                         "bandwidth"),
+                         "size")),
+                     1000);
     assert_int_equal(req(t, "PUT", "/entropy", "{}"), 204);
     assert_int_equal(req(t, "GET", "/vm/config", NULL), 200);
     assert_true(json_is_object(json_object_get(t->json, "entropy")));
+    assert_true(json_is_null(json_object_get(json_object_get(t->json, "entropy"), "rate_limiter")));
     assert_int_equal(json_array_size(json_object_get(t->json, "network-interfaces")), 0);
     assert_true(json_is_null(json_object_get(t->json, "vsock")));
     assert_true(json_is_null(json_object_get(t->json, "balloon")));

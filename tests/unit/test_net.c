@@ -617,6 +617,62 @@ static void test_tx_gather(void **state)
     assert_int_equal(c->h.dev->stats.errors, 0);
 }
 
+static uint64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Rate limiters on both directions: 2 frames per 500 ms each way. What is
+ * held back goes when the bucket refills, without a kick; lifting the
+ * limit at run time releases what waits. */
+static void test_rate_limiters(void **state)
+{
+    struct ctx *c = *state;
+    make_user_like(c);
+    driver_init(c, ~0ull & ~F(MRG_RXBUF));
+    struct rate_limiter_config two = {.ops = {.size = 2, .refill_time_ms = 500}};
+    assert_int_equal(virtio_net_set_rate_limiters(c->h.dev, &two, &two), 0);
+    uint8_t f[200], got[2048];
+    struct virtio_net_hdr h = {0};
+    size_t cuts[] = {HDR};
+    for (int i = 0; i < 4; i++) {
+        frame_fill(f, 100, 40 + i);
+        post_tx(c, &h, f, 100, cuts, 1);
+    }
+    uint64_t t0 = mono_ms();
+    vh_kick(&c->h, VIRTIO_NET_TXQ);
+    vh_run_for(&c->h, 50);
+    assert_int_equal(vh_used_idx(&c->h, VIRTIO_NET_TXQ), 2);
+    assert_true(vh_run_used(&c->h, VIRTIO_NET_TXQ, 4, VH_WAIT_MS));
+    assert_true(mono_ms() - t0 >= 450); /* one token per 250 ms */
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(peer_recv(c, got, sizeof(got)), 100);
+
+    /* Receive: 4 frames wait in the back end, 2 go at once. */
+    for (int i = 0; i < 4; i++) {
+        uint64_t b = vh_alloc(&c->h, HDR + 1518);
+        struct vh_seg s[] = {{b, HDR + 1518, true}};
+        vh_post(&c->h, VIRTIO_NET_RXQ, s, 1);
+    }
+    vh_kick(&c->h, VIRTIO_NET_RXQ);
+    vh_run_for(&c->h, 50); /* buffers in, no frames yet */
+    uint16_t base = vh_used_idx(&c->h, VIRTIO_NET_RXQ);
+    for (int i = 0; i < 4; i++) {
+        frame_fill(f, 100, 50 + i);
+        peer_send(c, f, 100);
+    }
+    vh_run_for(&c->h, 50);
+    assert_int_equal((uint16_t)(vh_used_idx(&c->h, VIRTIO_NET_RXQ) - base), 2);
+    /* Lifted: the rest arrive at once. */
+    struct rate_limiter_config none = {0};
+    assert_int_equal(virtio_net_set_rate_limiters(c->h.dev, &none, NULL), 0);
+    assert_true(vh_run_used(&c->h, VIRTIO_NET_RXQ, (uint16_t)(base + 4), 200));
+    struct rate_limiter_config bad = {.bandwidth = {.size = 10}};
+    assert_int_equal(virtio_net_set_rate_limiters(c->h.dev, NULL, &bad), -EINVAL);
+}
+
 static void test_tx_tap(void **state)
 {
     struct ctx *c = *state;
@@ -1159,6 +1215,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_rx_hostile_reuse, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tx_gather, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tx_tap, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rate_limiters, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tx_malformed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tx_linearize, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tx_budget_backpressure, setup, teardown),

@@ -2,6 +2,10 @@
 #include "unit.h"
 
 #include "base/ratelimit.h"
+#include "vdev_harness.h"
+#include "virtio/rng.h"
+
+#include <time.h>
 
 #define MS 1000000ull
 #define S (1000 * MS)
@@ -53,11 +57,17 @@ static void test_burst_and_debt(void **state)
     /* The burst and the bucket: 6000 at once. */
     assert_true(rate_limiter_take(&rl, 5500, 0, &wait));
     assert_true(rate_limiter_take(&rl, 400, 0, &wait));
-    /* 100 left: a request of 3000 still passes and leaves a debt of 2900. */
-    assert_true(rate_limiter_take(&rl, 3000, 0, &wait));
-    assert_false(rate_limiter_take(&rl, 1, 0, &wait));
-    /* Paying 2901 tokens at 1000/s takes 2.901 s. */
-    assert_true(wait >= 2900 * MS && wait <= 2902 * MS);
+    /* 100 left: 200 must wait for 100 more (0.1 s at 1000/s). */
+    assert_false(rate_limiter_take(&rl, 200, 0, &wait));
+    assert_true(wait >= 99 * MS && wait <= 101 * MS);
+    /* 3000, more than a full bucket, waits for a full one (0.9 s) and then
+     * leaves a debt of 2000. */
+    assert_false(rate_limiter_take(&rl, 3000, 0, &wait));
+    assert_true(wait >= 899 * MS && wait <= 901 * MS);
+    assert_true(rate_limiter_take(&rl, 3000, 900 * MS, &wait));
+    assert_false(rate_limiter_take(&rl, 1, 900 * MS, &wait));
+    /* Paying the debt and one token at 1000/s takes 2.001 s. */
+    assert_true(wait >= 2000 * MS && wait <= 2002 * MS);
     assert_false(rate_limiter_take(&rl, 1, 2 * S, &wait));
     assert_true(rate_limiter_take(&rl, 1, 2 * S + 902 * MS, &wait));
     /* The burst never comes back: after a long idle only the bucket. */
@@ -109,9 +119,43 @@ static void test_unlimited_update_check(void **state)
     assert_true(wait > 0 && wait < 1000); /* 2^62 tokens per 2^32 ms: one comes in < 1 us */
 }
 
+/* The entropy device under a limiter of 4 KiB per 100 ms: a request of
+ * 4 KiB goes, the next waits for the refill and then goes by itself. */
+static void test_rng_throttled(void **state)
+{
+    (void)state;
+    struct vdev_harness h;
+    struct guest_mem_region l[] = {{0, 1 << 20, NULL}};
+    vh_init(&h, l, 1);
+    vh_rings(&h, 1, 16, 0x10000, 0);
+    vh_heap(&h, 0x20000, 1 << 20);
+    struct virtio_device *d = virtio_rng_create(&h.mem);
+    assert_non_null(d);
+    struct rate_limiter_config c = {.bandwidth = {.size = 4096, .refill_time_ms = 100}};
+    assert_int_equal(virtio_rng_set_rate_limiter(d, &h.loop, &c), 0);
+    vh_attach(&h, d);
+    assert_true(vh_driver_init(&h, ~0ull, 1));
+    for (int i = 0; i < 3; i++) {
+        struct vh_seg s[] = {{vh_alloc(&h, 4096), 4096, true}};
+        vh_post(&h, 0, s, 1);
+    }
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    vh_kick(&h, 0);
+    vh_run_for(&h, 30);
+    assert_int_equal(vh_used_idx(&h, 0), 1);
+    assert_true(vh_run_used(&h, 0, 3, VH_WAIT_MS));
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    long ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+    assert_true(ms >= 190); /* two more bucketfuls */
+    assert_int_equal(virtio_rng_set_rate_limiter(NULL, &h.loop, &c), -ENODEV);
+    vh_release(&h);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_rng_throttled),
         cmocka_unit_test(test_bandwidth),
         cmocka_unit_test(test_ops_rate_asked_often),
         cmocka_unit_test(test_burst_and_debt),
