@@ -8,12 +8,15 @@
 # the same id, bad ids, uids and paths are refused with one line each and
 # that a failure leaves nothing behind.
 #
-#   tests/jailer.sh build/arcvm-jailer build/jailer-probe
+#   tests/jailer.sh build/arcvm-jailer build/jailer-probe [build/arcvm]
+# With arcvm (a static build), also checks that it starts in a jail and
+# serves its API socket there.
 # Exits 77 (skipped) when not root or when this host cannot make mount
 # namespaces or device nodes (an unprivileged container).
 set -euo pipefail
 J=$(realpath "${1:-build/arcvm-jailer}")
 P=$(realpath "${2:-build/jailer-probe}")
+A=${3:+$(realpath "$3")}
 [ "$(id -u)" = 0 ] || { echo "jailer.sh: skipped: needs root"; exit 77; }
 
 T=$(mktemp -d /tmp/arcvm-jailer-test.XXXXXX)
@@ -223,5 +226,24 @@ for _ in $(seq 100); do [ "$(readlink /proc/$pid/fd/1 2>/dev/null)" = /dev/null 
 [ "$(awk '{ print $6 }' /proc/$pid/stat)" = "$pid" ] || fail "--daemonize: not a session leader"
 [ ! -s "$T/daemon.out" ] || fail "--daemonize: it printed $(cat "$T/daemon.out")"
 ok "--daemonize: a new session, stdio on /dev/null"
+
+# --- 7. arcvm itself, in Firecracker mode ------------------------------------
+if [ -n "$A" ]; then
+  ID5=${ID}-arcvm
+  "$J" --id "$ID5" --exec-file "$A" --uid $U --gid $G --chroot-base-dir "$BASE" \
+    >"$T/arcvm.out" 2>&1 &
+  pid=$!
+  PIDS+=("$pid")
+  sock=$BASE/arcvm/$ID5/root/run/firecracker.socket
+  for _ in $(seq 100); do [ -S "$sock" ] && break; kill -0 $pid 2>/dev/null || break; sleep 0.05; done
+  if grep -q "dynamically linked" "$T/arcvm.out"; then
+    echo "# $A is dynamically linked: the arcvm check is skipped"
+  else
+    [ -S "$sock" ] || fail "arcvm in the jail made no API socket: $(cat "$T/arcvm.out")"
+    [ "$(stat -c %u:%g "$sock")" = "$U:$G" ] || fail "the API socket is $(stat -c %u:%g "$sock")"
+    grep -q "^Uid:\s*$U\s" /proc/$pid/status || fail "arcvm does not run as $U"
+    ok "arcvm starts in the jail as $U:$G and serves its API at <jail>/run/firecracker.socket"
+  fi
+fi
 
 echo "jailer.sh: all $n checks passed"
