@@ -15,6 +15,8 @@
 #   8     cli              the arcvm command
 #   -     netuser          arcvm-net-user, a program of its own: it includes only
 #                          itself; host/ may include its protocol header
+#   -     jailer           arcvm-jailer, a program of its own: it includes only
+#                          itself
 # A front end (api, cli) reaches the VM only through the library: besides
 # its own folder it includes "arcvm.h" and, for cli, api/ and lib/internal.h.
 set -euo pipefail
@@ -23,7 +25,7 @@ cd "$(dirname "$0")/.."
 rank() {
   case $1 in
     base) echo 0 ;; hv) echo 1 ;; host) echo 2 ;; hw | virtio) echo 3 ;; arch) echo 4 ;;
-    vmm) echo 5 ;; lib) echo 6 ;; api) echo 7 ;; cli) echo 8 ;; netuser) echo 99 ;;
+    vmm) echo 5 ;; lib) echo 6 ;; api) echo 7 ;; cli) echo 8 ;; netuser | jailer) echo 99 ;;
     *) echo -1 ;;
   esac
 }
@@ -38,7 +40,7 @@ while IFS=: read -r file line text; do
   ok=0
   if [ "$to" = "$from" ]; then
     ok=1
-  elif [ "$from" = netuser ]; then
+  elif [ "$from" = netuser ] || [ "$from" = jailer ]; then
     ok=0
   elif [ "$inc" = netuser/protocol.h ] && [ "$from" = host ]; then
     ok=1
