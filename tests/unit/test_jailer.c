@@ -9,9 +9,10 @@
 #include <elf.h>
 
 /* Parse the flags given (after argv[0]), expecting success or an error. */
+/* Static: the parsed arguments point into the vector (as into main's argv). */
 #define PARSE_OK(a, ...)                                                                           \
     do {                                                                                           \
-        char *v_[] = {"arcvm-jailer", __VA_ARGS__, NULL};                                          \
+        static char *v_[] = {"arcvm-jailer", __VA_ARGS__, NULL};                                   \
         parse_ok(v_, (int)(sizeof(v_) / sizeof(v_[0])) - 1, a);                                    \
     } while (0)
 #define PARSE_BAD(needle, ...)                                                                     \
