@@ -4,7 +4,7 @@ BUILD      ?= build
 BUILD_SAN  ?= build-san
 MESON_OPTS ?=
 
-.PHONY: all deps test unit unit-san e2e demo bench clean format
+.PHONY: all deps test unit unit-san e2e demo bench bench-snapshot clean format
 
 all: $(BUILD)/build.ninja
 	ninja -C $(BUILD)
@@ -38,6 +38,10 @@ demo: all
 
 bench: all
 	bench/boot.sh
+
+# Snapshot create/restore against cold boots and QEMU migration files.
+bench-snapshot: all
+	bench/snapshot.sh
 
 clean:
 	rm -rf $(BUILD) $(BUILD_SAN)
