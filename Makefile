@@ -4,7 +4,7 @@ BUILD      ?= build
 BUILD_SAN  ?= build-san
 MESON_OPTS ?=
 
-.PHONY: all deps test unit unit-san e2e demo bench bench-snapshot clean format
+.PHONY: all deps test unit host-tests unit-san e2e demo bench bench-snapshot clean format
 
 all: $(BUILD)/build.ninja
 	ninja -C $(BUILD)
@@ -21,6 +21,11 @@ $(BUILD_SAN)/build.ninja: | deps
 unit: all
 	meson test -C $(BUILD) --suite unit --print-errorlogs
 
+# Tests that need root on a real host (not a chroot): the jailer. Skipping
+# is a failure here.
+host-tests: all
+	ARCVM_JAILER_REQUIRED=1 meson test -C $(BUILD) --suite host --print-errorlogs
+
 # The unit tests again under AddressSanitizer and UndefinedBehaviorSanitizer;
 # any report fails the run.
 unit-san: $(BUILD_SAN)/build.ninja
@@ -31,7 +36,7 @@ unit-san: $(BUILD_SAN)/build.ninja
 e2e: all
 	tests/e2e/run.sh
 
-test: unit unit-san e2e
+test: unit host-tests unit-san e2e
 
 demo: all
 	tests/demo.sh

@@ -12,12 +12,18 @@
 # With arcvm (a static build), also checks that it starts in a jail and
 # serves its API socket there.
 # Exits 77 (skipped) when not root or when this host cannot make mount
-# namespaces or device nodes (an unprivileged container).
+# namespaces or device nodes (an unprivileged container, a chroot);
+# with ARCVM_JAILER_REQUIRED=1 (`make test`) that is a failure instead.
 set -euo pipefail
+skip() {
+  echo "jailer.sh: skipped: $*"
+  [ -z "${ARCVM_JAILER_REQUIRED:-}" ] || { echo "jailer.sh: ARCVM_JAILER_REQUIRED is set: failing"; exit 1; }
+  exit 77
+}
 J=$(realpath "${1:-build/arcvm-jailer}")
 P=$(realpath "${2:-build/jailer-probe}")
 A=${3:+$(realpath "$3")}
-[ "$(id -u)" = 0 ] || { echo "jailer.sh: skipped: needs root"; exit 77; }
+[ "$(id -u)" = 0 ] || skip "needs root"
 
 T=$(mktemp -d /tmp/arcvm-jailer-test.XXXXXX)
 BASE=$T/base
@@ -63,7 +69,7 @@ CGFLAGS=()
 # A network namespace held by a bind mount on a file, as `ip netns add` does.
 NETNS=$T/netns
 touch "$NETNS"
-unshare --net="$NETNS" true || { NETNS=; echo "jailer.sh: skipped: cannot make a netns"; exit 77; }
+unshare --net="$NETNS" true || { NETNS=; skip "cannot make a netns"; }
 
 jail() { # jail ID [FLAGS...] -- [PROBE COMMANDS]: run the jailer in the foreground
   local id=$1; shift
@@ -82,7 +88,7 @@ if ! out=$(jail "$ID" "${CGFLAGS[@]}" --netns "$NETNS" --resource-limit fsize=10
              --resource-limit no-file=64 -- report 2>&1); then
   case $out in
     *"device node"* | *"mount namespace"* | *"pivot_root"* | *"bind-mount"*)
-      echo "jailer.sh: skipped: this host cannot build a jail: $out"; exit 77 ;;
+      skip "this host cannot build a jail: $out" ;;
   esac
   fail "a plain jail failed: $out"
 fi
