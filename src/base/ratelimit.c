@@ -242,5 +242,6 @@ void throttle_release(struct throttle *t)
         close(t->timer_fd);
     }
     t->timer_fd = -1;
-    t->on = t->waiting = false;
+    t->on = false;
+    t->waiting = false;
 }

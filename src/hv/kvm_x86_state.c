@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* Bounds on counts read from a file: far above what KVM reports (about 60
  * CPUID leaves and 100 MSRs today), far below anything that hurts. */
@@ -356,6 +357,11 @@ int hv_vm_save(struct hv_vm *vm, struct snap_w *w)
         put_blob(w, &chip[i], sizeof(chip[i]));
     put_blob(w, &pit, sizeof(pit));
     put_blob(w, &clock, sizeof(clock));
+    /* Our own real-time stamp: KVM gives one (KVM_CLOCK_REALTIME) only on
+     * hosts whose clocksource is the TSC. */
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    snap_put_u64(w, (uint64_t)now.tv_sec * 1000000000ull + (uint64_t)now.tv_nsec);
     return 0;
 }
 
@@ -371,18 +377,22 @@ int hv_vm_load(struct hv_vm *vm, struct snap_r *r, bool clock_realtime)
     }
     get_blob(r, &pit, sizeof(pit));
     get_blob(r, &clock, sizeof(clock));
+    uint64_t saved_ns = snap_get_u64(r);
     int ret = snap_r_done(r);
     if (ret < 0)
         return ret;
     /* kvmclock: by default the guest's clock goes on from the moment of the
-     * snapshot (its monotonic time has no jump); with @clock_realtime KVM
-     * advances it by the real time elapsed since, when the snapshot has it
-     * (KVM_CLOCK_REALTIME), so the guest's wall clock is right. */
-    uint32_t keep = clock_realtime ? (clock.flags & KVM_CLOCK_REALTIME) : 0;
-    if (clock_realtime && !keep)
-        log_warn("restore: the snapshot has no real-time stamp; the guest clock resumes "
-                 "where it was");
-    clock.flags = keep;
+     * snapshot (its monotonic time has no jump); with @clock_realtime it is
+     * advanced by the real time elapsed since, so the guest's wall clock is
+     * right (as KVM_CLOCK_REALTIME would, on any host). */
+    if (clock_realtime) {
+        struct timespec now;
+        clock_gettime(CLOCK_REALTIME, &now);
+        uint64_t now_ns = (uint64_t)now.tv_sec * 1000000000ull + (uint64_t)now.tv_nsec;
+        if (now_ns > saved_ns)
+            clock.clock += now_ns - saved_ns;
+    }
+    clock.flags = 0;
     clock.host_tsc = 0;
     if ((ret = xioctl(vm->fd, KVM_SET_PIT2, &pit)) < 0 ||
         (ret = xioctl(vm->fd, KVM_SET_CLOCK, &clock)) < 0)

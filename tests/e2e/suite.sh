@@ -712,7 +712,13 @@ section_snapshot() {
 
   # Back: the counter goes on, RAM and disk match, console, network, vsock.
   local msum gen1=''; msum=$(md5sum <"$T/mem")
+  # Old enough that a guest clock resumed where it stopped is plainly behind.
+  sleep 15
   VM_SUBCMD=restore vm_start r1 --state "$T/state" --mem "$T/mem" --log-level info
+  vm_send r1 'echo CLK1-$(date +%s)'
+  vm_expect r1 '^CLK1-[0-9]+' 60 >/dev/null
+  local now c1 c2; now=$(date +%s); c1=$(vm_grep r1 '^CLK1-' | cut -d- -f2)
+  local lag1=$(( now - ${c1:-$now} ))
   vm_send r1 'echo AFTER-$(cat /tmp/count)'
   if vm_expect r1 '^AFTER-[0-9]+$' 60; then
     local a1 a2
@@ -729,6 +735,7 @@ section_snapshot() {
     gen1=$(vm_grep r1 '^GEN1-' | sed 's/^GEN1-\([0-9A-Fa-fx]*\).*/\1/')
     check "the restore gave a new VM generation ID and the guest reseeded its RNG ($gen0 -> $gen1)" \
       sh -c "[ -n '$gen1' ] && [ '$gen1' != '$gen0' ] && tr -d '\r' <'$(vm_dir r1)/out' | grep -aq '^GEN1-.* FORK-1'"
+    check "by default the guest's clock goes on from the snapshot (it is ${lag1}s behind)" [ "$lag1" -ge 12 ]
     vm_send r1 'echo RAMSHA2-$(sha256sum </ram.bin | cut -c1-64)'
     check "the 32 MiB in the guest's RAM are intact" vm_expect r1 "^RAMSHA2-$ramsha" 60
     vm_send r1 'echo 3 >/proc/sys/vm/drop_caches; echo DISKSHA2-$(dd if=/dev/vda bs=1M count=8 2>/dev/null | sha256sum | cut -c1-64)'
@@ -753,10 +760,16 @@ section_snapshot() {
   "$PWD/build/arcvm-uffd-handler" "$T/uffd.sock" "$T/mem" 2>"$T/uffd.err" &
   uh=$!
   for _ in $(seq 100); do [ -S "$T/uffd.sock" ] && break; sleep 0.05; done
-  VM_SUBCMD=restore vm_start ru --state "$T/state" --uffd "$T/uffd.sock"
+  VM_SUBCMD=restore vm_start ru --state "$T/state" --uffd "$T/uffd.sock" --clock-realtime
+  vm_send ru 'echo CLK2-$(date +%s)'
+  vm_expect ru '^CLK2-[0-9]+' 60 >/dev/null
+  now=$(date +%s); c2=$(vm_grep ru '^CLK2-' | cut -d- -f2)
+  local lag2=$(( now - ${c2:-0} ))
   vm_send ru 'echo UFFD-$(sha256sum </ram.bin | cut -c1-64)'
   if vm_expect ru "^UFFD-$ramsha" 90; then
     ok "restored with its RAM served by arcvm-uffd-handler, the 32 MiB intact"
+    check "with --clock-realtime the restored guest's clock is right (off by ${lag2#-}s)" \
+      [ "${lag2#-}" -le 8 ]
     vm_send ru "echo GEN2-\$(for a in 0xdf000 0xdf004 0xdf008 0xdf00c; do devmem \$a 32; done | tr -d '\\n')"
     vm_expect ru '^GEN2-(0x[0-9A-Fa-f]{8}){4}' 30 >/dev/null
     local gen2; gen2=$(vm_grep ru '^GEN2-' | sed 's/^GEN2-//')
