@@ -17,21 +17,11 @@
  *
  * Run: tests/fuzz/run.sh, or build-fuzz/tests/fuzz/fuzz_virtio_mmio CORPUS_DIR
  */
-#include "virtio/rng.h"
-#include "virtio/virtio_mmio.h"
-#include "base/log.h"
+#include "fuzz_mmio_fixture.h"
 
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/eventfd.h>
 #include <sys/random.h>
 #include <unistd.h>
 
-#define R0_GPA  0x0ull
-#define R0_SIZE 0x2000ull
-#define R1_GPA  0x10000ull
-#define R1_SIZE 0x1000ull
 /* Where the init shortcut puts queue 0's rings. */
 #define DESC_GPA  0x0ull
 #define AVAIL_GPA 0x800ull
@@ -54,19 +44,7 @@ enum {
     REG_DEVICE_HI = 0x0a4,
 };
 
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "fuzz_virtio_mmio: check failed at line %d: %s\n", __LINE__, #cond);   \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-static struct guest_mem mem;
-static struct virtio_mmio m;
-static int irq_fd = -1;
 static uint32_t rand_state;
 
 /* Deterministic stand-in for the host's entropy: same input, same run. */
@@ -81,44 +59,7 @@ ssize_t getrandom(void *buf, size_t len, unsigned int flags)
     return (ssize_t)len;
 }
 
-static void standin_interrupt(struct virtio_device *d, uint32_t reason)
-{
-    struct virtio_mmio *mm = d->transport_data;
-    CHECK(reason == VIRTIO_INT_USED || reason == VIRTIO_INT_CONFIG);
-    mm->interrupt_status |= reason;
-    irq_line_pulse(&mm->irq);
-}
 
-static void standin_requeue(struct virtio_device *d, unsigned q)
-{
-    CHECK(q < d->ops->num_queues);
-}
-
-static const struct virtio_transport_ops standin = {.interrupt = standin_interrupt,
-                                                    .requeue = standin_requeue};
-
-static void once(void)
-{
-    if (mem.count)
-        return;
-    log_set_level(LOG_ERROR); /* guest-misbehaviour warnings are the normal case here */
-    mem.fd = -1;
-    mem.count = 2;
-    mem.r[0] = (struct guest_mem_region){R0_GPA, R0_SIZE, malloc(R0_SIZE)};
-    mem.r[1] = (struct guest_mem_region){R1_GPA, R1_SIZE, malloc(R1_SIZE)};
-    irq_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    CHECK(mem.r[0].hva && mem.r[1].hva && irq_fd >= 0);
-}
-
-static int in_ram(const uint8_t *p, uint64_t len)
-{
-    for (unsigned i = 0; i < mem.count; i++) {
-        const struct guest_mem_region *r = &mem.r[i];
-        if (p >= r->hva && p < r->hva + r->size && len <= (uint64_t)(r->hva + r->size - p))
-            return 1;
-    }
-    return 0;
-}
 
 static void wr(uint64_t off, uint32_t v)
 {
@@ -204,35 +145,11 @@ static void poke(uint16_t where, const uint8_t *v)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (size < 2)
+    fixture_once();
+    if (!fixture_load_ram(&data, &size))
         return 0;
-    once();
-    uint16_t img_len;
-    memcpy(&img_len, data, 2);
-    data += 2;
-    size -= 2;
-    if (img_len > size)
-        img_len = (uint16_t)size;
-    if (img_len > R0_SIZE + R1_SIZE)
-        img_len = (uint16_t)(R0_SIZE + R1_SIZE);
-    memset(mem.r[0].hva, 0, R0_SIZE);
-    memset(mem.r[1].hva, 0, R1_SIZE);
-    size_t n0 = img_len < R0_SIZE ? img_len : R0_SIZE;
-    memcpy(mem.r[0].hva, data, n0);
-    memcpy(mem.r[1].hva, data + n0, img_len - n0);
-    data += img_len;
-    size -= img_len;
-
     rand_state = 1;
-    struct virtio_device *d = virtio_rng_create(&mem);
-    CHECK(d);
-    memset(&m, 0, sizeof(m));
-    m.dev = d;
-    for (unsigned i = 0; i < VIRTIO_MAX_QUEUES; i++)
-        m.notify_fd[i] = -1;
-    m.irq = (struct irq_line){NULL, 5, irq_fd};
-    d->transport = &standin;
-    d->transport_data = &m;
+    struct virtio_device *d = fixture_device();
 
     static const uint32_t lens[] = {1, 2, 4, 8};
     for (unsigned i = 0; i + 8 <= size && i / 8 < MAX_OPS; i += 8) {
