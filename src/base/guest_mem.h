@@ -71,8 +71,15 @@ int guest_mem_discard(const struct guest_mem *m, uint64_t gpa, uint64_t len);
 /* Start (allocate a clear bitmap) or stop recording the VMM's writes. */
 int guest_mem_track_dirty(struct guest_mem *m, bool on);
 /* Record that [hva, hva+len) of the mapping was written; nothing when not
- * tracking or outside the mapping. Any thread; a few atomic ORs. */
-void guest_mem_mark_dirty(const struct guest_mem *m, const void *hva, uint64_t len);
+ * tracking or outside the mapping. Any thread; a few atomic ORs. Inline:
+ * the virtqueue walk calls it for every writable buffer, and without
+ * tracking it must cost one load and a branch, not a call. */
+void guest_mem_mark_dirty_slow(const struct guest_mem *m, const void *hva, uint64_t len);
+static inline void guest_mem_mark_dirty(const struct guest_mem *m, const void *hva, uint64_t len)
+{
+    if (m->dirty)
+        guest_mem_mark_dirty_slow(m, hva, len);
+}
 /* OR the recorded pages of region @i into @bits (one bit per page of the
  * region) and clear them. */
 void guest_mem_take_dirty(const struct guest_mem *m, unsigned i, uint64_t *bits);

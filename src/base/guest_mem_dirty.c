@@ -24,7 +24,7 @@ int guest_mem_track_dirty(struct guest_mem *m, bool on)
     return m->dirty ? 0 : -ENOMEM;
 }
 
-void guest_mem_mark_dirty(const struct guest_mem *m, const void *hva, uint64_t len)
+void guest_mem_mark_dirty_slow(const struct guest_mem *m, const void *hva, uint64_t len)
 {
     uintptr_t p = (uintptr_t)hva, b = (uintptr_t)m->base;
     if (!m->dirty || !len || p < b || p - b >= m->total || len > m->total - (p - b))
