@@ -116,12 +116,41 @@ void api_reply_json(struct api_reply *r, int status, json_t *v)
     json_decref(v);
 }
 
+/* Replace with '?' every byte of @s that does not start a whole, valid UTF-8
+ * sequence (RFC 3629: no overlongs, surrogates or code points past
+ * U+10FFFF), as jansson checks. A fault may quote the request path, which
+ * is raw bytes from the client, and truncation to a->fault may split a
+ * character: without this json_pack() refuses the message and the client
+ * gets a bodiless 500 instead of its 4xx (found by tests/fuzz/fuzz_api). */
+static void utf8_scrub(char *s)
+{
+    for (unsigned char *p = (unsigned char *)s; *p;) {
+        unsigned n = *p < 0x80 ? 1 : *p >= 0xc2 && *p <= 0xdf ? 2 : *p >= 0xe0 && *p <= 0xef ? 3
+                                 : *p >= 0xf0 && *p <= 0xf4 ? 4 : 0;
+        uint32_t c = n == 1 ? *p : n == 2 ? *p & 0x1fu : n == 3 ? *p & 0x0fu : *p & 0x07u;
+        for (unsigned i = 1; i < n; i++) {
+            if ((p[i] & 0xc0) != 0x80) { /* also stops at the NUL */
+                n = 0;
+                break;
+            }
+            c = c << 6 | (p[i] & 0x3fu);
+        }
+        if (n == 0 || (n == 3 && (c < 0x800 || (c >= 0xd800 && c <= 0xdfff))) ||
+            (n == 4 && (c < 0x10000 || c > 0x10ffff))) {
+            *p++ = '?';
+            continue;
+        }
+        p += n;
+    }
+}
+
 void api_fault(struct api *a, struct api_reply *r, int status, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(a->fault, sizeof(a->fault), fmt, ap);
     va_end(ap);
+    utf8_scrub(a->fault);
     api_reply_json(r, status, json_pack("{s:s}", "fault_message", a->fault));
 }
 

@@ -507,6 +507,14 @@ static void test_bodies_and_paths(void **state)
     path[0] = '/';
     path[sizeof(path) - 1] = 0;
     assert_int_equal(req(t, "GET", path, NULL), 404);
+
+    /* A path that is not UTF-8, or a quoted one cut inside a character,
+     * still gets its 404 with a JSON fault (found by fuzz_api). */
+    assert_int_equal(req(t, "GET", "/\xff\xc3x\xed\xa0\x80", NULL), 404);
+    FAULT_HAS(t, "GET /??x???.");
+    for (size_t i = 1; i + 2 < sizeof(path); i += 2)
+        memcpy(path + i, "\xc3\xa9", 2); /* 'e' with an acute accent */
+    assert_int_equal(req(t, "GET", path, NULL), 404);
 }
 
 static void test_boot_source(void **state)
