@@ -32,7 +32,7 @@ ninja -C "$build" $(for t in $targets; do echo "tests/fuzz/$t"; done)
 # ring-walking code instead of having to discover the layout first.
 seed() {
   python3 - "$1" "$2" <<'EOF'
-import os, struct, sys
+import json, os, struct, sys
 target, out = sys.argv[1], sys.argv[2]
 
 def desc(addr, ln, flags, nxt):
@@ -109,11 +109,82 @@ def load_seed(status, ready, event_idx):
     sec += struct.pack('<HBQQQBBHHHB', 16, ready, 0, 0x800, 0xa00, event_idx, 1, 0, 0, 0, 0)
     return struct.pack('<H', len(img)) + bytes(img) + sec
 
+def api_req(route, method, body='', raw_path=None):
+    # fuzz_api's request: route index (>= the path table: a raw path in the
+    # body up to '\n'), method (0 PUT, 1 PATCH, 2 GET; top bits: len & 3),
+    # len >> 2, body.
+    b = body.encode()
+    if raw_path is not None:
+        route, b = 255, raw_path.encode() + b'\n' + b
+    m = {'PUT': 0, 'PATCH': 1, 'GET': 2, 'DELETE': 5}[method] | ((len(b) & 3) << 6)
+    return bytes([route, m, len(b) >> 2]) + b
+
+# fuzz_api's path table (tests/fuzz/fuzz_api.c), by name.
+API = {p: i for i, p in enumerate([
+    '/', '/version', '/machine-config', '/boot-source', '/drives/rootfs', '/drives/scratch',
+    '/drives/', '/network-interfaces/eth0', '/network-interfaces/eth1', '/vsock', '/balloon',
+    '/balloon/statistics', '/entropy', '/logger', '/metrics', '/actions', '/vm', '/vm/config',
+    '/vcpus', '/cpu-config', '/mmds', '/mmds/config', '/snapshot/create', '/snapshot/load',
+    '/serial', '/pmem/p0', '/hotplug/memory'])}
+RL = '{"bandwidth": {"size": 1000, "refill_time": 100}, "ops": {"size": 10, "refill_time": 1000}}'
+API_CONFIG = {
+    'machine-config': {'vcpu_count': 2, 'mem_size_mib': 256, 'track_dirty_pages': True},
+    'boot-source': {'kernel_image_path': '/bin/sh', 'boot_args': 'console=ttyS0 reboot=k'},
+    'drives': [{'drive_id': 'rootfs', 'path_on_host': '/bin/sh', 'is_root_device': True,
+                'is_read_only': True}],
+    'network-interfaces': [{'iface_id': 'eth0', 'host_dev_name': 'tap0',
+                            'guest_mac': '06:00:ac:10:00:02'}],
+    'vsock': {'guest_cid': 3, 'uds_path': '/tmp/v.sock'},
+    'balloon': {'amount_mib': 16, 'deflate_on_oom': True, 'stats_polling_interval_s': 1},
+    'entropy': {},
+    'logger': {'log_path': '/tmp/arcvm-fuzz-never-created', 'level': 'Debug'},
+}
+
+def api_seed(cfg=None):
+    out = b''
+    if cfg is not None:
+        c = json.dumps(cfg).encode()
+        out = struct.pack('<H', len(c)) + c
+    return out
+
 seeds = {}
 if target == 'fuzz_virtio_load':
     seeds['live'] = load_seed(15, 1, 1)
     seeds['live-noevent'] = load_seed(15, 1, 0)
     seeds['negotiating'] = load_seed(11, 0, 1)
+elif target == 'fuzz_api':
+    boot = [api_req(API['/machine-config'], 'PUT', '{"vcpu_count": 2, "mem_size_mib": 256}'),
+            api_req(API['/boot-source'], 'PUT', json.dumps(API_CONFIG['boot-source'])),
+            api_req(API['/drives/rootfs'], 'PUT', json.dumps(API_CONFIG['drives'][0])),
+            api_req(API['/network-interfaces/eth0'], 'PUT',
+                    json.dumps(API_CONFIG['network-interfaces'][0])),
+            api_req(API['/vsock'], 'PUT', json.dumps(API_CONFIG['vsock'])),
+            api_req(API['/balloon'], 'PUT', json.dumps(API_CONFIG['balloon'])),
+            api_req(API['/entropy'], 'PUT', '{"rate_limiter": ' + RL + '}'),
+            api_req(API['/logger'], 'PUT', json.dumps(API_CONFIG['logger'])),
+            api_req(API['/metrics'], 'PUT', '{"metrics_path": "/tmp/arcvm-fuzz-never-created"}'),
+            api_req(API['/vm/config'], 'GET')]
+    live = [api_req(API['/actions'], 'PUT', '{"action_type": "InstanceStart"}'),
+            api_req(API['/drives/rootfs'], 'PATCH', '{"drive_id": "rootfs", "rate_limiter": ' +
+                    RL + '}'),
+            api_req(API['/network-interfaces/eth0'], 'PATCH',
+                    '{"iface_id": "eth0", "rx_rate_limiter": ' + RL + '}'),
+            api_req(API['/balloon'], 'PATCH', '{"amount_mib": 8}'),
+            api_req(API['/balloon/statistics'], 'PATCH', '{"stats_polling_interval_s": 2}'),
+            api_req(API['/vm'], 'PATCH', '{"state": "Paused"}'),
+            api_req(API['/snapshot/create'], 'PUT',
+                    '{"snapshot_type": "Full", "snapshot_path": "/s", "mem_file_path": "/m"}'),
+            api_req(API['/actions'], 'PUT', '{"action_type": "FlushMetrics"}'),
+            api_req(API['/'], 'GET'), api_req(API['/vcpus'], 'GET'),
+            api_req(API['/balloon/statistics'], 'GET')]
+    seeds['boot'] = b'\x00' + b''.join(boot + live)
+    seeds['config'] = b'\x01' + api_seed(API_CONFIG) + b''.join(live)
+    seeds['load'] = b'\x00' + api_req(API['/snapshot/load'], 'PUT', json.dumps(
+        {'snapshot_path': '/s', 'mem_backend': {'backend_type': 'File', 'backend_path': '/m'},
+         'resume_vm': True, 'network_overrides': [{'iface_id': 'eth0', 'host_dev_name': 't1'}]}))
+    seeds['raw'] = b'\x02' + api_req(0, 'PUT', '{"action_type": "SendCtrlAltDel"}',
+                                      raw_path='/actions/') + api_req(
+        0, 'GET', raw_path='/drives/x/y') + api_req(API['/pmem/p0'], 'DELETE')
 elif target == 'fuzz_virtq':
     seeds['normal'] = virtq_seed(3, 0x03, 0, [0, 2, 3])
     seeds['wrap'] = virtq_seed(3, 0x01, 0xfffe, [0, 2, 3])
