@@ -32,7 +32,7 @@ ninja -C "$build" $(for t in $targets; do echo "tests/fuzz/$t"; done)
 # ring-walking code instead of having to discover the layout first.
 seed() {
   python3 - "$1" "$2" <<'EOF'
-import json, os, struct, sys
+import gzip, json, lzma, os, struct, sys
 target, out = sys.argv[1], sys.argv[2]
 
 def desc(addr, ln, flags, nxt):
@@ -147,6 +147,74 @@ def api_seed(cfg=None):
         out = struct.pack('<H', len(c)) + c
     return out
 
+def sstr(x):  # snap_put_str: u16 length, bytes (NULL and "" alike)
+    b = (x or '').encode()
+    return struct.pack('<H', len(b)) + b
+
+def limiter(size=0, burst=0, refill=0):  # bandwidth, then ops
+    return struct.pack('<QQQ', size, burst, refill) + struct.pack('<QQQ', 0, 0, 0)
+
+def config_section():
+    # config_save() (vmm/config_state.c) of a VM with one disk, one NIC of
+    # each kind, vsock and a balloon.
+    s = sstr('/k') + sstr('/i') + sstr('console=ttyS0') + struct.pack('<BIQBBBB', 0, 2, 256 << 20,
+                                                                      0, 1, 0, 1)
+    s += limiter(1000, 0, 100)
+    s += struct.pack('<I', 1) + sstr('/d.img') + b'\x01' + sstr('rootfs') + limiter()
+    s += struct.pack('<I', 2)
+    s += b'\x00' + sstr('tap0') + bytes([6, 0, 0xac, 0x10, 0, 2]) + b'\x01' + struct.pack('<I', 0)
+    s += sstr('eth0') + limiter() + limiter(100, 10, 1000)
+    s += b'\x01' + sstr('') + bytes(6) + b'\x00' + struct.pack('<I', 1)
+    s += struct.pack('<BIHH', 0, 0x7f000001, 8080, 80) + sstr('') + limiter() + limiter()
+    s += struct.pack('<BI', 1, 3) + sstr('/tmp/v.sock')
+    s += struct.pack('<BIBIB', 1, 64, 1, 5, 1)
+    return s
+
+def elf_kernel(pvh=True, nseg=1):
+    # A minimal x86-64 ET_EXEC: program headers, then a PVH note (Xen,
+    # XEN_ELFNOTE_PHYS32_ENTRY) and the segments' bytes.
+    phnum = nseg + (1 if pvh else 0)
+    phoff = 64
+    data_off = phoff + 56 * phnum
+    note = struct.pack('<III', 4, 4, 18) + b'Xen\x00' + struct.pack('<I', 0x1000000)
+    body = note if pvh else b''
+    ph = b''
+    if pvh:
+        ph += struct.pack('<IIQQQQQQ', 4, 4, data_off, 0, 0, len(note), len(note), 4)
+    for i in range(nseg):
+        off = data_off + len(body)
+        seg = bytes([0x90] * 64)
+        body += seg
+        ph += struct.pack('<IIQQQQQQ', 1, 5, off, 0xffffffff81000000 + i * 0x1000,
+                          0x1000000 + i * 0x1000, len(seg), 0x1000, 0x1000)
+    eh = b'\x7fELF' + bytes([2, 1, 1]) + bytes(9)
+    eh += struct.pack('<HHIQQQIHHHHHH', 2, 62, 1, 0x1000200, phoff, 0, 0, 64, 56, phnum, 64, 0, 0)
+    return eh + ph + body
+
+def bzimage(payload):
+    # Boot protocol 2.15 header (Documentation/arch/x86/boot.rst): one setup
+    # sector after the boot sector, then the protected-mode part holding
+    # @payload at offset 0x40.
+    setup_sects = 1
+    pm = bytes(0x40) + payload
+    pm += bytes((-len(pm)) % 16)
+    img = bytearray(512 * (setup_sects + 1))
+    img[0x1f1] = setup_sects
+    img[0x1f4:0x1f8] = struct.pack('<I', len(pm) // 16)
+    img[0x1fe:0x200] = b'\x55\xaa'
+    img[0x201] = 0x6a  # header length past 0x202
+    img[0x202:0x206] = b'HdrS'
+    img[0x206:0x208] = struct.pack('<H', 0x020f)
+    img[0x211] = 1  # LOADED_HIGH
+    img[0x22c:0x230] = struct.pack('<I', 0x7fffffff)
+    img[0x234] = 1  # relocatable
+    img[0x236:0x238] = struct.pack('<H', 1)  # XLF_KERNEL_64
+    img[0x238:0x23c] = struct.pack('<I', 2048)
+    img[0x248:0x250] = struct.pack('<II', 0x40, len(payload))
+    img[0x258:0x260] = struct.pack('<Q', 0x1000000)
+    img[0x260:0x264] = struct.pack('<I', 0x400000)
+    return bytes(img) + pm
+
 seeds = {}
 if target == 'fuzz_virtio_load':
     seeds['live'] = load_seed(15, 1, 1)
@@ -185,6 +253,24 @@ elif target == 'fuzz_api':
     seeds['raw'] = b'\x02' + api_req(0, 'PUT', '{"action_type": "SendCtrlAltDel"}',
                                       raw_path='/actions/') + api_req(
         0, 'GET', raw_path='/drives/x/y') + api_req(API['/pmem/p0'], 'DELETE')
+elif target == 'fuzz_config':
+    for i, spec in enumerate(['/d.img,ro,id=rootfs', 'tap=tap0,mac=06:00:ac:10:00:02,id=eth0',
+                              'cid=3,uds=/tmp/v.sock', '256M,deflate-on-oom,stats=5,free-page-reporting',
+                              '1GiB', 'user,hostfwd=tcp:127.0.0.1:8080-:80,hostfwd=udp::53-:53',
+                              '0-3,6', '/d.img,rw']):
+        sel = [0, 1, 2, 3, 4, 1, 4, 0][i]
+        seeds['spec%d' % i] = bytes([sel]) + spec.encode()
+    seeds['state'] = b'\x05' + config_section()
+elif target == 'fuzz_kernel':
+    k = elf_kernel()
+    xz = lzma.compress(k, format=lzma.FORMAT_XZ, check=lzma.CHECK_CRC32,
+                       filters=[{'id': lzma.FILTER_X86}, {'id': lzma.FILTER_LZMA2}])
+    seeds['bz-gzip'] = b'\x00' + bzimage(gzip.compress(k, mtime=0))
+    seeds['bz-xz'] = b'\x00' + bzimage(xz)
+    seeds['elf-pvh'] = b'\x01' + k
+    seeds['elf-2seg'] = b'\x01' + elf_kernel(pvh=False, nseg=2)
+    seeds['xz'] = b'\x02' + xz
+    seeds['gzip-small-bound'] = b'\x82' + gzip.compress(k * 80, mtime=0)
 elif target == 'fuzz_virtq':
     seeds['normal'] = virtq_seed(3, 0x03, 0, [0, 2, 3])
     seeds['wrap'] = virtq_seed(3, 0x01, 0xfffe, [0, 2, 3])
