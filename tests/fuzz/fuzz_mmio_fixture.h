@@ -1,8 +1,8 @@
 /* fuzz_mmio_fixture.h - what the virtio-mmio fuzz targets share
- * (fuzz_virtio_mmio.c, fuzz_virtio_load.c): two regions of fake guest RAM
- * with a hole between them, a virtio-rng behind the mmio transport with a
- * stand-in for its (static) interrupt callback, and the input's leading
- * guest-RAM image. Included once per target: everything here is static. */
+ * (fuzz_virtio_mmio.c, fuzz_virtio_load.c, fuzz_virtio_dev.c): two regions
+ * of fake guest RAM with a hole between them, a device (virtio-rng unless
+ * the target brings its own) behind the mmio transport with a stand-in for
+ * its (static) interrupt callback, and the input's leading guest-RAM image. Included once per target: everything here is static. */
 #ifndef ARCVM_FUZZ_MMIO_FIXTURE_H
 #define ARCVM_FUZZ_MMIO_FIXTURE_H
 
@@ -104,11 +104,9 @@ static int fixture_load_ram(const uint8_t **data, size_t *size)
     return 1;
 }
 
-/* A fresh virtio-rng behind the stand-in transport in @m. */
-static struct virtio_device *fixture_device(void)
+/* Put @d behind the stand-in transport in @m (fresh). */
+__attribute__((unused)) static void fixture_attach(struct virtio_device *d)
 {
-    struct virtio_device *d = virtio_rng_create(&mem);
-    CHECK(d);
     memset(&m, 0, sizeof(m));
     m.dev = d;
     for (unsigned i = 0; i < VIRTIO_MAX_QUEUES; i++)
@@ -116,6 +114,14 @@ static struct virtio_device *fixture_device(void)
     m.irq = (struct irq_line){NULL, 5, irq_fd};
     d->transport = &standin;
     d->transport_data = &m;
+}
+
+/* A fresh virtio-rng behind the stand-in transport in @m. */
+__attribute__((unused)) static struct virtio_device *fixture_device(void)
+{
+    struct virtio_device *d = virtio_rng_create(&mem);
+    CHECK(d);
+    fixture_attach(d);
     return d;
 }
 

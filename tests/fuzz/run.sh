@@ -2,7 +2,9 @@
 # run.sh [SECONDS] - build the libFuzzer targets with clang in build-fuzz/
 # (configured on first use) and run each for SECONDS (default 30) on its
 # corpus under build-fuzz/corpus/<target>, seeded with a few well-formed
-# inputs. Exits nonzero if any target finds a crash, a leak or a failed
+# inputs. SECONDS is per target: CI (.ci/run: make fuzz FUZZ_SECONDS=20)
+# runs the 7 default targets for 20 s each, 140 s of fuzzing in all (plus
+# the build), well inside its 6-minute budget; a new target adds 20 s. Exits nonzero if any target finds a crash, a leak or a failed
 # check; the reproducer is left in build-fuzz/artifacts/.
 #
 # Environment: BUILD_FUZZ (default build-fuzz), FUZZ_TARGETS (default all),
@@ -13,7 +15,7 @@ cd "$(dirname "$0")/../.."
 
 secs=${1:-30}
 build=${BUILD_FUZZ:-build-fuzz}
-targets=${FUZZ_TARGETS:-"fuzz_virtq fuzz_virtio_mmio fuzz_virtio_load"}
+targets=${FUZZ_TARGETS:-"fuzz_virtq fuzz_virtio_mmio fuzz_virtio_load fuzz_virtio_dev fuzz_api fuzz_config fuzz_kernel"}
 
 if ! command -v clang >/dev/null; then
   echo "run.sh: clang is needed for libFuzzer (scripts/install-deps.sh installs it)" >&2
@@ -215,6 +217,41 @@ def bzimage(payload):
     img[0x260:0x264] = struct.pack('<I', 0x400000)
     return bytes(img) + pm
 
+def dev_seed(dev, feats, qlog, chains, bufs, ops):
+    # fuzz_virtio_dev: device, feature byte, queue size log2, RAM image,
+    # operations. @chains: {queue: [[(addr, len, write), ...] per chain]},
+    # laid out in the queue's table at DESC(q) and made available in order.
+    img = bytearray(0x3000)  # region 0 (8 KiB), then region 1 from 0x2000
+    def gpa_off(g):
+        return g if g < 0x2000 else g - 0x10000 + 0x2000
+    for q, cl in chains.items():
+        d = 0
+        heads = []
+        for chain in cl:
+            heads.append(d)
+            for k, (a, l, w) in enumerate(chain):
+                last = k + 1 == len(chain)
+                put(img, 0x200 * q + 16 * d,
+                    desc(a, l, (WRITE if w else 0) | (0 if last else NEXT), d + 1))
+                d += 1
+        put(img, 0x200 * q + 0x100, struct.pack('<HH', 0, len(heads)))
+        for k, h in enumerate(heads):
+            put(img, 0x200 * q + 0x104 + 2 * k, struct.pack('<H', h))
+    for g, b in bufs.items():
+        put(img, gpa_off(g), b)
+    return bytes([dev, feats, qlog]) + struct.pack('<H', len(img)) + bytes(img) + ops
+
+def dop(kind, a=0, b=0, c=0, v=0):
+    return struct.pack('<BBBBI', kind, a, b, c, v)
+
+def host_in(a, payload, c_hi=0):
+    # op 5: length in b << 4 | c & 15, the payload after it padded to 8
+    n = len(payload)
+    return dop(5, a, n >> 4, (c_hi << 4) | (n & 15)) + payload + bytes((-n) % 8)
+
+def vsock_hdr(op, src_port, dst_port, ln=0):
+    return struct.pack('<QQIIIHHIII', 3, 2, src_port, dst_port, ln, 1, op, 0, 65536, 0)
+
 seeds = {}
 if target == 'fuzz_virtio_load':
     seeds['live'] = load_seed(15, 1, 1)
@@ -271,6 +308,50 @@ elif target == 'fuzz_kernel':
     seeds['elf-2seg'] = b'\x01' + elf_kernel(pvh=False, nseg=2)
     seeds['xz'] = b'\x02' + xz
     seeds['gzip-small-bound'] = b'\x82' + gzip.compress(k * 80, mtime=0)
+elif target == 'fuzz_virtio_dev':
+    KICK = lambda q: dop(0, q)
+    RUN = dop(3, 3)
+    DRAIN = dop(6)
+    blk_hdr = lambda t, sector=0: struct.pack('<IIQ', t, 0, sector)
+    seeds['blk'] = dev_seed(0, 0x03, 3, {0: [
+        [(0x1800, 16, 0), (0x10000, 512, 1), (0x1900, 1, 1)],
+        [(0x1810, 16, 0), (0x10200, 512, 0), (0x1901, 1, 1)],
+        [(0x1820, 16, 0), (0x10400, 20, 1), (0x1902, 1, 1)],
+        [(0x1830, 16, 0), (0x10500, 16, 0), (0x1903, 1, 1)],
+        [(0x1840, 16, 0), (0x1904, 1, 1)]]},
+        {0x1800: blk_hdr(0, 8) + blk_hdr(1, 2) + blk_hdr(8) + blk_hdr(13) + blk_hdr(4),
+         0x10500: struct.pack('<QII', 0, 8, 0)},
+        KICK(0) + RUN + RUN + KICK(0) + RUN)
+    frame = bytes([0xff] * 6) + bytes([6, 0, 0xac, 0x10, 0, 3]) + b'\x08\x06' + bytes(46)
+    seeds['net'] = dev_seed(1, 0x83, 3, {
+        0: [[(0x10000, 2048, 1)], [(0x10800, 2048, 1)]],
+        1: [[(0x1800, 12, 0), (0x1900, len(frame), 0)]]},
+        {0x1900: frame},
+        KICK(1) + RUN + DRAIN + KICK(0) + host_in(0, bytes(12) + frame) + RUN + RUN + KICK(0))
+    seeds['net-bare'] = dev_seed(1, 0x01, 2, {
+        0: [[(0x10000, 2048, 1)]], 1: [[(0x1900, len(frame), 0)]]},
+        {0x1900: frame}, KICK(0) + KICK(1) + RUN + DRAIN + host_in(0, frame) + RUN)
+    seeds['vsock'] = dev_seed(2, 0x03, 3, {
+        0: [[(0x10000, 44 + 256, 1)], [(0x10200, 44 + 256, 1)], [(0x10400, 300, 1)]],
+        1: [[(0x1800, 44, 0)], [(0x1840, 44, 0), (0x1900, 5, 0)], [(0x1880, 44, 0)]],
+        2: [[(0x10800, 8, 1)]]},
+        {0x1800: vsock_hdr(1, 1000, 52), 0x1840: vsock_hdr(5, 1000, 52, 5),
+         0x1880: vsock_hdr(3, 1000, 52), 0x1900: b'hello'},
+        KICK(0) + KICK(2) + KICK(1) + RUN + host_in(8, b'') + host_in(0, b'from host') + RUN +
+        host_in(4, b'', 0) + dop(5, 4, 0, 0x0b) + RUN + KICK(0) + RUN + DRAIN)
+    pfns = struct.pack('<IIII', 0x10, 0x1, 0x12345, 0x10)
+    stats = b''.join(struct.pack('<HQ', t, 1000 * t) for t in range(10))
+    seeds['balloon'] = dev_seed(3, 0xe3, 3, {
+        0: [[(0x1800, 16, 0)]], 1: [[(0x1800, 16, 0)]], 2: [[(0x1900, len(stats), 0)]],
+        3: [[(0x10000, 4096, 1)]]},
+        {0x1800: pfns, 0x1900: stats},
+        KICK(0) + KICK(1) + RUN + KICK(2) + RUN + KICK(3) + RUN + dop(5, 2) + RUN + RUN)
+    seeds['console'] = dev_seed(4, 0x03, 3, {
+        0: [[(0x10000, 64, 1)], [(0x10100, 64, 1)]], 1: [[(0x1800, 6, 0)]]},
+        {0x1800: b'hello\n'},
+        KICK(1) + KICK(0) + host_in(0, b'typed') + RUN + RUN + KICK(0) + RUN)
+    seeds['rng'] = dev_seed(5, 0x03, 3, {0: [[(0x10000, 64, 1)], [(0x1800, 8, 1), (0x10100, 8, 1)]]},
+                            {}, KICK(0) + RUN)
 elif target == 'fuzz_virtq':
     seeds['normal'] = virtq_seed(3, 0x03, 0, [0, 2, 3])
     seeds['wrap'] = virtq_seed(3, 0x01, 0xfffe, [0, 2, 3])
@@ -293,9 +374,9 @@ for t in $targets; do
   [ -n "$(ls -A "$corpus")" ] || seed "$t" "$corpus"
   echo "== $t: ${secs}s, corpus $corpus"
   # -max_len: the virtq input is 16 header bytes + 8 KiB of RAM; the mmio
-  # one a RAM image plus up to 512 operations.
+  # and device ones a RAM image (up to 12 KiB) plus operations.
   # shellcheck disable=SC2086
-  if ! "$build/tests/fuzz/$t" -max_total_time="$secs" -max_len=12288 -timeout=10 \
+  if ! "$build/tests/fuzz/$t" -max_total_time="$secs" -max_len=16384 -timeout=10 \
       -rss_limit_mb=2048 -print_final_stats=1 \
       -artifact_prefix="$build/artifacts/$t-" ${FUZZ_ARGS:-} "$corpus" \
       > "$build/$t.log" 2>&1; then
