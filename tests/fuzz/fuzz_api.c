@@ -20,6 +20,8 @@
  *
  * Run: FUZZ_TARGETS=fuzz_api tests/fuzz/run.sh
  */
+#include "fuzz_check.h"
+
 #include "api/api.h"
 #include "base/log.h"
 
@@ -33,14 +35,6 @@
 #include <sys/eventfd.h>
 #include <sys/syscall.h>
 #include <unistd.h>
-
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "%s: check failed at line %d: %s\n", __FILE__, __LINE__, #cond);      \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
 
 #define MAX_REQUESTS 32
 

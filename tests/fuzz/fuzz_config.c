@@ -12,6 +12,8 @@
  *
  * Run: FUZZ_TARGETS=fuzz_config tests/fuzz/run.sh
  */
+#include "fuzz_check.h"
+
 #include "base/snap.h"
 #include "vmm/config.h"
 
@@ -19,14 +21,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "%s: check failed at line %d: %s\n", __FILE__, __LINE__, #cond);      \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -20,6 +20,8 @@
  *
  * Run: FUZZ_TARGETS=fuzz_kernel tests/fuzz/run.sh
  */
+#include "fuzz_check.h"
+
 #include "arch/x86/boot.h"
 #include "arch/x86/layout.h"
 #include "arch/x86/pvh.h"
@@ -29,14 +31,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "%s: check failed at line %d: %s\n", __FILE__, __LINE__, #cond);      \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
 
 /* Enough for any kernel the seeds hold; far below the fuzzer's RSS limit. */
 #define FUZZ_UNPACK_MAX (4u << 20)

@@ -295,16 +295,6 @@ static void check(struct virtio_device *d)
     pthread_mutex_unlock(&d->lock);
 }
 
-static void poke(uint16_t where, const uint8_t *v)
-{
-    uint64_t off = where % (R0_SIZE + R1_SIZE);
-    const struct guest_mem_region *r = off < R0_SIZE ? &mem.r[0] : &mem.r[1];
-    if (off >= R0_SIZE)
-        off -= R0_SIZE;
-    size_t n = r->size - off < 4 ? r->size - off : 4;
-    memcpy(r->hva + off, v, n);
-}
-
 /* Host-side input for the device: a frame, a connection, console bytes,
  * taken from the @restlen bytes after the operation. Returns how many of
  * them it took. */
@@ -436,7 +426,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             kick(d, op[1] % d->ops->num_queues);
             break;
         case 2:
-            poke(off16, op + 4);
+            fixture_poke(off16, op + 4);
             break;
         case 3:
             run_loop(d, 1 + (op[1] & 3));

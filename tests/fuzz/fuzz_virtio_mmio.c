@@ -132,17 +132,6 @@ static void driver_init(uint8_t fsel, uint8_t qsel)
                            VIRTIO_STATUS_FEATURES_OK | VIRTIO_STATUS_DRIVER_OK);
 }
 
-/* Write 4 bytes of guest RAM at a fuzzer-chosen place inside it. */
-static void poke(uint16_t where, const uint8_t *v)
-{
-    uint64_t off = where % (R0_SIZE + R1_SIZE);
-    const struct guest_mem_region *r = off < R0_SIZE ? &mem.r[0] : &mem.r[1];
-    if (off >= R0_SIZE)
-        off -= R0_SIZE;
-    size_t n = r->size - off < 4 ? r->size - off : 4;
-    memcpy(r->hva + off, v, n);
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     fixture_once();
@@ -184,7 +173,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             (void)rd((op[1] % 0x44) * 4u);
             break;
         case 4: /* the driver writes its rings or buffers */
-            poke(off16, op + 4);
+            fixture_poke(off16, op + 4);
             break;
         case 5:
             driver_init(op[1], op[2]);
