@@ -18,6 +18,9 @@
  * every open for writing goes to /dev/null so that a fuzz run creates or
  * appends to no file (see fuzz_open below).
  *
+ * Not here: the HTTP request line and headers, which libevent's evhttp
+ * parses (api_http.c only hands its method, path and body to api_handle()).
+ *
  * Run: FUZZ_TARGETS=fuzz_api tests/fuzz/run.sh
  */
 #include "fuzz_check.h"
