@@ -79,10 +79,13 @@ void virtio_set_status(struct virtio_device *d, uint8_t v)
             if (d->ops->activate && d->ops->activate(d) < 0) {
                 v |= VIRTIO_STATUS_NEEDS_RESET;
             } else if (d->ops->queue_notify) {
-                /* Buffers posted (and kicks ignored) before DRIVER_OK. */
+                /* Buffers posted (and kicks ignored) before DRIVER_OK: served
+                 * by the event loop, as every kick is, so that device I/O
+                 * never runs on a vCPU thread (whose seccomp filter does
+                 * not allow it). */
                 for (unsigned q = 0; q < d->ops->num_queues; q++)
                     if (d->vq[q].ready)
-                        d->ops->queue_notify(d, q);
+                        d->transport->requeue(d, q);
             }
             v = d->status | (v & VIRTIO_STATUS_NEEDS_RESET);
         }
