@@ -148,6 +148,24 @@ int arcvm_set_kvm_check(arcvm *vm, int on);
 /* Non-zero: log boot time when the guest writes 123 to MMIO 0xc0000000. */
 int arcvm_set_boot_timer(arcvm *vm, int on);
 
+/* System call filters (docs/security.md), on by default: each vCPU thread
+ * and the event-loop thread install a seccomp filter before their first
+ * guest input; a forbidden call stops the process with SIGSYS after one log
+ * line. @on zero turns them off (also for arcvm_seccomp_thread()).
+ * @filter_file, if not NULL, replaces the built-in filters with the ones in
+ * a file in Firecracker's compiled format (seccompiler-bin output, thread
+ * categories "vmm", "api" and "vcpu"); it is checked now. Before the start. */
+int arcvm_set_seccomp(arcvm *vm, int on, const char *filter_file);
+enum arcvm_thread {
+    ARCVM_THREAD_VMM, /* the thread that controls a started or restored VM */
+    ARCVM_THREAD_API  /* a thread that serves an API for it, from before its first request */
+};
+/* Install the filter for threads of @kind, as configured for @vm, on the
+ * calling thread, for the rest of its life (nothing if filters are off).
+ * ARCVM_THREAD_VMM allows what controlling a running VM takes (pause,
+ * resume, snapshots, stop, destroy) but not creating a VM. */
+int arcvm_seccomp_thread(arcvm *vm, enum arcvm_thread kind);
+
 /* Build the VM and run it: returns once the vCPUs run (-errno on failure,
  * the VM is then failed). */
 int arcvm_start(arcvm *vm);

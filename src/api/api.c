@@ -74,12 +74,27 @@ int api_create(const struct api_options *o, struct api **out, char *err, size_t 
     a->metrics_fd = -1;
     if (arcvm_create(&a->vm) < 0)
         goto oom;
+    /* A bad filter file is refused now, before the API serves anything. */
+    if ((o->no_seccomp || o->seccomp_filter) &&
+        arcvm_set_seccomp(a->vm, !o->no_seccomp, o->seccomp_filter) < 0) {
+        snprintf(err, errlen, "%s", arcvm_last_error(a->vm));
+        api_destroy(a);
+        return -EINVAL;
+    }
     *out = a;
     return 0;
 oom:
     api_destroy(a);
     snprintf(err, errlen, "out of memory");
     return -ENOMEM;
+}
+
+int api_sandbox(struct api *a, int kind, char *err, size_t errlen)
+{
+    int r = arcvm_seccomp_thread(a->vm, (enum arcvm_thread)kind);
+    if (r < 0)
+        snprintf(err, errlen, "%s", arcvm_last_error(a->vm));
+    return r;
 }
 
 /* ---- answering ---------------------------------------------------------- */

@@ -66,6 +66,8 @@ struct api_options {
     bool no_kvm_check;               /* start without asking whether KVM can run a stock
                                       * guest (arcvm_set_kvm_check()) */
     size_t max_body;                 /* request body cap; 0: API_MAX_BODY_DEFAULT */
+    bool no_seccomp;                 /* Firecracker's --no-seccomp */
+    const char *seccomp_filter;      /* --seccomp-filter FILE (kept by the caller) */
     const struct api_vm_ops *vm_ops; /* NULL: the real library */
     void *vm_ops_ctx;
     /* Called once the VM runs (InstanceStart succeeded), so the front end
@@ -73,6 +75,11 @@ struct api_options {
     void (*vm_started)(void *arg);
     void *vm_started_arg;
 };
+
+/* Install the seccomp filter for @kind (ARCVM_THREAD_API or _VMM) on the
+ * calling thread, as the options say (arcvm_seccomp_thread()). -errno with
+ * a sentence in @err. */
+int api_sandbox(struct api *a, int kind, char *err, size_t errlen);
 
 /* Check an instance id as Firecracker does: 1 to 64 characters, letters,
  * digits and '-'. */

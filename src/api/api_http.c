@@ -7,10 +7,18 @@
  * connection (right after bevcb returns; we look in a deferred callback, on
  * the same loop iteration, before any I/O on it), we set the connection's
  * close callback: -1, and the listener is enabled again below the cap.
+ *
+ * Threads: everything evhttp does runs on the server thread and its own
+ * event base. A parsed request is handed over in @call: the server thread
+ * posts it and signals @call_fd, the caller's base runs api_handle() on it
+ * (on_call) and signals @cond; the server thread then sends the reply.
  */
 #include "api/api_http.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sys/eventfd.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
@@ -30,15 +38,39 @@
  * (Linux clamps it to net.core.somaxconn). */
 #define API_HTTP_BACKLOG 128
 
+/* One request on its way from the server thread to the handling one. */
+struct api_call {
+    const char *method, *path, *body;
+    size_t len;
+    struct api_reply r;
+    bool done;
+};
+
 struct api_http {
-    struct event_base *base;
+    struct event_base *base;   /* the server thread's */
+    struct event_base *caller; /* where requests are handled */
     struct api *api;
+    pthread_t thread;
+    bool thread_started;
+    pthread_mutex_t lock; /* @call, @stopping and the start handshake */
+    pthread_cond_t cond;
+    struct api_call *call; /* posted, not yet taken */
+    int call_fd;           /* eventfd: a call is posted (caller's base) */
+    struct event *call_ev;
+    int stop_fd;           /* eventfd: the server thread ends (its base) */
+    struct event *stop_ev;
+    bool exited; /* the server thread is done */
+    int start_status;      /* 1 until the thread has run the sandbox hook */
+    char start_err[512];
+    int (*sandbox)(void *arg, char *err, size_t errlen);
+    void *sandbox_arg;
     struct evhttp *http;
     struct evconnlistener *listener;
     struct event *pending_ev;     /* deferred: find the connections of new bufferevents */
     struct bufferevent **pending; /* new bufferevents (referenced), max_conns slots */
     unsigned npending;
-    unsigned nconn, max_conns;
+    _Atomic unsigned nconn;
+    unsigned max_conns;
     bool gated;   /* listener disabled at the cap */
     bool closing; /* in api_http_destroy(): the listener is gone */
 };
@@ -133,9 +165,19 @@ static void on_request(struct evhttp_request *req, void *arg)
     struct evbuffer *in = evhttp_request_get_input_buffer(req);
     size_t len = evbuffer_get_length(in);
     const char *body = len ? (const char *)evbuffer_pullup(in, -1) : NULL;
-    struct api_reply r;
-    api_handle(h->api, method_name(evhttp_request_get_command(req)), path && *path ? path : "/",
-               body, body ? len : 0, &r);
+    struct api_call c = {.method = method_name(evhttp_request_get_command(req)),
+                         .path = path && *path ? path : "/",
+                         .body = body,
+                         .len = body ? len : 0};
+    uint64_t one = 1;
+    pthread_mutex_lock(&h->lock);
+    h->call = &c;
+    pthread_cond_broadcast(&h->cond); /* api_http_destroy() may be waiting */
+    (void)!write(h->call_fd, &one, sizeof(one));
+    while (!c.done)
+        pthread_cond_wait(&h->cond, &h->lock);
+    pthread_mutex_unlock(&h->lock);
+    struct api_reply r = c.r;
     struct evkeyvalq *hdr = evhttp_request_get_output_headers(req);
     struct evbuffer *out = NULL;
     if (r.body) {
@@ -147,6 +189,67 @@ static void on_request(struct evhttp_request *req, void *arg)
         evhttp_add_header(hdr, "Allow", r.allow);
     evhttp_send_reply(req, r.status, reason(r.status), out);
     api_reply_release(&r);
+}
+
+/* Run the posted request, if any, here; wake the server thread. */
+static void answer(struct api_http *h)
+{
+    pthread_mutex_lock(&h->lock);
+    struct api_call *c = h->call;
+    h->call = NULL;
+    pthread_mutex_unlock(&h->lock);
+    if (!c)
+        return;
+    struct api_reply r;
+    api_handle(h->api, c->method, c->path, c->body, c->len, &r);
+    pthread_mutex_lock(&h->lock);
+    c->r = r;
+    c->done = true;
+    pthread_cond_broadcast(&h->cond);
+    pthread_mutex_unlock(&h->lock);
+}
+
+static void on_call(evutil_socket_t fd, short what, void *arg)
+{
+    (void)what;
+    uint64_t v;
+    (void)!read(fd, &v, sizeof(v));
+    answer(arg);
+}
+
+static void on_stop(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    struct api_http *h = arg;
+    event_base_loopbreak(h->base);
+}
+
+static void *server_thread(void *arg)
+{
+    struct api_http *h = arg;
+    pthread_setname_np(pthread_self(), "fc_api");
+    char err[sizeof(h->start_err)] = "";
+    int r = h->sandbox ? h->sandbox(h->sandbox_arg, err, sizeof(err)) : 0;
+    pthread_mutex_lock(&h->lock);
+    h->start_status = r ? -1 : 0;
+    snprintf(h->start_err, sizeof(h->start_err), "%s", err);
+    pthread_cond_broadcast(&h->cond);
+    pthread_mutex_unlock(&h->lock);
+    if (r == 0)
+        event_base_dispatch(h->base);
+    /* evhttp and the base belong to this thread: freed here. */
+    h->closing = true;
+    if (h->http)
+        evhttp_free(h->http); /* closes the listener and every connection */
+    h->http = NULL;
+    for (unsigned i = 0; i < h->npending; i++)
+        bufferevent_decref(h->pending[i]);
+    h->npending = 0;
+    pthread_mutex_lock(&h->lock);
+    h->exited = true;
+    pthread_cond_broadcast(&h->cond);
+    pthread_mutex_unlock(&h->lock);
+    return NULL;
 }
 
 static void gate(struct api_http *h)
@@ -217,15 +320,30 @@ int api_http_create(struct event_base *base, struct api *a, int listen_fd,
         snprintf(err, errlen, "out of memory");
         return -ENOMEM;
     }
-    h->base = base;
+    h->caller = base;
     h->api = a;
+    h->call_fd = h->stop_fd = -1;
+    h->start_status = 1;
+    h->sandbox = lim ? lim->sandbox : NULL;
+    h->sandbox_arg = lim ? lim->sandbox_arg : NULL;
+    pthread_mutex_init(&h->lock, NULL);
+    pthread_cond_init(&h->cond, NULL);
     h->max_conns = lim && lim->max_conns ? lim->max_conns : API_HTTP_MAX_CONNS_DEFAULT;
     int timeout = lim && lim->timeout_s ? lim->timeout_s : API_HTTP_TIMEOUT_DEFAULT;
     size_t max_body = lim && lim->max_body ? lim->max_body : API_MAX_BODY_DEFAULT;
     h->pending = calloc(h->max_conns, sizeof(*h->pending));
-    h->http = evhttp_new(base);
-    h->pending_ev = event_new(base, -1, 0, on_pending, h);
-    if (!h->pending || !h->http || !h->pending_ev) {
+    h->base = event_base_new();
+    h->http = h->base ? evhttp_new(h->base) : NULL;
+    h->pending_ev = h->base ? event_new(h->base, -1, 0, on_pending, h) : NULL;
+    h->call_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    h->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    h->call_ev = h->call_fd >= 0 ? event_new(base, h->call_fd, EV_READ | EV_PERSIST, on_call, h)
+                                 : NULL;
+    h->stop_ev = h->stop_fd >= 0 && h->base
+                     ? event_new(h->base, h->stop_fd, EV_READ, on_stop, h)
+                     : NULL;
+    if (!h->pending || !h->http || !h->pending_ev || !h->call_ev || !h->stop_ev ||
+        event_add(h->call_ev, NULL) < 0 || event_add(h->stop_ev, NULL) < 0) {
         close(listen_fd);
         goto oom;
     }
@@ -247,6 +365,22 @@ int api_http_create(struct event_base *base, struct api *a, int listen_fd,
     evhttp_set_flags(h->http, EVHTTP_SERVER_LINGERING_CLOSE);
     evhttp_set_bevcb(h->http, on_new_connection, h);
     evhttp_set_gencb(h->http, on_request, h);
+    int r = pthread_create(&h->thread, NULL, server_thread, h);
+    if (r) {
+        api_http_destroy(h);
+        snprintf(err, errlen, "cannot start the API thread: %s", strerror(r));
+        return -r;
+    }
+    h->thread_started = true;
+    pthread_mutex_lock(&h->lock);
+    while (h->start_status > 0)
+        pthread_cond_wait(&h->cond, &h->lock);
+    pthread_mutex_unlock(&h->lock);
+    if (h->start_status < 0) {
+        snprintf(err, errlen, "API thread: %s", h->start_err);
+        api_http_destroy(h);
+        return -EPERM;
+    }
     *out = h;
     return 0;
 oom:
@@ -259,13 +393,44 @@ void api_http_destroy(struct api_http *h)
 {
     if (!h)
         return;
-    h->closing = true;
-    if (h->http)
-        evhttp_free(h->http); /* closes the listener and every connection */
-    for (unsigned i = 0; i < h->npending; i++)
-        bufferevent_decref(h->pending[i]);
+    if (h->thread_started) {
+        uint64_t one = 1;
+        (void)!write(h->stop_fd, &one, sizeof(one));
+        /* The server thread may be waiting for a request to be handled:
+         * handle it here, then it sees the stop. */
+        pthread_mutex_lock(&h->lock);
+        while (!h->exited) {
+            if (h->call) {
+                pthread_mutex_unlock(&h->lock);
+                answer(h);
+                pthread_mutex_lock(&h->lock);
+                continue;
+            }
+            pthread_cond_wait(&h->cond, &h->lock);
+        }
+        pthread_mutex_unlock(&h->lock);
+        pthread_join(h->thread, NULL);
+    } else {
+        h->closing = true;
+        if (h->http)
+            evhttp_free(h->http);
+        for (unsigned i = 0; i < h->npending; i++)
+            bufferevent_decref(h->pending[i]);
+    }
     if (h->pending_ev)
         event_free(h->pending_ev);
+    if (h->stop_ev)
+        event_free(h->stop_ev);
+    if (h->call_ev)
+        event_free(h->call_ev);
+    if (h->base)
+        event_base_free(h->base);
+    if (h->call_fd >= 0)
+        close(h->call_fd);
+    if (h->stop_fd >= 0)
+        close(h->stop_fd);
+    pthread_mutex_destroy(&h->lock);
+    pthread_cond_destroy(&h->cond);
     free(h->pending);
     free(h);
 }

@@ -1,6 +1,9 @@
 /* api_http.h - the API's HTTP server: libevent's evhttp on a Unix socket,
- * handing every request to api_handle(). It runs on the caller's event base,
- * so it serves requests whenever that loop runs, and never waits on the VM. */
+ * on its own thread (as Firecracker's API thread), handing every request to
+ * api_handle() on the caller's event base and sending the reply when that
+ * loop has run it. The server thread parses HTTP and nothing else, so its
+ * seccomp filter (the sandbox hook) is small; requests are handled one at a
+ * time, in order, on the thread that owns the VM. */
 #ifndef ARCVM_API_HTTP_H
 #define ARCVM_API_HTTP_H
 
@@ -16,6 +19,10 @@ struct api_http_limits {
     unsigned max_conns; /* connections served at once; more wait to be accepted */
     int timeout_s;      /* a connection idle (or a request unfinished) this long is closed */
     size_t max_body;    /* larger request bodies are answered 413 */
+    /* Called first on the server thread (its seccomp filter); nonzero:
+     * api_http_create() fails with the sentence it left in @err. */
+    int (*sandbox)(void *arg, char *err, size_t errlen);
+    void *sandbox_arg;
 };
 
 /* Enough for every client a VM manager plausibly runs at once; past it new
@@ -31,11 +38,14 @@ struct api_http_limits {
 int api_http_listen_unix(const char *path, char *err, size_t errlen);
 
 /* Serve HTTP on the listening socket @listen_fd (adopted: closed by
- * api_http_destroy()) through @a, on @base. -errno with @err. */
+ * api_http_destroy()) through @a: a server thread parses requests, @base
+ * (run by the caller) handles them. -errno with @err. */
 int api_http_create(struct event_base *base, struct api *a, int listen_fd,
                     const struct api_http_limits *lim, struct api_http **out, char *err,
                     size_t errlen);
-/* Close the listening socket and every connection. NULL is allowed. */
+/* Stop the server thread, close the listening socket and every
+ * connection; a request waiting to be handled is handled first. From the
+ * thread that runs @base, or once it no longer runs. NULL is allowed. */
 void api_http_destroy(struct api_http *h);
 /* Connections open now (for tests and diagnostics). */
 unsigned api_http_connections(const struct api_http *h);

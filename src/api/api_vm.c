@@ -158,6 +158,8 @@ int api_set_process_side(struct api *a, arcvm *vm)
         r = arcvm_set_hypervisor_device(vm, a->hv_device);
     if (!r && a->opt.no_kvm_check)
         r = arcvm_set_kvm_check(vm, 0);
+    if (!r && (a->opt.no_seccomp || a->opt.seccomp_filter))
+        r = arcvm_set_seccomp(vm, !a->opt.no_seccomp, a->opt.seccomp_filter);
     if (!r && a->track_dirty)
         r = arcvm_set_dirty_tracking(vm, 1);
     return r;

@@ -91,7 +91,8 @@ static const struct option fc_opts[] = {
 
 struct fc_args {
     const char *api_sock, *config_file, *id, *log_path, *level, *metrics_path, *module;
-    bool no_api, boot_timer, show_level, show_log_origin, no_kvm_check;
+    const char *seccomp_filter;
+    bool no_api, boot_timer, show_level, show_log_origin, no_kvm_check, no_seccomp;
     uint64_t max_payload;
     bool have_start_us, have_start_cpu_us;
     uint64_t start_us, start_cpu_us, parent_cpu_us;
@@ -106,6 +107,7 @@ struct fc {
     int signo;          /* the first termination signal, 0 if none */
     struct termios tio; /* the terminal before raw mode */
     bool tio_saved;
+    bool sandboxed; /* this thread's seccomp filter is on */
 };
 
 static void usage(FILE *f)
@@ -135,14 +137,16 @@ static void usage(FILE *f)
             "                           largest request body, bytes (default %d)\n"
             "  --start-time-us N, --start-time-cpu-us N, --parent-cpu-time-us N\n"
             "                           process start times for the startup metrics\n"
-            "  --no-seccomp             accepted (arcvm installs no seccomp filter yet)\n"
+            "  --no-seccomp             run without the per-thread seccomp filters\n"
+            "  --seccomp-filter FILE    filters from FILE, compiled by Firecracker's\n"
+            "                           seccompiler-bin (vmm, api, vcpu), not the built-in\n"
             "  --no-kvm-check           start even where `arcvm check` says KVM cannot run a\n"
             "                           stock guest (arcvm's own flag)\n"
             "  --snapshot-version       the snapshot format this arcvm writes (vN.0.0)\n"
             "  --describe-snapshot PATH the format version of a snapshot state file\n"
             "  --version, --help\n"
             "\n"
-            "Not supported (refused): --seccomp-filter, --metadata, --enable-pci.\n"
+            "Not supported (refused): --metadata, --enable-pci.\n"
             "\n"
             "Exit status: 0 the guest powered off or rebooted; 1 a host error, a failed\n"
             "start or a guest crash; 152 a bad configuration file or log level; 153 bad\n"
@@ -204,6 +208,7 @@ static const struct fc_store fc_stores[] = {
     {OPT_SHOW_LEVEL, offsetof(struct fc_args, show_level), true},
     {OPT_SHOW_LOG_ORIGIN, offsetof(struct fc_args, show_log_origin), true},
     {OPT_NO_KVM_CHECK, offsetof(struct fc_args, no_kvm_check), true},
+    {OPT_NO_SECCOMP, offsetof(struct fc_args, no_seccomp), true},
 };
 
 static const struct fc_store *fc_store_of(int opt)
@@ -244,8 +249,6 @@ static int parse_args(int argc, char **argv, struct fc_args *a)
             continue;
         }
         switch (c) {
-        case OPT_NO_SECCOMP:
-            break; /* there is no filter to leave out */
         case OPT_MAX_PAYLOAD:
             if (!parse_u64(optarg, &a->max_payload) || !a->max_payload)
                 return errorf(FC_EXIT_ARG_PARSING,
@@ -274,9 +277,8 @@ static int parse_args(int argc, char **argv, struct fc_args *a)
             break;
         }
         case OPT_SECCOMP_FILTER:
-            return errorf(FC_EXIT_ARG_PARSING,
-                          "--seccomp-filter is not supported: arcvm cannot install a custom "
-                          "seccomp filter");
+            a->seccomp_filter = optarg;
+            break;
         case OPT_METADATA:
             return errorf(FC_EXIT_ARG_PARSING,
                           "--metadata is not supported: arcvm has no microVM metadata service");
@@ -401,6 +403,18 @@ static void on_vm_started(void *arg)
         cfmakeraw(&t);
         fc->tio_saved = tcsetattr(STDIN_FILENO, TCSANOW, &t) == 0;
     }
+    /* As Firecracker's VMM thread: filtered once the VM is built. */
+    char err[512];
+    if (!fc->sandboxed && api_sandbox(fc->api, ARCVM_THREAD_VMM, err, sizeof(err)) < 0) {
+        errorf(FC_EXIT_ERROR, "%s; stopping the microVM", err);
+        api_stop(fc->api);
+    }
+    fc->sandboxed = true;
+}
+
+static int sandbox_api_thread(void *arg, char *err, size_t errlen)
+{
+    return api_sandbox(arg, ARCVM_THREAD_API, err, errlen);
 }
 
 /* SIGUSR1: what each vCPU is doing, on stderr; the VM keeps running. */
@@ -478,6 +492,8 @@ static int run(struct fc *fc, const struct fc_args *args, uint64_t t0_wall, uint
         .console_out = STDOUT_FILENO,
         .boot_timer = args->boot_timer,
         .no_kvm_check = args->no_kvm_check,
+        .no_seccomp = args->no_seccomp,
+        .seccomp_filter = args->seccomp_filter,
         .max_body = args->max_payload,
         .vm_started = on_vm_started,
         .vm_started_arg = fc,
@@ -513,7 +529,9 @@ static int run(struct fc *fc, const struct fc_args *args, uint64_t t0_wall, uint
             goto out;
         }
         sock_created = true;
-        struct api_http_limits lim = {.max_body = args->max_payload};
+        struct api_http_limits lim = {.max_body = args->max_payload,
+                                      .sandbox = sandbox_api_thread,
+                                      .sandbox_arg = fc->api};
         if (api_http_create(fc->base, fc->api, lfd, &lim, &http, err, sizeof(err)) < 0) {
             errorf(FC_EXIT_ERROR, "%s", err);
             goto out;

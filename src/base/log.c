@@ -26,6 +26,11 @@ void log_set_fd(int fd)
     atomic_store(&g_fd, fd);
 }
 
+int log_fd(void)
+{
+    return atomic_load(&g_fd);
+}
+
 int log_level_parse(const char *s, enum log_level *out)
 {
     static const struct {

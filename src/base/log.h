@@ -17,6 +17,8 @@ void log_set_level(enum log_level level);
 enum log_level log_get_level(void);
 /* Write messages to @fd (default 2). The caller keeps @fd open. */
 void log_set_fd(int fd);
+/* The descriptor messages go to (for writers that cannot use log_msg()). */
+int log_fd(void);
 /* Parse "error", "warn"/"warning", "info", "debug" (any case). -EINVAL else. */
 int log_level_parse(const char *s, enum log_level *out);
 

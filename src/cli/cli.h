@@ -38,16 +38,27 @@ void cli_parse_snapshot_to(const char *spec, struct cli_snapshot_to *out);
  * own, which start at 256), their rows for the getopt table (last in it:
  * --help and the terminator included), one parser and one way to apply
  * them. */
-enum { CLI_OPT_LOG_LEVEL = 200, CLI_OPT_KVM_DEVICE, CLI_OPT_NO_KVM_CHECK, CLI_OPT_SNAPSHOT_TO };
+enum {
+    CLI_OPT_LOG_LEVEL = 200,
+    CLI_OPT_KVM_DEVICE,
+    CLI_OPT_NO_KVM_CHECK,
+    CLI_OPT_SNAPSHOT_TO,
+    CLI_OPT_NO_SECCOMP,
+    CLI_OPT_SECCOMP_FILTER
+};
 #define CLI_COMMON_OPTIONS                                                                         \
     {"log-level", required_argument, NULL, CLI_OPT_LOG_LEVEL},                                   \
         {"kvm-device", required_argument, NULL, CLI_OPT_KVM_DEVICE},                             \
         {"no-kvm-check", no_argument, NULL, CLI_OPT_NO_KVM_CHECK},                               \
         {"snapshot-to", required_argument, NULL, CLI_OPT_SNAPSHOT_TO},                           \
+        {"no-seccomp", no_argument, NULL, CLI_OPT_NO_SECCOMP},                                   \
+        {"seccomp-filter", required_argument, NULL, CLI_OPT_SECCOMP_FILTER},                     \
         {"help", no_argument, NULL, 'h'}, { NULL, 0, NULL, 0 }
 struct cli_common {
     const char *kvm_device;
     bool no_kvm_check;
+    bool no_seccomp;
+    const char *seccomp_filter;
     struct cli_snapshot_to snapshot_to;
 };
 /* Take option @c (with @arg) into @o: false when it is not a common one. */

@@ -80,6 +80,8 @@ bool cli_common_option(int c, const char *arg, struct cli_common *o)
         return true;
     case CLI_OPT_KVM_DEVICE: o->kvm_device = arg; return true;
     case CLI_OPT_NO_KVM_CHECK: o->no_kvm_check = true; return true;
+    case CLI_OPT_NO_SECCOMP: o->no_seccomp = true; return true;
+    case CLI_OPT_SECCOMP_FILTER: o->seccomp_filter = arg; return true;
     case CLI_OPT_SNAPSHOT_TO: cli_parse_snapshot_to(arg, &o->snapshot_to); return true;
     default: return false;
     }
@@ -88,6 +90,8 @@ bool cli_common_option(int c, const char *arg, struct cli_common *o)
 int cli_common_apply(arcvm *vm, const struct cli_common *o)
 {
     int r = o->kvm_device ? arcvm_set_hypervisor_device(vm, o->kvm_device) : 0;
+    if (r == 0 && (o->no_seccomp || o->seccomp_filter))
+        r = arcvm_set_seccomp(vm, !o->no_seccomp, o->seccomp_filter);
     return r == 0 && o->no_kvm_check ? arcvm_set_kvm_check(vm, 0) : r;
 }
 
@@ -181,6 +185,11 @@ int cli_run_vm(arcvm *vm, bool tty, int (*start)(arcvm *vm, const void *arg), co
         fprintf(stderr, "arcvm: error: %s\n", arcvm_last_error(vm));
         arcvm_destroy(vm);
         return EXIT_ERROR;
+    }
+    /* From here this thread only controls the VM: its own filter. */
+    if (arcvm_seccomp_thread(vm, ARCVM_THREAD_VMM) < 0) {
+        fprintf(stderr, "arcvm: error: %s\r\n", arcvm_last_error(vm));
+        arcvm_stop(vm);
     }
 
     int killed_by = 0;

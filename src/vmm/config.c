@@ -38,6 +38,7 @@ int config_copy(struct vm_config *dst, const struct vm_config *src)
     dst->cmdline = dup_or_null(src->cmdline, &oom);
     dst->hv_device = dup_or_null(src->hv_device, &oom);
     dst->kernel_cache = dup_or_null(src->kernel_cache, &oom);
+    dst->seccomp_file = dup_or_null(src->seccomp_file, &oom);
     for (unsigned i = 0; i < src->ndisks && i < CONFIG_MAX_DISKS; i++) {
         dst->disks[i].path = dup_or_null(src->disks[i].path, &oom);
         dst->disks[i].id = dup_or_null(src->disks[i].id, &oom);
@@ -72,7 +73,9 @@ void config_release(struct vm_config *c)
     free(c->cmdline);
     free(c->hv_device);
     free(c->kernel_cache);
+    free(c->seccomp_file);
     c->kernel_path = c->initrd_path = c->cmdline = c->hv_device = c->kernel_cache = NULL;
+    c->seccomp_file = NULL;
     for (unsigned i = 0; i < c->ndisks && i < CONFIG_MAX_DISKS; i++) {
         free(c->disks[i].path);
         free(c->disks[i].id);

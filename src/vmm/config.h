@@ -64,6 +64,8 @@ struct vm_config {
     bool skip_kvm_check;     /* start without asking whether KVM can run a
                               * stock guest (hostcheck_for_start()) */
     bool track_dirty;        /* record written pages, for Diff snapshots */
+    bool no_seccomp;         /* run threads without seccomp filters */
+    char *seccomp_file;      /* custom filters (seccomp.h), NULL: built-in */
     /* Reference for the boot timer: CLOCK_MONOTONIC and process CPU time in
      * microseconds when the front end started; 0: when the VM was created. */
     uint64_t t0_wall_us, t0_cpu_us;

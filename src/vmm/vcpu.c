@@ -225,6 +225,12 @@ void *vcpu_thread(void *arg)
     sigemptyset(&set);
     sigaddset(&set, vm->kick_signal);
     pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+    char err[256];
+    if (seccomp_prog_apply(&vm->seccomp_vcpu, SECCOMP_VCPU, err, sizeof(err)) < 0) {
+        vm_request_stop(vm, VM_EXIT_ERROR, "vcpu%u: %s", v->id, err);
+        atomic_store(&v->ready, true);
+        goto done;
+    }
     atomic_store(&v->ready, true);
 
     for (;;) {
@@ -257,6 +263,7 @@ void *vcpu_thread(void *arg)
         buf[n < sizeof(buf) ? n : sizeof(buf) - 1] = 0;
         log_debug("vcpu%u exits:%s", v->id, buf);
     }
+done:
     vcpu_set_where(v, VCPU_DONE);
     pthread_mutex_lock(&vm->lock);
     vm->running--;

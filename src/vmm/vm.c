@@ -71,6 +71,14 @@ static int vm_alloc(struct vm **out, const struct vm_config *cfg, bool validate,
     r = validate ? config_validate(&vm->cfg, 0, config_host_memory(), err, errlen) : 0;
     if (r < 0)
         goto fail;
+    if (!vm->cfg.no_seccomp) {
+        r = seccomp_prog_build(&vm->seccomp_vcpu, SECCOMP_VCPU, vm->cfg.seccomp_file, err, errlen);
+        if (r == 0)
+            r = seccomp_prog_build(&vm->seccomp_evloop, SECCOMP_EVLOOP, vm->cfg.seccomp_file, err,
+                                   errlen);
+        if (r < 0)
+            goto fail;
+    }
     const char *dev = vm->cfg.hv_device ? vm->cfg.hv_device : "/dev/kvm";
     r = hostcheck_open(dev, &vm->hv, err, errlen);
     if (r < 0)
@@ -133,6 +141,11 @@ static void *loop_thread(void *arg)
 {
     struct vm *vm = arg;
     pthread_setname_np(pthread_self(), "arcvm-evloop");
+    char err[256];
+    if (seccomp_prog_apply(&vm->seccomp_evloop, SECCOMP_EVLOOP, err, sizeof(err)) < 0) {
+        vm_request_stop(vm, VM_EXIT_ERROR, "event loop: %s", err);
+        return NULL;
+    }
     evloop_run(&vm->loop);
     return NULL;
 }
@@ -519,6 +532,8 @@ void vm_destroy(struct vm *vm)
     if (vm->state_fd >= 0)
         close(vm->state_fd);
     config_release(&vm->cfg);
+    seccomp_prog_release(&vm->seccomp_vcpu);
+    seccomp_prog_release(&vm->seccomp_evloop);
     pthread_mutex_destroy(&vm->lock);
     pthread_cond_destroy(&vm->cond);
     free(vm);

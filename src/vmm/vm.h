@@ -18,6 +18,7 @@
 #include "vmm/config.h"
 #include "base/console.h"
 #include "vmm/devices.h"
+#include "vmm/seccomp.h"
 #include "base/evloop.h"
 #include "base/guest_mem.h"
 #include "vmm/state.h"
@@ -101,6 +102,9 @@ struct vm {
     unsigned nvcpus;
     struct vcpu *vcpus;
     int kick_signal;      /* signal that interrupts a vCPU in the guest */
+    /* Filters the vCPU and event-loop threads install first (empty with
+     * cfg.no_seccomp). */
+    struct seccomp_prog seccomp_vcpu, seccomp_evloop;
 
     _Atomic bool attention; /* vCPUs must look at state/pause before entering */
     pthread_mutex_t lock; /* state, exit, pause fields below */

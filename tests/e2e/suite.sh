@@ -51,6 +51,37 @@ section_refusals() {
     not_ok "setpriv (util-linux) missing: cannot test the permission error"
   fi
   expect_refusal "a kernel that needs more memory than given" "give at least --memory" --kernel "$KERNEL" --memory 64M
+  expect_refusal "a missing seccomp filter file" "cannot open the seccomp filter file" --kernel "$KERNEL" --seccomp-filter /nonexistent/filter.bpf
+  # Seccomp: a filter set in Firecracker's compiled format whose vCPU
+  # program traps ioctl (so the first KVM_RUN) and allows the rest: arcvm
+  # dies of SIGSYS after one line naming the thread and the call.
+  fc_filters "$E2E_TMP/trap-ioctl.bpf" 16
+  timeout 120 "$ARCVM" run --kernel "$KERNEL" --initrd "$INITRD" --memory 128M \
+    --seccomp-filter "$E2E_TMP/trap-ioctl.bpf" </dev/null >/dev/null 2>"$E2E_TMP/sigsys.err"
+  rc=$?
+  check "a forbidden call on a vCPU kills arcvm with SIGSYS (rc $rc) after one line: $(grep seccomp "$E2E_TMP/sigsys.err")" \
+    sh -c "[ $rc -eq 159 ] && grep -q 'thread vcpu0 (vcpu filter) made the forbidden system call ioctl (16)' '$E2E_TMP/sigsys.err' && [ \$(grep -c seccomp '$E2E_TMP/sigsys.err') -eq 1 ]"
+}
+
+# fc_filters FILE NR: a filter file as Firecracker's seccompiler-bin writes
+# it (bincode: u64 count, then u64 name length, name, u64 instruction count,
+# 8-byte instructions): "vmm" and "api" allow everything, "vcpu" traps
+# system call NR and allows the rest.
+fc_filters() {
+  local le
+  le() { local v=$1 n=$2 i out=''; for ((i = 0; i < n; i++)); do
+      out+=$(printf '\\x%02x' $(( (v >> (8 * i)) & 255 ))); done; printf "$out"; }
+  ins() { le "$1" 2; le "$2" 1; le "$3" 1; le "$4" 4; }
+  { le 3 8
+    for name in vmm api; do
+      le 3 8; printf '%s' "$name"; le 1 8; ins 6 0 0 $((0x7fff0000))
+    done
+    le 4 8; printf vcpu; le 4 8
+    ins $((0x20)) 0 0 0          # load the call number
+    ins $((0x15)) 0 1 "$2"       # equal to NR?
+    ins 6 0 0 $((0x30000))       # yes: trap
+    ins 6 0 0 $((0x7fff0000))    # no: allow
+  } >"$1"
 }
 
 # ---- guests that crash: named reason, RIP, registers, status 3; the vCPU
@@ -403,6 +434,14 @@ section_firecracker() {
   check "starting twice is refused with 400" status_is 400 PUT /actions '{"action_type": "InstanceStart"}'
   if fc_expect 'ARCVM-GUEST-READY cpus=2 ' 240; then
     ok "the API-configured guest boots to init with 2 vCPUs"
+    # Every thread that takes untrusted input runs under its seccomp filter
+    # (status 2): the API thread from its start, the main thread since the
+    # boot, the event loop, each vCPU.
+    threads=$(for t in /proc/$pid/task/*; do
+        c=$(cat "$t/comm"); case $c in arcvm|fc_api|arcvm-evloop|vcpu[0-9]*) ;; *) continue;; esac
+        printf '%s=%s ' "$c" "$(awk '/^Seccomp:/ {print $2}' "$t/status")"; done)
+    check "every VMM thread runs under a seccomp filter: $threads" \
+      sh -c "[ \$(echo '$threads' | tr ' ' '\n' | grep -c '=2\$') -eq 5 ] && ! echo '$threads' | tr ' ' '\n' | grep -q '=[01]\$'"
     printf '%s\n' 'echo ROOT-$(awk "\$2 == \"/\" {print \$1, \$3}" /proc/mounts | tail -1 | tr " " :) SER-$(cat /sys/block/vda/serial)' >&$fd
     check "its root is the API's drive (serial = drive_id)" fc_expect '^ROOT-/dev/vda:ext4 SER-rootfs$' 30
     check "GET / says Running" sh -c "[ \"\$(curl -s --unix-socket '$T/api.sock' http://localhost/)\" != '' ] && curl -s --unix-socket '$T/api.sock' http://localhost/ | grep -q '\"state\":\"Running\"'"
@@ -864,7 +903,8 @@ snapshot_diff_chain() {
     status_is 204 PUT /machine-config '{"vcpu_count": 2, "mem_size_mib": 256, "track_dirty_pages": true}'
   api PUT /actions '{"action_type": "InstanceStart"}' >/dev/null
   if ! hear 'ARCVM-GUEST-READY' 240; then
-    not_ok "boot for the Diff chain"; kill -9 $pid; wait $pid 2>/dev/null; exec {fd}>&-; return
+    not_ok "boot for the Diff chain"; tail -3 "$D/err" | sed 's/^/     /'
+    kill -9 $pid; wait $pid 2>/dev/null; exec {fd}>&-; return
   fi
   # The shell keeps /dev/vda open: Linux drops a block device's page cache
   # at its last close, and this test needs that cache to live on.
