@@ -15,7 +15,7 @@ set -euo pipefail
 # .ci/pristine-root.sh proves this list complete on a minimal Debian root.
 PKGS=(
   build-essential pkg-config meson ninja-build libcmocka-dev liburing-dev
-  libevent-dev libjansson-dev libslirp-dev libglib2.0-dev liblzma-dev zlib1g-dev
+  libevent-dev libjansson-dev libslirp-dev libglib2.0-dev liblzma-dev zlib1g-dev libseccomp-dev
   clang libclang-rt-14-dev
   qemu-system-x86 linux-image-amd64 busybox-static cpio kmod xz-utils
   acpica-tools e2fsprogs util-linux curl iproute2 iperf3 jq
