@@ -8,7 +8,7 @@ set -euo pipefail
 # JSON for the Firecracker-compatible API), libslirp (rootless user-mode
 # networking; its slirp.pc requires glib-2.0, whose -dev package Debian's
 # libslirp-dev does not pull in), clang + compiler-rt (sanitizers,
-# libFuzzer). Tests: QEMU (nested-KVM harness and the benchmark baseline),
+# libFuzzer), libseccomp (per-thread system call filters). Tests: QEMU (nested-KVM harness and the benchmark baseline),
 # the stock Debian kernel, busybox (guest images), cpio/kmod (image builder),
 # acpica-tools (iasl checks the generated ACPI tables), e2fsprogs, jq (reads
 # the JSON of the API and of `arcvm check --json`), iperf3 (bench/net.sh).
