@@ -7,7 +7,7 @@ set -uo pipefail
 cd "$(dirname "$0")/../.."
 # The sections, in order; `suite.sh --list` prints them (run.sh resumes a
 # run whose outer guest died from the section it died in).
-SECTIONS="refusals check crash library terminal bzimage pvh disks firecracker balloon vsock snapshot net"
+SECTIONS="refusals check crash library terminal bzimage pvh disks firecracker jailer balloon vsock snapshot net"
 if [ "${1:-}" = --list ]; then echo "$SECTIONS"; exit 0; fi
 . tests/e2e/lib.sh
 trap vm_cleanup EXIT
@@ -530,6 +530,48 @@ JSON
   "$ARCVM" --no-api --config-file "$T/bad.json" </dev/null >/dev/null 2>"$T/err3"; rc=$?
   check "a bad config file is refused with one line and a nonzero status (rc $rc)" \
     [ $rc -ne 0 -a "$(wc -l <"$T/err3")" -eq 1 ]
+}
+
+# ---- a guest booted through arcvm-jailer, as an orchestrator boots Firecracker ----
+section_jailer() {
+  local T="$E2E_TMP/jail" JAILER=${JAILER:-$PWD/build/arcvm-jailer} id=e2e-jail pid rc vmm
+  local root="$T/base/arcvm/$id/root" sock api_ ok_=1
+  mkdir -p "$T"
+  if readelf -l "$ARCVM" | grep -q INTERP; then
+    not_ok "the jailer needs a static arcvm; $ARCVM is dynamic"; return
+  fi
+  # Unprivileged: nobody; no cgroup (tests/jailer.sh covers cgroups).
+  "$JAILER" --id "$id" --exec-file "$ARCVM" --uid 65534 --gid 65534 \
+    --chroot-base-dir "$T/base" </dev/null >"$T/out" 2>"$T/err" &
+  pid=$!
+  sock="$root/run/firecracker.socket"
+  for _ in $(seq 200); do [ -S "$sock" ] && break; sleep 0.05; done
+  check "arcvm-jailer starts arcvm with its API socket in the jail" [ -S "$sock" ]
+  # As with Firecracker: the orchestrator puts the guest's files in the jail
+  # and names them by their paths inside it.
+  cp "$KERNEL" "$root/vmlinuz"; cp "$INITRD" "$root/initrd"
+  chown 65534:65534 "$root/vmlinuz" "$root/initrd"
+  api_() { curl -s --unix-socket "$sock" -o "$T/resp" -w '%{http_code}' -X "$1" \
+             "http://localhost$2" -H 'Content-Type: application/json' -d "$3"; }
+  check "PUT /boot-source with paths inside the jail" [ "$(api_ PUT /boot-source \
+    '{"kernel_image_path": "/vmlinuz", "initrd_path": "/initrd", "boot_args": "console=ttyS0 reboot=k panic=1 pci=off quiet arcvm.mode=demo"}')" = 204 ]
+  check "PUT /machine-config" [ "$(api_ PUT /machine-config '{"vcpu_count": 2, "mem_size_mib": 192}')" = 204 ]
+  check "InstanceStart" [ "$(api_ PUT /actions '{"action_type": "InstanceStart"}')" = 204 ]
+  vmm=$pid # the jailer execs arcvm in its place (no --new-pid-ns)
+  if [ -r "/proc/$vmm/status" ]; then
+    # Its root (pivot_root in its own mount namespace) is the jail's
+    # directory: the same inode.
+    local who; who="uid $(awk '/^Uid:/ {print $2}' "/proc/$vmm/status"), root inode $(stat -L -c %i "/proc/$vmm/root") (jail $(stat -c %i "$root")), seccomp $(awk '/^Seccomp:/ {print $2}' "/proc/$vmm/status")"
+    check "the jailed VMM runs as nobody, in the jail, with seccomp on: $who" \
+      sh -c "grep -q '^Uid:\s*65534\s' /proc/$vmm/status && [ \$(stat -L -c %d:%i /proc/$vmm/root) = \$(stat -c %d:%i '$root') ] && grep -q '^Seccomp:\s*2' /proc/$vmm/status"
+  else
+    not_ok "the jailed VMM is gone before it could be inspected: $(tail -2 "$T/err")"
+  fi
+  for _ in $(seq 1500); do kill -0 $pid 2>/dev/null || break; sleep 0.2; done
+  kill -9 $pid 2>/dev/null; wait $pid; rc=$?
+  check "the guest booted in the jail with 2 vCPUs and powered off; arcvm exits 0 (rc $rc)" \
+    sh -c "[ $rc -eq 0 ] && grep -aq '^cpus:    2' '$T/out'"
+  rm -rf "$T/base"
 }
 
 # ---- balloon: inflate returns memory to the host, deflate gives it back ----
