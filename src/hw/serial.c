@@ -226,17 +226,14 @@ static void serial_write(void *opaque, uint64_t off, const uint8_t *data, uint32
 
 const struct bus_ops serial_ops = {.read = serial_read, .write = serial_write};
 
+/* The eight register bytes a snapshot holds, in this order. */
+enum { ST_IER, ST_LCR, ST_MCR, ST_LSR, ST_MSR, ST_SCR, ST_DLL, ST_DLM, ST_REGS };
+
 void serial_save(struct serial *s, struct snap_w *w)
 {
     pthread_mutex_lock(&s->lock);
-    snap_put_u8(w, s->ier);
-    snap_put_u8(w, s->lcr);
-    snap_put_u8(w, s->mcr);
-    snap_put_u8(w, s->lsr);
-    snap_put_u8(w, s->msr);
-    snap_put_u8(w, s->scr);
-    snap_put_u8(w, s->dll);
-    snap_put_u8(w, s->dlm);
+    const uint8_t regs[ST_REGS] = {s->ier, s->lcr, s->mcr, s->lsr, s->msr, s->scr, s->dll, s->dlm};
+    snap_put(w, regs, sizeof(regs));
     snap_put_u8(w, s->fifo_enabled);
     snap_put_u8(w, s->thre_pending);
     /* The FIFO oldest byte first: the ring's head position is not state. */
@@ -248,7 +245,7 @@ void serial_save(struct serial *s, struct snap_w *w)
 
 /* What serial_load() reads, checked before anything is applied. */
 struct serial_state {
-    uint8_t ier, lcr, mcr, lsr, msr, scr, dll, dlm;
+    uint8_t reg[ST_REGS];
     bool fifo_enabled, thre_pending;
     uint16_t rx_len;
     uint8_t rx[SERIAL_RX_SIZE];
@@ -256,14 +253,7 @@ struct serial_state {
 
 static int serial_read_state(struct snap_r *r, struct serial_state *st)
 {
-    st->ier = snap_get_u8(r);
-    st->lcr = snap_get_u8(r);
-    st->mcr = snap_get_u8(r);
-    st->lsr = snap_get_u8(r);
-    st->msr = snap_get_u8(r);
-    st->scr = snap_get_u8(r);
-    st->dll = snap_get_u8(r);
-    st->dlm = snap_get_u8(r);
+    snap_get(r, st->reg, sizeof(st->reg));
     st->fifo_enabled = snap_get_bool(r);
     st->thre_pending = snap_get_bool(r);
     st->rx_len = snap_get_u16(r);
@@ -277,8 +267,8 @@ static int serial_read_state(struct snap_r *r, struct serial_state *st)
      * is "transmitter empty" plus "data ready" exactly when bytes wait,
      * MSR a cable with the other side ready. */
     uint8_t lsr = LSR_THRE | LSR_TEMT | (st->rx_len ? LSR_DR : 0);
-    if ((st->ier & ~IER_MASK) || (st->mcr & ~MCR_MASK) || st->lsr != lsr ||
-        st->msr != (MSR_DCD | MSR_DSR | MSR_CTS))
+    if ((st->reg[ST_IER] & ~IER_MASK) || (st->reg[ST_MCR] & ~MCR_MASK) || st->reg[ST_LSR] != lsr ||
+        st->reg[ST_MSR] != (MSR_DCD | MSR_DSR | MSR_CTS))
         return -EPROTO;
     return 0;
 }
@@ -290,14 +280,9 @@ int serial_load(struct serial *s, struct snap_r *r)
     if (e < 0)
         return e;
     pthread_mutex_lock(&s->lock);
-    s->ier = st.ier;
-    s->lcr = st.lcr;
-    s->mcr = st.mcr;
-    s->lsr = st.lsr;
-    s->msr = st.msr;
-    s->scr = st.scr;
-    s->dll = st.dll;
-    s->dlm = st.dlm;
+    s->ier = st.reg[ST_IER], s->lcr = st.reg[ST_LCR], s->mcr = st.reg[ST_MCR];
+    s->lsr = st.reg[ST_LSR], s->msr = st.reg[ST_MSR], s->scr = st.reg[ST_SCR];
+    s->dll = st.reg[ST_DLL], s->dlm = st.reg[ST_DLM];
     s->fifo_enabled = st.fifo_enabled;
     s->thre_pending = st.thre_pending;
     memcpy(s->rx, st.rx, st.rx_len);
