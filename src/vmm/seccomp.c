@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/filter.h>
+#include <linux/fs.h>
 #include <linux/if_tun.h>
 #include <linux/kvm.h>
 #include <linux/seccomp.h>
@@ -147,9 +148,11 @@ static const struct rule vmm_rules[] = {
     EQ(fcntl, 1, F_OFD_SETLK),          /* a drive's image lock */
     EQ(fcntl, 1, F_OFD_GETLK),          /* the same */
     ANY(io_uring_enter),                /* virtio-blk drains before a snapshot */
-    ANY(io_uring_register),             /* a disk's ring at teardown */
+    ANY(io_uring_register),             /* a disk's ring: set up (drive swap), torn down */
+    ANY(io_uring_setup),                /* a swapped drive's new ring */
     ANY(getrandom),                     /* a new VM generation ID */
     ANY(exit_group),                    /* the process ends */
+    EQ(ioctl, 1, BLKGETSIZE64),         /* a swapped drive on a block device: its size */
     EQ(ioctl, 1, TCGETS),               /* the terminal, restored at exit */
     EQ(ioctl, 1, TCSETS),               /* the same */
     EQ(ioctl, 1, KVM_CHECK_EXTENSION),  /* snapshot: which state parts exist */
