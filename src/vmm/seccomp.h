@@ -44,6 +44,11 @@ int seccomp_prog_apply(const struct seccomp_prog *p, enum seccomp_kind kind, cha
 /* Build and apply in one go (threads that install their own filter once). */
 int seccomp_thread(enum seccomp_kind kind, const char *file, char *err, size_t errlen);
 
+/* False in a sanitizer build (ASan, TSan): their runtimes make system calls
+ * of their own (sigaltstack, ptrace, /proc reads) that no list here can
+ * predict, so seccomp_prog_apply() installs nothing there. */
+bool seccomp_enforced(void);
+
 const char *seccomp_kind_name(enum seccomp_kind kind);
 /* Distinct system calls the built-in filter of @kind allows (docs, tests). */
 unsigned seccomp_builtin_syscalls(enum seccomp_kind kind);

@@ -60,7 +60,8 @@ static void put_prog(struct fcfile *f, const char *name, const struct sock_filte
     memcpy(f->buf + f->n, name, strlen(name));
     f->n += strlen(name);
     put_u64(f, n);
-    memcpy(f->buf + f->n, ins, n * sizeof(*ins));
+    if (n)
+        memcpy(f->buf + f->n, ins, n * sizeof(*ins));
     f->n += n * sizeof(*ins);
 }
 
@@ -145,6 +146,12 @@ static void test_custom_file(void **state)
  * thread and the call on the log descriptor. */
 static void expect_sigsys(enum seccomp_kind kind, const char *file, const char *call)
 {
+    if (!seccomp_enforced()) {
+        /* The plain unit build runs this; sanitizer runtimes make calls of
+         * their own, so filters are off in their builds. */
+        print_message("sanitizer build: filters are not installed, not checked here\n");
+        skip();
+    }
     int pfd[2];
     assert_int_equal(pipe(pfd), 0);
     pid_t pid = fork();
