@@ -935,9 +935,29 @@ static void test_swap_image(void **state)
     assert_int_equal(c->h.config_irqs, irqs);
     assert_int_equal(first_byte(c, 0), pattern(0));
 
-    /* The swap: new size in config space, a configuration interrupt, the
-     * new content; writes land in the new file only. */
+    /* The swap, right after the driver queued reads: they complete with
+     * the old image's data. (Page-cache reads finish while they are
+     * submitted, so none is left in flight here for the drain; the e2e
+     * section durability swaps under O_DIRECT reads.) Then the new size in
+     * config space, a configuration interrupt, the new content; writes
+     * land in the new file only. */
+    uint16_t before = vh_used_idx(&c->h, 0);
+    uint64_t bufs[40];
+    for (unsigned i = 0; i < 40; i++) {
+        bufs[i] = vh_alloc(&c->h, 8192);
+        struct vh_seg s[] = {{hdr(c, VIRTIO_BLK_T_IN, 16u * i), 16, false},
+                             {bufs[i], 8192, true},
+                             {status_byte(c), 1, true}};
+        vh_post(&c->h, 0, s, 3);
+    }
+    vh_kick(&c->h, 0);
     assert_int_equal(virtio_blk_swap_image(d, other, err, sizeof(err)), 0);
+    assert_int_equal(vh_used_idx(&c->h, 0), (uint16_t)(before + 40));
+    uint8_t want[8192];
+    for (unsigned i = 0; i < 40; i++) {
+        fill_pattern(want, 16u * i * 512, sizeof(want));
+        assert_memory_equal(vh_ptr(&c->h, bufs[i]), want, sizeof(want));
+    }
     assert_int_equal(config_capacity(d), 2 * IMG_SECTORS);
     assert_int_equal(c->h.config_irqs, irqs + 1);
     assert_int_equal(d->config_generation, gen + 1);
