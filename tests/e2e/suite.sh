@@ -384,7 +384,10 @@ section_durability() {
     vm_send "$name" 'durability'
     if ! vm_expect "$name" '^KILL-NOW' 900; then
       not_ok "$what: the guest never reached KILL-NOW"; vm_report "$name" "durability stuck"
-      kill -9 "$pid"; vm_wait "$name" 10; return
+      kill -9 "$pid" 2>/dev/null; vm_wait "$name" 10
+      echo "     [$name] arcvm's status $VM_RC, its stderr and the host kernel's log:"
+      { vm_stderr "$name" | tail -n 5; dmesg | tail -n 10; } | sed 's/^/       | /'
+      return
     fi
     kill -9 "$pid"
     vm_wait "$name" 30
