@@ -398,8 +398,8 @@ section_durability() {
     # be wrong with the file system.
     e2fsck -E journal_only -y "$img" >"$T/$name.replay" 2>&1
     check "$what: after the journal replay e2fsck -fn finds the file system clean" \
-      e2fsck -fn "$img" >"$T/$name.fsck" 2>&1
-    tail -n 3 "$T/$name.fsck" | sed 's/^/     | /'
+      sh -c "e2fsck -fn '$img' >'$T/$name.fsck' 2>&1"
+    tail -n 1 "$T/$name.fsck" | sed 's/^/     | /'
     local known flushed got n=0 bad=0 line i md5
     known=$(vm_grep "$name" '^KNOWN-' | cut -d- -f2)
     flushed=$(vm_grep "$name" '^FLUSHED-' | cut -d- -f2)
@@ -412,10 +412,12 @@ section_durability() {
     check "$what: the 4 MiB file synced before the kill is intact (sha256 ${got:0:16}...)" \
       [ -n "$known" -a "$got" = "$known" ]
     got=$(sha256sum <"$T/$name.flushed" 2>/dev/null | cut -c1-64)
-    check "$what: fio's 16 MiB, fsynced before the kill, verify (crc32c headers and sha256)" \
-      sh -c "[ -n '$flushed' ] && [ '$got' = '$flushed' ] &&
-             '$fio' --name=flushed --filename='$T/$name.flushed' --rw=write --bs=64k --size=16M \
-               --ioengine=psync --verify=crc32c --verify_only --output='$T/$name.verify'"
+    check "$what: fio's 16 MiB, fsynced before the kill, are intact (sha256 ${got:0:16}..., the guest's ${flushed:0:16}...)" \
+      [ -n "$flushed" -a "$got" = "$flushed" ]
+    check "$what: and pass fio --verify_only (crc32c headers)" \
+      "$fio" --name=flushed --filename="$T/$name.flushed" --rw=write --bs=64k --size=16M \
+        --ioengine=psync --verify=crc32c --verify_only --output="$T/$name.verify"
+    grep -aiE 'verify|err=' "$T/$name.verify" 2>/dev/null | head -n 3 | sed 's/^/     | /'
     while read -r line; do
       i=$(echo "$line" | cut -d- -f2); md5=$(echo "$line" | cut -d- -f3)
       n=$((n + 1))
@@ -423,6 +425,7 @@ section_durability() {
     done < <(tr -d '\r' <"$out" | grep -aE '^SYNCED-[0-9]+-[0-9a-f]{32}$')
     check "$what: every file the guest reported fsynced is intact ($n reported, $bad lost or wrong)" \
       [ $n -ge 5 -a $bad -eq 0 ]
+    [ $n -ge 5 ] || tr -d '\r' <"$out" | grep -a -A1 -E 'SYNCED|FLUSHED' | head -n 20 | sed 's/^/     > /'
   }
 
   # 1. Firecracker's API, io_uring: first a drive's backing file swapped

@@ -14,6 +14,9 @@
 # and flushes are in flight when arcvm dies. After SYNCED-5 it prints
 # WRITERS-<fio processes> and KILL-NOW, and writes on.
 set -e
+# Kernel messages (a slow disk's hung-task warnings) must not split the
+# marker lines on the console.
+dmesg -n 1
 fio_common="--ioengine=psync --output=/dev/null"
 dd if=/dev/urandom of=/known.bin bs=1M count=4 2>/dev/null
 sync
