@@ -17,7 +17,9 @@ set -e
 # Kernel messages (a slow disk's hung-task warnings) must not split the
 # marker lines on the console.
 dmesg -n 1
-fio_common="--ioengine=psync --output=/dev/null"
+# --eta=never: its status line goes to the console (a tty) and would
+# share lines with the markers.
+fio_common="--ioengine=psync --output=/dev/null --eta=never"
 dd if=/dev/urandom of=/known.bin bs=1M count=4 2>/dev/null
 sync
 echo "KNOWN-$(sha256sum </known.bin | cut -c1-64)"
