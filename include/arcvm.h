@@ -290,6 +290,17 @@ struct arcvm_rate_limiter {
  * -ENOENT for no such disk, -EINVAL for a bucket without a refill time. */
 int arcvm_set_disk_rate_limiter(arcvm *vm, const char *disk_id,
                                 const struct arcvm_rate_limiter *rl);
+/* Back the disk with id @disk_id by the raw image @path instead
+ * (Firecracker's PATCH /drives path_on_host). Before the start it only
+ * changes the configuration. On a running VM the image is opened now
+ * (read-only if the disk is) and locked; requests in flight finish on the
+ * old image, then the disk's capacity becomes the new image's size and the
+ * guest gets a configuration-change interrupt. @path may be the current
+ * image, to show the guest a size the host changed. The path that
+ * arcvm_get_config() returned for this disk is freed. 0, or -errno with
+ * the old image still in use: -ENOENT for no such disk, the open's error
+ * (-ENOENT, -EACCES, -EBUSY for an image another process locks, ...). */
+int arcvm_update_disk_path(arcvm *vm, const char *disk_id, const char *path);
 /* Limit the entropy device (arcvm_set_rng()), before the start. */
 int arcvm_set_rng_rate_limiter(arcvm *vm, const struct arcvm_rate_limiter *rl);
 /* The same for each direction of the NIC with id @iface_id (its "id=" in
@@ -362,7 +373,8 @@ int arcvm_snapshot_load(arcvm *vm, const struct arcvm_snapshot_load *params);
 int arcvm_snapshot_version(const char *path, unsigned *version, char *err, size_t errlen);
 
 /* The machine a VM runs (after start or load): for a restored VM, what the
- * snapshot brought. Strings belong to @vm and live as long as it does. */
+ * snapshot brought. Strings belong to @vm and live as long as it does (a
+ * disk's path until arcvm_update_disk_path() changes it). */
 #define ARCVM_MAX_DISKS 8
 #define ARCVM_MAX_NETS 4
 struct arcvm_config {

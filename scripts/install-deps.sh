@@ -11,14 +11,16 @@ set -euo pipefail
 # libFuzzer), libseccomp (per-thread system call filters). Tests: QEMU (nested-KVM harness and the benchmark baseline),
 # the stock Debian kernel, busybox (guest images), cpio/kmod (image builder),
 # acpica-tools (iasl checks the generated ACPI tables), e2fsprogs, jq (reads
-# the JSON of the API and of `arcvm check --json`), iperf3 (bench/net.sh).
+# the JSON of the API and of `arcvm check --json`), iperf3 (bench/net.sh),
+# fio (the e2e durability section writes and verifies with it, in the guest
+# and on the host).
 # .ci/pristine-root.sh proves this list complete on a minimal Debian root.
 PKGS=(
   build-essential pkg-config meson ninja-build libcmocka-dev liburing-dev
   libevent-dev libjansson-dev libslirp-dev libglib2.0-dev liblzma-dev zlib1g-dev libseccomp-dev
   clang libclang-rt-14-dev
   qemu-system-x86 linux-image-amd64 busybox-static cpio kmod xz-utils
-  acpica-tools e2fsprogs util-linux curl iproute2 iperf3 jq
+  acpica-tools e2fsprogs util-linux curl iproute2 iperf3 jq fio
 )
 
 missing=()

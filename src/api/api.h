@@ -52,6 +52,8 @@ struct api_vm_ops {
     /* PATCH /drives/{id} rate_limiter; NULL: refused with 400. */
     int (*disk_rate_limiter)(void *ctx, arcvm *vm, const char *disk_id,
                              const struct arcvm_rate_limiter *rl);
+    /* PATCH /drives/{id} path_on_host; NULL: refused with 400. */
+    int (*disk_path)(void *ctx, arcvm *vm, const char *disk_id, const char *path);
     /* PATCH /network-interfaces/{id}; NULL: refused with 400. */
     int (*net_rate_limiters)(void *ctx, arcvm *vm, const char *iface_id,
                              const struct arcvm_rate_limiter *rx,

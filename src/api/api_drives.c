@@ -185,26 +185,48 @@ void api_drive_put(struct api *a, const char *id, const json_t *b, struct api_re
     api_ok(r);
 }
 
-/* After boot: a new rate limiter takes effect at once. A new path_on_host
- * (Firecracker swaps the backing file) is not supported yet. */
+/* After boot (Firecracker's semantics): a new path_on_host swaps the
+ * backing file, read-only as the drive is; the guest sees the new size at
+ * once. A new rate limiter takes effect at once. The path goes first, so a
+ * refused path changes nothing. */
 void api_drive_patch(struct api *a, const char *id, const json_t *b, struct api_reply *r)
 {
     int pos = drive_find(a, id);
     if (!api_id_known(a, r, "drive", id, pos >= 0))
         return;
-    if (api_json_has(b, "path_on_host")) {
-        api_fault(a, r, 400, "Drive '%s': changing path_on_host after boot is not supported by "
-                             "arcvm yet.", id);
-        return;
+    char serial[21];
+    snprintf(serial, sizeof(serial), "%s", id); /* the disk id the library knows */
+    const char *path = api_json_str(b, "path_on_host");
+    if (path) {
+        if (strchr(path, ',')) {
+            api_fault(a, r, 400, "Drive '%s': arcvm cannot use a path_on_host that contains ','.",
+                      id);
+            return;
+        }
+        int err = api_can_open(path, a->drives[pos].ro ? O_RDONLY : O_RDWR);
+        if (err < 0) {
+            api_fault(a, r, 400, "Drive '%s': cannot open block device. Invalid permission/path: "
+                                 "%s (%s)", id, strerror(-err), path);
+            return;
+        }
+        if (!a->ops->disk_path || a->ops->disk_path(a->opt.vm_ops_ctx, a->vm, serial, path) < 0) {
+            api_fault(a, r, 400, "Drive '%s': %s", id,
+                      a->ops->disk_path ? a->ops->last_error(a->opt.vm_ops_ctx, a->vm)
+                                        : "the backing file cannot be changed on this VM");
+            return;
+        }
+        char *copy = strdup(path);
+        if (copy) { /* else GET /vm/config keeps showing the old path */
+            free(a->drives[pos].path);
+            a->drives[pos].path = copy;
+        }
     }
     if (!api_json_has(b, "rate_limiter")) {
-        api_ok(r); /* nothing to change */
+        api_ok(r);
         return;
     }
     struct arcvm_rate_limiter rl;
     api_json_rate_limiter(json_object_get(b, "rate_limiter"), &rl);
-    char serial[21];
-    snprintf(serial, sizeof(serial), "%s", id); /* the disk id the library knows */
     if (!a->ops->disk_rate_limiter ||
         a->ops->disk_rate_limiter(a->opt.vm_ops_ctx, a->vm, serial, &rl) < 0) {
         api_fault(a, r, 400, "Drive '%s': %s", id,

@@ -101,6 +101,12 @@ static int lib_disk_rate_limiter(void *c, arcvm *vm, const char *id,
     return arcvm_set_disk_rate_limiter(vm, id, rl);
 }
 
+static int lib_disk_path(void *c, arcvm *vm, const char *id, const char *path)
+{
+    (void)c;
+    return arcvm_update_disk_path(vm, id, path);
+}
+
 const struct api_vm_ops api_vm_lib_ops = {
     .start = lib_start,
     .pause = lib_pause,
@@ -117,6 +123,7 @@ const struct api_vm_ops api_vm_lib_ops = {
     .snapshot_load = lib_snapshot_load,
     .get_config = lib_get_config,
     .disk_rate_limiter = lib_disk_rate_limiter,
+    .disk_path = lib_disk_path,
     .net_rate_limiters = lib_net_rate_limiters,
 };
 

@@ -135,8 +135,24 @@ int disk_uring_probe(void)
 #endif
 }
 
-int disk_open_engine(struct disk *d, const char *path, bool readonly, bool sync, char *err,
-                     size_t errlen)
+/* Take (or with F_UNLCK drop) the OFD lock of image @fd: @type is F_RDLCK,
+ * F_WRLCK or F_UNLCK. 0 or -errno. */
+static int image_lock(int fd, short type)
+{
+    /* An open-file-description lock is tied to this open, not to the
+     * process, so it also catches a second open inside the same process
+     * (two VMs of one library user). Readers share, a writer excludes. */
+    struct flock fl;
+    memset(&fl, 0, sizeof(fl));
+    fl.l_type = type;
+    fl.l_whence = SEEK_SET; /* l_start = l_len = 0: the whole file */
+    return fcntl(fd, F_OFD_SETLK, &fl) < 0 ? -errno : 0;
+}
+
+/* disk_open_engine(), with the completion eventfd @efd when it is >= 0
+ * (it stays the caller's if this fails) instead of a new one. */
+static int open_image(struct disk *d, const char *path, bool readonly, bool sync, int efd,
+                      char *err, size_t errlen)
 {
     memset(d, 0, sizeof(*d));
     d->fd = d->efd = -1;
@@ -172,15 +188,9 @@ int disk_open_engine(struct disk *d, const char *path, bool readonly, bool sync,
         r = fail(err, errlen, 0, "disk image %s is not a regular file or block device", path);
         goto out;
     }
-    /* An open-file-description lock is tied to this open, not to the
-     * process, so it also catches a second open inside the same process
-     * (two VMs of one library user). Readers share, a writer excludes. */
-    struct flock fl;
-    memset(&fl, 0, sizeof(fl));
-    fl.l_type = readonly ? F_RDLCK : F_WRLCK;
-    fl.l_whence = SEEK_SET; /* l_start = l_len = 0: the whole file */
-    if (fcntl(fd, F_OFD_SETLK, &fl) < 0) {
-        int e = errno;
+    r = image_lock(fd, readonly ? F_RDLCK : F_WRLCK);
+    if (r < 0) {
+        int e = -r;
         if (e == EAGAIN || e == EACCES) {
             (void)fail(err, errlen, 0,
                        readonly ? "disk image %s is in use by another process (it is open "
@@ -198,7 +208,7 @@ int disk_open_engine(struct disk *d, const char *path, bool readonly, bool sync,
         /* File systems without locks (some network ones): go on, unprotected. */
         log_warn("disk: cannot lock %s (%s); concurrent use is not prevented", path, strerror(e));
     }
-    d->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    d->efd = efd >= 0 ? efd : eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (d->efd < 0) {
         r = fail(err, errlen, errno, "cannot create an eventfd for disk image %s", path);
         goto out;
@@ -226,8 +236,42 @@ int disk_open_engine(struct disk *d, const char *path, bool readonly, bool sync,
 #endif
     return 0;
 out:
+    if (efd >= 0 && d->efd == efd)
+        d->efd = -1; /* the caller's */
     disk_close(d);
     return r;
+}
+
+int disk_open_engine(struct disk *d, const char *path, bool readonly, bool sync, char *err,
+                     size_t errlen)
+{
+    return open_image(d, path, readonly, sync, -1, err, errlen);
+}
+
+int disk_reopen(struct disk *d, const char *path, char *err, size_t errlen)
+{
+    if (disk_inflight(d))
+        return fail(err, errlen, EBUSY, "cannot change the image of a disk with I/O in flight");
+    /* The same file again (a rescan after it was resized on the host):
+     * our own lock would refuse the new open, so it passes over. */
+    struct stat now, st;
+    bool same = d->fd >= 0 && fstat(d->fd, &now) == 0 && stat(path, &st) == 0 &&
+                now.st_dev == st.st_dev && now.st_ino == st.st_ino;
+    short type = d->readonly ? F_RDLCK : F_WRLCK;
+    if (same)
+        (void)image_lock(d->fd, F_UNLCK);
+    struct disk nd;
+    int r = open_image(&nd, path, d->readonly, !disk_async(d), d->efd, err, errlen);
+    if (r < 0) {
+        if (same && image_lock(d->fd, type) < 0)
+            log_warn("disk: %s lost its lock while being reopened; concurrent use is not "
+                     "prevented", path);
+        return r;
+    }
+    d->efd = -1; /* nd's now: whoever watches it carries on */
+    disk_close(d);
+    *d = nd;
+    return 0;
 }
 
 int disk_open(struct disk *d, const char *path, bool readonly, char *err, size_t errlen)
@@ -284,11 +328,7 @@ void disk_close(struct disk *d)
     if (d->fd >= 0) {
         /* Unlock explicitly: the image is free for the next user now, not
          * when the last reference to the open file goes away. */
-        struct flock fl;
-        memset(&fl, 0, sizeof(fl));
-        fl.l_type = F_UNLCK;
-        fl.l_whence = SEEK_SET;
-        (void)fcntl(d->fd, F_OFD_SETLK, &fl);
+        (void)image_lock(d->fd, F_UNLCK);
         close(d->fd);
     }
     memset(d, 0, sizeof(*d));

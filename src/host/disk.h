@@ -66,7 +66,7 @@ struct disk {
     int fd; /* -1 when closed */
     bool readonly;
     bool blockdev;
-    uint64_t size; /* bytes, fixed at open */
+    uint64_t size; /* bytes, fixed at open (and disk_reopen()) */
     int efd;       /* completion eventfd, -1 when closed */
     struct disk_io *io;
 };
@@ -85,6 +85,14 @@ int disk_open(struct disk *d, const char *path, bool readonly, char *err, size_t
  * synchronous engine, false uses io_uring when it is available. */
 int disk_open_engine(struct disk *d, const char *path, bool readonly, bool sync, char *err,
                      size_t errlen);
+/* Put the image at @path in place of @d's, which must have no request in
+ * flight (drain first): opened in @d's mode (read-only or not) with @d's
+ * engine, locked as disk_open() does, and completing through @d's eventfd,
+ * so whoever watches it carries on. @path may name the image in use (a
+ * rescan after the host resized it): its lock passes to the new open. The
+ * size is the new file's. Returns 0 (the old image is closed and unlocked),
+ * or -errno with one user-facing sentence in @err and @d unchanged. */
+int disk_reopen(struct disk *d, const char *path, char *err, size_t errlen);
 /* Wait for every request in flight (dropping their completions), then close
  * the file (releasing the lock), the ring and the eventfd. Safe to call
  * again, and after a disk_open() that failed (which leaves @d closed). */

@@ -242,6 +242,15 @@ int arcvm_set_net_rate_limiters(arcvm *h, const char *iface_id,
     return r;
 }
 
+/* The position of the disk with id @id in @c, or c->ndisks. */
+static unsigned disk_index(const struct vm_config *c, const char *id)
+{
+    unsigned i = 0;
+    while (i < c->ndisks && !(c->disks[i].id && !strcmp(c->disks[i].id, id)))
+        i++;
+    return i;
+}
+
 int arcvm_set_disk_rate_limiter(arcvm *h, const char *disk_id,
                                 const struct arcvm_rate_limiter *rl)
 {
@@ -251,9 +260,7 @@ int arcvm_set_disk_rate_limiter(arcvm *h, const char *disk_id,
     pthread_mutex_lock(&h->lock);
     struct vm_config *cfg = h->vm ? NULL : &h->cfg;
     const struct vm_config *live = h->vm ? vm_get_config(h->vm) : &h->cfg;
-    unsigned i = 0;
-    while (i < live->ndisks && !(live->disks[i].id && !strcmp(live->disks[i].id, disk_id)))
-        i++;
+    unsigned i = disk_index(live, disk_id);
     int r = 0;
     if (i == live->ndisks)
         r = lib_fail(h, -ENOENT, "no disk with id '%s'", disk_id);
@@ -261,6 +268,31 @@ int arcvm_set_disk_rate_limiter(arcvm *h, const char *disk_id,
         cfg->disks[i].rl = c;
     else if ((r = vm_disk_set_rate_limiter(h->vm, i, &c)) < 0)
         lib_fail(h, r, "disk %s: changing its rate limiter failed: %s", disk_id, strerror(-r));
+    pthread_mutex_unlock(&h->lock);
+    return r;
+}
+
+int arcvm_update_disk_path(arcvm *h, const char *disk_id, const char *path)
+{
+    if (!disk_id || !path || !*path)
+        return lib_fail(h, -EINVAL, "a disk id and a non-empty image path are needed");
+    pthread_mutex_lock(&h->lock);
+    const struct vm_config *live = h->vm ? vm_get_config(h->vm) : &h->cfg;
+    unsigned i = disk_index(live, disk_id);
+    int r = 0;
+    char *copy;
+    if (i == live->ndisks) {
+        r = lib_fail(h, -ENOENT, "no disk with id '%s'", disk_id);
+    } else if (h->vm) {
+        char err[512];
+        if ((r = vm_disk_swap_image(h->vm, i, path, err, sizeof(err))) < 0)
+            lib_fail(h, r, "disk %s: %s", disk_id, err);
+    } else if (!(copy = strdup(path))) {
+        r = lib_fail(h, -ENOMEM, "out of memory");
+    } else {
+        free(h->cfg.disks[i].path);
+        h->cfg.disks[i].path = copy;
+    }
     pthread_mutex_unlock(&h->lock);
     return r;
 }

@@ -418,6 +418,52 @@ int virtio_blk_set_rate_limiter(struct virtio_device *d, const struct rate_limit
     return r;
 }
 
+/* Set the capacity the driver sees from the image's size. */
+static void blk_set_capacity(struct blk *b)
+{
+    b->capacity = b->disk.size / DISK_SECTOR; /* a partial last sector is not exposed */
+    b->cfg.capacity = htole64(b->capacity);
+}
+
+int virtio_blk_swap_image(struct virtio_device *d, const char *path, char *err, size_t errlen)
+{
+    if (!d || d->ops->device_id != VIRTIO_ID_BLOCK) {
+        snprintf(err, errlen, "not a virtio-blk device");
+        return -ENODEV;
+    }
+    struct blk *b = to_blk(d);
+    char *p = strdup(path);
+    if (!p) {
+        snprintf(err, errlen, "out of memory for disk image %s", path);
+        return -ENOMEM;
+    }
+    pthread_mutex_lock(&d->lock);
+    /* Requests in flight finish on the old image and reach the driver as
+     * usual; none starts meanwhile (queue_notify needs the lock). */
+    b->pushed = false;
+    disk_drain(&b->disk, blk_done, b);
+    if (b->pushed)
+        virtio_notify_used(d, 0);
+    uint64_t old = b->capacity;
+    int r = disk_reopen(&b->disk, p, err, errlen);
+    if (r == 0) {
+        free(b->path);
+        b->path = p;
+        p = NULL;
+        blk_set_capacity(b);
+        log_info("virtio-blk %s: %s image %s, %" PRIu64 " sectors (was %" PRIu64 ")", b->id_str,
+                 b->capacity == old ? "now on" : "resized, now on", b->path, b->capacity, old);
+        /* The driver rereads the capacity (Linux: virtblk_config_changed). */
+        virtio_notify_config(d);
+        /* Chains the driver queued while we drained, without a kick. */
+        if (virtio_device_live(d) && d->vq[0].ready)
+            d->transport->requeue(d, 0);
+    }
+    pthread_mutex_unlock(&d->lock);
+    free(p);
+    return r;
+}
+
 static void blk_notify(struct virtio_device *d, unsigned q)
 {
     if (q == 0)
@@ -552,9 +598,8 @@ struct virtio_device *virtio_blk_create(const struct guest_mem *mem, const struc
         features |= VIRTIO_BIT(VIRTIO_BLK_F_DISCARD) | VIRTIO_BIT(VIRTIO_BLK_F_WRITE_ZEROES);
     virtio_device_init(&b->vdev, &blk_ops, mem, features);
 
-    b->capacity = b->disk.size / DISK_SECTOR; /* a partial last sector is not exposed */
+    blk_set_capacity(b);
     struct virtio_blk_config *c = &b->cfg;
-    c->capacity = htole64(b->capacity);
     c->seg_max = htole32(VIRTIO_BLK_SEG_MAX);
     c->blk_size = htole32(DISK_SECTOR);
     c->num_queues = htole16(1);

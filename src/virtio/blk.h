@@ -121,4 +121,13 @@ struct virtio_device *virtio_blk_create(const struct guest_mem *mem, const struc
  * -ENODEV if @d is no virtio-blk, -EINVAL for bad limits. */
 int virtio_blk_set_rate_limiter(struct virtio_device *d, const struct rate_limiter_config *c);
 
+/* Firecracker's PATCH /drives/{id} path_on_host: back the running disk @d
+ * with the image at @path instead (opened read-only if the disk is, and
+ * locked). Requests in flight complete on the old image first; then the
+ * capacity becomes the new image's and the driver gets a configuration
+ * interrupt. @path may be the current image, to pick up a new size.
+ * Returns 0, or -errno with one user-facing sentence in @err and the old
+ * image still in use: -ENODEV if @d is no virtio-blk, else disk_reopen()'s. */
+int virtio_blk_swap_image(struct virtio_device *d, const char *path, char *err, size_t errlen);
+
 #endif

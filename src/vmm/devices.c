@@ -15,6 +15,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* Attach @dev, just built by its virtio_*_create() (NULL with errno set on
@@ -98,6 +99,28 @@ int vm_disk_set_rate_limiter(struct vm *vm, unsigned index, const struct rate_li
     if (index >= vm->cfg.ndisks || index >= vm->nvirtio)
         return -ENOENT;
     return virtio_blk_set_rate_limiter(vm->virtio[index].dev, c);
+}
+
+int vm_disk_swap_image(struct vm *vm, unsigned index, const char *path, char *err, size_t errlen)
+{
+    if (index >= vm->cfg.ndisks || index >= vm->nvirtio) {
+        snprintf(err, errlen, "no disk number %u", index);
+        return -ENOENT;
+    }
+    char *copy = strdup(path);
+    if (!copy) {
+        snprintf(err, errlen, "out of memory for disk image %s", path);
+        return -ENOMEM;
+    }
+    int r = virtio_blk_swap_image(vm->virtio[index].dev, path, err, errlen);
+    if (r < 0) {
+        free(copy);
+        return r;
+    }
+    /* The configuration a snapshot saves, and arcvm_get_config() shows. */
+    free(vm->cfg.disks[index].path);
+    vm->cfg.disks[index].path = copy;
+    return 0;
 }
 
 int vm_net_set_rate_limiters(struct vm *vm, unsigned index, const struct rate_limiter_config *rx,

@@ -33,6 +33,10 @@ int vm_balloon_get(struct vm *vm, struct virtio_balloon_info *out);
 /* New rate limits for disk number @index (configuration order) at run time. */
 struct rate_limiter_config;
 int vm_disk_set_rate_limiter(struct vm *vm, unsigned index, const struct rate_limiter_config *c);
+/* Back disk number @index with the image at @path from now on
+ * (virtio_blk_swap_image()), and record the path in the VM's configuration.
+ * -errno with @err and nothing changed: -ENOENT for no such disk. */
+int vm_disk_swap_image(struct vm *vm, unsigned index, const char *path, char *err, size_t errlen);
 /* ... and for NIC number @index (NULL: leave that direction). */
 int vm_net_set_rate_limiters(struct vm *vm, unsigned index, const struct rate_limiter_config *rx,
                              const struct rate_limiter_config *tx);

@@ -7,7 +7,7 @@ set -uo pipefail
 cd "$(dirname "$0")/../.."
 # The sections, in order; `suite.sh --list` prints them (run.sh resumes a
 # run whose outer guest died from the section it died in).
-SECTIONS="refusals check crash library terminal bzimage pvh disks firecracker jailer balloon vsock snapshot net"
+SECTIONS="refusals check crash library terminal bzimage pvh disks durability firecracker jailer balloon vsock snapshot net"
 if [ "${1:-}" = --list ]; then echo "$SECTIONS"; exit 0; fi
 . tests/e2e/lib.sh
 trap vm_cleanup EXIT
@@ -385,6 +385,149 @@ section_disks() {
     vm_wait disk 5
     tail -5 "$(vm_dir disk)/err" | sed 's/^/     /'
   fi
+}
+
+# ---- nothing lost on kill -9: what the guest flushed survives arcvm's
+# death; a drive's backing file swapped at run time (PATCH /drives) ----
+section_durability() {
+  local T="$E2E_TMP/dura" fio
+  mkdir -p "$T"
+  if ! fio=$(command -v fio); then
+    not_ok "fio is missing (scripts/install-deps.sh installs it)"; return
+  fi
+  # The root file system: the test initramfs's tree plus fio with its
+  # libraries and the guest half of the test (tests/guest/durability.sh).
+  tests/guest/mkinitramfs.sh -d "$T/rootsrc" -i tests/guest/init.sh -b "$fio" \
+    -f "$PWD/tests/guest/durability.sh:/bin/durability"
+  truncate -s 384M "$T/pristine.ext4"
+  mkfs.ext4 -q -F -d "$T/rootsrc" "$T/pristine.ext4"
+  rm -rf "$T/rootsrc"
+  # open_fds PID TARGET: how many of PID's descriptors are open on TARGET.
+  open_fds() { local f n=0; for f in /proc/"$1"/fd/*; do
+      [ "$(readlink "$f")" = "$2" ] && n=$((n + 1)); done; echo $n; }
+  uring_fds() { open_fds "$1" 'anon_inode:[io_uring]'; }
+
+  # dura_kill NAME IMG WHAT: run the guest half, SIGKILL arcvm at KILL-NOW,
+  # then check IMG as a host that finds it after a crash would.
+  dura_kill() {
+    local name=$1 img=$2 what=$3 out pid
+    out=$(vm_dir "$name")/out; pid=$(cat "$(vm_dir "$name")/pid")
+    vm_send "$name" 'durability'
+    if ! vm_expect "$name" '^KILL-NOW' 900; then
+      not_ok "$what: the guest never reached KILL-NOW"; vm_report "$name" "durability stuck"
+      kill -9 "$pid" 2>/dev/null; vm_wait "$name" 10
+      echo "     [$name] arcvm's status $VM_RC, its stderr and the host kernel's log:"
+      { vm_stderr "$name" | tail -n 5; dmesg | tail -n 10; } | sed 's/^/       | /'
+      return
+    fi
+    kill -9 "$pid"
+    vm_wait "$name" 30
+    check "$what: arcvm died of SIGKILL at the marker (status $VM_RC)" [ "$VM_RC" -eq 137 ]
+    local writers; writers=$(vm_grep "$name" '^WRITERS-' | cut -d- -f2)
+    check "$what: fio was writing when arcvm died (${writers:-no} fio processes)" [ "${writers:-0}" -ge 2 ]
+    # What mounting it would do first: replay the journal. Then nothing may
+    # be wrong with the file system.
+    e2fsck -E journal_only -y "$img" >"$T/$name.replay" 2>&1
+    check "$what: after the journal replay e2fsck -fn finds the file system clean" \
+      sh -c "e2fsck -fn '$img' >'$T/$name.fsck' 2>&1"
+    tail -n 1 "$T/$name.fsck" | sed 's/^/     | /'
+    local known flushed got n=0 bad=0 line i md5
+    known=$(vm_grep "$name" '^KNOWN-' | cut -d- -f2)
+    flushed=$(vm_grep "$name" '^FLUSHED-' | cut -d- -f2)
+    # Every file the guest reported flushed, in one debugfs run.
+    { echo "dump /known.bin $T/$name.known"; echo "dump /flushed.fio $T/$name.flushed"
+      tr -d '\r' <"$out" | grep -aE '^SYNCED-[0-9]+-[0-9a-f]{32}$' | cut -d- -f2 |
+        sed "s|.*|dump /seq/& $T/$name.seq-&|"; } >"$T/$name.cmds"
+    debugfs -f "$T/$name.cmds" "$img" >/dev/null 2>&1
+    got=$(sha256sum <"$T/$name.known" 2>/dev/null | cut -c1-64)
+    check "$what: the 4 MiB file synced before the kill is intact (sha256 ${got:0:16}...)" \
+      [ -n "$known" -a "$got" = "$known" ]
+    got=$(sha256sum <"$T/$name.flushed" 2>/dev/null | cut -c1-64)
+    check "$what: fio's 16 MiB, fsynced before the kill, are intact (sha256 ${got:0:16}..., the guest's ${flushed:0:16}...)" \
+      [ -n "$flushed" -a "$got" = "$flushed" ]
+    check "$what: and pass fio --verify_only (crc32c headers)" \
+      "$fio" --name=flushed --filename="$T/$name.flushed" --rw=write --bs=64k --size=16M \
+        --ioengine=psync --verify=crc32c --verify_only --verify_state_save=0 --output="$T/$name.verify"
+    grep -aiE 'verify|err=' "$T/$name.verify" 2>/dev/null | head -n 3 | sed 's/^/     | /'
+    while read -r line; do
+      i=$(echo "$line" | cut -d- -f2); md5=$(echo "$line" | cut -d- -f3)
+      n=$((n + 1))
+      [ "$(md5sum <"$T/$name.seq-$i" 2>/dev/null | cut -c1-32)" = "$md5" ] || bad=$((bad + 1))
+    done < <(tr -d '\r' <"$out" | grep -aE '^SYNCED-[0-9]+-[0-9a-f]{32}$')
+    check "$what: every file the guest reported fsynced is intact ($n reported, $bad lost or wrong)" \
+      [ $n -ge 5 -a $bad -eq 0 ]
+    [ $n -ge 5 ] || tr -d '\r' <"$out" | grep -a -A1 -E 'SYNCED|FLUSHED' | head -n 20 | sed 's/^/     > /'
+  }
+
+  # 1. Firecracker's API, io_uring: first a drive's backing file swapped
+  #    while the guest reads it, then the kill.
+  local S="$T/api.sock" code
+  dapi() { curl -s --unix-socket "$S" -o "$T/resp" -w '%{http_code}' -X "$1" \
+             "http://localhost$2" ${3:+-H 'Content-Type: application/json' -d "$3"}; }
+  cp --sparse=always "$T/pristine.ext4" "$T/uring.ext4"
+  head -c 8M /dev/urandom >"$T/swap-a.img"
+  head -c 24M /dev/urandom >"$T/swap-b.img"
+  local md5a md5b
+  md5a=$(head -c 1M "$T/swap-a.img" | md5sum | cut -c1-32)
+  md5b=$(head -c 1M "$T/swap-b.img" | md5sum | cut -c1-32)
+  VM_SUBCMD='' vm_start dapi --api-sock "$S"
+  for _ in $(seq 100); do [ -S "$S" ] && break; sleep 0.05; done
+  dapi PUT /boot-source "{\"kernel_image_path\": \"$KERNEL\", \"initrd_path\": \"$INITRD\", \"boot_args\": \"console=ttyS0 reboot=k panic=1 pci=off quiet arcvm.root=/dev/vda\"}" >/dev/null
+  dapi PUT /drives/rootfs "{\"drive_id\": \"rootfs\", \"path_on_host\": \"$T/uring.ext4\", \"is_root_device\": false, \"is_read_only\": false}" >/dev/null
+  dapi PUT /drives/swap "{\"drive_id\": \"swap\", \"path_on_host\": \"$T/swap-a.img\", \"is_root_device\": false, \"is_read_only\": true}" >/dev/null
+  dapi PUT /machine-config '{"vcpu_count": 2, "mem_size_mib": 384}' >/dev/null
+  code=$(dapi PUT /actions '{"action_type": "InstanceStart"}')
+  if [ "$code" = 204 ] && vm_expect dapi 'ARCVM-GUEST-READY' 300; then
+    ok "a guest with an ext4 root and fio boots through the API"
+    local apid; apid=$(cat "$(vm_dir dapi)/pid")
+    check "its disks run on io_uring ($(uring_fds "$apid") rings)" [ "$(uring_fds "$apid")" -ge 2 ]
+    # direct reads of vdb: NAME-<sectors>-<md5 of its first MiB>
+    vdb() { vm_send dapi "echo $1-\$(cat /sys/block/vdb/size)-\$(dd if=/dev/vdb bs=1M count=1 iflag=direct 2>/dev/null | md5sum | cut -c1-32)"; }
+    vdb SWAP0
+    check "before the swap the guest reads image A (16384 sectors)" vm_expect dapi "^SWAP0-16384-$md5a\$" 60
+    # Reads keep going while the file changes under them.
+    vm_send dapi '(while :; do dd if=/dev/vdb of=/dev/null bs=64k count=128 iflag=direct 2>/dev/null; done) & echo READER-$!'
+    vm_expect dapi '^READER-[0-9]+' 30 >/dev/null
+    sleep 1
+    code=$(dapi PATCH /drives/swap "{\"drive_id\": \"swap\", \"path_on_host\": \"$T/swap-b.img\"}")
+    check "PATCH /drives/swap path_on_host to image B while the guest reads: $code" [ "$code" = 204 ]
+    vm_send dapi 'i=0; while [ "$(cat /sys/block/vdb/size)" = 16384 ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done; kill $!'
+    vdb SWAP1
+    check "the guest sees image B's size (49152 sectors) and reads its content" \
+      vm_expect dapi "^SWAP1-49152-$md5b\$" 60
+    code=$(dapi GET /vm/config)
+    check "GET /vm/config shows image B as the drive's path_on_host" \
+      sh -c "[ $code = 200 ] && jq -e '.drives[] | select(.drive_id == \"swap\") | .path_on_host == \"$T/swap-b.img\"' '$T/resp' >/dev/null"
+    code=$(dapi PATCH /drives/swap "{\"drive_id\": \"swap\", \"path_on_host\": \"$T/no-such.img\"}")
+    check "a missing file is refused with 400 and a fault_message: $(jq -r .fault_message "$T/resp" 2>/dev/null)" \
+      sh -c "[ $code = 400 ] && grep -q 'No such file' '$T/resp'"
+    code=$(dapi PATCH /drives/nope '{"drive_id": "nope", "path_on_host": "/x"}')
+    check "an unknown drive is refused with 400: $(jq -r .fault_message "$T/resp" 2>/dev/null)" [ "$code" = 400 ]
+    vdb SWAP2
+    check "after the refusals the guest still reads image B" vm_expect dapi "^SWAP2-49152-$md5b\$" 60
+    vm_send dapi "echo IOERR-\$(dmesg | grep -c 'I/O error')"
+    check "no I/O error in the guest through the swap" vm_expect dapi '^IOERR-0$' 30
+    check "arcvm closed image A (and so its lock) and holds image B" \
+      [ "$(open_fds "$apid" "$T/swap-a.img")" -eq 0 -a "$(open_fds "$apid" "$T/swap-b.img")" -eq 1 ]
+    dura_kill dapi "$T/uring.ext4" "io_uring"
+  else
+    not_ok "boot through the API for the durability checks (InstanceStart: $code)"
+    vm_stderr dapi | tail -5 | sed 's/^/     /'; kill -9 "$(cat "$(vm_dir dapi)/pid")"; vm_wait dapi 5
+  fi
+
+  # 2. The command line, the synchronous engine.
+  cp --sparse=always "$T/pristine.ext4" "$T/sync.ext4"
+  VM_PREFIX="env ARCVM_DISK_NO_URING=1" vm_start dsync --kernel "$KERNEL" --initrd "$INITRD" \
+    --cpus 2 --memory 384M --disk "$T/sync.ext4,id=root" --cmdline "quiet arcvm.root=/dev/vda"
+  if vm_expect dsync 'ARCVM-GUEST-READY' 300; then
+    ok "the same guest boots with ARCVM_DISK_NO_URING=1"
+    check "its disk runs on the synchronous engine (no io_uring)" \
+      [ "$(uring_fds "$(cat "$(vm_dir dsync)/pid")")" -eq 0 ]
+    dura_kill dsync "$T/sync.ext4" "synchronous"
+  else
+    not_ok "boot with the synchronous engine"; vm_stderr dsync | tail -5; vm_wait dsync 5
+  fi
+  rm -f "$T"/*.ext4 "$T"/*.img "$T"/*.flushed "$T"/*.known
 }
 
 # ---- Firecracker mode: the API over a Unix socket, config file, signals ----

@@ -6,8 +6,11 @@
 # Usage:
 #   mkinitramfs.sh -o OUT.cpio.gz -i INIT_SCRIPT [-m MODULE]... [-f HOSTPATH:GUESTPATH]...
 #                  [-b BINARY]...
+#   mkinitramfs.sh -d DIR -i INIT_SCRIPT ...   the same tree in a directory
 #
 #   -o OUT       output file, written atomically (temp file + mv)
+#   -d DIR       write the tree into DIR (created, must not exist) instead of
+#                an archive, e.g. for mkfs.ext4 -d; no /dev/console node then
 #   -i INIT      becomes /init (mode 755)
 #   -m MODULE    kernel module to include (kvm-amd and kvm_amd both work), with
 #                its dependencies resolved recursively via `modinfo -F depends`
@@ -40,11 +43,12 @@ usage() {
   exit 2
 }
 
-out='' init=''
+out='' init='' dir=''
 modules=() files=() binaries=()
-while getopts ':o:i:m:f:b:h' opt; do
+while getopts ':o:d:i:m:f:b:h' opt; do
   case $opt in
     o) out=$OPTARG ;;
+    d) dir=$OPTARG ;;
     i) init=$OPTARG ;;
     m) modules+=("$OPTARG") ;;
     f) files+=("$OPTARG") ;;
@@ -56,7 +60,9 @@ while getopts ':o:i:m:f:b:h' opt; do
 done
 shift $((OPTIND - 1))
 [ $# -eq 0 ] || { echo "$prog: unexpected argument '$1'" >&2; usage; }
-[ -n "$out" ] || { echo "$prog: -o OUT is required" >&2; usage; }
+[ -n "$out$dir" ] || { echo "$prog: -o OUT or -d DIR is required" >&2; usage; }
+[ -z "$out" ] || [ -z "$dir" ] || { echo "$prog: -o and -d exclude each other" >&2; usage; }
+[ -z "$dir" ] || [ ! -e "$dir" ] || die "-d '$dir' exists already"
 [ -n "$init" ] || { echo "$prog: -i INIT_SCRIPT is required" >&2; usage; }
 if [ ! -f "$init" ] || [ ! -r "$init" ]; then die "init script '$init' is not a readable file"; fi
 
@@ -74,11 +80,16 @@ moddir=$("$here/kernel.sh" --modules-dir)
 
 umask 022 # the modes in the image must not depend on the caller's umask
 epoch=${SOURCE_DATE_EPOCH:-0}
-outdir=$(dirname -- "$out")
-mkdir -p -- "$outdir"
-stage=$(mktemp -d "${TMPDIR:-/tmp}/mkinitramfs.XXXXXX")
-tmpout=$(mktemp "$outdir/.$(basename -- "$out").XXXXXX")
-trap 'rm -rf -- "$stage"; rm -f -- "$tmpout"' EXIT
+if [ -n "$dir" ]; then
+  mkdir -p -- "$dir"
+  stage=$(cd "$dir" && pwd)
+else
+  outdir=$(dirname -- "$out")
+  mkdir -p -- "$outdir"
+  stage=$(mktemp -d "${TMPDIR:-/tmp}/mkinitramfs.XXXXXX")
+  tmpout=$(mktemp "$outdir/.$(basename -- "$out").XXXXXX")
+  trap 'rm -rf -- "$stage"; rm -f -- "$tmpout"' EXIT
+fi
 
 # --- skeleton and busybox ---------------------------------------------------
 mkdir -p "$stage"/{bin,sbin,usr/bin,usr/sbin,dev,proc,sys,tmp,run,mnt,root,etc}
@@ -198,6 +209,7 @@ for bin in ${binaries[@]+"${binaries[@]}"}; do
 done
 
 # --- archive ----------------------------------------------------------------
+[ -z "$dir" ] || exit 0
 # newc_entry NAME MODE(octal) RDEVMAJOR RDEVMINOR INO: one header-only entry.
 newc_entry() {
   local name=$1 mode=$2 maj=$3 min=$4 ino=$5 namesize pad

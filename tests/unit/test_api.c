@@ -23,6 +23,7 @@ struct fake {
     int snap_resume, snap_realtime, snap_dirty;
     enum arcvm_snapshot_type snap_type;
     char rl_disk[32];
+    char path_disk[32], path[128]; /* the last disk_path call */
     struct arcvm_rate_limiter rl;
     bool rl_rx_given;
     unsigned snap_overrides;
@@ -198,6 +199,20 @@ static int fake_disk_rl(void *c, arcvm *vm, const char *id, const struct arcvm_r
     return 0;
 }
 
+static int fake_disk_path(void *c, arcvm *vm, const char *id, const char *path)
+{
+    (void)vm;
+    struct fake *f = c;
+    if (strstr(path, "busy")) { /* what the library says of an image another process locks */
+        snprintf(f->err, sizeof(f->err), "disk %s: disk image %s is in use by another process",
+                 id, path);
+        return -EBUSY;
+    }
+    snprintf(f->path_disk, sizeof(f->path_disk), "%s", id);
+    snprintf(f->path, sizeof(f->path), "%s", path);
+    return 0;
+}
+
 static int fake_net_rl(void *c, arcvm *vm, const char *id, const struct arcvm_rate_limiter *rx,
                        const struct arcvm_rate_limiter *tx)
 {
@@ -212,6 +227,7 @@ static int fake_net_rl(void *c, arcvm *vm, const char *id, const struct arcvm_ra
 
 static const struct api_vm_ops fake_ops = {
     .disk_rate_limiter = fake_disk_rl,
+    .disk_path = fake_disk_path,
     .net_rate_limiters = fake_net_rl,
     .snapshot_create = fake_snap_create,
     .snapshot_load = fake_snap_load,
@@ -1083,11 +1099,11 @@ static void test_lifecycle(void **state)
     assert_int_equal(req(t, "PUT", "/actions", "{\"action_type\": \"SendCtrlAltDel\"}"), 204);
     assert_int_equal(t->f.cads, 1);
 
-    /* Post-boot operations arcvm cannot do yet. */
+    /* A new backing file that does not exist. */
     assert_int_equal(
         req(t, "PATCH", "/drives/rootfs", "{\"drive_id\": \"rootfs\", \"path_on_host\": \"/x\"}"),
         400);
-    FAULT_HAS(t, "not supported by arcvm yet");
+    FAULT_HAS(t, "Invalid permission/path");
     assert_int_equal(req(t, "PATCH", "/drives/nope", "{\"drive_id\": \"nope\"}"), 400);
     FAULT_HAS(t, "No drive with id 'nope'");
     assert_int_equal(req(t, "PATCH", "/network-interfaces/eth0", "{\"iface_id\": \"eth0\"}"), 400);
@@ -1332,8 +1348,9 @@ static void test_snapshot_create(void **state)
     api_destroy(b);
 }
 
-/* PATCH /drives/{id} after boot: a new rate limiter reaches the disk at
- * once and GET /vm/config shows it; path_on_host cannot change yet. */
+/* PATCH /drives/{id} after boot: a new rate limiter and a new backing file
+ * reach the disk at once and GET /vm/config shows them; refusals change
+ * nothing. */
 static void test_drive_patch(void **state)
 {
     struct t *t = *state;
@@ -1354,10 +1371,45 @@ static void test_drive_patch(void **state)
     json_t *d = json_array_get(json_object_get(t->json, "drives"), 0);
     json_t *ops = json_object_get(json_object_get(d, "rate_limiter"), "ops");
     assert_int_equal(json_integer_value(json_object_get(ops, "size")), 100);
+    /* A new backing file: the library gets it, GET /vm/config shows it. */
+    char body[512];
+    snprintf(body, sizeof(body), "{\"drive_id\": \"data\", \"path_on_host\": \"%s\"}",
+             t->disk[2]);
+    assert_int_equal(req(t, "PATCH", "/drives/data", body), 204);
+    assert_string_equal(t->f.path_disk, "data");
+    assert_string_equal(t->f.path, t->disk[2]);
+    assert_int_equal(req(t, "GET", "/vm/config", NULL), 200);
+    d = json_array_get(json_object_get(t->json, "drives"), 0);
+    assert_string_equal(json_string_value(json_object_get(d, "path_on_host")), t->disk[2]);
+    /* Refusals change nothing: a missing file, a path with a comma, one
+     * the library refuses (its message is the fault), an unknown drive. */
+    t->f.path[0] = '\0';
     assert_int_equal(req(t, "PATCH", "/drives/data",
-                         "{\"drive_id\": \"data\", \"path_on_host\": \"/other.img\"}"),
+                         "{\"drive_id\": \"data\", \"path_on_host\": \"/no/such.img\"}"),
                      400);
-    FAULT_HAS(t, "path_on_host after boot is not supported");
+    FAULT_HAS(t, "Invalid permission/path: No such file or directory (/no/such.img)");
+    snprintf(body, sizeof(body), "{\"drive_id\": \"data\", \"path_on_host\": \"%s,x\"}",
+             t->disk[3]);
+    assert_int_equal(req(t, "PATCH", "/drives/data", body), 400);
+    FAULT_HAS(t, "contains ','");
+    char busy[160];
+    snprintf(busy, sizeof(busy), "%s/busy.img", t->dir);
+    touch(busy);
+    snprintf(body, sizeof(body),
+             "{\"drive_id\": \"data\", \"path_on_host\": \"%s\", \"rate_limiter\": "
+             "{\"ops\": {\"size\": 7, \"refill_time\": 10}}}",
+             busy);
+    assert_int_equal(req(t, "PATCH", "/drives/data", body), 400);
+    FAULT_HAS(t, "Drive 'data': disk data: disk image");
+    FAULT_HAS(t, "is in use by another process");
+    unlink(busy);
+    assert_string_equal(t->f.path, "");
+    assert_int_equal(t->f.rl.ops.size, 100); /* the limiter in the same body did not apply */
+    assert_int_equal(req(t, "GET", "/vm/config", NULL), 200);
+    d = json_array_get(json_object_get(t->json, "drives"), 0);
+    assert_string_equal(json_string_value(json_object_get(d, "path_on_host")), t->disk[2]);
+    ops = json_object_get(json_object_get(d, "rate_limiter"), "ops");
+    assert_int_equal(json_integer_value(json_object_get(ops, "size")), 100);
     assert_int_equal(req(t, "PATCH", "/drives/nope", "{\"drive_id\": \"nope\"}"), 400);
 }
 

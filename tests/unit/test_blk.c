@@ -889,6 +889,103 @@ static void test_disk_open(void **state)
     assert_int_equal(disk_open(&a, "", true, err, sizeof(err)), -EINVAL);
 }
 
+/* Read sector @sector through the device: its first byte. */
+static uint8_t first_byte(struct ctx *c, uint64_t sector)
+{
+    uint64_t data = vh_alloc(&c->h, 512);
+    assert_int_equal(rd(c, sector, data, 512), VIRTIO_BLK_S_OK);
+    return *vh_ptr(&c->h, data);
+}
+
+static uint64_t config_capacity(struct virtio_device *d)
+{
+    uint64_t cap;
+    d->ops->config_read(d, 0, &cap, 8);
+    return le64toh(cap);
+}
+
+/* PATCH /drives path_on_host: another image in place of the running one. */
+static void test_swap_image(void **state)
+{
+    struct ctx *c = *state;
+    make_dev(c, false, NULL);
+    struct virtio_device *d = c->h.dev;
+    char err[512], other[PATH_MAX];
+    /* Twice the size, every byte 0xc3. */
+    snprintf(other, sizeof(other), "%s/arcvm-test-blk2-XXXXXX", tmpdir());
+    int ofd = mkstemp(other);
+    assert_true(ofd >= 0);
+    uint8_t *buf = malloc(2 * IMG_BYTES);
+    memset(buf, 0xc3, 2 * IMG_BYTES);
+    assert_int_equal(pwrite(ofd, buf, 2 * IMG_BYTES, 0), 2 * IMG_BYTES);
+    free(buf);
+    assert_int_equal(first_byte(c, 0), pattern(0));
+    unsigned irqs = c->h.config_irqs, gen = d->config_generation;
+
+    /* Refusals leave everything as it was, the guest uninterrupted. */
+    assert_int_equal(virtio_blk_swap_image(d, "/nonexistent/arcvm.img", err, sizeof(err)),
+                     -ENOENT);
+    assert_non_null(strstr(err, "/nonexistent/arcvm.img"));
+    struct disk holder;
+    assert_int_equal(disk_open(&holder, other, true, err, sizeof(err)), 0);
+    assert_int_equal(virtio_blk_swap_image(d, other, err, sizeof(err)), -EBUSY);
+    assert_non_null(strstr(err, "in use by another process"));
+    disk_close(&holder);
+    assert_int_equal(config_capacity(d), IMG_SECTORS);
+    assert_int_equal(c->h.config_irqs, irqs);
+    assert_int_equal(first_byte(c, 0), pattern(0));
+
+    /* The swap, right after the driver queued reads: they complete with
+     * the old image's data. (Page-cache reads finish while they are
+     * submitted, so none is left in flight here for the drain; the e2e
+     * section durability swaps under O_DIRECT reads.) Then the new size in
+     * config space, a configuration interrupt, the new content; writes
+     * land in the new file only. */
+    uint16_t before = vh_used_idx(&c->h, 0);
+    uint64_t bufs[40];
+    for (unsigned i = 0; i < 40; i++) {
+        bufs[i] = vh_alloc(&c->h, 8192);
+        struct vh_seg s[] = {{hdr(c, VIRTIO_BLK_T_IN, 16u * i), 16, false},
+                             {bufs[i], 8192, true},
+                             {status_byte(c), 1, true}};
+        vh_post(&c->h, 0, s, 3);
+    }
+    vh_kick(&c->h, 0);
+    assert_int_equal(virtio_blk_swap_image(d, other, err, sizeof(err)), 0);
+    assert_int_equal(vh_used_idx(&c->h, 0), (uint16_t)(before + 40));
+    uint8_t want[8192];
+    for (unsigned i = 0; i < 40; i++) {
+        fill_pattern(want, 16u * i * 512, sizeof(want));
+        assert_memory_equal(vh_ptr(&c->h, bufs[i]), want, sizeof(want));
+    }
+    assert_int_equal(config_capacity(d), 2 * IMG_SECTORS);
+    assert_int_equal(c->h.config_irqs, irqs + 1);
+    assert_int_equal(d->config_generation, gen + 1);
+    assert_int_equal(first_byte(c, 0), 0xc3);
+    assert_int_equal(first_byte(c, 2 * IMG_SECTORS - 1), 0xc3); /* beyond the old end */
+    uint64_t data = vh_alloc(&c->h, 512);
+    memset(vh_ptr(&c->h, data), 0x11, 512);
+    assert_int_equal(wr(c, 1, data, 512), VIRTIO_BLK_S_OK);
+    uint8_t got = 0;
+    assert_int_equal(pread(ofd, &got, 1, 512), 1);
+    assert_int_equal(got, 0x11);
+    check_pattern(c, 512, 512);
+    /* The old image is free: another writer may lock it now. */
+    assert_int_equal(disk_open(&holder, c->path, false, err, sizeof(err)), 0);
+    disk_close(&holder);
+
+    /* The same file again after the host grew it: the lock passes over,
+     * the guest sees the size. */
+    assert_int_equal(ftruncate(ofd, 3 * IMG_BYTES), 0);
+    assert_int_equal(virtio_blk_swap_image(d, other, err, sizeof(err)), 0);
+    assert_int_equal(config_capacity(d), 3 * IMG_SECTORS);
+    assert_int_equal(c->h.config_irqs, irqs + 2);
+    assert_int_equal(first_byte(c, 3 * IMG_SECTORS - 1), 0);
+    assert_int_equal(disk_open(&holder, other, true, err, sizeof(err)), -EBUSY); /* still ours */
+    close(ofd);
+    unlink(other);
+}
+
 /* The disk API on its own: a queued batch, one submit, reaped completions. */
 static unsigned reaped;
 static void count_done(void *opaque, struct disk_req *r)
@@ -959,5 +1056,6 @@ int main(void)
         BOTH(test_get_id), BOTH(test_discard), BOTH(test_write_zeroes),
         BOTH(test_write_zeroes_fallback), BOTH(test_readonly), BOTH(test_out_of_range),
         BOTH(test_malformed), BOTH(test_host_errors), BOTH(test_batch), BOTH(test_reset_inflight),
-        BOTH(test_disk_open), BOTH(test_disk_batch), BOTH(test_rate_limiter));
+        BOTH(test_disk_open), BOTH(test_disk_batch), BOTH(test_rate_limiter),
+        BOTH(test_swap_image));
 }
