@@ -207,7 +207,8 @@ static const struct rule fs_rules[] = {
     ANY(symlinkat),                     /* SYMLINK */
     ANY(linkat),                        /* LINK */
     ANY(unlinkat),                      /* UNLINK, RMDIR */
-    ANY(renameat2),                     /* RENAME, RENAME2 */
+    ANY(renameat2),                     /* RENAME2 */
+    ANY(renameat),                      /* RENAME: glibc's renameat2() without flags */
     ANY(readlinkat),                    /* READLINK */
     ANY(fchmodat),                      /* SETATTR mode */
     ANY(fchownat),                      /* SETATTR owner; new entries given to their maker */
