@@ -90,6 +90,13 @@ int arcvm_set_console_escape(arcvm *vm, int on);
  * number the guest sees. The image is locked against other writers when
  * the VM starts. */
 int arcvm_add_disk(arcvm *vm, const char *path, int readonly, const char *id);
+/* Share the host directory @host_dir with the guest through virtio-fs (at
+ * most 4 shares): the guest mounts it with "mount -t virtiofs TAG /mnt".
+ * @tag is 1 to 36 printable characters without ',' or ':'. With @readonly
+ * every change is refused (EROFS) by arcvm itself. The guest never reaches
+ * anything outside @host_dir (symlinks are not followed on the host). While
+ * a share is attached, arcvm_snapshot_create() is refused. */
+int arcvm_add_share(arcvm *vm, const char *host_dir, const char *tag, int readonly);
 /* Add a virtio-net NIC (at most 4), described as on the command line:
  * "tap=NAME[,mac=MAC]" (an existing TAP interface) or
  * "user[,mac=MAC][,hostfwd=tcp::HOSTPORT-:GUESTPORT]..." (user-mode

@@ -184,6 +184,29 @@ int arcvm_add_disk(arcvm *h, const char *path, int readonly, const char *id)
     return arcvm_add_disk_spec(h, spec);
 }
 
+int arcvm_add_share_spec(arcvm *h, const char *spec)
+{
+    SETTER(h, {
+        struct fs_config f;
+        if (h->cfg.nshares == CONFIG_MAX_SHARES)
+            r_ = lib_fail(h, -E2BIG, "too many shared directories: at most %d", CONFIG_MAX_SHARES);
+        else if (!spec)
+            r_ = lib_fail(h, -EINVAL, "no shared directory description");
+        else if ((r_ = config_parse_share(spec, &f, h->err, sizeof(h->err))) == 0)
+            h->cfg.shares[h->cfg.nshares++] = f;
+    });
+}
+
+int arcvm_add_share(arcvm *h, const char *host_dir, const char *tag, int readonly)
+{
+    char spec[4200];
+    int n = snprintf(spec, sizeof(spec), "%s:%s%s", host_dir ? host_dir : "", tag ? tag : "",
+                     readonly ? ",ro" : "");
+    if (!host_dir || !*host_dir || !tag || strchr(tag, ':') || n < 0 || (size_t)n >= sizeof(spec))
+        SETTER(h, r_ = lib_fail(h, -EINVAL, "a share needs a directory and a tag without ':'"));
+    return arcvm_add_share_spec(h, spec);
+}
+
 static struct rate_limiter_config rl_config(const struct arcvm_rate_limiter *rl)
 {
     return (struct rate_limiter_config){

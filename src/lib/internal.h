@@ -26,8 +26,10 @@ int arcvm_parse_uint(const char *s, unsigned *out);
 /* The command line's device options, parsed by the library (each sets
  * arcvm_last_error() on -EINVAL / -E2BIG):
  * "PATH[,ro][,id=NAME]", "cid=N,uds=PATH",
- * "SIZE[,deflate-on-oom][,stats=SECONDS][,free-page-reporting]". */
+ * "SIZE[,deflate-on-oom][,stats=SECONDS][,free-page-reporting]",
+ * "HOSTDIR:TAG[,ro]". */
 int arcvm_add_disk_spec(arcvm *vm, const char *spec);
+int arcvm_add_share_spec(arcvm *vm, const char *spec);
 int arcvm_set_vsock_spec(arcvm *vm, const char *spec);
 int arcvm_set_balloon_spec(arcvm *vm, const char *spec);
 

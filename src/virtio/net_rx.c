@@ -13,6 +13,7 @@
  */
 #include "virtio/net_internal.h"
 
+#include "base/iov.h"
 #include "base/log.h"
 
 #include <endian.h>
@@ -34,25 +35,6 @@
 static bool mrg(const struct net *n)
 {
     return virtio_has(&n->vdev, VIRTIO_NET_F_MRG_RXBUF);
-}
-
-/* Copy @len bytes from @src to byte @off of the iovecs. */
-static void iov_put(const struct iovec *iov, unsigned cnt, size_t off, const void *src, size_t len)
-{
-    const uint8_t *s = src;
-    for (unsigned i = 0; i < cnt && len; i++) {
-        if (off >= iov[i].iov_len) {
-            off -= iov[i].iov_len;
-            continue;
-        }
-        size_t k = iov[i].iov_len - off;
-        if (k > len)
-            k = len;
-        memcpy((uint8_t *)iov[i].iov_base + off, s, k);
-        s += k;
-        len -= k;
-        off = 0;
-    }
 }
 
 /* One frame from the back end into n->io[0, cnt). Its full length (even if
@@ -211,10 +193,10 @@ static void rx_complete(struct net *n, uint64_t total)
      * frame is complete and the header must say nothing (5.1.6.4). */
     if (!(n->be.flags & NET_BACKEND_VNET_HDR) || !virtio_has(d, VIRTIO_NET_F_GUEST_CSUM)) {
         static const uint8_t zero[10];
-        iov_put(&n->rx_iov[n->iov_start], front->niov, 0, zero, sizeof(zero));
+        iov_copy_to(&n->rx_iov[n->iov_start], front->niov, 0, zero, sizeof(zero));
     }
     uint16_t nb = htole16((uint16_t)used); /* 1 without MRG_RXBUF (5.1.6.4) */
-    iov_put(&n->rx_iov[n->iov_start], front->niov, offsetof(struct virtio_net_hdr, num_buffers),
+    iov_copy_to(&n->rx_iov[n->iov_start], front->niov, offsetof(struct virtio_net_hdr, num_buffers),
             &nb, sizeof(nb));
     uint64_t left = total;
     for (unsigned i = 0; i < used; i++) {
@@ -276,7 +258,7 @@ static enum rx rx_from_bounce(struct net *n)
         }
         return RX_NOBUF;
     }
-    iov_put(&n->rx_iov[n->iov_start], n->iov_end - n->iov_start, 0, n->bounce, total);
+    iov_copy_to(&n->rx_iov[n->iov_start], n->iov_end - n->iov_start, 0, n->bounce, total);
     n->bounce_len = 0;
     rx_complete(n, total);
     return RX_DONE;

@@ -48,6 +48,10 @@ int config_copy(struct vm_config *dst, const struct vm_config *src)
         dst->nets[i].id = dup_or_null(src->nets[i].id, &oom);
     }
     dst->vsock.uds_path = dup_or_null(src->vsock.uds_path, &oom);
+    for (unsigned i = 0; i < src->nshares && i < CONFIG_MAX_SHARES; i++) {
+        dst->shares[i].dir = dup_or_null(src->shares[i].dir, &oom);
+        dst->shares[i].tag = dup_or_null(src->shares[i].tag, &oom);
+    }
     dst->affinity = NULL;
     dst->naffinity = 0;
     if (src->naffinity) {
@@ -90,6 +94,12 @@ void config_release(struct vm_config *c)
     c->nnets = 0;
     free(c->vsock.uds_path);
     c->vsock.uds_path = NULL;
+    for (unsigned i = 0; i < c->nshares && i < CONFIG_MAX_SHARES; i++) {
+        free(c->shares[i].dir);
+        free(c->shares[i].tag);
+        c->shares[i].dir = c->shares[i].tag = NULL;
+    }
+    c->nshares = 0;
 }
 
 void config_release_net(struct net_config *n)
@@ -151,6 +161,49 @@ fail:
     free(d->id);
     d->path = d->id = NULL;
     return -EINVAL;
+}
+
+int config_parse_share(const char *s, struct fs_config *f, char *err, size_t errlen)
+{
+    memset(f, 0, sizeof(*f));
+    size_t len = strlen(s);
+    /* Options from the end, so that a directory may contain commas. */
+    for (;;) {
+        if (len >= 3 && !strncmp(s + len - 3, ",ro", 3))
+            f->readonly = true;
+        else if (!(len >= 3 && !strncmp(s + len - 3, ",rw", 3)))
+            break;
+        len -= 3;
+    }
+    const char *colon = memrchr(s, ':', len);
+    size_t dlen = colon ? (size_t)(colon - s) : 0, tlen = colon ? len - dlen - 1 : 0;
+    if (!colon || dlen == 0 || tlen == 0) {
+        snprintf(err, errlen, "--share '%s': give HOSTDIR:TAG[,ro]", s);
+        return -EINVAL;
+    }
+    if (tlen > VIRTIO_FS_TAG_MAX) {
+        snprintf(err, errlen, "--share '%s': the tag is longer than %d bytes", s,
+                 VIRTIO_FS_TAG_MAX);
+        return -EINVAL;
+    }
+    for (size_t i = 0; i < tlen; i++) {
+        char ch = colon[1 + i];
+        if (ch < 0x21 || ch > 0x7e || ch == ',') {
+            snprintf(err, errlen, "--share '%s': the tag must be printable ASCII without ',' "
+                     "(options are ro and rw)", s);
+            return -EINVAL;
+        }
+    }
+    f->dir = strndup(s, dlen);
+    f->tag = strndup(colon + 1, tlen);
+    if (!f->dir || !f->tag) {
+        free(f->dir);
+        free(f->tag);
+        f->dir = f->tag = NULL;
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    return 0;
 }
 
 int config_parse_cpulist(const char *s, cpu_set_t *set)
@@ -627,6 +680,29 @@ int config_validate(const struct vm_config *c, unsigned max_vcpus, uint64_t host
     if (c->nnets > CONFIG_MAX_NETS) {
         snprintf(err, errlen, "too many network interfaces: at most %d", CONFIG_MAX_NETS);
         return -E2BIG;
+    }
+    if (c->nshares > CONFIG_MAX_SHARES) {
+        snprintf(err, errlen, "too many shared directories: at most %d", CONFIG_MAX_SHARES);
+        return -E2BIG;
+    }
+    for (unsigned i = 0; i < c->nshares; i++) {
+        const struct fs_config *f = &c->shares[i];
+        struct stat st;
+        if (!f->dir || stat(f->dir, &st) < 0) {
+            int e = f->dir ? errno : EINVAL;
+            snprintf(err, errlen, "shared directory '%s': %s", f->dir ? f->dir : "", strerror(e));
+            return -e;
+        }
+        if (!S_ISDIR(st.st_mode)) {
+            snprintf(err, errlen, "shared directory '%s' is not a directory", f->dir);
+            return -ENOTDIR;
+        }
+        for (unsigned j = 0; j < i; j++) {
+            if (!strcmp(f->tag, c->shares[j].tag)) {
+                snprintf(err, errlen, "share tag '%s' is used twice", f->tag);
+                return -EINVAL;
+            }
+        }
     }
     if (c->balloon.enabled && ((uint64_t)c->balloon.target_mib << 20) >= c->mem_bytes) {
         snprintf(err, errlen, "balloon of %u MiB would take all of the guest's %llu MiB",

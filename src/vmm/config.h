@@ -9,6 +9,7 @@
 
 #include "virtio/balloon.h"
 #include "virtio/blk.h"
+#include "virtio/fs.h"
 #include "virtio/net.h"
 #include "virtio/vsock.h"
 
@@ -33,6 +34,9 @@ enum console_mode { CONSOLE_SERIAL, CONSOLE_VIRTIO, CONSOLE_NONE };
 /* Network interfaces per VM. */
 #define CONFIG_MAX_NETS 4
 
+/* Shared directories (virtio-fs) per VM. */
+#define CONFIG_MAX_SHARES 4
+
 struct vm_config {
     char *kernel_path;       /* required */
     char *initrd_path;       /* optional */
@@ -52,6 +56,8 @@ struct vm_config {
     struct net_config nets[CONFIG_MAX_NETS];
     struct vsock_config vsock;
     struct balloon_config balloon;
+    unsigned nshares;
+    struct fs_config shares[CONFIG_MAX_SHARES];
     bool rng;                /* virtio-rng entropy device */
     struct rate_limiter_config rng_rl; /* its rate limiter; zero: none */
     /* Host CPUs each vCPU thread may run on (axvm's phys_cpu_sets):
@@ -95,6 +101,9 @@ int config_parse_vsock(const char *s, struct vsock_config *v, char *err, size_t 
 /* Parse "SIZE[,deflate-on-oom][,stats=SECONDS][,free-page-reporting]"
  * (SIZE as config_parse_size, a bare number is MiB). */
 int config_parse_balloon(const char *s, struct balloon_config *b, char *err, size_t errlen);
+/* Parse "HOSTDIR:TAG[,ro]" (the last ':' separates the tag; TAG is 1 to
+ * VIRTIO_FS_TAG_MAX printable characters without ':' or ','). */
+int config_parse_share(const char *s, struct fs_config *f, char *err, size_t errlen);
 /* Free the strings of one net / vsock config. */
 void config_release_net(struct net_config *n);
 

@@ -6,11 +6,13 @@
 #include "virtio/balloon.h"
 #include "virtio/blk.h"
 #include "virtio/console.h"
+#include "virtio/fs.h"
 #include "virtio/net.h"
 #include "virtio/rng.h"
 #include "virtio/vsock.h"
 #include "base/console.h"
 #include "base/log.h"
+#include "host/fuse.h"
 #include "vmm/vm.h"
 
 #include <errno.h>
@@ -52,6 +54,19 @@ static int attach(struct vm *vm, struct virtio_device *dev, char *err, size_t er
     return 0;
 }
 
+/* First thing on a virtio-fs worker: its seccomp filter, before it reads
+ * a request. */
+static int fs_thread_init(void *opaque)
+{
+    struct vm *vm = opaque;
+    char err[256];
+    if (seccomp_prog_apply(&vm->seccomp_fs, SECCOMP_FS, err, sizeof(err)) < 0) {
+        vm_request_stop(vm, VM_EXIT_ERROR, "virtio-fs worker: %s", err);
+        return -1;
+    }
+    return 0;
+}
+
 int vm_devices_create(struct vm *vm, char *err, size_t errlen)
 {
     const struct vm_config *c = &vm->cfg;
@@ -81,6 +96,14 @@ int vm_devices_create(struct vm *vm, char *err, size_t errlen)
     if (r == 0 && c->balloon.enabled)
         r = attach(vm, virtio_balloon_create(&vm->mem, &c->balloon, &vm->loop, err, errlen), err,
                    errlen);
+    unsigned max_inodes = 0, max_handles = 0;
+    if (c->nshares)
+        fuse_default_limits(c->nshares, &max_inodes, &max_handles);
+    for (unsigned i = 0; i < c->nshares && r == 0; i++)
+        r = attach(vm,
+                   virtio_fs_create(&vm->mem, &c->shares[i], max_inodes, max_handles,
+                                    fs_thread_init, vm, err, errlen),
+                   err, errlen);
     return r;
 }
 

@@ -192,6 +192,43 @@ static const struct rule api_rules[] = {
     ANY(close),                         /* the same */
 };
 
+/* A virtio-fs worker: the FUSE server's calls on the shared directory.
+ * Names are resolved only by openat2 (host/fuse.c); nothing here creates
+ * sockets, processes or executable memory. */
+static const struct rule fs_rules[] = {
+    COMMON_RULES,
+    ANY(openat2),                       /* lookups and creation beneath a directory */
+    ANY(openat),                        /* an inode reopened for I/O through /proc/self/fd */
+    ANY(newfstatat),                    /* attributes of an O_PATH descriptor */
+    ANY(close),                         /* forgotten inodes, released files */
+    ANY(preadv),                        /* READ into guest buffers */
+    ANY(pwritev),                       /* WRITE from guest buffers */
+    ANY(getdents64),                    /* READDIR, READDIRPLUS */
+    ANY(lseek),                         /* READDIR offsets, LSEEK (SEEK_DATA/HOLE) */
+    ANY(mkdirat),                       /* MKDIR */
+    ANY(mknodat),                       /* MKNOD (files, fifos, sockets) */
+    ANY(symlinkat),                     /* SYMLINK */
+    ANY(linkat),                        /* LINK */
+    ANY(unlinkat),                      /* UNLINK, RMDIR */
+    ANY(renameat2),                     /* RENAME2 */
+    ANY(renameat),                      /* RENAME: glibc's renameat2() without flags */
+    ANY(readlinkat),                    /* READLINK */
+    ANY(fchmodat),                      /* SETATTR mode */
+    ANY(fchownat),                      /* SETATTR owner; new entries given to their maker */
+    ANY(utimensat),                     /* SETATTR times */
+    ANY(ftruncate),                     /* SETATTR size */
+    ANY(fsync),                         /* FSYNC, FSYNCDIR */
+    ANY(fdatasync),                     /* the same, data only */
+    ANY(fallocate),                     /* FALLOCATE */
+    ANY(fstatfs),                       /* STATFS */
+    ANY(faccessat),                     /* ACCESS */
+    ANY(faccessat2),                    /* the same, as newer glibc calls it */
+    ANY(fgetxattr),                     /* GETXATTR */
+    ANY(flistxattr),                    /* LISTXATTR */
+    ANY(fsetxattr),                     /* SETXATTR (user.* only) */
+    ANY(fremovexattr),                  /* REMOVEXATTR (the same) */
+};
+
 static const struct {
     const char *name;     /* a Firecracker category (and ours) */
     const char *fallback; /* category used when a custom file lacks @name */
@@ -203,6 +240,7 @@ static const struct {
                         sizeof(evloop_rules) / sizeof(evloop_rules[0])},
     [SECCOMP_VMM] = {"vmm", NULL, vmm_rules, sizeof(vmm_rules) / sizeof(vmm_rules[0])},
     [SECCOMP_API] = {"api", NULL, api_rules, sizeof(api_rules) / sizeof(api_rules[0])},
+    [SECCOMP_FS] = {"fs", "vmm", fs_rules, sizeof(fs_rules) / sizeof(fs_rules[0])},
 };
 
 const char *seccomp_kind_name(enum seccomp_kind kind)

@@ -10,7 +10,8 @@
  * The built-in filters are allow lists compiled with libseccomp, with
  * argument filters on ioctl, fcntl, socket, mmap, mprotect and madvise. A
  * custom set can be given as a file in Firecracker's compiled format (the
- * output of its seccompiler-bin: thread categories "vmm", "api", "vcpu").
+ * output of its seccompiler-bin: thread categories "vmm", "api", "vcpu";
+ * arcvm's own "evloop" and "fs" fall back to "vmm" when absent).
  *
  * ARCVM_SECCOMP_AUDIT=FILE (a developer's tool, for maintaining the lists):
  * nothing is refused; each call a built-in filter would refuse is let
@@ -22,7 +23,14 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-enum seccomp_kind { SECCOMP_VCPU, SECCOMP_EVLOOP, SECCOMP_VMM, SECCOMP_API, SECCOMP_KINDS };
+enum seccomp_kind {
+    SECCOMP_VCPU,
+    SECCOMP_EVLOOP,
+    SECCOMP_VMM,
+    SECCOMP_API,
+    SECCOMP_FS, /* a virtio-fs worker ("arcvm-fs"): the shared directory's files */
+    SECCOMP_KINDS
+};
 
 /* One compiled filter; len 0 means "no filter" (an empty program in a
  * custom file, as in Firecracker). */

@@ -216,6 +216,13 @@ int vm_snapshot_create(struct vm *vm, const struct vm_snapshot_params *p, char *
         snprintf(err, errlen, "a snapshot needs a state file path and a memory file path");
         return -EINVAL;
     }
+    if (vm->cfg.nshares) {
+        /* The guest's inodes and open files on a share live in the FUSE
+         * server as host descriptors, which a state file cannot carry. */
+        snprintf(err, errlen, "snapshots of a VM with a shared directory (--share) are not "
+                 "supported yet");
+        return -ENOTSUP;
+    }
     if (p->diff && !vm->cfg.track_dirty) {
         snprintf(err, errlen, "a Diff snapshot needs dirty page tracking from the start "
                  "(track_dirty_pages in the machine configuration or the snapshot load)");

@@ -76,6 +76,8 @@ static int vm_alloc(struct vm **out, const struct vm_config *cfg, bool validate,
         if (r == 0)
             r = seccomp_prog_build(&vm->seccomp_evloop, SECCOMP_EVLOOP, vm->cfg.seccomp_file, err,
                                    errlen);
+        if (r == 0 && vm->cfg.nshares)
+            r = seccomp_prog_build(&vm->seccomp_fs, SECCOMP_FS, vm->cfg.seccomp_file, err, errlen);
         if (r < 0)
             goto fail;
     }
@@ -534,6 +536,7 @@ void vm_destroy(struct vm *vm)
     config_release(&vm->cfg);
     seccomp_prog_release(&vm->seccomp_vcpu);
     seccomp_prog_release(&vm->seccomp_evloop);
+    seccomp_prog_release(&vm->seccomp_fs);
     pthread_mutex_destroy(&vm->lock);
     pthread_cond_destroy(&vm->cond);
     free(vm);

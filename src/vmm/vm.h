@@ -5,8 +5,8 @@
  *    pauses, stops and destroys the VM; it holds vm->lock for state changes;
  *  - one thread per vCPU ("vcpuN") runs hv_vcpu_run() and device MMIO/PIO
  *    callbacks; devices lock their own state;
- *  - one event-loop thread ("arcvm-evloop") runs back-end callbacks
- *    (console input today).
+ *  - one event-loop thread ("arcvm-evloop") runs back-end callbacks;
+ *  - one worker per shared directory ("arcvm-fs") serves its FUSE requests.
  * No globals: several VMs may live in one process.
  */
 #ifndef ARCVM_VM_H
@@ -102,9 +102,9 @@ struct vm {
     unsigned nvcpus;
     struct vcpu *vcpus;
     int kick_signal;      /* signal that interrupts a vCPU in the guest */
-    /* Filters the vCPU and event-loop threads install first (empty with
-     * cfg.no_seccomp). */
-    struct seccomp_prog seccomp_vcpu, seccomp_evloop;
+    /* Filters the vCPU, event-loop and virtio-fs worker threads install
+     * first (empty with cfg.no_seccomp; the last only with shares). */
+    struct seccomp_prog seccomp_vcpu, seccomp_evloop, seccomp_fs;
 
     _Atomic bool attention; /* vCPUs must look at state/pause before entering */
     pthread_mutex_t lock; /* state, exit, pause fields below */

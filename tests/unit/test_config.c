@@ -178,6 +178,30 @@ static void test_parse_vsock_balloon(void **state)
         assert_int_equal(config_parse_balloon(badb[i], &b, err, sizeof(err)), -EINVAL);
 }
 
+static void test_parse_share(void **state)
+{
+    (void)state;
+    struct fs_config f;
+    char err[256];
+    assert_int_equal(config_parse_share("/srv/data:data,ro", &f, err, sizeof(err)), 0);
+    assert_string_equal(f.dir, "/srv/data");
+    assert_string_equal(f.tag, "data");
+    assert_true(f.readonly);
+    free(f.dir);
+    free(f.tag);
+    /* The last ':' separates the tag; options come off the end. */
+    assert_int_equal(config_parse_share("/a:b,c/d:t,rw", &f, err, sizeof(err)), 0);
+    assert_string_equal(f.dir, "/a:b,c/d");
+    assert_string_equal(f.tag, "t");
+    assert_false(f.readonly);
+    free(f.dir);
+    free(f.tag);
+    const char *bad[] = {"", "/x", ":tag", "/x:", "/x:,ro", "/x:t t",
+                         "/x:0123456789012345678901234567890123456", "/x:t,x"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        assert_int_equal(config_parse_share(bad[i], &f, err, sizeof(err)), -EINVAL);
+}
+
 static void test_parse_cpulist(void **state)
 {
     (void)state;
@@ -324,6 +348,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_validate, setup, teardown),
         cmocka_unit_test(test_parse_net),
         cmocka_unit_test(test_parse_vsock_balloon),
+        cmocka_unit_test(test_parse_share),
         cmocka_unit_test(test_parse_cpulist),
         cmocka_unit_test(test_copy),
         cmocka_unit_test(test_snapshot_config),
