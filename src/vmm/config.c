@@ -3,6 +3,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -590,6 +591,28 @@ static int check_file(const char *what, const char *path, char *err, size_t errl
     return 0;
 }
 
+/* stat(2) a host path the user named as @what: "@what 'path': reason". */
+static int stat_input(const char *what, const char *path, struct stat *st, char *err,
+                      size_t errlen)
+{
+    if (path && stat(path, st) == 0)
+        return 0;
+    int e = path ? errno : EINVAL;
+    snprintf(err, errlen, "%s '%s': %s", what, path ? path : "", strerror(e));
+    return -e;
+}
+
+static int fail_einval(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int fail_einval(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+    return -EINVAL;
+}
+
 int config_validate(const struct vm_config *c, unsigned max_vcpus, uint64_t host_mem, char *err,
                     size_t errlen)
 {
@@ -639,21 +662,16 @@ int config_validate(const struct vm_config *c, unsigned max_vcpus, uint64_t host
         /* Opened for real (with a lock) when the device is created; here
          * only what can be said without side effects. */
         struct stat st;
-        if (!d->path || stat(d->path, &st) < 0) {
-            int e = d->path ? errno : EINVAL;
-            snprintf(err, errlen, "disk '%s': %s", d->path ? d->path : "", strerror(e));
-            return -e;
-        }
+        r = stat_input("disk", d->path, &st, err, errlen);
+        if (r < 0)
+            return r;
         if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode)) {
             snprintf(err, errlen, "disk '%s': not a regular file or block device", d->path);
             return -EINVAL;
         }
-        for (unsigned j = 0; j < i; j++) {
-            if (d->id && c->disks[j].id && !strcmp(d->id, c->disks[j].id)) {
-                snprintf(err, errlen, "disk id '%s' is used twice", d->id);
-                return -EINVAL;
-            }
-        }
+        for (unsigned j = 0; j < i; j++)
+            if (d->id && c->disks[j].id && !strcmp(d->id, c->disks[j].id))
+                return fail_einval(err, errlen, "disk id '%s' is used twice", d->id);
     }
     cpu_set_t allowed;
     if (c->naffinity && sched_getaffinity(0, sizeof(allowed), &allowed) == 0) {
@@ -688,21 +706,16 @@ int config_validate(const struct vm_config *c, unsigned max_vcpus, uint64_t host
     for (unsigned i = 0; i < c->nshares; i++) {
         const struct fs_config *f = &c->shares[i];
         struct stat st;
-        if (!f->dir || stat(f->dir, &st) < 0) {
-            int e = f->dir ? errno : EINVAL;
-            snprintf(err, errlen, "shared directory '%s': %s", f->dir ? f->dir : "", strerror(e));
-            return -e;
-        }
+        r = stat_input("shared directory", f->dir, &st, err, errlen);
+        if (r < 0)
+            return r;
         if (!S_ISDIR(st.st_mode)) {
             snprintf(err, errlen, "shared directory '%s' is not a directory", f->dir);
             return -ENOTDIR;
         }
-        for (unsigned j = 0; j < i; j++) {
-            if (!strcmp(f->tag, c->shares[j].tag)) {
-                snprintf(err, errlen, "share tag '%s' is used twice", f->tag);
-                return -EINVAL;
-            }
-        }
+        for (unsigned j = 0; j < i; j++)
+            if (!strcmp(f->tag, c->shares[j].tag))
+                return fail_einval(err, errlen, "share tag '%s' is used twice", f->tag);
     }
     if (c->balloon.enabled && ((uint64_t)c->balloon.target_mib << 20) >= c->mem_bytes) {
         snprintf(err, errlen, "balloon of %u MiB would take all of the guest's %llu MiB",
