@@ -252,6 +252,20 @@ static void *server_thread(void *arg)
     return NULL;
 }
 
+void api_http_configure(struct evhttp *http, size_t max_body, int timeout_s)
+{
+    evhttp_set_allowed_methods(http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
+                                         EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
+                                         EVHTTP_REQ_OPTIONS | EVHTTP_REQ_TRACE |
+                                         EVHTTP_REQ_CONNECT | EVHTTP_REQ_PATCH);
+    evhttp_set_max_headers_size(http, API_HTTP_MAX_HEADERS);
+    evhttp_set_max_body_size(http, (ev_ssize_t)max_body);
+    evhttp_set_timeout(http, timeout_s);
+    /* Read and drop the rest of an oversized body, so the client gets its
+     * 413 instead of a reset connection. */
+    evhttp_set_flags(http, EVHTTP_SERVER_LINGERING_CLOSE);
+}
+
 static void gate(struct api_http *h)
 {
     if (h->closing)
@@ -353,16 +367,7 @@ int api_http_create(struct event_base *base, struct api *a, int listen_fd,
         goto oom;
     }
     h->listener = evhttp_bound_socket_get_listener(bound);
-    evhttp_set_allowed_methods(h->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
-                                            EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
-                                            EVHTTP_REQ_OPTIONS | EVHTTP_REQ_TRACE |
-                                            EVHTTP_REQ_CONNECT | EVHTTP_REQ_PATCH);
-    evhttp_set_max_headers_size(h->http, API_HTTP_MAX_HEADERS);
-    evhttp_set_max_body_size(h->http, (ev_ssize_t)max_body);
-    evhttp_set_timeout(h->http, timeout);
-    /* Read and drop the rest of an oversized body, so the client gets its
-     * 413 instead of a reset connection. */
-    evhttp_set_flags(h->http, EVHTTP_SERVER_LINGERING_CLOSE);
+    api_http_configure(h->http, max_body, timeout);
     evhttp_set_bevcb(h->http, on_new_connection, h);
     evhttp_set_gencb(h->http, on_request, h);
     int r = pthread_create(&h->thread, NULL, server_thread, h);

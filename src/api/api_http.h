@@ -43,6 +43,11 @@ int api_http_listen_unix(const char *path, char *err, size_t errlen);
 int api_http_create(struct event_base *base, struct api *a, int listen_fd,
                     const struct api_http_limits *lim, struct api_http **out, char *err,
                     size_t errlen);
+struct evhttp;
+/* The HTTP parser's settings the API runs with (methods, header and body
+ * caps, timeout, lingering close); the fuzz target uses them too. */
+void api_http_configure(struct evhttp *http, size_t max_body, int timeout_s);
+
 /* Stop the server thread, close the listening socket and every
  * connection; a request waiting to be handled is handled first. From the
  * thread that runs @base, or once it no longer runs. NULL is allowed. */

@@ -19,7 +19,7 @@
  * appends to no file (see fuzz_open below).
  *
  * Not here: the HTTP request line and headers, which libevent's evhttp
- * parses (api_http.c only hands its method, path and body to api_handle()).
+ * parses with the settings api_http_configure() gives it: fuzz_http.
  *
  * Run: FUZZ_TARGETS=fuzz_api tests/fuzz/run.sh
  */

@@ -15,7 +15,7 @@ cd "$(dirname "$0")/../.."
 
 secs=${1:-30}
 build=${BUILD_FUZZ:-build-fuzz}
-targets=${FUZZ_TARGETS:-"fuzz_virtq fuzz_virtio_mmio fuzz_virtio_load fuzz_virtio_dev fuzz_api fuzz_config fuzz_kernel"}
+targets=${FUZZ_TARGETS:-"fuzz_virtq fuzz_virtio_mmio fuzz_virtio_load fuzz_virtio_dev fuzz_api fuzz_http fuzz_config fuzz_kernel"}
 
 if ! command -v clang >/dev/null; then
   echo "run.sh: clang is needed for libFuzzer (scripts/install-deps.sh installs it)" >&2
@@ -290,6 +290,16 @@ elif target == 'fuzz_api':
     seeds['raw'] = b'\x02' + api_req(0, 'PUT', '{"action_type": "SendCtrlAltDel"}',
                                       raw_path='/actions/') + api_req(
         0, 'GET', raw_path='/drives/x/y') + api_req(API['/pmem/p0'], 'DELETE')
+elif target == 'fuzz_http':
+    body = b'{"vcpu_count": 2, "mem_size_mib": 256}'
+    seeds['put'] = (b'PUT /machine-config HTTP/1.1\r\nHost: localhost\r\n'
+                    b'Content-Type: application/json\r\nContent-Length: %d\r\n\r\n' % len(body)) + body
+    seeds['keepalive'] = (b'GET / HTTP/1.1\r\nHost: x\r\n\r\n'
+                          b'PATCH /vm HTTP/1.1\r\nHost: x\r\nContent-Length: 20\r\n\r\n'
+                          b'{"state": "Paused"}\n')
+    seeds['chunked'] = (b'PUT /actions HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n'
+                        b'1f\r\n{"action_type": "FlushMetrics"}\r\n0\r\n\r\n')
+    seeds['http10'] = b'GET /vm/config?x=1#f HTTP/1.0\r\n\r\n'
 elif target == 'fuzz_config':
     for i, spec in enumerate(['/d.img,ro,id=rootfs', 'tap=tap0,mac=06:00:ac:10:00:02,id=eth0',
                               'cid=3,uds=/tmp/v.sock', '256M,deflate-on-oom,stats=5,free-page-reporting',
