@@ -263,7 +263,19 @@ int main(int argc, char **argv)
     CHECK(arcvm_get_state(a.vm) == ARCVM_STATE_RUNNING, "state is running");
 
     CHECK(expect(&a, "ARCVM-GUEST-READY cpus=2", 300), "VM A boots to init with 2 vCPUs");
-    CHECK(expect(&b, "ARCVM-GUEST-READY cpus=1", 300), "VM B boots to init with 1 vCPU");
+    if (!expect(&b, "ARCVM-GUEST-READY cpus=1", 300)) {
+        /* Where it got to: the console's last lines and its vCPUs. */
+        struct arcvm_vcpu_info bv[2];
+        int nb = arcvm_get_vcpu_info(b.vm, bv, 2);
+        for (int i = 0; i < nb; i++) {
+            char line[256];
+            arcvm_vcpu_info_format(&bv[i], line, sizeof(line));
+            printf("     VM B: %s\n", line);
+        }
+        size_t from = b.len > 600 ? b.len - 600 : 0;
+        printf("     VM B's console tail: %s\n", b.buf + from);
+    }
+    CHECK(strstr(b.buf, "ARCVM-GUEST-READY cpus=1") != NULL, "VM B boots to init with 1 vCPU");
 
     /* vCPU 1 of VM A is the only thread named vcpu1 in this process. */
     char allowed[64] = "";
