@@ -666,7 +666,10 @@ bool seccomp_enforced(void)
 #ifdef SANITIZED
     return false;
 #else
-    return true;
+    /* For telling the filters apart from other causes when debugging (the
+     * same as --no-seccomp everywhere, without touching command lines). */
+    const char *e = getenv("ARCVM_SECCOMP");
+    return !(e && !strcmp(e, "off"));
 #endif
 }
 

@@ -54,7 +54,8 @@ int seccomp_thread(enum seccomp_kind kind, const char *file, char *err, size_t e
 
 /* False in a sanitizer build (ASan, TSan): their runtimes make system calls
  * of their own (sigaltstack, ptrace, /proc reads) that no list here can
- * predict, so seccomp_prog_apply() installs nothing there. */
+ * predict, so seccomp_prog_apply() installs nothing there. False also with
+ * ARCVM_SECCOMP=off in the environment (debugging: as --no-seccomp). */
 bool seccomp_enforced(void);
 
 const char *seccomp_kind_name(enum seccomp_kind kind);
