@@ -8,6 +8,7 @@
 #include "virtio/console.h"
 #include "virtio/fs.h"
 #include "virtio/net.h"
+#include "virtio/pmem.h"
 #include "virtio/rng.h"
 #include "virtio/vsock.h"
 #include "base/console.h"
@@ -104,6 +105,10 @@ int vm_devices_create(struct vm *vm, char *err, size_t errlen)
                    virtio_fs_create(&vm->mem, &c->shares[i], max_inodes, max_handles,
                                     fs_thread_init, vm, err, errlen),
                    err, errlen);
+    /* Last, so that disks and NICs keep their indexes (see below). */
+    uint64_t pmem_gpa = arch_device_mem_base(c->mem_bytes);
+    for (unsigned i = 0; i < c->npmems && r == 0; i++)
+        r = attach(vm, vm_pmem_create(vm, &c->pmems[i], &pmem_gpa, err, errlen), err, errlen);
     return r;
 }
 

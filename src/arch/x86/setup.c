@@ -72,6 +72,16 @@ int arch_mem_layout(uint64_t mem_bytes, struct guest_mem_region *out, unsigned m
     return (int)n;
 }
 
+uint64_t arch_device_mem_base(uint64_t mem_bytes)
+{
+    uint64_t gpa[2], size[2], end = X86_HIGH_RAM_START;
+    unsigned n = x86_ram_layout(mem_bytes, gpa, size);
+    for (unsigned i = 0; i < n; i++)
+        if (gpa[i] + size[i] > end)
+            end = gpa[i] + size[i];
+    return (end + X86_DEVICE_MEM_ALIGN - 1) & ~(X86_DEVICE_MEM_ALIGN - 1);
+}
+
 
 /* Port 0x80 (POST codes, also Linux's I/O delay) and friends: accept and
  * ignore, without an "unclaimed" message per access. */
