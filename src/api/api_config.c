@@ -10,11 +10,11 @@
 /* The keys arcvm takes, in the order they are applied: logging first, so
  * the rest is logged. Each names a route (api.c). */
 static const char *const config_keys[] = {
-    "logger", "metrics", "machine-config", "boot-source", "drives", "entropy", "network-interfaces",
-    "vsock",  "balloon",
+    "logger", "metrics", "machine-config", "boot-source", "drives", "pmem", "entropy",
+    "network-interfaces", "vsock", "balloon",
 };
 /* Firecracker's keys for what arcvm lacks: refused unless null. */
-static const char *const config_unsupported[] = {"cpu-config", "mmds-config", "pmem", "serial",
+static const char *const config_unsupported[] = {"cpu-config", "mmds-config", "serial",
                                                  "memory-hotplug"};
 
 #define NKEYS        (sizeof(config_keys) / sizeof(config_keys[0]))
@@ -82,8 +82,8 @@ static int config_keys_known(const json_t *root, char *err, size_t errlen)
         if (!found) {
             snprintf(err, errlen,
                      "unknown key \"%s\" in the configuration (expected boot-source, drives, "
-                     "machine-config, logger, metrics, entropy, network-interfaces, vsock or "
-                     "balloon)",
+                     "machine-config, pmem, logger, metrics, entropy, network-interfaces, vsock "
+                     "or balloon)",
                      key);
             return -EINVAL;
         }
