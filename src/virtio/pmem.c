@@ -80,6 +80,7 @@ static uint32_t pmem_sync(struct pmem *p)
                  p->vdev.id ? p->vdev.id : "", strerror(errno));
         return VIRTIO_PMEM_RESP_EIO;
     }
+    log_debug("virtio-pmem %s: flushed", p->vdev.id ? p->vdev.id : "");
     return VIRTIO_PMEM_RESP_OK;
 }
 
