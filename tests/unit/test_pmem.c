@@ -310,13 +310,14 @@ static void test_rate_limiter(void **state)
     assert_int_equal(flush(c), 0);
     uint64_t took = now_ms() - t0;
     assert_true(took >= 200);
-    /* Lifted at run time: no more waiting. */
+    /* Lifted at run time: no more waiting (still limited, five flushes
+     * would take at least 1200 ms; the margin is for a loaded machine). */
     struct rate_limiter_config none = {0};
     assert_int_equal(virtio_pmem_set_rate_limiter(c->h.dev, &none), 0);
     t0 = now_ms();
     for (int i = 0; i < 5; i++)
         assert_int_equal(flush(c), 0);
-    assert_true(now_ms() - t0 < 200);
+    assert_true(now_ms() - t0 < 1100);
 }
 
 static void test_create_errors(void **state)
