@@ -40,10 +40,12 @@ struct pmem {
     uint64_t file_size;
     bool readonly;
     struct throttle throttle;
-    /* One sync answers every request popped before it started (their
-     * writes came first), so a batch syncs once: -1 none yet in this
-     * round, else the status it gave. Reset per notification. */
+    /* One sync answers every request the driver had published when it
+     * started (their writes came first), so a batch syncs once: -1 none
+     * yet in this round, else the status it gave, for the chains before
+     * avail index @covered. Reset per notification. */
     int batch_status;
+    uint16_t covered;
     struct virtq_chain chain;
 };
 
@@ -86,7 +88,6 @@ static uint32_t pmem_sync(struct pmem *p)
 
 static long pmem_request(struct virtio_device *d, unsigned q, struct virtq_chain *c)
 {
-    (void)q;
     struct pmem *p = to_pmem(d);
     uint32_t status = VIRTIO_PMEM_RESP_EIO;
     if (c->write_len < sizeof(status)) {
@@ -103,9 +104,16 @@ static long pmem_request(struct virtio_device *d, unsigned q, struct virtq_chain
         log_guest("virtio-pmem: unknown request type %u", le32toh(type));
         d->stats.errors++;
     } else {
-        if (p->batch_status < 0) {
+        /* This chain's position is last_avail - 1: covered by the round's
+         * sync when last_avail <= covered (modulo 2^16, within a ring). */
+        struct virtq *vq = &d->vq[q];
+        if (p->batch_status < 0 || (uint16_t)(p->covered - vq->last_avail) > vq->size) {
             if (!throttle_take(&p->throttle, p->file_size))
                 return VIRTIO_STOP; /* its timer serves the queue again */
+            /* What the driver has published now; acquire: its writes
+             * before publishing are visible to the sync that follows. */
+            p->covered = le16toh(__atomic_load_n((const uint16_t *)(vq->avail + 2),
+                                                 __ATOMIC_ACQUIRE));
             p->batch_status = (int)pmem_sync(p);
         }
         status = (uint32_t)p->batch_status;
