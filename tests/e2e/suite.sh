@@ -1369,7 +1369,11 @@ section_pmem() {
           {"id": "data", "path_on_host": "$P/data.ext4"},
           {"id": "ro", "path_on_host": "$P/ro.img", "read_only": true}]}
 JSON
-  VM_SUBCMD= vm_start pm --no-api --config-file "$P/vm.json" --level Debug
+  # The config file boots the VM at once; the API socket serves the rest.
+  local S="$P/api.sock" code
+  papi() { curl -s --unix-socket "$S" -o "$P/resp" -w '%{http_code}' -X "$1" \
+             "http://localhost$2" ${3:+-H 'Content-Type: application/json' -d "$3"}; }
+  VM_SUBCMD= vm_start pm --api-sock "$S" --config-file "$P/vm.json" --level Debug
   if ! vm_expect pm "ARCVM-GUEST-READY" 300; then
     not_ok "boot with a pmem root device from a config file"; vm_report pm "no init marker"
     vm_stderr pm | grep -v 'unclaimed port' | tail -8 | sed 's/^/     | /'; vm_wait pm 5
@@ -1382,8 +1386,9 @@ JSON
   check "root_device put root=/dev/pmem0 rw on the command line" vm_expect pm '^CMDLINE-OK$' 30
   # Sectors of 512 bytes: 128 MiB, 32 MiB, and 3 MiB padded to 4 MiB.
   vm_send pm 'echo SIZES-$(cat /sys/block/pmem0/size)-$(cat /sys/block/pmem1/size)-$(cat /sys/block/pmem2/size)'
-  check "three pmem devices of the files' sizes, 2 MiB aligned ($(vm_grep pm '^SIZES-'))" \
+  check "three pmem devices of the files' sizes in sectors, 2 MiB aligned" \
     vm_expect pm '^SIZES-262144-65536-8192$' 30
+  vm_grep pm '^SIZES-' | sed 's/^/     /'
   local zero_md5; zero_md5=$(head -c 1M /dev/zero | md5sum | cut -d' ' -f1)
   vm_send pm 'echo RO-$(dd if=/dev/pmem2 bs=1M count=3 2>/dev/null | md5sum | cut -c1-32)-$(dd if=/dev/pmem2 bs=1M skip=3 count=1 2>/dev/null | md5sum | cut -c1-32)'
   check "the guest reads the read-only file exactly, and zeros past its end" \
@@ -1399,6 +1404,29 @@ JSON
   check "the guest's syncs reached arcvm as pmem flushes" grep -q 'virtio-pmem data: flushed' "$(vm_dir pm)/err"
   vm_send pm 'echo "root written" >/rootmark; sync; echo ROOTSYNC'
   check "a file written on the pmem root is synced" vm_expect pm '^ROOTSYNC' 60
+  # The API on the running VM: PATCH sets a flush rate limiter (its timer
+  # made on the VMM thread, under its seccomp filter), PUT is refused after
+  # boot, GET /vm/config shows the devices, a snapshot is refused.
+  code=$(papi PATCH /pmem/data '{"id": "data", "rate_limiter": {"ops": {"size": 1, "refill_time": 200}}}')
+  check "PATCH /pmem/data sets a flush rate limiter at run time (HTTP $code)" [ "$code" = 204 ]
+  code=$(papi PUT /pmem/late "{\"id\": \"late\", \"path_on_host\": \"$P/ro.img\"}")
+  check "PUT /pmem after boot is refused (HTTP $code: $(cat "$P/resp"))" \
+    sh -c "[ $code = 400 ] && grep -q 'after starting' '$P/resp'"
+  code=$(papi GET /vm/config)
+  check "GET /vm/config shows the three pmem devices and the new limiter" python3 -c '
+import json, sys
+c = json.load(open(sys.argv[1]))["pmem"]
+assert [p["id"] for p in c] == ["rootfs", "data", "ro"], c
+assert c[0]["root_device"] and c[2]["read_only"] and not c[1]["read_only"], c
+assert c[1]["rate_limiter"]["ops"]["size"] == 1, c' "$P/resp"
+  code=$(papi PATCH /vm '{"state": "Paused"}')
+  local snap; snap=$(papi PUT /snapshot/create "{\"snapshot_path\": \"$P/snap\", \"mem_file_path\": \"$P/mem\"}")
+  check "a snapshot with pmem devices is refused (HTTP $snap: $(cat "$P/resp"))" \
+    sh -c "[ $snap = 400 ] && grep -q 'pmem device' '$P/resp' && [ ! -e '$P/snap' ]"
+  code=$(papi PATCH /vm '{"state": "Resumed"}')
+  check "the VM resumes (HTTP $code)" [ "$code" = 204 ]
+  vm_send pm 'mount -t ext4 /dev/pmem1 /mnt && echo again >/mnt/again.txt && sync && sync && umount /mnt && echo LIMITED-OK'
+  check "flushes still complete under the rate limiter" vm_expect pm '^LIMITED-OK' 60
   # The guest believes the read-only device writable (pmem has no
   # read-only flag); its writes must not reach the file. KVM turns them
   # into MMIO writes arcvm drops, or fails to emulate them (the VM ends).
@@ -1420,8 +1448,8 @@ JSON
     sh -c "[ \"\$(md5sum <'$P/ro.img' | cut -d' ' -f1)\" = '$ro_md5' ] && [ \$(stat -c %s '$P/ro.img') -eq 3145728 ]"
   check "e2fsck -fn finds the guest-written pmem data image clean" \
     sh -c "e2fsck -fn '$P/data.ext4' >'$P/fsck.log' 2>&1"
-  check "the host reads back the guest's file from the pmem data image" \
-    [ "$(debugfs -R 'cat /guest.txt' "$P/data.ext4" 2>/dev/null)" = "written through pmem" ]
+  check "the host reads back the guest's files from the pmem data image" \
+    [ "$(debugfs -R 'cat /guest.txt' "$P/data.ext4" 2>/dev/null)$(debugfs -R 'cat /again.txt' "$P/data.ext4" 2>/dev/null)" = "written through pmemagain" ]
   debugfs -R "dump /data.bin $P/data.bin" "$P/data.ext4" >/dev/null 2>&1
   local host_md5; host_md5=$(md5sum <"$P/data.bin" 2>/dev/null | cut -d' ' -f1)
   check "the host reads back the guest's 4 MiB exactly (md5 $host_md5)" [ "$host_md5" = "$guest_md5" ]
