@@ -53,6 +53,11 @@ int config_copy(struct vm_config *dst, const struct vm_config *src)
         dst->shares[i].dir = dup_or_null(src->shares[i].dir, &oom);
         dst->shares[i].tag = dup_or_null(src->shares[i].tag, &oom);
     }
+    dst->cpu_template = NULL;
+    if (src->cpu_template && (dst->cpu_template = malloc(sizeof(*src->cpu_template))))
+        memcpy(dst->cpu_template, src->cpu_template, sizeof(*src->cpu_template));
+    else if (src->cpu_template)
+        oom = true;
     dst->affinity = NULL;
     dst->naffinity = 0;
     if (src->naffinity) {
@@ -90,6 +95,8 @@ void config_release(struct vm_config *c)
     free(c->affinity);
     c->affinity = NULL;
     c->naffinity = 0;
+    free(c->cpu_template);
+    c->cpu_template = NULL;
     for (unsigned i = 0; i < c->nnets && i < CONFIG_MAX_NETS; i++)
         config_release_net(&c->nets[i]);
     c->nnets = 0;

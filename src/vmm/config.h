@@ -7,6 +7,7 @@
 #ifndef ARCVM_CONFIG_H
 #define ARCVM_CONFIG_H
 
+#include "arch/cpu_template.h"
 #include "virtio/balloon.h"
 #include "virtio/blk.h"
 #include "virtio/fs.h"
@@ -72,6 +73,7 @@ struct vm_config {
     bool track_dirty;        /* record written pages, for Diff snapshots */
     bool no_seccomp;         /* run threads without seccomp filters */
     char *seccomp_file;      /* custom filters (seccomp.h), NULL: built-in */
+    struct cpu_template *cpu_template; /* every vCPU's CPUID and MSR changes, NULL: none */
     /* Reference for the boot timer: CLOCK_MONOTONIC and process CPU time in
      * microseconds when the front end started; 0: when the VM was created. */
     uint64_t t0_wall_us, t0_cpu_us;
