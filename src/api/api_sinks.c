@@ -1,6 +1,6 @@
 /* api_sinks.c - where the process reports: the logger (/logger, the
- * library's log sink and level) and the metrics file (/metrics, the lines
- * api_metrics.c renders). See api.h. */
+ * library's log sink and level), the metrics file (/metrics, the lines
+ * api_metrics.c renders) and the guest's serial output (/serial). See api.h. */
 #include "api/api_internal.h"
 
 #include <errno.h>
@@ -242,4 +242,55 @@ void api_sinks_metrics_put(struct api *a, const char *id, const json_t *b, struc
 json_t *api_sinks_metrics_json(const struct api *a)
 {
     return a->metrics_path ? json_pack("{s:s}", "metrics_path", a->metrics_path) : json_null();
+}
+
+/* ---- the serial console's output ---------------------------------------- */
+
+/* Firecracker's rate_limiter here drops output over the rate; arcvm's
+ * console has no such limiter yet, and silently ignoring it would claim a
+ * limit that does not hold. */
+static bool serial_check(struct api *a, const char *id, const json_t *b, struct api_reply *r)
+{
+    (void)id;
+    if (!api_json_has(b, "rate_limiter"))
+        return true;
+    api_fault(a, r, 400, "rate_limiter on /serial is not supported by arcvm yet.");
+    return false;
+}
+
+static const struct api_json_field serial_fields[] = {
+    {"serial_out_path", API_JSON_STRING, false, 0}, {"rate_limiter", API_JSON_OBJECT, false, 0}};
+const struct api_schema api_serial_schema = {
+    .what = "serial", API_SCHEMA_FIELDS(serial_fields), .check = serial_check};
+
+/* The file is opened now, as the log and metrics files are, so a bad path
+ * is refused with the request rather than at InstanceStart; without a path
+ * the output goes back to the process's own console. */
+void api_serial_put(struct api *a, const char *id, const json_t *b, struct api_reply *r)
+{
+    (void)id;
+    const char *path = api_json_str(b, "serial_out_path");
+    char err[512];
+    int fd = path ? open_sink(path, "serial output", err, sizeof(err)) : -1;
+    char *p = api_strdup(path);
+    if (path && (fd < 0 || !p)) {
+        if (fd >= 0)
+            close(fd);
+        free(p);
+        api_fault(a, r, 400, "%s", fd < 0 ? err : "out of memory");
+        return;
+    }
+    api_serial_release(a);
+    a->serial_fd = fd;
+    a->serial_path = p;
+    api_ok(r);
+}
+
+void api_serial_release(struct api *a)
+{
+    if (a->serial_fd >= 0)
+        close(a->serial_fd);
+    a->serial_fd = -1;
+    free(a->serial_path);
+    a->serial_path = NULL;
 }
