@@ -107,8 +107,24 @@ static int parse_bitmap(const json_t *v, unsigned bits, uint64_t *mask, uint64_t
     return 0;
 }
 
-/* Member @key of @arr's element @i (checked: an object), into @where. */
-#define WHERE(buf, arr, i, key) snprintf(buf, sizeof(buf), "%s[%zu].%s", arr, i, key)
+/* An array of at most ARCVM_CPU_TEMPLATE_MAX entries: 0, or -EINVAL. */
+static int count_ok(const json_t *arr, const char *what, char *err, size_t errlen)
+{
+    if (json_array_size(arr) <= ARCVM_CPU_TEMPLATE_MAX)
+        return 0;
+    snprintf(err, errlen, "%s: at most %d entries", what, ARCVM_CPU_TEMPLATE_MAX);
+    return -EINVAL;
+}
+
+/* Member @key of element @i of the array @arr names, a number (leaf,
+ * subleaf, address: parse_number()). */
+static int member_number(const json_t *e, const char *arr, size_t i, const char *key,
+                         uint64_t *out, char *err, size_t errlen)
+{
+    char where[80];
+    snprintf(where, sizeof(where), "%s[%zu].%s", arr, i, key);
+    return parse_number(json_object_get(e, key), UINT32_MAX, out, where, err, errlen);
+}
 
 static const struct api_json_field reg_fields[] = {{"register", API_JSON_STRING, true, 0},
                                                    {"bitmap", API_JSON_STRING, true, 0}};
@@ -158,14 +174,12 @@ static int parse_cpuid(const json_t *arr, struct api_cpu *c, char *err, size_t e
     memcpy(f, leaf_fields, sizeof(f));
     size_t i;
     const json_t *e;
+    if (count_ok(arr, "cpuid_modifiers", err, errlen) < 0)
+        return -EINVAL;
     json_array_foreach(arr, i, e)
     {
-        char where[64], w[80];
+        char where[64];
         snprintf(where, sizeof(where), "cpuid_modifiers[%zu]", i);
-        if (i >= ARCVM_CPU_TEMPLATE_MAX) {
-            snprintf(err, errlen, "cpuid_modifiers: at most %d leaves", ARCVM_CPU_TEMPLATE_MAX);
-            return -EINVAL;
-        }
         f[0].kind = json_is_integer(json_object_get(e, "leaf")) ? API_JSON_UINT : API_JSON_STRING;
         f[1].kind =
             json_is_integer(json_object_get(e, "subleaf")) ? API_JSON_UINT : API_JSON_STRING;
@@ -174,11 +188,8 @@ static int parse_cpuid(const json_t *arr, struct api_cpu *c, char *err, size_t e
             return -EINVAL;
         struct arcvm_cpuid_modifier *m = &c->cpuid[i];
         uint64_t leaf, subleaf;
-        WHERE(w, "cpuid_modifiers", i, "leaf");
-        if (parse_number(json_object_get(e, "leaf"), UINT32_MAX, &leaf, w, err, errlen) < 0)
-            return -EINVAL;
-        WHERE(w, "cpuid_modifiers", i, "subleaf");
-        if (parse_number(json_object_get(e, "subleaf"), UINT32_MAX, &subleaf, w, err, errlen) < 0)
+        if (member_number(e, "cpuid_modifiers", i, "leaf", &leaf, err, errlen) < 0 ||
+            member_number(e, "cpuid_modifiers", i, "subleaf", &subleaf, err, errlen) < 0)
             return -EINVAL;
         *m = (struct arcvm_cpuid_modifier){.leaf = (uint32_t)leaf, .subleaf = (uint32_t)subleaf,
                                            .flags = (uint32_t)api_json_uint(e, "flags", 0)};
@@ -194,14 +205,12 @@ static int parse_msrs(const json_t *arr, struct api_cpu *c, char *err, size_t er
 {
     size_t i;
     const json_t *e;
+    if (count_ok(arr, "msr_modifiers", err, errlen) < 0)
+        return -EINVAL;
     json_array_foreach(arr, i, e)
     {
         char where[64], w[80];
         snprintf(where, sizeof(where), "msr_modifiers[%zu]", i);
-        if (i >= ARCVM_CPU_TEMPLATE_MAX) {
-            snprintf(err, errlen, "msr_modifiers: at most %d MSRs", ARCVM_CPU_TEMPLATE_MAX);
-            return -EINVAL;
-        }
         const struct api_json_field f[] = {
             {"addr", json_is_integer(json_object_get(e, "addr")) ? API_JSON_UINT : API_JSON_STRING,
              true, UINT32_MAX},
@@ -209,12 +218,11 @@ static int parse_msrs(const json_t *arr, struct api_cpu *c, char *err, size_t er
         if (api_json_check(e, f, 2, false, where, err, errlen) < 0)
             return -EINVAL;
         uint64_t addr;
-        WHERE(w, "msr_modifiers", i, "addr");
-        if (parse_number(json_object_get(e, "addr"), UINT32_MAX, &addr, w, err, errlen) < 0)
+        if (member_number(e, "msr_modifiers", i, "addr", &addr, err, errlen) < 0)
             return -EINVAL;
         struct arcvm_msr_modifier *m = &c->msr[i];
         m->addr = (uint32_t)addr;
-        WHERE(w, "msr_modifiers", i, "bitmap");
+        snprintf(w, sizeof(w), "%s.bitmap", where);
         if (parse_bitmap(json_object_get(e, "bitmap"), 64, &m->mask, &m->value, w, err, errlen) <
             0)
             return -EINVAL;
@@ -228,13 +236,11 @@ static int parse_caps(const json_t *arr, struct api_cpu *c, char *err, size_t er
 {
     size_t i;
     const json_t *e;
+    if (count_ok(arr, "kvm_capabilities", err, errlen) < 0)
+        return -EINVAL;
     json_array_foreach(arr, i, e)
     {
         const char *s = json_string_value(e);
-        if (i >= ARCVM_CPU_TEMPLATE_MAX) {
-            snprintf(err, errlen, "kvm_capabilities: at most %d", ARCVM_CPU_TEMPLATE_MAX);
-            return -EINVAL;
-        }
         bool remove = s && *s == '!';
         const char *p = s ? s + remove : NULL;
         uint64_t n = 0;
