@@ -243,6 +243,9 @@ struct arcvm_metrics {
     uint64_t exits_io_in, exits_io_out, exits_mmio_read, exits_mmio_write;
     uint64_t exits_halt, exits_shutdown, exits_system_event, exits_hypercall;
     uint64_t exits_intr, exits_failures; /* internal errors, failed entries, unknown */
+    /* Console output dropped (arcvm_set_console_limits()), in bytes: over
+     * the rate, and because the reader was behind. */
+    uint64_t console_dropped_rate, console_dropped_room;
     unsigned ndevices;
     struct arcvm_device_metrics devices[ARCVM_MAX_DEVICES];
 };
@@ -341,6 +344,15 @@ int arcvm_set_disk_rate_limiter(arcvm *vm, const char *disk_id,
 int arcvm_update_disk_path(arcvm *vm, const char *disk_id, const char *path);
 /* Limit the entropy device (arcvm_set_rng()), before the start. */
 int arcvm_set_rng_rate_limiter(arcvm *vm, const struct arcvm_rate_limiter *rl);
+/* Console output limits, as Firecracker's serial device has them (PUT
+ * /serial): output over @bandwidth (NULL or size 0: none) is dropped, not
+ * delayed; with @drop_when_full non-zero, output the reader of a pipe or
+ * FIFO is too far behind to take is dropped too, instead of holding the
+ * guest back (the default, which loses nothing). Counted in
+ * arcvm_get_metrics(). Before the start; -EINVAL for a bucket with a size
+ * but no refill time. */
+int arcvm_set_console_limits(arcvm *vm, const struct arcvm_token_bucket *bandwidth,
+                             int drop_when_full);
 /* The same for each direction of the NIC with id @iface_id (its "id=" in
  * arcvm_add_net()): @rx limits what the guest receives, @tx what it sends;
  * NULL leaves that direction as it is. */

@@ -99,6 +99,7 @@ struct api {
     /* serial: the console output's file (PUT /serial), -1: the process's */
     char *serial_path;
     int serial_fd;
+    struct arcvm_token_bucket serial_rl; /* zero: no rate_limiter */
 
     char fault[512]; /* the last fault message, for the config file loader */
 };

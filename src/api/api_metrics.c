@@ -113,6 +113,12 @@ char *api_metrics_render(struct api_metrics *m, const struct api_metrics_input *
     put(vcpu, "exit_mmio_read", delta(vm->exits_mmio_read, pv->exits_mmio_read));
     put(vcpu, "exit_mmio_write", delta(vm->exits_mmio_write, pv->exits_mmio_write));
     put(vcpu, "failures", delta(vm->exits_failures, pv->exits_failures));
+    /* Serial output dropped (PUT /serial): Firecracker counts the bytes
+     * over the rate and the bytes its file would not take. */
+    json_t *uart = group(root, "uart");
+    put(uart, "rate_limiter_dropped_bytes",
+        delta(vm->console_dropped_rate, pv->console_dropped_rate));
+    put(uart, "missed_write_count", delta(vm->console_dropped_room, pv->console_dropped_room));
 
     /* "block" aggregates every disk; "block_<drive_id>" is one disk, as in
      * Firecracker. The k-th virtio-blk device is the k-th drive added. */

@@ -246,15 +246,34 @@ json_t *api_sinks_metrics_json(const struct api *a)
 
 /* ---- the serial console's output ---------------------------------------- */
 
-/* Firecracker's rate_limiter here drops output over the rate; arcvm's
- * console has no such limiter yet, and silently ignoring it would claim a
- * limit that does not hold. */
+/* rate_limiter is one TokenBucket (Firecracker's serial output limit), a
+ * RateLimiter's bandwidth: checked and read as one. */
+static int serial_bucket(const json_t *b, struct arcvm_token_bucket *out, char *err, size_t errlen)
+{
+    json_t *w = json_pack("{s:O}", "bandwidth", json_object_get(b, "rate_limiter"));
+    int r = w ? api_json_check_rate_limiter(w, "rate_limiter", err, errlen) : -1;
+    struct arcvm_rate_limiter rl = {0};
+    if (r == 0)
+        api_json_rate_limiter(w, &rl);
+    json_decref(w);
+    if (r == 0 && rl.bandwidth.size && !rl.bandwidth.refill_time_ms) {
+        snprintf(err, errlen, "rate_limiter: a bucket with a size needs a refill_time of 1 ms or "
+                              "more");
+        r = -1;
+    }
+    *out = rl.bandwidth;
+    return r;
+}
+
 static bool serial_check(struct api *a, const char *id, const json_t *b, struct api_reply *r)
 {
     (void)id;
-    if (!api_json_has(b, "rate_limiter"))
+    struct arcvm_token_bucket bw;
+    char err[256];
+    if (!api_json_has(b, "rate_limiter") || serial_bucket(b, &bw, err, sizeof(err)) == 0)
         return true;
-    api_fault(a, r, 400, "rate_limiter on /serial is not supported by arcvm yet.");
+    api_fault(a, r, 400, "An error occurred when deserializing the json body of a request: %s.",
+              err);
     return false;
 }
 
@@ -265,7 +284,10 @@ const struct api_schema api_serial_schema = {
 
 /* The file is opened now, as the log and metrics files are, so a bad path
  * is refused with the request rather than at InstanceStart; without a path
- * the output goes back to the process's own console. */
+ * the output goes back to the process's own console. A rate_limiter drops
+ * output over its rate, wherever it goes; a file or FIFO also drops what
+ * its reader is too far behind to take, as in Firecracker (stdout holds
+ * the guest back instead, as arcvm always does). */
 void api_serial_put(struct api *a, const char *id, const json_t *b, struct api_reply *r)
 {
     (void)id;
@@ -283,6 +305,8 @@ void api_serial_put(struct api *a, const char *id, const json_t *b, struct api_r
     api_serial_release(a);
     a->serial_fd = fd;
     a->serial_path = p;
+    if (api_json_has(b, "rate_limiter"))
+        serial_bucket(b, &a->serial_rl, err, sizeof(err)); /* checked */
     api_ok(r);
 }
 
@@ -293,4 +317,5 @@ void api_serial_release(struct api *a)
     a->serial_fd = -1;
     free(a->serial_path);
     a->serial_path = NULL;
+    a->serial_rl = (struct arcvm_token_bucket){0};
 }

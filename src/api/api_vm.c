@@ -160,6 +160,8 @@ int api_set_process_side(struct api *a, arcvm *vm)
     int r = arcvm_set_console(vm, in < 0 && out < 0 ? ARCVM_CONSOLE_NONE : ARCVM_CONSOLE_SERIAL,
                               in, out);
     if (!r)
+        r = arcvm_set_console_limits(vm, &a->serial_rl, a->serial_fd >= 0);
+    if (!r)
         r = arcvm_set_boot_timer(vm, a->opt.boot_timer);
     if (!r && a->hv_device)
         r = arcvm_set_hypervisor_device(vm, a->hv_device);

@@ -50,6 +50,8 @@ struct vm_config {
     enum console_mode console;
     int console_in;          /* fd the guest console reads, -1: none */
     int console_out;         /* fd the guest console writes, -1: discard */
+    struct rate_limiter_config console_rl; /* output over its bandwidth dropped; zero: none */
+    bool console_drop_when_full; /* drop output a slow reader cannot take (console.h) */
     bool boot_timer;         /* log time to the guest's boot-done write */
     unsigned ndisks;
     struct disk_config disks[CONFIG_MAX_DISKS];

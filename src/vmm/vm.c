@@ -258,6 +258,7 @@ int vm_build_platform(struct vm *vm, int mem_fd, const char *uffd_sock, char *er
         snprintf(err, errlen, "console: %s", strerror(-r));
         return r;
     }
+    console_limit_output(&vm->console, &vm->cfg.console_rl, vm->cfg.console_drop_when_full);
     vm->console.on_quit = console_quit;
     vm->console.quit_opaque = vm;
     vm->console_ready = true;
@@ -574,6 +575,8 @@ void vm_get_metrics(struct vm *vm, struct vm_metrics *m)
         m->io_reads += __atomic_load_n(&v->io_reads, __ATOMIC_RELAXED);
         m->mmio_reads += __atomic_load_n(&v->mmio_reads, __ATOMIC_RELAXED);
     }
+    if (vm->console_ready)
+        console_dropped(&vm->console, &m->console_dropped_rate, &m->console_dropped_room);
     for (unsigned i = 0; i < vm->nvirtio && i < VM_MAX_VIRTIO; i++) {
         struct virtio_device *d = vm->virtio[i].dev;
         if (!d)

@@ -958,6 +958,8 @@ static void test_metrics_render(void **state)
     vm.devices[2].in_bytes = 512;
     vm.devices[2].out_bytes = 1024;
     vm.devices[1].in_bytes = 64;
+    vm.console_dropped_rate = 300;
+    vm.console_dropped_room = 7;
     const char *ids[] = {"rootfs", "scratch"};
     struct api_metrics_input in = {
         .utc_ms = 1, .ctr = ctr, .vm = &vm, .drive_ids = ids, .ndrives = 2};
@@ -987,6 +989,9 @@ static void test_metrics_render(void **state)
     assert_int_equal(
         json_integer_value(json_object_get(json_object_get(j, "put_api_requests"), "drive_count")),
         2);
+    json_t *uart = json_object_get(j, "uart");
+    assert_int_equal(json_integer_value(json_object_get(uart, "rate_limiter_dropped_bytes")), 300);
+    assert_int_equal(json_integer_value(json_object_get(uart, "missed_write_count")), 7);
     json_decref(j);
     /* The next line holds differences only. */
     vm.exits_io_in = 15;
@@ -1601,8 +1606,13 @@ static void test_serial(void **state)
     assert_int_equal(mkfifo(fifo, 0600), 0);
     snprintf(body, sizeof(body), "{\"serial_out_path\": \"%s\"}", fifo);
     assert_int_equal(req(t, "PUT", "/serial", body), 204);
-    /* No path: back to the process's console. */
+    /* No path: back to the process's console. A rate limit, Firecracker's
+     * TokenBucket, with or without a path. */
     assert_int_equal(req(t, "PUT", "/serial", "{}"), 204);
+    assert_int_equal(req(t, "PUT", "/serial",
+                         "{\"rate_limiter\": {\"size\": 1024, \"one_time_burst\": 65536, "
+                         "\"refill_time\": 1000}}"),
+                     204);
 
     static const struct {
         const char *body, *says;
@@ -1611,8 +1621,11 @@ static void test_serial(void **state)
         {"{\"serial_out\": \"/tmp/x\"}", "unknown field 'serial_out'"},
         {"{\"serial_out_path\": \"/nonexistent/dir/out\"}",
          "cannot open the serial output file /nonexistent/dir/out"},
-        {"{\"serial_out_path\": \"/tmp/x\", \"rate_limiter\": {\"size\": 1, \"refill_time\": 1}}",
-         "rate_limiter on /serial is not supported"},
+        {"{\"rate_limiter\": {\"size\": 1}}", "missing field 'refill_time' in rate_limiter"},
+        {"{\"rate_limiter\": {\"size\": 1, \"refill_time\": 0}}", "refill_time of 1 ms"},
+        {"{\"rate_limiter\": {\"size\": 1, \"refill_time\": 1, \"ops\": 2}}",
+         "unknown field 'ops'"},
+        {"{\"rate_limiter\": 5}", "field 'rate_limiter' of serial must be an object"},
         {"[]", "must be a JSON object"},
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
