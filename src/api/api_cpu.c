@@ -118,8 +118,8 @@ static int count_ok(const json_t *arr, const char *what, char *err, size_t errle
 
 /* Member @key of element @i of the array @arr names, a number (leaf,
  * subleaf, address: parse_number()). */
-static int member_number(const json_t *e, const char *arr, size_t i, const char *key,
-                         uint64_t *out, char *err, size_t errlen)
+static int member_number(const json_t *e, const char *arr, size_t i, const char *key, uint64_t *out,
+                         char *err, size_t errlen)
 {
     char where[80];
     snprintf(where, sizeof(where), "%s[%zu].%s", arr, i, key);
@@ -163,9 +163,10 @@ static int parse_registers(const json_t *mods, struct arcvm_cpuid_modifier *m, u
     return 0;
 }
 
-static const struct api_json_field leaf_fields[] = {
-    {"leaf", API_JSON_STRING, true, 0}, {"subleaf", API_JSON_STRING, true, 0},
-    {"flags", API_JSON_UINT, true, UINT32_MAX}, {"modifiers", API_JSON_ARRAY, true, 0}};
+static const struct api_json_field leaf_fields[] = {{"leaf", API_JSON_STRING, true, 0},
+                                                    {"subleaf", API_JSON_STRING, true, 0},
+                                                    {"flags", API_JSON_UINT, true, UINT32_MAX},
+                                                    {"modifiers", API_JSON_ARRAY, true, 0}};
 
 static int parse_cpuid(const json_t *arr, struct api_cpu *c, char *err, size_t errlen)
 {
@@ -191,7 +192,8 @@ static int parse_cpuid(const json_t *arr, struct api_cpu *c, char *err, size_t e
         if (member_number(e, "cpuid_modifiers", i, "leaf", &leaf, err, errlen) < 0 ||
             member_number(e, "cpuid_modifiers", i, "subleaf", &subleaf, err, errlen) < 0)
             return -EINVAL;
-        *m = (struct arcvm_cpuid_modifier){.leaf = (uint32_t)leaf, .subleaf = (uint32_t)subleaf,
+        *m = (struct arcvm_cpuid_modifier){.leaf = (uint32_t)leaf,
+                                           .subleaf = (uint32_t)subleaf,
                                            .flags = (uint32_t)api_json_uint(e, "flags", 0)};
         if (parse_registers(json_object_get(e, "modifiers"), m, &c->regs_given[i], where, err,
                             errlen) < 0)
@@ -223,8 +225,7 @@ static int parse_msrs(const json_t *arr, struct api_cpu *c, char *err, size_t er
         struct arcvm_msr_modifier *m = &c->msr[i];
         m->addr = (uint32_t)addr;
         snprintf(w, sizeof(w), "%s.bitmap", where);
-        if (parse_bitmap(json_object_get(e, "bitmap"), 64, &m->mask, &m->value, w, err, errlen) <
-            0)
+        if (parse_bitmap(json_object_get(e, "bitmap"), 64, &m->mask, &m->value, w, err, errlen) < 0)
             return -EINVAL;
         c->nmsr = (unsigned)i + 1;
     }
@@ -367,9 +368,12 @@ int api_cpu_apply(struct api *a, arcvm *vm)
         else if (c->caps[i].remove && k < n)
             caps[k] = caps[--n];
     }
-    const struct arcvm_cpu_template t = {.cpuid = c->cpuid, .ncpuid = c->ncpuid,
-                                         .msrs = c->msr, .nmsrs = c->nmsr,
-                                         .kvm_caps = caps, .nkvm_caps = n};
+    const struct arcvm_cpu_template t = {.cpuid = c->cpuid,
+                                         .ncpuid = c->ncpuid,
+                                         .msrs = c->msr,
+                                         .nmsrs = c->nmsr,
+                                         .kvm_caps = caps,
+                                         .nkvm_caps = n};
     return arcvm_set_cpu_template(vm, &t);
 }
 
@@ -409,9 +413,9 @@ json_t *api_cpu_json(const struct api *a)
         json_t *mods = json_array();
         for (unsigned r = 0; mods && r < 4; r++)
             if (c->regs_given[i] & (1u << r))
-                json_array_append_new(mods, json_pack("{s:s,s:o}", "register", reg_names[r],
-                                                      "bitmap",
-                                                      bitmap(m->mask[r], m->value[r], 32)));
+                json_array_append_new(mods,
+                                      json_pack("{s:s,s:o}", "register", reg_names[r], "bitmap",
+                                                bitmap(m->mask[r], m->value[r], 32)));
         json_array_append_new(leaves, json_pack("{s:o,s:o,s:I,s:o}", "leaf", hex(m->leaf),
                                                 "subleaf", hex(m->subleaf), "flags",
                                                 (json_int_t)m->flags, "modifiers", mods));

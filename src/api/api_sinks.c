@@ -257,8 +257,9 @@ static int serial_bucket(const json_t *b, struct arcvm_token_bucket *out, char *
         api_json_rate_limiter(w, &rl);
     json_decref(w);
     if (r == 0 && rl.bandwidth.size && !rl.bandwidth.refill_time_ms) {
-        snprintf(err, errlen, "rate_limiter: a bucket with a size needs a refill_time of 1 ms or "
-                              "more");
+        snprintf(err, errlen,
+                 "rate_limiter: a bucket with a size needs a refill_time of 1 ms or "
+                 "more");
         r = -1;
     }
     *out = rl.bandwidth;

@@ -8,10 +8,11 @@
 int cpu_template_check(const struct cpu_template *t, char *err, size_t errlen)
 {
     static const char *const reg[4] = {"eax", "ebx", "ecx", "edx"};
-    if (t->ncpuid > CPU_TEMPLATE_MAX || t->nmsr > CPU_TEMPLATE_MAX ||
-        t->ncaps > CPU_TEMPLATE_MAX) {
-        snprintf(err, errlen, "a CPU template holds at most %d CPUID leaves, MSRs and KVM "
-                 "capabilities each", CPU_TEMPLATE_MAX);
+    if (t->ncpuid > CPU_TEMPLATE_MAX || t->nmsr > CPU_TEMPLATE_MAX || t->ncaps > CPU_TEMPLATE_MAX) {
+        snprintf(err, errlen,
+                 "a CPU template holds at most %d CPUID leaves, MSRs and KVM "
+                 "capabilities each",
+                 CPU_TEMPLATE_MAX);
         return -EINVAL;
     }
     for (unsigned i = 0; i < t->ncpuid; i++) {
@@ -28,8 +29,8 @@ int cpu_template_check(const struct cpu_template *t, char *err, size_t errlen)
         for (unsigned r = 0; r < 4; r++) {
             if (c->value[r] & ~c->mask[r]) {
                 snprintf(err, errlen,
-                         "CPUID leaf 0x%" PRIx32 " subleaf 0x%" PRIx32
-                         " %s: value bits 0x%" PRIx32 " lie outside the mask 0x%" PRIx32,
+                         "CPUID leaf 0x%" PRIx32 " subleaf 0x%" PRIx32 " %s: value bits 0x%" PRIx32
+                         " lie outside the mask 0x%" PRIx32,
                          c->leaf, c->subleaf, reg[r], c->value[r], c->mask[r]);
                 return -EINVAL;
             }

@@ -12,8 +12,9 @@ int arcvm_set_console_limits(arcvm *h, const struct arcvm_token_bucket *bw, int 
     if (bw)
         c.bandwidth = (struct rl_bucket_config){bw->size, bw->one_time_burst, bw->refill_time_ms};
     if (rate_limiter_config_check(&c) < 0)
-        return lib_fail(h, -EINVAL, "the console's rate limiter: a bucket with a size needs a "
-                                    "refill time of 1 ms or more");
+        return lib_fail(h, -EINVAL,
+                        "the console's rate limiter: a bucket with a size needs a "
+                        "refill time of 1 ms or more");
     pthread_mutex_lock(&h->lock);
     int r = 0;
     if (h->vm) {

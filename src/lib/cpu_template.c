@@ -16,22 +16,21 @@ _Static_assert(ARCVM_CPU_TEMPLATE_MAX == CPU_TEMPLATE_MAX, "template limits agre
 static int convert(const struct arcvm_cpu_template *t, struct cpu_template *out)
 {
     if (t->ncpuid > CPU_TEMPLATE_MAX || t->nmsrs > CPU_TEMPLATE_MAX ||
-        t->nkvm_caps > CPU_TEMPLATE_MAX || (t->ncpuid && !t->cpuid) ||
-        (t->nmsrs && !t->msrs) || (t->nkvm_caps && !t->kvm_caps))
+        t->nkvm_caps > CPU_TEMPLATE_MAX || (t->ncpuid && !t->cpuid) || (t->nmsrs && !t->msrs) ||
+        (t->nkvm_caps && !t->kvm_caps))
         return -EINVAL;
     out->ncpuid = t->ncpuid;
     out->nmsr = t->nmsrs;
     out->ncaps = t->nkvm_caps;
     for (unsigned i = 0; i < t->ncpuid; i++) {
         const struct arcvm_cpuid_modifier *c = &t->cpuid[i];
-        out->cpuid[i] = (struct cpu_template_cpuid){.leaf = c->leaf, .subleaf = c->subleaf,
-                                                    .flags = c->flags};
+        out->cpuid[i] =
+            (struct cpu_template_cpuid){.leaf = c->leaf, .subleaf = c->subleaf, .flags = c->flags};
         memcpy(out->cpuid[i].mask, c->mask, sizeof(c->mask));
         memcpy(out->cpuid[i].value, c->value, sizeof(c->value));
     }
     for (unsigned i = 0; i < t->nmsrs; i++)
-        out->msr[i] = (struct cpu_template_msr){t->msrs[i].addr, t->msrs[i].mask,
-                                                t->msrs[i].value};
+        out->msr[i] = (struct cpu_template_msr){t->msrs[i].addr, t->msrs[i].mask, t->msrs[i].value};
     for (unsigned i = 0; i < t->nkvm_caps; i++)
         out->caps[i] = t->kvm_caps[i];
     return 0;

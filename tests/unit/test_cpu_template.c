@@ -30,11 +30,13 @@ static void test_apply(void **state)
     memset(&t, 0, sizeof(t));
     /* Leaf 1: clear ECX bit 30 (RDRAND), set EAX bits 3:0 to 0101; leaf 7.0:
      * clear EBX bit 5 (AVX2) and the significant-index flag. */
-    t.cpuid[0] = (struct cpu_template_cpuid){.leaf = 1, .subleaf = 0, .flags = 0,
+    t.cpuid[0] = (struct cpu_template_cpuid){.leaf = 1,
+                                             .subleaf = 0,
+                                             .flags = 0,
                                              .mask = {0xf, 0, 1u << 30, 0},
                                              .value = {0x5, 0, 0, 0}};
-    t.cpuid[1] = (struct cpu_template_cpuid){.leaf = 7, .subleaf = 0, .flags = 0,
-                                             .mask = {0, 1u << 5, 0, 0}};
+    t.cpuid[1] = (struct cpu_template_cpuid){
+        .leaf = 7, .subleaf = 0, .flags = 0, .mask = {0, 1u << 5, 0, 0}};
     t.ncpuid = 2;
     char err[256] = "";
     assert_int_equal(cpu_template_check(&t, err, sizeof(err)), 0);
@@ -128,6 +130,5 @@ static void test_library(void **state)
 
 int main(void)
 {
-    RUN(cmocka_unit_test(test_apply), cmocka_unit_test(test_check),
-        cmocka_unit_test(test_library));
+    RUN(cmocka_unit_test(test_apply), cmocka_unit_test(test_check), cmocka_unit_test(test_library));
 }
