@@ -160,6 +160,37 @@ int arcvm_set_virtio_cmdline(arcvm *vm, int on);
 /* Pin vCPU @vcpu's thread (every vCPU's when @vcpu is -1) to the host CPUs
  * in @cpulist, e.g. "2" or "0-3,8". */
 int arcvm_set_vcpu_affinity(arcvm *vm, int vcpu, const char *cpulist);
+
+/* A CPU template (Firecracker's custom CPU templates, x86-64): bits forced
+ * in every vCPU's CPUID and MSRs, and KVM capabilities the host must have.
+ * CPUID changes are made to what KVM offers, before arcvm's own fixups
+ * (hypervisor bit, APIC IDs, topology), which win where both touch a bit;
+ * MSR changes to the values KVM gives a new vCPU, before the boot MSRs. A
+ * template naming a CPUID leaf/subleaf or MSR that KVM lacks fails the
+ * start. The API's PUT /cpu-config fills one from JSON. */
+#define ARCVM_CPU_TEMPLATE_MAX 256 /* entries of each kind */
+enum arcvm_cpuid_reg { ARCVM_CPUID_EAX, ARCVM_CPUID_EBX, ARCVM_CPUID_ECX, ARCVM_CPUID_EDX };
+struct arcvm_cpuid_modifier {
+    uint32_t leaf, subleaf;
+    uint32_t flags;    /* KVM CPUID entry flags: 1 when the subleaf is significant */
+    uint32_t mask[4];  /* per register (enum arcvm_cpuid_reg): bits the template sets */
+    uint32_t value[4]; /* and what they become (no bits outside mask) */
+};
+struct arcvm_msr_modifier {
+    uint32_t addr;
+    uint64_t mask, value;
+};
+struct arcvm_cpu_template {
+    const struct arcvm_cpuid_modifier *cpuid;
+    unsigned ncpuid; /* each leaf/subleaf at most once */
+    const struct arcvm_msr_modifier *msrs;
+    unsigned nmsrs;  /* each MSR at most once */
+    const uint32_t *kvm_caps; /* KVM_CAP_* numbers the start requires */
+    unsigned nkvm_caps;
+};
+/* Set (copied and checked now: -EINVAL with the reason) or, with @t NULL,
+ * clear the template. Before the start. */
+int arcvm_set_cpu_template(arcvm *vm, const struct arcvm_cpu_template *t);
 /* Hypervisor device node (default "/dev/kvm"). */
 int arcvm_set_hypervisor_device(arcvm *vm, const char *path);
 /* Zero: arcvm_start() skips asking whether the hypervisor can run a stock
@@ -227,6 +258,9 @@ struct arcvm_metrics {
     uint64_t exits_io_in, exits_io_out, exits_mmio_read, exits_mmio_write;
     uint64_t exits_halt, exits_shutdown, exits_system_event, exits_hypercall;
     uint64_t exits_intr, exits_failures; /* internal errors, failed entries, unknown */
+    /* Console output dropped (arcvm_set_console_limits()), in bytes: over
+     * the rate, and because the reader was behind. */
+    uint64_t console_dropped_rate, console_dropped_room;
     unsigned ndevices;
     struct arcvm_device_metrics devices[ARCVM_MAX_DEVICES];
 };
@@ -325,6 +359,15 @@ int arcvm_set_disk_rate_limiter(arcvm *vm, const char *disk_id,
 int arcvm_update_disk_path(arcvm *vm, const char *disk_id, const char *path);
 /* Limit the entropy device (arcvm_set_rng()), before the start. */
 int arcvm_set_rng_rate_limiter(arcvm *vm, const struct arcvm_rate_limiter *rl);
+/* Console output limits, as Firecracker's serial device has them (PUT
+ * /serial): output over @bandwidth (NULL or size 0: none) is dropped, not
+ * delayed; with @drop_when_full non-zero, output the reader of a pipe or
+ * FIFO is too far behind to take is dropped too, instead of holding the
+ * guest back (the default, which loses nothing). Counted in
+ * arcvm_get_metrics(). Before the start; -EINVAL for a bucket with a size
+ * but no refill time. */
+int arcvm_set_console_limits(arcvm *vm, const struct arcvm_token_bucket *bandwidth,
+                             int drop_when_full);
 /* The same for each direction of the NIC with id @iface_id (its "id=" in
  * arcvm_add_net()): @rx limits what the guest receives, @tx what it sends;
  * NULL leaves that direction as it is. */

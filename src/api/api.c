@@ -44,6 +44,8 @@ void api_destroy(struct api *a)
     free(a->boot_args);
     free(a->hv_device);
     free(a->vsock.uds_path);
+    api_cpu_release(a);
+    api_serial_release(a);
     free(a);
 }
 
@@ -73,6 +75,7 @@ int api_create(const struct api_options *o, struct api **out, char *err, size_t 
     a->log_level = 1; /* the library's default: warnings */
     a->log_fd = -1;
     a->metrics_fd = -1;
+    a->serial_fd = -1;
     if (arcvm_create(&a->vm) < 0)
         goto oom;
     /* A bad filter file is refused now, before the API serves anything. */
@@ -285,14 +288,15 @@ static const struct api_route routes[] = {
     {"vm", NULL, PLAIN, .patch = {api_vm_patch, API_CTR_PATCH_VM, POST, &api_vm_patch_schema}},
     {"vm", "config", SUB, .get = {api_vm_config_get, API_CTR_GET_VM_CONFIG, ANY, NULL}},
     {"vcpus", NULL, PLAIN, .get = {api_vcpus_get, NONE, ANY, NULL}},
-    UNSUPPORTED("cpu-config", NULL, PLAIN, "CPU templates (/cpu-config)"),
+    {"cpu-config", NULL, PLAIN,
+     .put = {api_cpu_config_put, API_CTR_PUT_CPU_CONFIG, PRE, &api_cpu_config_schema}},
     UNSUPPORTED("mmds", NULL, PLAIN, "The microVM metadata service (/mmds)"),
     UNSUPPORTED("mmds", "config", SUB, "The microVM metadata service (/mmds/config)"),
     {"snapshot", "create", SUB,
      .put = {api_snapshot_create, NONE, POST, &api_snapshot_create_schema}},
     {"snapshot", "load", SUB,
      .put = {api_snapshot_load, NONE, PRE, &api_snapshot_load_schema}},
-    UNSUPPORTED("serial", NULL, PLAIN, "Serial output redirection (/serial)"),
+    {"serial", NULL, PLAIN, .put = {api_serial_put, API_CTR_PUT_SERIAL, PRE, &api_serial_schema}},
     {"pmem", NULL, ID, .put = {api_pmem_put, API_CTR_PUT_PMEM, PRE, &api_pmem_put_schema},
      .patch = {api_pmem_patch, API_CTR_PATCH_PMEM, POST, &api_pmem_patch_schema}},
     UNSUPPORTED("hotplug", "memory", SUB, "Memory hotplug (/hotplug/memory)"),

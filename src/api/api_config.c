@@ -11,11 +11,10 @@
  * the rest is logged. Each names a route (api.c). */
 static const char *const config_keys[] = {
     "logger", "metrics", "machine-config", "boot-source", "drives", "pmem", "entropy",
-    "network-interfaces", "vsock", "balloon",
+    "network-interfaces", "vsock", "balloon", "cpu-config", "serial",
 };
 /* Firecracker's keys for what arcvm lacks: refused unless null. */
-static const char *const config_unsupported[] = {"cpu-config", "mmds-config", "serial",
-                                                 "memory-hotplug"};
+static const char *const config_unsupported[] = {"mmds-config", "memory-hotplug"};
 
 #define NKEYS        (sizeof(config_keys) / sizeof(config_keys[0]))
 #define NUNSUPPORTED (sizeof(config_unsupported) / sizeof(config_unsupported[0]))
@@ -44,6 +43,13 @@ static int config_resource(struct api *a, const char *key, const json_t *v, char
                            size_t errlen)
 {
     const struct api_route *rt = api_route_find(key);
+    if (!strcmp(key, "cpu-config") && json_is_string(v)) {
+        /* Firecracker's "cpu-config" may name a template file instead. */
+        json_t *t = api_cpu_template_file(json_string_value(v), err, errlen);
+        int r = t ? config_apply(a, key, &rt->put, NULL, false, t, err, errlen) : -EINVAL;
+        json_decref(t);
+        return r;
+    }
     if (rt->kind != API_ROUTE_ID)
         return config_apply(a, key, &rt->put, NULL, false, v, err, errlen);
     if (!json_is_array(v)) {
@@ -82,8 +88,8 @@ static int config_keys_known(const json_t *root, char *err, size_t errlen)
         if (!found) {
             snprintf(err, errlen,
                      "unknown key \"%s\" in the configuration (expected boot-source, drives, "
-                     "machine-config, pmem, logger, metrics, entropy, network-interfaces, vsock "
-                     "or balloon)",
+                     "machine-config, pmem, logger, metrics, entropy, network-interfaces, vsock, "
+                     "balloon, cpu-config or serial)",
                      key);
             return -EINVAL;
         }

@@ -105,6 +105,13 @@ struct api {
     uint64_t ctr[API_CTR_COUNT];
     uint64_t startup_us, startup_cpu_us;
 
+    /* cpu-config: the custom CPU template (api_cpu.c), NULL: none */
+    struct api_cpu *cpu;
+    /* serial: the console output's file (PUT /serial), -1: the process's */
+    char *serial_path;
+    int serial_fd;
+    struct arcvm_token_bucket serial_rl; /* zero: no rate_limiter */
+
     char fault[512]; /* the last fault message, for the config file loader */
 };
 
@@ -265,10 +272,26 @@ json_t *api_sinks_logger_json(const struct api *a);  /* null when unset */
 json_t *api_sinks_metrics_json(const struct api *a); /* null when unset */
 /* Give the process its log sink back and close the log and metrics files. */
 void api_sinks_release(struct api *a);
+/* api_sinks.c: /serial, the guest console's output file */
+extern const struct api_schema api_serial_schema;
+api_handler api_serial_put;
+/* Close the serial output file: the console goes back to the process's. */
+void api_serial_release(struct api *a);
 
 /* api_snapshot.c: /snapshot/create, /snapshot/load */
 extern const struct api_schema api_snapshot_create_schema, api_snapshot_load_schema;
 api_handler api_snapshot_create, api_snapshot_load;
+
+/* api_cpu.c: /cpu-config */
+extern const struct api_schema api_cpu_config_schema;
+api_handler api_cpu_config_put;
+json_t *api_cpu_json(const struct api *a); /* null when unset */
+/* Hand the template to the library at InstanceStart: 0 or its -errno. */
+int api_cpu_apply(struct api *a, arcvm *vm);
+/* The config file's "cpu-config" as a path: the file's JSON object, or
+ * NULL with a sentence in @err. */
+json_t *api_cpu_template_file(const char *path, char *err, size_t errlen);
+void api_cpu_release(struct api *a);
 
 /* api_instance.c: /, /version, /actions, /vm, /vm/config, /vcpus */
 extern const struct api_schema api_actions_schema, api_vm_patch_schema;

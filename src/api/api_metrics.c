@@ -33,6 +33,10 @@ static const struct {
     [API_CTR_PUT_ENTROPY_FAILS] = {"put_api_requests", "entropy_fails"},
     [API_CTR_PUT_BALLOON] = {"put_api_requests", "balloon_count"},
     [API_CTR_PUT_BALLOON_FAILS] = {"put_api_requests", "balloon_fails"},
+    [API_CTR_PUT_CPU_CONFIG] = {"put_api_requests", "cpu_cfg_count"},
+    [API_CTR_PUT_CPU_CONFIG_FAILS] = {"put_api_requests", "cpu_cfg_fails"},
+    [API_CTR_PUT_SERIAL] = {"put_api_requests", "serial_count"},
+    [API_CTR_PUT_SERIAL_FAILS] = {"put_api_requests", "serial_fails"},
     [API_CTR_PATCH_DRIVE] = {"patch_api_requests", "drive_count"},
     [API_CTR_PATCH_DRIVE_FAILS] = {"patch_api_requests", "drive_fails"},
     [API_CTR_PATCH_NETWORK] = {"patch_api_requests", "network_count"},
@@ -113,6 +117,12 @@ char *api_metrics_render(struct api_metrics *m, const struct api_metrics_input *
     put(vcpu, "exit_mmio_read", delta(vm->exits_mmio_read, pv->exits_mmio_read));
     put(vcpu, "exit_mmio_write", delta(vm->exits_mmio_write, pv->exits_mmio_write));
     put(vcpu, "failures", delta(vm->exits_failures, pv->exits_failures));
+    /* Serial output dropped (PUT /serial): Firecracker counts the bytes
+     * over the rate and the bytes its file would not take. */
+    json_t *uart = group(root, "uart");
+    put(uart, "rate_limiter_dropped_bytes",
+        delta(vm->console_dropped_rate, pv->console_dropped_rate));
+    put(uart, "missed_write_count", delta(vm->console_dropped_room, pv->console_dropped_room));
 
     /* "block" aggregates every disk; "block_<drive_id>" is one disk, as in
      * Firecracker. The k-th virtio-blk device is the k-th drive added. */

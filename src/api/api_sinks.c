@@ -1,6 +1,6 @@
 /* api_sinks.c - where the process reports: the logger (/logger, the
- * library's log sink and level) and the metrics file (/metrics, the lines
- * api_metrics.c renders). See api.h. */
+ * library's log sink and level), the metrics file (/metrics, the lines
+ * api_metrics.c renders) and the guest's serial output (/serial). See api.h. */
 #include "api/api_internal.h"
 
 #include <errno.h>
@@ -242,4 +242,81 @@ void api_sinks_metrics_put(struct api *a, const char *id, const json_t *b, struc
 json_t *api_sinks_metrics_json(const struct api *a)
 {
     return a->metrics_path ? json_pack("{s:s}", "metrics_path", a->metrics_path) : json_null();
+}
+
+/* ---- the serial console's output ---------------------------------------- */
+
+/* rate_limiter is one TokenBucket (Firecracker's serial output limit), a
+ * RateLimiter's bandwidth: checked and read as one. */
+static int serial_bucket(const json_t *b, struct arcvm_token_bucket *out, char *err, size_t errlen)
+{
+    json_t *w = json_pack("{s:O}", "bandwidth", json_object_get(b, "rate_limiter"));
+    int r = w ? api_json_check_rate_limiter(w, "rate_limiter", err, errlen) : -1;
+    struct arcvm_rate_limiter rl = {0};
+    if (r == 0)
+        api_json_rate_limiter(w, &rl);
+    json_decref(w);
+    if (r == 0 && rl.bandwidth.size && !rl.bandwidth.refill_time_ms) {
+        snprintf(err, errlen,
+                 "rate_limiter: a bucket with a size needs a refill_time of 1 ms or "
+                 "more");
+        r = -1;
+    }
+    *out = rl.bandwidth;
+    return r;
+}
+
+static bool serial_check(struct api *a, const char *id, const json_t *b, struct api_reply *r)
+{
+    (void)id;
+    struct arcvm_token_bucket bw;
+    char err[256];
+    if (!api_json_has(b, "rate_limiter") || serial_bucket(b, &bw, err, sizeof(err)) == 0)
+        return true;
+    api_fault(a, r, 400, "An error occurred when deserializing the json body of a request: %s.",
+              err);
+    return false;
+}
+
+static const struct api_json_field serial_fields[] = {
+    {"serial_out_path", API_JSON_STRING, false, 0}, {"rate_limiter", API_JSON_OBJECT, false, 0}};
+const struct api_schema api_serial_schema = {
+    .what = "serial", API_SCHEMA_FIELDS(serial_fields), .check = serial_check};
+
+/* The file is opened now, as the log and metrics files are, so a bad path
+ * is refused with the request rather than at InstanceStart; without a path
+ * the output goes back to the process's own console. A rate_limiter drops
+ * output over its rate, wherever it goes; a file or FIFO also drops what
+ * its reader is too far behind to take, as in Firecracker (stdout holds
+ * the guest back instead, as arcvm always does). */
+void api_serial_put(struct api *a, const char *id, const json_t *b, struct api_reply *r)
+{
+    (void)id;
+    const char *path = api_json_str(b, "serial_out_path");
+    char err[512];
+    int fd = path ? open_sink(path, "serial output", err, sizeof(err)) : -1;
+    char *p = api_strdup(path);
+    if (path && (fd < 0 || !p)) {
+        if (fd >= 0)
+            close(fd);
+        free(p);
+        api_fault(a, r, 400, "%s", fd < 0 ? err : "out of memory");
+        return;
+    }
+    api_serial_release(a);
+    a->serial_fd = fd;
+    a->serial_path = p;
+    if (api_json_has(b, "rate_limiter"))
+        serial_bucket(b, &a->serial_rl, err, sizeof(err)); /* checked */
+    api_ok(r);
+}
+
+void api_serial_release(struct api *a)
+{
+    if (a->serial_fd >= 0)
+        close(a->serial_fd);
+    a->serial_fd = -1;
+    free(a->serial_path);
+    a->serial_path = NULL;
+    a->serial_rl = (struct arcvm_token_bucket){0};
 }

@@ -162,11 +162,13 @@ char *api_kernel_cmdline(const struct api *a, int *replace)
 
 int api_set_process_side(struct api *a, arcvm *vm)
 {
-    int r = arcvm_set_console(vm,
-                              a->opt.console_in < 0 && a->opt.console_out < 0
-                                  ? ARCVM_CONSOLE_NONE
-                                  : ARCVM_CONSOLE_SERIAL,
-                              a->opt.console_in, a->opt.console_out);
+    /* PUT /serial: output to its file and, as in Firecracker, no input. */
+    int in = a->serial_fd >= 0 ? -1 : a->opt.console_in;
+    int out = a->serial_fd >= 0 ? a->serial_fd : a->opt.console_out;
+    int r = arcvm_set_console(vm, in < 0 && out < 0 ? ARCVM_CONSOLE_NONE : ARCVM_CONSOLE_SERIAL,
+                              in, out);
+    if (!r)
+        r = arcvm_set_console_limits(vm, &a->serial_rl, a->serial_fd >= 0);
     if (!r)
         r = arcvm_set_boot_timer(vm, a->opt.boot_timer);
     if (!r && a->hv_device)
@@ -240,6 +242,8 @@ int api_start(struct api *a, char *err, size_t errlen)
         r = arcvm_set_rng_rate_limiter(vm, &a->entropy_rl);
     if (!r && a->vsock.set)
         r = arcvm_set_vsock(vm, a->vsock.cid, a->vsock.uds_path);
+    if (!r)
+        r = api_cpu_apply(a, vm);
     if (!r && a->balloon.set)
         r = arcvm_set_balloon(vm, a->balloon.amount_mib, a->balloon.deflate_on_oom,
                               a->balloon.stats_s, a->balloon.reporting);

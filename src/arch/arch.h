@@ -22,6 +22,7 @@ struct hv;
 struct hv_vm;
 struct hv_vcpu;
 struct arch_machine; /* the architecture's own state of one machine */
+struct cpu_template; /* arch/cpu_template.h */
 
 /* The pieces of one machine the VMM hands the architecture, never the VM
  * object itself. Owned by the VMM; must outlive the arch_machine. */
@@ -59,6 +60,7 @@ struct arch_boot {
     bool mmio_cmdline;           /* also virtio_mmio.device= on the command line */
     unsigned nvirtio;
     const struct arch_virtio_dev *virtio;
+    const struct cpu_template *cpu_template; /* applied to every vCPU, or NULL */
 };
 
 /* Guest RAM regions for @mem_bytes; returns the count (<= max) or -errno. */
@@ -74,8 +76,10 @@ int arch_vm_init(const struct arch_ctx *ctx, const struct arch_boot *boot,
 /* Load kernel, initrd and command line, build firmware tables. On failure
  * writes a user-facing reason to @err. */
 int arch_load(struct arch_machine *m, char *err, size_t errlen);
-/* vCPU @id's state before its first run (after arch_load()). */
-int arch_vcpu_init(struct arch_machine *m, struct hv_vcpu *v, unsigned id);
+/* vCPU @id's state before its first run (after arch_load()), with the CPU
+ * template applied. On failure a user-facing reason in @err. */
+int arch_vcpu_init(struct arch_machine *m, struct hv_vcpu *v, unsigned id, char *err,
+                   size_t errlen);
 /* Guest-physical window and interrupt of the @index-th virtio-mmio device.
  * -ENOSPC when the machine has no room for it. */
 int arch_virtio_slot(unsigned index, uint64_t *base, uint32_t *gsi);

@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #define CTRL_A 0x01
@@ -49,7 +50,38 @@ int console_init(struct console *c, int in_fd, int out_fd, bool escape, struct e
             return -errno;
     }
     pthread_mutex_init(&c->lock, NULL);
+    pthread_mutex_init(&c->out_lock, NULL);
     return 0;
+}
+
+void console_limit_output(struct console *c, const struct rate_limiter_config *rl,
+                          bool drop_when_full)
+{
+    struct rate_limiter_config bw = {.bandwidth = rl ? rl->bandwidth : (struct rl_bucket_config){0}};
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    rate_limiter_init(&c->out_rl, &bw, (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec);
+    c->out_limited = rate_limiter_config_set(&bw);
+    c->drop_when_full = drop_when_full;
+}
+
+void console_dropped(struct console *c, uint64_t *by_rate, uint64_t *by_room)
+{
+    *by_rate = atomic_load(&c->dropped_rate);
+    *by_room = atomic_load(&c->dropped_room);
+}
+
+/* Whether @len bytes fit the output rate now (they are taken if so). */
+static bool output_rate_ok(struct console *c, size_t len)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    uint64_t wait;
+    pthread_mutex_lock(&c->out_lock);
+    bool ok = rate_limiter_take(&c->out_rl, len,
+                                (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec, &wait);
+    pthread_mutex_unlock(&c->out_lock);
+    return ok;
 }
 
 /* Offer pending bytes to the device. Called with c->lock held. */
@@ -171,12 +203,17 @@ void console_release(struct console *c)
     c->wfd = -1;
     c->wfd_owned = false;
     pthread_mutex_destroy(&c->lock);
+    pthread_mutex_destroy(&c->out_lock);
 }
 
 void console_write(struct console *c, const uint8_t *buf, size_t len)
 {
     if (c->wfd < 0)
         return;
+    if (c->out_limited && !output_rate_ok(c, len)) {
+        atomic_fetch_add(&c->dropped_rate, len);
+        return;
+    }
     while (len) {
         ssize_t n = c->wfd_socket ? send(c->wfd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL)
                                   : write(c->wfd, buf, len);
@@ -184,6 +221,10 @@ void console_write(struct console *c, const uint8_t *buf, size_t len)
             buf += n;
             len -= (size_t)n;
             continue;
+        }
+        if (n < 0 && errno == EAGAIN && c->drop_when_full) {
+            atomic_fetch_add(&c->dropped_room, len);
+            return;
         }
         if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
             /* The reader is slow: hold the guest back (its UART or queue

@@ -13,6 +13,8 @@
 #ifndef ARCVM_BASE_CONSOLE_H
 #define ARCVM_BASE_CONSOLE_H
 
+#include "base/ratelimit.h"
+
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -46,6 +48,13 @@ struct console {
     bool registered;           /* in_fd and wake_fd are in the event loop */
     bool in_eof;               /* in_fd reached its end and was removed */
     int wake_fd;               /* eventfd: the device has room again */
+
+    /* Output limits (console_limit_output()); the mutex serialises the
+     * bucket between the threads that may write. */
+    bool out_limited, drop_when_full;
+    pthread_mutex_t out_lock;
+    struct rate_limiter out_rl;
+    _Atomic uint64_t dropped_rate, dropped_room; /* bytes */
 };
 
 /* -errno on failure (nothing left allocated). */
@@ -57,6 +66,15 @@ void console_release(struct console *c);
  * slow (back-pressure on the guest), but gives up once console_close() was
  * called or on a host error. */
 void console_write(struct console *c, const uint8_t *buf, size_t len);
+/* Limits on output, as Firecracker's serial device has them: bytes over
+ * @rl's bandwidth bucket (none when it has no size) are dropped, not
+ * delayed; with @drop_when_full, bytes a reader that is behind cannot take
+ * at once are dropped too instead of holding the guest back. Before the
+ * first output. */
+void console_limit_output(struct console *c, const struct rate_limiter_config *rl,
+                          bool drop_when_full);
+/* Bytes dropped so far: over the rate, for want of room at the reader. */
+void console_dropped(struct console *c, uint64_t *by_rate, uint64_t *by_room);
 /* The VM is stopping: pending and future output is dropped instead of
  * waited for. Any thread. */
 void console_close(struct console *c);

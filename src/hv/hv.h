@@ -53,6 +53,10 @@ struct hv_caps {
 int hv_open(struct hv **out, const char *dev);
 void hv_close(struct hv *hv);
 const struct hv_caps *hv_caps(const struct hv *hv);
+/* A capability of the backend by its own number (KVM: KVM_CHECK_EXTENSION
+ * with a KVM_CAP_* value, as Firecracker's CPU templates name them): its
+ * value, 0 when absent. */
+int hv_backend_cap(struct hv *hv, unsigned cap);
 
 /* What is behind the hypervisor device, as far as the host can tell without
  * running a guest. Read from @root/proc/cpuinfo and @root/sys/module (@root

@@ -53,6 +53,10 @@ int hv_x86_vcpu_get_sregs(struct hv_vcpu *vcpu, struct hv_x86_sregs *sregs);
 int hv_x86_vcpu_set_sregs(struct hv_vcpu *vcpu, const struct hv_x86_sregs *sregs);
 int hv_x86_vcpu_set_cpuid(struct hv_vcpu *vcpu, const struct hv_x86_cpuid *e, unsigned n);
 int hv_x86_vcpu_set_msrs(struct hv_vcpu *vcpu, const struct hv_x86_msr *m, unsigned n);
+/* Read the MSRs named by @m[i].index into @m[i].data. Returns how many were
+ * read (fewer than @n: m[return].index is one the hypervisor lacks) or
+ * -errno. */
+int hv_x86_vcpu_get_msrs(struct hv_vcpu *vcpu, struct hv_x86_msr *m, unsigned n);
 /* x87 control word and SSE control/status, the rest of the FPU state zeroed. */
 int hv_x86_vcpu_set_fpu(struct hv_vcpu *vcpu, uint16_t fcw, uint32_t mxcsr);
 /* Program the local APIC's LINT0 as ExtINT and LINT1 as NMI, as firmware

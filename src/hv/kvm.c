@@ -130,6 +130,11 @@ const struct hv_caps *hv_caps(const struct hv *hv)
     return &hv->caps;
 }
 
+int hv_backend_cap(struct hv *hv, unsigned cap)
+{
+    return check_ext(hv->fd, (long)cap);
+}
+
 int hv_vm_create(struct hv *hv, const struct hv_vm_config *cfg, struct hv_vm **out)
 {
     struct hv_vm *vm = calloc(1, sizeof(*vm));

@@ -64,6 +64,22 @@ int hv_x86_vcpu_set_msrs(struct hv_vcpu *v, const struct hv_x86_msr *m, unsigned
     return r < 0 ? r : 0;
 }
 
+int hv_x86_vcpu_get_msrs(struct hv_vcpu *v, struct hv_x86_msr *m, unsigned n)
+{
+    struct kvm_msrs *k = calloc(1, sizeof(*k) + n * sizeof(struct kvm_msr_entry));
+    if (!k)
+        return -ENOMEM;
+    k->nmsrs = n;
+    for (unsigned i = 0; i < n; i++)
+        k->entries[i].index = m[i].index;
+    /* KVM returns how many it read, stopping at the first it cannot. */
+    int r = xioctl(v->fd, KVM_GET_MSRS, k);
+    for (int i = 0; i < r && (unsigned)i < n; i++)
+        m[i].data = k->entries[i].data;
+    free(k);
+    return r;
+}
+
 int hv_x86_vcpu_get_regs(struct hv_vcpu *v, struct hv_x86_regs *o)
 {
     struct kvm_regs k;

@@ -600,6 +600,8 @@ int arcvm_get_metrics(arcvm *h, struct arcvm_metrics *m)
     m->exits_hypercall = e[HV_EXIT_HYPERCALL];
     m->exits_intr = e[HV_EXIT_INTR];
     m->exits_failures = e[HV_EXIT_INTERNAL_ERROR] + e[HV_EXIT_FAIL_ENTRY] + e[HV_EXIT_UNKNOWN];
+    m->console_dropped_rate = vmm.console_dropped_rate;
+    m->console_dropped_room = vmm.console_dropped_room;
     for (unsigned i = 0; i < vmm.ndevices && i < ARCVM_MAX_DEVICES; i++) {
         struct arcvm_device_metrics *d = &m->devices[m->ndevices++];
         const struct vm_device_metrics *s = &vmm.devices[i];

@@ -56,6 +56,11 @@ int config_copy(struct vm_config *dst, const struct vm_config *src)
     for (unsigned i = 0; i < src->npmems && i < CONFIG_MAX_PMEMS; i++)
         if (!config_copy_pmem(&dst->pmems[i], &src->pmems[i]))
             oom = true;
+    dst->cpu_template = NULL;
+    if (src->cpu_template && (dst->cpu_template = malloc(sizeof(*src->cpu_template))))
+        memcpy(dst->cpu_template, src->cpu_template, sizeof(*src->cpu_template));
+    else if (src->cpu_template)
+        oom = true;
     dst->affinity = NULL;
     dst->naffinity = 0;
     if (src->naffinity) {
@@ -93,6 +98,8 @@ void config_release(struct vm_config *c)
     free(c->affinity);
     c->affinity = NULL;
     c->naffinity = 0;
+    free(c->cpu_template);
+    c->cpu_template = NULL;
     for (unsigned i = 0; i < c->nnets && i < CONFIG_MAX_NETS; i++)
         config_release_net(&c->nets[i]);
     c->nnets = 0;

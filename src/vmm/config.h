@@ -7,6 +7,7 @@
 #ifndef ARCVM_CONFIG_H
 #define ARCVM_CONFIG_H
 
+#include "arch/cpu_template.h"
 #include "virtio/balloon.h"
 #include "virtio/blk.h"
 #include "virtio/fs.h"
@@ -53,6 +54,8 @@ struct vm_config {
     enum console_mode console;
     int console_in;          /* fd the guest console reads, -1: none */
     int console_out;         /* fd the guest console writes, -1: discard */
+    struct rate_limiter_config console_rl; /* output over its bandwidth dropped; zero: none */
+    bool console_drop_when_full; /* drop output a slow reader cannot take (console.h) */
     bool boot_timer;         /* log time to the guest's boot-done write */
     unsigned ndisks;
     struct disk_config disks[CONFIG_MAX_DISKS];
@@ -78,6 +81,7 @@ struct vm_config {
     bool track_dirty;        /* record written pages, for Diff snapshots */
     bool no_seccomp;         /* run threads without seccomp filters */
     char *seccomp_file;      /* custom filters (seccomp.h), NULL: built-in */
+    struct cpu_template *cpu_template; /* every vCPU's CPUID and MSR changes, NULL: none */
     /* Reference for the boot timer: CLOCK_MONOTONIC and process CPU time in
      * microseconds when the front end started; 0: when the VM was created. */
     uint64_t t0_wall_us, t0_cpu_us;

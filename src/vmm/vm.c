@@ -43,6 +43,23 @@ void vm_set_state(struct vm *vm, enum vm_state s)
     (void)!write(vm->state_fd, &one, sizeof(one));
 }
 
+/* The KVM capabilities a CPU template asks for (Firecracker checks them
+ * before it builds the VM): each present, or -ENOTSUP naming the first
+ * that is not. */
+static int check_template_caps(struct vm *vm, char *err, size_t errlen)
+{
+    const struct cpu_template *t = vm->cfg.cpu_template;
+    for (unsigned i = 0; t && i < t->ncaps; i++) {
+        if (hv_backend_cap(vm->hv, t->caps[i]) <= 0) {
+            snprintf(err, errlen,
+                     "this host's KVM lacks capability %u, which the CPU template requires",
+                     t->caps[i]);
+            return -ENOTSUP;
+        }
+    }
+    return 0;
+}
+
 /* The VM object for @cfg with the hypervisor open; @validate: check the
  * configuration first (a restore checks the one its snapshot brings). */
 static int vm_alloc(struct vm **out, const struct vm_config *cfg, bool validate, char *err,
@@ -88,6 +105,9 @@ static int vm_alloc(struct vm **out, const struct vm_config *cfg, bool validate,
     /* A KVM that cannot run a stock guest (a paravirtual one, say) is
      * refused here, in milliseconds, not by a guest dying a minute later. */
     r = hostcheck_for_start(vm->hv, dev, !vm->cfg.skip_kvm_check, err, errlen);
+    if (r < 0)
+        goto fail;
+    r = check_template_caps(vm, err, errlen);
     if (r < 0)
         goto fail;
     r = validate ? config_validate(&vm->cfg, hv_caps(vm->hv)->max_vcpus, config_host_memory(),
@@ -238,6 +258,7 @@ int vm_build_platform(struct vm *vm, int mem_fd, const char *uffd_sock, char *er
         snprintf(err, errlen, "console: %s", strerror(-r));
         return r;
     }
+    console_limit_output(&vm->console, &vm->cfg.console_rl, vm->cfg.console_drop_when_full);
     vm->console.on_quit = console_quit;
     vm->console.quit_opaque = vm;
     vm->console_ready = true;
@@ -255,7 +276,7 @@ int vm_build_platform(struct vm *vm, int mem_fd, const char *uffd_sock, char *er
         .console = c->console == CONSOLE_SERIAL   ? ARCH_CONSOLE_SERIAL
                    : c->console == CONSOLE_VIRTIO ? ARCH_CONSOLE_VIRTIO
                                                   : ARCH_CONSOLE_NONE,
-        .virtio = vm->arch_virtio};
+        .virtio = vm->arch_virtio, .cpu_template = c->cpu_template};
     r = arch_vm_init(&vm->arch_ctx, &vm->arch_boot, &vm->arch);
     if (r < 0) {
         snprintf(err, errlen, "creating devices failed: %s", strerror(-r));
@@ -282,9 +303,11 @@ int vm_create_vcpus(struct vm *vm, bool boot, char *err, size_t errlen)
             snprintf(err, errlen, "creating vCPU %u failed: %s", i, strerror(-r));
             return r;
         }
-        r = boot ? arch_vcpu_init(vm->arch, v->hv, i) : 0;
+        char why[256] = "";
+        r = boot ? arch_vcpu_init(vm->arch, v->hv, i, why, sizeof(why)) : 0;
         if (r < 0) {
-            snprintf(err, errlen, "setting up vCPU %u failed: %s", i, strerror(-r));
+            snprintf(err, errlen, "setting up vCPU %u failed: %s", i,
+                     why[0] ? why : strerror(-r));
             return r;
         }
     }
@@ -559,6 +582,8 @@ void vm_get_metrics(struct vm *vm, struct vm_metrics *m)
         m->io_reads += __atomic_load_n(&v->io_reads, __ATOMIC_RELAXED);
         m->mmio_reads += __atomic_load_n(&v->mmio_reads, __ATOMIC_RELAXED);
     }
+    if (vm->console_ready)
+        console_dropped(&vm->console, &m->console_dropped_rate, &m->console_dropped_room);
     for (unsigned i = 0; i < vm->nvirtio && i < VM_MAX_VIRTIO; i++) {
         struct virtio_device *d = vm->virtio[i].dev;
         if (!d)

@@ -152,6 +152,7 @@ struct vm_device_metrics {
 struct vm_metrics {
     uint64_t exits[VCPU_EXIT_KINDS];
     uint64_t io_reads, mmio_reads;
+    uint64_t console_dropped_rate, console_dropped_room; /* output bytes (console.h) */
     unsigned ndevices;
     struct vm_device_metrics devices[VM_MAX_VIRTIO];
 };

@@ -624,9 +624,55 @@ section_firecracker() {
   check "an unknown path is 404" status_is 404 GET /no/such/thing
   check "a network interface with a bad host_dev_name is refused with 400" status_is 400 PUT /network-interfaces/eth0 '{"iface_id": "eth0", "host_dev_name": "tap/0"}'
   check "a network interface's rate limiter without refill_time is refused with 400" status_is 400 PUT /network-interfaces/eth0 '{"iface_id": "eth0", "host_dev_name": "tap0", "rx_rate_limiter": {"bandwidth": {"size": 1}}}'
+  # PUT /serial: the file is created at once; {} gives the console back
+  # (its output landing in the file is checked with the config-file boot).
+  check "PUT /serial opens serial_out_path (mode 0600)" sh -c "[ \$(curl -s --unix-socket '$T/api.sock' -o /dev/null -w '%{http_code}' -X PUT http://localhost/serial -d '{\"serial_out_path\": \"$T/unused.serial\"}') = 204 ] && [ \$(stat -c %a '$T/unused.serial') = 600 ]"
+  check "PUT /serial {} gives the output back to stdout" status_is 204 PUT /serial '{}'
+  check "PUT /serial with a wrong type is refused with 400" status_is 400 PUT /serial '{"serial_out_path": 1}'
+  check "PUT /serial to a missing directory is refused with 400" status_is 400 PUT /serial '{"serial_out_path": "/nonexistent/dir/serial"}'
+  # CPU templates. A leaf, an MSR or a capability KVM lacks: InstanceStart
+  # refuses the template with a sentence, and a corrected one still starts.
+  start_refused() { status_is 400 PUT /actions '{"action_type": "InstanceStart"}' && grep -q "$1" "$T/resp" ||
+    { echo "     $(cat "$T/resp")"; return 1; }; }
+  api PUT /cpu-config '{"cpuid_modifiers": [{"leaf": "0x4ffffff0", "subleaf": "0x0", "flags": 0, "modifiers": [{"register": "eax", "bitmap": "0b1"}]}]}' >/dev/null
+  check "a template changing a CPUID leaf KVM lacks fails InstanceStart with 400" start_refused "leaf 0x4ffffff0 subleaf 0x0, which KVM does not offer"
+  api PUT /cpu-config '{"msr_modifiers": [{"addr": "0x4fff0000", "bitmap": "0b1"}]}' >/dev/null
+  check "a template changing an MSR KVM lacks fails InstanceStart with 400" start_refused "MSR 0x4fff0000, which KVM does not offer"
+  api PUT /cpu-config '{"kvm_capabilities": ["99999"]}' >/dev/null
+  check "a template requiring a KVM capability the host lacks fails InstanceStart with 400" start_refused "lacks capability 99999"
+  check "a malformed bitmap is refused with 400" status_is 400 PUT /cpu-config '{"cpuid_modifiers": [{"leaf": "0x1", "subleaf": "0x0", "flags": 0, "modifiers": [{"register": "ecx", "bitmap": "0b2"}]}]}'
+  # The real one: hide a leaf-1 ECX feature this CPU has (the guest would
+  # see it: KVM passes these through) and set leaf 1's stepping (EAX 3:0)
+  # to another value, so the guest's /proc/cpuinfo shows both took effect.
+  local hide="" c flags step newstep
+  flags=$(grep -m1 '^flags' /proc/cpuinfo)
+  for c in "rdrand 30" "sse4_2 20" "popcnt 23"; do
+    set -- $c; case " ${flags#*:} " in *" $1 "*) hide=$c; break ;; esac
+  done
+  step=$(awk -F: '/^stepping/ {print $2 + 0; exit}' /proc/cpuinfo)
+  newstep=$(( (step ^ 5) & 15 ))
+  if [ -n "$hide" ]; then
+    set -- $hide
+    local ecx eax want
+    ecx="0b0$(printf 'x%.0s' $(seq "$2"))"
+    eax="0b$(for b in 3 2 1 0; do printf '%d' $(( newstep >> b & 1 )); done)"
+    check "PUT /cpu-config: leaf 1 ecx bit $2 ($1) cleared, stepping $step -> $newstep, MSR 0x1a0 bit 0 set" status_is 204 PUT /cpu-config "{\"kvm_capabilities\": [\"!56\", \"0\"], \"cpuid_modifiers\": [{\"leaf\": \"0x1\", \"subleaf\": \"0x0\", \"flags\": 0, \"modifiers\": [{\"register\": \"eax\", \"bitmap\": \"$eax\"}, {\"register\": \"ecx\", \"bitmap\": \"$ecx\"}]}], \"msr_modifiers\": [{\"addr\": \"0x1a0\", \"bitmap\": \"0b1\"}]}"
+    want="0b$(printf 'x%.0s' $(seq $((31 - $2))))0$(printf 'x%.0s' $(seq "$2"))"
+    check "GET /vm/config shows the CPU template" sh -c "curl -s --unix-socket '$T/api.sock' http://localhost/vm/config | grep -qF '\"register\":\"ecx\",\"bitmap\":\"$want\"'"
+  else
+    not_ok "this CPU has none of rdrand, sse4_2, popcnt to hide: ${flags:0:200}"
+  fi
   check "InstanceStart boots the VM" status_is 204 PUT /actions '{"action_type": "InstanceStart"}'
   check "starting twice is refused with 400" status_is 400 PUT /actions '{"action_type": "InstanceStart"}'
+  check "PUT /cpu-config after boot is refused with 400" status_is 400 PUT /cpu-config '{}'
+  check "PUT /serial after boot is refused with 400" status_is 400 PUT /serial '{}'
   if fc_expect 'ARCVM-GUEST-READY cpus=2 ' 240; then
+    if [ -n "$hide" ]; then
+      set -- $hide
+      # Lines with the hidden flag, lines with sse2 (one per CPU), steppings.
+      printf '%s\n' "echo CPUID-\$(grep '^flags' /proc/cpuinfo | grep -cw $1)-\$(grep '^flags' /proc/cpuinfo | grep -cw sse2)-\$(awk -F: '/^stepping/ {printf \"s%d\", \$2}' /proc/cpuinfo)" >&$fd
+      check "the template hid $1 and set stepping $newstep on both vCPUs (/proc/cpuinfo)" fc_expect "^CPUID-0-2-s$newstep""s$newstep\$" 30
+    fi
     ok "the API-configured guest boots to init with 2 vCPUs"
     # Every thread that takes untrusted input runs under its seccomp filter
     # (status 2): the API thread from its start, the main thread since the
@@ -711,15 +757,24 @@ section_firecracker() {
   exec {fd}>&-
 
   # The same kind of VM from a config file, without an API.
+  # Its serial output goes to a FIFO (the "serial" key takes PUT /serial's
+  # body through the same handler), read by cat into a file.
+  mkfifo "$T/serial.fifo"
+  cat "$T/serial.fifo" >"$T/serial.out" &
+  local catpid=$!
   cat >"$T/vm.json" <<JSON
 {"boot-source": {"kernel_image_path": "$VMLINUX", "initrd_path": "$INITRD",
                  "boot_args": "console=ttyS0 reboot=k panic=1 pci=off quiet arcvm.mode=demo"},
  "drives": [{"drive_id": "rootfs", "path_on_host": "$T/root.ext4", "is_root_device": false, "is_read_only": true}],
- "machine-config": {"vcpu_count": 2, "mem_size_mib": 192}}
+ "machine-config": {"vcpu_count": 2, "mem_size_mib": 192},
+ "serial": {"serial_out_path": "$T/serial.fifo"}}
 JSON
   timeout 300 "$ARCVM" --no-api --config-file "$T/vm.json" </dev/null >"$T/out2" 2>"$T/err2"; rc=$?
   check "--config-file --no-api boots the VM and power-off exits 0 (got $rc)" [ $rc -eq 0 ]
-  check "that guest ran with the file's 2 vCPUs" grep -aq "^cpus:    2" "$T/out2"
+  for _ in $(seq 50); do kill -0 $catpid 2>/dev/null || break; sleep 0.1; done
+  kill $catpid 2>/dev/null; wait $catpid 2>/dev/null
+  check "that guest ran with the file's 2 vCPUs, its console in the serial_out_path FIFO" grep -aq "^cpus:    2" "$T/serial.out"
+  check "and nothing of the console on arcvm's stdout" sh -c "! grep -aq '^cpus:' '$T/out2'"
   echo '{"boot-source": {"kernel_image_path": 5}}' >"$T/bad.json"
   "$ARCVM" --no-api --config-file "$T/bad.json" </dev/null >/dev/null 2>"$T/err3"; rc=$?
   check "a bad config file is refused with one line and a nonzero status (rc $rc)" \

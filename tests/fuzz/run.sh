@@ -292,6 +292,16 @@ elif target == 'fuzz_api':
     seeds['raw'] = b'\x02' + api_req(0, 'PUT', '{"action_type": "SendCtrlAltDel"}',
                                       raw_path='/actions/') + api_req(
         0, 'GET', raw_path='/drives/x/y') + api_req(API['/pmem/p0'], 'DELETE')
+    cpu = {'kvm_capabilities': ['!56', '171'],
+           'cpuid_modifiers': [{'leaf': '0x1', 'subleaf': '0x0', 'flags': 0, 'modifiers': [
+               {'register': 'ecx', 'bitmap': '0b0xxxxxxxxxxxxxxxxxxxxxxxxxxxxxx'},
+               {'register': 'eax', 'bitmap': '0b1_0x'}]}],
+           'msr_modifiers': [{'addr': '0x10a', 'bitmap': '0b' + '0' * 64}]}
+    seeds['cpu-serial'] = b'\x01' + api_seed(
+        {'cpu-config': cpu, 'serial': {'serial_out_path': '/tmp/arcvm-fuzz-never-created'}}) + \
+        api_req(API['/cpu-config'], 'PUT', json.dumps(cpu)) + \
+        api_req(API['/serial'], 'PUT', '{"serial_out_path": "/tmp/arcvm-fuzz-never-created"}') + \
+        api_req(API['/vm/config'], 'GET')
 elif target == 'fuzz_http':
     body = b'{"vcpu_count": 2, "mem_size_mib": 256}'
     seeds['put'] = (b'PUT /machine-config HTTP/1.1\r\nHost: localhost\r\n'

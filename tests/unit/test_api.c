@@ -806,7 +806,6 @@ static void test_unsupported_devices(void **state)
         {"PUT", "/mmds", "{\"a\": 1}", "not supported by arcvm yet"},
         {"PUT", "/snapshot/create", "{\"snapshot_path\": \"x\", \"mem_file_path\": \"y\"}",
          "before starting the microVM"},
-        {"PUT", "/cpu-config", "{}", "CPU templates"},
         {"PUT", "/entropy", "{\"rate_limiter\": {\"ops\": {\"size\": 1}}}",
          "missing field 'refill_time'"},
         {"PUT", "/entropy", "{\"rate\": 1}", "unknown field 'rate'"},
@@ -969,6 +968,8 @@ static void test_metrics_render(void **state)
     vm.devices[2].in_bytes = 512;
     vm.devices[2].out_bytes = 1024;
     vm.devices[1].in_bytes = 64;
+    vm.console_dropped_rate = 300;
+    vm.console_dropped_room = 7;
     const char *ids[] = {"rootfs", "scratch"};
     struct api_metrics_input in = {
         .utc_ms = 1, .ctr = ctr, .vm = &vm, .drive_ids = ids, .ndrives = 2};
@@ -998,6 +999,9 @@ static void test_metrics_render(void **state)
     assert_int_equal(
         json_integer_value(json_object_get(json_object_get(j, "put_api_requests"), "drive_count")),
         2);
+    json_t *uart = json_object_get(j, "uart");
+    assert_int_equal(json_integer_value(json_object_get(uart, "rate_limiter_dropped_bytes")), 300);
+    assert_int_equal(json_integer_value(json_object_get(uart, "missed_write_count")), 7);
     json_decref(j);
     /* The next line holds differences only. */
     vm.exits_io_in = 15;
@@ -1551,6 +1555,240 @@ static void test_pmem(void **state)
     assert_int_equal(req(t, "GET", "/vm/config", NULL), 200);
     json_t *only = json_array_get(json_object_get(t->json, "pmem"), 0);
     assert_true(json_is_true(json_object_get(only, "read_only")));
+/* ---- PUT /cpu-config ----------------------------------------------------- */
+
+/* Firecracker's own example (docs/cpu_templates/cpu-templates.md). */
+static const char FC_TEMPLATE[] =
+    "{\"kvm_capabilities\": [\"!56\"],"
+    " \"cpuid_modifiers\": [{\"leaf\": \"0x1\", \"subleaf\": \"0x0\", \"flags\": 0,"
+    "   \"modifiers\": [{\"register\": \"eax\", \"bitmap\": \"0bxxxx000000000011xx00011011110010\"}]}],"
+    " \"msr_modifiers\": [{\"addr\": \"0x10a\", \"bitmap\": "
+    "\"0b0000000000000000000000000000000000000000000000000000000000000000\"}]}";
+
+static json_t *cpu_config_view(struct t *t)
+{
+    assert_int_equal(req(t, "GET", "/vm/config", NULL), 200);
+    return json_object_get(t->json, "cpu-config");
+}
+
+static const char *leaf_bitmap(json_t *cc, size_t leaf, size_t mod)
+{
+    json_t *l = json_array_get(json_object_get(cc, "cpuid_modifiers"), leaf);
+    return json_string_value(
+        json_object_get(json_array_get(json_object_get(l, "modifiers"), mod), "bitmap"));
+}
+
+static void test_cpu_config(void **state)
+{
+    struct t *t = *state;
+    assert_true(json_is_null(cpu_config_view(t)));
+    assert_int_equal(req(t, "PUT", "/cpu-config", FC_TEMPLATE), 204);
+    json_t *cc = cpu_config_view(t);
+    json_t *l0 = json_array_get(json_object_get(cc, "cpuid_modifiers"), 0);
+    assert_string_equal(json_string_value(json_object_get(l0, "leaf")), "0x1");
+    assert_string_equal(json_string_value(json_object_get(l0, "subleaf")), "0x0");
+    assert_int_equal(json_integer_value(json_object_get(l0, "flags")), 0);
+    assert_string_equal(leaf_bitmap(cc, 0, 0), "0bxxxx000000000011xx00011011110010");
+    json_t *m0 = json_array_get(json_object_get(cc, "msr_modifiers"), 0);
+    assert_string_equal(json_string_value(json_object_get(m0, "addr")), "0x10a");
+    assert_int_equal(strlen(json_string_value(json_object_get(m0, "bitmap"))), 66);
+    assert_string_equal(
+        json_string_value(json_array_get(json_object_get(cc, "kvm_capabilities"), 0)), "!56");
+
+    /* Short bitmaps are padded with x, '_' only separates; leaves and
+     * addresses in hex, binary or (arcvm's leniency) as integers; a later
+     * PUT replaces the whole template. */
+    assert_int_equal(
+        req(t, "PUT", "/cpu-config",
+            "{\"cpuid_modifiers\": [{\"leaf\": 7, \"subleaf\": \"0b0\", \"flags\": 1,"
+            " \"modifiers\": [{\"register\": \"ebx\", \"bitmap\": \"0b1_0x\"},"
+            "                 {\"register\": \"ecx\", \"bitmap\": \"\"}]},"
+            " {\"leaf\": \"0x80000001\", \"subleaf\": \"0x0\", \"flags\": 0, \"modifiers\": []}],"
+            " \"kvm_capabilities\": [\"171\"], \"msr_modifiers\": [{\"addr\": 16, \"bitmap\": "
+            "\"1\"}]}"),
+        204);
+    cc = cpu_config_view(t);
+    assert_string_equal(leaf_bitmap(cc, 0, 0), "0bxxxxxxxxxxxxxxxxxxxxxxxxxxxxx10x");
+    assert_string_equal(leaf_bitmap(cc, 0, 1), "0bxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx");
+    l0 = json_array_get(json_object_get(cc, "cpuid_modifiers"), 0);
+    assert_string_equal(json_string_value(json_object_get(l0, "leaf")), "0x7");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(
+                            json_object_get(cc, "cpuid_modifiers"), 1), "leaf")),
+                        "0x80000001");
+    m0 = json_array_get(json_object_get(cc, "msr_modifiers"), 0);
+    assert_string_equal(json_string_value(json_object_get(m0, "addr")), "0x10");
+    assert_non_null(strstr(json_string_value(json_object_get(m0, "bitmap")), "xxxx1"));
+
+    /* GET /vm/config loads back through the config file, unchanged. */
+    char first[8192], err[512];
+    assert_int_equal(req(t, "GET", "/vm/config", NULL), 200);
+    snprintf(first, sizeof(first), "%s", t->body);
+    struct api *b = new_api(t, &fake_ops, NULL);
+    assert_int_equal(api_load_config(b, first, strlen(first), err, sizeof(err)), 0);
+    assert_int_equal(req_on(t, b, "GET", "/vm/config", NULL), 200);
+    assert_string_equal(t->body, first);
+    api_destroy(b);
+
+    /* The config file may name a template file, as Firecracker's does. */
+    char path[160], cfg[256];
+    snprintf(path, sizeof(path), "%s/template.json", t->dir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(FC_TEMPLATE, f);
+    fclose(f);
+    b = new_api(t, &fake_ops, NULL);
+    snprintf(cfg, sizeof(cfg), "{\"cpu-config\": \"%s\"}", path);
+    assert_int_equal(api_load_config(b, cfg, strlen(cfg), err, sizeof(err)), 0);
+    assert_int_equal(req_on(t, b, "GET", "/vm/config", NULL), 200);
+    assert_string_equal(leaf_bitmap(json_object_get(t->json, "cpu-config"), 0, 0),
+                        "0bxxxx000000000011xx00011011110010");
+    snprintf(cfg, sizeof(cfg), "{\"cpu-config\": \"%s/none.json\"}", t->dir);
+    assert_int_equal(api_load_config(b, cfg, strlen(cfg), err, sizeof(err)), -EINVAL);
+    assert_non_null(strstr(err, "cannot open the CPU template file"));
+    api_destroy(b);
+
+#define LEAF(extra, mods)                                                                          \
+    "{\"cpuid_modifiers\": [{\"leaf\": \"0x1\", \"subleaf\": \"0x0\", \"flags\": 0" extra          \
+    ", \"modifiers\": [" mods "]}]}"
+#define MOD(reg, bm) "{\"register\": \"" reg "\", \"bitmap\": \"" bm "\"}"
+    static const struct {
+        const char *body, *says;
+    } bad[] = {
+        {LEAF("", MOD("eax", "0b12")), "has '2'"},
+        {LEAF("", MOD("eax", "0b111111111111111111111111111111111")), "too long: at most 32"},
+        {LEAF("", MOD("rax", "0b1")), "register 'rax' is not one of eax"},
+        {LEAF("", MOD("eax", "0b1") "," MOD("eax", "0b0")), "modified twice"},
+        {LEAF("", "{\"register\": \"eax\"}"), "missing field 'bitmap'"},
+        {LEAF("", "{\"register\": \"eax\", \"bitmap\": 3}"), "must be a string"},
+        {LEAF(", \"extra\": 1", ""), "unknown field 'extra'"},
+        {"{\"cpuid_modifiers\": [{\"leaf\": \"1\", \"subleaf\": \"0x0\", \"flags\": 0, "
+         "\"modifiers\": []}]}",
+         "no number system prefix"},
+        {"{\"cpuid_modifiers\": [{\"leaf\": \"0x100000000\", \"subleaf\": \"0x0\", \"flags\": 0, "
+         "\"modifiers\": []}]}",
+         "is not a number of at most 4294967295"},
+        {"{\"cpuid_modifiers\": [{\"leaf\": \"0xg\", \"subleaf\": \"0x0\", \"flags\": 0, "
+         "\"modifiers\": []}]}",
+         "is not a number"},
+        {"{\"cpuid_modifiers\": [{\"leaf\": \"0x\", \"subleaf\": \"0x0\", \"flags\": 0, "
+         "\"modifiers\": []}]}",
+         "is not a number"},
+        {"{\"cpuid_modifiers\": [{\"leaf\": -1, \"subleaf\": \"0x0\", \"flags\": 0, "
+         "\"modifiers\": []}]}",
+         "non-negative integer"},
+        {"{\"cpuid_modifiers\": [{\"subleaf\": \"0x0\", \"flags\": 0, \"modifiers\": []}]}",
+         "missing field 'leaf'"},
+        {"{\"cpuid_modifiers\": [{\"leaf\": \"0x1\", \"subleaf\": \"0x0\", \"modifiers\": []}]}",
+         "missing field 'flags'"},
+        {"{\"cpuid_modifiers\": [{\"leaf\": \"0x1\", \"subleaf\": \"0x0\", \"flags\": \"0\", "
+         "\"modifiers\": []}]}",
+         "field 'flags' of cpuid_modifiers[0] must be a non-negative integer"},
+        {"{\"cpuid_modifiers\": [{\"leaf\": \"0x1\", \"subleaf\": \"0x0\", \"flags\": 0, "
+         "\"modifiers\": []}, {\"leaf\": \"0b1\", \"subleaf\": \"0x0\", \"flags\": 0, "
+         "\"modifiers\": []}]}",
+         "give each leaf once"},
+        {"{\"cpuid_modifiers\": {}}", "field 'cpuid_modifiers' of cpu-config must be an array"},
+        {"{\"cpuid_modifiers\": [1]}", "cpuid_modifiers[0] must be a JSON object"},
+        {"{\"msr_modifiers\": [{\"addr\": \"0x10\", \"bitmap\": \"0b1\"}, {\"addr\": \"0x10\", "
+         "\"bitmap\": \"0b0\"}]}",
+         "give each MSR once"},
+        {"{\"msr_modifiers\": [{\"addr\": \"0x10\", \"bitmap\": "
+         "\"0b00000000000000000000000000000000000000000000000000000000000000000\"}]}",
+         "too long: at most 64"},
+        {"{\"msr_modifiers\": [{\"bitmap\": \"0b1\"}]}", "missing field 'addr'"},
+        {"{\"kvm_capabilities\": [\"abc\"]}", "KVM capability number"},
+        {"{\"kvm_capabilities\": [\"!\"]}", "KVM capability number"},
+        {"{\"kvm_capabilities\": [\"99999999999\"]}", "KVM capability number"},
+        {"{\"kvm_capabilities\": [5]}", "KVM capability number"},
+        {"{\"vcpu_features\": [{\"index\": 0, \"bitmap\": \"0b1\"}]}", "aarch64"},
+        {"{\"reg_modifiers\": []}", "aarch64"},
+        {"{\"cpu_template\": \"T2\"}", "unknown field 'cpu_template'"},
+    };
+#undef LEAF
+#undef MOD
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        int s = req(t, "PUT", "/cpu-config", bad[i].body);
+        if (s != 400 || !strstr(t->body, bad[i].says))
+            fail_msg("%s: %d '%s' lacks '%s'", bad[i].body, s, t->body, bad[i].says);
+    }
+    /* A refused template leaves the last good one in place. */
+    assert_string_equal(leaf_bitmap(cpu_config_view(t), 0, 0),
+                        "0bxxxxxxxxxxxxxxxxxxxxxxxxxxxxx10x");
+    assert_int_equal(req(t, "PUT", "/cpu-config", "{}"), 204);
+    cc = cpu_config_view(t);
+    assert_int_equal(json_array_size(json_object_get(cc, "cpuid_modifiers")), 0);
+
+    /* Pre-boot only. */
+    put_kernel(t);
+    assert_int_equal(req(t, "PUT", "/cpu-config", FC_TEMPLATE), 204);
+    assert_int_equal(req(t, "PUT", "/actions", "{\"action_type\": \"InstanceStart\"}"), 204);
+    assert_int_equal(req(t, "PUT", "/cpu-config", FC_TEMPLATE), 400);
+    FAULT_HAS(t, "not supported after starting the microVM");
+}
+
+/* ---- PUT /serial -------------------------------------------------------- */
+
+static void test_serial(void **state)
+{
+    struct t *t = *state;
+    char path[160], fifo[160], body[400];
+    struct stat st;
+    snprintf(path, sizeof(path), "%s/serial.out", t->dir);
+    snprintf(body, sizeof(body), "{\"serial_out_path\": \"%s\"}", path);
+    assert_int_equal(req(t, "PUT", "/serial", body), 204);
+    /* Created now, owner-only: the console may show secrets. */
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    /* A FIFO with no reader yet opens at once (read-write, as Firecracker). */
+    snprintf(fifo, sizeof(fifo), "%s/serial.fifo", t->dir);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    snprintf(body, sizeof(body), "{\"serial_out_path\": \"%s\"}", fifo);
+    assert_int_equal(req(t, "PUT", "/serial", body), 204);
+    /* No path: back to the process's console. A rate limit, Firecracker's
+     * TokenBucket, with or without a path. */
+    assert_int_equal(req(t, "PUT", "/serial", "{}"), 204);
+    assert_int_equal(req(t, "PUT", "/serial",
+                         "{\"rate_limiter\": {\"size\": 1024, \"one_time_burst\": 65536, "
+                         "\"refill_time\": 1000}}"),
+                     204);
+
+    static const struct {
+        const char *body, *says;
+    } bad[] = {
+        {"{\"serial_out_path\": 5}", "field 'serial_out_path' of serial must be a string"},
+        {"{\"serial_out\": \"/tmp/x\"}", "unknown field 'serial_out'"},
+        {"{\"serial_out_path\": \"/nonexistent/dir/out\"}",
+         "cannot open the serial output file /nonexistent/dir/out"},
+        {"{\"rate_limiter\": {\"size\": 1}}", "missing field 'refill_time' in rate_limiter"},
+        {"{\"rate_limiter\": {\"size\": 1, \"refill_time\": 0}}", "refill_time of 1 ms"},
+        {"{\"rate_limiter\": {\"size\": 1, \"refill_time\": 1, \"ops\": 2}}",
+         "unknown field 'ops'"},
+        {"{\"rate_limiter\": 5}", "field 'rate_limiter' of serial must be an object"},
+        {"[]", "must be a JSON object"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        int s = req(t, "PUT", "/serial", bad[i].body);
+        if (s != 400 || !strstr(t->body, bad[i].says))
+            fail_msg("%s: %d '%s' lacks '%s'", bad[i].body, s, t->body, bad[i].says);
+    }
+    assert_int_equal(req(t, "GET", "/serial", NULL), 405);
+
+    /* The config file takes it too (an arcvm extension: Firecracker's
+     * configuration has no serial key). */
+    char cfg[300], err[512];
+    struct api *b = new_api(t, &fake_ops, NULL);
+    snprintf(cfg, sizeof(cfg), "{\"serial\": {\"serial_out_path\": \"%s/cfg.out\"}}", t->dir);
+    assert_int_equal(api_load_config(b, cfg, strlen(cfg), err, sizeof(err)), 0);
+    snprintf(path, sizeof(path), "%s/cfg.out", t->dir);
+    assert_int_equal(stat(path, &st), 0);
+    api_destroy(b);
+
+    /* Pre-boot only. */
+    put_kernel(t);
+    assert_int_equal(req(t, "PUT", "/actions", "{\"action_type\": \"InstanceStart\"}"), 204);
+    snprintf(body, sizeof(body), "{\"serial_out_path\": \"%s\"}", path);
+    assert_int_equal(req(t, "PUT", "/serial", body), 400);
+    FAULT_HAS(t, "not supported after starting the microVM");
 }
 
 int main(void)
@@ -1572,5 +1810,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_snapshot_load, setup, teardown),
         cmocka_unit_test_setup_teardown(test_snapshot_create, setup, teardown),
         cmocka_unit_test_setup_teardown(test_drive_patch, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_pmem, setup, teardown));
+        cmocka_unit_test_setup_teardown(test_pmem, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cpu_config, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_serial, setup, teardown));
 }

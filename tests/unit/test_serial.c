@@ -147,6 +147,43 @@ static void test_hostile_offsets(void **state)
     assert_true(rd(5) & 0x60);
 }
 
+/* Output limits (PUT /serial's rate_limiter, and its file semantics):
+ * bytes over the rate are dropped, not delayed, and counted. */
+static void test_output_rate_limit(void **state)
+{
+    (void)state;
+    /* 4 bytes, refilled over an hour: the fifth transmitted byte is over. */
+    struct rate_limiter_config rl = {.bandwidth = {4, 0, 3600u * 1000u}};
+    console_limit_output(&con, &rl, false);
+    wr(3, 0x03); /* 8N1, DLAB off */
+    for (int i = 0; i < 6; i++)
+        wr(0, (uint8_t)('a' + i));
+    char buf[16];
+    assert_int_equal(read(out[0], buf, sizeof(buf)), 4);
+    assert_memory_equal(buf, "abcd", 4);
+    uint64_t rate, room;
+    console_dropped(&con, &rate, &room);
+    assert_int_equal(rate, 2);
+    assert_int_equal(room, 0);
+}
+
+/* A reader that is behind: with drop_when_full the write returns at once
+ * and the bytes are counted; without, the guest would be held back. */
+static void test_output_drop_when_full(void **state)
+{
+    (void)state;
+    console_limit_output(&con, NULL, true);
+    char fill[4096];
+    memset(fill, 'x', sizeof(fill));
+    while (write(out[1], fill, sizeof(fill)) > 0) {
+    }
+    console_write(&con, (const uint8_t *)"0123456789", 10);
+    uint64_t rate, room;
+    console_dropped(&con, &rate, &room);
+    assert_int_equal(rate, 0);
+    assert_int_equal(room, 10);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -154,6 +191,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_transmit_and_thre_irq, setup, teardown),
         cmocka_unit_test_setup_teardown(test_receive, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hostile_offsets, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_output_rate_limit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_output_drop_when_full, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -103,8 +103,59 @@ void x86_cpuid_fixup(struct hv_x86_cpuid *e, unsigned n, unsigned id, unsigned n
 #define MTRR_ENABLE (1u << 11)
 #define MTRR_TYPE_WB 6
 
+int x86_cpuid_apply_template(struct hv_x86_cpuid *e, unsigned n, const struct cpu_template *t,
+                             char *err, size_t errlen)
+{
+    for (unsigned i = 0; t && i < t->ncpuid; i++) {
+        const struct cpu_template_cpuid *m = &t->cpuid[i];
+        struct hv_x86_cpuid *c = NULL;
+        for (unsigned j = 0; j < n && !c; j++)
+            if (e[j].function == m->leaf && e[j].index == m->subleaf)
+                c = &e[j];
+        if (!c) {
+            snprintf(err, errlen,
+                     "the CPU template changes CPUID leaf 0x%" PRIx32 " subleaf 0x%" PRIx32
+                     ", which KVM does not offer on this host",
+                     m->leaf, m->subleaf);
+            return -ENOENT;
+        }
+        c->flags = m->flags & HV_CPUID_SIGNIFICANT_INDEX;
+        uint32_t *reg[4] = {&c->eax, &c->ebx, &c->ecx, &c->edx};
+        for (unsigned r = 0; r < 4; r++)
+            *reg[r] = (uint32_t)cpu_template_bits(*reg[r], m->mask[r], m->value[r]);
+    }
+    return 0;
+}
+
+/* The template's MSRs: their values as KVM has them for a new vCPU, each
+ * through its modifier, written back (Firecracker's order: before the boot
+ * MSRs, which win). */
+static int apply_msr_template(struct hv_vcpu *v, const struct cpu_template *t, char *err,
+                              size_t errlen)
+{
+    struct hv_x86_msr m[CPU_TEMPLATE_MAX];
+    unsigned n = t->nmsr;
+    for (unsigned i = 0; i < n; i++)
+        m[i] = (struct hv_x86_msr){t->msr[i].addr, 0};
+    int r = hv_x86_vcpu_get_msrs(v, m, n);
+    if (r >= 0 && (unsigned)r < n) {
+        snprintf(err, errlen,
+                 "the CPU template changes MSR 0x%" PRIx32 ", which KVM does not offer on this "
+                 "host", m[r].index);
+        return -ENOENT;
+    }
+    for (unsigned i = 0; r >= 0 && i < n; i++)
+        m[i].data = cpu_template_bits(m[i].data, t->msr[i].mask, t->msr[i].value);
+    if (r >= 0)
+        r = hv_x86_vcpu_set_msrs(v, m, n);
+    if (r < 0)
+        snprintf(err, errlen, "KVM refused the CPU template's MSRs: %s", strerror(-r));
+    return r;
+}
+
 int x86_vcpu_init(struct hv_vcpu *v, unsigned id, unsigned ncpus, const struct hv_x86_cpuid *base,
-                  unsigned n, bool tsc_deadline)
+                  unsigned n, bool tsc_deadline, const struct cpu_template *t, char *err,
+                  size_t errlen)
 {
     struct hv_x86_cpuid *c = malloc(n * sizeof(*c));
     if (!c)
@@ -113,7 +164,11 @@ int x86_vcpu_init(struct hv_vcpu *v, unsigned id, unsigned ncpus, const struct h
     x86_cpuid_fixup(c, n, id, ncpus, tsc_deadline);
     int r = hv_x86_vcpu_set_cpuid(v, c, n);
     free(c);
-    if (r < 0)
+    if (r < 0) {
+        snprintf(err, errlen, "KVM refused the vCPU's CPUID: %s", strerror(-r));
+        return r;
+    }
+    if (t && t->nmsr && (r = apply_msr_template(v, t, err, errlen)) < 0)
         return r;
     /* Firmware leaves these for the kernel: fast strings on, MTRRs enabled
      * with write-back as the default type, syscall MSRs cleared. The TSC is
@@ -128,8 +183,10 @@ int x86_vcpu_init(struct hv_vcpu *v, unsigned id, unsigned ncpus, const struct h
         {MSR_MTRR_DEF_TYPE, MTRR_ENABLE | MTRR_TYPE_WB},
     };
     r = hv_x86_vcpu_set_msrs(v, msrs, sizeof(msrs) / sizeof(msrs[0]));
-    if (r < 0)
+    if (r < 0) {
+        snprintf(err, errlen, "KVM refused the boot MSRs: %s", strerror(-r));
         return r;
+    }
     /* x87: all exceptions masked, 64-bit precision (0x37f, the FNINIT
      * value); SSE: all exceptions masked (0x1f80, the reset value). */
     r = hv_x86_vcpu_set_fpu(v, 0x37f, 0x1f80);

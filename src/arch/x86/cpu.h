@@ -2,6 +2,7 @@
 #ifndef ARCVM_X86_CPU_H
 #define ARCVM_X86_CPU_H
 
+#include "arch/cpu_template.h"
 #include "hv/hv.h"
 
 #include <stdbool.h>
@@ -16,9 +17,20 @@
 void x86_cpuid_fixup(struct hv_x86_cpuid *e, unsigned n, unsigned id, unsigned ncpus,
                      bool tsc_deadline);
 
-/* CPUID, MSRs, FPU and LAPIC LINT setup common to every vCPU. */
+/* Apply the CPUID modifiers of @t (NULL: none) to @e, the CPUID KVM
+ * offers, before x86_cpuid_fixup() (which wins where both touch a bit, as
+ * Firecracker's normalization does after its templates). A modifier must
+ * name a leaf/subleaf of @e: -ENOENT with a sentence in @err if not. Pure. */
+int x86_cpuid_apply_template(struct hv_x86_cpuid *e, unsigned n, const struct cpu_template *t,
+                             char *err, size_t errlen);
+
+/* CPUID, MSRs, FPU and LAPIC LINT setup common to every vCPU. @base is the
+ * CPUID (with any template already applied); @t's MSR modifiers (NULL:
+ * none) are applied to the values KVM reports, before the boot MSRs. On
+ * failure a sentence in @err. */
 int x86_vcpu_init(struct hv_vcpu *v, unsigned id, unsigned ncpus, const struct hv_x86_cpuid *base,
-                  unsigned n, bool tsc_deadline);
+                  unsigned n, bool tsc_deadline, const struct cpu_template *t, char *err,
+                  size_t errlen);
 
 /* Entry state of the boot vCPU for the Linux 64-bit boot protocol: long
  * mode, paging on with the identity tables, RSI = zero page. */

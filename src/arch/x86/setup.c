@@ -520,6 +520,10 @@ static int load_unpacked(struct arch_machine *m, const uint8_t *img, const struc
 
 int arch_load(struct arch_machine *m, char *err, size_t errlen)
 {
+    /* Once, into the CPUID every vCPU starts from (and a snapshot records
+     * as this host's: the guest saw the templated bits). */
+    if (x86_cpuid_apply_template(m->cpuid, m->ncpuid, m->boot->cpu_template, err, errlen) < 0)
+        return -EINVAL;
     char cmdline[X86_CMDLINE_MAX];
     enum x86_console con = m->boot->console == ARCH_CONSOLE_SERIAL   ? X86_CONSOLE_SERIAL
                            : m->boot->console == ARCH_CONSOLE_VIRTIO ? X86_CONSOLE_VIRTIO
@@ -585,16 +589,20 @@ int arch_load(struct arch_machine *m, char *err, size_t errlen)
     return r;
 }
 
-int arch_vcpu_init(struct arch_machine *m, struct hv_vcpu *v, unsigned id)
+int arch_vcpu_init(struct arch_machine *m, struct hv_vcpu *v, unsigned id, char *err,
+                   size_t errlen)
 {
     struct arch_machine *a = m;
     bool deadline = hv_caps(m->ctx->hv)->features & HV_FEAT_TSC_DEADLINE;
-    int r = x86_vcpu_init(v, id, m->ctx->ncpus, a->cpuid, a->ncpuid, deadline);
+    int r = x86_vcpu_init(v, id, m->ctx->ncpus, a->cpuid, a->ncpuid, deadline,
+                          m->boot->cpu_template, err, errlen);
     if (r < 0 || id != 0)
         return r; /* application processors wait for INIT/SIPI from the BSP */
-    if (a->pvh)
-        return x86_vcpu_boot_pvh(v, (uint32_t)a->entry, (uint32_t)a->boot_info);
-    return x86_vcpu_boot_linux64(v, a->entry, a->boot_info);
+    r = a->pvh ? x86_vcpu_boot_pvh(v, (uint32_t)a->entry, (uint32_t)a->boot_info)
+               : x86_vcpu_boot_linux64(v, a->entry, a->boot_info);
+    if (r < 0)
+        snprintf(err, errlen, "KVM refused the boot vCPU's entry state: %s", strerror(-r));
+    return r;
 }
 
 /* ---- snapshots ---- */
