@@ -375,8 +375,34 @@ void fuse_handle_close(struct fuse_server *s, struct handle *h)
 
 /* ---- dispatch ------------------------------------------------------------ */
 
+/* The fixed reply @op needs room for. Checked before the operation acts:
+ * a reply that cannot be sent must not leave a lookup counted, a handle
+ * open, an entry made or an attribute changed that the guest never hears
+ * of (the kernel always offers the room; a hostile driver need not). */
+static size_t reply_need(uint32_t op)
+{
+    switch (op) {
+    case FUSE_LOOKUP:
+    case FUSE_MKNOD:
+    case FUSE_MKDIR:
+    case FUSE_SYMLINK:
+    case FUSE_LINK: return sizeof(struct fuse_entry_out);
+    case FUSE_CREATE: return sizeof(struct fuse_entry_out) + sizeof(struct fuse_open_out);
+    case FUSE_OPEN:
+    case FUSE_OPENDIR: return sizeof(struct fuse_open_out);
+    case FUSE_GETATTR:
+    case FUSE_SETATTR: return sizeof(struct fuse_attr_out);
+    default: return 0;
+    }
+}
+
 static size_t dispatch(struct req *r)
 {
+    if (r->outlen < sizeof(struct fuse_out_header) + reply_need(r->h.opcode)) {
+        log_guest("virtio-fs: opcode %u with %zu bytes for its reply of %zu", r->h.opcode,
+                  r->outlen, sizeof(struct fuse_out_header) + reply_need(r->h.opcode));
+        return fuse_reply_err(r, -EINVAL);
+    }
     switch (r->h.opcode) {
     case FUSE_LOOKUP: return fuse_op_lookup(r);
     case FUSE_GETATTR: return fuse_op_getattr(r);

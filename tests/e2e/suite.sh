@@ -10,6 +10,7 @@ cd "$(dirname "$0")/../.."
 SECTIONS="refusals check crash library terminal bzimage pvh disks share durability firecracker jailer balloon vsock snapshot net pmem"
 if [ "${1:-}" = --list ]; then echo "$SECTIONS"; exit 0; fi
 . tests/e2e/lib.sh
+. tests/e2e/share.sh
 trap vm_cleanup EXIT
 eval "$(tests/guest/images.sh)"
 MKELF=${MKELF:-$PWD/build/mkelf}
@@ -530,56 +531,7 @@ section_durability() {
   rm -f "$T"/*.ext4 "$T"/*.img "$T"/*.flushed "$T"/*.known
 }
 
-# ---- virtio-fs: a host directory mounted in the guest, and a read-only one ----
-section_share() {
-  local S="$E2E_TMP/share" R="$E2E_TMP/share-ro" O="$E2E_TMP/share-outside"
-  mkdir -p "$S" "$R" "$O"
-  head -c 3M /dev/urandom >"$S/host.bin"
-  local host_sha; host_sha=$(sha256sum "$S/host.bin" | cut -d' ' -f1)
-  echo "read only" >"$R/ro.txt"
-  echo "outside" >"$O/secret"
-  ln -s ../share-outside/secret "$S/escape"
-  vm_start share --kernel "$KERNEL" --initrd "$INITRD" --memory 256M \
-    --share "$S:hostshare" --share "$R:roshare,ro"
-  if vm_expect share "ARCVM-GUEST-READY" 240; then
-    ok "boots with two shares"
-    vm_send share 'modprobe virtiofs 2>/dev/null; mkdir -p /mnt /ro; mount -t virtiofs hostshare /mnt && mount -t virtiofs roshare /ro; echo MOUNT-$?'
-    check "the guest mounts both shares" vm_expect share '^MOUNT-0$' 30
-    vm_send share 'echo SHA-$(sha256sum </mnt/host.bin | cut -c1-64)'
-    check "the guest reads the host's 3 MiB file intact" vm_expect share "^SHA-$host_sha\$" 60
-    vm_send share 'dd if=/dev/urandom of=/mnt/guest.bin bs=1M count=5 2>/dev/null; sync; echo GSHA-$(sha256sum </mnt/guest.bin | cut -c1-64)'
-    if vm_expect share '^GSHA-[0-9a-f]{64}$' 60; then
-      local gsha; gsha=$(vm_grep share '^GSHA-' | cut -d- -f2)
-      check "the host reads the guest's 5 MiB file intact" \
-        [ "$(sha256sum "$S/guest.bin" | cut -d' ' -f1)" = "$gsha" ]
-    else
-      not_ok "the guest writes a file on the share"
-    fi
-    vm_send share 'cd /mnt && mv guest.bin moved.bin && ln -s moved.bin link && chmod 600 moved.bin && mkdir -p deep/a/b/c && echo x >deep/a/b/c/f && rm -rf deep && cd / && echo OPS-$?'
-    check "rename, symlink, chmod, mkdir -p and rm -rf in the guest" vm_expect share '^OPS-0$' 60
-    host_sees() { [ -f "$S/moved.bin" ] && [ ! -e "$S/guest.bin" ] && [ ! -e "$S/deep" ] &&
-      [ "$(readlink "$S/link")" = moved.bin ] && [ "$(stat -c %a "$S/moved.bin")" = 600 ]; }
-    check "the host sees them" host_sees
-    vm_send share 'cat /mnt/escape >/dev/null 2>&1; echo ESC-$?'
-    check "a symlink out of the share leads nowhere in the guest" vm_expect share '^ESC-[1-9]' 30
-    vm_send share 'echo no >/ro/new.txt; echo ROW-$?; rm /ro/ro.txt; echo RORM-$?'
-    check "the read-only share refuses a new file" vm_expect share '^ROW-[1-9]' 30
-    check "the read-only share refuses a removal" vm_expect share '^RORM-[1-9]' 30
-    ro_kept() { [ -f "$R/ro.txt" ] && [ ! -e "$R/new.txt" ]; }
-    check "the read-only share's files are untouched" ro_kept
-    check "nothing outside the share changed" [ "$(cat "$O/secret")" = outside ]
-    vm_send share 'umount /mnt && umount /ro; echo UMOUNT-$?'
-    check "both shares unmount" vm_expect share '^UMOUNT-0$' 30
-    vm_send share 'poweroff -f'
-    vm_wait share 60
-    check "power-off with shares exits 0 (got $VM_RC)" [ "$VM_RC" -eq 0 ]
-    [ "$VM_RC" -eq 0 ] || tail -3 "$(vm_dir share)/err" | sed 's/^/     /'
-  else
-    not_ok "boot with shares"
-    vm_wait share 5
-    tail -5 "$(vm_dir share)/err" | sed 's/^/     /'
-  fi
-}
+# ---- virtio-fs: section_share is in tests/e2e/share.sh ----
 
 # ---- Firecracker mode: the API over a Unix socket, config file, signals ----
 section_firecracker() {

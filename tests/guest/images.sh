@@ -16,7 +16,7 @@ kernel=$("$here/kernel.sh")
 ver=$("$here/kernel.sh" --version)
 # Guest-side test programs (static) go in when they have been built.
 extra=() keyfiles=()
-for prog in virtq-attack blkbench memhog vsock-tool; do
+for prog in virtq-attack fuse-attack fs-tool blkbench memhog vsock-tool; do
   if [ -x "$repo/build/$prog" ]; then
     extra+=(-f "$repo/build/$prog:/bin/$prog")
     keyfiles+=("$repo/build/$prog")

@@ -13,80 +13,16 @@
  * Output: one "ATTACK <name> status=0x.. blk=.." line per attack, then
  * "ATTACK-DONE ok=N" or "ATTACK-FAIL <why>".
  */
+#include "mmio-driver.h"
+
 #include <dirent.h>
-#include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
-#define REG_MAGIC 0x000
-#define REG_DEVICE_ID 0x008
-#define REG_DEVICE_FEATURES 0x010
-#define REG_DEVICE_FEATURES_SEL 0x014
-#define REG_DRIVER_FEATURES 0x020
-#define REG_DRIVER_FEATURES_SEL 0x024
-#define REG_QUEUE_SEL 0x030
-#define REG_QUEUE_NUM 0x038
-#define REG_QUEUE_READY 0x044
-#define REG_QUEUE_NOTIFY 0x050
-#define REG_INTERRUPT_STATUS 0x060
-#define REG_INTERRUPT_ACK 0x064
-#define REG_STATUS 0x070
-#define REG_QUEUE_DESC 0x080
-#define REG_QUEUE_DRIVER 0x090
-#define REG_QUEUE_DEVICE 0x0a0
-
-#define F_NEXT 1
-#define F_WRITE 2
-#define F_INDIRECT 4
 #define QSIZE 8
 
-static volatile uint32_t *regs;
 static uint8_t *mem;       /* 4 pages: desc, avail, used, data */
 static uint64_t page_phys[4]; /* their physical addresses */
-
-struct desc {
-    uint64_t addr;
-    uint32_t len;
-    uint16_t flags, next;
-};
-
-static void die(const char *what)
-{
-    printf("ATTACK-FAIL %s: %s\n", what, strerror(errno));
-    exit(1);
-}
-
-static uint32_t rd(unsigned off)
-{
-    return regs[off / 4];
-}
-
-static void wr(unsigned off, uint32_t v)
-{
-    regs[off / 4] = v;
-    __sync_synchronize();
-}
-
-static uint64_t virt_to_phys(void *p)
-{
-    int fd = open("/proc/self/pagemap", O_RDONLY);
-    if (fd < 0)
-        die("pagemap");
-    uint64_t e, vpn = (uintptr_t)p / 4096;
-    if (pread(fd, &e, 8, (off_t)(vpn * 8)) != 8)
-        die("pagemap read");
-    close(fd);
-    if (!(e & (1ull << 63)))
-        die("page not present");
-    return (e & ((1ull << 55) - 1)) * 4096 + (uintptr_t)p % 4096;
-}
 
 /* Find the virtio device whose blk serial is @serial: returns the platform
  * device name (LNRO0005:NN) and its MMIO base. */
@@ -129,29 +65,7 @@ static int find_device(const char *serial, char *plat, size_t plen, uint64_t *ba
     closedir(d);
     if (!found)
         return -1;
-    FILE *f = fopen("/proc/iomem", "r");
-    if (!f)
-        die("/proc/iomem");
-    char line[256];
-    while (fgets(line, sizeof(line), f)) {
-        unsigned long long lo, hi;
-        char name[128];
-        if (sscanf(line, " %llx-%llx : %127s", &lo, &hi, name) == 3 && !strcmp(name, plat)) {
-            *base = lo;
-            fclose(f);
-            return 0;
-        }
-    }
-    fclose(f);
-    return -1;
-}
-
-static void sysfs_write(const char *path, const char *val)
-{
-    int fd = open(path, O_WRONLY);
-    if (fd < 0 || write(fd, val, strlen(val)) < 0)
-        die(path);
-    close(fd);
+    return iomem_base(plat, base);
 }
 
 static struct desc *dt(void) { return (struct desc *)mem; }
@@ -164,24 +78,9 @@ static uint32_t setup(uint32_t features_lo, uint32_t features_hi)
 {
     wr(REG_STATUS, 0);
     memset(mem, 0, 4 * 4096);
-    wr(REG_STATUS, 1);
-    wr(REG_STATUS, 1 | 2);
-    wr(REG_DRIVER_FEATURES_SEL, 0);
-    wr(REG_DRIVER_FEATURES, features_lo);
-    wr(REG_DRIVER_FEATURES_SEL, 1);
-    wr(REG_DRIVER_FEATURES, features_hi);
-    wr(REG_STATUS, 1 | 2 | 8);
-    wr(REG_QUEUE_SEL, 0);
-    wr(REG_QUEUE_NUM, QSIZE);
-    wr(REG_QUEUE_DESC, (uint32_t)page_phys[0]);
-    wr(REG_QUEUE_DESC + 4, (uint32_t)(page_phys[0] >> 32));
-    wr(REG_QUEUE_DRIVER, (uint32_t)page_phys[1]);
-    wr(REG_QUEUE_DRIVER + 4, (uint32_t)(page_phys[1] >> 32));
-    wr(REG_QUEUE_DEVICE, (uint32_t)page_phys[2]);
-    wr(REG_QUEUE_DEVICE + 4, (uint32_t)(page_phys[2] >> 32));
-    wr(REG_QUEUE_READY, 1);
-    wr(REG_STATUS, 1 | 2 | 4 | 8);
-    return rd(REG_STATUS);
+    mmio_begin(features_lo, features_hi);
+    mmio_queue(0, QSIZE, page_phys[0], page_phys[1], page_phys[2]);
+    return mmio_live();
 }
 
 /* Publish head @h in the avail ring (avail idx += 1 unless @idx_jump), kick,
@@ -237,24 +136,12 @@ int main(int argc, char **argv)
         return 1;
     }
     printf("ATTACK target %s at 0x%" PRIx64 "\n", plat, base);
-    sysfs_write("/sys/bus/platform/drivers/virtio-mmio/unbind", plat);
-
-    int fd = open("/dev/mem", O_RDWR | O_SYNC);
-    if (fd < 0)
-        die("/dev/mem");
-    regs = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, (off_t)base);
-    if (regs == MAP_FAILED)
-        die("mmap registers");
-    if (rd(REG_MAGIC) != 0x74726976 || rd(REG_DEVICE_ID) != 2) {
+    mmio_take(plat, base);
+    if (rd(REG_MAGIC) != MMIO_MAGIC || rd(REG_DEVICE_ID) != 2) {
         printf("ATTACK-FAIL not a virtio-blk register window\n");
         return 1;
     }
-    mem = mmap(NULL, 4 * 4096, PROT_READ | PROT_WRITE,
-               MAP_PRIVATE | MAP_ANONYMOUS | MAP_LOCKED | MAP_POPULATE, -1, 0);
-    if (mem == MAP_FAILED)
-        die("mmap rings");
-    for (int i = 0; i < 4; i++)
-        page_phys[i] = virt_to_phys(mem + 4096 * i);
+    mem = dma_pages(4, page_phys);
     const uint32_t f_lo = 1u << 28 /* INDIRECT_DESC */, f_hi = 1 /* VERSION_1 */;
 
     /* 1. A well-formed read of sector 0, to show the driver works at all. */
@@ -351,10 +238,7 @@ int main(int argc, char **argv)
     }
 
     /* Give the device back to the kernel. */
-    wr(REG_STATUS, 0);
-    munmap((void *)regs, 4096);
-    close(fd);
-    sysfs_write("/sys/bus/platform/drivers/virtio-mmio/bind", plat);
+    mmio_give_back(plat);
     printf("ATTACK-DONE ok=%d of %d\n", ok_count, total);
     return ok_count == total ? 0 : 1;
 }

@@ -906,6 +906,54 @@ static void test_malformed(void **state)
     release(t, id, fh, false);
 }
 
+/* A request whose reply buffer cannot hold its fixed reply is refused
+ * before it acts: no lookup counted, no handle, no entry made, nothing
+ * changed that the guest would never hear of (found by fuse-attack's
+ * reply-room-no-entry: the lookup used to be kept and the reply refused). */
+static void test_reply_room(void **state)
+{
+    struct t *t = *state;
+    make_server(t, false, 0, 0);
+    init(t);
+    int err;
+    const size_t tiny = sizeof(struct fuse_out_header) + 8;
+    call(t, FUSE_LOOKUP, FUSE_ROOT_ID, "hello.txt", 10, tiny, &err);
+    assert_int_equal(err, -EINVAL);
+    assert_int_equal(fuse_server_inodes(t->s), 1);
+    uint64_t id = lookup_ok(t, FUSE_ROOT_ID, "hello.txt");
+    struct fuse_open_in o = {.flags = O_RDONLY};
+    call(t, FUSE_OPEN, id, &o, sizeof(o), sizeof(struct fuse_out_header) + 4, &err);
+    assert_int_equal(err, -EINVAL);
+    call(t, FUSE_OPENDIR, FUSE_ROOT_ID, &o, sizeof(o), sizeof(struct fuse_out_header) + 4, &err);
+    assert_int_equal(err, -EINVAL);
+    assert_int_equal(fuse_server_handles(t->s), 0);
+    uint8_t buf[128];
+    struct fuse_create_in c = {.flags = O_RDWR, .mode = S_IFREG | 0644};
+    size_t n = with_names(buf, &c, sizeof(c), "made", NULL);
+    call(t, FUSE_CREATE, FUSE_ROOT_ID, buf, n, sizeof(struct fuse_out_header) +
+         sizeof(struct fuse_entry_out), &err);
+    assert_int_equal(err, -EINVAL);
+    struct fuse_mkdir_in m = {.mode = 0755};
+    n = with_names(buf, &m, sizeof(m), "dir", NULL);
+    call(t, FUSE_MKDIR, FUSE_ROOT_ID, buf, n, tiny, &err);
+    assert_int_equal(err, -EINVAL);
+    call2(t, FUSE_SYMLINK, FUSE_ROOT_ID, "sl", 3, "target", 7, tiny, &err);
+    assert_int_equal(err, -EINVAL);
+    assert_false(exists(t, "share/made"));
+    assert_false(exists(t, "share/dir"));
+    assert_false(exists(t, "share/sl"));
+    struct fuse_setattr_in sa = {.valid = FATTR_MODE, .mode = 0600};
+    call(t, FUSE_SETATTR, id, &sa, sizeof(sa), tiny, &err);
+    assert_int_equal(err, -EINVAL);
+    struct stat st;
+    char p[PATH_MAX];
+    path_of(t, p, "share/hello.txt");
+    assert_int_equal(stat(p, &st), 0);
+    assert_int_equal(st.st_mode & 07777, 0644);
+    assert_int_equal(fuse_server_inodes(t->s), 2);
+    assert_int_equal(fuse_server_handles(t->s), 0);
+}
+
 static void test_limits(void **state)
 {
     struct t *t = *state;
@@ -1146,6 +1194,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_symlink_escape, setup, teardown),
         cmocka_unit_test_setup_teardown(test_special_files, setup, teardown),
         cmocka_unit_test_setup_teardown(test_malformed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reply_room, setup, teardown),
         cmocka_unit_test_setup_teardown(test_limits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_readonly, setup, teardown),
         cmocka_unit_test_setup_teardown(test_device, setup, teardown));
