@@ -1555,6 +1555,8 @@ static void test_pmem(void **state)
     assert_int_equal(req(t, "GET", "/vm/config", NULL), 200);
     json_t *only = json_array_get(json_object_get(t->json, "pmem"), 0);
     assert_true(json_is_true(json_object_get(only, "read_only")));
+}
+
 /* ---- PUT /cpu-config ----------------------------------------------------- */
 
 /* Firecracker's own example (docs/cpu_templates/cpu-templates.md). */
