@@ -136,6 +136,30 @@ struct arcvm_balloon {
 int arcvm_balloon_get(arcvm *vm, struct arcvm_balloon *out);
 /* The JSON name Firecracker uses for statistics tag @tag, or NULL. */
 const char *arcvm_balloon_stat_name(unsigned tag);
+/* Memory hotplug (virtio-mem), Firecracker's model: a region of
+ * @total_mib above RAM (not in the guest's boot memory map) that the guest
+ * plugs and unplugs in blocks of @block_mib (a power of 2, at least 2; 0:
+ * 2) on request, mapped into the guest in slots of @slot_mib (at least 128,
+ * a multiple of the block; 0: 128); @total_mib is a multiple of the slot.
+ * The guest needs a virtio-mem driver and its memory hotplug on (Linux:
+ * CONFIG_VIRTIO_MEM, memhp_default_state=online_movable to use new memory
+ * at once). Snapshots of such a VM are refused. Before start. */
+int arcvm_set_memory_hotplug(arcvm *vm, uint32_t total_mib, uint32_t block_mib,
+                             uint32_t slot_mib);
+/* Ask the guest to have @mib of the region plugged: a multiple of the block
+ * size, at most the total. The guest plugs or unplugs towards it in its
+ * own time (see plugged_mib). After start. */
+int arcvm_memory_hotplug_request(arcvm *vm, uint32_t mib);
+struct arcvm_memory_hotplug {
+    uint32_t total_mib, block_mib, slot_mib;
+    uint32_t requested_mib; /* what the host asked for */
+    uint32_t plugged_mib;   /* what the guest has plugged (0 before start) */
+    uint64_t addr;          /* guest-physical start of the region (0 before start) */
+    uint64_t plugs, unplugs; /* blocks plugged / unplugged since start */
+};
+/* The configuration before start, the device's state after. -ENODEV when
+ * no hotplug memory is configured. */
+int arcvm_memory_hotplug_get(arcvm *vm, struct arcvm_memory_hotplug *out);
 /* Non-zero: add a virtio-rng entropy device fed from getrandom(). */
 int arcvm_set_rng(arcvm *vm, int on);
 /* Non-zero: also list the virtio-mmio devices on the kernel command line

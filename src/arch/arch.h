@@ -63,6 +63,10 @@ struct arch_boot {
 
 /* Guest RAM regions for @mem_bytes; returns the count (<= max) or -errno. */
 int arch_mem_layout(uint64_t mem_bytes, struct guest_mem_region *out, unsigned max);
+/* Guest-physical start of the memory hotplug (virtio-mem) region, above
+ * the RAM of @mem_bytes and aligned as the guest needs; not in the memory
+ * map the guest boots with. */
+uint64_t arch_memhp_base(uint64_t mem_bytes);
 /* Create the platform devices and register them on @ctx's buses. On
  * failure *@out may be set: arch_vm_release() it. */
 int arch_vm_init(const struct arch_ctx *ctx, const struct arch_boot *boot,

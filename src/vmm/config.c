@@ -722,6 +722,8 @@ int config_validate(const struct vm_config *c, unsigned max_vcpus, uint64_t host
                  c->balloon.target_mib, (unsigned long long)(c->mem_bytes >> 20));
         return -EINVAL;
     }
+    if ((r = config_memhp_validate(c, err, errlen)) < 0)
+        return r;
     if (c->console != CONSOLE_SERIAL && c->console != CONSOLE_VIRTIO &&
         c->console != CONSOLE_NONE) {
         snprintf(err, errlen, "unknown console mode");

@@ -7,6 +7,7 @@
 #include "virtio/blk.h"
 #include "virtio/console.h"
 #include "virtio/fs.h"
+#include "virtio/mem.h"
 #include "virtio/net.h"
 #include "virtio/rng.h"
 #include "virtio/vsock.h"
@@ -104,6 +105,14 @@ int vm_devices_create(struct vm *vm, char *err, size_t errlen)
                    virtio_fs_create(&vm->mem, &c->shares[i], max_inodes, max_handles,
                                     fs_thread_init, vm, err, errlen),
                    err, errlen);
+    if (r == 0 && c->memhp.enabled) {
+        /* The last region of guest memory (vm_build_platform put it there). */
+        const struct guest_mem_region *hp = &vm->mem.r[vm->mem.count - 1];
+        r = attach(vm,
+                   virtio_mem_create(&vm->mem, hp->gpa, hp->size, (uint64_t)c->memhp.block_mib << 20,
+                                     (uint64_t)c->memhp.requested_mib << 20, err, errlen),
+                   err, errlen);
+    }
     return r;
 }
 
@@ -172,6 +181,18 @@ int vm_balloon_get(struct vm *vm, struct virtio_balloon_info *out)
 {
     struct virtio_device *d = device_find(vm, VIRTIO_ID_BALLOON);
     return d ? virtio_balloon_get(d, out) : -ENODEV;
+}
+
+int vm_memhp_set_requested(struct vm *vm, uint64_t bytes)
+{
+    struct virtio_device *d = device_find(vm, VIRTIO_ID_MEM);
+    return d ? virtio_mem_set_requested(d, bytes) : -ENODEV;
+}
+
+int vm_memhp_get(struct vm *vm, struct virtio_mem_info *out)
+{
+    struct virtio_device *d = device_find(vm, VIRTIO_ID_MEM);
+    return d ? virtio_mem_get(d, out) : -ENODEV;
 }
 
 void vm_devices_release(struct vm *vm)

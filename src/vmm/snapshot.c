@@ -223,6 +223,13 @@ int vm_snapshot_create(struct vm *vm, const struct vm_snapshot_params *p, char *
                  "supported yet");
         return -ENOTSUP;
     }
+    if (vm->cfg.memhp.enabled) {
+        /* The state file has no place for the hotplug region and which of
+         * its blocks the guest plugged; a restored guest would lose them. */
+        snprintf(err, errlen, "snapshots of a VM with memory hotplug (virtio-mem) are not "
+                 "supported yet");
+        return -ENOTSUP;
+    }
     if (p->diff && !vm->cfg.track_dirty) {
         snprintf(err, errlen, "a Diff snapshot needs dirty page tracking from the start "
                  "(track_dirty_pages in the machine configuration or the snapshot load)");

@@ -46,6 +46,10 @@
 #define X86_IOAPIC_ADDR 0xfec00000ull
 #define X86_LAPIC_ADDR 0xfee00000ull
 #define X86_HIGH_RAM_START 0x100000000ull
+/* The virtio-mem hotplug region starts on this boundary above RAM (and
+ * above 4 GiB); it is not in the e820 map: the guest learns of it from the
+ * device (x86_memhp_base()). */
+#define X86_MEMHP_ALIGN 0x80000000ull
 
 /* ISA interrupt lines (IOAPIC pins, identity-mapped GSIs). */
 #define X86_IRQ_KBD 1

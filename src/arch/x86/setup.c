@@ -72,6 +72,10 @@ int arch_mem_layout(uint64_t mem_bytes, struct guest_mem_region *out, unsigned m
     return (int)n;
 }
 
+uint64_t arch_memhp_base(uint64_t mem_bytes)
+{
+    return x86_memhp_base(mem_bytes);
+}
 
 /* Port 0x80 (POST codes, also Linux's I/O delay) and friends: accept and
  * ignore, without an "unclaimed" message per access. */
