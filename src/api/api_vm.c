@@ -230,6 +230,9 @@ int api_start(struct api *a, char *err, size_t errlen)
         r = arcvm_set_rng_rate_limiter(vm, &a->entropy_rl);
     if (!r && a->vsock.set)
         r = arcvm_set_vsock(vm, a->vsock.cid, a->vsock.uds_path);
+    if (!r && a->memhp.set)
+        r = arcvm_set_memory_hotplug(vm, a->memhp.total_mib, a->memhp.block_mib,
+                                     a->memhp.slot_mib);
     if (!r && a->balloon.set)
         r = arcvm_set_balloon(vm, a->balloon.amount_mib, a->balloon.deflate_on_oom,
                               a->balloon.stats_s, a->balloon.reporting);
