@@ -114,6 +114,23 @@ int arcvm_set_vsock(arcvm *vm, uint32_t cid, const char *uds_path);
  * reclaim. */
 int arcvm_set_balloon(arcvm *vm, uint32_t target_mib, int deflate_on_oom,
                       unsigned stats_interval_s, int free_page_reporting);
+/* Non-zero: the balloon also offers free page hinting (call after
+ * arcvm_set_balloon(); snapshots of such a VM are refused). */
+int arcvm_set_balloon_hinting(arcvm *vm, int on);
+/* Free page hinting at run time, as Firecracker's /balloon/hinting/start
+ * and stop: start asks the guest to hint its free pages (which arcvm gives
+ * back to the host) under a new command id; non-zero @ack_on_stop answers
+ * the guest's end of the run with DONE at once. Stop says DONE: the guest
+ * takes the hinted pages back into use. */
+int arcvm_balloon_hint_start(arcvm *vm, int ack_on_stop);
+int arcvm_balloon_hint_stop(arcvm *vm);
+struct arcvm_balloon_hint {
+    uint32_t host_cmd;     /* 0 STOP, 1 DONE, else the run's id */
+    uint32_t guest_cmd;    /* the last id the guest sent, if guest_cmd_valid */
+    int guest_cmd_valid;
+    uint64_t hinted_pages; /* 4 KiB pages hinted and given back since start */
+};
+int arcvm_balloon_hint_status(arcvm *vm, struct arcvm_balloon_hint *out);
 /* Balloon at run time. Set the target (MiB the guest should give back). */
 int arcvm_balloon_set_target(arcvm *vm, uint32_t target_mib);
 /* Change the statistics interval (only when statistics were enabled). */

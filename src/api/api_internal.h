@@ -76,6 +76,7 @@ struct api {
         uint32_t amount_mib;
         bool deflate_on_oom, reporting;
         unsigned stats_s;
+        bool hinting; /* free_page_hinting: refused by snapshots, never restored */
     } balloon;
     struct api_memhp {
         bool set;
@@ -240,6 +241,9 @@ extern const struct api_schema api_balloon_put_schema, api_balloon_patch_schema,
 api_handler api_balloon_get, api_balloon_put, api_balloon_patch, api_balloon_stats_get,
     api_balloon_stats_patch;
 json_t *api_balloon_json(const struct api *a); /* null when unset */
+/* ... and /balloon/hinting/start, /stop, /status */
+extern const struct api_schema api_balloon_hint_start_schema, api_balloon_hint_stop_schema;
+api_handler api_balloon_hint_start, api_balloon_hint_stop, api_balloon_hint_status;
 
 /* api_hotplug.c: /hotplug/memory */
 extern const struct api_schema api_memhp_put_schema, api_memhp_patch_schema;

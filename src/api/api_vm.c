@@ -236,6 +236,8 @@ int api_start(struct api *a, char *err, size_t errlen)
     if (!r && a->balloon.set)
         r = arcvm_set_balloon(vm, a->balloon.amount_mib, a->balloon.deflate_on_oom,
                               a->balloon.stats_s, a->balloon.reporting);
+    if (!r && a->balloon.set && a->balloon.hinting)
+        r = arcvm_set_balloon_hinting(vm, 1);
     free(cl);
     if (r < 0) {
         snprintf(err, errlen, "Cannot start microvm: %s",

@@ -1,4 +1,5 @@
-/* memhp.c - the library's memory hotplug (virtio-mem) calls; see arcvm.h.
+/* memhp.c - the library's memory hotplug (virtio-mem) and balloon free
+ * page hinting calls; see arcvm.h.
  * Kept apart from arcvm.c, which holds the rest of the configuration. */
 #include "arcvm.h"
 
@@ -7,6 +8,7 @@
 
 #include "vmm/config.h"
 #include "vmm/devices.h"
+#include "virtio/balloon.h"
 #include "virtio/mem.h"
 
 #include <errno.h>
@@ -89,5 +91,60 @@ int arcvm_memory_hotplug_get(arcvm *h, struct arcvm_memory_hotplug *out)
     out->addr = info.addr;
     out->plugs = info.plugs;
     out->unplugs = info.unplugs;
+    return 0;
+}
+
+/* ---- balloon free page hinting ------------------------------------------- */
+
+int arcvm_set_balloon_hinting(arcvm *h, int on)
+{
+    pthread_mutex_lock(&h->lock);
+    int r = 0;
+    if (h->vm)
+        r = lib_fail(h, -EBUSY, "the VM is already started: settings are fixed");
+    else if (!h->cfg.balloon.enabled)
+        r = lib_fail(h, -EINVAL, "free page hinting needs a balloon: configure one first");
+    else
+        h->cfg.balloon.free_page_hinting = on != 0;
+    pthread_mutex_unlock(&h->lock);
+    return r;
+}
+
+/* A hinting call's -ENODEV (no balloon) or -ENOTSUP (no hinting), said. */
+static int hint_fail(arcvm *h, int r)
+{
+    if (r == -ENODEV)
+        return lib_fail(h, r, "the VM has no balloon (configure one before start)");
+    if (r == -ENOTSUP)
+        return lib_fail(h, r, "free page hinting was not enabled on the balloon at start");
+    return r < 0 ? lib_fail(h, r, "free page hinting: %s", strerror(-r)) : 0;
+}
+
+int arcvm_balloon_hint_start(arcvm *h, int ack_on_stop)
+{
+    struct vm *vm = lib_started(h, "start free page hinting");
+    return vm ? hint_fail(h, vm_balloon_hint(vm, true, ack_on_stop != 0)) : -EINVAL;
+}
+
+int arcvm_balloon_hint_stop(arcvm *h)
+{
+    struct vm *vm = lib_started(h, "stop free page hinting");
+    return vm ? hint_fail(h, vm_balloon_hint(vm, false, false)) : -EINVAL;
+}
+
+int arcvm_balloon_hint_status(arcvm *h, struct arcvm_balloon_hint *out)
+{
+    memset(out, 0, sizeof(*out));
+    struct vm *vm = lib_started(h, "read free page hinting");
+    if (!vm)
+        return -EINVAL;
+    struct virtio_balloon_hint s;
+    int r = vm_balloon_hint_status(vm, &s);
+    if (r < 0)
+        return hint_fail(h, r);
+    out->host_cmd = s.host_cmd;
+    out->guest_cmd = s.guest_cmd;
+    out->guest_cmd_valid = s.guest_cmd_valid;
+    out->hinted_pages = s.hinted_pages;
     return 0;
 }

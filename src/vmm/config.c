@@ -473,6 +473,8 @@ static int balloon_opt(void *ctx, const char *opt, size_t len, char *err, size_t
         b->deflate_on_oom = true;
     } else if (opt_is(opt, len, "free-page-reporting")) {
         b->free_page_reporting = true;
+    } else if (opt_is(opt, len, "free-page-hinting")) {
+        b->free_page_hinting = true;
     } else if ((v = opt_value(opt, len, "stats", &vlen))) {
         char tmp[16];
         unsigned secs;
@@ -485,7 +487,8 @@ static int balloon_opt(void *ctx, const char *opt, size_t len, char *err, size_t
         b->stats_interval_s = secs;
     } else {
         snprintf(err, errlen,
-                 "unknown option '%.*s' (use deflate-on-oom, stats=SECONDS, free-page-reporting)",
+                 "unknown option '%.*s' (use deflate-on-oom, stats=SECONDS, free-page-reporting, "
+                 "free-page-hinting)",
                  (int)len, opt);
         return -EINVAL;
     }

@@ -183,6 +183,18 @@ int vm_balloon_get(struct vm *vm, struct virtio_balloon_info *out)
     return d ? virtio_balloon_get(d, out) : -ENODEV;
 }
 
+int vm_balloon_hint(struct vm *vm, bool start, bool ack_on_stop)
+{
+    struct virtio_device *d = device_find(vm, VIRTIO_ID_BALLOON);
+    return d ? virtio_balloon_hint(d, start, ack_on_stop) : -ENODEV;
+}
+
+int vm_balloon_hint_status(struct vm *vm, struct virtio_balloon_hint *out)
+{
+    struct virtio_device *d = device_find(vm, VIRTIO_ID_BALLOON);
+    return d ? virtio_balloon_hint_status(d, out) : -ENODEV;
+}
+
 int vm_memhp_set_requested(struct vm *vm, uint64_t bytes)
 {
     struct virtio_device *d = device_find(vm, VIRTIO_ID_MEM);

@@ -30,6 +30,9 @@ struct virtio_balloon_info;
 int vm_balloon_set_target(struct vm *vm, uint32_t target_mib);
 int vm_balloon_set_stats_interval(struct vm *vm, unsigned seconds);
 int vm_balloon_get(struct vm *vm, struct virtio_balloon_info *out);
+struct virtio_balloon_hint;
+int vm_balloon_hint(struct vm *vm, bool start, bool ack_on_stop);
+int vm_balloon_hint_status(struct vm *vm, struct virtio_balloon_hint *out);
 /* The memory hotplug device at run time (the library's
  * arcvm_memory_hotplug_*()): -ENODEV when the VM has none, else what
  * virtio/mem.h's functions return. */

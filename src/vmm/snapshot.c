@@ -223,6 +223,13 @@ int vm_snapshot_create(struct vm *vm, const struct vm_snapshot_params *p, char *
                  "supported yet");
         return -ENOTSUP;
     }
+    if (vm->cfg.balloon.free_page_hinting) {
+        /* The state file does not record the hinting feature or a run in
+         * progress; the restored device would offer other features. */
+        snprintf(err, errlen, "snapshots of a VM with balloon free page hinting are not "
+                 "supported yet");
+        return -ENOTSUP;
+    }
     if (vm->cfg.memhp.enabled) {
         /* The state file has no place for the hotplug region and which of
          * its blocks the guest plugged; a restored guest would lose them. */

@@ -41,7 +41,7 @@ if [ ! -s "$initrd" ]; then
   # `modinfo -F depends` does not list); AF_VSOCK over virtio; virtio-fs
   # (with fuse, its dependency).
   "$here/mkinitramfs.sh" -o "$initrd" -i "$here/init.sh" \
-    -m virtio_mmio -m virtio_blk -m virtio_console -m virtio_rng -m virtio_balloon -m virtio_net \
+    -m virtio_mmio -m virtio_blk -m virtio_console -m virtio_rng -m virtio_balloon -m virtio_mem -m virtio_net \
     -m vsock -m vmw_vsock_virtio_transport_common -m vmw_vsock_virtio_transport \
     -m ext4 -m crc32c_generic -m virtiofs -f "$here/udhcpc.script:/etc/udhcpc.script" "${extra[@]}"
 fi
