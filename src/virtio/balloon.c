@@ -695,13 +695,21 @@ int virtio_balloon_get(struct virtio_device *d, struct virtio_balloon_info *out)
     return 0;
 }
 
-int virtio_balloon_hint(struct virtio_device *d, bool start, bool ack_on_stop)
+/* @d as a balloon with free page hinting, or NULL with the -errno the
+ * hinting calls return in @err. */
+static struct balloon *hinting_of(struct virtio_device *d, int *err)
 {
     struct balloon *b = balloon_of(d);
+    *err = !b ? -ENODEV : !b->free_page_hinting ? -ENOTSUP : 0;
+    return *err ? NULL : b;
+}
+
+int virtio_balloon_hint(struct virtio_device *d, bool start, bool ack_on_stop)
+{
+    int e;
+    struct balloon *b = hinting_of(d, &e);
     if (!b)
-        return -ENODEV;
-    if (!b->free_page_hinting)
-        return -ENOTSUP;
+        return e;
     pthread_mutex_lock(&d->lock);
     uint32_t id = HINT_CMD_DONE;
     if (start) {
@@ -718,11 +726,10 @@ int virtio_balloon_hint(struct virtio_device *d, bool start, bool ack_on_stop)
 
 int virtio_balloon_hint_status(struct virtio_device *d, struct virtio_balloon_hint *out)
 {
-    struct balloon *b = balloon_of(d);
+    int e;
+    struct balloon *b = hinting_of(d, &e);
     if (!b)
-        return -ENODEV;
-    if (!b->free_page_hinting)
-        return -ENOTSUP;
+        return e;
     pthread_mutex_lock(&d->lock);
     *out = (struct virtio_balloon_hint){.host_cmd = le32toh(b->cfg.free_page_hint_cmd_id),
                                         .guest_cmd = b->guest_cmd,
