@@ -1,10 +1,12 @@
 /* mem.c - virtio-mem: one request queue on which the guest plugs, unplugs
  * and asks about blocks of the hotplug region; see mem.h.
  *
- * The region is a window of the RAM memfd that the VMM maps into the guest
- * whole. The device keeps one bit per block (plugged or not); unplugging
- * punches a hole in the memfd (guest_mem_discard), so the host gets the
- * memory back, and the guest reads zeros there if it ever looks again.
+ * The region is a window of the RAM memfd. The device keeps one bit per
+ * block (plugged or not); unplugging punches a hole in the memfd
+ * (guest_mem_discard), so the host gets the memory back. With a mapper, the
+ * region is mapped into the guest slot by slot: a slot goes in with its
+ * first plugged block and out with its last, so the guest cannot make the
+ * host back memory in empty slots again (there its accesses exit as MMIO).
  *
  * Threads: requests run on the event loop, configuration reads on vCPU
  * threads, virtio_mem_set_requested/_get on the library's or API's
@@ -35,6 +37,9 @@ struct vmem {
     uint64_t addr, region_size, block_size;
     uint64_t nblocks;
     uint64_t *plugged; /* one bit per block */
+    struct virtio_mem_mapper mapper; /* map NULL: all slots always mapped */
+    uint64_t blocks_per_slot, nslots;
+    uint32_t *slot_blocks; /* plugged blocks in each slot */
     /* Plain data, guarded by vdev.lock. */
     uint64_t plugged_size, requested_size;
     uint64_t plugs, unplugs, refused;
@@ -100,14 +105,52 @@ static uint64_t count_plugged(const struct vmem *m, uint64_t first, uint64_t n)
     return k;
 }
 
+/* Put slot @s into the guest's map or take it out; -errno logged. */
+static int map_slot(struct vmem *m, uint64_t s, bool on)
+{
+    if (!m->mapper.map)
+        return 0;
+    int e = m->mapper.map(m->mapper.opaque, (unsigned)s, on);
+    if (e < 0) {
+        m->vdev.stats.errors++;
+        if (log_ratelimit_ok(&m->host_err_rl))
+            log_warn("virtio-mem: cannot %s slot %" PRIu64 ": %s", on ? "map" : "unmap", s,
+                     strerror(-e));
+    }
+    return e;
+}
+
+/* Mark [first, first + n) plugged or not, keeping the slots' counts; a
+ * slot whose last block goes is taken out of the guest's map. */
 static void mark(struct vmem *m, uint64_t first, uint64_t n, bool plugged)
 {
     for (uint64_t i = first; i < first + n; i++) {
-        if (plugged)
+        uint64_t s = i / m->blocks_per_slot;
+        if (plugged) {
             m->plugged[i / 64] |= 1ull << (i % 64);
-        else
+            m->slot_blocks[s]++;
+        } else {
             m->plugged[i / 64] &= ~(1ull << (i % 64));
+            if (!--m->slot_blocks[s])
+                (void)map_slot(m, s, false);
+        }
     }
+}
+
+/* Map the empty slots among those of [first, first + n) before their
+ * blocks are plugged; on failure unmap what this call mapped. */
+static int map_for_plug(struct vmem *m, uint64_t first, uint64_t n)
+{
+    uint64_t s0 = first / m->blocks_per_slot, s1 = (first + n - 1) / m->blocks_per_slot;
+    for (uint64_t s = s0; s <= s1; s++) {
+        if (m->slot_blocks[s] || map_slot(m, s, true) == 0)
+            continue;
+        while (s-- > s0)
+            if (!m->slot_blocks[s])
+                (void)map_slot(m, s, false);
+        return -1;
+    }
+    return 0;
 }
 
 /* Give the memory of [first, first + n) back to the host. On failure the
@@ -157,6 +200,8 @@ static uint16_t vmem_plug(struct vmem *m, uint64_t addr, uint16_t nb)
                   addr);
         return VIRTIO_MEM_RESP_ERROR;
     }
+    if (map_for_plug(m, first, nb) < 0)
+        return VIRTIO_MEM_RESP_ERROR; /* the host failed: the guest may retry */
     mark(m, first, nb, true);
     m->plugged_size += size;
     m->plugs += nb;
@@ -188,7 +233,11 @@ static uint16_t vmem_unplug_all(struct vmem *m)
         discard(m, 0, m->nblocks);
         m->unplugs += m->plugged_size / m->block_size;
     }
+    for (uint64_t s = 0; s < m->nslots; s++)
+        if (m->slot_blocks[s])
+            (void)map_slot(m, s, false);
     memset(m->plugged, 0, (m->nblocks + 63) / 64 * sizeof(uint64_t));
+    memset(m->slot_blocks, 0, m->nslots * sizeof(uint32_t));
     m->plugged_size = 0;
     return VIRTIO_MEM_RESP_ACK;
 }
@@ -293,6 +342,7 @@ static void vmem_release(struct virtio_device *d)
 {
     struct vmem *m = to_vmem(d);
     free(m->plugged);
+    free(m->slot_blocks);
     virtio_device_release(d);
     free(m);
 }
@@ -312,11 +362,16 @@ static const struct virtio_dev_ops vmem_ops = {
 /* ---- public API ------------------------------------------------------------ */
 
 struct virtio_device *virtio_mem_create(const struct guest_mem *mem, uint64_t addr, uint64_t size,
-                                        uint64_t block_size, uint64_t requested, char *err,
+                                        uint64_t block_size, uint64_t requested,
+                                        uint64_t slot_size,
+                                        const struct virtio_mem_mapper *mapper, char *err,
                                         size_t errlen)
 {
+    if (!mapper || !mapper->map)
+        slot_size = size; /* one slot, always mapped */
     if (block_size < 4096 || (block_size & (block_size - 1)) || !size || size % block_size ||
-        addr % block_size || requested > size || requested % block_size ||
+        addr % block_size || requested > size || requested % block_size || !slot_size ||
+        slot_size % block_size || size % slot_size || size / block_size > UINT32_MAX ||
         !guest_mem_ptr(mem, addr, size)) {
         snprintf(err, errlen,
                  "virtio-mem: the region of %" PRIu64 " MiB at 0x%" PRIx64
@@ -326,14 +381,25 @@ struct virtio_device *virtio_mem_create(const struct guest_mem *mem, uint64_t ad
     }
     struct vmem *m = calloc(1, sizeof(*m));
     uint64_t nblocks = size / block_size;
-    if (m)
+    if (m) {
         m->plugged = calloc((nblocks + 63) / 64, sizeof(uint64_t));
-    if (!m || !m->plugged) {
+        m->slot_blocks = calloc(size / slot_size, sizeof(uint32_t));
+    }
+    if (!m || !m->plugged || !m->slot_blocks) {
+        if (m) {
+            free(m->plugged);
+            free(m->slot_blocks);
+        }
         free(m);
         snprintf(err, errlen, "out of memory for the virtio-mem device");
         return virtio_fail(ENOMEM);
     }
-    virtio_device_init(&m->vdev, &vmem_ops, mem, 0);
+    if (mapper && mapper->map)
+        m->mapper = *mapper;
+    m->blocks_per_slot = slot_size / block_size;
+    m->nslots = size / slot_size;
+    virtio_device_init(&m->vdev, &vmem_ops, mem,
+                       m->mapper.map ? VIRTIO_BIT(VIRTIO_MEM_F_UNPLUGGED_INACCESSIBLE) : 0);
     m->addr = addr;
     m->region_size = size;
     m->block_size = block_size;

@@ -32,8 +32,9 @@ struct memhp_config {
 /* Check @c as Firecracker does: 0, or -EINVAL with one sentence in @err. */
 int memhp_config_check(const struct memhp_config *c, char *err, size_t errlen);
 
-/* Feature bits (5.15.3). arcvm offers none: node_id means nothing without
- * ACPI_PXM, and unplugged memory stays mapped (it reads as zeros). */
+/* Feature bits (5.15.3). arcvm never offers ACPI_PXM (node_id means
+ * nothing without it); UNPLUGGED_INACCESSIBLE when slots are taken out of
+ * the guest's map as they empty (a mapper is given). */
 #define VIRTIO_MEM_F_ACPI_PXM               0
 #define VIRTIO_MEM_F_UNPLUGGED_INACCESSIBLE 1
 
@@ -81,13 +82,28 @@ struct virtio_mem_info {
     uint64_t refused;          /* requests answered NACK or ERROR */
 };
 
+/* How the device maps the region's slots into the guest: map(@opaque,
+ * @slot, @on) puts slot number @slot (the region cut in slot_size pieces)
+ * into the guest's physical map or takes it out; 0 or -errno. Called with
+ * the device lock held, from the thread serving the request queue. */
+struct virtio_mem_mapper {
+    int (*map)(void *opaque, unsigned slot, bool on);
+    void *opaque;
+};
+
 /* A virtio-mem device for the region [@addr, @addr + @size) of @mem (which
  * must be one region of @mem, block-aligned), blocks of @block_size bytes
  * (a power of two, at least 4 KiB), asking the guest for @requested bytes
- * at first. Every block starts unplugged and its memory is discarded.
- * NULL with errno and one sentence in @err. Freed through ops->release. */
+ * at first. Every block starts unplugged (the memfd behind it holds
+ * nothing). With @mapper, the region is cut in slots of @slot_size bytes (a
+ * multiple of the block dividing @size) that are mapped into the guest
+ * while at least one of their blocks is plugged, and the caller must have
+ * left every slot unmapped; NULL: the whole region stays mapped. NULL with
+ * errno and one sentence in @err. Freed through ops->release. */
 struct virtio_device *virtio_mem_create(const struct guest_mem *mem, uint64_t addr, uint64_t size,
-                                        uint64_t block_size, uint64_t requested, char *err,
+                                        uint64_t block_size, uint64_t requested,
+                                        uint64_t slot_size,
+                                        const struct virtio_mem_mapper *mapper, char *err,
                                         size_t errlen);
 
 /* Ask the guest for @bytes of plugged memory (a configuration-change

@@ -68,6 +68,15 @@ static int fs_thread_init(void *opaque)
     return 0;
 }
 
+/* virtio-mem's mapper: hotplug slot @slot into the guest's map or out. */
+static int memhp_map(void *opaque, unsigned slot, bool on)
+{
+    struct vm *vm = opaque;
+    if (slot >= vm->memhp_nslots)
+        return -EINVAL;
+    return hv_vm_mem_enable(vm->hvm, vm->memhp_slot[slot], on);
+}
+
 int vm_devices_create(struct vm *vm, char *err, size_t errlen)
 {
     const struct vm_config *c = &vm->cfg;
@@ -106,11 +115,14 @@ int vm_devices_create(struct vm *vm, char *err, size_t errlen)
                                     fs_thread_init, vm, err, errlen),
                    err, errlen);
     if (r == 0 && c->memhp.enabled) {
-        /* The last region of guest memory (vm_build_platform put it there). */
+        /* The last region of guest memory (vm_build_platform put it there,
+         * its slots reserved and unmapped). */
         const struct guest_mem_region *hp = &vm->mem.r[vm->mem.count - 1];
+        const struct virtio_mem_mapper mapper = {memhp_map, vm};
         r = attach(vm,
                    virtio_mem_create(&vm->mem, hp->gpa, hp->size, (uint64_t)c->memhp.block_mib << 20,
-                                     (uint64_t)c->memhp.requested_mib << 20, err, errlen),
+                                     (uint64_t)c->memhp.requested_mib << 20,
+                                     (uint64_t)c->memhp.slot_mib << 20, &mapper, err, errlen),
                    err, errlen);
     }
     return r;

@@ -220,9 +220,19 @@ int vm_build_platform(struct vm *vm, int mem_fd, const char *uffd_sock, char *er
         snprintf(err, errlen, "out of memory for the dirty page bitmap");
         return r;
     }
+    if (vm->cfg.memhp.enabled) {
+        vm->memhp_nslots = vm->cfg.memhp.total_mib / vm->cfg.memhp.slot_mib;
+        vm->memhp_slot = calloc(vm->memhp_nslots, sizeof(int));
+        if (!vm->memhp_slot) {
+            snprintf(err, errlen, "out of memory for the hotplug slots");
+            return -ENOMEM;
+        }
+    }
     for (unsigned i = 0; i < vm->mem.count; i++) {
         /* RAM in one slot per region; the hotplug region (the last) in
-         * slots of the configured slot size, as Firecracker maps it. */
+         * slots of the configured slot size, as Firecracker maps it, each
+         * reserved now and left out of the guest's map until virtio-mem
+         * plugs a block in it. */
         bool hp = vm->cfg.memhp.enabled && i == vm->mem.count - 1;
         uint64_t step = hp ? (uint64_t)vm->cfg.memhp.slot_mib << 20 : vm->mem.r[i].size;
         for (uint64_t off = 0; off < vm->mem.r[i].size; off += step) {
@@ -241,6 +251,13 @@ int vm_build_platform(struct vm *vm, int mem_fd, const char *uffd_sock, char *er
             }
             if (!off)
                 vm->mem_slot[i] = r;
+            if (hp) {
+                vm->memhp_slot[off / step] = r;
+                if ((r = hv_vm_mem_enable(vm->hvm, r, false)) < 0) {
+                    snprintf(err, errlen, "unmapping a hotplug slot failed: %s", strerror(-r));
+                    return r;
+                }
+            }
         }
     }
     bus_init(&vm->pio, "pio");
@@ -551,6 +568,7 @@ void vm_destroy(struct vm *vm)
     }
     hv_vm_destroy(vm->hvm);
     guest_mem_release(&vm->mem);
+    free(vm->memhp_slot);
     hv_close(vm->hv);
     if (vm->state_fd >= 0)
         close(vm->state_fd);

@@ -177,7 +177,7 @@ static struct virtio_device *create(enum dev_kind kind, uint8_t f)
         break;
     case DEV_MEM:
         /* Region 1 is the hotplug region: one 4 KiB block, requested. */
-        d = virtio_mem_create(&mem, R1_GPA, R1_SIZE, 4096, f & 0x80 ? R1_SIZE : 0, err,
+        d = virtio_mem_create(&mem, R1_GPA, R1_SIZE, 4096, f & 0x80 ? R1_SIZE : 0, 0, NULL, err,
                               sizeof(err));
         break;
     default:

@@ -22,9 +22,27 @@
 #define HEAP_GPA  0x30000ull
 #define HEAP_END  (2 * MIB)
 
+#define SLOT      (8 * MIB) /* 4 blocks */
+#define NSLOTS    (HP_SIZE / SLOT)
+
 struct ctx {
     struct vdev_harness h;
+    bool mapped[NSLOTS]; /* what the mapper was told */
+    unsigned maps, unmaps;
+    int fail_slot; /* the mapper refuses to map this slot; -1: none */
 };
+
+static int fake_map(void *opaque, unsigned slot, bool on)
+{
+    struct ctx *c = opaque;
+    assert_true(slot < NSLOTS);
+    assert_true(c->mapped[slot] != on); /* never twice the same way */
+    if (on && (int)slot == c->fail_slot)
+        return -ENOSPC;
+    c->mapped[slot] = on;
+    on ? c->maps++ : c->unmaps++;
+    return 0;
+}
 
 static int setup(void **state)
 {
@@ -34,12 +52,14 @@ static int setup(void **state)
     vh_rings(&c->h, 1, QSZ, RING_GPA, RING_STEP);
     vh_heap(&c->h, HEAP_GPA, HEAP_END);
     char err[256] = "";
-    struct virtio_device *d =
-        virtio_mem_create(&c->h.mem, HP_GPA, HP_SIZE, BLOCK, 8 * MIB, err, sizeof(err));
+    c->fail_slot = -1;
+    const struct virtio_mem_mapper mapper = {fake_map, c};
+    struct virtio_device *d = virtio_mem_create(&c->h.mem, HP_GPA, HP_SIZE, BLOCK, 8 * MIB, SLOT,
+                                                &mapper, err, sizeof(err));
     if (!d)
         fail_msg("virtio_mem_create: %s", err);
     vh_attach(&c->h, d);
-    assert_true(vh_driver_init(&c->h, 0, 1));
+    assert_true(vh_driver_init(&c->h, VIRTIO_BIT(VIRTIO_MEM_F_UNPLUGGED_INACCESSIBLE), 1));
     *state = c;
     return 0;
 }
@@ -223,11 +243,21 @@ static void test_create_refusals(void **state)
 {
     struct ctx *c = *state;
     char err[256];
-    assert_null(virtio_mem_create(&c->h.mem, HP_GPA, HP_SIZE, 3 * MIB, 0, err, sizeof(err)));
-    assert_null(virtio_mem_create(&c->h.mem, HP_GPA, HP_SIZE + BLOCK, BLOCK, 0, err, sizeof(err)));
-    assert_null(virtio_mem_create(&c->h.mem, HP_GPA, HP_SIZE, BLOCK, 3 * MIB, err, sizeof(err)));
+    const struct virtio_mem_mapper mapper = {fake_map, c};
+    assert_null(virtio_mem_create(&c->h.mem, HP_GPA, HP_SIZE, 3 * MIB, 0, 0, NULL, err,
+                                  sizeof(err)));
+    assert_null(virtio_mem_create(&c->h.mem, HP_GPA, HP_SIZE + BLOCK, BLOCK, 0, 0, NULL, err,
+                                  sizeof(err)));
+    assert_null(virtio_mem_create(&c->h.mem, HP_GPA, HP_SIZE, BLOCK, 3 * MIB, 0, NULL, err,
+                                  sizeof(err)));
+    /* Slots that do not divide the region, or not whole blocks. */
+    assert_null(virtio_mem_create(&c->h.mem, HP_GPA, HP_SIZE, BLOCK, 0, 12 * MIB, &mapper, err,
+                                  sizeof(err)));
+    assert_null(virtio_mem_create(&c->h.mem, HP_GPA, HP_SIZE, BLOCK, 0, MIB, &mapper, err,
+                                  sizeof(err)));
     /* Not guest memory: past the region. */
-    assert_null(virtio_mem_create(&c->h.mem, HP_GPA + HP_SIZE, BLOCK, BLOCK, 0, err, sizeof(err)));
+    assert_null(virtio_mem_create(&c->h.mem, HP_GPA + HP_SIZE, BLOCK, BLOCK, 0, 0, NULL, err,
+                                  sizeof(err)));
     assert_int_equal(virtio_mem_set_requested(NULL, 0), -ENODEV);
 }
 
@@ -270,11 +300,57 @@ static void test_config_parse(void **state)
     }
 }
 
+/* Slots go into the guest's map with their first plugged block and out with
+ * the last; a slot the host cannot map fails the plug and leaves nothing
+ * mapped for it. */
+static void test_slots(void **state)
+{
+    struct ctx *c = *state;
+    assert_true(c->h.dev->host_features & VIRTIO_BIT(VIRTIO_MEM_F_UNPLUGGED_INACCESSIBLE));
+    assert_int_equal(virtio_mem_set_requested(c->h.dev, HP_SIZE), 0);
+    for (unsigned s = 0; s < NSLOTS; s++)
+        assert_false(c->mapped[s]);
+    /* Blocks 3..5 straddle slots 0 and 1. */
+    assert_int_equal(request(c, VIRTIO_MEM_REQ_PLUG, HP_GPA + 3 * BLOCK, 3, NULL),
+                     VIRTIO_MEM_RESP_ACK);
+    assert_true(c->mapped[0] && c->mapped[1] && !c->mapped[2]);
+    assert_int_equal(c->maps, 2);
+    assert_int_equal(request(c, VIRTIO_MEM_REQ_PLUG, HP_GPA + 6 * BLOCK, 1, NULL),
+                     VIRTIO_MEM_RESP_ACK);
+    assert_int_equal(c->maps, 2); /* slot 1 was mapped already */
+    /* Slot 0 empties: out; slot 1 keeps blocks 4, 6: stays. */
+    assert_int_equal(request(c, VIRTIO_MEM_REQ_UNPLUG, HP_GPA + 3 * BLOCK, 1, NULL),
+                     VIRTIO_MEM_RESP_ACK);
+    assert_true(!c->mapped[0] && c->mapped[1]);
+    assert_int_equal(request(c, VIRTIO_MEM_REQ_UNPLUG, HP_GPA + 4 * BLOCK, 2, NULL),
+                     VIRTIO_MEM_RESP_ACK);
+    assert_true(c->mapped[1]);
+    assert_int_equal(request(c, VIRTIO_MEM_REQ_UNPLUG, HP_GPA + 6 * BLOCK, 1, NULL),
+                     VIRTIO_MEM_RESP_ACK);
+    assert_false(c->mapped[1]);
+    /* The host cannot map slot 3: a plug across slots 2 and 3 fails whole. */
+    c->fail_slot = 3;
+    assert_int_equal(request(c, VIRTIO_MEM_REQ_PLUG, HP_GPA + 10 * BLOCK, 4, NULL),
+                     VIRTIO_MEM_RESP_ERROR);
+    assert_true(!c->mapped[2] && !c->mapped[3]);
+    assert_int_equal(CFG(plugged_size), 0);
+    c->fail_slot = -1;
+    assert_int_equal(request(c, VIRTIO_MEM_REQ_PLUG, HP_GPA + 10 * BLOCK, 4, NULL),
+                     VIRTIO_MEM_RESP_ACK);
+    assert_true(c->mapped[2] && c->mapped[3]);
+    /* UNPLUG_ALL takes every slot out. */
+    assert_int_equal(request(c, VIRTIO_MEM_REQ_UNPLUG_ALL, 0, 0, NULL), VIRTIO_MEM_RESP_ACK);
+    for (unsigned s = 0; s < NSLOTS; s++)
+        assert_false(c->mapped[s]);
+    assert_int_equal(c->maps, c->unmaps);
+}
+
 int main(void)
 {
     RUN(cmocka_unit_test_setup_teardown(test_config, setup, teardown),
         cmocka_unit_test_setup_teardown(test_plug_unplug, setup, teardown),
         cmocka_unit_test_setup_teardown(test_malformed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_create_refusals, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_slots, setup, teardown),
         cmocka_unit_test(test_config_parse));
 }
