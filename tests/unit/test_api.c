@@ -1253,7 +1253,8 @@ static void test_config_file(void **state)
              " \"entropy\": {}, \"vsock\": null, \"balloon\": null,"
              " \"network-interfaces\": [{\"iface_id\": \"eth0\", \"host_dev_name\": \"tap0\","
              "   \"guest_mac\": \"06:00:AC:10:00:02\"}],"
-             " \"logger\": null, \"metrics\": null, \"cpu-config\": null}",
+             " \"logger\": null, \"metrics\": null, \"cpu-config\": null,"
+             " \"memory-hotplug\": {\"total_size_mib\": 512, \"block_size_mib\": 4}}",
              t->kernel, t->disk[0], t->disk[1]);
     assert_int_equal(api_load_config(t->a, cfg, strlen(cfg), err, sizeof(err)), 0);
     assert_int_equal(req(t, "GET", "/vm/config", NULL), 200);
@@ -1263,6 +1264,10 @@ static void test_config_file(void **state)
     assert_int_equal(json_array_size(json_object_get(t->json, "network-interfaces")), 1);
     json_t *mc = json_object_get(t->json, "machine-config");
     assert_int_equal(json_integer_value(json_object_get(mc, "vcpu_count")), 2);
+    json_t *hp = json_object_get(t->json, "memory-hotplug");
+    assert_int_equal(json_integer_value(json_object_get(hp, "total_size_mib")), 512);
+    assert_int_equal(json_integer_value(json_object_get(hp, "block_size_mib")), 4);
+    assert_int_equal(json_integer_value(json_object_get(hp, "slot_size_mib")), 128);
 
     /* GET /vm/config feeds a new instance to the same configuration. */
     struct api *b = new_api(t, &fake_ops, NULL);
@@ -1289,6 +1294,7 @@ static void test_config_file(void **state)
         {"{\"machine-config\": {\"vcpu_count\": 2}}", "missing field 'mem_size_mib'"},
         {"{\"boot-source\": ", "not valid JSON"},
         {"[]", "not valid JSON"},
+        {"{\"memory-hotplug\": {\"total_size_mib\": 100}}", "\"memory-hotplug\": Invalid memory"},
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         struct api *c = new_api(t, &fake_ops, NULL);
