@@ -97,6 +97,21 @@ int arcvm_add_disk(arcvm *vm, const char *path, int readonly, const char *id);
  * anything outside @host_dir (symlinks are not followed on the host). While
  * a share is attached, arcvm_snapshot_create() is refused. */
 int arcvm_add_share(arcvm *vm, const char *host_dir, const char *tag, int readonly);
+/* Add a virtio-pmem device (at most 4): the file @path (regular, not
+ * empty) mapped into the guest's physical memory above RAM, which the
+ * guest's virtio_pmem driver shows as /dev/pmemN, N in the order added.
+ * The guest's writes go to the file directly (MAP_SHARED); its flushes
+ * sync it. @readonly maps it read-only (guest writes are dropped); @root
+ * adds "root=/dev/pmemN ro|rw" to the command line (one root device).
+ * @id (NULL: none) names it for arcvm_set_pmem_rate_limiter(). While a
+ * pmem device is attached, arcvm_snapshot_create() is refused. */
+int arcvm_add_pmem(arcvm *vm, const char *path, int readonly, int root, const char *id);
+/* Limit the flushes of the pmem device @pmem_id (each counts one op and
+ * the file's size in bytes): before the start or at run time (Firecracker's
+ * PATCH /pmem). All zeros lifts it. -ENOENT for no such device. */
+struct arcvm_rate_limiter;
+int arcvm_set_pmem_rate_limiter(arcvm *vm, const char *pmem_id,
+                                const struct arcvm_rate_limiter *rl);
 /* Add a virtio-net NIC (at most 4), described as on the command line:
  * "tap=NAME[,mac=MAC]" (an existing TAP interface) or
  * "user[,mac=MAC][,hostfwd=tcp::HOSTPORT-:GUESTPORT]..." (user-mode

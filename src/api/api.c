@@ -38,6 +38,7 @@ void api_destroy(struct api *a)
         api_drive_release(&a->drives[i]);
     for (unsigned i = 0; i < a->nnets; i++)
         api_net_release(&a->nets[i]);
+    api_pmem_release_all(a);
     free(a->kernel);
     free(a->initrd);
     free(a->boot_args);
@@ -297,7 +298,8 @@ static const struct api_route routes[] = {
     {"snapshot", "load", SUB,
      .put = {api_snapshot_load, NONE, PRE, &api_snapshot_load_schema}},
     UNSUPPORTED("serial", NULL, PLAIN, "Serial output redirection (/serial)"),
-    UNSUPPORTED("pmem", NULL, ID, "virtio-pmem devices (/pmem)"),
+    {"pmem", NULL, ID, .put = {api_pmem_put, API_CTR_PUT_PMEM, PRE, &api_pmem_put_schema},
+     .patch = {api_pmem_patch, API_CTR_PATCH_PMEM, POST, &api_pmem_patch_schema}},
     /* PUT configures the region before boot; PATCH asks the guest to plug. */
     {"hotplug", "memory", SUB, .get = {api_memhp_get, NONE, ANY, NULL},
      .put = {api_memhp_put, NONE, PRE, &api_memhp_put_schema},

@@ -54,6 +54,9 @@ struct api_vm_ops {
                              const struct arcvm_rate_limiter *rl);
     /* PATCH /drives/{id} path_on_host; NULL: refused with 400. */
     int (*disk_path)(void *ctx, arcvm *vm, const char *disk_id, const char *path);
+    /* PATCH /pmem/{id} rate_limiter; NULL: refused with 400. */
+    int (*pmem_rate_limiter)(void *ctx, arcvm *vm, const char *pmem_id,
+                             const struct arcvm_rate_limiter *rl);
     /* PATCH /network-interfaces/{id}; NULL: refused with 400. */
     int (*net_rate_limiters)(void *ctx, arcvm *vm, const char *iface_id,
                              const struct arcvm_rate_limiter *rx,

@@ -10,11 +10,11 @@
 /* The keys arcvm takes, in the order they are applied: logging first, so
  * the rest is logged. Each names a route (api.c). */
 static const char *const config_keys[] = {
-    "logger", "metrics", "machine-config", "boot-source", "drives", "entropy", "network-interfaces",
-    "vsock",  "balloon", "memory-hotplug",
+    "logger", "metrics", "machine-config", "boot-source", "drives", "pmem", "entropy",
+    "network-interfaces", "vsock", "balloon", "memory-hotplug",
 };
 /* Firecracker's keys for what arcvm lacks: refused unless null. */
-static const char *const config_unsupported[] = {"cpu-config", "mmds-config", "pmem", "serial"};
+static const char *const config_unsupported[] = {"cpu-config", "mmds-config", "serial"};
 
 #define NKEYS        (sizeof(config_keys) / sizeof(config_keys[0]))
 #define NUNSUPPORTED (sizeof(config_unsupported) / sizeof(config_unsupported[0]))
@@ -84,7 +84,7 @@ static int config_keys_known(const json_t *root, char *err, size_t errlen)
         if (!found) {
             snprintf(err, errlen,
                      "unknown key \"%s\" in the configuration (expected boot-source, drives, "
-                     "machine-config, logger, metrics, entropy, network-interfaces, vsock, "
+                     "machine-config, pmem, logger, metrics, entropy, network-interfaces, vsock, "
                      "balloon or memory-hotplug)",
                      key);
             return -EINVAL;

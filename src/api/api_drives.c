@@ -152,6 +152,11 @@ void api_drive_put(struct api *a, const char *id, const json_t *b, struct api_re
     bool root = api_json_bool(b, "is_root_device", false);
     bool ro = api_json_bool(b, "is_read_only", false);
     int pos = drive_find(a, id);
+    if (root && api_pmem_has_root(a)) {
+        api_fault(a, r, 400, "Attempt to add block as a root device while the root device "
+                             "defined as a pmem device");
+        return;
+    }
     if (root && a->ndrives && a->drives[0].root && pos != 0) {
         api_fault(a, r, 400, "A root block device already exists!");
         return;

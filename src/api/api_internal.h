@@ -36,6 +36,14 @@ struct api_drive {
     struct arcvm_rate_limiter rl;
 };
 
+/* A virtio-pmem device (Firecracker's Pmem). */
+#define API_MAX_PMEMS 4 /* the core's CONFIG_MAX_PMEMS */
+struct api_pmem {
+    char *id, *path;
+    bool root, ro;
+    struct arcvm_rate_limiter rl; /* zero: none */
+};
+
 /* A network interface: a TAP device on the host (Firecracker has no other
  * back end; arcvm's user-mode networking is for the CLI and library). */
 struct api_net {
@@ -64,6 +72,9 @@ struct api {
     unsigned ndrives;
     struct api_net nets[API_MAX_NETS];
     unsigned nnets;
+    /* pmem devices, in guest order (/dev/pmem0 first) */
+    struct api_pmem pmems[API_MAX_PMEMS];
+    unsigned npmems;
     bool entropy;
     struct arcvm_rate_limiter entropy_rl; /* zero: none */
     struct api_vsock {
@@ -234,6 +245,20 @@ json_t *api_net_json(const struct api_net *n);
 json_t *api_vsock_json(const struct api *a); /* null when unset */
 /* Free what @n holds and zero it. */
 void api_net_release(struct api_net *n);
+
+/* api_pmem.c: /pmem/{id} */
+extern const struct api_schema api_pmem_put_schema, api_pmem_patch_schema;
+api_handler api_pmem_put, api_pmem_patch;
+/* The devices as GET /vm/config's "pmem" array. */
+json_t *api_pmem_json(const struct api *a);
+/* Whether one of them is the root device (a root drive is refused then). */
+bool api_pmem_has_root(const struct api *a);
+/* Free what @p holds and zero it; all of them. */
+void api_pmem_release(struct api_pmem *p);
+void api_pmem_release_all(struct api *a);
+/* Add them to @vm at InstanceStart (arcvm_add_pmem() and their limiters):
+ * 0 or the library's -errno. */
+int api_pmem_apply(const struct api *a, arcvm *vm);
 
 /* api_balloon.c: /balloon, /balloon/statistics */
 extern const struct api_schema api_balloon_put_schema, api_balloon_patch_schema,

@@ -43,6 +43,10 @@ static const struct {
     [API_CTR_PATCH_VM_FAILS] = {"patch_api_requests", "vm_fails"},
     [API_CTR_PATCH_BALLOON] = {"patch_api_requests", "balloon_count"},
     [API_CTR_PATCH_BALLOON_FAILS] = {"patch_api_requests", "balloon_fails"},
+    [API_CTR_PUT_PMEM] = {"put_api_requests", "pmem_count"},
+    [API_CTR_PUT_PMEM_FAILS] = {"put_api_requests", "pmem_fails"},
+    [API_CTR_PATCH_PMEM] = {"patch_api_requests", "pmem_count"},
+    [API_CTR_PATCH_PMEM_FAILS] = {"patch_api_requests", "pmem_fails"},
     [API_CTR_OTHER] = {"api_server", "other_requests_count"},
     [API_CTR_OTHER_FAILS] = {"api_server", "other_requests_fails"},
 };

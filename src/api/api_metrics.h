@@ -44,6 +44,10 @@ enum api_ctr {
     API_CTR_PATCH_VM_FAILS,
     API_CTR_PATCH_BALLOON,
     API_CTR_PATCH_BALLOON_FAILS,
+    API_CTR_PUT_PMEM,
+    API_CTR_PUT_PMEM_FAILS,
+    API_CTR_PATCH_PMEM,
+    API_CTR_PATCH_PMEM_FAILS,
     API_CTR_OTHER,
     API_CTR_OTHER_FAILS, /* unknown paths, unsupported endpoints */
     API_CTR_COUNT,

@@ -107,6 +107,13 @@ static int lib_disk_path(void *c, arcvm *vm, const char *id, const char *path)
     return arcvm_update_disk_path(vm, id, path);
 }
 
+static int lib_pmem_rate_limiter(void *c, arcvm *vm, const char *id,
+                                 const struct arcvm_rate_limiter *rl)
+{
+    (void)c;
+    return arcvm_set_pmem_rate_limiter(vm, id, rl);
+}
+
 const struct api_vm_ops api_vm_lib_ops = {
     .start = lib_start,
     .pause = lib_pause,
@@ -125,6 +132,7 @@ const struct api_vm_ops api_vm_lib_ops = {
     .disk_rate_limiter = lib_disk_rate_limiter,
     .disk_path = lib_disk_path,
     .net_rate_limiters = lib_net_rate_limiters,
+    .pmem_rate_limiter = lib_pmem_rate_limiter,
 };
 
 /* ---- InstanceStart ---------------------------------------------------- */
@@ -214,6 +222,8 @@ int api_start(struct api *a, char *err, size_t errlen)
         if (!r && a->drives[i].has_rl)
             r = arcvm_set_disk_rate_limiter(vm, serial, &a->drives[i].rl);
     }
+    if (!r) /* a root pmem device adds root=/dev/pmemN itself */
+        r = api_pmem_apply(a, vm);
     for (unsigned i = 0; !r && i < a->nnets; i++) {
         /* The fields were checked when set: no ',' can reach the spec. */
         char spec[160];

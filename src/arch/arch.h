@@ -63,9 +63,13 @@ struct arch_boot {
 
 /* Guest RAM regions for @mem_bytes; returns the count (<= max) or -errno. */
 int arch_mem_layout(uint64_t mem_bytes, struct guest_mem_region *out, unsigned max);
-/* Guest-physical start of the memory hotplug (virtio-mem) region, above
- * the RAM of @mem_bytes and aligned as the guest needs; not in the memory
- * map the guest boots with. */
+/* The first guest-physical address above RAM and every MMIO window for
+ * @mem_bytes of RAM, 1 GiB aligned: where device memory (virtio-pmem
+ * regions) goes. The guest's memory map and firmware tables leave it out. */
+uint64_t arch_device_mem_base(uint64_t mem_bytes);
+/* Guest-physical start of the memory hotplug (virtio-mem) region: the
+ * start of device memory, aligned as the guest needs; virtio-pmem regions
+ * come after it. Not in the memory map the guest boots with. */
 uint64_t arch_memhp_base(uint64_t mem_bytes);
 /* Create the platform devices and register them on @ctx's buses. On
  * failure *@out may be set: arch_vm_release() it. */

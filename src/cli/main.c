@@ -74,6 +74,10 @@ static void usage(FILE *f)
             "  --share HOSTDIR:TAG[,ro]\n"
             "                       share a host directory through virtio-fs (repeat for\n"
             "                       more); in the guest: mount -t virtiofs TAG /mnt\n"
+            "  --pmem PATH[,ro][,root][,id=ID]\n"
+            "                       map the file PATH into the guest as virtio-pmem\n"
+            "                       (/dev/pmem0, /dev/pmem1, ... in order; repeat for\n"
+            "                       more); root adds root=/dev/pmemN to the command line\n"
             "  --virtio-cmdline     also list virtio devices as virtio_mmio.device= on\n"
             "                       the kernel command line (for kernels that want it)\n"
             "  --cpu-affinity VCPU:CPUS\n"
@@ -136,7 +140,7 @@ static uint64_t clock_us(clockid_t id)
 enum { OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_CPUS, OPT_MEMORY, OPT_CONSOLE,
        OPT_BOOT_TIMER, OPT_DISK, OPT_RNG,
        OPT_VIRTIO_CMDLINE, OPT_CPU_AFFINITY, OPT_NET, OPT_VSOCK, OPT_BALLOON, OPT_MEMHP,
-       OPT_KERNEL_CACHE, OPT_JSON, OPT_API_SOCK, OPT_SHARE };
+       OPT_KERNEL_CACHE, OPT_JSON, OPT_API_SOCK, OPT_SHARE, OPT_PMEM };
 
 static const struct option run_opts[] = {
     {"kernel", required_argument, NULL, OPT_KERNEL},
@@ -155,6 +159,7 @@ static const struct option run_opts[] = {
     {"balloon", required_argument, NULL, OPT_BALLOON},
     {"memory-hotplug", required_argument, NULL, OPT_MEMHP},
     {"share", required_argument, NULL, OPT_SHARE},
+    {"pmem", required_argument, NULL, OPT_PMEM},
     {"kernel-cache", required_argument, NULL, OPT_KERNEL_CACHE},
     CLI_COMMON_OPTIONS,
 };
@@ -224,6 +229,7 @@ static void parse_run(int argc, char **argv, struct run_args *a, arcvm *vm)
         case OPT_BALLOON: device_option(vm, arcvm_set_balloon_spec(vm, optarg)); break;
         case OPT_MEMHP: device_option(vm, arcvm_set_memory_hotplug_spec(vm, optarg)); break;
         case OPT_SHARE: device_option(vm, arcvm_add_share_spec(vm, optarg)); break;
+        case OPT_PMEM: device_option(vm, arcvm_add_pmem_spec(vm, optarg)); break;
         case OPT_RNG: a->rng = true; break;
         case OPT_VIRTIO_CMDLINE: a->virtio_cmdline = true; break;
         case OPT_CPU_AFFINITY:

@@ -207,7 +207,7 @@ int arcvm_add_share(arcvm *h, const char *host_dir, const char *tag, int readonl
     return arcvm_add_share_spec(h, spec);
 }
 
-static struct rate_limiter_config rl_config(const struct arcvm_rate_limiter *rl)
+struct rate_limiter_config lib_rl_config(const struct arcvm_rate_limiter *rl)
 {
     return (struct rate_limiter_config){
         .bandwidth = {rl->bandwidth.size, rl->bandwidth.one_time_burst,
@@ -223,7 +223,7 @@ static int rl_bad(arcvm *h, const char *what, const char *id)
 
 int arcvm_set_rng_rate_limiter(arcvm *h, const struct arcvm_rate_limiter *rl)
 {
-    struct rate_limiter_config c = rl_config(rl);
+    struct rate_limiter_config c = lib_rl_config(rl);
     if (rate_limiter_config_check(&c) < 0)
         return rl_bad(h, "the entropy device", "");
     pthread_mutex_lock(&h->lock);
@@ -240,8 +240,8 @@ int arcvm_set_net_rate_limiters(arcvm *h, const char *iface_id,
                                 const struct arcvm_rate_limiter *rx,
                                 const struct arcvm_rate_limiter *tx)
 {
-    struct rate_limiter_config crx = rx ? rl_config(rx) : (struct rate_limiter_config){0};
-    struct rate_limiter_config ctx = tx ? rl_config(tx) : (struct rate_limiter_config){0};
+    struct rate_limiter_config crx = rx ? lib_rl_config(rx) : (struct rate_limiter_config){0};
+    struct rate_limiter_config ctx = tx ? lib_rl_config(tx) : (struct rate_limiter_config){0};
     if (rate_limiter_config_check(&crx) < 0 || rate_limiter_config_check(&ctx) < 0)
         return rl_bad(h, "network interface", iface_id);
     pthread_mutex_lock(&h->lock);
@@ -277,7 +277,7 @@ static unsigned disk_index(const struct vm_config *c, const char *id)
 int arcvm_set_disk_rate_limiter(arcvm *h, const char *disk_id,
                                 const struct arcvm_rate_limiter *rl)
 {
-    struct rate_limiter_config c = rl_config(rl);
+    struct rate_limiter_config c = lib_rl_config(rl);
     if (rate_limiter_config_check(&c) < 0)
         return rl_bad(h, "disk", disk_id);
     pthread_mutex_lock(&h->lock);

@@ -20,6 +20,8 @@ struct arcvm {
 
 /* Record @fmt as the last error and return @err. */
 int lib_fail(arcvm *h, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Firecracker's rate limiter as the core's configuration. */
+struct rate_limiter_config lib_rl_config(const struct arcvm_rate_limiter *rl);
 /* The VM, or NULL with the last error "cannot @what: the VM is not started". */
 struct vm *lib_started(arcvm *h, const char *what);
 

@@ -30,6 +30,8 @@ int arcvm_parse_uint(const char *s, unsigned *out);
  * "HOSTDIR:TAG[,ro]". */
 int arcvm_add_disk_spec(arcvm *vm, const char *spec);
 int arcvm_add_share_spec(arcvm *vm, const char *spec);
+/* "PATH[,ro][,root][,id=ID]" (lib/pmem.c). */
+int arcvm_add_pmem_spec(arcvm *vm, const char *spec);
 int arcvm_set_vsock_spec(arcvm *vm, const char *spec);
 int arcvm_set_balloon_spec(arcvm *vm, const char *spec);
 /* "SIZE[,block=SIZE][,slot=SIZE][,requested=SIZE]": memory hotplug. */

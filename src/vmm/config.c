@@ -53,6 +53,9 @@ int config_copy(struct vm_config *dst, const struct vm_config *src)
         dst->shares[i].dir = dup_or_null(src->shares[i].dir, &oom);
         dst->shares[i].tag = dup_or_null(src->shares[i].tag, &oom);
     }
+    for (unsigned i = 0; i < src->npmems && i < CONFIG_MAX_PMEMS; i++)
+        if (!config_copy_pmem(&dst->pmems[i], &src->pmems[i]))
+            oom = true;
     dst->affinity = NULL;
     dst->naffinity = 0;
     if (src->naffinity) {
@@ -101,6 +104,9 @@ void config_release(struct vm_config *c)
         c->shares[i].dir = c->shares[i].tag = NULL;
     }
     c->nshares = 0;
+    for (unsigned i = 0; i < c->npmems && i < CONFIG_MAX_PMEMS; i++)
+        config_release_pmem(&c->pmems[i]);
+    c->npmems = 0;
 }
 
 void config_release_net(struct net_config *n)
@@ -720,6 +726,8 @@ int config_validate(const struct vm_config *c, unsigned max_vcpus, uint64_t host
             if (!strcmp(f->tag, c->shares[j].tag))
                 return fail_einval(err, errlen, "share tag '%s' is used twice", f->tag);
     }
+    if ((r = config_validate_pmem(c, err, errlen)) < 0)
+        return r;
     if (c->balloon.enabled && ((uint64_t)c->balloon.target_mib << 20) >= c->mem_bytes) {
         snprintf(err, errlen, "balloon of %u MiB would take all of the guest's %llu MiB",
                  c->balloon.target_mib, (unsigned long long)(c->mem_bytes >> 20));

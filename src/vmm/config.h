@@ -12,6 +12,7 @@
 #include "virtio/fs.h"
 #include "virtio/mem.h"
 #include "virtio/net.h"
+#include "virtio/pmem.h"
 #include "virtio/vsock.h"
 
 #include <sched.h>
@@ -38,6 +39,9 @@ enum console_mode { CONSOLE_SERIAL, CONSOLE_VIRTIO, CONSOLE_NONE };
 /* Shared directories (virtio-fs) per VM. */
 #define CONFIG_MAX_SHARES 4
 
+/* Persistent-memory devices (virtio-pmem) per VM. */
+#define CONFIG_MAX_PMEMS 4
+
 struct vm_config {
     char *kernel_path;       /* required */
     char *initrd_path;       /* optional */
@@ -60,6 +64,8 @@ struct vm_config {
     struct memhp_config memhp; /* virtio-mem hotplug region (config_memhp.c) */
     unsigned nshares;
     struct fs_config shares[CONFIG_MAX_SHARES];
+    unsigned npmems;
+    struct pmem_config pmems[CONFIG_MAX_PMEMS]; /* /dev/pmem0.. in this order */
     bool rng;                /* virtio-rng entropy device */
     struct rate_limiter_config rng_rl; /* its rate limiter; zero: none */
     /* Host CPUs each vCPU thread may run on (axvm's phys_cpu_sets):
@@ -112,6 +118,25 @@ int config_memhp_validate(const struct vm_config *c, char *err, size_t errlen);
 /* Parse "HOSTDIR:TAG[,ro]" (the last ':' separates the tag; TAG is 1 to
  * VIRTIO_FS_TAG_MAX printable characters without ':' or ','). */
 int config_parse_share(const char *s, struct fs_config *f, char *err, size_t errlen);
+/* ---- virtio-pmem (config_pmem.c) ---- */
+/* Longest pmem id: Firecracker's resource ids are up to 64 characters. */
+#define CONFIG_PMEM_ID_MAX 64
+/* Parse "PATH[,ro][,rw][,root][,id=ID]" into @p (strings allocated; ID 1 to
+ * CONFIG_PMEM_ID_MAX printable characters). -EINVAL with a reason in @err. */
+int config_parse_pmem(const char *s, struct pmem_config *p, char *err, size_t errlen);
+/* Free what @p holds and zero it. */
+void config_release_pmem(struct pmem_config *p);
+/* Deep copy of @src's strings into @dst (already a shallow copy); false on
+ * out of memory. */
+bool config_copy_pmem(struct pmem_config *dst, const struct pmem_config *src);
+/* The pmem part of config_validate(): at most CONFIG_MAX_PMEMS, each file
+ * a non-empty regular file, ids unique, at most one root device. */
+int config_validate_pmem(const struct vm_config *c, char *err, size_t errlen);
+/* With a root pmem device N: append "root=/dev/pmemN ro|rw" to c->cmdline
+ * (as Firecracker does; the guest names pmem devices in this order). 0, or
+ * -ENOMEM. Call once, when the VM is built. */
+int config_pmem_root_cmdline(struct vm_config *c);
+
 /* Free the strings of one net / vsock config. */
 void config_release_net(struct net_config *n);
 

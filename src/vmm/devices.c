@@ -9,6 +9,7 @@
 #include "virtio/fs.h"
 #include "virtio/mem.h"
 #include "virtio/net.h"
+#include "virtio/pmem.h"
 #include "virtio/rng.h"
 #include "virtio/vsock.h"
 #include "base/console.h"
@@ -125,6 +126,12 @@ int vm_devices_create(struct vm *vm, char *err, size_t errlen)
                                      (uint64_t)c->memhp.slot_mib << 20, &mapper, err, errlen),
                    err, errlen);
     }
+    /* Last, so that disks and NICs keep their indexes (see below). */
+    uint64_t pmem_gpa = arch_device_mem_base(c->mem_bytes);
+    if (c->memhp.enabled) /* pmem regions go after the hotplug region */
+        pmem_gpa = vm->mem.r[vm->mem.count - 1].gpa + vm->mem.r[vm->mem.count - 1].size;
+    for (unsigned i = 0; i < c->npmems && r == 0; i++)
+        r = attach(vm, vm_pmem_create(vm, &c->pmems[i], &pmem_gpa, err, errlen), err, errlen);
     return r;
 }
 

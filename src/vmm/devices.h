@@ -49,6 +49,17 @@ int vm_disk_swap_image(struct vm *vm, unsigned index, const char *path, char *er
 /* ... and for NIC number @index (NULL: leave that direction). */
 int vm_net_set_rate_limiters(struct vm *vm, unsigned index, const struct rate_limiter_config *rx,
                              const struct rate_limiter_config *tx);
+/* A virtio-pmem device for @cfg at guest-physical *@gpa, its region
+ * mapped into the guest (read-only slot for a read-only device); *@gpa
+ * moves past the region. NULL with errno set and one sentence in @err
+ * (vmm/pmem.c). */
+struct pmem_config;
+struct virtio_device *vm_pmem_create(struct vm *vm, const struct pmem_config *cfg, uint64_t *gpa,
+                                     char *err, size_t errlen);
+/* New flush rate limits for the pmem device @id at run time: -ENOENT for
+ * no such device. */
+struct rate_limiter_config;
+int vm_pmem_set_rate_limiter(struct vm *vm, const char *id, const struct rate_limiter_config *c);
 /* Detach and free them (safe on a partial set). */
 void vm_devices_release(struct vm *vm);
 

@@ -145,6 +145,8 @@ static const struct rule vmm_rules[] = {
     ANY(pwrite64),                      /* snapshot files */
     ANY(ftruncate),                     /* the same */
     ANY(fdatasync),                     /* the same */
+    ANY(timerfd_create),                /* a rate limiter first set at run time (PATCH
+                                         * /drives, /pmem): its timer */
     ANY(rename),                        /* a finished snapshot file into place */
     ANY(unlink),                        /* a failed snapshot's files, the API socket */
     ANY(close),                         /* files, teardown */

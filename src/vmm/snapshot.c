@@ -237,6 +237,13 @@ int vm_snapshot_create(struct vm *vm, const struct vm_snapshot_params *p, char *
                  "supported yet");
         return -ENOTSUP;
     }
+    if (vm->cfg.npmems) {
+        /* The guest's view of a pmem region is the host file itself, which
+         * the memory file does not hold and a restore could not check. */
+        snprintf(err, errlen, "snapshots of a VM with a pmem device (--pmem, /pmem) are not "
+                 "supported yet");
+        return -ENOTSUP;
+    }
     if (p->diff && !vm->cfg.track_dirty) {
         snprintf(err, errlen, "a Diff snapshot needs dirty page tracking from the start "
                  "(track_dirty_pages in the machine configuration or the snapshot load)");

@@ -344,7 +344,14 @@ int vm_start_loop(struct vm *vm, char *err, size_t errlen)
  * failed; vm_destroy() releases whatever was built. */
 static int vm_build(struct vm *vm, char *err, size_t errlen)
 {
-    int r = vm_build_platform(vm, -1, NULL, err, errlen);
+    /* A root pmem device names itself on the command line (a restored VM
+     * keeps the command line it was saved with, so only here). */
+    int r = config_pmem_root_cmdline(&vm->cfg);
+    if (r < 0) {
+        snprintf(err, errlen, "out of memory for the kernel command line");
+        return r;
+    }
+    r = vm_build_platform(vm, -1, NULL, err, errlen);
     if (r < 0)
         return r;
     /* The firmware tables and command line announce the virtio devices. */

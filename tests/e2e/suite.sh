@@ -7,7 +7,7 @@ set -uo pipefail
 cd "$(dirname "$0")/../.."
 # The sections, in order; `suite.sh --list` prints them (run.sh resumes a
 # run whose outer guest died from the section it died in).
-SECTIONS="refusals check crash library terminal bzimage pvh disks share durability firecracker jailer balloon vsock snapshot net hotplug"
+SECTIONS="refusals check crash library terminal bzimage pvh disks share durability firecracker jailer balloon vsock snapshot net pmem hotplug"
 if [ "${1:-}" = --list ]; then echo "$SECTIONS"; exit 0; fi
 . tests/e2e/lib.sh
 trap vm_cleanup EXIT
@@ -1428,6 +1428,132 @@ JSON
   fi
   kill $httpd 2>/dev/null; wait $httpd 2>/dev/null
   ip netns del $ns
+}
+
+# ---- virtio-pmem: a root file system on pmem (from a Firecracker config
+# file, root_device), a data device the guest writes and flushes, a
+# read-only one whose file no guest write reaches ----
+section_pmem() {
+  local P="$E2E_TMP/pmem"
+  mkdir -p "$P"
+  : >"$P/empty"
+  expect_refusal "an empty pmem file" "pmem file '.*' is empty" --kernel "$KERNEL" --pmem "$P/empty"
+  expect_refusal "a directory as pmem file" "is not a regular file" --kernel "$KERNEL" --pmem /tmp
+  expect_refusal "two pmem root devices" "two pmem root devices" --kernel "$KERNEL" \
+    --pmem "$KERNEL,ro,root" --pmem "$INITRD,ro,root"
+  expect_refusal "a pmem id used twice" "pmem id 'a' is used twice" --kernel "$KERNEL" \
+    --pmem "$KERNEL,ro,id=a" --pmem "$INITRD,ro,id=a"
+  expect_refusal "an unknown --pmem option" "unknown option 'dax'" --kernel "$KERNEL" --pmem "$KERNEL,dax"
+  # The root file system: the test initramfs's tree (its /init follows
+  # root=/dev/pmem0 after loading the pmem modules) on ext4.
+  mkdir -p "$P/rootsrc"
+  (cd "$P/rootsrc" && gzip -dc "$INITRD" | cpio -id --quiet)
+  truncate -s 128M "$P/root.ext4"
+  mkfs.ext4 -q -F -d "$P/rootsrc" "$P/root.ext4"
+  rm -rf "$P/rootsrc"
+  truncate -s 32M "$P/data.ext4"
+  mkfs.ext4 -q -F "$P/data.ext4"
+  # 3 MiB: not a multiple of 2 MiB, so the guest sees a padded region.
+  head -c 3M /dev/urandom >"$P/ro.img"
+  local ro_md5; ro_md5=$(md5sum <"$P/ro.img" | cut -d' ' -f1)
+  cat >"$P/vm.json" <<JSON
+{"boot-source": {"kernel_image_path": "$KERNEL", "initrd_path": "$INITRD",
+                 "boot_args": "console=ttyS0 reboot=k panic=1 pci=off quiet"},
+ "machine-config": {"vcpu_count": 2, "mem_size_mib": 256},
+ "pmem": [{"id": "rootfs", "path_on_host": "$P/root.ext4", "root_device": true},
+          {"id": "data", "path_on_host": "$P/data.ext4"},
+          {"id": "ro", "path_on_host": "$P/ro.img", "read_only": true}]}
+JSON
+  # The config file boots the VM at once; the API socket serves the rest.
+  local S="$P/api.sock" code
+  papi() { curl -s --unix-socket "$S" -o "$P/resp" -w '%{http_code}' -X "$1" \
+             "http://localhost$2" ${3:+-H 'Content-Type: application/json' -d "$3"}; }
+  VM_SUBCMD= vm_start pm --api-sock "$S" --config-file "$P/vm.json" --level Debug
+  if ! vm_expect pm "ARCVM-GUEST-READY" 300; then
+    not_ok "boot with a pmem root device from a config file"; vm_report pm "no init marker"
+    vm_stderr pm | grep -v 'unclaimed port' | tail -8 | sed 's/^/     | /'; vm_wait pm 5
+    return
+  fi
+  ok "boots to init with its root file system on virtio-pmem (config file, root_device)"
+  vm_send pm 'echo ROOT-$(awk "\$2 == \"/\" {print \$1, \$3}" /proc/mounts | tail -1 | tr " " :)'
+  check "the root file system is the ext4 image on /dev/pmem0" vm_expect pm '^ROOT-/dev/pmem0:ext4$' 30
+  vm_send pm 'grep -q "root=/dev/pmem0 rw" /proc/cmdline && echo CMDLINE-OK'
+  check "root_device put root=/dev/pmem0 rw on the command line" vm_expect pm '^CMDLINE-OK$' 30
+  # Sectors of 512 bytes: 128 MiB, 32 MiB, and 3 MiB padded to 4 MiB.
+  vm_send pm 'echo SIZES-$(cat /sys/block/pmem0/size)-$(cat /sys/block/pmem1/size)-$(cat /sys/block/pmem2/size)'
+  check "three pmem devices of the files' sizes in sectors, 2 MiB aligned" \
+    vm_expect pm '^SIZES-262144-65536-8192$' 30
+  vm_grep pm '^SIZES-' | sed 's/^/     /'
+  local zero_md5; zero_md5=$(head -c 1M /dev/zero | md5sum | cut -d' ' -f1)
+  vm_send pm 'echo RO-$(dd if=/dev/pmem2 bs=1M count=3 2>/dev/null | md5sum | cut -c1-32)-$(dd if=/dev/pmem2 bs=1M skip=3 count=1 2>/dev/null | md5sum | cut -c1-32)'
+  check "the guest reads the read-only file exactly, and zeros past its end" \
+    vm_expect pm "^RO-$ro_md5-$zero_md5\$" 60
+  vm_send pm 'mount -t ext4 /dev/pmem1 /mnt && dd if=/dev/urandom of=/mnt/data.bin bs=1M count=4 2>/dev/null && echo "written through pmem" >/mnt/guest.txt && sync && echo DATA-$(md5sum </mnt/data.bin | cut -c1-32) && umount /mnt && echo UMOUNTED'
+  local guest_md5=none
+  if vm_expect pm '^UMOUNTED' 120; then
+    guest_md5=$(vm_grep pm '^DATA-' | cut -d- -f2)
+    ok "the guest writes 4 MiB and a file on the pmem data device, syncs and unmounts"
+  else
+    not_ok "guest write on the pmem data device"
+  fi
+  check "the guest's syncs reached arcvm as pmem flushes" grep -q 'virtio-pmem data: flushed' "$(vm_dir pm)/err"
+  vm_send pm 'echo "root written" >/rootmark; sync; echo ROOTSYNC'
+  check "a file written on the pmem root is synced" vm_expect pm '^ROOTSYNC' 60
+  # The API on the running VM: PATCH sets a flush rate limiter (its timer
+  # made on the VMM thread, under its seccomp filter), PUT is refused after
+  # boot, GET /vm/config shows the devices, a snapshot is refused.
+  code=$(papi PATCH /pmem/data '{"id": "data", "rate_limiter": {"ops": {"size": 1, "refill_time": 200}}}')
+  check "PATCH /pmem/data sets a flush rate limiter at run time (HTTP $code)" [ "$code" = 204 ]
+  code=$(papi PUT /pmem/late "{\"id\": \"late\", \"path_on_host\": \"$P/ro.img\"}")
+  check "PUT /pmem after boot is refused (HTTP $code: $(cat "$P/resp"))" \
+    sh -c "[ $code = 400 ] && grep -q 'after starting' '$P/resp'"
+  code=$(papi GET /vm/config)
+  check "GET /vm/config shows the three pmem devices and the new limiter" python3 -c '
+import json, sys
+c = json.load(open(sys.argv[1]))["pmem"]
+assert [p["id"] for p in c] == ["rootfs", "data", "ro"], c
+assert c[0]["root_device"] and c[2]["read_only"] and not c[1]["read_only"], c
+assert c[1]["rate_limiter"]["ops"]["size"] == 1, c' "$P/resp"
+  code=$(papi PATCH /vm '{"state": "Paused"}')
+  local snap; snap=$(papi PUT /snapshot/create "{\"snapshot_path\": \"$P/snap\", \"mem_file_path\": \"$P/mem\"}")
+  check "a snapshot with pmem devices is refused (HTTP $snap: $(cat "$P/resp"))" \
+    sh -c "[ $snap = 400 ] && grep -q 'pmem device' '$P/resp' && [ ! -e '$P/snap' ]"
+  code=$(papi PATCH /vm '{"state": "Resumed"}')
+  check "the VM resumes (HTTP $code)" [ "$code" = 204 ]
+  vm_send pm 'mount -t ext4 /dev/pmem1 /mnt && echo again >/mnt/again.txt && sync && sync && umount /mnt && echo LIMITED-OK'
+  check "flushes still complete under the rate limiter" vm_expect pm '^LIMITED-OK' 60
+  # The guest believes the read-only device writable (pmem has no
+  # read-only flag); its writes must not reach the file. KVM turns them
+  # into MMIO writes arcvm drops, or fails to emulate them (the VM ends).
+  vm_send pm 'dd if=/dev/zero of=/dev/pmem2 bs=4096 count=1 oflag=direct 2>/dev/null; echo ROW-$(dd if=/dev/pmem2 bs=1M count=3 iflag=direct 2>/dev/null | md5sum | cut -c1-32)'
+  local survived=0
+  if vm_expect pm '^ROW-[0-9a-f]{32}' 60; then
+    survived=1
+    check "a write to the read-only pmem leaves what the guest reads unchanged" \
+      vm_expect pm "^ROW-$ro_md5" 1
+  else
+    not_ok "the guest did not survive writing to the read-only pmem"
+    vm_stderr pm | grep -v 'unclaimed port' | tail -5 | sed 's/^/     | /'
+  fi
+  vm_send pm 'poweroff -f'
+  vm_wait pm 60
+  echo "     [pm] dropped guest writes: $(grep -a 'unclaimed address 0x1' "$(vm_dir pm)/err" | head -n 2)"
+  [ $survived -eq 0 ] || check "power-off exits 0 (got $VM_RC)" [ "$VM_RC" -eq 0 ]
+  check "the read-only pmem file is unchanged (and not grown)" \
+    sh -c "[ \"\$(md5sum <'$P/ro.img' | cut -d' ' -f1)\" = '$ro_md5' ] && [ \$(stat -c %s '$P/ro.img') -eq 3145728 ]"
+  check "e2fsck -fn finds the guest-written pmem data image clean" \
+    sh -c "e2fsck -fn '$P/data.ext4' >'$P/fsck.log' 2>&1"
+  check "the host reads back the guest's files from the pmem data image" \
+    [ "$(debugfs -R 'cat /guest.txt' "$P/data.ext4" 2>/dev/null)$(debugfs -R 'cat /again.txt' "$P/data.ext4" 2>/dev/null)" = "written through pmemagain" ]
+  debugfs -R "dump /data.bin $P/data.bin" "$P/data.ext4" >/dev/null 2>&1
+  local host_md5; host_md5=$(md5sum <"$P/data.bin" 2>/dev/null | cut -d' ' -f1)
+  check "the host reads back the guest's 4 MiB exactly (md5 $host_md5)" [ "$host_md5" = "$guest_md5" ]
+  # The guest powered off with the root mounted: replay its journal first.
+  e2fsck -E journal_only -y "$P/root.ext4" >/dev/null 2>&1
+  check "the host reads the file the guest wrote on the pmem root" \
+    [ "$(debugfs -R 'cat /rootmark' "$P/root.ext4" 2>/dev/null)" = "root written" ]
+  check "the pmem files kept their sizes" \
+    sh -c "[ \$(stat -c %s '$P/root.ext4') -eq 134217728 ] && [ \$(stat -c %s '$P/data.ext4') -eq 33554432 ]"
 }
 
 # ARCVM_E2E_ONLY="disks bzimage" runs only those sections (for quick iteration).

@@ -2,10 +2,11 @@
  * request path: virtio-blk requests on a memfd disk (synchronous engine),
  * virtio-net transmit and receive on a socket-pair back end, virtio-vsock
  * packets with host sockets on both sides, the balloon's inflate, deflate,
- * statistics, hinting and reporting queues, virtio-console, virtio-rng and
- * virtio-mem (region 1 as its hotplug region, 4 KiB blocks).
+ * statistics, hinting and reporting queues, virtio-console, virtio-rng,
+ * virtio-pmem's flushes (on a memfd file) and virtio-mem (region 1 as its
+ * hotplug region, 4 KiB blocks).
  *
- * Input: a device byte (which device, % 7) and a feature byte (which
+ * Input: a device byte (which device, % 8) and a feature byte (which
  * features the driver accepts, back-end variants), a queue-size byte, then
  * the guest-RAM image of fuzz_mmio_fixture.h, then 8-byte operations:
  * kicks, pokes into RAM, event-loop rounds (I/O completions, back-end
@@ -31,6 +32,7 @@
 #include "host/disk.h"
 #include "virtio/balloon.h"
 #include "virtio/mem.h"
+#include "virtio/pmem.h"
 #include "virtio/blk.h"
 #include "virtio/console.h"
 #include "virtio/net.h"
@@ -54,12 +56,16 @@
 #define QSIZE_MAX 8
 #define VSOCK_PORT 52 /* a host listener for guest-initiated connections */
 
-enum dev_kind { DEV_BLK, DEV_NET, DEV_VSOCK, DEV_BALLOON, DEV_CONSOLE, DEV_RNG, DEV_MEM, DEV_KINDS };
+enum dev_kind {
+    DEV_BLK, DEV_NET, DEV_VSOCK, DEV_BALLOON, DEV_CONSOLE, DEV_RNG, DEV_PMEM, DEV_MEM, DEV_KINDS
+};
 
 static struct evloop loop;
 static int stop_fd = -1;  /* always readable: ends an evloop_run() round */
 static int disk_fd = -1;  /* memfd behind the virtio-blk */
 static char disk_path[64];
+static int pmem_fd = -1;  /* memfd behind the virtio-pmem */
+static char pmem_path[64];
 static char vsock_dir[64], vsock_path[96];
 static int vsock_listener = -1; /* at vsock_path_VSOCK_PORT */
 
@@ -100,6 +106,9 @@ static void once(void)
     disk_fd = memfd_create("fuzz-disk", MFD_CLOEXEC);
     CHECK(disk_fd >= 0);
     snprintf(disk_path, sizeof(disk_path), "/proc/self/fd/%d", disk_fd);
+    pmem_fd = memfd_create("fuzz-pmem", MFD_CLOEXEC);
+    CHECK(pmem_fd >= 0 && ftruncate(pmem_fd, 8192) == 0);
+    snprintf(pmem_path, sizeof(pmem_path), "/proc/self/fd/%d", pmem_fd);
     snprintf(vsock_dir, sizeof(vsock_dir), "/tmp/arcvm-fuzz-vsock.XXXXXX");
     CHECK(mkdtemp(vsock_dir));
     atexit(cleanup);
@@ -175,6 +184,14 @@ static struct virtio_device *create(enum dev_kind kind, uint8_t f)
         con_live = true;
         d = virtio_console_create(&mem, &con);
         break;
+    case DEV_PMEM: {
+        /* Outside the fuzzer's guest RAM, 2 MiB aligned, as the VMM puts it. */
+        struct pmem_config cfg = {.path = pmem_path, .readonly = f & 0x80, .id = "fuzz"};
+        if (f & 0x20) /* a rate limiter: flushes wait for its timer */
+            cfg.rl.ops = (struct rl_bucket_config){.size = 2, .refill_time_ms = 5};
+        d = virtio_pmem_create(&mem, &cfg, 1ull << 32, &loop, err, sizeof(err));
+        break;
+    }
     case DEV_MEM:
         /* Region 1 is the hotplug region: one 4 KiB block, requested. */
         d = virtio_mem_create(&mem, R1_GPA, R1_SIZE, 4096, f & 0x80 ? R1_SIZE : 0, 0, NULL, err,

@@ -138,6 +138,8 @@ API_CONFIG = {
                             'guest_mac': '06:00:ac:10:00:02'}],
     'vsock': {'guest_cid': 3, 'uds_path': '/tmp/v.sock'},
     'balloon': {'amount_mib': 16, 'deflate_on_oom': True, 'stats_polling_interval_s': 1},
+    'pmem': [{'id': 'p0', 'path_on_host': '/bin/sh', 'read_only': True, 'rate_limiter': {
+        'ops': {'size': 10, 'refill_time': 1000}}}],
     'entropy': {},
     'logger': {'log_path': '/tmp/arcvm-fuzz-never-created', 'level': 'Debug'},
 }
@@ -362,6 +364,11 @@ elif target == 'fuzz_virtio_dev':
         KICK(1) + KICK(0) + host_in(0, b'typed') + RUN + RUN + KICK(0) + RUN)
     seeds['rng'] = dev_seed(5, 0x03, 3, {0: [[(0x10000, 64, 1)], [(0x1800, 8, 1), (0x10100, 8, 1)]]},
                             {}, KICK(0) + RUN)
+    # virtio-pmem: a flush, an unknown type, a flush with a short status.
+    seeds['pmem'] = dev_seed(6, 0x03, 3, {0: [
+        [(0x1800, 4, 0), (0x1900, 4, 1)], [(0x1804, 4, 0), (0x1904, 4, 1)],
+        [(0x1800, 4, 0), (0x1908, 2, 1)]]},
+        {0x1800: struct.pack('<II', 0, 7)}, KICK(0) + RUN + RUN)
 elif target == 'fuzz_virtq':
     seeds['normal'] = virtq_seed(3, 0x03, 0, [0, 2, 3])
     seeds['wrap'] = virtq_seed(3, 0x01, 0xfffe, [0, 2, 3])

@@ -16,6 +16,11 @@
 #   arcvm.ip=ADDR/PREFIX  configure eth0 statically
 #   arcvm.root=DEV     first switch to the ext4 root filesystem on DEV (this
 #                      script is /init there too, started with "rooted")
+#   root=/dev/pmemN    the same for a virtio-pmem root device (what arcvm and
+#                      Firecracker add for a root pmem): Debian's kernel has
+#                      virtio_pmem and nd_pmem as modules, so the kernel cannot
+#                      mount it itself; this initramfs loads them, then
+#                      switches. arcvm.root wins when both are given.
 mount -t proc proc /proc
 mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev 2>/dev/null
@@ -25,17 +30,19 @@ mkdir -p /dev/pts && mount -t devpts devpts /dev/pts 2>/dev/null
 # there is no init daemon here to catch the kernel's SIGINT.
 echo 1 >/proc/sys/kernel/ctrl-alt-del
 
-mode=shell root= benchsecs=5 net=
+mode=shell root= pmemroot= benchsecs=5 net=
 for arg in $(cat /proc/cmdline); do
   case $arg in
     arcvm.mode=*) mode=${arg#arcvm.mode=} ;;
     arcvm.root=*) root=${arg#arcvm.root=} ;;
+    root=/dev/pmem*) pmemroot=${arg#root=} ;;
     arcvm.benchsecs=*) benchsecs=${arg#arcvm.benchsecs=} ;;
     arcvm.net=dhcp) net=dhcp ;;
     arcvm.ip=*) net=${arg#arcvm.ip=} ;;
   esac
 done
 
+root=${root:-$pmemroot}
 if [ -n "$root" ] && [ "${1:-}" != rooted ]; then
   mkdir -p /newroot
   i=0

@@ -225,7 +225,17 @@ static int fake_net_rl(void *c, arcvm *vm, const char *id, const struct arcvm_ra
     return 0;
 }
 
+static int fake_pmem_rl(void *c, arcvm *vm, const char *id, const struct arcvm_rate_limiter *rl)
+{
+    (void)vm;
+    struct fake *f = c;
+    snprintf(f->rl_disk, sizeof(f->rl_disk), "pmem:%s", id);
+    f->rl = *rl;
+    return 0;
+}
+
 static const struct api_vm_ops fake_ops = {
+    .pmem_rate_limiter = fake_pmem_rl,
     .disk_rate_limiter = fake_disk_rl,
     .disk_path = fake_disk_path,
     .net_rate_limiters = fake_net_rl,
@@ -1500,6 +1510,136 @@ static void test_drive_patch(void **state)
     assert_int_equal(req(t, "PATCH", "/drives/nope", "{\"drive_id\": \"nope\"}"), 400);
 }
 
+static int put_pmem(struct t *t, const char *id, const char *file, const char *extra)
+{
+    char path[96], body[1024];
+    snprintf(path, sizeof(path), "/pmem/%s", id);
+    snprintf(body, sizeof(body), "{\"id\": \"%s\", \"path_on_host\": \"%s\"%s}", id, file,
+             extra);
+    return req(t, "PUT", path, body);
+}
+
+/* /pmem/{id}: Firecracker's Pmem body and rules before boot (one root
+ * device, pmem or block; a PUT of a known id replaces it in place), the
+ * backing file checked at once, the view in GET /vm/config, and PATCH of
+ * the rate limiter after boot only. */
+static void test_pmem(void **state)
+{
+    struct t *t = *state;
+    assert_int_equal(put_pmem(t, "root", t->disk[0], ", \"root_device\": true, \"read_only\": true"),
+                     204);
+    assert_int_equal(put_pmem(t, "data", t->disk[1], ""), 204);
+    assert_int_equal(put_pmem(t, "data2", t->disk[2], ", \"root_device\": true"), 400);
+    FAULT_HAS(t, "A root pmem device already exist");
+    put_drive(t, "rootfs", 3, true, 400);
+    FAULT_HAS(t, "root device defined as a pmem device");
+    /* Replacing the root device by itself is fine; it keeps its place. */
+    assert_int_equal(put_pmem(t, "root", t->disk[4], ", \"root_device\": true"), 204);
+    assert_int_equal(req(t, "GET", "/vm/config", NULL), 200);
+    json_t *pm = json_object_get(t->json, "pmem");
+    assert_int_equal(json_array_size(pm), 2);
+    json_t *p0 = json_array_get(pm, 0), *p1 = json_array_get(pm, 1);
+    assert_string_equal(json_string_value(json_object_get(p0, "id")), "root");
+    assert_string_equal(json_string_value(json_object_get(p0, "path_on_host")), t->disk[4]);
+    assert_true(json_is_true(json_object_get(p0, "root_device")));
+    assert_true(json_is_false(json_object_get(p0, "read_only")));
+    assert_true(json_is_null(json_object_get(p0, "rate_limiter")));
+    assert_string_equal(json_string_value(json_object_get(p1, "id")), "data");
+    assert_true(json_is_false(json_object_get(p1, "root_device")));
+
+    char empty[160], dir_path[160];
+    snprintf(empty, sizeof(empty), "%s/empty.img", t->dir);
+    int fd = open(empty, O_CREAT | O_WRONLY | O_TRUNC, 0600);
+    assert_true(fd >= 0);
+    close(fd);
+    snprintf(dir_path, sizeof(dir_path), "%s", t->dir);
+    static const struct {
+        const char *path, *body, *says;
+    } bad[] = {
+        {"/pmem/x", "{\"id\": \"x\"}", "missing field 'path_on_host'"},
+        {"/pmem/x", "{\"path_on_host\": \"/tmp\"}", "missing field 'id'"},
+        {"/pmem/x", "{\"id\": \"y\", \"path_on_host\": \"/tmp\"}", "does not match"},
+        {"/pmem/x", "{\"id\": \"x\", \"path_on_host\": 7}", "path_on_host"},
+        {"/pmem/x", "{\"id\": \"x\", \"path_on_host\": \"/x\", \"read_only\": \"yes\"}",
+         "must be a boolean"},
+        {"/pmem/x", "{\"id\": \"x\", \"path_on_host\": \"/x\", \"dax\": true}",
+         "unknown field 'dax'"},
+        {"/pmem/x", "{\"id\": \"x\", \"path_on_host\": \"/x\", \"rate_limiter\": "
+                    "{\"ops\": {\"size\": 1}}}",
+         "missing field 'refill_time'"},
+        {"/pmem/x", "{\"id\": \"x\", \"path_on_host\": \"/no/such.img\"}",
+         "No such file or directory"},
+        {"/pmem/x", "{\"id\": \"x\", \"path_on_host\": \"/tmp/a,b\"}", "contains ','"},
+        {"/pmem/a-b", "{\"id\": \"a-b\", \"path_on_host\": \"/x\"}", "alphanumeric"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        assert_int_equal(req(t, "PUT", bad[i].path, bad[i].body), 400);
+        if (!strstr(t->body, bad[i].says))
+            fail_msg("%s: '%s' lacks '%s'", bad[i].body, t->body, bad[i].says);
+    }
+    assert_int_equal(put_pmem(t, "x", empty, ""), 400);
+    FAULT_HAS(t, "is empty");
+    assert_int_equal(put_pmem(t, "x", dir_path, ", \"read_only\": true"), 400);
+    FAULT_HAS(t, "not a regular file");
+    /* At most 4 devices (the core's limit). */
+    assert_int_equal(put_pmem(t, "p3", t->disk[5], ""), 204);
+    assert_int_equal(put_pmem(t, "p4", t->disk[6], ""), 204);
+    assert_int_equal(put_pmem(t, "p5", t->disk[7], ""), 400);
+    FAULT_HAS(t, "at most 4 pmem devices");
+    /* PATCH is post-boot only, and takes only id and rate_limiter. */
+    const char *patch = "{\"id\": \"data\", \"rate_limiter\": {\"ops\": {\"size\": 5, "
+                        "\"refill_time\": 100}}}";
+    assert_int_equal(req(t, "PATCH", "/pmem/data", patch), 400);
+    FAULT_HAS(t, "not supported before starting the microVM");
+
+    put_kernel(t);
+    assert_int_equal(req(t, "PUT", "/actions", "{\"action_type\": \"InstanceStart\"}"), 204);
+    assert_int_equal(put_pmem(t, "late", t->disk[8], ""), 400);
+    FAULT_HAS(t, "not supported after starting the microVM");
+    assert_int_equal(req(t, "PATCH", "/pmem/data", patch), 204);
+    assert_string_equal(t->f.rl_disk, "pmem:data");
+    assert_int_equal(t->f.rl.ops.size, 5);
+    assert_int_equal(t->f.rl.ops.refill_time_ms, 100);
+    assert_int_equal(req(t, "GET", "/vm/config", NULL), 200);
+    json_t *rl = json_object_get(json_array_get(json_object_get(t->json, "pmem"), 1),
+                                 "rate_limiter");
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(rl, "ops"), "size")), 5);
+    assert_int_equal(req(t, "PATCH", "/pmem/data",
+                         "{\"id\": \"data\", \"path_on_host\": \"/x\"}"),
+                     400);
+    FAULT_HAS(t, "unknown field 'path_on_host'");
+    assert_int_equal(req(t, "PATCH", "/pmem/nope", "{\"id\": \"nope\"}"), 400);
+
+    /* The config file's "pmem" key goes through the same checks. */
+    api_destroy(t->a);
+    t->a = new_api(t, &fake_ops, NULL);
+    char cfg[1024], err[512];
+    snprintf(cfg, sizeof(cfg),
+             "{\"pmem\": [{\"id\": \"a\", \"path_on_host\": \"%s\", \"root_device\": true},"
+             " {\"id\": \"b\", \"path_on_host\": \"%s\", \"root_device\": true}]}",
+             t->disk[0], t->disk[1]);
+    assert_int_equal(api_load_config(t->a, cfg, strlen(cfg), err, sizeof(err)), -EINVAL);
+    assert_non_null(strstr(err, "\"pmem\": Pmem config error: A root pmem device already exist"));
+    api_destroy(t->a);
+    t->a = new_api(t, &fake_ops, NULL);
+    snprintf(cfg, sizeof(cfg),
+             "{\"drives\": [{\"drive_id\": \"r\", \"path_on_host\": \"%s\", "
+             "\"is_root_device\": true}], \"pmem\": [{\"id\": \"a\", \"path_on_host\": \"%s\", "
+             "\"root_device\": true}]}",
+             t->disk[0], t->disk[1]);
+    assert_int_equal(api_load_config(t->a, cfg, strlen(cfg), err, sizeof(err)), -EINVAL);
+    assert_non_null(strstr(err, "root device defined as a block device"));
+    api_destroy(t->a);
+    t->a = new_api(t, &fake_ops, NULL);
+    snprintf(cfg, sizeof(cfg),
+             "{\"pmem\": [{\"id\": \"a\", \"path_on_host\": \"%s\", \"read_only\": true}]}",
+             t->disk[0]);
+    assert_int_equal(api_load_config(t->a, cfg, strlen(cfg), err, sizeof(err)), 0);
+    assert_int_equal(req(t, "GET", "/vm/config", NULL), 200);
+    json_t *only = json_array_get(json_object_get(t->json, "pmem"), 0);
+    assert_true(json_is_true(json_object_get(only, "read_only")));
+}
+
 int main(void)
 {
     RUN(cmocka_unit_test_setup_teardown(test_instance_info, setup, teardown),
@@ -1519,5 +1659,6 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_config_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_snapshot_load, setup, teardown),
         cmocka_unit_test_setup_teardown(test_snapshot_create, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_drive_patch, setup, teardown));
+        cmocka_unit_test_setup_teardown(test_drive_patch, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pmem, setup, teardown));
 }

@@ -2,6 +2,7 @@
  * line, GDT and page tables. Offsets are those of the boot protocol. */
 #include "unit.h"
 
+#include "arch/arch.h"
 #include "arch/x86/boot.h"
 #include "arch/x86/layout.h"
 
@@ -231,15 +232,15 @@ static void test_memhp_base(void **state)
 {
     (void)state;
     const uint64_t G = 1ull << 30;
-    assert_int_equal(x86_memhp_base(512ull << 20), 4 * G);
-    assert_int_equal(x86_memhp_base(3 * G), 4 * G);        /* RAM ends at the hole */
-    assert_int_equal(x86_memhp_base(4 * G), 6 * G);        /* 1 GiB above 4 GiB */
-    assert_int_equal(x86_memhp_base(7 * G), 8 * G);        /* ends exactly at 8 GiB */
-    assert_int_equal(x86_memhp_base(7 * G + 4096), 10 * G);
+    assert_int_equal(arch_memhp_base(512ull << 20), 4 * G);
+    assert_int_equal(arch_memhp_base(3 * G), 4 * G);        /* RAM ends at the hole */
+    assert_int_equal(arch_memhp_base(4 * G), 6 * G);        /* 1 GiB above 4 GiB */
+    assert_int_equal(arch_memhp_base(7 * G), 8 * G);        /* ends exactly at 8 GiB */
+    assert_int_equal(arch_memhp_base(7 * G + 4096), 10 * G);
     struct e820_entry e[8];
     unsigned n = x86_e820_build(4 * G, e, 8);
     for (unsigned i = 0; i < n; i++)
-        assert_true(e[i].addr + e[i].size <= x86_memhp_base(4 * G));
+        assert_true(e[i].addr + e[i].size <= arch_memhp_base(4 * G));
 }
 
 int main(void)

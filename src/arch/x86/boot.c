@@ -99,20 +99,6 @@ unsigned x86_ram_layout(uint64_t mem_bytes, uint64_t gpa[2], uint64_t size[2])
     return 2;
 }
 
-uint64_t x86_memhp_base(uint64_t mem_bytes)
-{
-    uint64_t gpa[2], size[2];
-    unsigned n = x86_ram_layout(mem_bytes, gpa, size);
-    uint64_t end = gpa[n - 1] + size[n - 1];
-    /* Above the 4 GiB line always (never in the 32-bit MMIO hole), on a
-     * boundary of Linux's largest x86 memory block (2 GiB, used from 64 GiB
-     * of RAM up; 128 MiB below), so that every block of the region can be
-     * added to Linux whatever block size it picked. */
-    if (end < X86_HIGH_RAM_START)
-        end = X86_HIGH_RAM_START;
-    return (end + X86_MEMHP_ALIGN - 1) & ~(X86_MEMHP_ALIGN - 1);
-}
-
 unsigned x86_e820_build(uint64_t mem_bytes, struct e820_entry *e, unsigned max)
 {
     uint64_t gpa[2], size[2];

@@ -47,9 +47,6 @@ unsigned x86_e820_build(uint64_t mem_bytes, struct e820_entry *e, unsigned max);
 /* Guest RAM regions (gpa, size) for @mem_bytes: below the MMIO hole, then
  * above 4 GiB. Returns how many (1 or 2). */
 unsigned x86_ram_layout(uint64_t mem_bytes, uint64_t gpa[2], uint64_t size[2]);
-/* Where the virtio-mem hotplug region of a guest with @mem_bytes of RAM
- * starts: past the end of RAM and 4 GiB, X86_MEMHP_ALIGN-aligned. */
-uint64_t x86_memhp_base(uint64_t mem_bytes);
 
 /* Which console the default command line points the kernel at. */
 enum x86_console { X86_CONSOLE_SERIAL, X86_CONSOLE_VIRTIO, X86_CONSOLE_NONE };

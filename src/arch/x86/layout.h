@@ -12,6 +12,10 @@
  *   0x0010_0000  RAM: kernel (at its preferred address), initrd at the top
  *   0xc000_0000  32-bit MMIO hole: boot timer, virtio devices, IOAPIC, LAPIC
  *   0x1_0000_0000 RAM above 3 GiB continues here
+ *   next 1 GiB boundary at or above both 4 GiB and the end of RAM:
+ *                device memory: the virtio-mem hotplug region first (on
+ *                a 2 GiB boundary), then virtio-pmem regions, one after
+ *                another, each 2 MiB aligned; no e820 entry, no ACPI resource
  */
 #ifndef ARCVM_X86_LAYOUT_H
 #define ARCVM_X86_LAYOUT_H
@@ -46,9 +50,11 @@
 #define X86_IOAPIC_ADDR 0xfec00000ull
 #define X86_LAPIC_ADDR 0xfee00000ull
 #define X86_HIGH_RAM_START 0x100000000ull
-/* The virtio-mem hotplug region starts on this boundary above RAM (and
- * above 4 GiB); it is not in the e820 map: the guest learns of it from the
- * device (x86_memhp_base()). */
+/* Device memory starts on this boundary above RAM (arch_device_mem_base()). */
+#define X86_DEVICE_MEM_ALIGN (1ull << 30)
+/* The virtio-mem hotplug region starts on this boundary in device memory;
+ * it is not in the e820 map: the guest learns of it from the device
+ * (arch_memhp_base()). */
 #define X86_MEMHP_ALIGN 0x80000000ull
 
 /* ISA interrupt lines (IOAPIC pins, identity-mapped GSIs). */

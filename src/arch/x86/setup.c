@@ -72,10 +72,24 @@ int arch_mem_layout(uint64_t mem_bytes, struct guest_mem_region *out, unsigned m
     return (int)n;
 }
 
+uint64_t arch_device_mem_base(uint64_t mem_bytes)
+{
+    uint64_t gpa[2], size[2], end = X86_HIGH_RAM_START;
+    unsigned n = x86_ram_layout(mem_bytes, gpa, size);
+    for (unsigned i = 0; i < n; i++)
+        if (gpa[i] + size[i] > end)
+            end = gpa[i] + size[i];
+    return (end + X86_DEVICE_MEM_ALIGN - 1) & ~(X86_DEVICE_MEM_ALIGN - 1);
+}
+
 uint64_t arch_memhp_base(uint64_t mem_bytes)
 {
-    return x86_memhp_base(mem_bytes);
+    /* On a boundary of Linux's largest x86 memory block (2 GiB, used from
+     * 64 GiB of RAM up; 128 MiB below), so that every block of the region
+     * can be added to Linux whatever block size it picked. */
+    return (arch_device_mem_base(mem_bytes) + X86_MEMHP_ALIGN - 1) & ~(X86_MEMHP_ALIGN - 1);
 }
+
 
 /* Port 0x80 (POST codes, also Linux's I/O delay) and friends: accept and
  * ignore, without an "unclaimed" message per access. */
