@@ -842,7 +842,8 @@ section_balloon() {
 # ---- hotplug: virtio-mem grows and shrinks the guest; balloon hinting ----
 # One boot through the API: PATCH /hotplug/memory plugs memory the guest
 # sees in MemTotal and unplugs it again, giving the host its memory back;
-# then a free page hinting run gives back the guest's free memory.
+# then a free page hinting run gives back the guest's free memory. A pmem
+# device rides along: its region comes after the hotplug region.
 section_hotplug() {
   local T="$E2E_TMP/hotplug" fd pid rc
   mkdir -p "$T"
@@ -866,6 +867,10 @@ section_hotplug() {
     grep -q '"plugged_size_mib":0' "$T/resp"
   check "PUT /balloon with free_page_hinting" \
     [ "$(bapi PUT /balloon '{"amount_mib": 0, "deflate_on_oom": false, "free_page_hinting": true}')" = 204 ]
+  head -c 4M /dev/urandom >"$T/pm.img"
+  local pm_md5; pm_md5=$(md5sum <"$T/pm.img" | cut -c1-32)
+  check "PUT /pmem/pm0 (read-only, 4 MiB)" \
+    [ "$(bapi PUT /pmem/pm0 "{\"id\": \"pm0\", \"path_on_host\": \"$T/pm.img\", \"read_only\": true}")" = 204 ]
   bapi PUT /actions '{"action_type": "InstanceStart"}' >/dev/null
   if bexpect 'ARCVM-GUEST-READY' 240; then
     local total0 total1 total2 before after
@@ -876,6 +881,9 @@ section_hotplug() {
       total1=$(memtotal 1)
       check "the guest grew by 512 MiB (MemTotal $total0 -> $total1 kB)" \
         [ "$total1" -ge $((total0 + 500000)) ]
+      printf '%s\n' 'echo PM-$(dd if=/dev/pmem0 bs=1M count=4 2>/dev/null | md5sum | cut -c1-32)' >&$fd
+      check "the pmem device next to the hotplug region reads the file's bytes" \
+        bexpect "^PM-$pm_md5" 30
       # Fill most of the guest, so the plugged memory holds data, and free it.
       printf '%s\n' 'memhog 700 && echo HOGGED' >&$fd
       check "the guest uses it: memhog 700 MiB in a 512 MiB guest" bexpect '^HOGGED' 180
