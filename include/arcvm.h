@@ -129,6 +129,23 @@ int arcvm_set_vsock(arcvm *vm, uint32_t cid, const char *uds_path);
  * reclaim. */
 int arcvm_set_balloon(arcvm *vm, uint32_t target_mib, int deflate_on_oom,
                       unsigned stats_interval_s, int free_page_reporting);
+/* Non-zero: the balloon also offers free page hinting (call after
+ * arcvm_set_balloon(); snapshots of such a VM are refused). */
+int arcvm_set_balloon_hinting(arcvm *vm, int on);
+/* Free page hinting at run time, as Firecracker's /balloon/hinting/start
+ * and stop: start asks the guest to hint its free pages (which arcvm gives
+ * back to the host) under a new command id; non-zero @ack_on_stop answers
+ * the guest's end of the run with DONE at once. Stop says DONE: the guest
+ * takes the hinted pages back into use. */
+int arcvm_balloon_hint_start(arcvm *vm, int ack_on_stop);
+int arcvm_balloon_hint_stop(arcvm *vm);
+struct arcvm_balloon_hint {
+    uint32_t host_cmd;     /* 0 STOP, 1 DONE, else the run's id */
+    uint32_t guest_cmd;    /* the last id the guest sent, if guest_cmd_valid */
+    int guest_cmd_valid;
+    uint64_t hinted_pages; /* 4 KiB pages hinted and given back since start */
+};
+int arcvm_balloon_hint_status(arcvm *vm, struct arcvm_balloon_hint *out);
 /* Balloon at run time. Set the target (MiB the guest should give back). */
 int arcvm_balloon_set_target(arcvm *vm, uint32_t target_mib);
 /* Change the statistics interval (only when statistics were enabled). */
@@ -151,6 +168,30 @@ struct arcvm_balloon {
 int arcvm_balloon_get(arcvm *vm, struct arcvm_balloon *out);
 /* The JSON name Firecracker uses for statistics tag @tag, or NULL. */
 const char *arcvm_balloon_stat_name(unsigned tag);
+/* Memory hotplug (virtio-mem), Firecracker's model: a region of
+ * @total_mib above RAM (not in the guest's boot memory map) that the guest
+ * plugs and unplugs in blocks of @block_mib (a power of 2, at least 2; 0:
+ * 2) on request, mapped into the guest in slots of @slot_mib (at least 128,
+ * a multiple of the block; 0: 128); @total_mib is a multiple of the slot.
+ * The guest needs a virtio-mem driver and its memory hotplug on (Linux:
+ * CONFIG_VIRTIO_MEM, memhp_default_state=online_movable to use new memory
+ * at once). Snapshots of such a VM are refused. Before start. */
+int arcvm_set_memory_hotplug(arcvm *vm, uint32_t total_mib, uint32_t block_mib,
+                             uint32_t slot_mib);
+/* Ask the guest to have @mib of the region plugged: a multiple of the block
+ * size, at most the total. The guest plugs or unplugs towards it in its
+ * own time (see plugged_mib). After start. */
+int arcvm_memory_hotplug_request(arcvm *vm, uint32_t mib);
+struct arcvm_memory_hotplug {
+    uint32_t total_mib, block_mib, slot_mib;
+    uint32_t requested_mib; /* what the host asked for */
+    uint32_t plugged_mib;   /* what the guest has plugged (0 before start) */
+    uint64_t addr;          /* guest-physical start of the region (0 before start) */
+    uint64_t plugs, unplugs; /* blocks plugged / unplugged since start */
+};
+/* The configuration before start, the device's state after. -ENODEV when
+ * no hotplug memory is configured. */
+int arcvm_memory_hotplug_get(arcvm *vm, struct arcvm_memory_hotplug *out);
 /* Non-zero: add a virtio-rng entropy device fed from getrandom(). */
 int arcvm_set_rng(arcvm *vm, int on);
 /* Non-zero: also list the virtio-mmio devices on the kernel command line

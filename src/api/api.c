@@ -276,6 +276,11 @@ static const struct api_route routes[] = {
     {"balloon", "statistics", SUB, .get = {api_balloon_stats_get, NONE, ANY, NULL},
      .patch = {api_balloon_stats_patch, API_CTR_PATCH_BALLOON, ANY,
                &api_balloon_stats_patch_schema}},
+    {"balloon", "hinting/start", SUB,
+     .patch = {api_balloon_hint_start, NONE, POST, &api_balloon_hint_start_schema}},
+    {"balloon", "hinting/stop", SUB,
+     .patch = {api_balloon_hint_stop, NONE, POST, &api_balloon_hint_stop_schema}},
+    {"balloon", "hinting/status", SUB, .get = {api_balloon_hint_status, NONE, POST, NULL}},
     {"entropy", NULL, PLAIN,
      .put = {api_entropy_put, API_CTR_PUT_ENTROPY, PRE, &api_entropy_schema}},
     {"logger", NULL, PLAIN,
@@ -299,7 +304,10 @@ static const struct api_route routes[] = {
     {"serial", NULL, PLAIN, .put = {api_serial_put, API_CTR_PUT_SERIAL, PRE, &api_serial_schema}},
     {"pmem", NULL, ID, .put = {api_pmem_put, API_CTR_PUT_PMEM, PRE, &api_pmem_put_schema},
      .patch = {api_pmem_patch, API_CTR_PATCH_PMEM, POST, &api_pmem_patch_schema}},
-    UNSUPPORTED("hotplug", "memory", SUB, "Memory hotplug (/hotplug/memory)"),
+    /* PUT configures the region before boot; PATCH asks the guest to plug. */
+    {"hotplug", "memory", SUB, .get = {api_memhp_get, NONE, ANY, NULL},
+     .put = {api_memhp_put, NONE, PRE, &api_memhp_put_schema},
+     .patch = {api_memhp_patch, NONE, POST, &api_memhp_patch_schema}},
 };
 #undef PLAIN
 #undef ID
@@ -311,6 +319,15 @@ static const struct api_route routes[] = {
 #undef UNSUPPORTED
 
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))
+
+const struct api_route *api_route_find_sub(const char *name, const char *sub)
+{
+    for (size_t i = 0; i < NROUTES; i++)
+        if (!strcmp(routes[i].name, name) && routes[i].kind == API_ROUTE_SUB &&
+            !strcmp(routes[i].sub, sub))
+            return &routes[i];
+    return NULL;
+}
 
 const struct api_route *api_route_find(const char *name)
 {
@@ -420,6 +437,16 @@ static void count(struct api *a, int ctr, bool failed, bool has_fails)
         a->ctr[ctr + 1]++; /* each PUT/PATCH counter is followed by its _fails */
 }
 
+/* Whether the path segments after the first, @seg[1..@nseg), are @sub
+ * ("statistics", or "hinting/start" for a three-segment path). */
+static bool sub_is(const char *sub, char *const seg[3], int nseg)
+{
+    size_t n = strlen(seg[1]);
+    if (nseg == 2)
+        return !strcmp(sub, seg[1]);
+    return !strncmp(sub, seg[1], n) && sub[n] == '/' && !strcmp(sub + n + 1, seg[2]);
+}
+
 /* The route for @path, with @id set for an /name/{id} path; NULL with the
  * fault in @r (404, or 400 for a missing id). */
 static const struct api_route *route(struct api *a, const char *method, const char *path, char *buf,
@@ -438,7 +465,7 @@ static const struct api_route *route(struct api *a, const char *method, const ch
             rt = c;
         else if (nseg == 1 && c->kind == API_ROUTE_ID && !rt)
             empty_id = true;
-        else if (nseg == 2 && c->kind == API_ROUTE_SUB && !strcmp(c->sub, seg[1]))
+        else if (nseg >= 2 && c->kind == API_ROUTE_SUB && sub_is(c->sub, seg, nseg))
             rt = c, *id = NULL;
         else if (nseg == 2 && c->kind == API_ROUTE_ID && !rt)
             rt = c, *id = seg[1];
@@ -475,7 +502,7 @@ static void dispatch(struct api *a, const char *method, const char *path, const 
     }
     if (m == 0 && len) {
         api_fault(a, r, 400, "GET request cannot have a body.");
-    } else if (m > 0 && !len) {
+    } else if (m > 0 && !len && ep->schema && !ep->schema->body_optional) {
         api_fault(a, r, 400, "Empty %s request.", method);
     } else if (len > a->opt.max_body) {
         api_fault(a, r, 413, "The request body is too large: at most %zu bytes.", a->opt.max_body);
@@ -484,7 +511,10 @@ static void dispatch(struct api *a, const char *method, const char *path, const 
     } else {
         json_t *b = NULL;
         char err[512];
-        if (m > 0 && !(b = api_json_parse(body, len, err, sizeof(err))))
+        /* An optional body left out reads as an empty object. */
+        if (m > 0 && !len)
+            b = json_object();
+        if (m > 0 && len && !(b = api_json_parse(body, len, err, sizeof(err))))
             deserialize_fault(a, r, err);
         else if (rt->unsupported)
             api_fault(a, r, 400, "%s is not supported by arcvm yet.", rt->unsupported);

@@ -11,10 +11,10 @@
  * the rest is logged. Each names a route (api.c). */
 static const char *const config_keys[] = {
     "logger", "metrics", "machine-config", "boot-source", "drives", "pmem", "entropy",
-    "network-interfaces", "vsock", "balloon", "cpu-config", "serial",
+    "network-interfaces", "vsock", "balloon", "cpu-config", "serial", "memory-hotplug",
 };
 /* Firecracker's keys for what arcvm lacks: refused unless null. */
-static const char *const config_unsupported[] = {"mmds-config", "memory-hotplug"};
+static const char *const config_unsupported[] = {"mmds-config"};
 
 #define NKEYS        (sizeof(config_keys) / sizeof(config_keys[0]))
 #define NUNSUPPORTED (sizeof(config_unsupported) / sizeof(config_unsupported[0]))
@@ -42,7 +42,10 @@ static int config_apply(struct api *a, const char *key, const struct api_endpoin
 static int config_resource(struct api *a, const char *key, const json_t *v, char *err,
                            size_t errlen)
 {
-    const struct api_route *rt = api_route_find(key);
+    /* The one key that names a sub-resource: /hotplug/memory. */
+    const struct api_route *rt = strcmp(key, "memory-hotplug")
+                                     ? api_route_find(key)
+                                     : api_route_find_sub("hotplug", "memory");
     if (!strcmp(key, "cpu-config") && json_is_string(v)) {
         /* Firecracker's "cpu-config" may name a template file instead. */
         json_t *t = api_cpu_template_file(json_string_value(v), err, errlen);
@@ -89,7 +92,7 @@ static int config_keys_known(const json_t *root, char *err, size_t errlen)
             snprintf(err, errlen,
                      "unknown key \"%s\" in the configuration (expected boot-source, drives, "
                      "machine-config, pmem, logger, metrics, entropy, network-interfaces, vsock, "
-                     "balloon, cpu-config or serial)",
+                     "balloon, cpu-config, serial or memory-hotplug)",
                      key);
             return -EINVAL;
         }

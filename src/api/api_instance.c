@@ -45,8 +45,10 @@ void api_vm_config_get(struct api *a, const char *id, const json_t *b, struct ap
                   api_sinks_logger_json(a), "machine-config", api_machine_json(a), "metrics",
                   api_sinks_metrics_json(a), "mmds-config", "network-interfaces", nets, "vsock",
                   api_vsock_json(a), "entropy", api_entropy_json(a));
-    if (cfg)
+    if (cfg) {
         json_object_set_new(cfg, "pmem", api_pmem_json(a));
+        json_object_set_new(cfg, "memory-hotplug", api_memhp_json(a));
+    }
     api_reply_json(r, 200, cfg);
 }
 

@@ -87,7 +87,13 @@ struct api {
         uint32_t amount_mib;
         bool deflate_on_oom, reporting;
         unsigned stats_s;
+        bool hinting; /* free_page_hinting: refused by snapshots, never restored */
     } balloon;
+    struct api_memhp {
+        bool set;
+        uint32_t total_mib, block_mib, slot_mib;
+        uint32_t requested_mib; /* the last PATCH */
+    } memhp;
 
     /* logger: log_fd is the stable fd number handed to the library (-1:
      * the library's default, stderr); a new file is dup2()ed onto it so a
@@ -146,6 +152,7 @@ struct api_schema {
     const char *limiters[2]; /* members holding RateLimiter objects */
     const char *id_field;    /* member that must equal the path's id, or NULL */
     api_checker *check;      /* NULL: none */
+    bool body_optional;      /* a PUT/PATCH without a body is {} */
 };
 #define API_SCHEMA_FIELDS(f) .fields = (f), .nfields = sizeof(f) / sizeof((f)[0])
 
@@ -173,6 +180,8 @@ struct api_route {
 
 /* The route of /@name or /@name/{id} (the config file's keys), NULL if none. */
 const struct api_route *api_route_find(const char *name);
+/* The route of /@name/@sub (the config file's "memory-hotplug"), NULL if none. */
+const struct api_route *api_route_find_sub(const char *name, const char *sub);
 /* Serve a routed request through @ep: schema, boot rule, handler. The HTTP
  * dispatcher and the config file loader both come through here. */
 void api_endpoint_run(struct api *a, const struct api_endpoint *ep, const char *id, const json_t *b,
@@ -264,7 +273,14 @@ extern const struct api_schema api_balloon_put_schema, api_balloon_patch_schema,
 api_handler api_balloon_get, api_balloon_put, api_balloon_patch, api_balloon_stats_get,
     api_balloon_stats_patch;
 json_t *api_balloon_json(const struct api *a); /* null when unset */
+/* ... and /balloon/hinting/start, /stop, /status */
+extern const struct api_schema api_balloon_hint_start_schema, api_balloon_hint_stop_schema;
+api_handler api_balloon_hint_start, api_balloon_hint_stop, api_balloon_hint_status;
 
+/* api_hotplug.c: /hotplug/memory */
+extern const struct api_schema api_memhp_put_schema, api_memhp_patch_schema;
+api_handler api_memhp_get, api_memhp_put, api_memhp_patch;
+json_t *api_memhp_json(const struct api *a); /* null when unset */
 /* api_sinks.c: /logger, /metrics */
 extern const struct api_schema api_sinks_logger_schema, api_sinks_metrics_schema;
 api_handler api_sinks_logger_put, api_sinks_metrics_put;

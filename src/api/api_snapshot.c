@@ -172,7 +172,7 @@ static void adopt_config(struct api *a, const struct arcvm_config *c)
         a->vsock = (struct api_vsock){true, c->vsock_cid, api_strdup(c->vsock_uds_path)};
     if (c->balloon)
         a->balloon = (struct api_balloon){true, c->balloon_mib, c->balloon_deflate_on_oom,
-                                          c->balloon_free_page_reporting, c->balloon_stats_s};
+                                          c->balloon_free_page_reporting, c->balloon_stats_s, false};
 }
 
 void api_snapshot_load(struct api *a, const char *id, const json_t *b, struct api_reply *r)

@@ -244,9 +244,14 @@ int api_start(struct api *a, char *err, size_t errlen)
         r = arcvm_set_vsock(vm, a->vsock.cid, a->vsock.uds_path);
     if (!r)
         r = api_cpu_apply(a, vm);
+    if (!r && a->memhp.set)
+        r = arcvm_set_memory_hotplug(vm, a->memhp.total_mib, a->memhp.block_mib,
+                                     a->memhp.slot_mib);
     if (!r && a->balloon.set)
         r = arcvm_set_balloon(vm, a->balloon.amount_mib, a->balloon.deflate_on_oom,
                               a->balloon.stats_s, a->balloon.reporting);
+    if (!r && a->balloon.set && a->balloon.hinting)
+        r = arcvm_set_balloon_hinting(vm, 1);
     free(cl);
     if (r < 0) {
         snprintf(err, errlen, "Cannot start microvm: %s",

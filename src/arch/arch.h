@@ -69,6 +69,10 @@ int arch_mem_layout(uint64_t mem_bytes, struct guest_mem_region *out, unsigned m
  * @mem_bytes of RAM, 1 GiB aligned: where device memory (virtio-pmem
  * regions) goes. The guest's memory map and firmware tables leave it out. */
 uint64_t arch_device_mem_base(uint64_t mem_bytes);
+/* Guest-physical start of the memory hotplug (virtio-mem) region: the
+ * start of device memory, aligned as the guest needs; virtio-pmem regions
+ * come after it. Not in the memory map the guest boots with. */
+uint64_t arch_memhp_base(uint64_t mem_bytes);
 /* Create the platform devices and register them on @ctx's buses. On
  * failure *@out may be set: arch_vm_release() it. */
 int arch_vm_init(const struct arch_ctx *ctx, const struct arch_boot *boot,

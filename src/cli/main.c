@@ -67,6 +67,10 @@ static void usage(FILE *f)
             "                       connect to PATH and send 'CONNECT <port>'\n"
             "  --balloon SIZE[,deflate-on-oom][,stats=SECONDS][,free-page-reporting]\n"
             "                       a virtio-balloon inflated to SIZE at start\n"
+            "  --memory-hotplug SIZE[,block=SIZE][,slot=SIZE][,requested=SIZE]\n"
+            "                       a virtio-mem region of SIZE above RAM, plugged by the\n"
+            "                       guest in blocks (default 2M) up to requested= (default\n"
+            "                       0); the guest kernel wants memhp_default_state=online_movable\n"
             "  --share HOSTDIR:TAG[,ro]\n"
             "                       share a host directory through virtio-fs (repeat for\n"
             "                       more); in the guest: mount -t virtiofs TAG /mnt\n"
@@ -135,7 +139,7 @@ static uint64_t clock_us(clockid_t id)
 
 enum { OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_CPUS, OPT_MEMORY, OPT_CONSOLE,
        OPT_BOOT_TIMER, OPT_DISK, OPT_RNG,
-       OPT_VIRTIO_CMDLINE, OPT_CPU_AFFINITY, OPT_NET, OPT_VSOCK, OPT_BALLOON,
+       OPT_VIRTIO_CMDLINE, OPT_CPU_AFFINITY, OPT_NET, OPT_VSOCK, OPT_BALLOON, OPT_MEMHP,
        OPT_KERNEL_CACHE, OPT_JSON, OPT_API_SOCK, OPT_SHARE, OPT_PMEM };
 
 static const struct option run_opts[] = {
@@ -153,6 +157,7 @@ static const struct option run_opts[] = {
     {"net", required_argument, NULL, OPT_NET},
     {"vsock", required_argument, NULL, OPT_VSOCK},
     {"balloon", required_argument, NULL, OPT_BALLOON},
+    {"memory-hotplug", required_argument, NULL, OPT_MEMHP},
     {"share", required_argument, NULL, OPT_SHARE},
     {"pmem", required_argument, NULL, OPT_PMEM},
     {"kernel-cache", required_argument, NULL, OPT_KERNEL_CACHE},
@@ -222,6 +227,7 @@ static void parse_run(int argc, char **argv, struct run_args *a, arcvm *vm)
         case OPT_NET: device_option(vm, arcvm_add_net(vm, optarg)); break;
         case OPT_VSOCK: device_option(vm, arcvm_set_vsock_spec(vm, optarg)); break;
         case OPT_BALLOON: device_option(vm, arcvm_set_balloon_spec(vm, optarg)); break;
+        case OPT_MEMHP: device_option(vm, arcvm_set_memory_hotplug_spec(vm, optarg)); break;
         case OPT_SHARE: device_option(vm, arcvm_add_share_spec(vm, optarg)); break;
         case OPT_PMEM: device_option(vm, arcvm_add_pmem_spec(vm, optarg)); break;
         case OPT_RNG: a->rng = true; break;

@@ -109,6 +109,11 @@ enum {
  * page aligned. Returns a slot handle (>= 0) or -errno. */
 int hv_vm_mem_add(struct hv_vm *vm, uint64_t gpa, uint64_t size, void *hva, uint32_t flags);
 
+/* Take slot @slot (from hv_vm_mem_add) out of the guest's physical map
+ * (!@on: its addresses then exit as MMIO) or put it back (@on), same
+ * address and memory. Any thread, one at a time per slot. 0 or -errno. */
+int hv_vm_mem_enable(struct hv_vm *vm, int slot, bool on);
+
 /* The pages of slot @slot (added with HV_MEM_DIRTY_LOG) the guest wrote
  * since the last call or since the slot was added, ORed into @bits (one bit
  * per page of the slot); the log starts over. */

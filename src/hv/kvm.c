@@ -227,6 +227,15 @@ int hv_vm_mem_add(struct hv_vm *vm, uint64_t gpa, uint64_t size, void *hva, uint
     return -ENOSPC;
 }
 
+int hv_vm_mem_enable(struct hv_vm *vm, int slot, bool on)
+{
+    if (slot < 0 || (unsigned)slot >= vm->nslots || !vm->slots[slot].used)
+        return -EINVAL;
+    /* A size of 0 deletes the slot in KVM; the table keeps it for later. */
+    const struct kvm_slot *s = &vm->slots[slot];
+    return set_slot(vm, (unsigned)slot, s, on ? s->size : 0);
+}
+
 int hv_vm_mem_dirty_take(struct hv_vm *vm, int slot, uint64_t *bits)
 {
     if (slot < 0 || (unsigned)slot >= vm->nslots || !vm->slots[slot].used ||

@@ -34,6 +34,8 @@ int arcvm_add_share_spec(arcvm *vm, const char *spec);
 int arcvm_add_pmem_spec(arcvm *vm, const char *spec);
 int arcvm_set_vsock_spec(arcvm *vm, const char *spec);
 int arcvm_set_balloon_spec(arcvm *vm, const char *spec);
+/* "SIZE[,block=SIZE][,slot=SIZE][,requested=SIZE]": memory hotplug. */
+int arcvm_set_memory_hotplug_spec(arcvm *vm, const char *spec);
 
 /* The levels of arcvm_log_set_level(). */
 enum { ARCVM_LOG_ERROR, ARCVM_LOG_WARN, ARCVM_LOG_INFO, ARCVM_LOG_DEBUG };

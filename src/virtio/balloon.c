@@ -1,5 +1,6 @@
 /* balloon.c - virtio-balloon: inflate/deflate queues of page frame numbers,
- * an optional statistics queue and an optional free page reporting queue.
+ * an optional statistics queue, free page hinting and free page reporting
+ * queues.
  *
  * Inflated and reported pages are discarded from the RAM memfd
  * (guest_mem_discard), so the host really gets the memory back; deflated
@@ -37,6 +38,7 @@
 #define BALLOON_Q_INFLATE        0
 #define BALLOON_Q_DEFLATE        1
 #define BALLOON_Q_STATS          2
+#define BALLOON_Q_HINT_SPEC      3
 #define BALLOON_Q_REPORTING_SPEC 4
 #define BALLOON_NUM_QUEUES       5
 
@@ -61,7 +63,13 @@
 
 #define PAGE VIRTIO_BALLOON_PAGE_SIZE
 
-enum balloon_role { ROLE_NONE, ROLE_INFLATE, ROLE_DEFLATE, ROLE_STATS, ROLE_REPORTING };
+enum balloon_role { ROLE_NONE, ROLE_INFLATE, ROLE_DEFLATE, ROLE_STATS, ROLE_HINT, ROLE_REPORTING };
+
+/* Free page hinting command ids (5.5.6.6): 0 and 1 are STOP and DONE, a
+ * run has any other id. */
+#define HINT_CMD_STOP 0
+#define HINT_CMD_DONE 1
+#define HINT_CMD_FIRST 2
 
 struct balloon {
     struct virtio_device vdev; /* first: the ops receive &vdev */
@@ -72,7 +80,14 @@ struct balloon {
     struct log_ratelimit host_err_rl;
     /* Plain data: what a snapshot would save (with vdev). */
     struct virtio_balloon_config cfg; /* little-endian, as the driver reads it */
-    bool deflate_on_oom, free_page_reporting;
+    bool deflate_on_oom, free_page_reporting, free_page_hinting;
+    /* Free page hinting: the last id the guest sent on the hint queue
+     * (valid once it sent one), whether its STOP ends the run with DONE,
+     * the next run's id. */
+    uint32_t guest_cmd;
+    bool guest_cmd_valid, hint_ack_on_stop;
+    uint32_t next_cmd;
+    uint64_t hinted_pages;
     uint32_t stats_interval_s;       /* 0: no statistics queue */
     uint8_t role[VIRTIO_MAX_QUEUES]; /* enum balloon_role of each queue, set at DRIVER_OK */
     unsigned stats_q;                /* queue index of the statistics queue */
@@ -288,6 +303,53 @@ static long balloon_report(struct virtio_device *d, unsigned q, struct virtq_cha
     return 0; /* 5.5.6.7: nothing written; the used length is 0 */
 }
 
+/* Free page hinting (5.5.6.6): a readable 4-byte command id (the guest
+ * starts a run with the host's id and ends it with STOP), or writable
+ * buffers of free pages, discarded only while the guest reports for the
+ * run the host asked for: the guest keeps those pages to itself until the
+ * host says DONE, so nothing the guest still uses is lost. */
+static long balloon_hint(struct virtio_device *d, unsigned q, struct virtq_chain *c)
+{
+    struct balloon *b = to_balloon(d);
+    (void)q;
+    if (c->nread) {
+        uint32_t id = 0;
+        if (c->read_len != sizeof(id) || c->nwrite) {
+            log_guest("virtio-balloon: hint command of %" PRIu64 " readable and %" PRIu64
+                      " writable bytes",
+                      c->read_len, c->write_len);
+            d->stats.errors++;
+            return 0;
+        }
+        virtq_chain_read(c, 0, &id, sizeof(id));
+        b->guest_cmd = le32toh(id);
+        b->guest_cmd_valid = true;
+        if (b->guest_cmd == HINT_CMD_STOP && b->hint_ack_on_stop &&
+            le32toh(b->cfg.free_page_hint_cmd_id) >= HINT_CMD_FIRST) {
+            b->cfg.free_page_hint_cmd_id = htole32(HINT_CMD_DONE);
+            virtio_notify_config(d);
+        }
+        return 0;
+    }
+    uint32_t host = le32toh(b->cfg.free_page_hint_cmd_id);
+    if (!b->guest_cmd_valid || b->guest_cmd != host || host < HINT_CMD_FIRST)
+        return 0; /* a stale run's pages: the guest may be using them again */
+    struct run r = {0};
+    for (unsigned i = 0; i < c->nwrite; i++) {
+        const struct virtq_buf *buf = &c->buf[c->nread + i];
+        uint64_t gpa;
+        if (guest_mem_gpa(d->mem, buf->hva, buf->len, &gpa) < 0)
+            continue; /* not reached: queue.c hands out RAM only */
+        uint64_t start = (gpa + PAGE - 1) & ~(uint64_t)(PAGE - 1);
+        uint64_t end = (gpa + buf->len) & ~(uint64_t)(PAGE - 1);
+        if (end > start)
+            run_add(b, &r, start, end - start);
+    }
+    run_flush(b, &r);
+    b->hinted_pages += r.done / PAGE;
+    return 0; /* nothing written: the used length is 0 */
+}
+
 static void balloon_notify(struct virtio_device *d, unsigned q)
 {
     struct balloon *b = to_balloon(d);
@@ -304,6 +366,9 @@ static void balloon_notify(struct virtio_device *d, unsigned q)
         break;
     case ROLE_REPORTING:
         virtio_queue_serve(d, q, &b->chain, BALLOON_BATCH, balloon_report);
+        break;
+    case ROLE_HINT:
+        virtio_queue_serve(d, q, &b->chain, BALLOON_BATCH, balloon_hint);
         break;
     default:
         log_guest("virtio-balloon: notification on queue %u, which has no function", q);
@@ -342,23 +407,35 @@ static void balloon_on_timer(void *opaque, uint32_t events)
 /* ---- device ops ---------------------------------------------------------- */
 
 /* DRIVER_OK: decide what each queue is. Inflate and deflate are always 0
- * and 1, statistics 2; reporting is 4 for a driver that numbers queues as
- * the specification lists them (it enabled queue 4), else the next index
- * after the queues negotiated (Linux). */
+ * and 1, statistics 2, hinting 3, reporting 4 for a driver that numbers
+ * queues as the specification lists them (it enabled a queue past the
+ * count of those negotiated); else each optional queue takes the next
+ * index after the queues negotiated before it (Linux). */
 static int balloon_activate(struct virtio_device *d)
 {
     struct balloon *b = to_balloon(d);
     memset(b->role, ROLE_NONE, sizeof(b->role));
     b->role[BALLOON_Q_INFLATE] = ROLE_INFLATE;
     b->role[BALLOON_Q_DEFLATE] = ROLE_DEFLATE;
-    unsigned next = BALLOON_Q_STATS;
-    if (virtio_has(d, VIRTIO_BALLOON_F_STATS_VQ)) {
+    bool stats = virtio_has(d, VIRTIO_BALLOON_F_STATS_VQ);
+    bool hint = virtio_has(d, VIRTIO_BALLOON_F_FREE_PAGE_HINT);
+    bool rep = virtio_has(d, VIRTIO_BALLOON_F_PAGE_REPORTING);
+    unsigned n = 2 + stats + hint + rep, next = BALLOON_Q_STATS;
+    bool spec = false;
+    for (unsigned q = n; q < BALLOON_NUM_QUEUES; q++)
+        spec |= d->vq[q].ready;
+    if (stats) {
         b->stats_q = BALLOON_Q_STATS;
         b->role[BALLOON_Q_STATS] = ROLE_STATS;
         next++;
     }
-    if (virtio_has(d, VIRTIO_BALLOON_F_PAGE_REPORTING)) {
-        unsigned q = d->vq[BALLOON_Q_REPORTING_SPEC].ready ? BALLOON_Q_REPORTING_SPEC : next;
+    if (hint) {
+        unsigned q = spec ? BALLOON_Q_HINT_SPEC : next++;
+        b->role[q] = ROLE_HINT;
+        log_debug("virtio-balloon: free page hinting on queue %u", q);
+    }
+    if (rep) {
+        unsigned q = spec ? BALLOON_Q_REPORTING_SPEC : next;
         b->role[q] = ROLE_REPORTING;
         log_debug("virtio-balloon: free page reporting on queue %u", q);
     }
@@ -379,6 +456,7 @@ static void balloon_reset(struct virtio_device *d)
     memset(b->role, ROLE_NONE, sizeof(b->role));
     b->stats_held = false;
     b->cfg.actual = 0;
+    b->guest_cmd_valid = false;
 }
 
 static void balloon_config_read(struct virtio_device *d, uint32_t off, void *buf, uint32_t len)
@@ -521,6 +599,8 @@ struct virtio_device *virtio_balloon_create(const struct guest_mem *mem,
         features |= VIRTIO_BIT(VIRTIO_BALLOON_F_DEFLATE_ON_OOM);
     if (cfg->free_page_reporting)
         features |= VIRTIO_BIT(VIRTIO_BALLOON_F_PAGE_REPORTING);
+    if (cfg->free_page_hinting)
+        features |= VIRTIO_BIT(VIRTIO_BALLOON_F_FREE_PAGE_HINT);
     virtio_device_init(&b->vdev, &balloon_ops, mem, features);
     b->loop = loop;
     b->timer_fd = -1;
@@ -530,6 +610,8 @@ struct virtio_device *virtio_balloon_create(const struct guest_mem *mem,
                      : (uint32_t)ram_mib;
     b->deflate_on_oom = cfg->deflate_on_oom;
     b->free_page_reporting = cfg->free_page_reporting;
+    b->free_page_hinting = cfg->free_page_hinting;
+    b->next_cmd = HINT_CMD_FIRST;
     b->stats_interval_s = cfg->stats_interval_s;
     uint32_t target = cfg->target_mib < b->ram_mib ? cfg->target_mib : b->ram_mib;
     b->cfg.num_pages = htole32(target * VIRTIO_BALLOON_PAGES_PER_MIB);
@@ -597,6 +679,7 @@ int virtio_balloon_get(struct virtio_device *d, struct virtio_balloon_info *out)
     out->actual_pages = le32toh(b->cfg.actual);
     out->deflate_on_oom = b->deflate_on_oom;
     out->free_page_reporting = b->free_page_reporting;
+    out->free_page_hinting = b->free_page_hinting;
     out->stats_enabled = b->timer_fd >= 0;
     out->stats_interval_s = b->stats_interval_s;
     out->stats_updates = b->stats_updates;
@@ -609,6 +692,50 @@ int virtio_balloon_get(struct virtio_device *d, struct virtio_balloon_info *out)
     pthread_mutex_unlock(&d->lock);
     out->target_mib = out->target_pages / VIRTIO_BALLOON_PAGES_PER_MIB;
     out->actual_mib = out->actual_pages / VIRTIO_BALLOON_PAGES_PER_MIB;
+    return 0;
+}
+
+/* @d as a balloon with free page hinting, or NULL with the -errno the
+ * hinting calls return in @err. */
+static struct balloon *hinting_of(struct virtio_device *d, int *err)
+{
+    struct balloon *b = balloon_of(d);
+    *err = !b ? -ENODEV : !b->free_page_hinting ? -ENOTSUP : 0;
+    return *err ? NULL : b;
+}
+
+int virtio_balloon_hint(struct virtio_device *d, bool start, bool ack_on_stop)
+{
+    int e;
+    struct balloon *b = hinting_of(d, &e);
+    if (!b)
+        return e;
+    pthread_mutex_lock(&d->lock);
+    uint32_t id = HINT_CMD_DONE;
+    if (start) {
+        id = b->next_cmd;
+        /* Ids wrap around without ever reusing STOP or DONE. */
+        b->next_cmd = id == UINT32_MAX ? HINT_CMD_FIRST : id + 1;
+        b->hint_ack_on_stop = ack_on_stop;
+    }
+    b->cfg.free_page_hint_cmd_id = htole32(id);
+    virtio_notify_config(d);
+    pthread_mutex_unlock(&d->lock);
+    return 0;
+}
+
+int virtio_balloon_hint_status(struct virtio_device *d, struct virtio_balloon_hint *out)
+{
+    int e;
+    struct balloon *b = hinting_of(d, &e);
+    if (!b)
+        return e;
+    pthread_mutex_lock(&d->lock);
+    *out = (struct virtio_balloon_hint){.host_cmd = le32toh(b->cfg.free_page_hint_cmd_id),
+                                        .guest_cmd = b->guest_cmd,
+                                        .guest_cmd_valid = b->guest_cmd_valid,
+                                        .hinted_pages = b->hinted_pages};
+    pthread_mutex_unlock(&d->lock);
     return 0;
 }
 

@@ -11,20 +11,22 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* --balloon SIZE[,deflate-on-oom][,stats=SECONDS][,free-page-reporting] */
+/* --balloon SIZE[,deflate-on-oom][,stats=SECONDS][,free-page-reporting]
+ *           [,free-page-hinting] */
 struct balloon_config {
     bool enabled;
     uint32_t target_mib;     /* initial inflation */
     bool deflate_on_oom;
     uint32_t stats_interval_s; /* 0: no statistics queue */
     bool free_page_reporting;
+    bool free_page_hinting;
 };
 struct evloop;
 
-/* Feature bits (5.5.3). arcvm offers STATS_VQ, DEFLATE_ON_OOM and
- * PAGE_REPORTING as configured; never MUST_TELL_HOST (deflated pages need
- * no host action before the guest reuses them), FREE_PAGE_HINT (a
- * migration aid) or PAGE_POISON. */
+/* Feature bits (5.5.3). arcvm offers STATS_VQ, DEFLATE_ON_OOM,
+ * FREE_PAGE_HINT and PAGE_REPORTING as configured; never MUST_TELL_HOST
+ * (deflated pages need no host action before the guest reuses them) or
+ * PAGE_POISON. */
 #define VIRTIO_BALLOON_F_MUST_TELL_HOST 0
 #define VIRTIO_BALLOON_F_STATS_VQ       1
 #define VIRTIO_BALLOON_F_DEFLATE_ON_OOM 2
@@ -60,9 +62,9 @@ enum {
     VIRTIO_BALLOON_S_NR = 16
 };
 
-/* The device configuration layout (5.5.4), little-endian fields. The last
- * two exist only with FREE_PAGE_HINT / PAGE_POISON, never offered: they
- * read as zeros. */
+/* The device configuration layout (5.5.4), little-endian fields.
+ * free_page_hint_cmd_id means something only with FREE_PAGE_HINT;
+ * poison_val (PAGE_POISON, never offered) reads as zero. */
 struct virtio_balloon_config {
     uint32_t num_pages; /* target: pages the host wants in the balloon */
     uint32_t actual;    /* written by the driver: pages it has given */
@@ -85,6 +87,7 @@ struct virtio_balloon_info {
     uint32_t actual_pages, actual_mib; /* what the driver says it holds */
     bool deflate_on_oom;               /* offered (configuration) */
     bool free_page_reporting;          /* offered (configuration) */
+    bool free_page_hinting;            /* offered (configuration) */
     bool stats_enabled;                /* statistics queue offered */
     uint32_t stats_interval_s;         /* how often fresh statistics are asked for */
     uint64_t stats_updates;            /* statistics buffers received; 0: @stats is empty */
@@ -121,6 +124,21 @@ int virtio_balloon_set_stats_interval(struct virtio_device *d, uint32_t seconds)
 /* Fill @out with the current state. Any thread; takes d->lock. 0, or
  * -ENODEV when @d is not a balloon. */
 int virtio_balloon_get(struct virtio_device *d, struct virtio_balloon_info *out);
+
+/* Free page hinting (Firecracker's /balloon/hinting/start and stop):
+ * @start: ask the guest for a new run of hints (a fresh command id); its
+ * STOP at the end of the run is answered with DONE when @ack_on_stop.
+ * !@start: DONE, the guest may use the hinted pages again. Any thread;
+ * takes d->lock. 0, -ENOTSUP without hinting configured, -ENODEV when @d
+ * is not a balloon. */
+int virtio_balloon_hint(struct virtio_device *d, bool start, bool ack_on_stop);
+struct virtio_balloon_hint {
+    uint32_t host_cmd;     /* the id the host published (0 STOP, 1 DONE, else a run) */
+    uint32_t guest_cmd;    /* the last id the guest sent, if guest_cmd_valid */
+    bool guest_cmd_valid;
+    uint64_t hinted_pages; /* 4 KiB pages hinted and discarded since creation */
+};
+int virtio_balloon_hint_status(struct virtio_device *d, struct virtio_balloon_hint *out);
 
 /* Firecracker's JSON name of statistics tag @tag ("swap_in", ...,
  * "hugetlb_failures"; Cloud Hypervisor's names for the Linux extensions),

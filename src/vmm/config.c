@@ -486,6 +486,8 @@ static int balloon_opt(void *ctx, const char *opt, size_t len, char *err, size_t
         b->deflate_on_oom = true;
     } else if (opt_is(opt, len, "free-page-reporting")) {
         b->free_page_reporting = true;
+    } else if (opt_is(opt, len, "free-page-hinting")) {
+        b->free_page_hinting = true;
     } else if ((v = opt_value(opt, len, "stats", &vlen))) {
         char tmp[16];
         unsigned secs;
@@ -498,7 +500,8 @@ static int balloon_opt(void *ctx, const char *opt, size_t len, char *err, size_t
         b->stats_interval_s = secs;
     } else {
         snprintf(err, errlen,
-                 "unknown option '%.*s' (use deflate-on-oom, stats=SECONDS, free-page-reporting)",
+                 "unknown option '%.*s' (use deflate-on-oom, stats=SECONDS, free-page-reporting, "
+                 "free-page-hinting)",
                  (int)len, opt);
         return -EINVAL;
     }
@@ -737,6 +740,8 @@ int config_validate(const struct vm_config *c, unsigned max_vcpus, uint64_t host
                  c->balloon.target_mib, (unsigned long long)(c->mem_bytes >> 20));
         return -EINVAL;
     }
+    if ((r = config_memhp_validate(c, err, errlen)) < 0)
+        return r;
     if (c->console != CONSOLE_SERIAL && c->console != CONSOLE_VIRTIO &&
         c->console != CONSOLE_NONE) {
         snprintf(err, errlen, "unknown console mode");

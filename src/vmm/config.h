@@ -11,6 +11,7 @@
 #include "virtio/balloon.h"
 #include "virtio/blk.h"
 #include "virtio/fs.h"
+#include "virtio/mem.h"
 #include "virtio/net.h"
 #include "virtio/pmem.h"
 #include "virtio/vsock.h"
@@ -63,6 +64,7 @@ struct vm_config {
     struct net_config nets[CONFIG_MAX_NETS];
     struct vsock_config vsock;
     struct balloon_config balloon;
+    struct memhp_config memhp; /* virtio-mem hotplug region (config_memhp.c) */
     unsigned nshares;
     struct fs_config shares[CONFIG_MAX_SHARES];
     unsigned npmems;
@@ -111,6 +113,12 @@ int config_parse_vsock(const char *s, struct vsock_config *v, char *err, size_t 
 /* Parse "SIZE[,deflate-on-oom][,stats=SECONDS][,free-page-reporting]"
  * (SIZE as config_parse_size, a bare number is MiB). */
 int config_parse_balloon(const char *s, struct balloon_config *b, char *err, size_t errlen);
+/* Parse "SIZE[,block=SIZE][,slot=SIZE][,requested=SIZE]" (sizes as
+ * config_parse_size, whole MiB; block 2 MiB and slot 128 MiB by default)
+ * and check it with memhp_config_check(). */
+int config_parse_memhp(const char *s, struct memhp_config *m, char *err, size_t errlen);
+/* config_validate()'s part for memory hotplug. */
+int config_memhp_validate(const struct vm_config *c, char *err, size_t errlen);
 /* Parse "HOSTDIR:TAG[,ro]" (the last ':' separates the tag; TAG is 1 to
  * VIRTIO_FS_TAG_MAX printable characters without ':' or ','). */
 int config_parse_share(const char *s, struct fs_config *f, char *err, size_t errlen);

@@ -7,6 +7,7 @@
 #include "virtio/blk.h"
 #include "virtio/console.h"
 #include "virtio/fs.h"
+#include "virtio/mem.h"
 #include "virtio/net.h"
 #include "virtio/pmem.h"
 #include "virtio/rng.h"
@@ -68,6 +69,15 @@ static int fs_thread_init(void *opaque)
     return 0;
 }
 
+/* virtio-mem's mapper: hotplug slot @slot into the guest's map or out. */
+static int memhp_map(void *opaque, unsigned slot, bool on)
+{
+    struct vm *vm = opaque;
+    if (slot >= vm->memhp_nslots)
+        return -EINVAL;
+    return hv_vm_mem_enable(vm->hvm, vm->memhp_slot[slot], on);
+}
+
 int vm_devices_create(struct vm *vm, char *err, size_t errlen)
 {
     const struct vm_config *c = &vm->cfg;
@@ -105,8 +115,21 @@ int vm_devices_create(struct vm *vm, char *err, size_t errlen)
                    virtio_fs_create(&vm->mem, &c->shares[i], max_inodes, max_handles,
                                     fs_thread_init, vm, err, errlen),
                    err, errlen);
+    if (r == 0 && c->memhp.enabled) {
+        /* The last region of guest memory (vm_build_platform put it there,
+         * its slots reserved and unmapped). */
+        const struct guest_mem_region *hp = &vm->mem.r[vm->mem.count - 1];
+        const struct virtio_mem_mapper mapper = {memhp_map, vm};
+        r = attach(vm,
+                   virtio_mem_create(&vm->mem, hp->gpa, hp->size, (uint64_t)c->memhp.block_mib << 20,
+                                     (uint64_t)c->memhp.requested_mib << 20,
+                                     (uint64_t)c->memhp.slot_mib << 20, &mapper, err, errlen),
+                   err, errlen);
+    }
     /* Last, so that disks and NICs keep their indexes (see below). */
     uint64_t pmem_gpa = arch_device_mem_base(c->mem_bytes);
+    if (c->memhp.enabled) /* pmem regions go after the hotplug region */
+        pmem_gpa = vm->mem.r[vm->mem.count - 1].gpa + vm->mem.r[vm->mem.count - 1].size;
     for (unsigned i = 0; i < c->npmems && r == 0; i++)
         r = attach(vm, vm_pmem_create(vm, &c->pmems[i], &pmem_gpa, err, errlen), err, errlen);
     return r;
@@ -177,6 +200,30 @@ int vm_balloon_get(struct vm *vm, struct virtio_balloon_info *out)
 {
     struct virtio_device *d = device_find(vm, VIRTIO_ID_BALLOON);
     return d ? virtio_balloon_get(d, out) : -ENODEV;
+}
+
+int vm_balloon_hint(struct vm *vm, bool start, bool ack_on_stop)
+{
+    struct virtio_device *d = device_find(vm, VIRTIO_ID_BALLOON);
+    return d ? virtio_balloon_hint(d, start, ack_on_stop) : -ENODEV;
+}
+
+int vm_balloon_hint_status(struct vm *vm, struct virtio_balloon_hint *out)
+{
+    struct virtio_device *d = device_find(vm, VIRTIO_ID_BALLOON);
+    return d ? virtio_balloon_hint_status(d, out) : -ENODEV;
+}
+
+int vm_memhp_set_requested(struct vm *vm, uint64_t bytes)
+{
+    struct virtio_device *d = device_find(vm, VIRTIO_ID_MEM);
+    return d ? virtio_mem_set_requested(d, bytes) : -ENODEV;
+}
+
+int vm_memhp_get(struct vm *vm, struct virtio_mem_info *out)
+{
+    struct virtio_device *d = device_find(vm, VIRTIO_ID_MEM);
+    return d ? virtio_mem_get(d, out) : -ENODEV;
 }
 
 void vm_devices_release(struct vm *vm)

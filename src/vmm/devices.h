@@ -30,6 +30,15 @@ struct virtio_balloon_info;
 int vm_balloon_set_target(struct vm *vm, uint32_t target_mib);
 int vm_balloon_set_stats_interval(struct vm *vm, unsigned seconds);
 int vm_balloon_get(struct vm *vm, struct virtio_balloon_info *out);
+struct virtio_balloon_hint;
+int vm_balloon_hint(struct vm *vm, bool start, bool ack_on_stop);
+int vm_balloon_hint_status(struct vm *vm, struct virtio_balloon_hint *out);
+/* The memory hotplug device at run time (the library's
+ * arcvm_memory_hotplug_*()): -ENODEV when the VM has none, else what
+ * virtio/mem.h's functions return. */
+struct virtio_mem_info;
+int vm_memhp_set_requested(struct vm *vm, uint64_t bytes);
+int vm_memhp_get(struct vm *vm, struct virtio_mem_info *out);
 /* New rate limits for disk number @index (configuration order) at run time. */
 struct rate_limiter_config;
 int vm_disk_set_rate_limiter(struct vm *vm, unsigned index, const struct rate_limiter_config *c);

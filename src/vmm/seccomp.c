@@ -112,7 +112,10 @@ static const struct rule evloop_rules[] = {
     ANY(pwritev),                       /* the same */
     ANY(pwrite64),                      /* the same: write zeroes */
     ANY(fdatasync),                     /* the same: flush */
-    ANY(fallocate),                     /* virtio-blk discard and write zeroes */
+    EQ(ioctl, 1, KVM_SET_USER_MEMORY_REGION), /* virtio-mem: a hotplug slot in or out of
+                                         * the guest's map as blocks are plugged */
+    ANY(fallocate),                     /* virtio-blk discard and write zeroes; balloon
+                                         * and virtio-mem punch freed guest RAM out */
     ANY(timerfd_settime),               /* rate limiters, balloon statistics, vsock */
     ANY(getrandom),                     /* virtio-rng */
     ANY(sysinfo),                       /* glibc's qsort() (balloon page lists) */

@@ -223,6 +223,20 @@ int vm_snapshot_create(struct vm *vm, const struct vm_snapshot_params *p, char *
                  "supported yet");
         return -ENOTSUP;
     }
+    if (vm->cfg.balloon.free_page_hinting) {
+        /* The state file does not record the hinting feature or a run in
+         * progress; the restored device would offer other features. */
+        snprintf(err, errlen, "snapshots of a VM with balloon free page hinting are not "
+                 "supported yet");
+        return -ENOTSUP;
+    }
+    if (vm->cfg.memhp.enabled) {
+        /* The state file has no place for the hotplug region and which of
+         * its blocks the guest plugged; a restored guest would lose them. */
+        snprintf(err, errlen, "snapshots of a VM with memory hotplug (virtio-mem) are not "
+                 "supported yet");
+        return -ENOTSUP;
+    }
     if (vm->cfg.npmems) {
         /* The guest's view of a pmem region is the host file itself, which
          * the memory file does not hold and a restore could not check. */

@@ -206,6 +206,13 @@ int vm_build_platform(struct vm *vm, int mem_fd, const char *uffd_sock, char *er
             close(mem_fd);
         return r;
     }
+    if (vm->cfg.memhp.enabled && r < GUEST_MEM_MAX_REGIONS) {
+        /* The hotplug region: a window of the same memfd, past the RAM in
+         * it, never touched until the guest plugs a block. */
+        layout[r] = (struct guest_mem_region){arch_memhp_base(vm->cfg.mem_bytes),
+                                              (uint64_t)vm->cfg.memhp.total_mib << 20, NULL};
+        r++;
+    }
     if (uffd_sock) {
         /* Its sentence is already in @err. */
         if ((r = guest_mem_init_uffd(&vm->mem, layout, (unsigned)r, uffd_sock, err, errlen)) < 0)
@@ -233,14 +240,45 @@ int vm_build_platform(struct vm *vm, int mem_fd, const char *uffd_sock, char *er
         snprintf(err, errlen, "out of memory for the dirty page bitmap");
         return r;
     }
-    for (unsigned i = 0; i < vm->mem.count; i++) {
-        r = hv_vm_mem_add(vm->hvm, vm->mem.r[i].gpa, vm->mem.r[i].size, vm->mem.r[i].hva,
-                          vm->cfg.track_dirty ? HV_MEM_DIRTY_LOG : 0);
-        if (r < 0) {
-            snprintf(err, errlen, "mapping guest memory failed: %s", strerror(-r));
-            return r;
+    if (vm->cfg.memhp.enabled) {
+        vm->memhp_nslots = vm->cfg.memhp.total_mib / vm->cfg.memhp.slot_mib;
+        vm->memhp_slot = calloc(vm->memhp_nslots, sizeof(int));
+        if (!vm->memhp_slot) {
+            snprintf(err, errlen, "out of memory for the hotplug slots");
+            return -ENOMEM;
         }
-        vm->mem_slot[i] = r;
+    }
+    for (unsigned i = 0; i < vm->mem.count; i++) {
+        /* RAM in one slot per region; the hotplug region (the last) in
+         * slots of the configured slot size, as Firecracker maps it, each
+         * reserved now and left out of the guest's map until virtio-mem
+         * plugs a block in it. */
+        bool hp = vm->cfg.memhp.enabled && i == vm->mem.count - 1;
+        uint64_t step = hp ? (uint64_t)vm->cfg.memhp.slot_mib << 20 : vm->mem.r[i].size;
+        for (uint64_t off = 0; off < vm->mem.r[i].size; off += step) {
+            r = hv_vm_mem_add(vm->hvm, vm->mem.r[i].gpa + off, step, vm->mem.r[i].hva + off,
+                              vm->cfg.track_dirty ? HV_MEM_DIRTY_LOG : 0);
+            if (r == -ENOSPC && hp) {
+                snprintf(err, errlen,
+                         "the hypervisor has too few memory slots for %u MiB of hotplug memory "
+                         "in %u MiB slots: give a larger slot size",
+                         vm->cfg.memhp.total_mib, vm->cfg.memhp.slot_mib);
+                return r;
+            }
+            if (r < 0) {
+                snprintf(err, errlen, "mapping guest memory failed: %s", strerror(-r));
+                return r;
+            }
+            if (!off)
+                vm->mem_slot[i] = r;
+            if (hp) {
+                vm->memhp_slot[off / step] = r;
+                if ((r = hv_vm_mem_enable(vm->hvm, r, false)) < 0) {
+                    snprintf(err, errlen, "unmapping a hotplug slot failed: %s", strerror(-r));
+                    return r;
+                }
+            }
+        }
     }
     bus_init(&vm->pio, "pio");
     bus_init(&vm->mmio, "mmio");
@@ -560,6 +598,7 @@ void vm_destroy(struct vm *vm)
     }
     hv_vm_destroy(vm->hvm);
     guest_mem_release(&vm->mem);
+    free(vm->memhp_slot);
     hv_close(vm->hv);
     if (vm->state_fd >= 0)
         close(vm->state_fd);

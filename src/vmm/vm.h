@@ -86,6 +86,10 @@ struct vm {
     struct hv_vm *hvm;
     struct guest_mem mem;
     int mem_slot[GUEST_MEM_MAX_REGIONS]; /* the hypervisor's slot of each region */
+    /* The hotplug region's slots (cfg.memhp.slot_mib each), in order: the
+     * hypervisor's handles; virtio-mem maps and unmaps them (devices.c). */
+    int *memhp_slot;
+    unsigned memhp_nslots;
     struct bus pio, mmio;
     struct evloop loop;
     pthread_t loop_thread;

@@ -7,7 +7,7 @@ set -uo pipefail
 cd "$(dirname "$0")/../.."
 # The sections, in order; `suite.sh --list` prints them (run.sh resumes a
 # run whose outer guest died from the section it died in).
-SECTIONS="refusals check crash library terminal bzimage pvh disks share durability firecracker jailer balloon vsock snapshot net pmem"
+SECTIONS="refusals check crash library terminal bzimage pvh disks share durability firecracker jailer balloon vsock snapshot net pmem hotplug"
 if [ "${1:-}" = --list ]; then echo "$SECTIONS"; exit 0; fi
 . tests/e2e/lib.sh
 . tests/e2e/share.sh
@@ -775,18 +775,25 @@ section_jailer() {
   rm -rf "$T/base"
 }
 
+# Helpers of the sections that drive one arcvm through its API socket and
+# its console (balloon, hotplug): they use the calling section's locals T
+# (its directory: api.sock, resp, out) and fd (the console's input).
+# bapi METHOD PATH [BODY]: the HTTP status; the body lands in $T/resp.
+bapi() { curl -s --unix-socket "$T/api.sock" -o "$T/resp" -w '%{http_code}' -X "$1" \
+           "http://localhost$2" ${3:+-d "$3"}; }
+# bexpect REGEX [SECONDS]: wait for a console line matching REGEX.
+bexpect() { local end=$((SECONDS + ${2:-60})); while [ $SECONDS -lt $end ]; do
+    tr -d '\r' <"$T/out" | grep -aqE "$1" && return 0; sleep 0.2; done
+  echo "     timed out waiting for /$1/"; tail -3 "$T/out" | sed 's/^/       | /'; return 1; }
+# memtotal TAG: the guest's MemTotal in kB.
+memtotal() { printf '%s\n' "echo MT$1-\$(awk '/MemTotal/ {print \$2}' /proc/meminfo)" >&$fd
+             bexpect "^MT$1-[0-9]+" 30 && tr -d '\r' <"$T/out" | grep -a "^MT$1-" | tail -1 | cut -d- -f2; }
+
 # ---- balloon: inflate returns memory to the host, deflate gives it back ----
 section_balloon() {
   local T="$E2E_TMP/balloon" fd pid rc
   mkdir -p "$T"
-  bapi() { curl -s --unix-socket "$T/api.sock" -o "$T/resp" -w '%{http_code}' -X "$1" \
-             "http://localhost$2" ${3:+-d "$3"}; }
-  bexpect() { local end=$((SECONDS + ${2:-60})); while [ $SECONDS -lt $end ]; do
-      tr -d '\r' <"$T/out" | grep -aqE "$1" && return 0; sleep 0.2; done
-    echo "     timed out waiting for /$1/"; tail -3 "$T/out" | sed 's/^/       | /'; return 1; }
   shmem_kib() { awk '/^RssShmem:/ {print $2}' "/proc/$pid/status"; }
-  memtotal() { printf '%s\n' "echo MT$1-\$(awk '/MemTotal/ {print \$2}' /proc/meminfo)" >&$fd
-               bexpect "^MT$1-[0-9]+" 30 && tr -d '\r' <"$T/out" | grep -a "^MT$1-" | tail -1 | cut -d- -f2; }
   # Wait until the guest holds @1 MiB in the balloon (actual_mib).
   actual_is() { local end=$((SECONDS + 120)); while [ $SECONDS -lt $end ]; do
       bapi GET /balloon/statistics >/dev/null
@@ -836,6 +843,102 @@ section_balloon() {
   else
     not_ok "balloon guest boot"; kill $pid; wait $pid; tail -3 "$T/err"
   fi
+  exec {fd}>&-
+}
+
+# ---- hotplug: virtio-mem grows and shrinks the guest; balloon hinting ----
+# One boot through the API: PATCH /hotplug/memory plugs memory the guest
+# sees in MemTotal and unplugs it again, giving the host its memory back;
+# then a free page hinting run gives back the guest's free memory. A pmem
+# device rides along: its region comes after the hotplug region.
+section_hotplug() {
+  local T="$E2E_TMP/hotplug" fd pid rc
+  mkdir -p "$T"
+  shmem_mib() { awk '/^RssShmem:/ {print int($2 / 1024)}' "/proc/$pid/status"; }
+  # Wait until GET @1 answers a body matching @2.
+  api_until() { local end=$((SECONDS + ${3:-180})); while [ $SECONDS -lt $end ]; do
+      bapi GET "$1" >/dev/null; grep -qE "$2" "$T/resp" && return 0; sleep 1; done
+    echo "     GET $1 never matched /$2/: $(cat "$T/resp")"; return 1; }
+  mkfifo "$T/in"; exec {fd}<>"$T/in"
+  "$ARCVM" --api-sock "$T/api.sock" <"$T/in" >"$T/out" 2>"$T/err" &
+  pid=$!
+  for _ in $(seq 100); do [ -S "$T/api.sock" ] && break; sleep 0.05; done
+  # online_movable: the guest onlines plugged memory at once, in the zone
+  # it can empty again for an unplug.
+  bapi PUT /boot-source "{\"kernel_image_path\": \"$KERNEL\", \"initrd_path\": \"$INITRD\", \"boot_args\": \"console=ttyS0 reboot=k panic=1 pci=off quiet memhp_default_state=online_movable\"}" >/dev/null
+  bapi PUT /machine-config '{"vcpu_count": 1, "mem_size_mib": 512}' >/dev/null
+  check "PUT /hotplug/memory with 3 MiB blocks is refused: $(bapi PUT /hotplug/memory '{"total_size_mib": 1024, "block_size_mib": 3}'; cat "$T/resp")" \
+    grep -q 'power of 2' "$T/resp"
+  check "PUT /hotplug/memory of 1024 MiB" [ "$(bapi PUT /hotplug/memory '{"total_size_mib": 1024}')" = 204 ]
+  check "GET /hotplug/memory before boot: $(bapi GET /hotplug/memory; cat "$T/resp")" \
+    grep -q '"plugged_size_mib":0' "$T/resp"
+  check "PUT /balloon with free_page_hinting" \
+    [ "$(bapi PUT /balloon '{"amount_mib": 0, "deflate_on_oom": false, "free_page_hinting": true}')" = 204 ]
+  head -c 4M /dev/urandom >"$T/pm.img"
+  local pm_md5; pm_md5=$(md5sum <"$T/pm.img" | cut -c1-32)
+  check "PUT /pmem/pm0 (read-only, 4 MiB)" \
+    [ "$(bapi PUT /pmem/pm0 "{\"id\": \"pm0\", \"path_on_host\": \"$T/pm.img\", \"read_only\": true}")" = 204 ]
+  bapi PUT /actions '{"action_type": "InstanceStart"}' >/dev/null
+  if bexpect 'ARCVM-GUEST-READY' 240; then
+    local total0 total1 total2 before after
+    total0=$(memtotal 0)
+    check "PATCH /hotplug/memory to 512 MiB" \
+      [ "$(bapi PATCH /hotplug/memory '{"requested_size_mib": 512}')" = 204 ]
+    if api_until /hotplug/memory '"plugged_size_mib":512[,}]'; then
+      total1=$(memtotal 1)
+      check "the guest grew by 512 MiB (MemTotal $total0 -> $total1 kB)" \
+        [ "$total1" -ge $((total0 + 500000)) ]
+      printf '%s\n' 'echo PM-$(dd if=/dev/pmem0 bs=1M count=4 2>/dev/null | md5sum | cut -c1-32)' >&$fd
+      check "the pmem device next to the hotplug region reads the file's bytes" \
+        bexpect "^PM-$pm_md5" 30
+      # Fill most of the guest, so the plugged memory holds data, and free it.
+      printf '%s\n' 'memhog 700 && echo HOGGED' >&$fd
+      check "the guest uses it: memhog 700 MiB in a 512 MiB guest" bexpect '^HOGGED' 180
+      before=$(shmem_mib)
+      check "PATCH /hotplug/memory back to 0" \
+        [ "$(bapi PATCH /hotplug/memory '{"requested_size_mib": 0}')" = 204 ]
+      if api_until /hotplug/memory '"plugged_size_mib":0[,}]'; then
+        after=$(shmem_mib)
+        total2=$(memtotal 2)
+        check "the guest shrank again (MemTotal $total1 -> $total2 kB)" \
+          [ "$total2" -le $((total0 + 10000)) ]
+        check "unplugging gave the host back $((before - after)) MiB (RssShmem $before -> $after MiB; want >= 256)" \
+          [ $((before - after)) -ge 256 ]
+      else
+        not_ok "the guest unplugged its hotplug memory"
+      fi
+    else
+      not_ok "the guest plugged 512 MiB"
+    fi
+    printf '%s\n' 'memhog 300 && echo HOGGED2' >&$fd
+    bexpect '^HOGGED2' 180 >/dev/null
+    before=$(shmem_mib)
+    check "PATCH /balloon/hinting/start" \
+      [ "$(bapi PATCH /balloon/hinting/start '{"acknowledge_on_stop": true}')" = 204 ]
+    if api_until /balloon/hinting/status '"hinted_pages":[1-9]' 120; then
+      ok "GET /balloon/hinting/status shows progress: $(cat "$T/resp")"
+      # The guest ends its run with STOP; acknowledge_on_stop answers DONE.
+      check "the run ends, acknowledged: $(api_until /balloon/hinting/status '"host_cmd":1[,}]' 120; cat "$T/resp")" \
+        grep -q '"guest_cmd":0' "$T/resp"
+      after=$(shmem_mib)
+      check "hinting gave the host back $((before - after)) MiB (RssShmem $before -> $after MiB; want >= 100)" \
+        [ $((before - after)) -ge 100 ]
+    else
+      not_ok "free page hinting made progress"
+    fi
+    check "PATCH /balloon/hinting/stop" [ "$(bapi PATCH /balloon/hinting/stop)" = 204 ]
+    check "after stop the host says DONE: $(bapi GET /balloon/hinting/status; cat "$T/resp")" \
+      grep -q '"host_cmd":1[,}]' "$T/resp"
+    printf '%s\n' 'memhog 300 && echo HOGGED3' >&$fd
+    check "the guest has its hinted memory back (memhog 300 MiB)" bexpect '^HOGGED3' 180
+    printf 'poweroff -f\n' >&$fd
+    for _ in $(seq 300); do kill -0 $pid 2>/dev/null || break; sleep 0.2; done
+    wait $pid; rc=$?
+    check "power-off ends it with 0 (got $rc)" [ $rc -eq 0 ]
+  else
+    not_ok "hotplug guest boot"; kill $pid; wait $pid; tail -5 "$T/err"
+  fi
+  grep -a 'virtio-mem\|virtio-balloon' "$T/err" | head -5 | sed 's/^/     | /'
   exec {fd}>&-
 }
 

@@ -2,10 +2,11 @@
  * request path: virtio-blk requests on a memfd disk (synchronous engine),
  * virtio-net transmit and receive on a socket-pair back end, virtio-vsock
  * packets with host sockets on both sides, the balloon's inflate, deflate,
- * statistics and reporting queues, virtio-console, virtio-rng and
- * virtio-pmem's flushes (on a memfd file).
+ * statistics, hinting and reporting queues, virtio-console, virtio-rng,
+ * virtio-pmem's flushes (on a memfd file) and virtio-mem (region 1 as its
+ * hotplug region, 4 KiB blocks).
  *
- * Input: a device byte (which device, % 7) and a feature byte (which
+ * Input: a device byte (which device, % 8) and a feature byte (which
  * features the driver accepts, back-end variants), a queue-size byte, then
  * the guest-RAM image of fuzz_mmio_fixture.h, then 8-byte operations:
  * kicks, pokes into RAM, event-loop rounds (I/O completions, back-end
@@ -30,6 +31,7 @@
 #include "base/evloop.h"
 #include "host/disk.h"
 #include "virtio/balloon.h"
+#include "virtio/mem.h"
 #include "virtio/pmem.h"
 #include "virtio/blk.h"
 #include "virtio/console.h"
@@ -54,7 +56,9 @@
 #define QSIZE_MAX 8
 #define VSOCK_PORT 52 /* a host listener for guest-initiated connections */
 
-enum dev_kind { DEV_BLK, DEV_NET, DEV_VSOCK, DEV_BALLOON, DEV_CONSOLE, DEV_RNG, DEV_PMEM, DEV_KINDS };
+enum dev_kind {
+    DEV_BLK, DEV_NET, DEV_VSOCK, DEV_BALLOON, DEV_CONSOLE, DEV_RNG, DEV_PMEM, DEV_MEM, DEV_KINDS
+};
 
 static struct evloop loop;
 static int stop_fd = -1;  /* always readable: ends an evloop_run() round */
@@ -169,7 +173,8 @@ static struct virtio_device *create(enum dev_kind kind, uint8_t f)
         struct balloon_config cfg = {.enabled = true,
                                      .deflate_on_oom = f & 0x20,
                                      .stats_interval_s = f & 0x40 ? 1 : 0,
-                                     .free_page_reporting = f & 0x80};
+                                     .free_page_reporting = f & 0x80,
+                                     .free_page_hinting = f & 0x10};
         d = virtio_balloon_create(&mem, &cfg, &loop, err, sizeof(err));
         break;
     }
@@ -187,6 +192,11 @@ static struct virtio_device *create(enum dev_kind kind, uint8_t f)
         d = virtio_pmem_create(&mem, &cfg, 1ull << 32, &loop, err, sizeof(err));
         break;
     }
+    case DEV_MEM:
+        /* Region 1 is the hotplug region: one 4 KiB block, requested. */
+        d = virtio_mem_create(&mem, R1_GPA, R1_SIZE, 4096, f & 0x80 ? R1_SIZE : 0, 0, NULL, err,
+                              sizeof(err));
+        break;
     default:
         d = virtio_rng_create(&mem);
         break;
@@ -359,7 +369,19 @@ static size_t host_input(enum dev_kind kind, struct virtio_device *d, const uint
             (void)virtio_balloon_set_stats_interval(d, 1 + (op[3] & 3));
         struct virtio_balloon_info info;
         CHECK(virtio_balloon_get(d, &info) == 0);
+        if (op[1] & 4) {
+            int r = virtio_balloon_hint(d, op[1] & 8, op[1] & 16);
+            CHECK(r == (info.free_page_hinting ? 0 : -ENOTSUP));
+        }
         break;
+    case DEV_MEM: {
+        /* A new requested size: 0 or the block (valid), or a bad one. */
+        uint64_t want = op[1] & 1 ? R1_SIZE : op[1] & 2 ? 100 : 0;
+        CHECK(virtio_mem_set_requested(d, want) == (want == 100 ? -EINVAL : 0));
+        struct virtio_mem_info mi;
+        CHECK(virtio_mem_get(d, &mi) == 0 && mi.plugged_size <= mi.region_size);
+        break;
+    }
     default:
         break;
     }

@@ -42,7 +42,7 @@ if [ ! -s "$initrd" ]; then
   # (with fuse, its dependency); virtio-pmem with nd_pmem, which makes its
   # /dev/pmemN.
   "$here/mkinitramfs.sh" -o "$initrd" -i "$here/init.sh" \
-    -m virtio_mmio -m virtio_blk -m virtio_console -m virtio_rng -m virtio_balloon -m virtio_net \
+    -m virtio_mmio -m virtio_blk -m virtio_console -m virtio_rng -m virtio_balloon -m virtio_mem -m virtio_net \
     -m vsock -m vmw_vsock_virtio_transport_common -m vmw_vsock_virtio_transport \
     -m ext4 -m crc32c_generic -m virtiofs -m virtio_pmem -m nd_pmem -f "$here/udhcpc.script:/etc/udhcpc.script" "${extra[@]}"
 fi

@@ -795,9 +795,6 @@ static void test_unsupported_devices(void **state)
         {"PUT", "/vsock", "{\"guest_cid\": 2, \"uds_path\": \"/tmp/v.sock\"}", "reserved"},
         {"PUT", "/vsock", "{\"uds_path\": \"/tmp/v.sock\"}", "missing field 'guest_cid'"},
         {"PUT", "/balloon", "{\"amount_mib\": 10}", "missing field 'deflate_on_oom'"},
-        {"PUT", "/balloon", "{\"amount_mib\": 10, \"deflate_on_oom\": true, "
-                            "\"free_page_hinting\": true}",
-         "free_page_hinting is not supported"},
         {"PATCH", "/balloon", "{\"amount_mib\": 10}", "No balloon device is configured"},
         {"GET", "/balloon", NULL, "No balloon device is configured"},
         {"GET", "/balloon/statistics", NULL, "No balloon device is configured"},
@@ -1088,6 +1085,7 @@ static void test_lifecycle(void **state)
         {"PUT", "/network-interfaces/eth0", "{\"iface_id\": \"eth0\", \"host_dev_name\": \"t\"}"},
         {"PUT", "/vsock", "{\"guest_cid\": 3, \"uds_path\": \"/tmp/v.sock\"}"},
         {"PUT", "/balloon", "{\"amount_mib\": 10, \"deflate_on_oom\": true}"},
+        {"PUT", "/hotplug/memory", "{\"total_size_mib\": 1024}"},
     };
     for (size_t i = 0; i < sizeof(pre) / sizeof(pre[0]); i++) {
         assert_int_equal(req(t, pre[i].method, pre[i].path, pre[i].body), 400);
@@ -1133,6 +1131,89 @@ static void test_lifecycle(void **state)
     assert_int_equal(api_stop(t->a), -EINVAL);
     assert_int_equal(req(t, "GET", "/", NULL), 200);
     assert_string_equal(jstr(t, "state"), "Running"); /* as Firecracker until exit */
+}
+
+/* /hotplug/memory and /balloon/hinting: Firecracker's checks, the boot
+ * rules, and what GET and GET /vm/config show. */
+static void test_memory_hotplug(void **state)
+{
+    struct t *t = *state;
+    static const struct {
+        const char *method, *path, *body, *says;
+    } bad[] = {
+        {"GET", "/hotplug/memory", NULL, "not configured"},
+        {"PATCH", "/hotplug/memory", "{\"requested_size_mib\": 2}", "not configured"},
+        {"PUT", "/hotplug/memory", "{\"block_size_mib\": 2}", "missing field 'total_size_mib'"},
+        {"PUT", "/hotplug/memory", "{\"total_size_mib\": 1024, \"foo\": 1}", "unknown field"},
+        {"PUT", "/hotplug/memory", "{\"total_size_mib\": \"1G\"}", "total_size_mib"},
+        {"PUT", "/hotplug/memory", "{\"total_size_mib\": -128}", "total_size_mib"},
+        {"PUT", "/hotplug/memory", "{\"total_size_mib\": 1024, \"block_size_mib\": 1}",
+         "Block size must not be lower than 2 MiB"},
+        {"PUT", "/hotplug/memory", "{\"total_size_mib\": 1024, \"block_size_mib\": 6}",
+         "Block size must be a power of 2"},
+        {"PUT", "/hotplug/memory", "{\"total_size_mib\": 1024, \"slot_size_mib\": 64}",
+         "Slot size must not be lower than 128 MiB"},
+        {"PUT", "/hotplug/memory",
+         "{\"total_size_mib\": 1024, \"block_size_mib\": 256, \"slot_size_mib\": 384}",
+         "Slot size must be a multiple of block size"},
+        {"PUT", "/hotplug/memory", "{\"total_size_mib\": 64}",
+         "Total size must not be lower than slot size"},
+        {"PUT", "/hotplug/memory", "{\"total_size_mib\": 1000}",
+         "Total size must be a multiple of slot size"},
+        {"PUT", "/hotplug/memory", "{\"total_size_mib\": 2097152}", "total_size_mib"},
+        {"PATCH", "/balloon/hinting/start", NULL, "No balloon device is configured"},
+        {"PATCH", "/balloon/hinting/stop", NULL, "No balloon device is configured"},
+        {"GET", "/balloon/hinting/status", NULL, "not supported before starting"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        int s = req(t, bad[i].method, bad[i].path, bad[i].body);
+        if (s != 400 || !strstr(t->body, bad[i].says))
+            fail_msg("%s %s %s: %d '%s' lacks '%s'", bad[i].method, bad[i].path,
+                     bad[i].body ? bad[i].body : "", s, t->body, bad[i].says);
+    }
+    assert_int_equal(req(t, "PUT", "/hotplug/memory", "{\"total_size_mib\": 1024}"), 204);
+    assert_int_equal(req(t, "GET", "/hotplug/memory", NULL), 200);
+    assert_int_equal(jint(t, "total_size_mib"), 1024);
+    assert_int_equal(jint(t, "block_size_mib"), 2);
+    assert_int_equal(jint(t, "slot_size_mib"), 128);
+    assert_int_equal(jint(t, "plugged_size_mib"), 0);
+    assert_int_equal(jint(t, "requested_size_mib"), 0);
+    assert_int_equal(req(t, "PATCH", "/hotplug/memory", "{\"requested_size_mib\": 2}"), 400);
+    FAULT_HAS(t, "not supported before starting");
+    assert_int_equal(req(t, "GET", "/vm/config", NULL), 200);
+    assert_int_equal(json_integer_value(json_object_get(
+                         json_object_get(t->json, "memory-hotplug"), "total_size_mib")),
+                     1024);
+
+    /* Hinting needs a balloon that offers it. */
+    assert_int_equal(req(t, "PUT", "/balloon", "{\"amount_mib\": 0, \"deflate_on_oom\": false}"),
+                     204);
+    assert_int_equal(req(t, "PATCH", "/balloon/hinting/start", NULL), 400);
+    FAULT_HAS(t, "not enabled on the balloon");
+    assert_int_equal(req(t, "PUT", "/balloon",
+                         "{\"amount_mib\": 0, \"deflate_on_oom\": false, "
+                         "\"free_page_hinting\": true}"),
+                     204);
+    assert_int_equal(req(t, "GET", "/balloon", NULL), 200);
+    assert_true(json_is_true(json_object_get(t->json, "free_page_hinting")));
+    assert_int_equal(req(t, "PATCH", "/balloon/hinting/start", NULL), 400);
+    FAULT_HAS(t, "not supported before starting");
+    assert_int_equal(req(t, "PATCH", "/balloon/hinting/start", "{\"acknowledge_on_stop\": 1}"),
+                     400);
+    FAULT_HAS(t, "acknowledge_on_stop");
+    assert_int_equal(req(t, "PATCH", "/balloon/hinting/begin", "{}"), 404);
+
+    /* After start: the size update's own checks come first. */
+    put_kernel(t);
+    put_drive(t, "rootfs", 0, true, 204);
+    assert_int_equal(req(t, "PUT", "/actions", "{\"action_type\": \"InstanceStart\"}"), 204);
+    assert_int_equal(req(t, "PATCH", "/hotplug/memory", "{\"requested_size_mib\": 3}"), 400);
+    FAULT_HAS(t, "multiple of the block size");
+    assert_int_equal(req(t, "PATCH", "/hotplug/memory", "{\"requested_size_mib\": 2048}"), 400);
+    FAULT_HAS(t, "must not exceed the total size");
+    assert_int_equal(req(t, "PATCH", "/hotplug/memory", "{}"), 400);
+    assert_int_equal(req(t, "PUT", "/hotplug/memory", "{\"total_size_mib\": 1024}"), 400);
+    FAULT_HAS(t, "not supported after starting");
 }
 
 static void test_start_failure(void **state)
@@ -1186,7 +1267,8 @@ static void test_config_file(void **state)
              " \"entropy\": {}, \"vsock\": null, \"balloon\": null,"
              " \"network-interfaces\": [{\"iface_id\": \"eth0\", \"host_dev_name\": \"tap0\","
              "   \"guest_mac\": \"06:00:AC:10:00:02\"}],"
-             " \"logger\": null, \"metrics\": null, \"cpu-config\": null}",
+             " \"logger\": null, \"metrics\": null, \"cpu-config\": null,"
+             " \"memory-hotplug\": {\"total_size_mib\": 512, \"block_size_mib\": 4}}",
              t->kernel, t->disk[0], t->disk[1]);
     assert_int_equal(api_load_config(t->a, cfg, strlen(cfg), err, sizeof(err)), 0);
     assert_int_equal(req(t, "GET", "/vm/config", NULL), 200);
@@ -1196,6 +1278,10 @@ static void test_config_file(void **state)
     assert_int_equal(json_array_size(json_object_get(t->json, "network-interfaces")), 1);
     json_t *mc = json_object_get(t->json, "machine-config");
     assert_int_equal(json_integer_value(json_object_get(mc, "vcpu_count")), 2);
+    json_t *hp = json_object_get(t->json, "memory-hotplug");
+    assert_int_equal(json_integer_value(json_object_get(hp, "total_size_mib")), 512);
+    assert_int_equal(json_integer_value(json_object_get(hp, "block_size_mib")), 4);
+    assert_int_equal(json_integer_value(json_object_get(hp, "slot_size_mib")), 128);
 
     /* GET /vm/config feeds a new instance to the same configuration. */
     struct api *b = new_api(t, &fake_ops, NULL);
@@ -1222,6 +1308,7 @@ static void test_config_file(void **state)
         {"{\"machine-config\": {\"vcpu_count\": 2}}", "missing field 'mem_size_mib'"},
         {"{\"boot-source\": ", "not valid JSON"},
         {"[]", "not valid JSON"},
+        {"{\"memory-hotplug\": {\"total_size_mib\": 100}}", "\"memory-hotplug\": Invalid memory"},
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         struct api *c = new_api(t, &fake_ops, NULL);
@@ -1806,6 +1893,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_metrics, setup, teardown),
         cmocka_unit_test(test_metrics_render),
         cmocka_unit_test_setup_teardown(test_lifecycle, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_memory_hotplug, setup, teardown),
         cmocka_unit_test_setup_teardown(test_start_failure, setup, teardown),
         cmocka_unit_test_setup_teardown(test_start_failure_real, setup, teardown),
         cmocka_unit_test_setup_teardown(test_config_file, setup, teardown),

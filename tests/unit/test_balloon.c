@@ -734,6 +734,118 @@ static void test_reporting_edges(void **state)
     assert_int_equal(info.reported_bytes, 16 * PAGE);
 }
 
+/* ---- free page hinting -------------------------------------------------- */
+
+#define F_HINT VIRTIO_BIT(VIRTIO_BALLOON_F_FREE_PAGE_HINT)
+
+static void make_hint_dev(struct ctx *c, bool report)
+{
+    struct balloon_config cfg = {
+        .enabled = true, .free_page_hinting = true, .free_page_reporting = report};
+    char err[256] = "";
+    struct virtio_device *d = virtio_balloon_create(&c->h.mem, &cfg, &c->h.loop, err, sizeof(err));
+    if (!d)
+        fail_msg("virtio_balloon_create: %s", err);
+    vh_attach(&c->h, d);
+}
+
+/* The guest sends command id @id on the hint queue @q. */
+static void send_cmd(struct ctx *c, unsigned q, uint32_t id)
+{
+    uint64_t g = vh_alloc(&c->h, 4);
+    uint32_t le = htole32(id);
+    memcpy(vh_ptr(&c->h, g), &le, 4);
+    struct vh_seg s = {g, 4, false};
+    assert_int_equal(submit(c, q, &s, 1), 0);
+}
+
+static struct virtio_balloon_hint hint_status(struct ctx *c)
+{
+    struct virtio_balloon_hint h;
+    assert_int_equal(virtio_balloon_hint_status(c->h.dev, &h), 0);
+    return h;
+}
+
+/* A run as Linux does it (hint queue 2: no statistics): the host's id, the
+ * guest echoes it, hints pages (discarded), says STOP; acknowledge_on_stop
+ * answers DONE. Pages hinted outside the current run are left alone. */
+static void test_hinting(void **state)
+{
+    struct ctx *c = *state;
+    make_hint_dev(c, true);
+    assert_true(c->h.dev->host_features & F_HINT);
+    driver_init(c, F_HINT | F_REPORT, 0xfu); /* inflate, deflate, hint 2, reporting 3 */
+    uint32_t v;
+    config_read32(c, 8, &v);
+    assert_int_equal(v, 0); /* STOP: nothing asked yet */
+    unsigned irqs = c->h.config_irqs;
+    assert_int_equal(virtio_balloon_hint(c->h.dev, true, true), 0);
+    assert_int_equal(c->h.config_irqs, irqs + 1);
+    config_read32(c, 8, &v);
+    assert_int_equal(v, 2);
+    assert_false(hint_status(c).guest_cmd_valid);
+
+    /* Free pages before the guest started the run: not discarded. */
+    fill(c, DATA_GPA, 16 * PAGE);
+    struct vh_seg pg = {DATA_GPA, (uint32_t)(16 * PAGE), true};
+    assert_int_equal(submit(c, 2, &pg, 1), 0);
+    assert_true(has_pattern(c, DATA_GPA, 16 * PAGE));
+
+    send_cmd(c, 2, 2);
+    assert_true(hint_status(c).guest_cmd_valid);
+    assert_int_equal(hint_status(c).guest_cmd, 2);
+    uint64_t blocks = memfd_blocks(c);
+    assert_int_equal(submit(c, 2, &pg, 1), 0);
+    assert_true(is_hole(c, DATA_GPA) && is_hole(c, DATA_GPA + 15 * PAGE));
+    assert_true(memfd_blocks(c) <= blocks - 16 * PAGE / 512);
+    assert_int_equal(hint_status(c).hinted_pages, 16);
+
+    /* A malformed command (3 bytes) changes nothing. */
+    uint64_t g = vh_alloc(&c->h, 4);
+    struct vh_seg bad = {g, 3, false};
+    assert_int_equal(submit(c, 2, &bad, 1), 0);
+    assert_int_equal(hint_status(c).guest_cmd, 2);
+
+    send_cmd(c, 2, 0); /* STOP */
+    config_read32(c, 8, &v);
+    assert_int_equal(v, 1); /* DONE, acknowledged */
+    assert_int_equal(hint_status(c).host_cmd, 1);
+    assert_int_equal(hint_status(c).guest_cmd, 0);
+
+    /* A second run without acknowledgement: the id moves on, STOP stays. */
+    assert_int_equal(virtio_balloon_hint(c->h.dev, true, false), 0);
+    assert_int_equal(hint_status(c).host_cmd, 3);
+    send_cmd(c, 2, 3);
+    fill(c, DATA_GPA, 4 * PAGE);
+    send_cmd(c, 2, 0);
+    assert_int_equal(hint_status(c).host_cmd, 3);
+    /* Pages after the guest's STOP belong to no run: kept. */
+    struct vh_seg pg4 = {DATA_GPA, (uint32_t)(4 * PAGE), true};
+    assert_int_equal(submit(c, 2, &pg4, 1), 0);
+    assert_true(has_pattern(c, DATA_GPA, 4 * PAGE));
+    assert_int_equal(virtio_balloon_hint(c->h.dev, false, false), 0);
+    assert_int_equal(hint_status(c).host_cmd, 1);
+    /* Reporting still works on the queue after the hint queue. */
+    report_on(c, 3);
+}
+
+static void test_hinting_refusals(void **state)
+{
+    struct ctx *c = *state;
+    make_dev(c, 0, 0, false, false);
+    struct virtio_balloon_hint h;
+    assert_int_equal(virtio_balloon_hint(c->h.dev, true, true), -ENOTSUP);
+    assert_int_equal(virtio_balloon_hint_status(c->h.dev, &h), -ENOTSUP);
+    assert_int_equal(virtio_balloon_hint(NULL, true, true), -ENODEV);
+    /* Hinting on the spec's queue 3 when the driver numbers queues so. */
+    vh_drop_dev(&c->h);
+    make_hint_dev(c, false);
+    driver_init(c, F_HINT, 0xbu); /* inflate, deflate, queue 3 */
+    assert_int_equal(virtio_balloon_hint(c->h.dev, true, true), 0);
+    send_cmd(c, 3, 2);
+    assert_int_equal(hint_status(c).guest_cmd, 2);
+}
+
 int main(void)
 {
     log_set_level(LOG_ERROR); /* guest-misbehaviour warnings are expected here */
@@ -748,5 +860,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_stats_disabled, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reporting_linux_numbering, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reporting_spec_numbering, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_reporting_edges, setup_hole, teardown));
+        cmocka_unit_test_setup_teardown(test_reporting_edges, setup_hole, teardown),
+        cmocka_unit_test_setup_teardown(test_hinting, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hinting_refusals, setup, teardown));
 }

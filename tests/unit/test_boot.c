@@ -2,6 +2,7 @@
  * line, GDT and page tables. Offsets are those of the boot protocol. */
 #include "unit.h"
 
+#include "arch/arch.h"
 #include "arch/x86/boot.h"
 #include "arch/x86/layout.h"
 
@@ -225,10 +226,27 @@ static void test_initrd_addr(void **state)
     assert_int_equal(x86_initrd_addr(0, 0, 0x10000000), 0);
 }
 
+/* The hotplug region: above RAM and 4 GiB, on a 2 GiB boundary, never in
+ * the e820 map. */
+static void test_memhp_base(void **state)
+{
+    (void)state;
+    const uint64_t G = 1ull << 30;
+    assert_int_equal(arch_memhp_base(512ull << 20), 4 * G);
+    assert_int_equal(arch_memhp_base(3 * G), 4 * G);        /* RAM ends at the hole */
+    assert_int_equal(arch_memhp_base(4 * G), 6 * G);        /* 1 GiB above 4 GiB */
+    assert_int_equal(arch_memhp_base(7 * G), 8 * G);        /* ends exactly at 8 GiB */
+    assert_int_equal(arch_memhp_base(7 * G + 4096), 10 * G);
+    struct e820_entry e[8];
+    unsigned n = x86_e820_build(4 * G, e, 8);
+    for (unsigned i = 0; i < n; i++)
+        assert_true(e[i].addr + e[i].size <= arch_memhp_base(4 * G));
+}
+
 int main(void)
 {
     RUN(cmocka_unit_test(test_bzimage_ok), cmocka_unit_test(test_bzimage_refused),
         cmocka_unit_test(test_zero_page), cmocka_unit_test(test_e820),
         cmocka_unit_test(test_cmdline), cmocka_unit_test(test_gdt_and_page_tables),
-        cmocka_unit_test(test_initrd_addr));
+        cmocka_unit_test(test_initrd_addr), cmocka_unit_test(test_memhp_base));
 }

@@ -13,8 +13,9 @@
  *   0xc000_0000  32-bit MMIO hole: boot timer, virtio devices, IOAPIC, LAPIC
  *   0x1_0000_0000 RAM above 3 GiB continues here
  *   next 1 GiB boundary at or above both 4 GiB and the end of RAM:
- *                device memory (virtio-pmem regions, one after another,
- *                each 2 MiB aligned); no e820 entry, no ACPI resource
+ *                device memory: the virtio-mem hotplug region first (on
+ *                a 2 GiB boundary), then virtio-pmem regions, one after
+ *                another, each 2 MiB aligned; no e820 entry, no ACPI resource
  */
 #ifndef ARCVM_X86_LAYOUT_H
 #define ARCVM_X86_LAYOUT_H
@@ -51,6 +52,10 @@
 #define X86_HIGH_RAM_START 0x100000000ull
 /* Device memory starts on this boundary above RAM (arch_device_mem_base()). */
 #define X86_DEVICE_MEM_ALIGN (1ull << 30)
+/* The virtio-mem hotplug region starts on this boundary in device memory;
+ * it is not in the e820 map: the guest learns of it from the device
+ * (arch_memhp_base()). */
+#define X86_MEMHP_ALIGN 0x80000000ull
 
 /* ISA interrupt lines (IOAPIC pins, identity-mapped GSIs). */
 #define X86_IRQ_KBD 1

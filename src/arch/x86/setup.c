@@ -82,6 +82,14 @@ uint64_t arch_device_mem_base(uint64_t mem_bytes)
     return (end + X86_DEVICE_MEM_ALIGN - 1) & ~(X86_DEVICE_MEM_ALIGN - 1);
 }
 
+uint64_t arch_memhp_base(uint64_t mem_bytes)
+{
+    /* On a boundary of Linux's largest x86 memory block (2 GiB, used from
+     * 64 GiB of RAM up; 128 MiB below), so that every block of the region
+     * can be added to Linux whatever block size it picked. */
+    return (arch_device_mem_base(mem_bytes) + X86_MEMHP_ALIGN - 1) & ~(X86_MEMHP_ALIGN - 1);
+}
+
 
 /* Port 0x80 (POST codes, also Linux's I/O delay) and friends: accept and
  * ignore, without an "unclaimed" message per access. */
