@@ -38,6 +38,7 @@ void api_destroy(struct api *a)
         api_drive_release(&a->drives[i]);
     for (unsigned i = 0; i < a->nnets; i++)
         api_net_release(&a->nets[i]);
+    api_mmds_release(a);
     free(a->kernel);
     free(a->initrd);
     free(a->boot_args);
@@ -72,8 +73,11 @@ int api_create(const struct api_options *o, struct api **out, char *err, size_t 
     a->log_level = 1; /* the library's default: warnings */
     a->log_fd = -1;
     a->metrics_fd = -1;
+    if (!a->opt.mmds_size_limit)
+        a->opt.mmds_size_limit = a->opt.max_body;
     if (arcvm_create(&a->vm) < 0)
         goto oom;
+    arcvm_mmds_set_size_limit(a->vm, a->opt.mmds_size_limit);
     /* A bad filter file is refused now, before the API serves anything. */
     if ((o->no_seccomp || o->seccomp_filter) &&
         arcvm_set_seccomp(a->vm, !o->no_seccomp, o->seccomp_filter) < 0) {
@@ -285,8 +289,11 @@ static const struct api_route routes[] = {
     {"vm", "config", SUB, .get = {api_vm_config_get, API_CTR_GET_VM_CONFIG, ANY, NULL}},
     {"vcpus", NULL, PLAIN, .get = {api_vcpus_get, NONE, ANY, NULL}},
     UNSUPPORTED("cpu-config", NULL, PLAIN, "CPU templates (/cpu-config)"),
-    UNSUPPORTED("mmds", NULL, PLAIN, "The microVM metadata service (/mmds)"),
-    UNSUPPORTED("mmds", "config", SUB, "The microVM metadata service (/mmds/config)"),
+    /* The metadata store changes any time; its configuration before boot. */
+    {"mmds", NULL, PLAIN, .get = {api_mmds_get, NONE, ANY, NULL},
+     .put = {api_mmds_put, NONE, ANY, NULL}, .patch = {api_mmds_patch, NONE, ANY, NULL}},
+    {"mmds", "config", SUB,
+     .put = {api_mmds_config_put, NONE, PRE, &api_mmds_config_schema}},
     {"snapshot", "create", SUB,
      .put = {api_snapshot_create, NONE, POST, &api_snapshot_create_schema}},
     {"snapshot", "load", SUB,
@@ -310,6 +317,15 @@ const struct api_route *api_route_find(const char *name)
 {
     for (size_t i = 0; i < NROUTES; i++)
         if (!strcmp(routes[i].name, name) && routes[i].kind != API_ROUTE_SUB)
+            return &routes[i];
+    return NULL;
+}
+
+const struct api_route *api_route_find_sub(const char *name, const char *sub)
+{
+    for (size_t i = 0; i < NROUTES; i++)
+        if (!strcmp(routes[i].name, name) && routes[i].kind == API_ROUTE_SUB &&
+            !strcmp(routes[i].sub, sub))
             return &routes[i];
     return NULL;
 }

@@ -11,10 +11,10 @@
  * the rest is logged. Each names a route (api.c). */
 static const char *const config_keys[] = {
     "logger", "metrics", "machine-config", "boot-source", "drives", "entropy", "network-interfaces",
-    "vsock",  "balloon",
+    "vsock",  "balloon", "mmds-config",
 };
 /* Firecracker's keys for what arcvm lacks: refused unless null. */
-static const char *const config_unsupported[] = {"cpu-config", "mmds-config", "pmem", "serial",
+static const char *const config_unsupported[] = {"cpu-config", "pmem", "serial",
                                                  "memory-hotplug"};
 
 #define NKEYS        (sizeof(config_keys) / sizeof(config_keys[0]))
@@ -43,7 +43,9 @@ static int config_apply(struct api *a, const char *key, const struct api_endpoin
 static int config_resource(struct api *a, const char *key, const json_t *v, char *err,
                            size_t errlen)
 {
-    const struct api_route *rt = api_route_find(key);
+    /* "mmds-config" is the one key of a /name/sub path (/mmds/config). */
+    const struct api_route *rt =
+        strcmp(key, "mmds-config") ? api_route_find(key) : api_route_find_sub("mmds", "config");
     if (rt->kind != API_ROUTE_ID)
         return config_apply(a, key, &rt->put, NULL, false, v, err, errlen);
     if (!json_is_array(v)) {
@@ -82,8 +84,8 @@ static int config_keys_known(const json_t *root, char *err, size_t errlen)
         if (!found) {
             snprintf(err, errlen,
                      "unknown key \"%s\" in the configuration (expected boot-source, drives, "
-                     "machine-config, logger, metrics, entropy, network-interfaces, vsock or "
-                     "balloon)",
+                     "machine-config, logger, metrics, entropy, network-interfaces, vsock, "
+                     "balloon or mmds-config)",
                      key);
             return -EINVAL;
         }

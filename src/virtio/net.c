@@ -273,6 +273,8 @@ static void net_release(struct virtio_device *d)
     throttle_release(&n->tx_throttle);
     n->be.close(n->be.opaque);
     virtio_device_release(d);
+    mmds_net_destroy(n->mmds);
+    free(n->mmds_frame);
     free(n->bounce);
     free(n->txbuf);
     free(n->id);
@@ -440,6 +442,16 @@ struct virtio_device *virtio_net_create(const struct guest_mem *mem, const struc
                  r == -EINVAL ? "a bucket with a size needs a refill_time" : strerror(-r));
         d->ops->release(d);
         return virtio_fail(-r);
+    }
+    if (d && cfg->mmds) {
+        struct net *n = to_net(d);
+        n->mmds = mmds_net_create(cfg->mmds);
+        n->mmds_frame = malloc(HDR + MMDS_NET_FRAME_MAX);
+        if (!n->mmds || !n->mmds_frame) {
+            snprintf(err, errlen, "out of memory for the metadata service on %s", h->name);
+            d->ops->release(d);
+            return virtio_fail(ENOMEM);
+        }
     }
     if (d && cfg->id && *cfg->id) {
         struct net *n = to_net(d);

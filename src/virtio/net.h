@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 struct evloop;
+struct mmds;
 #include "host/netuser.h"
 
 /* Port forwards one user-mode NIC may have. */
@@ -36,6 +37,9 @@ struct net_config {
     struct net_hostfwd hostfwd[CONFIG_MAX_HOSTFWD];
     char *id;                /* API iface_id, or NULL */
     struct rate_limiter_config rx_rl, tx_rl; /* Firecracker's; zero: none */
+    /* The metadata service this NIC answers for (host/mmds.h), NULL: none.
+     * Borrowed: it outlives the device. */
+    struct mmds *mmds;
 };
 
 /* Feature bits (5.1.3). */
