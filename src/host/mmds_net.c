@@ -125,6 +125,11 @@ struct mmds_net *mmds_net_create(struct mmds *m)
     return s;
 }
 
+void mmds_net_set_isn(struct mmds_net *s, uint32_t isn)
+{
+    s->isn_next = isn;
+}
+
 static void conn_free(struct conn *c)
 {
     free(c->resp);
@@ -143,11 +148,11 @@ void mmds_net_destroy(struct mmds_net *s)
 
 bool mmds_net_wants(const struct mmds_net *s, const uint8_t *f, size_t len)
 {
-    if (len < ETH_HLEN + 28)
+    if (len < ETH_HLEN + IP_HLEN)
         return false;
     uint16_t type = get16(f + 12);
-    if (type == ETH_P_ARP)
-        return get32(f + ETH_HLEN + 24) == s->ip; /* the target protocol address */
+    if (type == ETH_P_ARP) /* the target protocol address */
+        return len >= ETH_HLEN + 28 && get32(f + ETH_HLEN + 24) == s->ip;
     if (type == ETH_P_IP)
         return (f[ETH_HLEN] >> 4) == 4 && get32(f + ETH_HLEN + 16) == s->ip;
     return false;

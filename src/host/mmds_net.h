@@ -41,8 +41,8 @@ void mmds_net_destroy(struct mmds_net *s);
 
 /* Whether the frame starting with @f (@len bytes, of which the first 42
  * are enough) belongs to the service: an ARP packet about its address or
- * an IPv4 packet to it. Such frames must go to mmds_net_input(), never to
- * the host. */
+ * an IPv4 packet to it (34 bytes tell). Such frames must go to
+ * mmds_net_input(), never to the host. */
 bool mmds_net_wants(const struct mmds_net *s, const uint8_t *f, size_t len);
 /* The whole of a frame mmds_net_wants() claimed. Anything but ARP requests
  * and TCP to port 80 is dropped. */
@@ -52,5 +52,8 @@ void mmds_net_input(struct mmds_net *s, const uint8_t *f, size_t len);
 size_t mmds_net_output(struct mmds_net *s, uint8_t *buf, size_t cap);
 /* Whether mmds_net_output() has a frame to give. */
 bool mmds_net_pending(struct mmds_net *s);
+/* For the fuzz target: the next connection's initial sequence number (else
+ * random), so inputs can acknowledge what the stack sends. */
+void mmds_net_set_isn(struct mmds_net *s, uint32_t isn);
 
 #endif

@@ -1299,6 +1299,25 @@ static void test_mmds(void **state)
     assert_int_equal(req(t, "PUT", "/mmds", "{\"after\": \"boot\"}"), 204);
     assert_int_equal(req(t, "GET", "/mmds", NULL), 200);
     assert_string_equal(t->body, "{\"after\":\"boot\"}");
+
+    /* The config file's "mmds-config", after its NICs; the defaults. */
+    struct api *c = new_api(t, &fake_ops, NULL);
+    const char *cfg = "{\"mmds-config\": {\"network_interfaces\": [\"eth1\"]}, "
+                      "\"network-interfaces\": [{\"iface_id\": \"eth1\", \"host_dev_name\": \"tap1\"}]}";
+    char err[256];
+    assert_int_equal(api_load_config(c, cfg, strlen(cfg), err, sizeof(err)), 0);
+    assert_int_equal(req_on(t, c, "GET", "/vm/config", NULL), 200);
+    m = json_object_get(t->json, "mmds-config");
+    assert_string_equal(json_string_value(json_object_get(m, "version")), "V1");
+    assert_string_equal(json_string_value(json_object_get(m, "ipv4_address")), "169.254.169.254");
+    assert_true(json_is_false(json_object_get(m, "imds_compat")));
+    /* --metadata: a JSON object, else refused with a sentence. */
+    assert_int_equal(api_mmds_load(c, "{\"k\": \"v\"}", 10, err, sizeof(err)), 0);
+    assert_int_equal(req_on(t, c, "GET", "/mmds", NULL), 200);
+    assert_string_equal(t->body, "{\"k\":\"v\"}");
+    assert_int_equal(api_mmds_load(c, "[]", 2, err, sizeof(err)), -EINVAL);
+    assert_non_null(strstr(err, "JSON object"));
+    api_destroy(c);
 }
 
 /* PUT /snapshot/load: the body checked as Firecracker's, the library asked
