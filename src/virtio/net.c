@@ -363,6 +363,25 @@ struct virtio_device *virtio_net_create_backend(const struct guest_mem *mem, con
     return &n->vdev;
 }
 
+int virtio_net_set_mmds(struct virtio_device *d, struct mmds *m)
+{
+    if (!d || d->ops->device_id != VIRTIO_ID_NET)
+        return -ENODEV;
+    struct net *n = to_net(d);
+    pthread_mutex_lock(&d->lock);
+    mmds_net_destroy(n->mmds);
+    n->mmds = mmds_net_create(m);
+    if (!n->mmds_frame)
+        n->mmds_frame = malloc(HDR + MMDS_NET_FRAME_MAX);
+    int r = n->mmds && n->mmds_frame ? 0 : -ENOMEM;
+    if (r) {
+        mmds_net_destroy(n->mmds);
+        n->mmds = NULL;
+    }
+    pthread_mutex_unlock(&d->lock);
+    return r;
+}
+
 /* ---- built-in back ends -------------------------------------------------------- */
 
 static int host_set_offloads(void *opaque, unsigned offloads)
@@ -443,15 +462,10 @@ struct virtio_device *virtio_net_create(const struct guest_mem *mem, const struc
         d->ops->release(d);
         return virtio_fail(-r);
     }
-    if (d && cfg->mmds) {
-        struct net *n = to_net(d);
-        n->mmds = mmds_net_create(cfg->mmds);
-        n->mmds_frame = malloc(HDR + MMDS_NET_FRAME_MAX);
-        if (!n->mmds || !n->mmds_frame) {
-            snprintf(err, errlen, "out of memory for the metadata service on %s", h->name);
-            d->ops->release(d);
-            return virtio_fail(ENOMEM);
-        }
+    if (d && cfg->mmds && virtio_net_set_mmds(d, cfg->mmds) < 0) {
+        snprintf(err, errlen, "out of memory for the metadata service on %s", h->name);
+        d->ops->release(d);
+        return virtio_fail(ENOMEM);
     }
     if (d && cfg->id && *cfg->id) {
         struct net *n = to_net(d);

@@ -152,6 +152,11 @@ struct virtio_device *virtio_net_create_backend(const struct guest_mem *mem, con
                                                 const struct virtio_net_backend *be, struct evloop *loop,
                                                 char *err, size_t errlen);
 
+/* Answer for the metadata service @m (borrowed: it must outlive the
+ * device) on this NIC, before the driver starts it. 0, -ENODEV if @d is no
+ * virtio-net, -ENOMEM. */
+int virtio_net_set_mmds(struct virtio_device *d, struct mmds *m);
+
 /* Rate limits of each direction (NULL: leave it), at creation or run time
  * (Firecracker's PATCH /network-interfaces). -ENODEV if @d is no
  * virtio-net, -EINVAL for bad limits. */

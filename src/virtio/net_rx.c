@@ -354,9 +354,11 @@ static enum rx rx_frame(struct net *n)
     return RX_DONE;
 }
 
-/* The metadata service's next frame, if it has one and the driver has a
- * buffer for the largest: RX_DONE, RX_EMPTY (nothing due), RX_NOBUF or
- * RX_STOP. */
+/* The metadata service's next frame, if it has one: RX_DONE, RX_EMPTY
+ * (nothing due, or buffers too small for even a control frame: the back
+ * end's frames go on), RX_NOBUF or RX_STOP. The frame is made to fit the
+ * buffers held (data segments get shorter), so buffers smaller than a
+ * full frame, as a driver without MRG_RXBUF may post, do not stall it. */
 static enum rx rx_mmds(struct net *n)
 {
     if (!mmds_net_pending(n->mmds))
@@ -365,9 +367,11 @@ static enum rx rx_mmds(struct net *n)
     enum fill f = rx_fill(n, need);
     if (f == FILL_BROKEN)
         return RX_STOP;
-    if (rx_room(n) < need)
-        return RX_NOBUF;
-    size_t len = mmds_net_output(n->mmds, n->mmds_frame + HDR, MMDS_NET_FRAME_MAX);
+    uint64_t room = rx_room(n);
+    if (!n->rx_n || (room < need && mrg(n) && f == FILL_EMPTY))
+        return RX_NOBUF; /* more buffers may come: wait for the kick */
+    size_t cap = room - HDR < MMDS_NET_FRAME_MAX ? (size_t)(room - HDR) : MMDS_NET_FRAME_MAX;
+    size_t len = mmds_net_output(n->mmds, n->mmds_frame + HDR, cap);
     if (!len)
         return RX_EMPTY;
     memset(n->mmds_frame, 0, HDR); /* a complete frame: the header says nothing */
