@@ -2,8 +2,12 @@
  * mmds_net.h.
  *
  * TCP, server side only, one request and one response per connection:
- *   SYN              -> a connection (SYN_RCVD), answered SYN|ACK
- *   ACK of our SYN   -> OPEN; request bytes taken in order into req[]
+ *   SYN              -> answered SYN|ACK with a SYN cookie as our ISN, and
+ *                       nothing kept (a SYN flood holds no state: no
+ *                       half-open connection evicts another, and none
+ *                       waits for its SYN to be retried)
+ *   ACK of a cookie  -> a connection, OPEN; request bytes taken in order
+ *                       into req[]
  *   request complete -> the response (mmds_http_serve()), sent within the
  *                       guest's window, then our FIN
  *   both FINs acked  -> freed (a lone ACK of the guest's FIN is queued)
@@ -42,7 +46,10 @@
 /* The service's own MAC address: fixed, locally administered, unicast. */
 static const uint8_t MMDS_MAC[6] = {0x06, 0x01, 0x23, 0x45, 0x67, 0x01};
 
-enum cstate { C_FREE, C_SYN_RCVD, C_OPEN };
+enum cstate { C_FREE, C_OPEN };
+
+/* The MSS values a SYN cookie can carry in its low 2 bits. */
+static const uint16_t cookie_mss[4] = {536, 1220, 1440, 1460};
 
 struct conn {
     enum cstate state;
@@ -76,7 +83,7 @@ struct ctrl {
 struct mmds_net {
     struct mmds *m;
     uint32_t ip; /* the service's, host order */
-    uint32_t isn_next;
+    uint64_t key; /* the SYN cookies' */
     uint16_t ip_id;
     uint64_t clock;   /* counts segments: the eviction order */
     unsigned rr;      /* the connection served first next time */
@@ -118,16 +125,27 @@ struct mmds_net *mmds_net_create(struct mmds *m)
         return NULL;
     s->m = m;
     s->ip = mmds_ipv4(m);
-    /* Initial sequence numbers start at a random point (RFC 6528's aim:
-     * not guessable from outside the guest). */
-    if (getrandom(&s->isn_next, sizeof(s->isn_next), 0) != (ssize_t)sizeof(s->isn_next))
-        s->isn_next = (uint32_t)now_ms() * 2654435761u;
+    if (getrandom(&s->key, sizeof(s->key), 0) != (ssize_t)sizeof(s->key))
+        s->key = now_ms() * 0x9e3779b97f4a7c15ull;
     return s;
 }
 
-void mmds_net_set_isn(struct mmds_net *s, uint32_t isn)
+void mmds_net_set_key(struct mmds_net *s, uint64_t key)
 {
-    s->isn_next = isn;
+    s->key = key;
+}
+
+/* The SYN cookie of a SYN from @ip:@port with sequence number @seq: our
+ * ISN for that connection but its low 2 bits (the MSS's index). A keyed
+ * mix (splitmix64's finalizer), not a MAC: a guest that forges one gains
+ * only the connection a SYN would have given it. */
+static uint32_t cookie(const struct mmds_net *s, uint32_t ip, uint16_t port, uint32_t seq)
+{
+    uint64_t x = s->key ^ ((uint64_t)ip << 32 | (uint64_t)port << 16) ^
+                 (uint64_t)seq * 0x9e3779b97f4a7c15ull;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+    return (uint32_t)(x ^ (x >> 31)) & ~3u;
 }
 
 static void conn_free(struct conn *c)
@@ -291,19 +309,25 @@ static void tcp_input(struct mmds_net *s, const uint8_t *f, const uint8_t *ip, s
         return;
     }
     if ((fl & (TH_SYN | TH_ACK)) == TH_SYN) {
-        if (c && c->state == C_SYN_RCVD && seq + 1 == c->rcv_nxt) {
-            c->nxt = 0; /* our SYN|ACK was lost: again */
-            return;
-        }
         if (c)
-            conn_free(c);
-        c = conn_new(s);
-        *c = (struct conn){.state = C_SYN_RCVD, .ip = gip, .port = port, .rcv_nxt = seq + 1,
-                           .wnd = get16(t + 14), .mss = syn_mss(t + TCP_HLEN, doff - TCP_HLEN),
-                           .isn = s->isn_next, .stamp = ++s->clock};
-        memcpy(c->mac, f + 6, 6);
-        s->isn_next += 64000; /* apart by more than a connection sends */
+            conn_free(c); /* the port starts over */
+        uint16_t mss = syn_mss(t + TCP_HLEN, doff - TCP_HLEN);
+        unsigned mi = 3;
+        while (mi && cookie_mss[mi] > mss)
+            mi--;
+        struct ctrl k = {.ip = gip, .port = port, .seq = cookie(s, gip, port, seq) | mi,
+                         .ack = seq + 1, .flags = TH_SYN | TH_ACK};
+        memcpy(k.mac, f + 6, 6);
+        ctrl_push(s, &k);
         return;
+    }
+    if (!c && (fl & (TH_SYN | TH_ACK)) == TH_ACK &&
+        ((ack - 1) & ~3u) == cookie(s, gip, port, seq - 1)) {
+        /* The ACK of a cookie: the connection starts here. */
+        c = conn_new(s);
+        *c = (struct conn){.state = C_OPEN, .ip = gip, .port = port, .rcv_nxt = seq,
+                           .isn = ack - 1, .una = 1, .nxt = 1, .mss = cookie_mss[(ack - 1) & 3]};
+        memcpy(c->mac, f + 6, 6);
     }
     if (!c || (fl & TH_SYN)) {
         reset(s, f + 6, gip, port, fl, seq, ack, dlen);
@@ -320,8 +344,6 @@ static void tcp_input(struct mmds_net *s, const uint8_t *f, const uint8_t *ip, s
         c->una = a;
         c->resent = false;
         c->dupacks = 0;
-        if (c->state == C_SYN_RCVD)
-            c->state = C_OPEN;
     } else if (a == c->una && c->una < c->nxt && !dlen && !(fl & TH_FIN)) {
         /* The third duplicate ACK (RFC 5681's fast retransmit): resend
          * what it did not get, once per acknowledged point. */
@@ -331,8 +353,6 @@ static void tcp_input(struct mmds_net *s, const uint8_t *f, const uint8_t *ip, s
         c->need_ack = true; /* acknowledges what we never sent */
     }
     c->wnd = get16(t + 14);
-    if (c->state != C_OPEN)
-        return;
     if (dlen) {
         c->need_ack = true;
         if (seq == c->rcv_nxt && !c->answered) {
@@ -463,14 +483,12 @@ static size_t segment(struct mmds_net *s, uint8_t *b, const uint8_t *mac, uint32
     return ETH_HLEN + IP_HLEN + tlen;
 }
 
-enum due { DUE_NONE, DUE_SYNACK, DUE_DATA, DUE_FIN, DUE_ACK };
+enum due { DUE_NONE, DUE_DATA, DUE_FIN, DUE_ACK };
 
 static enum due conn_due(const struct conn *c)
 {
     if (c->state == C_FREE)
         return DUE_NONE;
-    if (c->state == C_SYN_RCVD)
-        return c->nxt == 0 ? DUE_SYNACK : DUE_NONE;
     if (c->answered) {
         uint32_t data_end = (uint32_t)c->resp_len + 1;
         if (c->nxt < data_end && c->nxt - c->una < c->wnd)
@@ -502,7 +520,9 @@ size_t mmds_net_output(struct mmds_net *s, uint8_t *b, size_t cap)
         s->ctrl_n--;
         if (c->arp)
             return arp_reply(s, c, b);
-        return segment(s, b, c->mac, c->ip, c->port, c->seq, c->ack, c->flags, 0, NULL, 0);
+        /* A SYN|ACK offers the request's room as its window. */
+        return segment(s, b, c->mac, c->ip, c->port, c->seq, c->ack, c->flags,
+                       (c->flags & TH_SYN) ? MMDS_REQ_MAX : 0, NULL, 0);
     }
     for (unsigned k = 0; k < MMDS_NET_CONNS; k++) {
         struct conn *c = &s->conns[(s->rr + k) % MMDS_NET_CONNS];
@@ -515,9 +535,7 @@ size_t mmds_net_output(struct mmds_net *s, uint8_t *b, size_t cap)
         uint8_t fl = TH_ACK;
         const char *data = NULL;
         size_t dlen = 0;
-        if (d == DUE_SYNACK) {
-            fl |= TH_SYN;
-        } else if (d == DUE_DATA) {
+        if (d == DUE_DATA) {
             uint32_t left = (uint32_t)c->resp_len + 1 - c->nxt;
             uint32_t room = c->wnd - (c->nxt - c->una);
             dlen = left < room ? left : room;
@@ -528,7 +546,7 @@ size_t mmds_net_output(struct mmds_net *s, uint8_t *b, size_t cap)
         } else if (d == DUE_FIN) {
             fl |= TH_FIN;
         }
-        c->nxt += (uint32_t)dlen + (d == DUE_SYNACK || d == DUE_FIN);
+        c->nxt += (uint32_t)dlen + (d == DUE_FIN);
         c->need_ack = false;
         return segment(s, b, c->mac, c->ip, c->port, seq, c->rcv_nxt, fl, wnd, data, dlen);
     }

@@ -8,11 +8,13 @@
  * frames mmds_net_wants() claims (they never reach the host), and its
  * receive path asks for the next frame only when the guest has posted a
  * buffer for it, so nothing queues up in arcvm. Everything is bounded:
- * MMDS_NET_CONNS connections (a new one evicts the least recently used),
- * MMDS_REQ_MAX bytes of request each (the window arcvm advertises), one
- * response each (at most the store's size limit plus headers), and
- * MMDS_NET_CTRL replies (ARP, RST, lone ACKs) waiting; more are dropped, as
- * a wire drops them, and the guest retransmits.
+ * SYNs are answered with SYN cookies (no state until the handshake
+ * completes), MMDS_NET_CONNS connections (a new one evicts the least
+ * recently used), MMDS_REQ_MAX bytes of request each (the window arcvm
+ * advertises), one response each (at most the store's size limit plus
+ * headers), and MMDS_NET_CTRL replies (ARP, SYN|ACK, RST, lone ACKs)
+ * waiting; more are dropped, as a wire drops them, and the guest
+ * retransmits.
  *
  * Owned by one NIC and called under its lock (virtio/net.c).
  */
@@ -29,8 +31,9 @@
 #define MMDS_NET_FRAME_MAX 1514
 /* Connections held at once. */
 #define MMDS_NET_CONNS 16
-/* Control replies waiting for the guest's receive buffers. */
-#define MMDS_NET_CTRL 16
+/* Control replies (ARP, SYN|ACK, RST, lone ACKs) waiting for the guest's
+ * receive buffers: as many as one transmit kick's frames (TX_BUDGET). */
+#define MMDS_NET_CTRL 64
 
 struct mmds_net;
 
@@ -52,8 +55,8 @@ void mmds_net_input(struct mmds_net *s, const uint8_t *f, size_t len);
 size_t mmds_net_output(struct mmds_net *s, uint8_t *buf, size_t cap);
 /* Whether mmds_net_output() has a frame to give. */
 bool mmds_net_pending(struct mmds_net *s);
-/* For the fuzz target: the next connection's initial sequence number (else
- * random), so inputs can acknowledge what the stack sends. */
-void mmds_net_set_isn(struct mmds_net *s, uint32_t isn);
+/* For the fuzz target: the SYN cookies' key (else random), so that runs
+ * repeat. */
+void mmds_net_set_key(struct mmds_net *s, uint64_t key);
 
 #endif

@@ -400,8 +400,15 @@ static void test_frames(void **state)
     feed(s, f, n);
     assert_false(mmds_net_pending(s));
 
-    /* A flood of SYNs from many ports: at most MMDS_NET_CONNS answers
-     * wait, the newest connections win, memory stays as it is. */
+    /* An ACK whose cookie is wrong: RST. */
+    n = tcp(f, MMDS_IPV4_DEFAULT, 4100, 500, 12345, 0x10, NULL);
+    feed(s, f, n);
+    assert_true(next_seg(s, o, &g));
+    assert_int_equal(g.flags, 0x04);
+    assert_int_equal(g.seq, 12345);
+
+    /* A flood of SYNs from many ports: no state, at most MMDS_NET_CTRL
+     * answers wait (the first ones), the rest are dropped. */
     for (unsigned p = 0; p < 1000; p++) {
         n = tcp(f, MMDS_IPV4_DEFAULT, (uint16_t)(10000 + p), p * 7, 0, 0x02, NULL);
         feed(s, f, n);
@@ -409,10 +416,37 @@ static void test_frames(void **state)
     unsigned synacks = 0;
     while (next_seg(s, o, &g)) {
         assert_int_equal(g.flags, 0x12);
-        assert_true(g.port >= 10000 + 1000 - MMDS_NET_CONNS);
+        assert_int_equal(g.port, 10000 + synacks);
         synacks++;
     }
-    assert_int_equal(synacks, MMDS_NET_CONNS);
+    assert_int_equal(synacks, MMDS_NET_CTRL);
+    /* Handshakes completed in a flood, each with half a request: the
+     * connections stay MMDS_NET_CONNS (the oldest go) and a request made
+     * after them is answered. */
+    for (unsigned p = 0; p < 200; p++) {
+        n = tcp(f, MMDS_IPV4_DEFAULT, (uint16_t)(20000 + p), 5000, 0, 0x02, NULL);
+        feed(s, f, n);
+        assert_true(next_seg(s, o, &g));
+        n = tcp(f, MMDS_IPV4_DEFAULT, (uint16_t)(20000 + p), 5001, g.seq + 1, 0x18, "GET / HTTP/1.1\r\n");
+        feed(s, f, n);
+        assert_true(next_seg(s, o, &g)); /* the ACK of half a request */
+        assert_int_equal(g.flags, 0x10);
+        assert_false(mmds_net_pending(s));
+    }
+    n = tcp(f, MMDS_IPV4_DEFAULT, 20000, 5001 + 16, g.seq + 1, 0x18, "\r\n");
+    feed(s, f, n); /* the oldest was evicted: RST */
+    assert_true(next_seg(s, o, &g));
+    assert_int_equal(g.flags & 0x04, 0x04);
+    n = tcp(f, MMDS_IPV4_DEFAULT, 30000, 9, 0, 0x02, NULL);
+    feed(s, f, n);
+    assert_true(next_seg(s, o, &g));
+    n = tcp(f, MMDS_IPV4_DEFAULT, 30000, 10, g.seq + 1, 0x18, rq);
+    feed(s, f, n);
+    assert_true(next_seg(s, o, &g));
+    snprintf(body, sizeof(body), "%.*s", (int)g.dlen, (const char *)g.data);
+    assert_non_null(strstr(body, "\r\n\r\nami-1"));
+    while (next_seg(s, o, &g))
+        ;
     /* ARP requests in a flood: the control queue is bounded. */
     for (unsigned i = 0; i < 1000; i++) {
         n = arp_request(f, MMDS_IPV4_DEFAULT);
