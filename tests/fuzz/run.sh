@@ -375,7 +375,15 @@ elif target == 'fuzz_mmds':
         tcp = struct.pack('>HHIIBBHHH', 4000, 80, seq, ack, (20 + len(opt)) // 4 << 4, flags, 65535, 0, 0)
         ip = struct.pack('>BBHHHBBH', 0x45, 0, 20 + len(tcp) + len(opt) + len(data), 0, 0x4000, 64, 6, 0) + guest + mmds
         return bytes([6, 1, 0x23, 0x45, 0x67, 1]) + mac + b'\x08\x00' + ip + tcp + opt + data
-    frames = [arp, seg(1000, 0, 2), seg(1001, 1, 0x18, b'GET /latest HTTP/1.1\r\n\r\n'), seg(1027, 2, 0x11)]
+    def cookie(seq):  # mmds_net.c's cookie() with key 0, for 10.0.0.2:4000, MSS index 3
+        M = (1 << 64) - 1
+        x = ((0x0a000002 << 32) | (4000 << 16)) ^ ((seq * 0x9e3779b97f4a7c15) & M)
+        x = ((x ^ (x >> 30)) * 0xbf58476d1ce4e5b9) & M
+        x = ((x ^ (x >> 27)) * 0x94d049bb133111eb) & M
+        return ((x ^ (x >> 31)) & 0xfffffffc) | 3
+    isn = cookie(1000)
+    frames = [arp, seg(1000, 0, 2), seg(1001, (isn + 1) & 0xffffffff, 0x18, b'GET /latest HTTP/1.1\r\n\r\n'),
+              seg(1027, (isn + 2) & 0xffffffff, 0x11)]
     seeds['frames'] = b'\x00' + b''.join(struct.pack('>H', len(f)) + f for f in frames)
 elif target == 'fuzz_virtq':
     seeds['normal'] = virtq_seed(3, 0x03, 0, [0, 2, 3])
