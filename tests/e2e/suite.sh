@@ -1343,9 +1343,10 @@ JSON
 mmds_req() {
   vm_send "$1" "(printf '$3'; sleep 3) | nc 169.254.169.254 80 | tr -d '\\r' | sed 's/^/$2-/'; echo"
 }
-# mmds_token VM: a V2 session token into the guest's $TOK.
+# mmds_token VM: a V2 session token into the guest's $TOK, living an hour (the
+# checks after it take minutes under TCG; expiry is a unit test).
 mmds_token() {
-  vm_send "$1" "TOK=\$( (printf 'PUT /latest/api/token HTTP/1.1\\r\\nX-metadata-token-ttl-seconds: 60\\r\\n\\r\\n'; sleep 3) | nc 169.254.169.254 80 | tail -n 1); echo TOKLEN-\${#TOK}"
+  vm_send "$1" "TOK=\$( (printf 'PUT /latest/api/token HTTP/1.1\\r\\nX-metadata-token-ttl-seconds: 3600\\r\\n\\r\\n'; sleep 3) | nc 169.254.169.254 80 | tail -n 1); echo TOKLEN-\${#TOK}"
 }
 section_mmds() {
   local T="$E2E_TMP/mmds" ns=arcvm-mmds-$$ tap=tapmmds hsha
