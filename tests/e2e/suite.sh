@@ -1196,6 +1196,15 @@ guest_serve() {
   vm_send "$1" "mkdir -p /www && head -c $2 /dev/urandom >/www/g && httpd -p 80 -h /www && echo GSHA-\$(sha256sum /www/g | cut -d' ' -f1)"
   vm_expect "$1" '^GSHA-' 30 && vm_grep "$1" '^GSHA-' | cut -d- -f2
 }
+# tap_netns NS TAP ADDR/PREFIX: a network namespace NS with loopback up and
+# a TAP device TAP, up, the host's side having ADDR.
+tap_netns() {
+  ip netns add "$1"
+  ip -n "$1" link set lo up
+  ip netns exec "$1" ip tuntap add "$2" mode tap
+  ip -n "$1" addr add "$3" dev "$2"
+  ip -n "$1" link set "$2" up
+}
 section_net() {
   local W="$E2E_TMP/net" hp fwd pid rc out gsha ns=arcvm-e2e-$$ tap=tape2e
   mkdir -p "$W/www"; chmod 755 "$W" "$W/www"
@@ -1257,11 +1266,7 @@ section_net() {
     not_ok "TAP tests need root (a network namespace); run them through tests/harness/nested.sh"
     return
   fi
-  ip netns add $ns
-  ip -n $ns link set lo up
-  ip netns exec $ns ip tuntap add $tap mode tap
-  ip -n $ns addr add 192.168.77.1/24 dev $tap
-  ip -n $ns link set $tap up
+  tap_netns $ns $tap 192.168.77.1/24
   ip netns exec $ns busybox httpd -f -p 192.168.77.1:8000 -h "$W/www" &
   httpd=$!
   cat >"$W/vm.json" <<JSON
@@ -1361,11 +1366,7 @@ section_mmds() {
              "http://localhost$2" ${3:+-H 'Content-Type: application/json' -d "$3"}; }
   mstatus() { local want=$1; shift; local got; got=$(mapi "$@"); [ "$got" = "$want" ] ||
     { echo "     $* -> $got $(cat "$T/resp")"; return 1; }; }
-  ip netns add $ns
-  ip -n $ns link set lo up
-  ip netns exec $ns ip tuntap add $tap mode tap
-  ip -n $ns addr add 192.168.78.1/24 dev $tap
-  ip -n $ns link set $tap up
+  tap_netns $ns $tap 192.168.78.1/24
   ip netns exec $ns busybox httpd -f -p 192.168.78.1:8000 -h "$T/www" &
   local httpd=$!
   # On the host's side of the TAP, through both boots: frames for the
