@@ -416,6 +416,37 @@ int arcvm_set_net_rate_limiters(arcvm *vm, const char *iface_id,
                                 const struct arcvm_rate_limiter *rx,
                                 const struct arcvm_rate_limiter *tx);
 
+/* ---- the microVM metadata service (Firecracker's MMDS) ----
+ * A JSON document the guest reads over HTTP at a link-local address
+ * (169.254.169.254 by default) through the NICs named in
+ * arcvm_set_mmds(); arcvm answers ARP, TCP and HTTP there itself, and
+ * that traffic never reaches the host. The data may change at any time. */
+enum arcvm_mmds_version {
+    ARCVM_MMDS_V1, /* plain GETs */
+    ARCVM_MMDS_V2, /* GETs need a session token from PUT /latest/api/token */
+};
+struct arcvm_mmds_config {
+    enum arcvm_mmds_version version;
+    uint32_t ipv4;   /* host byte order; 0: 169.254.169.254 */
+    int imds_compat; /* always answer IMDS text, whatever Accept says */
+    unsigned n_ifaces;
+    const char *const *iface_ids; /* ids given with arcvm_add_net()'s "id=" */
+};
+/* Serve the metadata service on the NICs @c names; before the start. The
+ * NICs must exist: -ENOENT otherwise; -EINVAL for no NIC at all. */
+int arcvm_set_mmds(arcvm *vm, const struct arcvm_mmds_config *c);
+/* The largest document the store takes, bytes (0: 51200, Firecracker's). */
+int arcvm_mmds_set_size_limit(arcvm *vm, size_t bytes);
+/* Replace the document with @json, a JSON object. Any time. 0; -EINVAL (not
+ * a JSON object) or -EFBIG (over the size limit; the store unchanged). */
+int arcvm_mmds_put(arcvm *vm, const char *json);
+/* Merge @json into the document (RFC 7396 JSON merge patch). As
+ * arcvm_mmds_put(), and -ENODATA when no document was put yet. */
+int arcvm_mmds_patch(arcvm *vm, const char *json);
+/* The document as compact JSON ("{}" before the first put); free() it.
+ * NULL when out of memory. */
+char *arcvm_mmds_get(arcvm *vm);
+
 /* ---- snapshots ----
  * A snapshot is two files: the state (vCPUs, interrupt controllers, clocks,
  * devices, configuration; a few hundred KiB) and the guest's RAM (sparse

@@ -39,6 +39,7 @@ void api_destroy(struct api *a)
     for (unsigned i = 0; i < a->nnets; i++)
         api_net_release(&a->nets[i]);
     api_pmem_release_all(a);
+    api_mmds_release(a);
     free(a->kernel);
     free(a->initrd);
     free(a->boot_args);
@@ -76,8 +77,11 @@ int api_create(const struct api_options *o, struct api **out, char *err, size_t 
     a->log_fd = -1;
     a->metrics_fd = -1;
     a->serial_fd = -1;
+    if (!a->opt.mmds_size_limit)
+        a->opt.mmds_size_limit = a->opt.max_body;
     if (arcvm_create(&a->vm) < 0)
         goto oom;
+    arcvm_mmds_set_size_limit(a->vm, a->opt.mmds_size_limit);
     /* A bad filter file is refused now, before the API serves anything. */
     if ((o->no_seccomp || o->seccomp_filter) &&
         arcvm_set_seccomp(a->vm, !o->no_seccomp, o->seccomp_filter) < 0) {
@@ -295,8 +299,11 @@ static const struct api_route routes[] = {
     {"vcpus", NULL, PLAIN, .get = {api_vcpus_get, NONE, ANY, NULL}},
     {"cpu-config", NULL, PLAIN,
      .put = {api_cpu_config_put, API_CTR_PUT_CPU_CONFIG, PRE, &api_cpu_config_schema}},
-    UNSUPPORTED("mmds", NULL, PLAIN, "The microVM metadata service (/mmds)"),
-    UNSUPPORTED("mmds", "config", SUB, "The microVM metadata service (/mmds/config)"),
+    /* The metadata store changes any time; its configuration before boot. */
+    {"mmds", NULL, PLAIN, .get = {api_mmds_get, NONE, ANY, NULL},
+     .put = {api_mmds_put, NONE, ANY, NULL}, .patch = {api_mmds_patch, NONE, ANY, NULL}},
+    {"mmds", "config", SUB,
+     .put = {api_mmds_config_put, NONE, PRE, &api_mmds_config_schema}},
     {"snapshot", "create", SUB,
      .put = {api_snapshot_create, NONE, POST, &api_snapshot_create_schema}},
     {"snapshot", "load", SUB,

@@ -71,6 +71,8 @@ struct api_options {
     bool no_kvm_check;               /* start without asking whether KVM can run a stock
                                       * guest (arcvm_set_kvm_check()) */
     size_t max_body;                 /* request body cap; 0: API_MAX_BODY_DEFAULT */
+    size_t mmds_size_limit;          /* the MMDS data store's limit; 0: max_body, as
+                                      * Firecracker's --mmds-size-limit defaults */
     bool no_seccomp;                 /* Firecracker's --no-seccomp */
     const char *seccomp_filter;      /* --seccomp-filter FILE (kept by the caller) */
     const struct api_vm_ops *vm_ops; /* NULL: the real library */
@@ -108,6 +110,11 @@ void api_handle(struct api *a, const char *method, const char *path, const char 
                 struct api_reply *out);
 /* Free what api_handle() put in @r. */
 void api_reply_release(struct api_reply *r);
+
+/* Replace the microVM metadata with the JSON object @json (@len bytes), as
+ * PUT /mmds would (Firecracker's --metadata FILE). -EINVAL with a sentence
+ * in @err. */
+int api_mmds_load(struct api *a, const char *json, size_t len, char *err, size_t errlen);
 
 /* Apply a Firecracker configuration file (the --config-file JSON: keys
  * "boot-source", "drives", "machine-config", ...), as the matching PUTs

@@ -12,12 +12,10 @@
 static const char *const config_keys[] = {
     "logger", "metrics", "machine-config", "boot-source", "drives", "pmem", "entropy",
     "network-interfaces", "vsock", "balloon", "cpu-config", "serial", "memory-hotplug",
+    "mmds-config",
 };
-/* Firecracker's keys for what arcvm lacks: refused unless null. */
-static const char *const config_unsupported[] = {"mmds-config"};
 
 #define NKEYS        (sizeof(config_keys) / sizeof(config_keys[0]))
-#define NUNSUPPORTED (sizeof(config_unsupported) / sizeof(config_unsupported[0]))
 
 /* @v through @ep as a PUT would go; @id (NULL: none) is checked like a path
  * id unless the object lacks it, when the schema check names the missing
@@ -42,10 +40,11 @@ static int config_apply(struct api *a, const char *key, const struct api_endpoin
 static int config_resource(struct api *a, const char *key, const json_t *v, char *err,
                            size_t errlen)
 {
-    /* The one key that names a sub-resource: /hotplug/memory. */
-    const struct api_route *rt = strcmp(key, "memory-hotplug")
-                                     ? api_route_find(key)
-                                     : api_route_find_sub("hotplug", "memory");
+    /* Two keys name a /name/sub path: /hotplug/memory and /mmds/config. */
+    const struct api_route *rt = !strcmp(key, "memory-hotplug")
+                                     ? api_route_find_sub("hotplug", "memory")
+                                 : !strcmp(key, "mmds-config") ? api_route_find_sub("mmds", "config")
+                                                               : api_route_find(key);
     if (!strcmp(key, "cpu-config") && json_is_string(v)) {
         /* Firecracker's "cpu-config" may name a template file instead. */
         json_t *t = api_cpu_template_file(json_string_value(v), err, errlen);
@@ -81,18 +80,11 @@ static int config_keys_known(const json_t *root, char *err, size_t errlen)
         bool found = false;
         for (size_t i = 0; i < NKEYS; i++)
             found |= !strcmp(key, config_keys[i]);
-        for (size_t i = 0; i < NUNSUPPORTED; i++) {
-            if (!strcmp(key, config_unsupported[i]) && !json_is_null(v)) {
-                snprintf(err, errlen, "\"%s\" is not supported by arcvm yet", key);
-                return -EINVAL;
-            }
-            found |= !strcmp(key, config_unsupported[i]);
-        }
         if (!found) {
             snprintf(err, errlen,
                      "unknown key \"%s\" in the configuration (expected boot-source, drives, "
                      "machine-config, pmem, logger, metrics, entropy, network-interfaces, vsock, "
-                     "balloon, cpu-config, serial or memory-hotplug)",
+                     "balloon, cpu-config, serial, memory-hotplug or mmds-config)",
                      key);
             return -EINVAL;
         }

@@ -40,10 +40,10 @@ void api_vm_config_get(struct api *a, const char *id, const json_t *b, struct ap
     for (unsigned i = 0; nets && i < a->nnets; i++)
         json_array_append_new(nets, api_net_json(&a->nets[i]));
     json_t *cfg =
-        json_pack("{s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:n,s:o,s:o,s:o}", "balloon", api_balloon_json(a),
+        json_pack("{s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o}", "balloon", api_balloon_json(a),
                   "drives", drives, "boot-source", api_boot_source_json(a), "cpu-config", api_cpu_json(a), "logger",
                   api_sinks_logger_json(a), "machine-config", api_machine_json(a), "metrics",
-                  api_sinks_metrics_json(a), "mmds-config", "network-interfaces", nets, "vsock",
+                  api_sinks_metrics_json(a), "mmds-config", api_mmds_config_json(a), "network-interfaces", nets, "vsock",
                   api_vsock_json(a), "entropy", api_entropy_json(a));
     if (cfg) {
         json_object_set_new(cfg, "pmem", api_pmem_json(a));

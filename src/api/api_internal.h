@@ -82,6 +82,15 @@ struct api {
         uint32_t cid;
         char *uds_path;
     } vsock;
+    /* mmds/config, applied at InstanceStart (api_mmds.c) */
+    struct api_mmds {
+        bool set;
+        int version; /* 1 or 2 */
+        uint32_t ipv4; /* host byte order */
+        bool imds_compat;
+        char *ifaces[API_MAX_NETS];
+        unsigned nifaces;
+    } mmds;
     struct api_balloon {
         bool set;
         uint32_t amount_mib;
@@ -180,7 +189,7 @@ struct api_route {
 
 /* The route of /@name or /@name/{id} (the config file's keys), NULL if none. */
 const struct api_route *api_route_find(const char *name);
-/* The route of /@name/@sub (the config file's "memory-hotplug"), NULL if none. */
+/* The route of /@name/@sub (the config file's "memory-hotplug", "mmds-config"), NULL if none. */
 const struct api_route *api_route_find_sub(const char *name, const char *sub);
 /* Serve a routed request through @ep: schema, boot rule, handler. The HTTP
  * dispatcher and the config file loader both come through here. */
@@ -281,6 +290,15 @@ api_handler api_balloon_hint_start, api_balloon_hint_stop, api_balloon_hint_stat
 extern const struct api_schema api_memhp_put_schema, api_memhp_patch_schema;
 api_handler api_memhp_get, api_memhp_put, api_memhp_patch;
 json_t *api_memhp_json(const struct api *a); /* null when unset */
+/* api_mmds.c: /mmds, /mmds/config */
+extern const struct api_schema api_mmds_config_schema;
+api_handler api_mmds_get, api_mmds_put, api_mmds_patch, api_mmds_config_put;
+json_t *api_mmds_config_json(const struct api *a); /* null when unset */
+/* Hand /mmds/config to the library handle @vm (its NICs added): 0 or -errno
+ * with arcvm_last_error() saying why. */
+int api_mmds_apply(struct api *a, arcvm *vm);
+void api_mmds_release(struct api *a);
+
 /* api_sinks.c: /logger, /metrics */
 extern const struct api_schema api_sinks_logger_schema, api_sinks_metrics_schema;
 api_handler api_sinks_logger_put, api_sinks_metrics_put;

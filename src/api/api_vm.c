@@ -186,6 +186,12 @@ void api_fresh_handle(struct api *a)
 {
     arcvm *fresh;
     if (arcvm_create(&fresh) == 0) {
+        /* The metadata is not configuration: it carries over. */
+        char *data = arcvm_mmds_get(a->vm);
+        arcvm_mmds_set_size_limit(fresh, a->opt.mmds_size_limit);
+        if (data && strcmp(data, "{}"))
+            arcvm_mmds_put(fresh, data);
+        free(data);
         arcvm_destroy(a->vm);
         a->vm = fresh;
     }
@@ -236,6 +242,8 @@ int api_start(struct api *a, char *err, size_t errlen)
         if (!r)
             r = arcvm_set_net_rate_limiters(vm, n->id, &n->rx, &n->tx);
     }
+    if (!r)
+        r = api_mmds_apply(a, vm);
     if (!r)
         r = arcvm_set_rng(vm, a->entropy);
     if (!r && a->entropy)

@@ -91,9 +91,9 @@ static const struct option fc_opts[] = {
 
 struct fc_args {
     const char *api_sock, *config_file, *id, *log_path, *level, *metrics_path, *module;
-    const char *seccomp_filter;
+    const char *seccomp_filter, *metadata;
     bool no_api, boot_timer, show_level, show_log_origin, no_kvm_check, no_seccomp;
-    uint64_t max_payload;
+    uint64_t max_payload, mmds_size_limit; /* mmds_size_limit 0: max_payload */
     bool have_start_us, have_start_cpu_us;
     uint64_t start_us, start_cpu_us, parent_cpu_us;
 };
@@ -146,7 +146,12 @@ static void usage(FILE *f)
             "  --describe-snapshot PATH the format version of a snapshot state file\n"
             "  --version, --help\n"
             "\n"
-            "Not supported (refused): --metadata, --enable-pci.\n"
+            "  --metadata FILE          put the JSON object in FILE into the microVM\n"
+            "                           metadata service's store (as PUT /mmds)\n"
+            "  --mmds-size-limit N      largest metadata store, bytes (default: the\n"
+            "                           largest request body)\n"
+            "\n"
+            "Not supported (refused): --enable-pci.\n"
             "\n"
             "Exit status: 0 the guest powered off or rebooted; 1 a host error, a failed\n"
             "start or a guest crash; 152 a bad configuration file or log level; 153 bad\n"
@@ -255,8 +260,7 @@ static int parse_args(int argc, char **argv, struct fc_args *a)
                               "--http-api-max-payload-size '%s': give a number of bytes", optarg);
             break;
         case OPT_MMDS_SIZE_LIMIT: {
-            uint64_t v; /* accepted: there is no MMDS to limit */
-            if (!parse_u64(optarg, &v))
+            if (!parse_u64(optarg, &a->mmds_size_limit) || !a->mmds_size_limit)
                 return errorf(FC_EXIT_ARG_PARSING, "--mmds-size-limit '%s': give a number of bytes",
                               optarg);
             break;
@@ -280,8 +284,8 @@ static int parse_args(int argc, char **argv, struct fc_args *a)
             a->seccomp_filter = optarg;
             break;
         case OPT_METADATA:
-            return errorf(FC_EXIT_ARG_PARSING,
-                          "--metadata is not supported: arcvm has no microVM metadata service");
+            a->metadata = optarg;
+            break;
         case OPT_ENABLE_PCI:
             return errorf(FC_EXIT_ARG_PARSING,
                           "--enable-pci is not supported: arcvm's devices are virtio-mmio only");
@@ -495,6 +499,7 @@ static int run(struct fc *fc, const struct fc_args *args, uint64_t t0_wall, uint
         .no_seccomp = args->no_seccomp,
         .seccomp_filter = args->seccomp_filter,
         .max_body = args->max_payload,
+        .mmds_size_limit = args->mmds_size_limit,
         .vm_started = on_vm_started,
         .vm_started_arg = fc,
     };
@@ -542,6 +547,16 @@ static int run(struct fc *fc, const struct fc_args *args, uint64_t t0_wall, uint
                              clock_us(CLOCK_PROCESS_CPUTIME_ID) - c0 + args->parent_cpu_us);
     }
 
+    if (args->metadata) {
+        size_t len;
+        char *json = read_config(args->metadata, &len, err, sizeof(err));
+        int r = json ? api_mmds_load(fc->api, json, len, err, sizeof(err)) : -EINVAL;
+        free(json);
+        if (r < 0) {
+            status = errorf(FC_EXIT_BAD_CONFIGURATION, "--metadata %s: %s", args->metadata, err);
+            goto out;
+        }
+    }
     if (args->config_file) {
         size_t len;
         char *json = read_config(args->config_file, &len, err, sizeof(err));

@@ -9,6 +9,7 @@
 #include "lib/handle.h"
 #include "lib/internal.h"
 
+#include "host/mmds.h"
 #include "vmm/config.h"
 #include "vmm/hostcheck.h"
 #include "base/log.h"
@@ -46,6 +47,11 @@ int arcvm_create(arcvm **out)
         return -ENOMEM;
     pthread_mutex_init(&h->lock, NULL);
     config_init(&h->cfg);
+    h->mmds = mmds_create(0);
+    if (!h->mmds) {
+        free(h);
+        return -ENOMEM;
+    }
     *out = h;
     return 0;
 }
@@ -55,6 +61,7 @@ void arcvm_destroy(arcvm *h)
     if (!h)
         return;
     vm_destroy(h->vm);
+    mmds_destroy(h->mmds); /* after the NICs that borrowed it */
     config_release(&h->cfg);
     pthread_mutex_destroy(&h->lock);
     free(h);

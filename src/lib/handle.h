@@ -10,11 +10,14 @@
 #include <pthread.h>
 
 struct vm;
+struct mmds;
 
 struct arcvm {
     pthread_mutex_t lock;  /* serializes calls; never held while waiting for a stop */
     struct vm_config cfg;  /* the configuration until the VM exists */
     struct vm *vm;         /* NULL until arcvm_start() or arcvm_snapshot_load() */
+    struct mmds *mmds;     /* the metadata service's store (lib/mmds.c); the
+                            * NICs named in arcvm_set_mmds() borrow it */
     char err[1024];        /* arcvm_last_error() */
 };
 

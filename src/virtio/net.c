@@ -273,6 +273,8 @@ static void net_release(struct virtio_device *d)
     throttle_release(&n->tx_throttle);
     n->be.close(n->be.opaque);
     virtio_device_release(d);
+    mmds_net_destroy(n->mmds);
+    free(n->mmds_frame);
     free(n->bounce);
     free(n->txbuf);
     free(n->id);
@@ -361,6 +363,25 @@ struct virtio_device *virtio_net_create_backend(const struct guest_mem *mem, con
     return &n->vdev;
 }
 
+int virtio_net_set_mmds(struct virtio_device *d, struct mmds *m)
+{
+    if (!d || d->ops->device_id != VIRTIO_ID_NET)
+        return -ENODEV;
+    struct net *n = to_net(d);
+    pthread_mutex_lock(&d->lock);
+    mmds_net_destroy(n->mmds);
+    n->mmds = mmds_net_create(m);
+    if (!n->mmds_frame)
+        n->mmds_frame = malloc(HDR + MMDS_NET_FRAME_MAX);
+    int r = n->mmds && n->mmds_frame ? 0 : -ENOMEM;
+    if (r) {
+        mmds_net_destroy(n->mmds);
+        n->mmds = NULL;
+    }
+    pthread_mutex_unlock(&d->lock);
+    return r;
+}
+
 /* ---- built-in back ends -------------------------------------------------------- */
 
 static int host_set_offloads(void *opaque, unsigned offloads)
@@ -440,6 +461,11 @@ struct virtio_device *virtio_net_create(const struct guest_mem *mem, const struc
                  r == -EINVAL ? "a bucket with a size needs a refill_time" : strerror(-r));
         d->ops->release(d);
         return virtio_fail(-r);
+    }
+    if (d && cfg->mmds && virtio_net_set_mmds(d, cfg->mmds) < 0) {
+        snprintf(err, errlen, "out of memory for the metadata service on %s", h->name);
+        d->ops->release(d);
+        return virtio_fail(ENOMEM);
     }
     if (d && cfg->id && *cfg->id) {
         struct net *n = to_net(d);

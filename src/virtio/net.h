@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 struct evloop;
+struct mmds;
 #include "host/netuser.h"
 
 /* Port forwards one user-mode NIC may have. */
@@ -36,6 +37,9 @@ struct net_config {
     struct net_hostfwd hostfwd[CONFIG_MAX_HOSTFWD];
     char *id;                /* API iface_id, or NULL */
     struct rate_limiter_config rx_rl, tx_rl; /* Firecracker's; zero: none */
+    /* The metadata service this NIC answers for (host/mmds.h), NULL: none.
+     * Borrowed: it outlives the device. */
+    struct mmds *mmds;
 };
 
 /* Feature bits (5.1.3). */
@@ -147,6 +151,11 @@ struct virtio_net_backend {
 struct virtio_device *virtio_net_create_backend(const struct guest_mem *mem, const uint8_t mac[6],
                                                 const struct virtio_net_backend *be, struct evloop *loop,
                                                 char *err, size_t errlen);
+
+/* Answer for the metadata service @m (borrowed: it must outlive the
+ * device) on this NIC, before the driver starts it. 0, -ENODEV if @d is no
+ * virtio-net, -ENOMEM. */
+int virtio_net_set_mmds(struct virtio_device *d, struct mmds *m);
 
 /* Rate limits of each direction (NULL: leave it), at creation or run time
  * (Firecracker's PATCH /network-interfaces). -ENODEV if @d is no

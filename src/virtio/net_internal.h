@@ -15,6 +15,7 @@
 #include "virtio/net.h"
 
 #include "base/log.h"
+#include "host/mmds_net.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -70,6 +71,12 @@ struct net {
     uint8_t *bounce;                   /* RX_NEED_MAX bytes */
     uint8_t *txbuf;                    /* VIRTIO_NET_FRAME_MAX bytes */
     struct virtq_chain chain;          /* the chain being parsed */
+
+    /* The metadata service's stack (host/mmds_net.h), NULL: none. Frames
+     * it claims on transmit never reach the back end; its answers are
+     * received before the back end's frames. */
+    struct mmds_net *mmds;
+    uint8_t *mmds_frame; /* HDR + MMDS_NET_FRAME_MAX bytes: one answer */
 };
 
 static inline struct net *to_net(struct virtio_device *d)

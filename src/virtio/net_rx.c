@@ -354,6 +354,32 @@ static enum rx rx_frame(struct net *n)
     return RX_DONE;
 }
 
+/* The metadata service's next frame, if it has one: RX_DONE, RX_EMPTY
+ * (nothing due, or buffers too small for even a control frame: the back
+ * end's frames go on), RX_NOBUF or RX_STOP. The frame is made to fit the
+ * buffers held (data segments get shorter), so buffers smaller than a
+ * full frame, as a driver without MRG_RXBUF may post, do not stall it. */
+static enum rx rx_mmds(struct net *n)
+{
+    if (!mmds_net_pending(n->mmds))
+        return RX_EMPTY;
+    const uint64_t need = HDR + MMDS_NET_FRAME_MAX;
+    enum fill f = rx_fill(n, need);
+    if (f == FILL_BROKEN)
+        return RX_STOP;
+    uint64_t room = rx_room(n);
+    if (!n->rx_n || (room < need && mrg(n) && f == FILL_EMPTY))
+        return RX_NOBUF; /* more buffers may come: wait for the kick */
+    size_t cap = room - HDR < MMDS_NET_FRAME_MAX ? (size_t)(room - HDR) : MMDS_NET_FRAME_MAX;
+    size_t len = mmds_net_output(n->mmds, n->mmds_frame + HDR, cap);
+    if (!len)
+        return RX_EMPTY;
+    memset(n->mmds_frame, 0, HDR); /* a complete frame: the header says nothing */
+    iov_copy_to(&n->rx_iov[n->iov_start], n->iov_end - n->iov_start, 0, n->mmds_frame, HDR + len);
+    rx_complete(n, HDR + len);
+    return RX_DONE;
+}
+
 /* Receive up to RX_BUDGET frames; when the driver runs out of buffers,
  * stop polling the back end until it kicks. */
 void net_rx_pump(struct net *n)
@@ -371,7 +397,9 @@ void net_rx_pump(struct net *n)
             break;
         }
         uint64_t before = d->stats.in_bytes;
-        enum rx r = rx_frame(n);
+        enum rx r = n->mmds ? rx_mmds(n) : RX_EMPTY;
+        if (r == RX_EMPTY)
+            r = rx_frame(n);
         if (d->stats.in_bytes != before) /* a frame reached the guest */
             throttle_charge(&n->rx_throttle, d->stats.in_bytes - before);
         if (r == RX_DONE)

@@ -71,6 +71,22 @@ static long tx_drop(struct net *n, const char *why)
     return 0;
 }
 
+/* Whether the frame of @c (@flen bytes) is the metadata service's: then it
+ * went there, whole, and never goes to the back end. Only its first bytes
+ * are copied to decide. */
+static bool tx_to_mmds(struct net *n, struct virtq_chain *c, size_t flen)
+{
+    uint8_t peek[64];
+    size_t plen = flen < sizeof(peek) ? flen : sizeof(peek);
+    virtq_chain_read(c, HDR, peek, plen);
+    if (!mmds_net_wants(n->mmds, peek, plen))
+        return false;
+    virtq_chain_read(c, HDR, n->txbuf, flen);
+    mmds_net_input(n->mmds, n->txbuf, flen);
+    n->vdev.stats.out_bytes += flen;
+    return true;
+}
+
 /* Send one chain: header + frame. */
 static long tx_chain(struct virtio_device *d, unsigned q, struct virtq_chain *c)
 {
@@ -93,6 +109,8 @@ static long tx_chain(struct virtio_device *d, unsigned q, struct virtq_chain *c)
         return tx_drop(n, "offload not negotiated or unknown in its header");
     h.num_buffers = 0;
     size_t flen = (size_t)(c->read_len - HDR);
+    if (n->mmds && tx_to_mmds(n, c, flen))
+        return 0;
     /* Not now: the chain goes back, the limiter's timer serves again. */
     if (!throttle_take(&n->tx_throttle, flen))
         return VIRTIO_STOP;
@@ -142,4 +160,7 @@ void net_tx_serve(struct net *n)
     if (n->tx_blocked || !virtio_device_live(d) || !d->vq[VIRTIO_NET_TXQ].ready)
         return;
     virtio_queue_serve(d, VIRTIO_NET_TXQ, &n->chain, TX_BUDGET, tx_chain);
+    /* The metadata service answered: into the receive queue now. */
+    if (n->mmds && mmds_net_pending(n->mmds))
+        net_rx_pump(n);
 }

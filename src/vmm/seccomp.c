@@ -117,8 +117,8 @@ static const struct rule evloop_rules[] = {
     ANY(fallocate),                     /* virtio-blk discard and write zeroes; balloon
                                          * and virtio-mem punch freed guest RAM out */
     ANY(timerfd_settime),               /* rate limiters, balloon statistics, vsock */
-    ANY(getrandom),                     /* virtio-rng */
-    ANY(sysinfo),                       /* glibc's qsort() (balloon page lists) */
+    ANY(getrandom),                     /* virtio-rng, MMDS V2 session tokens */
+    ANY(sysinfo),                       /* glibc's qsort() (balloon page lists, MMDS keys) */
     ANY(clock_nanosleep),               /* virtio-blk: retry after a transient failure */
     ANY(poll),                          /* vsock: waiting for a host socket to connect */
 };

@@ -7,7 +7,7 @@ set -uo pipefail
 cd "$(dirname "$0")/../.."
 # The sections, in order; `suite.sh --list` prints them (run.sh resumes a
 # run whose outer guest died from the section it died in).
-SECTIONS="refusals check crash library terminal bzimage pvh disks share durability firecracker jailer balloon vsock snapshot net pmem hotplug"
+SECTIONS="refusals check crash library terminal bzimage pvh disks share durability firecracker jailer balloon vsock snapshot net pmem hotplug mmds"
 if [ "${1:-}" = --list ]; then echo "$SECTIONS"; exit 0; fi
 . tests/e2e/lib.sh
 . tests/e2e/share.sh
@@ -1306,6 +1306,15 @@ guest_serve() {
   vm_send "$1" "mkdir -p /www && head -c $2 /dev/urandom >/www/g && httpd -p 80 -h /www && echo GSHA-\$(sha256sum /www/g | cut -d' ' -f1)"
   vm_expect "$1" '^GSHA-' 30 && vm_grep "$1" '^GSHA-' | cut -d- -f2
 }
+# tap_netns NS TAP ADDR/PREFIX: a network namespace NS with loopback up and
+# a TAP device TAP, up, the host's side having ADDR.
+tap_netns() {
+  ip netns add "$1"
+  ip -n "$1" link set lo up
+  ip netns exec "$1" ip tuntap add "$2" mode tap
+  ip -n "$1" addr add "$3" dev "$2"
+  ip -n "$1" link set "$2" up
+}
 section_net() {
   local W="$E2E_TMP/net" hp fwd pid rc out gsha ns=arcvm-e2e-$$ tap=tape2e
   mkdir -p "$W/www"; chmod 755 "$W" "$W/www"
@@ -1367,11 +1376,7 @@ section_net() {
     not_ok "TAP tests need root (a network namespace); run them through tests/harness/nested.sh"
     return
   fi
-  ip netns add $ns
-  ip -n $ns link set lo up
-  ip netns exec $ns ip tuntap add $tap mode tap
-  ip -n $ns addr add 192.168.77.1/24 dev $tap
-  ip -n $ns link set $tap up
+  tap_netns $ns $tap 192.168.77.1/24
   ip netns exec $ns busybox httpd -f -p 192.168.77.1:8000 -h "$W/www" &
   httpd=$!
   cat >"$W/vm.json" <<JSON
@@ -1569,6 +1574,164 @@ assert c[1]["rate_limiter"]["ops"]["size"] == 1, c' "$P/resp"
     [ "$(debugfs -R 'cat /rootmark' "$P/root.ext4" 2>/dev/null)" = "root written" ]
   check "the pmem files kept their sizes" \
     sh -c "[ \$(stat -c %s '$P/root.ext4') -eq 134217728 ] && [ \$(stat -c %s '$P/data.ext4') -eq 33554432 ]"
+}
+
+# ---- the microVM metadata service (MMDS) ----
+# mmds_req VM TAG REQUEST: the guest sends the raw HTTP REQUEST (printf
+# escapes) to the metadata service with busybox nc and prints TAG-<line>
+# for each line of the answer (nc ends with its input: a sleep keeps it
+# open until the answer came; the body ends without a newline: echo one).
+mmds_req() {
+  vm_send "$1" "(printf '$3'; sleep 3) | nc 169.254.169.254 80 | tr -d '\\r' | sed 's/^/$2-/'; echo"
+}
+# mmds_token VM: a V2 session token into the guest's $TOK, living an hour (the
+# checks after it take minutes under TCG; expiry is a unit test).
+mmds_token() {
+  vm_send "$1" "TOK=\$( (printf 'PUT /latest/api/token HTTP/1.1\\r\\nX-metadata-token-ttl-seconds: 3600\\r\\n\\r\\n'; sleep 3) | nc 169.254.169.254 80 | tail -n 1); echo TOKLEN-\${#TOK}"
+}
+section_mmds() {
+  local T="$E2E_TMP/mmds" ns=arcvm-mmds-$$ tap=tapmmds hsha
+  mkdir -p "$T/www"; chmod 755 "$T" "$T/www"
+  head -c $((1 << 20)) /dev/urandom >"$T/www/file"; chmod 644 "$T/www/file"
+  hsha=$(sha "$T/www/file")
+  if [ "$(id -u)" != 0 ]; then
+    not_ok "MMDS tests need root (a TAP in a network namespace); run them through tests/harness/nested.sh"
+    return
+  fi
+  mapi() { curl -s --unix-socket "$T/api.sock" -o "$T/resp" -w '%{http_code}' -X "$1" \
+             "http://localhost$2" ${3:+-H 'Content-Type: application/json' -d "$3"}; }
+  mstatus() { local want=$1; shift; local got; got=$(mapi "$@"); [ "$got" = "$want" ] ||
+    { echo "     $* -> $got $(cat "$T/resp")"; return 1; }; }
+  tap_netns $ns $tap 192.168.78.1/24
+  ip netns exec $ns busybox httpd -f -p 192.168.78.1:8000 -h "$T/www" &
+  local httpd=$!
+  # On the host's side of the TAP, through both boots: frames for the
+  # service's address (ARP about it, IPv4 to it), which must be none, and
+  # all frames (so a sniffer that saw nothing cannot pass).
+  local sniffer=
+  if [ -x /usr/bin/python3 ]; then
+    ip netns exec $ns /usr/bin/python3 -c '
+import signal, socket, sys
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(3))
+s.bind((sys.argv[1], 0))
+n = total = 0
+def stop(*_):
+    open(sys.argv[2], "w").write("%d %d\n" % (n, total))
+    sys.exit(0)
+signal.signal(signal.SIGTERM, stop)
+ip = bytes([169, 254, 169, 254])
+while True:
+    f = s.recv(65536)
+    total += 1
+    if (f[12:14] == b"\x08\x06" and f[38:42] == ip) or (f[12:14] == b"\x08\x00" and f[30:34] == ip):
+        n += 1
+' $tap "$T/sniff" &
+    sniffer=$!
+  fi
+
+  # Through Firecracker's API: a TAP NIC, MMDS V2 on it, data put and
+  # patched before the boot.
+  VM_PREFIX="ip netns exec $ns" VM_SUBCMD= vm_start mm --api-sock "$T/api.sock" --id e2e-mmds
+  for _ in $(seq 100); do [ -S "$T/api.sock" ] && break; sleep 0.05; done
+  check "MMDS: PUT /boot-source" mstatus 204 PUT /boot-source "{\"kernel_image_path\": \"$KERNEL\", \"initrd_path\": \"$INITRD\", \"boot_args\": \"console=ttyS0 reboot=k panic=1 pci=off quiet arcvm.ip=192.168.78.2/24\"}"
+  check "MMDS: PUT /machine-config" mstatus 204 PUT /machine-config '{"vcpu_count": 1, "mem_size_mib": 256}'
+  check "MMDS: /mmds/config naming no NIC yet is refused with 400" mstatus 400 PUT /mmds/config '{"network_interfaces": ["eth0"]}'
+  check "MMDS: PUT /network-interfaces/eth0" mstatus 204 PUT /network-interfaces/eth0 "{\"iface_id\": \"eth0\", \"host_dev_name\": \"$tap\"}"
+  check "MMDS: an address that is not link-local is refused with 400" mstatus 400 PUT /mmds/config '{"network_interfaces": ["eth0"], "ipv4_address": "192.168.78.9"}'
+  check "MMDS: PUT /mmds/config V2 on eth0" mstatus 204 PUT /mmds/config '{"network_interfaces": ["eth0"], "version": "V2"}'
+  check "MMDS: PATCH /mmds before any PUT is refused with 400" mstatus 400 PATCH /mmds '{"a": 1}'
+  check "MMDS: PUT /mmds" mstatus 204 PUT /mmds '{"latest": {"meta-data": {"ami-id": "ami-e2e", "instance": {"name": "one"}}}}'
+  check "MMDS: PATCH /mmds" mstatus 204 PATCH /mmds '{"latest": {"meta-data": {"patched": "yes"}}}'
+  check "MMDS: GET /mmds shows the merged data" sh -c "[ \"\$(curl -s --unix-socket '$T/api.sock' http://localhost/mmds)\" = '{\"latest\":{\"meta-data\":{\"ami-id\":\"ami-e2e\",\"instance\":{\"name\":\"one\"},\"patched\":\"yes\"}}}' ]"
+  check "MMDS: InstanceStart" mstatus 204 PUT /actions '{"action_type": "InstanceStart"}'
+  check "MMDS: /mmds/config after the start is refused with 400" mstatus 400 PUT /mmds/config '{"network_interfaces": ["eth0"]}'
+  if vm_expect mm "ARCVM-GUEST-READY" 240; then
+    vm_send mm 'ip route add 169.254.169.254 dev eth0 && echo ROUTE-OK'
+    vm_expect mm '^ROUTE-OK' 30
+    mmds_req mm NOTOK 'GET /latest/meta-data/ami-id HTTP/1.1\r\n\r\n'
+    check "MMDS V2 over TAP: a GET without a token gets 401" vm_expect mm '^NOTOK-HTTP/1.1 401' 60
+    mmds_token mm
+    check "MMDS V2 over TAP: PUT /latest/api/token gives a 64-character token" vm_expect mm '^TOKLEN-64$' 60
+    mmds_req mm AMI 'GET /latest/meta-data/ami-id HTTP/1.1\r\nX-metadata-token: '"'"'"$TOK"'"'"'\r\n\r\n'
+    check "MMDS V2 over TAP: with the token the guest reads ami-e2e" vm_expect mm '^AMI-ami-e2e$' 60
+    mmds_req mm LIST 'GET /latest/meta-data/ HTTP/1.1\r\nX-metadata-token: '"'"'"$TOK"'"'"'\r\n\r\n'
+    listed() { vm_expect mm '^LIST-patched$' 60 && [ -n "$(vm_grep mm '^LIST-instance/$')" ] &&
+      [ -n "$(vm_grep mm '^LIST-ami-id$')" ]; }
+    check "MMDS V2 over TAP: a directory lists its keys, one a line, objects with a '/'" listed
+    mmds_req mm JSON 'GET /latest/meta-data/instance HTTP/1.1\r\nAccept: application/json\r\nX-metadata-token: '"'"'"$TOK"'"'"'\r\n\r\n'
+    check "MMDS V2 over TAP: Accept: application/json gives JSON" vm_expect mm '^JSON-\{"name":"one"\}$' 60
+    mmds_req mm BADTOK 'GET /latest/meta-data/ami-id HTTP/1.1\r\nX-metadata-token: 0123\r\n\r\n'
+    check "MMDS V2 over TAP: a wrong token gets 401" vm_expect mm '^BADTOK-HTTP/1.1 401' 60
+    mmds_req mm NOPE 'GET /latest/nope HTTP/1.1\r\nX-metadata-token: '"'"'"$TOK"'"'"'\r\n\r\n'
+    check "MMDS V2 over TAP: a missing path gets 404" vm_expect mm '^NOPE-HTTP/1.1 404' 60
+    mmds_req mm POST 'POST /latest HTTP/1.1\r\n\r\n'
+    check "MMDS V2 over TAP: another method gets 405" vm_expect mm '^POST-HTTP/1.1 405' 60
+    # Twenty requests more: the host must see none of this traffic.
+    vm_send mm 'i=0; while [ $i -lt 20 ]; do (printf "GET /latest/meta-data/ami-id HTTP/1.1\r\nX-metadata-token: $TOK\r\n\r\n"; sleep 1) | nc 169.254.169.254 80 | grep -c ami-e2e; i=$((i+1)); done | grep -c 1 | sed s/^/TWENTY-/'
+    check "MMDS V2 over TAP: twenty requests in a row are answered" vm_expect mm '^TWENTY-20$' 120
+    # The data changes while the guest runs.
+    check "MMDS: PATCH /mmds while running" mstatus 204 PATCH /mmds '{"latest": {"meta-data": {"ami-id": "ami-new"}}}'
+    mmds_req mm NEW 'GET /latest/meta-data/ami-id HTTP/1.1\r\nX-metadata-token: '"'"'"$TOK"'"'"'\r\n\r\n'
+    check "MMDS: the guest reads the patched value" vm_expect mm '^NEW-ami-new$' 60
+    # A flood: 200 connections left half-open, then the service and the NIC
+    # still answer.
+    vm_send mm 'i=0; while [ $i -lt 200 ]; do (printf "GET / HTTP/1.1\r\n"; sleep 20) | nc 169.254.169.254 80 >/dev/null 2>&1 & i=$((i+1)); done; echo FLOODING'
+    vm_expect mm '^FLOODING' 60
+    # SYN cookies keep no state for their SYNs; completed handshakes evict
+    # the least recently used connections, so an answer may need a retry.
+    vm_send mm 'i=0; while [ $i -lt 10 ]; do R=$( (printf "GET /latest/meta-data/ami-id HTTP/1.1\r\nX-metadata-token: $TOK\r\n\r\n"; sleep 2) | nc 169.254.169.254 80 | tail -n 1); [ "$R" = ami-new ] && break; sleep 3; i=$((i+1)); done; echo AFTER-$R-$i'
+    check "MMDS: with 200 connections flooding it the service still answers" vm_expect mm '^AFTER-ami-new-[0-9]$' 120
+    # Other traffic on the same NIC is untouched.
+    vm_send mm 'ping -c 3 -W 5 192.168.78.1 | grep -q " 0% packet loss" && echo PING-OK'
+    check "MMDS: the guest still pings the host over the same NIC" vm_expect mm '^PING-OK' 60
+    guest_fetch mm http://192.168.78.1:8000/file MSHA
+    check "MMDS: 1 MiB from the host's HTTP server over the same NIC arrives intact" vm_expect mm "^MSHA-$hsha" 120
+    vm_send mm 'poweroff -f'
+    vm_wait mm 60
+    check "MMDS: power-off exits 0 (rc $VM_RC)" [ $VM_RC -eq 0 ]
+  else
+    not_ok "MMDS: boot through the API"; vm_stderr mm | tail -5; vm_wait mm 5
+  fi
+
+  # Through the library (tests/e2e/mmds-boot.c), which can make what the API
+  # cannot: a TAP NIC (eth0) and a user-mode NIC (eth1) in one guest, MMDS
+  # V1 on both. User mode's host (10.0.2.2) is the namespace's loopback.
+  ip netns exec $ns busybox httpd -f -p 127.0.0.1:8001 -h "$T/www" &
+  local httpd2=$!
+  echo '{"latest": {"meta-data": {"ami-id": "ami-lib", "nic": "both"}}}' >"$T/data.json"
+  ARCVM=$PWD/build/mmds-boot VM_PREFIX="ip netns exec $ns" VM_SUBCMD= vm_start mb "$KERNEL" \
+    "$INITRD" "quiet arcvm.ip=192.168.78.2/24" "$T/data.json" V1 "tap=$tap,id=t0" "user,id=u0"
+  if vm_expect mb "ARCVM-GUEST-READY" 240; then
+    vm_send mb 'ip route add 169.254.169.254 dev eth0 && echo V1TAP-$(wget -q -O - http://169.254.169.254/latest/meta-data/ami-id)'
+    check "MMDS V1 over TAP: a plain busybox wget reads ami-lib" vm_expect mb '^V1TAP-ami-lib$' 60
+    vm_send mb 'echo V1LIST-$(wget -q -O - http://169.254.169.254/latest/meta-data | tr "\n" +)'
+    check "MMDS V1 over TAP: the IMDS listing of a directory" vm_expect mb '^V1LIST-ami-id\+nic$' 60
+    vm_send mb 'ip link set eth1 up && ip addr add 10.0.2.15/24 dev eth1 && ip route replace 169.254.169.254 dev eth1 && echo V1USER-$(wget -q -O - http://169.254.169.254/latest/meta-data/nic)'
+    check "MMDS V1 over user-mode networking: the guest reads 'both'" vm_expect mb '^V1USER-both$' 60
+    vm_send mb 'echo ROUTE-$(ip route get 169.254.169.254 | grep -o "dev eth[01]")'
+    check "MMDS: that request went out on the user-mode NIC" vm_expect mb '^ROUTE-dev eth1$' 30
+    guest_fetch mb http://10.0.2.2:8001/file USHA
+    check "MMDS: user-mode networking still carries other traffic (1 MiB from the host, intact)" \
+      vm_expect mb "^USHA-$hsha" 120
+    guest_fetch mb http://192.168.78.1:8000/file TSHA
+    check "MMDS: and so does the TAP NIC" vm_expect mb "^TSHA-$hsha" 120
+    vm_send mb 'poweroff -f'
+    vm_wait mb 60
+    check "MMDS: the library-booted guest powers off, exit 0 (rc $VM_RC)" [ $VM_RC -eq 0 ]
+  else
+    not_ok "MMDS: boot through the library with a TAP and a user-mode NIC"; vm_stderr mb | tail -5
+    vm_wait mb 5
+  fi
+  kill $httpd $httpd2 2>/dev/null; wait $httpd $httpd2 2>/dev/null
+  if [ -n "$sniffer" ]; then
+    kill -TERM $sniffer; wait $sniffer
+    local seen; seen=$(cat "$T/sniff" 2>/dev/null)
+    check "MMDS: of the ${seen#* } frames on the host's side of the TAP, ${seen%% *} were for 169.254.169.254 (must be 0)" \
+      [ "${seen%% *}" = 0 -a "${seen#* }" -gt 100 ]
+  else
+    not_ok "MMDS: counting the TAP's frames needs /usr/bin/python3"
+  fi
+  ip netns del $ns
 }
 
 # ARCVM_E2E_ONLY="disks bzimage" runs only those sections (for quick iteration).

@@ -15,7 +15,7 @@ cd "$(dirname "$0")/../.."
 
 secs=${1:-30}
 build=${BUILD_FUZZ:-build-fuzz}
-targets=${FUZZ_TARGETS:-"fuzz_virtq fuzz_virtio_mmio fuzz_virtio_load fuzz_virtio_dev fuzz_api fuzz_http fuzz_config fuzz_kernel"}
+targets=${FUZZ_TARGETS:-"fuzz_virtq fuzz_virtio_mmio fuzz_virtio_load fuzz_virtio_dev fuzz_api fuzz_http fuzz_config fuzz_kernel fuzz_mmds"}
 
 if ! command -v clang >/dev/null; then
   echo "run.sh: clang is needed for libFuzzer (scripts/install-deps.sh installs it)" >&2
@@ -379,6 +379,29 @@ elif target == 'fuzz_virtio_dev':
         [(0x1800, 4, 0), (0x1900, 4, 1)], [(0x1804, 4, 0), (0x1904, 4, 1)],
         [(0x1800, 4, 0), (0x1908, 2, 1)]]},
         {0x1800: struct.pack('<II', 0, 7)}, KICK(0) + RUN + RUN)
+elif target == 'fuzz_mmds':
+    # fuzz_mmds: mode 1/3 an HTTP request (3: V2); mode 0 frames, each with
+    # a 2-byte big-endian length: an ARP request, a SYN, the request.
+    seeds['get'] = b'\x01GET /latest/meta-data HTTP/1.1\r\nAccept: application/json\r\n\r\n'
+    seeds['token'] = (b'\x03PUT /latest/api/token HTTP/1.1\r\n'
+                      b'X-metadata-token-ttl-seconds: 60\r\n\r\n')
+    mac, mmds, guest = bytes([6, 0, 0xac, 0x10, 0, 2]), bytes([169, 254, 169, 254]), bytes([10, 0, 0, 2])
+    arp = b'\xff' * 6 + mac + b'\x08\x06' + struct.pack('>HHBBH', 1, 0x0800, 6, 4, 1) + mac + guest + bytes(6) + mmds
+    def seg(seq, ack, flags, data=b''):
+        opt = b'\x02\x04\x05\xb4' if flags & 2 else b''
+        tcp = struct.pack('>HHIIBBHHH', 4000, 80, seq, ack, (20 + len(opt)) // 4 << 4, flags, 65535, 0, 0)
+        ip = struct.pack('>BBHHHBBH', 0x45, 0, 20 + len(tcp) + len(opt) + len(data), 0, 0x4000, 64, 6, 0) + guest + mmds
+        return bytes([6, 1, 0x23, 0x45, 0x67, 1]) + mac + b'\x08\x00' + ip + tcp + opt + data
+    def cookie(seq):  # mmds_net.c's cookie() with key 0, for 10.0.0.2:4000, MSS index 3
+        M = (1 << 64) - 1
+        x = ((0x0a000002 << 32) | (4000 << 16)) ^ ((seq * 0x9e3779b97f4a7c15) & M)
+        x = ((x ^ (x >> 30)) * 0xbf58476d1ce4e5b9) & M
+        x = ((x ^ (x >> 27)) * 0x94d049bb133111eb) & M
+        return ((x ^ (x >> 31)) & 0xfffffffc) | 3
+    isn = cookie(1000)
+    frames = [arp, seg(1000, 0, 2), seg(1001, (isn + 1) & 0xffffffff, 0x18, b'GET /latest HTTP/1.1\r\n\r\n'),
+              seg(1027, (isn + 2) & 0xffffffff, 0x11)]
+    seeds['frames'] = b'\x00' + b''.join(struct.pack('>H', len(f)) + f for f in frames)
 elif target == 'fuzz_virtq':
     seeds['normal'] = virtq_seed(3, 0x03, 0, [0, 2, 3])
     seeds['wrap'] = virtq_seed(3, 0x01, 0xfffe, [0, 2, 3])

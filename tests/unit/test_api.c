@@ -800,7 +800,7 @@ static void test_unsupported_devices(void **state)
         {"GET", "/balloon/statistics", NULL, "No balloon device is configured"},
         {"PATCH", "/balloon/statistics", "{\"stats_polling_interval_s\": 1}",
          "No balloon device is configured"},
-        {"PUT", "/mmds", "{\"a\": 1}", "not supported by arcvm yet"},
+        {"PATCH", "/mmds", "{\"a\": 1}", "not initialized"},
         {"PUT", "/snapshot/create", "{\"snapshot_path\": \"x\", \"mem_file_path\": \"y\"}",
          "before starting the microVM"},
         {"PUT", "/entropy", "{\"rate_limiter\": {\"ops\": {\"size\": 1}}}",
@@ -1297,7 +1297,8 @@ static void test_config_file(void **state)
         {"{\"vsock\": {\"guest_cid\": 2, \"uds_path\": \"/tmp/v\"}}", "reserved"},
         {"{\"network-interfaces\": [{\"iface_id\": \"e\", \"host_dev_name\": \"t/0\"}]}",
          "not a network interface name"},
-        {"{\"mmds-config\": {\"network_interfaces\": []}}", "\"mmds-config\" is not supported"},
+        {"{\"mmds-config\": {\"network_interfaces\": []}}", "IDs that allow forwarding MMDS requests is empty"},
+        {"{\"mmds-config\": {\"network_interfaces\": [\"eth9\"]}}", "any existing network interface"},
         {"{\"machine\": {}}", "unknown key \"machine\""},
         {"{\"drives\": {}}", "must be an array"},
         {"{\"drives\": [{\"path_on_host\": \"/x\", \"is_root_device\": false}]}",
@@ -1318,6 +1319,106 @@ static void test_config_file(void **state)
             fail_msg("%s: '%s' lacks '%s'", bad[i].json, err, bad[i].says);
         api_destroy(c);
     }
+}
+
+/* /mmds and /mmds/config: the store (PUT, RFC 7396 PATCH, GET, the size
+ * limit) any time, the configuration checked as Firecracker's and only
+ * before InstanceStart, its view in GET /vm/config. */
+static void test_mmds(void **state)
+{
+    struct t *t = *state;
+    assert_int_equal(req(t, "GET", "/mmds", NULL), 200);
+    assert_string_equal(t->body, "{}");
+    assert_int_equal(req(t, "PATCH", "/mmds", "{\"a\": 1}"), 400);
+    FAULT_HAS(t, "not initialized");
+    assert_int_equal(req(t, "PUT", "/mmds", "{\"latest\": {\"meta-data\": {\"ami-id\": \"a\", "
+                                            "\"r\": \"b\"}}, \"gone\": [1, 2]}"), 204);
+    assert_int_equal(req(t, "PATCH", "/mmds", "{\"latest\": {\"meta-data\": {\"ami-id\": null, "
+                                              "\"x\": {\"y\": true}}}, \"gone\": null, \"n\": 5}"),
+                     204);
+    assert_int_equal(req(t, "GET", "/mmds", NULL), 200);
+    assert_string_equal(t->body, "{\"latest\":{\"meta-data\":{\"r\":\"b\",\"x\":{\"y\":true}}},\"n\":5}");
+    /* A patch that replaces a value by an object, and an object by a value. */
+    assert_int_equal(req(t, "PATCH", "/mmds", "{\"n\": {\"m\": 1}, \"latest\": \"s\"}"), 204);
+    assert_int_equal(req(t, "GET", "/mmds", NULL), 200);
+    assert_string_equal(t->body, "{\"latest\":\"s\",\"n\":{\"m\":1}}");
+    assert_int_equal(req(t, "PUT", "/mmds", "[1]"), 400);
+    /* The size limit (the largest body by default, 51200): a patch that
+     * would pass it is refused and changes nothing. */
+    size_t big = 30000;
+    char *body = malloc(big + 64);
+    assert_non_null(body);
+    int n = snprintf(body, big + 64, "{\"k1\": \"");
+    memset(body + n, 'x', big);
+    snprintf(body + n + big, 64, "\"}");
+    assert_int_equal(req(t, "PUT", "/mmds", body), 204);
+    body[3] = '2'; /* "k2": another 30000 bytes */
+    assert_int_equal(req(t, "PATCH", "/mmds", body), 413);
+    FAULT_HAS(t, "size limit");
+    assert_int_equal(req(t, "GET", "/mmds", NULL), 200);
+    assert_null(strstr(t->body, "k2"));
+    assert_non_null(strstr(t->body, "k1"));
+    free(body);
+
+    /* /mmds/config */
+    static const struct {
+        const char *body, *says;
+    } bad[] = {
+        {"{}", "missing field 'network_interfaces'"},
+        {"{\"network_interfaces\": []}", "is empty"},
+        {"{\"network_interfaces\": [\"eth0\"]}", "does not correspond"},
+        {"{\"network_interfaces\": [1]}", "array of strings"},
+        {"{\"network_interfaces\": [\"eth0\"], \"version\": \"V3\"}", "unknown variant `V3`"},
+        {"{\"network_interfaces\": [\"eth0\"], \"ipv4_address\": \"10.0.0.1\"}", "link-local"},
+        {"{\"network_interfaces\": [\"eth0\"], \"ipv4_address\": \"169.254.0.9\"}", "link-local"},
+        {"{\"network_interfaces\": [\"eth0\"], \"ipv4_address\": \"169.254.1\"}", "IPv4 address"},
+        {"{\"network_interfaces\": [\"eth0\"], \"imds_compat\": 1}", "imds_compat"},
+        {"{\"network_interfaces\": [\"eth0\"], \"other\": 1}", "unknown field"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        int st = req(t, "PUT", "/mmds/config", bad[i].body);
+        if (st != 400 || !strstr(t->body, bad[i].says))
+            fail_msg("%s: %d '%s' lacks '%s'", bad[i].body, st, t->body, bad[i].says);
+    }
+    assert_int_equal(req(t, "GET", "/mmds/config", NULL), 405);
+    assert_int_equal(req(t, "PUT", "/network-interfaces/eth0",
+                         "{\"iface_id\": \"eth0\", \"host_dev_name\": \"tap0\"}"), 204);
+    assert_int_equal(req(t, "PUT", "/mmds/config",
+                         "{\"network_interfaces\": [\"eth0\", \"eth0\"], \"version\": \"V2\", "
+                         "\"ipv4_address\": \"169.254.170.2\", \"imds_compat\": true}"),
+                     204);
+    assert_int_equal(req(t, "GET", "/vm/config", NULL), 200);
+    json_t *m = json_object_get(t->json, "mmds-config");
+    assert_string_equal(json_string_value(json_object_get(m, "version")), "V2");
+    assert_string_equal(json_string_value(json_object_get(m, "ipv4_address")), "169.254.170.2");
+    assert_int_equal(json_array_size(json_object_get(m, "network_interfaces")), 1);
+    assert_true(json_is_true(json_object_get(m, "imds_compat")));
+    put_kernel(t);
+    assert_int_equal(req(t, "PUT", "/actions", "{\"action_type\": \"InstanceStart\"}"), 204);
+    assert_int_equal(req(t, "PUT", "/mmds/config", "{\"network_interfaces\": [\"eth0\"]}"), 400);
+    FAULT_HAS(t, "not supported after starting");
+    assert_int_equal(req(t, "PUT", "/mmds", "{\"after\": \"boot\"}"), 204);
+    assert_int_equal(req(t, "GET", "/mmds", NULL), 200);
+    assert_string_equal(t->body, "{\"after\":\"boot\"}");
+
+    /* The config file's "mmds-config", after its NICs; the defaults. */
+    struct api *c = new_api(t, &fake_ops, NULL);
+    const char *cfg = "{\"mmds-config\": {\"network_interfaces\": [\"eth1\"]}, "
+                      "\"network-interfaces\": [{\"iface_id\": \"eth1\", \"host_dev_name\": \"tap1\"}]}";
+    char err[256];
+    assert_int_equal(api_load_config(c, cfg, strlen(cfg), err, sizeof(err)), 0);
+    assert_int_equal(req_on(t, c, "GET", "/vm/config", NULL), 200);
+    m = json_object_get(t->json, "mmds-config");
+    assert_string_equal(json_string_value(json_object_get(m, "version")), "V1");
+    assert_string_equal(json_string_value(json_object_get(m, "ipv4_address")), "169.254.169.254");
+    assert_true(json_is_false(json_object_get(m, "imds_compat")));
+    /* --metadata: a JSON object, else refused with a sentence. */
+    assert_int_equal(api_mmds_load(c, "{\"k\": \"v\"}", 10, err, sizeof(err)), 0);
+    assert_int_equal(req_on(t, c, "GET", "/mmds", NULL), 200);
+    assert_string_equal(t->body, "{\"k\":\"v\"}");
+    assert_int_equal(api_mmds_load(c, "[]", 2, err, sizeof(err)), -EINVAL);
+    assert_non_null(strstr(err, "JSON object"));
+    api_destroy(c);
 }
 
 /* PUT /snapshot/load: the body checked as Firecracker's, the library asked
@@ -1902,5 +2003,6 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_drive_patch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pmem, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cpu_config, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_serial, setup, teardown));
+        cmocka_unit_test_setup_teardown(test_serial, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_mmds, setup, teardown));
 }

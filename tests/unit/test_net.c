@@ -5,6 +5,7 @@
  * user-mode helper. */
 #include "vdev_harness.h"
 
+#include "host/mmds.h"
 #include "host/netuser.h"
 #include "host/tap.h"
 #include "netuser/protocol.h"
@@ -218,6 +219,84 @@ static struct virtio_net_hdr rx_hdr(struct ctx *c, uint64_t gpa)
 }
 
 /* ---- tests ------------------------------------------------------------------ */
+
+/* The metadata service on a NIC: an ARP request and a SYN for its address
+ * are answered into the receive queue and never reach the back end; other
+ * frames pass as before; answers wait for receive buffers, then come. */
+static void test_mmds_path(void **state)
+{
+    struct ctx *c = *state;
+    struct mmds *m = mmds_create(0);
+    assert_int_equal(mmds_put(m, "{\"a\": \"b\"}", 10), 0);
+    make_user_like(c);
+    assert_int_equal(virtio_net_set_mmds(c->h.dev, m), 0);
+    driver_init(c, ~0ull);
+    static const uint8_t mmds_ip[4] = {169, 254, 169, 254}, guest_ip[4] = {10, 0, 0, 2};
+    uint8_t arp[42] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+    memcpy(arp + 6, test_mac, 6);
+    memcpy(arp + 12, (const uint8_t[]){0x08, 0x06, 0, 1, 0x08, 0, 6, 4, 0, 1}, 10);
+    memcpy(arp + 22, test_mac, 6);
+    memcpy(arp + 28, guest_ip, 4);
+    memcpy(arp + 38, mmds_ip, 4);
+    struct virtio_net_hdr h = {0};
+    /* No receive buffer yet: the answer waits. */
+    post_tx(c, &h, arp, sizeof(arp), NULL, 0);
+    vh_kick(&c->h, VIRTIO_NET_TXQ);
+    uint8_t got[2048];
+    assert_int_equal(peer_recv(c, got, sizeof(got)), -1);
+    assert_int_equal(vh_used_idx(&c->h, VIRTIO_NET_RXQ), 0);
+    uint64_t g;
+    uint16_t head = post_rx(c, 2048, &g);
+    vh_kick(&c->h, VIRTIO_NET_RXQ);
+    vh_wait_used(&c->h, VIRTIO_NET_RXQ, 1);
+    uint32_t id, len;
+    vh_used_elem(&c->h, VIRTIO_NET_RXQ, 0, &id, &len);
+    assert_int_equal(id, head);
+    assert_int_equal(len, HDR + 42);
+    const uint8_t *r = vh_ptr(&c->h, g + HDR);
+    assert_memory_equal(r, test_mac, 6);           /* to the guest */
+    assert_int_equal(r[12] << 8 | r[13], 0x0806);  /* ARP */
+    assert_int_equal(r[20] << 8 | r[21], 2);       /* a reply */
+    assert_memory_equal(r + 28, mmds_ip, 4);       /* for the service's address */
+    assert_int_equal(le16toh(rx_hdr(c, g).num_buffers), 1);
+
+    /* A SYN to port 80: a SYN|ACK back, nothing to the back end. */
+    uint8_t syn[54] = {0};
+    memcpy(syn, r + 6, 6); /* to the MAC the service answered with */
+    memcpy(syn + 6, test_mac, 6);
+    syn[12] = 0x08;
+    syn[14] = 0x45;
+    syn[17] = 40;
+    syn[22] = 64;
+    syn[23] = 6;
+    memcpy(syn + 26, guest_ip, 4);
+    memcpy(syn + 30, mmds_ip, 4);
+    syn[34] = 0x9c, syn[35] = 0x40;     /* port 40000 */
+    syn[37] = 80;
+    syn[41] = 7;                        /* seq 7 */
+    syn[46] = 5 << 4;
+    syn[47] = 0x02;                     /* SYN */
+    syn[48] = 0xff, syn[49] = 0xff;     /* window */
+    post_rx(c, 2048, &g);
+    post_tx(c, &h, syn, sizeof(syn), NULL, 0);
+    vh_kick(&c->h, VIRTIO_NET_TXQ);
+    vh_wait_used(&c->h, VIRTIO_NET_RXQ, 2);
+    r = vh_ptr(&c->h, g + HDR);
+    assert_int_equal(r[23], 6);
+    assert_int_equal(r[47], 0x12);      /* SYN|ACK */
+    assert_int_equal(r[45], 8);         /* acks seq 7 + 1 */
+    assert_int_equal(peer_recv(c, got, sizeof(got)), -1);
+
+    /* Any other frame goes to the back end unchanged. */
+    syn[33] = 1; /* 169.254.169.1 */
+    post_tx(c, &h, syn, sizeof(syn), NULL, 0);
+    vh_kick(&c->h, VIRTIO_NET_TXQ);
+    assert_int_equal(peer_recv(c, got, sizeof(got)), 54);
+    assert_memory_equal(got, syn, 54);
+    assert_int_equal(c->h.dev->stats.errors, 0);
+    vh_drop_dev(&c->h); /* the device before the service it borrows */
+    mmds_destroy(m);
+}
 
 static void test_features_config(void **state)
 {
@@ -1221,6 +1300,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_tx_budget_backpressure, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reset, setup, teardown),
         cmocka_unit_test_setup_teardown(test_backend_gone, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_mmds_path, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tap_real, setup, teardown),
         cmocka_unit_test_setup_teardown(test_user_helper, setup, teardown));
 }
