@@ -286,6 +286,26 @@ static int export_prog(scmp_filter_ctx ctx, struct seccomp_prog *p, char *err, s
     return 0;
 }
 
+/* Calls some architectures lack (arm64 has only the *at and p* forms),
+ * and what glibc calls instead there: a rule for the first allows the
+ * second where the first does not exist. */
+static const struct {
+    int missing, instead;
+} substitutes[] = {
+    {SCMP_SYS(epoll_wait), SCMP_SYS(epoll_pwait)},
+    {SCMP_SYS(poll), SCMP_SYS(ppoll)},
+    {SCMP_SYS(rename), SCMP_SYS(renameat)},
+    {SCMP_SYS(unlink), SCMP_SYS(unlinkat)},
+};
+
+static int native_nr(int nr)
+{
+    for (size_t i = 0; nr < 0 && i < sizeof(substitutes) / sizeof(substitutes[0]); i++)
+        if (substitutes[i].missing == nr)
+            return substitutes[i].instead;
+    return nr;
+}
+
 static int build_builtin(struct seccomp_prog *p, enum seccomp_kind kind, char *err, size_t errlen)
 {
     p->audit = audit_path() != NULL;
@@ -297,23 +317,24 @@ static int build_builtin(struct seccomp_prog *p, enum seccomp_kind kind, char *e
     int r = 0;
     for (unsigned i = 0; i < kinds[kind].n && r == 0; i++) {
         const struct rule *ru = &kinds[kind].rules[i];
-        if (ru->nr < 0)
+        int nr = native_nr(ru->nr);
+        if (nr < 0)
             continue; /* not a call of this architecture */
         switch (ru->op) {
         case ARG_ANY:
-            r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, ru->nr, 0);
+            r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 0);
             break;
         case ARG_EQ:
-            r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, ru->nr, 1,
+            r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 1,
                                  SCMP_CMP(ru->arg, SCMP_CMP_EQ, ru->val));
             break;
         case ARG_MASK_ZERO:
-            r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, ru->nr, 1,
+            r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 1,
                                  SCMP_CMP(ru->arg, SCMP_CMP_MASKED_EQ, ru->val, 0));
             break;
         }
         if (r < 0) {
-            char *name = seccomp_syscall_resolve_num_arch(SCMP_ARCH_NATIVE, ru->nr);
+            char *name = seccomp_syscall_resolve_num_arch(SCMP_ARCH_NATIVE, nr);
             snprintf(err, errlen, "seccomp: %s filter: rule for %s: %s", kinds[kind].name,
                      name ? name : "?", strerror(-r));
             free(name);
