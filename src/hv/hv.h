@@ -30,7 +30,7 @@ enum {
     HV_FEAT_TSC_DEADLINE = 1u << 5,  /* LAPIC TSC-deadline timer (x86) */
     HV_FEAT_IMMEDIATE_EXIT = 1u << 6, /* race-free vCPU kick */
     HV_FEAT_USER_MEMORY = 1u << 7,    /* guest RAM from host virtual memory */
-    HV_FEAT_TIMER = 1u << 8,          /* in-kernel legacy timer (x86: PIT) */
+    HV_FEAT_TIMER = 1u << 8,          /* in-kernel timer (x86: PIT; arm64: arch timer) */
 };
 
 /* Human names of the HV_FEAT_* bits, indexed by bit number ("irqchip",
@@ -90,7 +90,7 @@ int hv_kick_signal(void);
 struct hv_vm_config {
     bool irqchip; /* interrupt controllers (x86: PIC, IOAPIC, LAPICs;
                    * arm64: a GICv3) */
-    bool timer;   /* legacy timer (x86: PIT) */
+    bool timer;   /* legacy timer (x86: PIT; arm64 has its architected timer anyway) */
     /* Where the machine puts the interrupt controller's register windows,
      * when the machine chooses (arm64: GIC distributor, then the
      * redistributors of all vCPUs); ignored where they are fixed (x86). */

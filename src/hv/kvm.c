@@ -21,7 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static int check_ext(int fd, long ext)
+int kvm_check_ext(int fd, long ext)
 {
     int r = ioctl(fd, KVM_CHECK_EXTENSION, ext);
     return r < 0 ? 0 : r;
@@ -82,36 +82,31 @@ int hv_open(struct hv **out, const char *dev)
     }
     struct hv_caps *c = &hv->caps;
     c->api_version = KVM_API_EXPECTED;
-    c->recommended_vcpus = check_ext(hv->fd, KVM_CAP_NR_VCPUS);
-    c->max_vcpus = check_ext(hv->fd, KVM_CAP_MAX_VCPUS);
+    c->recommended_vcpus = kvm_check_ext(hv->fd, KVM_CAP_NR_VCPUS);
+    c->max_vcpus = kvm_check_ext(hv->fd, KVM_CAP_MAX_VCPUS);
     if (!c->max_vcpus)
         c->max_vcpus = c->recommended_vcpus ? c->recommended_vcpus : 4;
     if (!c->recommended_vcpus)
         c->recommended_vcpus = c->max_vcpus;
-    c->max_mem_slots = check_ext(hv->fd, KVM_CAP_NR_MEMSLOTS);
+    c->max_mem_slots = kvm_check_ext(hv->fd, KVM_CAP_NR_MEMSLOTS);
     if (!c->max_mem_slots)
         c->max_mem_slots = 32;
     /* Dirty logging is part of every KVM's memory-slot interface. */
     c->features = HV_FEAT_DIRTY_LOG;
     /* Without immediate_exit a vCPU kick can be lost (Linux < 4.11). */
-    if (check_ext(hv->fd, KVM_CAP_IMMEDIATE_EXIT))
+    if (kvm_check_ext(hv->fd, KVM_CAP_IMMEDIATE_EXIT))
         c->features |= HV_FEAT_IMMEDIATE_EXIT;
-    if (check_ext(hv->fd, KVM_CAP_USER_MEMORY))
+    if (kvm_check_ext(hv->fd, KVM_CAP_USER_MEMORY))
         c->features |= HV_FEAT_USER_MEMORY;
-#ifdef KVM_CAP_PIT2 /* x86 only */
-    if (check_ext(hv->fd, KVM_CAP_PIT2))
-        c->features |= HV_FEAT_TIMER;
-#endif
-    if (check_ext(hv->fd, KVM_CAP_IRQCHIP))
+    c->features |= kvm_arch_features(hv->fd);
+    if (kvm_check_ext(hv->fd, KVM_CAP_IRQCHIP))
         c->features |= HV_FEAT_IRQCHIP;
-    if (check_ext(hv->fd, KVM_CAP_IRQFD))
+    if (kvm_check_ext(hv->fd, KVM_CAP_IRQFD))
         c->features |= HV_FEAT_IRQFD;
-    if (check_ext(hv->fd, KVM_CAP_IOEVENTFD))
+    if (kvm_check_ext(hv->fd, KVM_CAP_IOEVENTFD))
         c->features |= HV_FEAT_IOEVENTFD;
-    if (check_ext(hv->fd, KVM_CAP_READONLY_MEM))
+    if (kvm_check_ext(hv->fd, KVM_CAP_READONLY_MEM))
         c->features |= HV_FEAT_READONLY_MEM;
-    if (check_ext(hv->fd, KVM_CAP_TSC_DEADLINE_TIMER))
-        c->features |= HV_FEAT_TSC_DEADLINE;
     *out = hv;
     return 0;
 fail:

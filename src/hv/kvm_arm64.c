@@ -34,6 +34,14 @@ static int gic_attr(int fd, uint32_t group, uint64_t attr, void *addr)
     return xioctl(fd, KVM_SET_DEVICE_ATTR, &a);
 }
 
+uint32_t kvm_arch_features(int kvm_fd)
+{
+    (void)kvm_fd;
+    /* The architected timer (the "legacy timer" Linux calibrates against
+     * on x86 is the PIT) is always KVM's, with the in-kernel GIC. */
+    return HV_FEAT_TIMER;
+}
+
 int kvm_arch_vm_init(struct hv_vm *vm, const struct hv_vm_config *cfg)
 {
     if (!cfg->irqchip) {

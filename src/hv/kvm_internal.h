@@ -59,6 +59,11 @@ struct hv_vcpu {
 /* ---- what each architecture's part of the backend provides ----
  * (kvm_x86.c, kvm_arm64.c; kvm.c and kvm_selftest.c are the same on all) */
 
+/* KVM_CHECK_EXTENSION on @fd: the extension's value, 0 when absent. */
+int kvm_check_ext(int fd, long ext);
+/* The HV_FEAT_* bits of the architecture's platform (x86: PIT,
+ * TSC-deadline timer; arm64: the architected timer, always in the kernel). */
+uint32_t kvm_arch_features(int kvm_fd);
 /* After KVM_CREATE_VM: the platform pieces @cfg asks for (x86: TSS and
  * identity map, PIC/IOAPIC, PIT; arm64: the GICv3 device). */
 int kvm_arch_vm_init(struct hv_vm *vm, const struct hv_vm_config *cfg);

@@ -13,6 +13,16 @@
 #define KVM_TSS_ADDR 0xfffbd000ull
 #define KVM_IDENTITY_MAP_ADDR 0xfffbc000ull
 
+uint32_t kvm_arch_features(int kvm_fd)
+{
+    uint32_t f = 0;
+    if (kvm_check_ext(kvm_fd, KVM_CAP_PIT2))
+        f |= HV_FEAT_TIMER;
+    if (kvm_check_ext(kvm_fd, KVM_CAP_TSC_DEADLINE_TIMER))
+        f |= HV_FEAT_TSC_DEADLINE;
+    return f;
+}
+
 int kvm_arch_vm_init(struct hv_vm *vm, const struct hv_vm_config *cfg)
 {
     vm->chip_ready = true; /* the PIC and IOAPIC take irqfds at once */
