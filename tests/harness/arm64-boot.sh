@@ -23,7 +23,7 @@ boot() {
   sed 's/^/  | /' "/tmp/$1.log"
 }
 
-boot demo demo ""
+boot demo demo earlycon
 if [ "$rc" != 0 ] && grep -q seccomp /tmp/demo.log; then
   # Which calls the filters refused, from one more boot that logs them
   # instead (ARCVM_SECCOMP_AUDIT): the lists are x86's, checked there.
