@@ -5,6 +5,7 @@
 
 #include "arch/arm64/fdt.h"
 #include "arch/arm64/image.h"
+#include "hw/pl031.h"
 
 #include <libfdt.h>
 #include <stdio.h>
@@ -212,13 +213,58 @@ static void fdt_dtc(void **state)
         fail_msg("dtc: exit %d, said: %s", rc, text);
 }
 
+static int64_t fixed_now(void)
+{
+    return 1700000000;
+}
+
+static uint32_t rd(struct pl031 *p, uint64_t off)
+{
+    uint8_t b[4];
+    pl031_ops.read(p, off, b, 4);
+    return (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
+}
+
+static void wr(struct pl031 *p, uint64_t off, uint32_t v)
+{
+    uint8_t b[4] = {(uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24)};
+    pl031_ops.write(p, off, b, 4);
+}
+
+/* The PL031: host time, a guest-set time kept as an offset, the IDs the
+ * AMBA bus matches, and nothing for odd accesses. */
+static void pl031(void **state)
+{
+    (void)state;
+    struct pl031 p;
+    pl031_init(&p);
+    p.now = fixed_now;
+    assert_int_equal(rd(&p, 0x00), 1700000000);
+    wr(&p, 0x08, 1800000000); /* load */
+    assert_int_equal(rd(&p, 0x00), 1800000000);
+    assert_int_equal(rd(&p, 0x0c), 1);    /* running */
+    assert_int_equal(rd(&p, 0x14), 0);    /* no alarm ever */
+    wr(&p, 0x10, 0xffffffff);
+    assert_int_equal(rd(&p, 0x10), 1);    /* one mask bit */
+    assert_int_equal(rd(&p, 0xfe0), 0x31); /* part number 0x031 */
+    assert_int_equal(rd(&p, 0xfe4), 0x10);
+    assert_int_equal(rd(&p, 0xff0), 0x0d); /* PrimeCell ID */
+    assert_int_equal(rd(&p, 0xffc), 0xb1);
+    uint8_t b[2] = {0xaa, 0xaa};
+    pl031_ops.read(&p, 0x00, b, 2);
+    assert_int_equal(b[0] | b[1], 0);
+    pl031_ops.write(&p, 0x09, b, 1); /* ignored */
+    assert_int_equal(rd(&p, 0x00), 1800000000);
+    pl031_release(&p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(image_ok),      cmocka_unit_test(image_old_kernel),
         cmocka_unit_test(image_refused), cmocka_unit_test(mpidr),
         cmocka_unit_test(fdt_contents),  cmocka_unit_test(fdt_limits),
-        cmocka_unit_test(fdt_dtc),
+        cmocka_unit_test(fdt_dtc),       cmocka_unit_test(pl031),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
