@@ -8,6 +8,7 @@
 #include "arch/arm64/image.h"
 #include "arch/arm64/layout.h"
 #include "host/file.h"
+#include "host/unpack.h"
 #include "hw/boot_timer.h"
 #include "hw/pl031.h"
 #include "hw/serial.h"
@@ -166,37 +167,45 @@ static int copy_in(struct arch_machine *m, uint64_t gpa, const uint8_t *src, siz
 }
 
 /* The kernel at its place in RAM; *@end is the first byte after the memory
- * it claims (its BSS included). */
+ * it claims (its BSS included). An Image compressed as a whole with gzip
+ * or xz (Image.gz, as some distributions ship it) is unpacked first. */
 static int load_kernel(struct arch_machine *m, uint64_t limit, uint64_t *end, char *err,
                        size_t errlen)
 {
-    size_t len;
-    uint8_t *img = host_map_file("kernel", m->boot->kernel, &len, NULL, err, errlen);
-    if (!img)
+    size_t maplen, len;
+    uint8_t *map = host_map_file("kernel", m->boot->kernel, &maplen, NULL, err, errlen);
+    if (!map)
         return -EINVAL;
+    uint8_t *img = map, *unpacked = NULL;
+    len = maplen;
     struct arm64_image k;
     char why[200] = "";
     int r = arm64_image_parse(img, len, &k, why, sizeof(why));
+    if (r == -ENOEXEC && unpack(map, maplen, UNPACK_MAX, &unpacked, &len, why, sizeof(why)) == 0) {
+        img = unpacked;
+        r = arm64_image_parse(img, len, &k, why, sizeof(why));
+    }
     if (r == -ENOEXEC)
         snprintf(err, errlen, "kernel '%s' is not an arm64 Image (no \"ARM\\x64\" magic at "
-                 "0x38): pass an uncompressed arm64 Linux Image", m->boot->kernel);
+                 "0x38): pass an arm64 Linux Image", m->boot->kernel);
     else if (r < 0)
         snprintf(err, errlen, "kernel '%s': %s", m->boot->kernel, why);
-    if (r < 0) {
-        munmap(img, len);
-        return -EINVAL;
+    if (r == 0) {
+        m->entry = arm64_image_load_addr(&k, ARM64_RAM_BASE);
+        *end = m->entry + k.image_size;
+        if (*end > limit) {
+            uint64_t mib = (*end - (uint64_t)ARM64_RAM_BASE) >> 20;
+            snprintf(err, errlen, "the kernel needs %" PRIu64 " MiB of guest memory: give at "
+                     "least --memory %" PRIu64 "M", mib, mib + 32);
+            r = -ENOMEM;
+        } else {
+            r = copy_in(m, m->entry, img, len, "kernel", err, errlen);
+        }
+    } else {
+        r = -EINVAL;
     }
-    m->entry = arm64_image_load_addr(&k, ARM64_RAM_BASE);
-    *end = m->entry + k.image_size;
-    if (*end > limit) {
-        uint64_t mib = (*end - (uint64_t)ARM64_RAM_BASE) >> 20;
-        snprintf(err, errlen, "the kernel needs %" PRIu64 " MiB of guest memory: give at least "
-                 "--memory %" PRIu64 "M", mib, mib + 32);
-        munmap(img, len);
-        return -ENOMEM;
-    }
-    r = copy_in(m, m->entry, img, len, "kernel", err, errlen);
-    munmap(img, len);
+    free(unpacked);
+    munmap(map, maplen);
     return r;
 }
 
