@@ -114,30 +114,37 @@ if [ "$lock" != none ]; then
 fi
 echo "$prog: running $(basename "$job") in a nested qemu-system-aarch64 guest ($cpus vCPUs, TCG; kernel $kpkg)" >&2
 # The console (PL011, ttyAMA0) carries the job's output; quiet keeps the
-# outer kernel's messages to errors; panic=-1 with -no-reboot ends QEMU on
-# an outer panic.
+# outer kernel's messages to errors (ARCVM_NESTED_VERBOSE=1: all of them);
+# panic=-1 with -no-reboot ends QEMU on an outer panic. The whole console
+# is kept in $cache/last-console.log.
+append="console=ttyAMA0 panic=-1"
+if [ "${ARCVM_NESTED_VERBOSE:-0}" = 1 ]; then append+=" loglevel=7"; else append+=" quiet loglevel=3"; fi
+console="$cache/last-console.log"
+: >"$console"
 start=$(date +%s)
 qemu-system-aarch64 -M virt,virtualization=on,gic-version=3 -cpu max -smp "$cpus" -m "$mem" \
   -accel tcg,thread=multi -nographic -nodefaults -no-user-config -no-reboot \
-  -kernel "$kernel" -initrd "$work/outer.cpio.gz" \
-  -append "console=ttyAMA0 quiet loglevel=3 panic=-1" \
-  -chardev "file,id=con,path=$work/console" -serial chardev:con -monitor none </dev/null >&2 &
+  -kernel "$kernel" -initrd "$work/outer.cpio.gz" -append "$append" \
+  -chardev "file,id=con,path=$console" -serial chardev:con -monitor none </dev/null >&2 &
 qpid=$!
-# Stream the console while QEMU runs; stop at the timeout.
-tail -q -c +1 -s 0.2 -f --pid="$qpid" "$work/console" 2>/dev/null | tr -d '\r' | grep -v '^NESTED-ARM64-STATUS=' &
+# Stream the console while QEMU runs, line by line.
+tail -q -c +1 -s 0.2 -f --pid="$qpid" "$console" | tr -d '\r' | grep --line-buffered -v '^NESTED-ARM64-STATUS=' &
 tailpid=$!
 deadline=$((start + timeout))
 while kill -0 "$qpid" 2>/dev/null; do
   if [ "$(date +%s)" -ge "$deadline" ]; then
-    echo "$prog: outer guest timed out after ${timeout}s; killed it" >&2
+    echo "$prog: outer guest timed out after ${timeout}s; killed it (console: $console)" >&2
     exit 125
   fi
   sleep 1
 done
-wait "$qpid" || true
+qstatus=0
+wait "$qpid" || qstatus=$?
 qpid=''
 wait "$tailpid" 2>/dev/null || true
-echo "$prog: outer guest ran $(( $(date +%s) - start )) s" >&2
-status=$(tr -d '\r' <"$work/console" | sed -n 's/^NESTED-ARM64-STATUS=//p' | tail -n1)
-[[ $status =~ ^[0-9]+$ ]] || die "the outer guest stopped before the job finished (no status line; a panic of its kernel would be above)"
+echo "$prog: outer guest ran $(( $(date +%s) - start )) s (QEMU exit $qstatus)" >&2
+status=$(tr -d '\r' <"$console" | sed -n 's/^NESTED-ARM64-STATUS=//p' | tail -n1) || true
+[[ $status =~ ^[0-9]+$ ]] ||
+  die "the outer guest stopped before the job finished (no status line; its console: $console, rerun with ARCVM_NESTED_VERBOSE=1 for the kernel's messages)"
+echo "$prog: job exit status $status" >&2
 exit "$status"
