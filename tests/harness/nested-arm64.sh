@@ -29,6 +29,9 @@
 # every nested run takes; "none" when the caller holds it already).
 # Exit status: JOB's, 125 when the outer guest failed.
 set -euo pipefail
+# One { } block: bash parses it whole before running it, so editing this
+# file during a run cannot derail that run.
+{
 prog=nested-arm64.sh
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
@@ -76,6 +79,8 @@ fetch() {
 kpkg=$(apt-cache depends linux-image-arm64:arm64 2>/dev/null | awk '/Depends: linux-image-/ {sub(/:arm64$/, "", $2); print $2; exit}')
 [ -n "$kpkg" ] || die "cannot resolve linux-image-arm64:arm64 (dpkg --add-architecture arm64 && apt-get update)"
 kdir=$(fetch "$kpkg")
+# Only the kernel is used: neither guest loads modules.
+rm -rf -- "$kdir/lib" "$kdir/usr"
 kernel=$(ls "$kdir"/boot/vmlinuz-* 2>/dev/null | head -n1)
 [ -f "$kernel" ] || die "no vmlinuz in $kpkg"
 busybox="$(fetch busybox-static)/bin/busybox"
@@ -148,3 +153,4 @@ status=$(tr -d '\r' <"$console" | sed -n 's/^NESTED-ARM64-STATUS=//p' | tail -n1
   die "the outer guest stopped before the job finished (no status line; its console: $console, rerun with ARCVM_NESTED_VERBOSE=1 for the kernel's messages)"
 echo "$prog: job exit status $status" >&2
 exit "$status"
+}
