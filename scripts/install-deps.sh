@@ -1,7 +1,17 @@
 #!/usr/bin/env bash
 # Installs the Debian packages that building and testing arcvm need, but only
 # the ones that are missing, so that `make` on a ready machine touches nothing.
+#
+#   install-deps.sh          the native (x86-64) build and its tests
+#   install-deps.sh --arm64  also the arm64 cross build (`make cross-arm64`)
+#                            and the nested aarch64 harness
 set -euo pipefail
+arm64=0
+case ${1:-} in
+  '') ;;
+  --arm64) arm64=1 ;;
+  *) echo "install-deps: unknown argument '$1' (--arm64 or nothing)" >&2; exit 2 ;;
+esac
 
 # Build: compiler, meson/ninja, cmocka (unit tests), liburing (asynchronous
 # disk I/O), liblzma + zlib (unpacking kernels), libevent + jansson (HTTP and
@@ -13,7 +23,8 @@ set -euo pipefail
 # acpica-tools (iasl checks the generated ACPI tables), e2fsprogs, jq (reads
 # the JSON of the API and of `arcvm check --json`), iperf3 (bench/net.sh),
 # fio (the e2e durability section writes and verifies with it, in the guest
-# and on the host).
+# and on the host), libfdt + device-tree-compiler (the arm64 machine's
+# device tree, unit-tested on every host and decompiled by dtc).
 # .ci/pristine-root.sh proves this list complete on a minimal Debian root.
 PKGS=(
   build-essential pkg-config meson ninja-build libcmocka-dev liburing-dev
@@ -21,7 +32,60 @@ PKGS=(
   clang libclang-rt-14-dev
   qemu-system-x86 linux-image-amd64 busybox-static cpio kmod xz-utils
   acpica-tools e2fsprogs util-linux curl iproute2 iperf3 jq fio
+  libfdt-dev device-tree-compiler
 )
+# The arm64 cross build: Debian's cross compiler and the :arm64 -dev
+# packages through multiarch (those Debian marks Multi-Arch: same, which
+# install beside the amd64 ones); QEMU for the nested aarch64 harness.
+# libevent-dev and libfdt-dev are not co-installable (installing the :arm64
+# one removes the amd64 one), and libslirp-dev:arm64 needs
+# libglib2.0-dev:arm64, which would replace the native pkg-config: the
+# first two are unpacked into ARM64_SYSROOT instead (the cross file,
+# cross/aarch64-linux-gnu.ini, looks there); arcvm-net-user is not
+# cross-built yet.
+ARM64_SYSROOT=/opt/arcvm/arm64-sysroot
+ARM64_PKGS=(
+  gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-system-arm
+  liblzma-dev:arm64 zlib1g-dev:arm64 libseccomp-dev:arm64 liburing-dev:arm64
+  libjansson-dev:arm64 libcmocka-dev:arm64 libfdt1:arm64 libevent-core-2.1-7:arm64
+  libevent-extra-2.1-7:arm64
+)
+ARM64_UNPACKED=(libevent-dev libfdt-dev)
+if [ $arm64 = 1 ]; then PKGS+=("${ARM64_PKGS[@]}"); fi
+
+SUDO=
+if [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null; then SUDO=sudo; fi
+export DEBIAN_FRONTEND=noninteractive
+
+# Unpack the :arm64 build of each ARM64_UNPACKED package into ARM64_SYSROOT
+# (once per version): .pc files rewritten to point there, shared-library
+# links pointed at the runtime packages' files in /usr/lib/aarch64-linux-gnu.
+unpack_arm64() {
+  local p ver stamp dir deb
+  for p in "${ARM64_UNPACKED[@]}"; do
+    ver=$(apt-cache policy "$p:arm64" | awk '/Candidate:/ {print $2}')
+    [ -n "$ver" ] && [ "$ver" != '(none)' ] || { echo "install-deps: no $p:arm64 in the package lists" >&2; exit 1; }
+    stamp="$ARM64_SYSROOT/.stamp-$p-$ver"
+    [ -f "$stamp" ] && continue
+    echo "install-deps: unpacking $p:arm64 $ver into $ARM64_SYSROOT" >&2
+    dir=$(mktemp -d)
+    (cd "$dir" && apt-get download -q "$p:arm64=$ver" >&2)
+    deb=$(ls "$dir"/*.deb)
+    $SUDO mkdir -p "$ARM64_SYSROOT"
+    $SUDO dpkg-deb -x "$deb" "$ARM64_SYSROOT"
+    rm -rf -- "$dir"
+    local lib="$ARM64_SYSROOT/usr/lib/aarch64-linux-gnu" f t
+    for f in "$lib"/*.so; do
+      [ -L "$f" ] || continue
+      t=$(readlink "$f")
+      $SUDO ln -sfn "/usr/lib/aarch64-linux-gnu/${t##*/}" "$f"
+    done
+    for f in "$lib"/pkgconfig/*.pc; do
+      [ -f "$f" ] && $SUDO sed -i "s|^prefix=/usr\$|prefix=$ARM64_SYSROOT/usr|" "$f"
+    done
+    $SUDO touch "$stamp"
+  done
+}
 
 missing=()
 for p in "${PKGS[@]}"; do
@@ -29,17 +93,20 @@ for p in "${PKGS[@]}"; do
     missing+=("$p")
   fi
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
+if [ ${#missing[@]} -eq 0 ]; then
+  [ $arm64 = 0 ] || unpack_arm64
+  exit 0
+fi
 
 echo "install-deps: installing missing Debian packages: ${missing[*]}" >&2
-SUDO=
-if [ "$(id -u)" -ne 0 ]; then
-  if command -v sudo >/dev/null; then SUDO=sudo; else
-    echo "install-deps: not root and no sudo; run as root: apt-get install ${missing[*]}" >&2
-    exit 1
-  fi
+if [ "$(id -u)" -ne 0 ] && [ -z "$SUDO" ]; then
+  echo "install-deps: not root and no sudo; run as root: apt-get install ${missing[*]}" >&2
+  exit 1
 fi
-export DEBIAN_FRONTEND=noninteractive
+if [ $arm64 = 1 ] && ! dpkg --print-foreign-architectures | grep -qx arm64; then
+  $SUDO dpkg --add-architecture arm64
+fi
 # Package lists may be absent on a fresh machine; refresh them once.
 $SUDO apt-get update -q >&2
 $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}" >&2
+[ $arm64 = 0 ] || unpack_arm64

@@ -1,4 +1,4 @@
-/* arch.h - what the VMM core asks of an architecture (x86 today).
+/* arch.h - what the VMM core asks of an architecture (x86-64, arm64).
  *
  * The core creates the hypervisor VM, guest RAM, buses, event loop and
  * console; the architecture decides the RAM layout, the platform devices,
@@ -63,6 +63,10 @@ struct arch_boot {
     const struct cpu_template *cpu_template; /* applied to every vCPU, or NULL */
 };
 
+/* What the machine needs of the hypervisor's VM for @ncpus vCPUs
+ * (interrupt controllers, timers, where their registers go). */
+struct hv_vm_config;
+void arch_vm_config(unsigned ncpus, struct hv_vm_config *cfg);
 /* Guest RAM regions for @mem_bytes; returns the count (<= max) or -errno. */
 int arch_mem_layout(uint64_t mem_bytes, struct guest_mem_region *out, unsigned max);
 /* The first guest-physical address above RAM and every MMIO window for

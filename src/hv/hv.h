@@ -1,8 +1,8 @@
 /* hv.h - hypervisor abstraction: capabilities, VMs, memory, interrupts, vCPUs.
  *
  * The VMM core talks to the hypervisor only through this header. A backend
- * (today: KVM on x86-64, hv/kvm.c) implements it; an aarch64 KVM or a
- * Hypervisor.framework backend implements the same calls. Nothing here knows
+ * (today: KVM on x86-64 and on arm64, hv/kvm*.c) implements it; a
+ * Hypervisor.framework backend would implement the same calls. Nothing here knows
  * about devices or about how a guest is booted.
  *
  * All functions return 0 or a negative errno unless documented otherwise.
@@ -30,7 +30,7 @@ enum {
     HV_FEAT_TSC_DEADLINE = 1u << 5,  /* LAPIC TSC-deadline timer (x86) */
     HV_FEAT_IMMEDIATE_EXIT = 1u << 6, /* race-free vCPU kick */
     HV_FEAT_USER_MEMORY = 1u << 7,    /* guest RAM from host virtual memory */
-    HV_FEAT_TIMER = 1u << 8,          /* in-kernel legacy timer (x86: PIT) */
+    HV_FEAT_TIMER = 1u << 8,          /* in-kernel timer (x86: PIT; arm64: arch timer) */
 };
 
 /* Human names of the HV_FEAT_* bits, indexed by bit number ("irqchip",
@@ -92,12 +92,23 @@ int hv_selftest(struct hv *hv, unsigned timeout_ms, uint64_t *us, char *why, siz
 int hv_kick_signal(void);
 /* Platform pieces emulated in the hypervisor, chosen at VM creation. */
 struct hv_vm_config {
-    bool irqchip; /* interrupt controllers (x86: PIC, IOAPIC, LAPICs) */
-    bool timer;   /* legacy timer (x86: PIT) */
+    bool irqchip; /* interrupt controllers (x86: PIC, IOAPIC, LAPICs;
+                   * arm64: a GICv3) */
+    bool timer;   /* legacy timer (x86: PIT; arm64 has its architected timer anyway) */
+    /* Where the machine puts the interrupt controller's register windows,
+     * when the machine chooses (arm64: GIC distributor, then the
+     * redistributors of all vCPUs); ignored where they are fixed (x86). */
+    uint64_t irqchip_regs[2];
+    /* Device interrupt lines the machine uses (arm64: SPIs); 0: the
+     * backend's default. */
+    unsigned irqchip_lines;
 };
 
 int hv_vm_create(struct hv *hv, const struct hv_vm_config *cfg, struct hv_vm **out);
 void hv_vm_destroy(struct hv_vm *vm);
+/* Once every vCPU of @vm exists and before any runs (also on a restore):
+ * finish what needs them all (arm64: initialise the GIC). */
+int hv_vm_finalize(struct hv_vm *vm);
 
 /* Memory regions. */
 enum {
@@ -119,7 +130,8 @@ int hv_vm_mem_enable(struct hv_vm *vm, int slot, bool on);
  * per page of the slot); the log starts over. */
 int hv_vm_mem_dirty_take(struct hv_vm *vm, int slot, uint64_t *bits);
 
-/* Interrupts. @gsi is the global system interrupt (x86: IOAPIC pin). */
+/* Interrupts. @gsi is the global system interrupt (x86: IOAPIC pin; arm64:
+ * SPI number, that is the GIC interrupt ID minus 32). */
 int hv_vm_irq_line(struct hv_vm *vm, uint32_t gsi, bool level);
 /* Each write to @fd injects an edge on @gsi (assign) / stops doing so. */
 int hv_vm_irqfd(struct hv_vm *vm, int fd, uint32_t gsi, bool assign);
@@ -207,6 +219,13 @@ void hv_vcpu_clear_exit_request(struct hv_vcpu *vcpu);
  * vCPU's own thread when it parks; a no-op where unsupported. */
 void hv_vcpu_notify_paused(struct hv_vcpu *vcpu);
 
+/* The hypervisor requests (ioctl numbers) a kind of VMM thread issues
+ * through this backend beyond the generic ones the VMM's seccomp filters
+ * list themselves: on a vCPU thread for its crash report (registers), on
+ * the VMM thread for snapshots. Returns the count, *@out a static array. */
+enum hv_thread { HV_THREAD_VCPU, HV_THREAD_VMM };
+unsigned hv_arch_ioctls(enum hv_thread t, const unsigned long **out);
+
 /* ---- snapshots ----
  * A paused machine's hypervisor state, written to and read from one section
  * each (base/snap.h). Save is called with every vCPU outside the guest; load
@@ -233,6 +252,8 @@ int hv_vm_load(struct hv_vm *vm, struct snap_r *r, bool clock_realtime);
 
 #if defined(__x86_64__)
 #include "hv/hv_x86.h"
+#elif defined(__aarch64__)
+#include "hv/hv_arm64.h"
 #endif
 
 #endif

@@ -1,6 +1,7 @@
-/* kvm.c - the KVM backend of the hypervisor abstraction (x86-64).
+/* kvm.c - the KVM backend of the hypervisor abstraction, the part every
+ * architecture shares (kvm_x86.c and kvm_arm64.c hold the rest).
  *
- * The only file in arcvm that issues KVM ioctls. It translates hv.h calls and
+ * Only src/hv/kvm*.c issue KVM ioctls. They translate hv.h calls and
  * structures to KVM's and back, and nothing more: policy lives in the VMM.
  */
 #include "hv/kvm_internal.h"
@@ -20,7 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static int check_ext(int fd, long ext)
+int kvm_check_ext(int fd, long ext)
 {
     int r = ioctl(fd, KVM_CHECK_EXTENSION, ext);
     return r < 0 ? 0 : r;
@@ -81,34 +82,31 @@ int hv_open(struct hv **out, const char *dev)
     }
     struct hv_caps *c = &hv->caps;
     c->api_version = KVM_API_EXPECTED;
-    c->recommended_vcpus = check_ext(hv->fd, KVM_CAP_NR_VCPUS);
-    c->max_vcpus = check_ext(hv->fd, KVM_CAP_MAX_VCPUS);
+    c->recommended_vcpus = kvm_check_ext(hv->fd, KVM_CAP_NR_VCPUS);
+    c->max_vcpus = kvm_check_ext(hv->fd, KVM_CAP_MAX_VCPUS);
     if (!c->max_vcpus)
         c->max_vcpus = c->recommended_vcpus ? c->recommended_vcpus : 4;
     if (!c->recommended_vcpus)
         c->recommended_vcpus = c->max_vcpus;
-    c->max_mem_slots = check_ext(hv->fd, KVM_CAP_NR_MEMSLOTS);
+    c->max_mem_slots = kvm_check_ext(hv->fd, KVM_CAP_NR_MEMSLOTS);
     if (!c->max_mem_slots)
         c->max_mem_slots = 32;
     /* Dirty logging is part of every KVM's memory-slot interface. */
     c->features = HV_FEAT_DIRTY_LOG;
     /* Without immediate_exit a vCPU kick can be lost (Linux < 4.11). */
-    if (check_ext(hv->fd, KVM_CAP_IMMEDIATE_EXIT))
+    if (kvm_check_ext(hv->fd, KVM_CAP_IMMEDIATE_EXIT))
         c->features |= HV_FEAT_IMMEDIATE_EXIT;
-    if (check_ext(hv->fd, KVM_CAP_USER_MEMORY))
+    if (kvm_check_ext(hv->fd, KVM_CAP_USER_MEMORY))
         c->features |= HV_FEAT_USER_MEMORY;
-    if (check_ext(hv->fd, KVM_CAP_PIT2))
-        c->features |= HV_FEAT_TIMER;
-    if (check_ext(hv->fd, KVM_CAP_IRQCHIP))
+    c->features |= kvm_arch_features(hv->fd);
+    if (kvm_check_ext(hv->fd, KVM_CAP_IRQCHIP))
         c->features |= HV_FEAT_IRQCHIP;
-    if (check_ext(hv->fd, KVM_CAP_IRQFD))
+    if (kvm_check_ext(hv->fd, KVM_CAP_IRQFD))
         c->features |= HV_FEAT_IRQFD;
-    if (check_ext(hv->fd, KVM_CAP_IOEVENTFD))
+    if (kvm_check_ext(hv->fd, KVM_CAP_IOEVENTFD))
         c->features |= HV_FEAT_IOEVENTFD;
-    if (check_ext(hv->fd, KVM_CAP_READONLY_MEM))
+    if (kvm_check_ext(hv->fd, KVM_CAP_READONLY_MEM))
         c->features |= HV_FEAT_READONLY_MEM;
-    if (check_ext(hv->fd, KVM_CAP_TSC_DEADLINE_TIMER))
-        c->features |= HV_FEAT_TSC_DEADLINE;
     *out = hv;
     return 0;
 fail:
@@ -132,7 +130,7 @@ const struct hv_caps *hv_caps(const struct hv *hv)
 
 int hv_backend_cap(struct hv *hv, unsigned cap)
 {
-    return check_ext(hv->fd, (long)cap);
+    return kvm_check_ext(hv->fd, (long)cap);
 }
 
 int hv_vm_create(struct hv *hv, const struct hv_vm_config *cfg, struct hv_vm **out)
@@ -141,6 +139,7 @@ int hv_vm_create(struct hv *hv, const struct hv_vm_config *cfg, struct hv_vm **o
     if (!vm)
         return -ENOMEM;
     vm->hv = hv;
+    vm->chip_fd = -1;
     vm->nslots = hv->caps.max_mem_slots;
     vm->slots = calloc(vm->nslots, sizeof(*vm->slots));
     int r = -ENOMEM;
@@ -153,26 +152,10 @@ int hv_vm_create(struct hv *hv, const struct hv_vm_config *cfg, struct hv_vm **o
         goto fail_free;
     }
     (void)fcntl(vm->fd, F_SETFD, FD_CLOEXEC);
-    r = xioctl(vm->fd, KVM_SET_TSS_ADDR, (void *)(uintptr_t)KVM_TSS_ADDR);
+    static const struct hv_vm_config none;
+    r = kvm_arch_vm_init(vm, cfg ? cfg : &none);
     if (r < 0)
         goto fail;
-    uint64_t idmap = KVM_IDENTITY_MAP_ADDR;
-    r = xioctl(vm->fd, KVM_SET_IDENTITY_MAP_ADDR, &idmap);
-    if (r < 0)
-        goto fail;
-    if (cfg && cfg->irqchip) {
-        r = xioctl(vm->fd, KVM_CREATE_IRQCHIP, NULL);
-        if (r < 0)
-            goto fail;
-    }
-    if (cfg && cfg->timer) {
-        /* SPEAKER_DUMMY: KVM also answers port 0x61 (PIT gate/speaker),
-         * which Linux reads while calibrating; no exit for it. */
-        struct kvm_pit_config pit = {.flags = KVM_PIT_SPEAKER_DUMMY};
-        r = xioctl(vm->fd, KVM_CREATE_PIT2, &pit);
-        if (r < 0)
-            goto fail;
-    }
     *out = vm;
     return 0;
 fail:
@@ -187,6 +170,7 @@ void hv_vm_destroy(struct hv_vm *vm)
 {
     if (!vm)
         return;
+    kvm_arch_vm_release(vm);
     close(vm->fd);
     free(vm->slots);
     free(vm);
@@ -255,12 +239,47 @@ int hv_vm_mem_dirty_take(struct hv_vm *vm, int slot, uint64_t *bits)
 
 int hv_vm_irq_line(struct hv_vm *vm, uint32_t gsi, bool level)
 {
-    struct kvm_irq_level l = {.irq = gsi, .level = level};
+    struct kvm_irq_level l = {.irq = kvm_arch_irq_line(gsi), .level = level};
     return xioctl(vm->fd, KVM_IRQ_LINE, &l);
+}
+
+/* Before the irqchip is ready: remember (or forget) the irqfd. */
+static int irqfd_defer(struct hv_vm *vm, int fd, uint32_t gsi, bool assign)
+{
+    for (unsigned i = 0; i < vm->npending; i++) {
+        if (vm->pending[i].fd == fd && vm->pending[i].gsi == gsi) {
+            if (assign)
+                return -EEXIST;
+            vm->pending[i] = vm->pending[--vm->npending];
+            return 0;
+        }
+    }
+    if (!assign)
+        return -ENOENT;
+    if (vm->npending >= KVM_PENDING_IRQFDS)
+        return -ENOSPC;
+    vm->pending[vm->npending].fd = fd;
+    vm->pending[vm->npending].gsi = gsi;
+    vm->npending++;
+    return 0;
+}
+
+int kvm_irqfds_attach(struct hv_vm *vm)
+{
+    vm->chip_ready = true;
+    for (unsigned i = 0; i < vm->npending; i++) {
+        int r = hv_vm_irqfd(vm, vm->pending[i].fd, vm->pending[i].gsi, true);
+        if (r < 0)
+            return r;
+    }
+    vm->npending = 0;
+    return 0;
 }
 
 int hv_vm_irqfd(struct hv_vm *vm, int fd, uint32_t gsi, bool assign)
 {
+    if (!vm->chip_ready)
+        return irqfd_defer(vm, fd, gsi, assign);
     struct kvm_irqfd f = {.fd = (uint32_t)fd, .gsi = gsi};
     if (!assign)
         f.flags = KVM_IRQFD_FLAG_DEASSIGN;
@@ -321,6 +340,7 @@ int hv_vcpu_create(struct hv_vm *vm, unsigned id, struct hv_vcpu **out)
     if (!v)
         return -ENOMEM;
     v->vm = vm;
+    v->id = id;
     v->fd = ioctl(vm->fd, KVM_CREATE_VCPU, (unsigned long)id);
     int r;
     if (v->fd < 0) {
@@ -334,11 +354,21 @@ int hv_vcpu_create(struct hv_vm *vm, unsigned id, struct hv_vcpu **out)
         close(v->fd);
         goto fail_free;
     }
+    r = kvm_arch_vcpu_init(v);
+    if (r < 0) {
+        hv_vcpu_destroy(v);
+        return r;
+    }
     *out = v;
     return 0;
 fail_free:
     free(v);
     return r;
+}
+
+int hv_vm_finalize(struct hv_vm *vm)
+{
+    return kvm_arch_vm_finalize(vm);
 }
 
 void hv_vcpu_destroy(struct hv_vcpu *v)
@@ -467,4 +497,20 @@ int hv_vcpu_run(struct hv_vcpu *v, struct hv_exit *e)
         break;
     }
     return 0;
+}
+
+int hv_vcpu_complete_pending(struct hv_vcpu *v, struct hv_exit *e)
+{
+    /* KVM finishes an I/O or MMIO access the guest started (the data we
+     * supplied for a read lands in its register) only on the next KVM_RUN;
+     * with immediate_exit set that run returns EINTR before any guest
+     * instruction (KVM API, "immediate_exit"). Without it a snapshot would
+     * lose the access. A string I/O instruction may need another round
+     * with userspace first: that exit is returned to the caller. */
+    __atomic_store_n(&v->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+    int r = hv_vcpu_run(v, e);
+    __atomic_store_n(&v->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
+    if (r < 0)
+        return r;
+    return e->reason == HV_EXIT_INTR ? 0 : 1;
 }

@@ -1,5 +1,6 @@
 /* kvm_selftest.c - hv_selftest(): does this hypervisor really execute
- * guest code? A real-mode guest in a VM of its own, under a watchdog. */
+ * guest code? A tiny guest in a VM of its own (the architecture's part of
+ * the backend supplies it: kvm_selftest_guest), under a watchdog. */
 #include "hv/kvm_internal.h"
 
 #include <pthread.h>
@@ -9,13 +10,6 @@
 #include <sys/mman.h>
 #include <time.h>
 
-/* The test guest, entered in real mode at 0000:1000 (the state KVM gives a
- * new vCPU, which only hardware virtualization or a full emulator can run):
- * mov al, 0x5a; out 0x80, al; hlt. */
-#define SELFTEST_ENTRY 0x1000u
-#define SELFTEST_PORT 0x80
-#define SELFTEST_VALUE 0x5a
-#define SELFTEST_MEM 0x10000u
 
 struct selftest_watch {
     pthread_t runner;
@@ -69,7 +63,7 @@ static uint64_t now_us(void)
 static int selftest_run(struct hv_vcpu *v, struct selftest_watch *w, char *why, size_t whylen)
 {
     bool wrote = false;
-    /* Three exits are expected (the write, the halt); a few spare. */
+    /* Two exits are expected (the write, the end); a few spare. */
     for (int i = 0; i < 8; i++) {
         struct hv_exit e;
         int r = hv_vcpu_run(v, &e);
@@ -77,20 +71,20 @@ static int selftest_run(struct hv_vcpu *v, struct selftest_watch *w, char *why, 
             snprintf(why, whylen, "KVM_RUN failed: %s", strerror(-r));
             return r;
         }
-        switch (e.reason) {
-        case HV_EXIT_IO:
-            if (e.io.port != SELFTEST_PORT || !e.io.write || e.io.size != 1 ||
-                e.io.data[0] != SELFTEST_VALUE) {
-                snprintf(why, whylen, "the test guest's port write arrived wrong (port 0x%x)",
-                         e.io.port);
-                return -EIO;
-            }
-            wrote = true;
-            break;
-        case HV_EXIT_HALT:
+        if (e.reason == kvm_selftest_guest.end) {
             if (wrote)
                 return 0;
-            snprintf(why, whylen, "the test guest halted without running its code");
+            snprintf(why, whylen, "the test guest stopped without running its code");
+            return -EIO;
+        }
+        if (kvm_arch_selftest_wrote(&e)) {
+            wrote = true;
+            continue;
+        }
+        switch (e.reason) {
+        case HV_EXIT_IO:
+        case HV_EXIT_MMIO:
+            snprintf(why, whylen, "the test guest's write arrived wrong");
             return -EIO;
         case HV_EXIT_INTR:
             if (w->fired) {
@@ -115,7 +109,7 @@ static int selftest_run(struct hv_vcpu *v, struct selftest_watch *w, char *why, 
 
 int hv_selftest(struct hv *hv, unsigned timeout_ms, uint64_t *us, char *why, size_t whylen)
 {
-    static const uint8_t code[] = {0xb0, SELFTEST_VALUE, 0xe6, SELFTEST_PORT, 0xf4};
+    const struct kvm_selftest_guest *g = &kvm_selftest_guest;
     int sig = hv_kick_signal();
     if (sig < 0) {
         snprintf(why, whylen, "cannot install the vCPU kick signal: %s", strerror(-sig));
@@ -137,8 +131,8 @@ int hv_selftest(struct hv *hv, unsigned timeout_ms, uint64_t *us, char *why, siz
         snprintf(why, whylen, "cannot map the test guest's memory: %s", strerror(-r));
         goto out_vm;
     }
-    memcpy(mem + SELFTEST_ENTRY, code, sizeof(code));
-    r = hv_vm_mem_add(vm, 0, SELFTEST_MEM, mem, 0);
+    memcpy(mem + (g->entry - g->mem_gpa), g->code, g->len);
+    r = hv_vm_mem_add(vm, g->mem_gpa, SELFTEST_MEM, mem, 0);
     if (r < 0) {
         snprintf(why, whylen, "KVM_SET_USER_MEMORY_REGION failed: %s", strerror(-r));
         goto out_mem;
@@ -148,16 +142,7 @@ int hv_selftest(struct hv *hv, unsigned timeout_ms, uint64_t *us, char *why, siz
         snprintf(why, whylen, "KVM_CREATE_VCPU failed: %s", strerror(-r));
         goto out_mem;
     }
-    struct kvm_sregs sr;
-    struct kvm_regs regs = {.rip = SELFTEST_ENTRY, .rflags = 2};
-    if ((r = xioctl(v->fd, KVM_GET_SREGS, &sr)) < 0) {
-        snprintf(why, whylen, "KVM_GET_SREGS failed: %s", strerror(-r));
-        goto out_vcpu;
-    }
-    sr.cs.base = 0;
-    sr.cs.selector = 0;
-    if ((r = xioctl(v->fd, KVM_SET_SREGS, &sr)) < 0 ||
-        (r = xioctl(v->fd, KVM_SET_REGS, &regs)) < 0) {
+    if ((r = kvm_arch_selftest_vcpu(v)) < 0) {
         snprintf(why, whylen, "setting the test vCPU's registers failed: %s", strerror(-r));
         goto out_vcpu;
     }

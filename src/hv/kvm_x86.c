@@ -1,10 +1,137 @@
-/* kvm_x86.c - the KVM backend's x86-64 register state (hv_x86.h): CPUID,
- * MSRs, general and special registers, FPU, LAPIC LINT pins, translated
+/* kvm_x86.c - the KVM backend's x86-64 part: VM setup (TSS, irqchip,
+ * PIT), the self-test guest, and the register state of hv_x86.h (CPUID,
+ * MSRs, general and special registers, FPU, LAPIC LINT pins), translated
  * between KVM's structures and our own. */
 #include "hv/kvm_internal.h"
 
 #include <stdlib.h>
 #include <string.h>
+
+/* Placement of the VMX real-mode TSS (three pages) and identity-map page:
+ * just below the 4 GiB boundary, inside the MMIO hole that arch/x86 keeps
+ * free of devices. Ignored on AMD but harmless. */
+#define KVM_TSS_ADDR 0xfffbd000ull
+#define KVM_IDENTITY_MAP_ADDR 0xfffbc000ull
+
+uint32_t kvm_arch_features(int kvm_fd)
+{
+    uint32_t f = 0;
+    if (kvm_check_ext(kvm_fd, KVM_CAP_PIT2))
+        f |= HV_FEAT_TIMER;
+    if (kvm_check_ext(kvm_fd, KVM_CAP_TSC_DEADLINE_TIMER))
+        f |= HV_FEAT_TSC_DEADLINE;
+    return f;
+}
+
+int kvm_arch_vm_init(struct hv_vm *vm, const struct hv_vm_config *cfg)
+{
+    vm->chip_ready = true; /* the PIC and IOAPIC take irqfds at once */
+    int r = xioctl(vm->fd, KVM_SET_TSS_ADDR, (void *)(uintptr_t)KVM_TSS_ADDR);
+    if (r < 0)
+        return r;
+    uint64_t idmap = KVM_IDENTITY_MAP_ADDR;
+    r = xioctl(vm->fd, KVM_SET_IDENTITY_MAP_ADDR, &idmap);
+    if (r < 0)
+        return r;
+    if (cfg->irqchip) {
+        r = xioctl(vm->fd, KVM_CREATE_IRQCHIP, NULL);
+        if (r < 0)
+            return r;
+    }
+    if (cfg->timer) {
+        /* SPEAKER_DUMMY: KVM also answers port 0x61 (PIT gate/speaker),
+         * which Linux reads while calibrating; no exit for it. */
+        struct kvm_pit_config pit = {.flags = KVM_PIT_SPEAKER_DUMMY};
+        r = xioctl(vm->fd, KVM_CREATE_PIT2, &pit);
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}
+
+void kvm_arch_vm_release(struct hv_vm *vm)
+{
+    (void)vm; /* everything lives in the VM fd */
+}
+
+int kvm_arch_vcpu_init(struct hv_vcpu *v)
+{
+    (void)v; /* arch/x86 sets CPUID and registers itself */
+    return 0;
+}
+
+int kvm_arch_vm_finalize(struct hv_vm *vm)
+{
+    (void)vm;
+    return 0;
+}
+
+uint32_t kvm_arch_irq_line(uint32_t gsi)
+{
+    return gsi; /* IOAPIC pins are GSIs */
+}
+
+static const unsigned long vcpu_ioctls[] = {
+    KVM_GET_REGS,  /* registers for a crash report */
+    KVM_GET_SREGS, /* the same */
+};
+static const unsigned long vmm_ioctls[] = {
+    KVM_GET_MSR_INDEX_LIST, /* snapshot: the MSRs to save */
+    KVM_GET_CLOCK,          /* snapshot: VM state */
+    KVM_GET_IRQCHIP,        /* the same */
+    KVM_GET_PIT2,           /* the same */
+    KVM_GET_TSC_KHZ,        /* snapshot: each vCPU's state */
+    KVM_GET_CPUID2,         /* the same */
+    KVM_GET_MP_STATE,       /* the same */
+    KVM_GET_REGS,           /* the same */
+    KVM_GET_SREGS,          /* the same */
+    KVM_GET_XSAVE,          /* the same */
+    KVM_GET_XSAVE2,         /* the same, larger XSAVE areas */
+    KVM_GET_XCRS,           /* the same */
+    KVM_GET_DEBUGREGS,      /* the same */
+    KVM_GET_LAPIC,          /* the same */
+    KVM_GET_MSRS,           /* the same */
+    KVM_GET_VCPU_EVENTS,    /* the same */
+};
+
+unsigned hv_arch_ioctls(enum hv_thread t, const unsigned long **out)
+{
+    if (t == HV_THREAD_VCPU) {
+        *out = vcpu_ioctls;
+        return sizeof(vcpu_ioctls) / sizeof(vcpu_ioctls[0]);
+    }
+    *out = vmm_ioctls;
+    return sizeof(vmm_ioctls) / sizeof(vmm_ioctls[0]);
+}
+
+/* The self-test guest, entered in real mode at 0000:1000 (the state KVM
+ * gives a new vCPU, which only hardware virtualization or a full emulator
+ * can run): mov al, 0x5a; out 0x80, al; hlt. */
+#define SELFTEST_PORT 0x80
+static const uint8_t selftest_code[] = {0xb0, SELFTEST_VALUE, 0xe6, SELFTEST_PORT, 0xf4};
+const struct kvm_selftest_guest kvm_selftest_guest = {
+    .code = selftest_code, .len = sizeof(selftest_code),
+    .mem_gpa = 0, .entry = 0x1000, .end = HV_EXIT_HALT};
+
+int kvm_arch_selftest_vcpu(struct hv_vcpu *v)
+{
+    struct kvm_sregs sr;
+    struct kvm_regs regs = {.rip = kvm_selftest_guest.entry, .rflags = 2};
+    int r = xioctl(v->fd, KVM_GET_SREGS, &sr);
+    if (r < 0)
+        return r;
+    sr.cs.base = 0;
+    sr.cs.selector = 0;
+    if ((r = xioctl(v->fd, KVM_SET_SREGS, &sr)) < 0 || (r = xioctl(v->fd, KVM_SET_REGS, &regs)) < 0)
+        return r;
+    return 0;
+}
+
+bool kvm_arch_selftest_wrote(const struct hv_exit *e)
+{
+    return e->reason == HV_EXIT_IO && e->io.port == SELFTEST_PORT && e->io.write &&
+           e->io.size == 1 && e->io.data[0] == SELFTEST_VALUE;
+}
 
 int hv_x86_supported_cpuid(struct hv *hv, struct hv_x86_cpuid *out, unsigned max)
 {

@@ -92,22 +92,6 @@ out:
     return r;
 }
 
-int hv_vcpu_complete_pending(struct hv_vcpu *v, struct hv_exit *e)
-{
-    /* KVM finishes an I/O or MMIO access the guest started (the data we
-     * supplied for a read lands in its register) only on the next KVM_RUN;
-     * with immediate_exit set that run returns EINTR before any guest
-     * instruction (KVM API, "immediate_exit"). Without it a snapshot would
-     * lose the access. A string I/O instruction may need another round
-     * with userspace first: that exit is returned to the caller. */
-    __atomic_store_n(&v->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
-    int r = hv_vcpu_run(v, e);
-    __atomic_store_n(&v->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
-    if (r < 0)
-        return r;
-    return e->reason == HV_EXIT_INTR ? 0 : 1;
-}
-
 /* Set the MSRs, MSR_CHUNK at a time (KVM refuses more than 255 in one
  * call); one KVM refuses (a host of a slightly different kind) is named
  * and left out rather than failing the restore. */

@@ -9,6 +9,7 @@
 #include "vmm/seccomp.h"
 
 #include "base/log.h"
+#include "hv/hv.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -78,8 +79,7 @@ static const struct rule vcpu_rules[] = {
     KICK_RULES,
     ANY(gettid),                        /* pthread_kill() of itself */
     EQ(ioctl, 1, KVM_RUN),              /* running the guest */
-    EQ(ioctl, 1, KVM_GET_REGS),         /* registers for a crash report */
-    EQ(ioctl, 1, KVM_GET_SREGS),        /* the same */
+    /* and the backend's own requests: hv_arch_ioctls(HV_THREAD_VCPU) */
     EQ(ioctl, 1, KVM_KVMCLOCK_CTRL),    /* tell the guest it was paused */
     EQ(ioctl, 1, TUNSETOFFLOAD),        /* virtio-net activation: the TAP's offloads */
     ANY(epoll_ctl),                     /* a device starts or stops watching its back end */
@@ -161,23 +161,8 @@ static const struct rule vmm_rules[] = {
     EQ(ioctl, 1, TCGETS),               /* the terminal, restored at exit */
     EQ(ioctl, 1, TCSETS),               /* the same */
     EQ(ioctl, 1, KVM_CHECK_EXTENSION),  /* snapshot: which state parts exist */
-    EQ(ioctl, 1, KVM_GET_MSR_INDEX_LIST), /* snapshot: the MSRs to save */
     EQ(ioctl, 1, KVM_GET_DIRTY_LOG),    /* Diff snapshots */
-    EQ(ioctl, 1, KVM_GET_CLOCK),        /* snapshot: VM state */
-    EQ(ioctl, 1, KVM_GET_IRQCHIP),      /* the same */
-    EQ(ioctl, 1, KVM_GET_PIT2),         /* the same */
-    EQ(ioctl, 1, KVM_GET_TSC_KHZ),      /* snapshot: each vCPU's state */
-    EQ(ioctl, 1, KVM_GET_CPUID2),       /* the same */
-    EQ(ioctl, 1, KVM_GET_MP_STATE),     /* the same */
-    EQ(ioctl, 1, KVM_GET_REGS),         /* the same */
-    EQ(ioctl, 1, KVM_GET_SREGS),        /* the same */
-    EQ(ioctl, 1, KVM_GET_XSAVE),        /* the same */
-    EQ(ioctl, 1, KVM_GET_XSAVE2),       /* the same, larger XSAVE areas */
-    EQ(ioctl, 1, KVM_GET_XCRS),         /* the same */
-    EQ(ioctl, 1, KVM_GET_DEBUGREGS),    /* the same */
-    EQ(ioctl, 1, KVM_GET_LAPIC),        /* the same */
-    EQ(ioctl, 1, KVM_GET_MSRS),         /* the same */
-    EQ(ioctl, 1, KVM_GET_VCPU_EVENTS),  /* the same */
+    /* and the backend's snapshot requests: hv_arch_ioctls(HV_THREAD_VMM) */
     EQ(ioctl, 1, KVM_IRQFD),            /* teardown: interrupts detached */
     EQ(ioctl, 1, KVM_IOEVENTFD),        /* teardown: notifications detached */
 };
@@ -306,6 +291,26 @@ static int export_prog(scmp_filter_ctx ctx, struct seccomp_prog *p, char *err, s
     return 0;
 }
 
+/* Calls some architectures lack (arm64 has only the *at and p* forms),
+ * and what glibc calls instead there: a rule for the first allows the
+ * second where the first does not exist. */
+static const struct {
+    int missing, instead;
+} substitutes[] = {
+    {SCMP_SYS(epoll_wait), SCMP_SYS(epoll_pwait)},
+    {SCMP_SYS(poll), SCMP_SYS(ppoll)},
+    {SCMP_SYS(rename), SCMP_SYS(renameat)},
+    {SCMP_SYS(unlink), SCMP_SYS(unlinkat)},
+};
+
+static int native_nr(int nr)
+{
+    for (size_t i = 0; nr < 0 && i < sizeof(substitutes) / sizeof(substitutes[0]); i++)
+        if (substitutes[i].missing == nr)
+            return substitutes[i].instead;
+    return nr;
+}
+
 static int build_builtin(struct seccomp_prog *p, enum seccomp_kind kind, char *err, size_t errlen)
 {
     p->audit = audit_path() != NULL;
@@ -317,27 +322,40 @@ static int build_builtin(struct seccomp_prog *p, enum seccomp_kind kind, char *e
     int r = 0;
     for (unsigned i = 0; i < kinds[kind].n && r == 0; i++) {
         const struct rule *ru = &kinds[kind].rules[i];
-        if (ru->nr < 0)
+        int nr = native_nr(ru->nr);
+        if (nr < 0)
             continue; /* not a call of this architecture */
         switch (ru->op) {
         case ARG_ANY:
-            r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, ru->nr, 0);
+            r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 0);
             break;
         case ARG_EQ:
-            r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, ru->nr, 1,
+            r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 1,
                                  SCMP_CMP(ru->arg, SCMP_CMP_EQ, ru->val));
             break;
         case ARG_MASK_ZERO:
-            r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, ru->nr, 1,
+            r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 1,
                                  SCMP_CMP(ru->arg, SCMP_CMP_MASKED_EQ, ru->val, 0));
             break;
         }
         if (r < 0) {
-            char *name = seccomp_syscall_resolve_num_arch(SCMP_ARCH_NATIVE, ru->nr);
+            char *name = seccomp_syscall_resolve_num_arch(SCMP_ARCH_NATIVE, nr);
             snprintf(err, errlen, "seccomp: %s filter: rule for %s: %s", kinds[kind].name,
                      name ? name : "?", strerror(-r));
             free(name);
         }
+    }
+    /* The hypervisor backend's architecture-specific requests. */
+    const unsigned long *req = NULL;
+    unsigned nreq = kind == SECCOMP_VCPU  ? hv_arch_ioctls(HV_THREAD_VCPU, &req)
+                    : kind == SECCOMP_VMM ? hv_arch_ioctls(HV_THREAD_VMM, &req)
+                                          : 0;
+    for (unsigned i = 0; i < nreq && r == 0; i++) {
+        r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
+                             SCMP_CMP(1, SCMP_CMP_EQ, (uint64_t)req[i]));
+        if (r < 0)
+            snprintf(err, errlen, "seccomp: %s filter: rule for ioctl 0x%lx: %s",
+                     kinds[kind].name, req[i], strerror(-r));
     }
     if (r == 0)
         r = export_prog(ctx, p, err, errlen);

@@ -189,7 +189,8 @@ static void console_quit(void *opaque)
 int vm_build_platform(struct vm *vm, int mem_fd, const char *uffd_sock, char *err,
                       size_t errlen)
 {
-    struct hv_vm_config hc = {.irqchip = true, .timer = true};
+    struct hv_vm_config hc;
+    arch_vm_config(vm->nvcpus, &hc);
     int r = hv_vm_create(vm->hv, &hc, &vm->hvm);
     if (r < 0) {
         snprintf(err, errlen, "creating the VM failed: %s", strerror(-r));
@@ -348,6 +349,11 @@ int vm_create_vcpus(struct vm *vm, bool boot, char *err, size_t errlen)
                      why[0] ? why : strerror(-r));
             return r;
         }
+    }
+    r = hv_vm_finalize(vm->hvm);
+    if (r < 0) {
+        snprintf(err, errlen, "setting up the interrupt controller failed: %s", strerror(-r));
+        return r;
     }
     return 0;
 }

@@ -6,6 +6,7 @@
 # line on the console), and then does what the kernel command line asks:
 #   arcvm.mode=shell   (default) an interactive shell on the console
 #   arcvm.mode=demo    print kernel, CPUs and memory, then power off
+#   arcvm.mode=reboot  reboot at once (the VMM's reboot exit)
 #   arcvm.mode=bench   wait a second (the benchmark samples the VMM's
 #                      memory then), then power off
 #   arcvm.mode=blkbench  run blkbench on /dev/vda (arcvm.benchsecs=N seconds
@@ -71,8 +72,11 @@ case $net in
 esac
 
 # Boot done: 123 at 0xc0000000 is the boot-timer byte (ignored by VMMs
-# without one), the line is what scripts wait for.
-devmem 0xc0000000 8 123 2>/dev/null
+# without one; 0x40000000 on arm64, as in Firecracker), the line is what
+# scripts wait for.
+timer=0xc0000000
+[ "$(uname -m)" = aarch64 ] && timer=0x40000000
+devmem $timer 8 123 2>/dev/null
 echo "ARCVM-GUEST-READY cpus=$(nproc) mode=$mode"
 
 case $mode in
@@ -85,6 +89,8 @@ case $mode in
   netbench)
     netbench "$benchsecs"
     poweroff -f ;;
+  reboot)
+    reboot -f ;;
   demo)
     echo "kernel:  $(uname -sr)"
     echo "cpus:    $(nproc)"

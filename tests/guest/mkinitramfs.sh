@@ -5,7 +5,7 @@
 #
 # Usage:
 #   mkinitramfs.sh -o OUT.cpio.gz -i INIT_SCRIPT [-m MODULE]... [-f HOSTPATH:GUESTPATH]...
-#                  [-b BINARY]...
+#                  [-b BINARY]... [-B BUSYBOX]
 #   mkinitramfs.sh -d DIR -i INIT_SCRIPT ...   the same tree in a directory
 #
 #   -o OUT       output file, written atomically (temp file + mv)
@@ -18,6 +18,9 @@
 #                the split is at the last ':'
 #   -b BINARY    a dynamically linked host program (e.g. /usr/bin/iperf3), put
 #                at the same path with every shared library ldd lists for it
+#   -B BUSYBOX   a static busybox of another architecture (an arm64 image:
+#                tests/harness/nested-arm64.sh) instead of the host's; the
+#                applet links come from the host's busybox of the same version
 #
 # Image layout:
 #   /bin/busybox plus a symlink for every applet (as `busybox --install -s`)
@@ -45,7 +48,8 @@ usage() {
 
 out='' init='' dir=''
 modules=() files=() binaries=()
-while getopts ':o:d:i:m:f:b:h' opt; do
+guest_busybox=''
+while getopts ':o:d:i:m:f:b:B:h' opt; do
   case $opt in
     o) out=$OPTARG ;;
     d) dir=$OPTARG ;;
@@ -53,6 +57,7 @@ while getopts ':o:d:i:m:f:b:h' opt; do
     m) modules+=("$OPTARG") ;;
     f) files+=("$OPTARG") ;;
     b) binaries+=("$OPTARG") ;;
+    B) guest_busybox=$OPTARG ;;
     h) usage ;;
     :) echo "$prog: -$OPTARG needs an argument" >&2; usage ;;
     *) echo "$prog: unknown option -$OPTARG" >&2; usage ;;
@@ -95,7 +100,12 @@ fi
 mkdir -p "$stage"/{bin,sbin,usr/bin,usr/sbin,dev,proc,sys,tmp,run,mnt,root,etc}
 chmod 1777 "$stage/tmp"
 chmod 700 "$stage/root"
-cp "$busybox" "$stage/bin/busybox"
+if [ -n "$guest_busybox" ]; then
+  [ -f "$guest_busybox" ] || die "-B '$guest_busybox' is not a file"
+  cp "$guest_busybox" "$stage/bin/busybox"
+else
+  cp "$busybox" "$stage/bin/busybox"
+fi
 # Applet paths look like usr/sbin/chroot; their directories exist already.
 # One perl process (perl-base is Essential in Debian) instead of ~270 `ln -s`
 # forks saves about a second.

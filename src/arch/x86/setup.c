@@ -9,6 +9,7 @@
 #include "arch/x86/cpu.h"
 #include "arch/x86/layout.h"
 #include "arch/x86/pvh.h"
+#include "host/file.h"
 #include "host/kcache.h"
 #include "host/unpack.h"
 #include "hw/boot_timer.h"
@@ -60,6 +61,12 @@ struct arch_machine {
     uint64_t entry;
     uint64_t boot_info; /* zero page or hvm_start_info */
 };
+
+void arch_vm_config(unsigned ncpus, struct hv_vm_config *cfg)
+{
+    (void)ncpus;
+    *cfg = (struct hv_vm_config){.irqchip = true, .timer = true};
+}
 
 int arch_mem_layout(uint64_t mem_bytes, struct guest_mem_region *out, unsigned max)
 {
@@ -221,33 +228,6 @@ void arch_vm_release(struct arch_machine *m)
     free(a);
 }
 
-/* A read-only private mapping of a whole file; NULL with @err set. */
-static uint8_t *map_file(const char *what, const char *path, size_t *len, struct stat *stp,
-                         char *err, size_t errlen)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        snprintf(err, errlen, "%s '%s': %s", what, path, strerror(errno));
-        return NULL;
-    }
-    struct stat st;
-    if (fstat(fd, &st) < 0 || st.st_size <= 0) {
-        snprintf(err, errlen, "%s '%s': empty or unreadable", what, path);
-        close(fd);
-        return NULL;
-    }
-    void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-    close(fd);
-    if (p == MAP_FAILED) {
-        snprintf(err, errlen, "%s '%s': %s", what, path, strerror(errno));
-        return NULL;
-    }
-    *len = (size_t)st.st_size;
-    if (stp)
-        *stp = st;
-    return p;
-}
-
 static uint64_t low_ram_end(const struct arch_machine *m)
 {
     return m->ctx->mem->r[0].size;
@@ -275,7 +255,7 @@ static int load_initrd(struct arch_machine *m, uint64_t floor, uint64_t max_end,
     if (!m->boot->initrd)
         return 0;
     size_t len;
-    uint8_t *img = map_file("initrd", m->boot->initrd, &len, NULL, err, errlen);
+    uint8_t *img = host_map_file("initrd", m->boot->initrd, &len, NULL, err, errlen);
     if (!img)
         return -EINVAL;
     uint64_t limit = low_ram_end(m) < max_end ? low_ram_end(m) : max_end;
@@ -566,7 +546,7 @@ int arch_load(struct arch_machine *m, char *err, size_t errlen)
 
     size_t len;
     struct stat st;
-    uint8_t *img = map_file("kernel", m->boot->kernel, &len, &st, err, errlen);
+    uint8_t *img = host_map_file("kernel", m->boot->kernel, &len, &st, err, errlen);
     if (!img)
         return -EINVAL;
     struct bzimage bz;
