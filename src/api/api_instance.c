@@ -39,13 +39,16 @@ void api_vm_config_get(struct api *a, const char *id, const json_t *b, struct ap
     json_t *nets = json_array();
     for (unsigned i = 0; nets && i < a->nnets; i++)
         json_array_append_new(nets, api_net_json(&a->nets[i]));
+    json_t *shares = json_array();
+    for (unsigned i = 0; shares && i < a->nshares; i++)
+        json_array_append_new(shares, api_share_json(&a->shares[i]));
     api_reply_json(
         r, 200,
-        json_pack("{s:o,s:o,s:o,s:n,s:o,s:o,s:o,s:n,s:o,s:o,s:o}", "balloon", api_balloon_json(a),
+        json_pack("{s:o,s:o,s:o,s:n,s:o,s:o,s:o,s:n,s:o,s:o,s:o,s:o}", "balloon", api_balloon_json(a),
                   "drives", drives, "boot-source", api_boot_source_json(a), "cpu-config", "logger",
                   api_sinks_logger_json(a), "machine-config", api_machine_json(a), "metrics",
                   api_sinks_metrics_json(a), "mmds-config", "network-interfaces", nets, "vsock",
-                  api_vsock_json(a), "entropy", api_entropy_json(a)));
+                  api_vsock_json(a), "entropy", api_entropy_json(a), "shared-dirs", shares));
 }
 
 /* arcvm's own: what each vCPU is doing, for telling a hung guest from a

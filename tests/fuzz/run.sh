@@ -127,7 +127,7 @@ API = {p: i for i, p in enumerate([
     '/drives/', '/network-interfaces/eth0', '/network-interfaces/eth1', '/vsock', '/balloon',
     '/balloon/statistics', '/entropy', '/logger', '/metrics', '/actions', '/vm', '/vm/config',
     '/vcpus', '/cpu-config', '/mmds', '/mmds/config', '/snapshot/create', '/snapshot/load',
-    '/serial', '/pmem/p0', '/hotplug/memory'])}
+    '/serial', '/pmem/p0', '/hotplug/memory', '/shared-dirs/src'])}
 RL = '{"bandwidth": {"size": 1000, "refill_time": 100}, "ops": {"size": 10, "refill_time": 1000}}'
 API_CONFIG = {
     'machine-config': {'vcpu_count': 2, 'mem_size_mib': 256, 'track_dirty_pages': True},
@@ -139,6 +139,7 @@ API_CONFIG = {
     'vsock': {'guest_cid': 3, 'uds_path': '/tmp/v.sock'},
     'balloon': {'amount_mib': 16, 'deflate_on_oom': True, 'stats_polling_interval_s': 1},
     'entropy': {},
+    'shared-dirs': [{'tag': 'src', 'host_path': '/tmp', 'read_only': True}],
     'logger': {'log_path': '/tmp/arcvm-fuzz-never-created', 'level': 'Debug'},
 }
 
@@ -266,6 +267,7 @@ elif target == 'fuzz_api':
             api_req(API['/vsock'], 'PUT', json.dumps(API_CONFIG['vsock'])),
             api_req(API['/balloon'], 'PUT', json.dumps(API_CONFIG['balloon'])),
             api_req(API['/entropy'], 'PUT', '{"rate_limiter": ' + RL + '}'),
+            api_req(API['/shared-dirs/src'], 'PUT', json.dumps(API_CONFIG['shared-dirs'][0])),
             api_req(API['/logger'], 'PUT', json.dumps(API_CONFIG['logger'])),
             api_req(API['/metrics'], 'PUT', '{"metrics_path": "/tmp/arcvm-fuzz-never-created"}'),
             api_req(API['/vm/config'], 'GET')]
