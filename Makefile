@@ -4,7 +4,7 @@ BUILD      ?= build
 BUILD_SAN  ?= build-san
 MESON_OPTS ?=
 
-.PHONY: all deps test unit host-tests unit-san e2e demo bench bench-snapshot clean format
+.PHONY: all deps test unit host-tests unit-san e2e demo bench bench-snapshot bench-fs clean format
 
 all: $(BUILD)/build.ninja
 	ninja -C $(BUILD)
@@ -47,6 +47,10 @@ bench: all
 # Snapshot create/restore against cold boots and QEMU migration files.
 bench-snapshot: all
 	bench/snapshot.sh
+
+# Shared directories: arcvm's virtio-fs against QEMU's virtio-9p.
+bench-fs: all
+	bench/fs.sh
 
 clean:
 	rm -rf $(BUILD) $(BUILD_SAN)
