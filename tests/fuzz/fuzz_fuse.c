@@ -81,7 +81,8 @@ static int chmod_dir(const char *path, const struct stat *st, int type, struct F
 }
 
 /* The share as every input starts with it: a file, a directory with a file,
- * a symlink inside, a symlink leading out, a fifo (never to be opened). */
+ * a symlink inside, symlinks leading out (to a file, and dangling ones
+ * relative and absolute), a fifo (never to be opened). */
 static void share_reset(void)
 {
     /* A directory the guest made unreadable still goes (as non-root). */
@@ -102,6 +103,13 @@ static void share_reset(void)
     CHECK(symlink("file", p) == 0);
     snprintf(p, sizeof(p), "%s/escape", share);
     CHECK(symlink("../outside/secret", p) == 0);
+    /* Dangling ones: an O_CREAT or a mkdir through them would land outside. */
+    snprintf(p, sizeof(p), "%s/dangle", share);
+    CHECK(symlink("../outside/created", p) == 0);
+    char target[160];
+    snprintf(target, sizeof(target), "%s/made", base);
+    snprintf(p, sizeof(p), "%s/abs", share);
+    CHECK(symlink(target, p) == 0);
     snprintf(p, sizeof(p), "%s/fifo", share);
     CHECK(mkfifo(p, 0644) == 0);
 }

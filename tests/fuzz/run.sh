@@ -414,6 +414,8 @@ elif target == 'fuzz_fuse':
               fr(SETXATTR, 2, struct.pack('<II', 1, 0) + z('security.capability') + b'x'))
     odd = (fr(LOOKUP, 1, z('escape')) + fr(LOOKUP, 1, z('fifo')) + fr(OPEN, 2, struct.pack('<II', 0, 0)) +
            fr(OPEN, 3, struct.pack('<II', 0, 0)) + fr(LOOKUP, 1, z('..')) + fr(LOOKUP, 1, z('a/b')) +
+           fr(CREATE, 1, struct.pack('<IIII', 0o102, 0o644, 0o22, 0) + z('dangle')) +
+           fr(MKDIR, 1, struct.pack('<II', 0o755, 0o22) + z('abs')) + fr(LOOKUP, 1, z('abs')) +
            fr(INTERRUPT, 0, struct.pack('<Q', 5)) + fr(GETATTR, 99) + fr(DESTROY, 0) + fr(STATFS, 1) +
            fr(LOOKUP, 1, z('file'), flags=1 | 2 | 4 | 8 | 16)[:6] + struct.pack('<IQ', 999, 7) +
            bytes([4]) + z('file'))
