@@ -85,6 +85,8 @@ fi
 kernel=$ARCVM_BENCH_KERNEL initrd=$ARCVM_BENCH_INITRD
 tmp=$(mktemp -d /tmp/arcvm-fsbench.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
+logs=$PWD/build/fsbench-logs
+rm -rf "$logs"; mkdir -p "$logs"
 # Private copy: a rebuild in the work tree during the run changes nothing.
 cp build/arcvm "$tmp/arcvm"
 
@@ -109,20 +111,25 @@ run_vmm() {
   local share=$tmp/share-$name
   rm -rf "$share"; mkdir "$share"
   cp "$tmp/src.tar" "$share/"
-  timeout 900 "$@" </dev/null 2>"$tmp/err-$name" | tr -d '\r' >"$tmp/out-$name" || true
+  local rc=0
+  timeout 900 "$@" </dev/null 2>"$tmp/err-$name" | tr -d '\r' >"$tmp/out-$name" || rc=$?
+  # Each VM's console and errors are kept for reading afterwards.
+  cp "$tmp/out-$name" "$logs/$name-$i.out" 2>/dev/null || true
+  cp "$tmp/err-$name" "$logs/$name-$i.err" 2>/dev/null || true
   local v=() k
   for k in seq_write_mibs seq_read_mibs rand_read_iops create_per_s stat_per_s untar_s; do
     v+=("$(awk -v k="$k" '$1 == "FSBENCH" && $2 == k {print $3}' "$tmp/out-$name" | tail -1)")
   done
-  local got; got=$(find "$share/untar" -type f 2>/dev/null | wc -l)
+  local got=0
+  [ -d "$share/untar" ] && got=$(find "$share/untar" -type f | wc -l)
   if [ "$got" != "$tar_entries" ]; then
     echo "fs.sh: $name: the guest unpacked $got of $tar_entries files" >&2
     v[5]=""
   fi
   echo "fs.sh: $name: random reads were $(awk '$2 == "rand_read_iops" {print $4}' "$tmp/out-$name")" >&2
   grep -q '^FSBENCH-DONE' "$tmp/out-$name" ||
-    { echo "fs.sh: $name did not finish; its output and errors:" >&2
-      tail -5 "$tmp/out-$name" "$tmp/err-$name" | sed 's/^/  /' >&2; }
+    { echo "fs.sh: $name did not finish (status $rc); its output and errors ($logs):" >&2
+      tail -n 5 "$tmp/out-$name" "$tmp/err-$name" | sed 's/^/  /' >&2 || true; }
   local line="" x
   for x in "${v[@]}"; do line+="${x:-NA} "; done
   echo "$line" >>"$tmp/$name"
