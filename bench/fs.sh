@@ -132,7 +132,7 @@ run_vmm() {
       tail -n 5 "$tmp/out-$name" "$tmp/err-$name" | sed 's/^/  /' >&2 || true; }
   local line="" x
   for x in "${v[@]}"; do line+="${x:-NA} "; done
-  echo "$line" >>"$tmp/$name"
+  echo "$line" >>"$tmp/res-$name"
   rm -rf "$share"
 }
 
@@ -150,7 +150,7 @@ echo "fs.sh: $n round(s): $mib MiB, $files files, ${secs}s random reads, a $(($(
 for i in $(seq "$n"); do
   run_vmm arcvm "${arcvm_cmd[@]}"
   run_vmm qemu "${qemu_cmd[@]}"
-  echo "fs.sh: round $i/$n: arcvm $(tail -1 "$tmp/arcvm") | qemu $(tail -1 "$tmp/qemu")" >&2
+  echo "fs.sh: round $i/$n: arcvm $(tail -1 "$tmp/res-arcvm") | qemu $(tail -1 "$tmp/res-qemu")" >&2
 done
 
 median() { awk -v c="$2" '$c != "NA" {print $c}' "$1" | sort -g | awk '{a[NR]=$1} END {if (!NR) print "NA"; else if (NR%2) print a[(NR+1)/2]; else printf "%.1f\n", (a[NR/2]+a[NR/2+1])/2}'; }
@@ -165,5 +165,5 @@ echo
 echo "| measurement | arcvm $("$tmp/arcvm" --version | cut -d' ' -f2) virtio-fs | QEMU $qemu_ver microvm virtio-9p |"
 echo "|---|---|---|"
 for c in 1 2 3 4 5 6; do
-  echo "| ${rows[$((c - 1))]} | $(median "$tmp/arcvm" "$c") | $(median "$tmp/qemu" "$c") |"
+  echo "| ${rows[$((c - 1))]} | $(median "$tmp/res-arcvm" "$c") | $(median "$tmp/res-qemu" "$c") |"
 done
