@@ -5,7 +5,7 @@ BUILD_SAN  ?= build-san
 BUILD_ARM64 ?= build-arm64
 MESON_OPTS ?=
 
-.PHONY: all deps test unit host-tests unit-san e2e demo bench bench-snapshot clean format
+.PHONY: all deps test unit host-tests unit-san e2e demo bench bench-snapshot bench-fs clean format
 .PHONY: cross-arm64 deps-arm64 e2e-arm64
 
 all: $(BUILD)/build.ninja
@@ -49,6 +49,10 @@ bench: all
 # Snapshot create/restore against cold boots and QEMU migration files.
 bench-snapshot: all
 	bench/snapshot.sh
+
+# Shared directories: arcvm's virtio-fs against QEMU's virtio-9p.
+bench-fs: all
+	bench/fs.sh
 
 clean:
 	rm -rf $(BUILD) $(BUILD_SAN) $(BUILD_ARM64)

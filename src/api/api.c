@@ -40,6 +40,8 @@ void api_destroy(struct api *a)
         api_net_release(&a->nets[i]);
     api_pmem_release_all(a);
     api_mmds_release(a);
+    for (unsigned i = 0; i < a->nshares; i++)
+        api_share_release(&a->shares[i]);
     free(a->kernel);
     free(a->initrd);
     free(a->boot_args);
@@ -272,6 +274,8 @@ static const struct api_route routes[] = {
     {"network-interfaces", NULL, ID,
      .put = {api_net_put, API_CTR_PUT_NETWORK, PRE, &api_net_put_schema},
      .patch = {api_net_patch, API_CTR_PATCH_NETWORK, POST, &api_net_patch_schema}},
+    /* arcvm's own: virtio-fs shares, keyed by their tag. */
+    {"shared-dirs", NULL, ID, .put = {api_share_put, NONE, PRE, &api_share_put_schema}},
     {"vsock", NULL, PLAIN, .put = {api_vsock_put, API_CTR_PUT_VSOCK, PRE, &api_vsock_schema}},
     /* Balloon updates change the configuration before boot, the device after. */
     {"balloon", NULL, PLAIN, .get = {api_balloon_get, NONE, ANY, NULL},

@@ -12,7 +12,7 @@
 static const char *const config_keys[] = {
     "logger", "metrics", "machine-config", "boot-source", "drives", "pmem", "entropy",
     "network-interfaces", "vsock", "balloon", "cpu-config", "serial", "memory-hotplug",
-    "mmds-config",
+    "mmds-config", "shared-dirs",
 };
 
 #define NKEYS        (sizeof(config_keys) / sizeof(config_keys[0]))
@@ -63,6 +63,15 @@ static int config_resource(struct api *a, const char *key, const json_t *v, char
     json_array_foreach(v, i, e)
     {
         const char *id = json_is_object(e) ? api_json_str(e, rt->put.schema->id_field) : NULL;
+        /* A PUT of a known id replaces it; twice in one file is a mistake. */
+        for (size_t j = 0; id && j < i; j++) {
+            const char *prev = api_json_str(json_array_get(v, j), rt->put.schema->id_field);
+            if (prev && !strcmp(prev, id)) {
+                snprintf(err, errlen, "\"%s\": %s '%s' is given twice", key,
+                         rt->put.schema->id_field, id);
+                return -EINVAL;
+            }
+        }
         int r = config_apply(a, key, &rt->put, id ? id : "", id != NULL, e, err, errlen);
         if (r < 0)
             return r;
@@ -84,7 +93,7 @@ static int config_keys_known(const json_t *root, char *err, size_t errlen)
             snprintf(err, errlen,
                      "unknown key \"%s\" in the configuration (expected boot-source, drives, "
                      "machine-config, pmem, logger, metrics, entropy, network-interfaces, vsock, "
-                     "balloon, cpu-config, serial, memory-hotplug or mmds-config)",
+                     "balloon, cpu-config, serial, memory-hotplug, mmds-config or shared-dirs)",
                      key);
             return -EINVAL;
         }

@@ -39,6 +39,9 @@ void api_vm_config_get(struct api *a, const char *id, const json_t *b, struct ap
     json_t *nets = json_array();
     for (unsigned i = 0; nets && i < a->nnets; i++)
         json_array_append_new(nets, api_net_json(&a->nets[i]));
+    json_t *shares = json_array();
+    for (unsigned i = 0; shares && i < a->nshares; i++)
+        json_array_append_new(shares, api_share_json(&a->shares[i]));
     json_t *cfg =
         json_pack("{s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o}", "balloon", api_balloon_json(a),
                   "drives", drives, "boot-source", api_boot_source_json(a), "cpu-config", api_cpu_json(a), "logger",
@@ -48,6 +51,9 @@ void api_vm_config_get(struct api *a, const char *id, const json_t *b, struct ap
     if (cfg) {
         json_object_set_new(cfg, "pmem", api_pmem_json(a));
         json_object_set_new(cfg, "memory-hotplug", api_memhp_json(a));
+        json_object_set_new(cfg, "shared-dirs", shares);
+    } else {
+        json_decref(shares);
     }
     api_reply_json(r, 200, cfg);
 }

@@ -18,6 +18,10 @@
 #define API_MAX_DRIVES 8
 /* NICs per VM: the core's limit (CONFIG_MAX_NETS). */
 #define API_MAX_NETS 4
+/* arcvm_add_share() takes at most 4 shared directories (CONFIG_MAX_SHARES),
+ * each with a tag of at most 36 bytes (the virtio-fs config's tag field). */
+#define API_MAX_SHARES    4
+#define API_SHARE_TAG_MAX 36
 /* Firecracker's instance id length limits (utils/validators.rs). */
 #define FC_ID_MAX 64
 
@@ -51,6 +55,12 @@ struct api_net {
     struct arcvm_rate_limiter rx, tx; /* zero: none */
 };
 
+/* A host directory shared through virtio-fs (arcvm's /shared-dirs). */
+struct api_share {
+    char *tag, *path;
+    bool ro;
+};
+
 struct api {
     struct api_options opt;
     const struct api_vm_ops *ops;
@@ -75,6 +85,8 @@ struct api {
     /* pmem devices, in guest order (/dev/pmem0 first) */
     struct api_pmem pmems[API_MAX_PMEMS];
     unsigned npmems;
+    struct api_share shares[API_MAX_SHARES];
+    unsigned nshares;
     bool entropy;
     struct arcvm_rate_limiter entropy_rl; /* zero: none */
     struct api_vsock {
@@ -275,6 +287,13 @@ void api_pmem_release_all(struct api *a);
 /* Add them to @vm at InstanceStart (arcvm_add_pmem() and their limiters):
  * 0 or the library's -errno. */
 int api_pmem_apply(const struct api *a, arcvm *vm);
+/* api_shares.c: /shared-dirs/{tag} (arcvm's own) */
+extern const struct api_schema api_share_put_schema;
+api_handler api_share_put;
+/* @s as GET /vm/config shows it. */
+json_t *api_share_json(const struct api_share *s);
+/* Free what @s holds and zero it. */
+void api_share_release(struct api_share *s);
 
 /* api_balloon.c: /balloon, /balloon/statistics */
 extern const struct api_schema api_balloon_put_schema, api_balloon_patch_schema,

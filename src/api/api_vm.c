@@ -242,6 +242,8 @@ int api_start(struct api *a, char *err, size_t errlen)
         if (!r)
             r = arcvm_set_net_rate_limiters(vm, n->id, &n->rx, &n->tx);
     }
+    for (unsigned i = 0; !r && i < a->nshares; i++)
+        r = arcvm_add_share(vm, a->shares[i].path, a->shares[i].tag, a->shares[i].ro);
     if (!r)
         r = api_mmds_apply(a, vm);
     if (!r)

@@ -488,8 +488,19 @@ size_t fuse_server_handle(struct fuse_server *s, const struct iovec *in, unsigne
 
 void fuse_default_limits(unsigned nshares, unsigned *max_inodes, unsigned *max_handles)
 {
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    struct rlimit rl = {1024, 1024};
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_max != RLIM_INFINITY &&
+        rl.rlim_max < FUSE_NOFILE_WANT) {
+        /* A guest that unpacks a source tree holds an inode per file: a
+         * hard limit of a few thousand (common for root) would fail it
+         * with ENFILE. As virtiofsd does, raise the hard limit too when
+         * arcvm may (CAP_SYS_RESOURCE; the jailer's no-file stays, as it
+         * drops that); else the soft one goes to the hard one below. */
+        struct rlimit want = {FUSE_NOFILE_WANT, FUSE_NOFILE_WANT};
+        if (setrlimit(RLIMIT_NOFILE, &want) == 0)
+            rl = want;
+    }
+    if (rl.rlim_cur < rl.rlim_max) {
         rl.rlim_cur = rl.rlim_max;
         setrlimit(RLIMIT_NOFILE, &rl); /* as virtiofsd does; a failure leaves the soft one */
         getrlimit(RLIMIT_NOFILE, &rl);

@@ -35,6 +35,9 @@
 /* Descriptors kept for the rest of arcvm (disks, sockets, snapshots...)
  * when sizing the shares' limits. */
 #define FUSE_FD_RESERVE 1024
+/* The open-file limit a process with shares asks for (virtiofsd's default
+ * is about the same, 1,000,000): Linux's default fs.nr_open. */
+#define FUSE_NOFILE_WANT (1u << 20)
 /* Ceilings on the limits, whatever the open-file limit: the tables grow
  * to them on demand. */
 #define FUSE_INODES_CEIL (1u << 18)

@@ -567,6 +567,10 @@ section_firecracker() {
   check "PUT /drives/limited with a rate_limiter" status_is 204 PUT /drives/limited "{\"drive_id\": \"limited\", \"path_on_host\": \"$T/limited.img\", \"is_root_device\": false, \"is_read_only\": true, \"rate_limiter\": {\"bandwidth\": {\"size\": 1048576, \"refill_time\": 100}}}"
   check "PUT /metrics" status_is 204 PUT /metrics "{\"metrics_path\": \"$T/metrics\"}"
   check "PUT /entropy" status_is 204 PUT /entropy '{}'
+  # arcvm's virtio-fs extension: a read-only shared directory.
+  mkdir -p "$T/fcshare"; echo from-the-host >"$T/fcshare/hello.txt"
+  check "PUT /shared-dirs/fcshare" status_is 204 PUT /shared-dirs/fcshare "{\"tag\": \"fcshare\", \"host_path\": \"$T/fcshare\", \"read_only\": true}"
+  check "a shared dir that is not a directory is refused with 400" status_is 400 PUT /shared-dirs/bad "{\"tag\": \"bad\", \"host_path\": \"$T/root.ext4\"}"
   # Bad requests before boot: 4xx, nothing changes.
   check "malformed JSON is refused with 400" status_is 400 PUT /machine-config '{"vcpu_count": 2,'
   grep -q fault_message "$T/resp" || not_ok "a 400 carries a fault_message"
@@ -636,6 +640,9 @@ section_firecracker() {
       sh -c "[ \$(echo '$threads' | tr ' ' '\n' | grep -c '=2\$') -eq 5 ] && ! echo '$threads' | tr ' ' '\n' | grep -q '=[01]\$'"
     printf '%s\n' 'echo ROOT-$(awk "\$2 == \"/\" {print \$1, \$3}" /proc/mounts | tail -1 | tr " " :) SER-$(cat /sys/block/vda/serial)' >&$fd
     check "its root is the API's drive (serial = drive_id)" fc_expect '^ROOT-/dev/vda:ext4 SER-rootfs$' 30
+    printf '%s\n' 'modprobe virtiofs 2>/dev/null; mkdir -p /mnt/fc; mount -t virtiofs fcshare /mnt/fc && echo FS-$(cat /mnt/fc/hello.txt); touch /mnt/fc/new 2>/dev/null || echo FSRO-refused' >&$fd
+    check "the guest mounts the API's shared dir and reads the host's file" fc_expect '^FS-from-the-host$' 30
+    check "the API's read_only share refuses a new file" fc_expect '^FSRO-refused$' 30
     check "GET / says Running" sh -c "[ \"\$(curl -s --unix-socket '$T/api.sock' http://localhost/)\" != '' ] && curl -s --unix-socket '$T/api.sock' http://localhost/ | grep -q '\"state\":\"Running\"'"
     # A counter the guest prints every second stops while paused.
     printf '%s\n' '(i=0; while true; do i=$((i+1)); echo COUNT-$i; sleep 1; done) &' >&$fd
@@ -692,6 +699,7 @@ section_firecracker() {
     printf '%s\n' 'echo ALIVE-$((6*7))' >&$fd
     check "the guest kept running through all of it" fc_expect '^ALIVE-42$' 60
     check "GET /vm/config shows the drive and machine config" sh -c "curl -s --unix-socket '$T/api.sock' http://localhost/vm/config | grep -q '\"drive_id\":\"rootfs\"'"
+    check "GET /vm/config shows the shared dir" sh -c "curl -s --unix-socket '$T/api.sock' http://localhost/vm/config | grep -q '\"shared-dirs\":\\[{\"tag\":\"fcshare\",\"host_path\":\"$T/fcshare\",\"read_only\":true}'"
     check "FlushMetrics" status_is 204 PUT /actions '{"action_type": "FlushMetrics"}'
     # Lines hold what changed since the previous one (the 60 s timer may
     # have written one already): some line counts the root disk's reads.

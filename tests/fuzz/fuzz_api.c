@@ -290,6 +290,7 @@ static const char *const paths[] = {
     "/serial",
     "/pmem/p0",
     "/hotplug/memory",
+    "/shared-dirs/src",
 };
 #define NPATHS (sizeof(paths) / sizeof(paths[0]))
 

@@ -3,8 +3,8 @@
 # (configured on first use) and run each for SECONDS (default 30) on its
 # corpus under build-fuzz/corpus/<target>, seeded with a few well-formed
 # inputs. SECONDS is per target: CI (.ci/run: make fuzz FUZZ_SECONDS=20)
-# runs the 7 default targets for 20 s each, 140 s of fuzzing in all (plus
-# the build), well inside its 6-minute budget; a new target adds 20 s. Exits nonzero if any target finds a crash, a leak or a failed
+# runs the 9 default targets for 20 s each, 180 s of fuzzing in all (plus
+# the build), inside its 6-minute budget; a new target adds 20 s. Exits nonzero if any target finds a crash, a leak or a failed
 # check; the reproducer is left in build-fuzz/artifacts/.
 #
 # Environment: BUILD_FUZZ (default build-fuzz), FUZZ_TARGETS (default all),
@@ -15,7 +15,7 @@ cd "$(dirname "$0")/../.."
 
 secs=${1:-30}
 build=${BUILD_FUZZ:-build-fuzz}
-targets=${FUZZ_TARGETS:-"fuzz_virtq fuzz_virtio_mmio fuzz_virtio_load fuzz_virtio_dev fuzz_api fuzz_http fuzz_config fuzz_kernel fuzz_mmds"}
+targets=${FUZZ_TARGETS:-"fuzz_virtq fuzz_virtio_mmio fuzz_virtio_load fuzz_virtio_dev fuzz_api fuzz_http fuzz_config fuzz_kernel fuzz_mmds fuzz_fuse"}
 
 if ! command -v clang >/dev/null; then
   echo "run.sh: clang is needed for libFuzzer (scripts/install-deps.sh installs it)" >&2
@@ -127,7 +127,7 @@ API = {p: i for i, p in enumerate([
     '/drives/', '/network-interfaces/eth0', '/network-interfaces/eth1', '/vsock', '/balloon',
     '/balloon/statistics', '/entropy', '/logger', '/metrics', '/actions', '/vm', '/vm/config',
     '/vcpus', '/cpu-config', '/mmds', '/mmds/config', '/snapshot/create', '/snapshot/load',
-    '/serial', '/pmem/p0', '/hotplug/memory'])}
+    '/serial', '/pmem/p0', '/hotplug/memory', '/shared-dirs/src'])}
 RL = '{"bandwidth": {"size": 1000, "refill_time": 100}, "ops": {"size": 10, "refill_time": 1000}}'
 API_CONFIG = {
     'machine-config': {'vcpu_count': 2, 'mem_size_mib': 256, 'track_dirty_pages': True},
@@ -141,6 +141,7 @@ API_CONFIG = {
     'pmem': [{'id': 'p0', 'path_on_host': '/bin/sh', 'read_only': True, 'rate_limiter': {
         'ops': {'size': 10, 'refill_time': 1000}}}],
     'entropy': {},
+    'shared-dirs': [{'tag': 'src', 'host_path': '/tmp', 'read_only': True}],
     'logger': {'log_path': '/tmp/arcvm-fuzz-never-created', 'level': 'Debug'},
 }
 
@@ -268,6 +269,7 @@ elif target == 'fuzz_api':
             api_req(API['/vsock'], 'PUT', json.dumps(API_CONFIG['vsock'])),
             api_req(API['/balloon'], 'PUT', json.dumps(API_CONFIG['balloon'])),
             api_req(API['/entropy'], 'PUT', '{"rate_limiter": ' + RL + '}'),
+            api_req(API['/shared-dirs/src'], 'PUT', json.dumps(API_CONFIG['shared-dirs'][0])),
             api_req(API['/logger'], 'PUT', json.dumps(API_CONFIG['logger'])),
             api_req(API['/metrics'], 'PUT', '{"metrics_path": "/tmp/arcvm-fuzz-never-created"}'),
             api_req(API['/vm/config'], 'GET')]
@@ -402,6 +404,68 @@ elif target == 'fuzz_mmds':
     frames = [arp, seg(1000, 0, 2), seg(1001, (isn + 1) & 0xffffffff, 0x18, b'GET /latest HTTP/1.1\r\n\r\n'),
               seg(1027, (isn + 2) & 0xffffffff, 0x11)]
     seeds['frames'] = b'\x00' + b''.join(struct.pack('>H', len(f)) + f for f in frames)
+elif target == 'fuzz_fuse':
+    # fuzz_fuse's request: flags (0: true length, counter unique, one
+    # buffer each way), opcode, nodeid, uid byte, u16 argument length,
+    # reply room index (4: a page, 6: 1 MiB + header), arguments.
+    def fr(op, node, arg=b'', room=4, flags=0, who=0):
+        return bytes([flags, op, node, who]) + struct.pack('<HB', len(arg), room) + arg
+    z = lambda name: name.encode() + b'\0'
+    LOOKUP, FORGET, GETATTR, SETATTR, READLINK, SYMLINK, MKNOD, MKDIR = 1, 2, 3, 4, 5, 6, 8, 9
+    UNLINK, RMDIR, RENAME, LINK, OPEN, READ, WRITE, STATFS, RELEASE = 10, 11, 12, 13, 14, 15, 16, 17, 18
+    FSYNC, SETXATTR, GETXATTR, LISTXATTR, REMOVEXATTR, FLUSH = 20, 21, 22, 23, 24, 25
+    OPENDIR, READDIR, RELEASEDIR, ACCESS, CREATE, INTERRUPT = 27, 28, 29, 34, 35, 36
+    DESTROY, BATCH_FORGET, FALLOCATE, READDIRPLUS, RENAME2, LSEEK = 38, 42, 43, 44, 45, 46
+    # Node ids are table slots + 1 (root 1); file handles too, from 1.
+    files = (fr(LOOKUP, 1, z('file')) + fr(LOOKUP, 1, z('dir')) + fr(LOOKUP, 3, z('inner')) +
+             fr(GETATTR, 2, struct.pack('<IIQ', 0, 0, 0)) +
+             fr(OPEN, 2, struct.pack('<II', 2, 0)) +
+             fr(READ, 2, struct.pack('<QQIIQII', 1, 0, 8192, 0, 0, 0, 0), room=6) +
+             fr(WRITE, 2, struct.pack('<QQIIQII', 1, 4090, 11, 0, 0, 0, 0) + b'hello world') +
+             fr(LSEEK, 2, struct.pack('<QQII', 1, 0, 3, 0)) +
+             fr(FALLOCATE, 2, struct.pack('<QQQII', 1, 0, 65536, 0, 0)) +
+             fr(FLUSH, 2, struct.pack('<QIIQ', 1, 0, 0, 0)) +
+             fr(FSYNC, 2, struct.pack('<QII', 1, 0, 0)) +
+             fr(RELEASE, 2, struct.pack('<QIIQ', 1, 0, 0, 0)) +
+             fr(SETATTR, 2, struct.pack('<IIQQQQQQIIIIIIII', 1 | 8, 0, 0, 100, 0, 0, 0, 0, 0,
+                                        0, 0, 0o600, 0, 0, 0, 0)) +
+             fr(FORGET, 4, struct.pack('<Q', 1)) + fr(STATFS, 1) +
+             fr(ACCESS, 2, struct.pack('<II', 4, 0)))
+    dirs = (fr(MKDIR, 1, struct.pack('<II', 0o755, 0o22) + z('new'), who=1) +
+            fr(CREATE, 2, struct.pack('<IIII', 0o102, 0o644, 0o22, 0) + z('f')) +
+            fr(SYMLINK, 2, z('s') + z('../../outside/secret')) +
+            fr(READLINK, 4) +
+            fr(LINK, 2, struct.pack('<Q', 3) + z('hard')) +
+            fr(RENAME, 1, struct.pack('<Q', 1) + z('file') + z('moved')) +
+            fr(RENAME2, 1, struct.pack('<QII', 1, 2, 0) + z('moved') + z('dir')) +
+            fr(MKNOD, 2, struct.pack('<IIII', 0o10644, 0, 0o22, 0) + z('p')) +
+            fr(MKNOD, 2, struct.pack('<IIII', 0o20644, 0x0103, 0o22, 0) + z('dev')) +
+            fr(OPENDIR, 2, struct.pack('<II', 0, 0)) +
+            fr(READDIRPLUS, 2, struct.pack('<QQIIQII', 2, 0, 4096, 0, 0, 0, 0)) +
+            fr(READDIR, 2, struct.pack('<QQIIQII', 2, 0, 4096, 0, 0, 0, 0)) +
+            fr(RELEASEDIR, 2, struct.pack('<QIIQ', 2, 0, 0, 0)) +
+            fr(UNLINK, 2, z('f')) + fr(RMDIR, 1, z('new')) +
+            fr(BATCH_FORGET, 0, struct.pack('<II', 2, 0) + struct.pack('<QQ', 2, 1) * 2))
+    xattrs = (fr(LOOKUP, 1, z('file')) +
+              fr(SETXATTR, 2, struct.pack('<II', 5, 0) + z('user.k') + b'value') +
+              fr(GETXATTR, 2, struct.pack('<II', 64, 0) + z('user.k')) +
+              fr(LISTXATTR, 2, struct.pack('<II', 64, 0)) +
+              fr(REMOVEXATTR, 2, z('user.k')) +
+              fr(SETXATTR, 2, struct.pack('<II', 1, 0) + z('security.capability') + b'x'))
+    odd = (fr(LOOKUP, 1, z('escape')) + fr(LOOKUP, 1, z('fifo')) + fr(OPEN, 2, struct.pack('<II', 0, 0)) +
+           fr(OPEN, 3, struct.pack('<II', 0, 0)) + fr(LOOKUP, 1, z('..')) + fr(LOOKUP, 1, z('a/b')) +
+           fr(CREATE, 1, struct.pack('<IIII', 0o102, 0o644, 0o22, 0) + z('dangle')) +
+           fr(MKDIR, 1, struct.pack('<II', 0o755, 0o22) + z('abs')) + fr(LOOKUP, 1, z('abs')) +
+           fr(INTERRUPT, 0, struct.pack('<Q', 5)) + fr(GETATTR, 99) + fr(DESTROY, 0) + fr(STATFS, 1) +
+           fr(LOOKUP, 1, z('file'), flags=1 | 2 | 4 | 8 | 16)[:6] + struct.pack('<IQ', 999, 7) +
+           bytes([4]) + z('file'))
+    seeds['files'] = b'\x00' + files
+    seeds['dirs'] = b'\x04' + dirs
+    seeds['xattrs'] = b'\x00' + xattrs
+    seeds['odd'] = b'\x00' + odd
+    seeds['readonly'] = b'\x01' + files + dirs
+    init = struct.pack('<IIII', 7, 38, 1 << 17, 0)
+    seeds['init'] = b'\x02' + fr(LOOKUP, 1, z('file')) + fr(26, 0, init) + fr(26, 0, init) + files
 elif target == 'fuzz_virtq':
     seeds['normal'] = virtq_seed(3, 0x03, 0, [0, 2, 3])
     seeds['wrap'] = virtq_seed(3, 0x01, 0xfffe, [0, 2, 3])

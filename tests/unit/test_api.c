@@ -698,6 +698,93 @@ static void test_drives(void **state)
     assert_string_equal(drive_at(t, 0), "a_very_long_drive_id_of_40_characters_xx");
 }
 
+static int put_share(struct t *t, const char *tag, const char *path, const char *extra)
+{
+    char url[128], body[1024];
+    snprintf(url, sizeof(url), "/shared-dirs/%s", tag);
+    snprintf(body, sizeof(body), "{\"tag\": \"%s\", \"host_path\": \"%s\"%s}", tag, path,
+             extra ? extra : "");
+    return req(t, "PUT", url, body);
+}
+
+/* The shared directory at @i in GET /vm/config (NULL past the end). */
+static json_t *share_at(struct t *t, size_t i)
+{
+    assert_int_equal(req(t, "GET", "/vm/config", NULL), 200);
+    return json_array_get(json_object_get(t->json, "shared-dirs"), i);
+}
+
+/* PUT /shared-dirs/{tag}: arcvm's virtio-fs extension, checked as
+ * Firecracker checks its resources, kept in order, shown in GET /vm/config
+ * and handed to the library at InstanceStart. */
+static void test_shared_dirs(void **state)
+{
+    struct t *t = *state;
+    assert_int_equal(req(t, "GET", "/vm/config", NULL), 200);
+    assert_int_equal(json_array_size(json_object_get(t->json, "shared-dirs")), 0);
+    assert_int_equal(put_share(t, "src", t->dir, NULL), 204);
+    assert_int_equal(put_share(t, "data_2", "/tmp", ", \"read_only\": true"), 204);
+    json_t *s = share_at(t, 0);
+    assert_string_equal(json_string_value(json_object_get(s, "tag")), "src");
+    assert_string_equal(json_string_value(json_object_get(s, "host_path")), t->dir);
+    assert_true(json_is_false(json_object_get(s, "read_only")));
+    s = share_at(t, 1);
+    assert_string_equal(json_string_value(json_object_get(s, "tag")), "data_2");
+    assert_true(json_is_true(json_object_get(s, "read_only")));
+    assert_null(share_at(t, 2));
+    /* A PUT of a known tag replaces it in its place. */
+    assert_int_equal(put_share(t, "src", "/", ", \"read_only\": true"), 204);
+    s = share_at(t, 0);
+    assert_string_equal(json_string_value(json_object_get(s, "host_path")), "/");
+    assert_true(json_is_true(json_object_get(s, "read_only")));
+    assert_null(share_at(t, 2));
+
+    char long_tag[40];
+    memset(long_tag, 'a', 37);
+    long_tag[37] = 0;
+    static const struct {
+        const char *path, *body, *says;
+    } bad[] = {
+        {"/shared-dirs/x", "{\"host_path\": \"/tmp\"}", "missing field 'tag'"},
+        {"/shared-dirs/x", "{\"tag\": \"x\"}", "missing field 'host_path'"},
+        {"/shared-dirs/x", "{\"tag\": \"x\", \"host_path\": 7}", "host_path"},
+        {"/shared-dirs/x", "{\"tag\": \"x\", \"host_path\": \"/tmp\", \"read_only\": \"yes\"}",
+         "must be a boolean"},
+        {"/shared-dirs/x", "{\"tag\": \"x\", \"host_path\": \"/tmp\", \"cache\": \"always\"}",
+         "unknown field 'cache'"},
+        {"/shared-dirs/x", "{\"tag\": \"y\", \"host_path\": \"/tmp\"}",
+         "does not match the id from the body"},
+        {"/shared-dirs/a-b", "{\"tag\": \"a-b\", \"host_path\": \"/tmp\"}", "alphanumeric"},
+        {"/shared-dirs/", "{\"tag\": \"\", \"host_path\": \"/tmp\"}", "The ID cannot be empty."},
+        {"/shared-dirs/x", "{\"tag\": \"x\", \"host_path\": \"/no/such/dir\"}",
+         "is not a directory arcvm can open (No such file or directory)"},
+        {"/shared-dirs/x", "{\"tag\": \"x\", \"host_path\": \"\"}", "is not a directory"},
+        {"/shared-dirs/x", "{\"tag\": \"x\", \"host_path\": \"/dev/null\"}",
+         "is not a directory arcvm can open (Not a directory)"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        assert_int_equal(req(t, "PUT", bad[i].path, bad[i].body), 400);
+        if (!strstr(t->body, bad[i].says))
+            fail_msg("%s: '%s' lacks '%s'", bad[i].body, t->body, bad[i].says);
+    }
+    assert_int_equal(put_share(t, long_tag, "/tmp", NULL), 400);
+    FAULT_HAS(t, "longer than 36 characters");
+    long_tag[36] = 0;
+    assert_int_equal(put_share(t, long_tag, "/tmp", NULL), 204); /* 36 is the limit */
+    /* A file refused does not take a place; at most 4 (the CLI's limit). */
+    assert_int_equal(put_share(t, "four", "/tmp", NULL), 204);
+    assert_int_equal(put_share(t, "five", "/tmp", NULL), 400);
+    FAULT_HAS(t, "at most 4 shared directories");
+    assert_int_equal(put_share(t, "four", t->dir, NULL), 204); /* replacing still works */
+    /* Handed to the library at InstanceStart: arcvm_add_share() took all
+     * four (a refusal would fail the start). */
+    put_kernel(t);
+    assert_int_equal(req(t, "PUT", "/actions", "{\"action_type\": \"InstanceStart\"}"), 204);
+    assert_int_equal(put_share(t, "five", "/tmp", NULL), 400);
+    FAULT_HAS(t, "not supported after starting the microVM");
+    assert_int_equal(req(t, "GET", "/shared-dirs/src", NULL), 405);
+}
+
 /* A network interface's JSON in GET /vm/config, at @i. */
 static const char *net_field(struct t *t, size_t i, const char *key)
 {
@@ -1267,15 +1354,22 @@ static void test_config_file(void **state)
              " \"entropy\": {}, \"vsock\": null, \"balloon\": null,"
              " \"network-interfaces\": [{\"iface_id\": \"eth0\", \"host_dev_name\": \"tap0\","
              "   \"guest_mac\": \"06:00:AC:10:00:02\"}],"
+             " \"shared-dirs\": [{\"tag\": \"src\", \"host_path\": \"%s\"},"
+             "  {\"tag\": \"etc\", \"host_path\": \"/etc\", \"read_only\": true}],"
              " \"logger\": null, \"metrics\": null, \"cpu-config\": null,"
              " \"memory-hotplug\": {\"total_size_mib\": 512, \"block_size_mib\": 4}}",
-             t->kernel, t->disk[0], t->disk[1]);
+             t->kernel, t->disk[0], t->disk[1], t->dir);
     assert_int_equal(api_load_config(t->a, cfg, strlen(cfg), err, sizeof(err)), 0);
     assert_int_equal(req(t, "GET", "/vm/config", NULL), 200);
     char first[8192];
     snprintf(first, sizeof(first), "%s", t->body);
     assert_int_equal(json_array_size(json_object_get(t->json, "drives")), 2);
     assert_int_equal(json_array_size(json_object_get(t->json, "network-interfaces")), 1);
+    json_t *sd = json_object_get(t->json, "shared-dirs");
+    assert_int_equal(json_array_size(sd), 2);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(sd, 1), "host_path")),
+                        "/etc");
+    assert_true(json_is_true(json_object_get(json_array_get(sd, 1), "read_only")));
     json_t *mc = json_object_get(t->json, "machine-config");
     assert_int_equal(json_integer_value(json_object_get(mc, "vcpu_count")), 2);
     json_t *hp = json_object_get(t->json, "memory-hotplug");
@@ -1307,6 +1401,14 @@ static void test_config_file(void **state)
          "false}]}",
          "alphanumeric"},
         {"{\"machine-config\": {\"vcpu_count\": 2}}", "missing field 'mem_size_mib'"},
+        {"{\"shared-dirs\": {\"tag\": \"a\", \"host_path\": \"/tmp\"}}",
+         "\"shared-dirs\" must be an array"},
+        {"{\"shared-dirs\": [{\"tag\": \"a\", \"host_path\": \"/tmp\"},"
+         " {\"tag\": \"a\", \"host_path\": \"/etc\"}]}",
+         "\"shared-dirs\": tag 'a' is given twice"},
+        {"{\"shared-dirs\": [{\"tag\": \"a\", \"host_path\": \"/no/such\"}]}",
+         "\"shared-dirs\": Shared directory 'a': host_path '/no/such' is not a directory"},
+        {"{\"shared-dirs\": [{\"host_path\": \"/tmp\"}]}", "missing field 'tag'"},
         {"{\"boot-source\": ", "not valid JSON"},
         {"[]", "not valid JSON"},
         {"{\"memory-hotplug\": {\"total_size_mib\": 100}}", "\"memory-hotplug\": Invalid memory"},
@@ -1988,6 +2090,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bodies_and_paths, setup, teardown),
         cmocka_unit_test_setup_teardown(test_boot_source, setup, teardown),
         cmocka_unit_test_setup_teardown(test_drives, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_shared_dirs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_network_interfaces, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unsupported_devices, setup, teardown),
         cmocka_unit_test_setup_teardown(test_logger, setup, teardown),
