@@ -252,14 +252,6 @@ bool api_id_known(struct api *a, struct api_reply *r, const char *what, const ch
 #define ANY   API_ANYTIME
 #define PRE   API_PRE_BOOT
 #define POST  API_POST_BOOT
-/* Firecracker endpoints arcvm does not have at all: answered 400 with a
- * sentence rather than 404, since the path itself is right; counted as
- * "other" whatever the method. */
-#define UNSUPPORTED(n, s, k, what)                                                                 \
-    {                                                                                              \
-        n, s, k, .unsupported = what                                                               \
-    }
-
 /* Each method: {handler, counter, boot rule, body schema}. */
 static const struct api_route routes[] = {
     {"", NULL, PLAIN, .get = {api_instance_get, API_CTR_GET_INSTANCE_INFO, ANY, NULL}},
@@ -327,7 +319,6 @@ static const struct api_route routes[] = {
 #undef ANY
 #undef PRE
 #undef POST
-#undef UNSUPPORTED
 
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))
 
@@ -404,8 +395,6 @@ static const char *allow_header(const struct api_route *rt)
 {
     static const char *const allow[8] = {"",      "GET",        "PUT",        "GET, PUT",
                                          "PATCH", "GET, PATCH", "PUT, PATCH", "GET, PUT, PATCH"};
-    if (rt->unsupported)
-        return allow[7];
     return allow[(rt->get.fn ? 1 : 0) | (rt->put.fn ? 2 : 0) | (rt->patch.fn ? 4 : 0)];
 }
 
@@ -505,7 +494,7 @@ static void dispatch(struct api *a, const char *method, const char *path, const 
             : !strcmp(method, "PATCH") ? 2
                                        : -1;
     const struct api_endpoint *ep = m == 0 ? &rt->get : m == 1 ? &rt->put : &rt->patch;
-    if (m < 0 || (!rt->unsupported && !ep->fn)) {
+    if (m < 0 || !ep->fn) {
         count(a, -1, true, false);
         r->allow = allow_header(rt);
         api_fault(a, r, 405, "Invalid request method and/or path: %s %s.", method, path);
@@ -527,14 +516,12 @@ static void dispatch(struct api *a, const char *method, const char *path, const 
             b = json_object();
         if (m > 0 && len && !(b = api_json_parse(body, len, err, sizeof(err))))
             deserialize_fault(a, r, err);
-        else if (rt->unsupported)
-            api_fault(a, r, 400, "%s is not supported by arcvm yet.", rt->unsupported);
         else
             api_endpoint_run(a, ep, id, b, r);
         json_decref(b);
     }
     /* Only PUT and PATCH counters have a matching _fails counter. */
-    count(a, rt->unsupported ? API_CTR_NONE : (int)ep->ctr, r->status >= 400, m > 0);
+    count(a, (int)ep->ctr, r->status >= 400, m > 0);
 }
 
 void api_handle(struct api *a, const char *method, const char *path, const char *body, size_t len,

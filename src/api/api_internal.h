@@ -196,7 +196,6 @@ struct api_route {
     const char *name, *sub;
     enum api_route_kind kind;
     struct api_endpoint get, put, patch;
-    const char *unsupported; /* a Firecracker resource arcvm lacks: named in the fault */
 };
 
 /* The route of /@name or /@name/{id} (the config file's keys), NULL if none. */

@@ -53,7 +53,7 @@ enum api_ctr {
     API_CTR_PATCH_PMEM,
     API_CTR_PATCH_PMEM_FAILS,
     API_CTR_OTHER,
-    API_CTR_OTHER_FAILS, /* unknown paths, unsupported endpoints */
+    API_CTR_OTHER_FAILS, /* unknown paths, methods a path lacks */
     API_CTR_COUNT,
     API_CTR_NONE = -1,
 };
