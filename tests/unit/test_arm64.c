@@ -10,6 +10,7 @@
 #include <libfdt.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 static uint8_t img[4096];
@@ -107,14 +108,22 @@ static struct arm64_fdt_config config(unsigned ncpus, unsigned nvirtio)
     return c;
 }
 
+/* The @i-th 64-bit cell at @p: FDT properties are only 4-byte aligned. */
+static uint64_t cell64(const void *p, int i)
+{
+    fdt64_t v;
+    memcpy(&v, (const char *)p + 8 * i, sizeof(v));
+    return fdt64_to_cpu(v);
+}
+
 static uint64_t get64(const void *fdt, const char *path, const char *name)
 {
     int node = fdt_path_offset(fdt, path), len = 0;
     assert_true(node >= 0);
-    const fdt64_t *p = fdt_getprop(fdt, node, name, &len);
+    const void *p = fdt_getprop(fdt, node, name, &len);
     assert_non_null(p);
     assert_int_equal(len, 8);
-    return fdt64_to_cpu(*p);
+    return cell64(p, 0);
 }
 
 static const char *getstr(const void *fdt, const char *path, const char *name)
@@ -146,15 +155,15 @@ static void fdt_contents(void **state)
     assert_true(fdt_path_offset(buf, "/virtio_mmio@a003000") < 0);
     /* memory reg: base and size, two cells each. */
     int node = fdt_path_offset(buf, "/memory@80000000"), len;
-    const fdt64_t *reg = fdt_getprop(buf, node, "reg", &len);
+    const void *reg = fdt_getprop(buf, node, "reg", &len);
     assert_int_equal(len, 16);
-    assert_int_equal(fdt64_to_cpu(reg[0]), 0x80000000);
-    assert_int_equal(fdt64_to_cpu(reg[1]), 256 << 20);
+    assert_int_equal(cell64(reg, 0), 0x80000000);
+    assert_int_equal(cell64(reg, 1), 256 << 20);
     /* The redistributor region covers every vCPU. */
     node = fdt_path_offset(buf, "/intc@8000000");
     reg = fdt_getprop(buf, node, "reg", &len);
     assert_int_equal(len, 32);
-    assert_int_equal(fdt64_to_cpu(reg[3]), 2 * 0x20000);
+    assert_int_equal(cell64(reg, 3), 2 * 0x20000);
     /* The third virtio device's interrupt: SPI 18, edge rising. */
     node = fdt_path_offset(buf, "/virtio_mmio@a002000");
     const fdt32_t *irq = fdt_getprop(buf, node, "interrupts", &len);

@@ -88,7 +88,8 @@ static uint64_t config64(struct ctx *c, uint32_t off)
 static uint32_t raw(struct ctx *c, const void *req, uint32_t len, uint32_t wlen, uint8_t *resp)
 {
     uint64_t g = vh_alloc(&c->h, len ? len : 1), o = vh_alloc(&c->h, wlen ? wlen : 1);
-    memcpy(vh_ptr(&c->h, g), req, len);
+    if (len)
+        memcpy(vh_ptr(&c->h, g), req, len);
     memset(vh_ptr(&c->h, o), 0xee, wlen ? wlen : 1);
     struct vh_seg s[2] = {{g, len, false}, {o, wlen, true}};
     uint16_t before = vh_used_idx(&c->h, 0);
