@@ -1,5 +1,6 @@
 /* config.c - configuration defaults, parsing helpers and validation. */
 #include "vmm/config.h"
+#include "vmm/config_opts.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -271,9 +272,7 @@ int config_set_affinity(struct vm_config *c, unsigned vcpu, const cpu_set_t *set
     return 0;
 }
 
-/* Split @s at commas into options; calls @fn(opt, len) for each. */
-typedef int (*opt_fn)(void *ctx, const char *opt, size_t len, char *err, size_t errlen);
-static int each_opt(const char *s, opt_fn fn, void *ctx, char *err, size_t errlen)
+int config_each_opt(const char *s, config_opt_fn fn, void *ctx, char *err, size_t errlen)
 {
     const char *p = s;
     for (;;) {
@@ -288,13 +287,12 @@ static int each_opt(const char *s, opt_fn fn, void *ctx, char *err, size_t errle
     }
 }
 
-static bool opt_is(const char *opt, size_t len, const char *name)
+bool config_opt_is(const char *opt, size_t len, const char *name)
 {
     return strlen(name) == len && !strncmp(opt, name, len);
 }
 
-/* "name=value": returns the value's start and length, or NULL. */
-static const char *opt_value(const char *opt, size_t len, const char *name, size_t *vlen)
+const char *config_opt_value(const char *opt, size_t len, const char *name, size_t *vlen)
 {
     size_t n = strlen(name);
     if (len <= n + 1 || strncmp(opt, name, n) || opt[n] != '=')
@@ -368,14 +366,14 @@ static int net_opt(void *ctx, const char *opt, size_t len, char *err, size_t err
     struct net_config *n = ctx;
     size_t vlen;
     const char *v;
-    if ((v = opt_value(opt, len, "mac", &vlen))) {
+    if ((v = config_opt_value(opt, len, "mac", &vlen))) {
         if (parse_mac(v, vlen, n->mac) < 0) {
             snprintf(err, errlen, "mac '%.*s': give a unicast address like 06:00:ac:10:00:02",
                      (int)vlen, v);
             return -EINVAL;
         }
         n->mac_set = true;
-    } else if ((v = opt_value(opt, len, "hostfwd", &vlen))) {
+    } else if ((v = config_opt_value(opt, len, "hostfwd", &vlen))) {
         if (n->backend != NET_USER) {
             snprintf(err, errlen, "hostfwd is for user-mode networking (--net user,...)");
             return -EINVAL;
@@ -391,7 +389,7 @@ static int net_opt(void *ctx, const char *opt, size_t len, char *err, size_t err
             return -EINVAL;
         }
         n->nhostfwd++;
-    } else if ((v = opt_value(opt, len, "id", &vlen))) {
+    } else if ((v = config_opt_value(opt, len, "id", &vlen))) {
         free(n->id);
         n->id = strndup(v, vlen);
     } else {
@@ -410,9 +408,9 @@ int config_parse_net(const char *s, struct net_config *n, char *err, size_t errl
     size_t vlen;
     const char *v;
     int r = 0;
-    if (opt_is(s, len, "user")) {
+    if (config_opt_is(s, len, "user")) {
         n->backend = NET_USER;
-    } else if ((v = opt_value(s, len, "tap", &vlen)) && vlen < 16) { /* IFNAMSIZ */
+    } else if ((v = config_opt_value(s, len, "tap", &vlen)) && vlen < 16) { /* IFNAMSIZ */
         n->backend = NET_TAP;
         n->tap = strndup(v, vlen);
     } else {
@@ -420,7 +418,7 @@ int config_parse_net(const char *s, struct net_config *n, char *err, size_t errl
         return -EINVAL;
     }
     if (comma)
-        r = each_opt(comma + 1, net_opt, n, e, sizeof(e));
+        r = config_each_opt(comma + 1, net_opt, n, e, sizeof(e));
     if (r < 0) {
         snprintf(err, errlen, "--net '%s': %s", s, e);
         config_release_net(n);
@@ -434,7 +432,7 @@ static int vsock_opt(void *ctx, const char *opt, size_t len, char *err, size_t e
     struct vsock_config *v = ctx;
     size_t vlen;
     const char *val;
-    if ((val = opt_value(opt, len, "cid", &vlen))) {
+    if ((val = config_opt_value(opt, len, "cid", &vlen))) {
         char tmp[16];
         unsigned cid;
         if (vlen >= sizeof(tmp))
@@ -445,7 +443,7 @@ static int vsock_opt(void *ctx, const char *opt, size_t len, char *err, size_t e
         if (config_parse_uint(tmp, &cid) < 0 || cid < 3 || cid == 0xffffffffu)
             goto bad;
         v->cid = cid;
-    } else if ((val = opt_value(opt, len, "uds", &vlen))) {
+    } else if ((val = config_opt_value(opt, len, "uds", &vlen))) {
         free(v->uds_path);
         v->uds_path = strndup(val, vlen);
     } else {
@@ -462,7 +460,7 @@ int config_parse_vsock(const char *s, struct vsock_config *v, char *err, size_t 
 {
     memset(v, 0, sizeof(*v));
     char e[256] = "";
-    int r = each_opt(s, vsock_opt, v, e, sizeof(e));
+    int r = config_each_opt(s, vsock_opt, v, e, sizeof(e));
     if (r == 0 && (!v->cid || !v->uds_path || !*v->uds_path)) {
         snprintf(e, sizeof(e), "both cid=N and uds=PATH are needed");
         r = -EINVAL;
@@ -482,13 +480,13 @@ static int balloon_opt(void *ctx, const char *opt, size_t len, char *err, size_t
     struct balloon_config *b = ctx;
     size_t vlen;
     const char *v;
-    if (opt_is(opt, len, "deflate-on-oom")) {
+    if (config_opt_is(opt, len, "deflate-on-oom")) {
         b->deflate_on_oom = true;
-    } else if (opt_is(opt, len, "free-page-reporting")) {
+    } else if (config_opt_is(opt, len, "free-page-reporting")) {
         b->free_page_reporting = true;
-    } else if (opt_is(opt, len, "free-page-hinting")) {
+    } else if (config_opt_is(opt, len, "free-page-hinting")) {
         b->free_page_hinting = true;
-    } else if ((v = opt_value(opt, len, "stats", &vlen))) {
+    } else if ((v = config_opt_value(opt, len, "stats", &vlen))) {
         char tmp[16];
         unsigned secs;
         if (vlen >= sizeof(tmp))
@@ -529,7 +527,7 @@ int config_parse_balloon(const char *s, struct balloon_config *b, char *err, siz
         return -EINVAL;
     }
     b->target_mib = (uint32_t)(bytes >> 20);
-    if (comma && each_opt(comma + 1, balloon_opt, b, e, sizeof(e)) < 0) {
+    if (comma && config_each_opt(comma + 1, balloon_opt, b, e, sizeof(e)) < 0) {
         snprintf(err, errlen, "--balloon '%s': %s", s, e);
         return -EINVAL;
     }

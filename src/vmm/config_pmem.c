@@ -1,6 +1,7 @@
 /* config_pmem.c - the virtio-pmem part of a VM's configuration: the
  * --pmem option, its checks, and the root device's command-line words. */
 #include "vmm/config.h"
+#include "vmm/config_opts.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -33,6 +34,41 @@ static bool id_valid(const char *s, size_t len)
     return true;
 }
 
+/* One option after the path; @ctx: the spec, @p in config_parse_pmem. */
+struct pmem_spec {
+    const char *s;
+    struct pmem_config *p;
+};
+
+static int pmem_opt(void *ctx, const char *opt, size_t len, char *err, size_t errlen)
+{
+    struct pmem_spec *ps = ctx;
+    struct pmem_config *p = ps->p;
+    if (config_opt_is(opt, len, "ro")) {
+        p->readonly = true;
+    } else if (config_opt_is(opt, len, "rw")) {
+        p->readonly = false;
+    } else if (config_opt_is(opt, len, "root")) {
+        p->root = true;
+    } else if (len >= 3 && !strncmp(opt, "id=", 3)) {
+        if (!id_valid(opt + 3, len - 3)) {
+            snprintf(err, errlen, "--pmem '%s': the id must be 1 to %d printable characters",
+                     ps->s, CONFIG_PMEM_ID_MAX);
+            return -EINVAL;
+        }
+        free(p->id);
+        if (!(p->id = strndup(opt + 3, len - 3))) {
+            snprintf(err, errlen, "out of memory");
+            return -ENOMEM;
+        }
+    } else {
+        snprintf(err, errlen, "--pmem '%s': unknown option '%.*s' (use ro, rw, root or id=ID)",
+                 ps->s, (int)len, opt);
+        return -EINVAL;
+    }
+    return 0;
+}
+
 int config_parse_pmem(const char *s, struct pmem_config *p, char *err, size_t errlen)
 {
     memset(p, 0, sizeof(*p));
@@ -42,37 +78,11 @@ int config_parse_pmem(const char *s, struct pmem_config *p, char *err, size_t er
         snprintf(err, errlen, "--pmem '%s': give the file first: PATH[,ro][,root][,id=ID]", s);
         return -EINVAL;
     }
+    struct pmem_spec ps = {s, p};
     if (!(p->path = strndup(s, plen)))
-        goto oom;
-    while (comma) {
-        const char *opt = comma + 1;
-        comma = strchr(opt, ',');
-        size_t olen = comma ? (size_t)(comma - opt) : strlen(opt);
-        if (olen == 2 && !strncmp(opt, "ro", 2)) {
-            p->readonly = true;
-        } else if (olen == 2 && !strncmp(opt, "rw", 2)) {
-            p->readonly = false;
-        } else if (olen == 4 && !strncmp(opt, "root", 4)) {
-            p->root = true;
-        } else if (olen >= 3 && !strncmp(opt, "id=", 3)) {
-            if (!id_valid(opt + 3, olen - 3)) {
-                snprintf(err, errlen, "--pmem '%s': the id must be 1 to %d printable characters",
-                         s, CONFIG_PMEM_ID_MAX);
-                goto fail;
-            }
-            free(p->id);
-            if (!(p->id = strndup(opt + 3, olen - 3)))
-                goto oom;
-        } else {
-            snprintf(err, errlen, "--pmem '%s': unknown option '%.*s' (use ro, rw, root or id=ID)",
-                     s, (int)olen, opt);
-            goto fail;
-        }
-    }
-    return 0;
-oom:
-    snprintf(err, errlen, "out of memory");
-fail:
+        snprintf(err, errlen, "out of memory");
+    else if (!comma || config_each_opt(comma + 1, pmem_opt, &ps, err, errlen) == 0)
+        return 0;
     config_release_pmem(p);
     return -EINVAL;
 }
