@@ -5,7 +5,7 @@
 # vGICv3, where the cross-built arcvm (make cross-arm64) runs guests.
 #
 # Usage:
-#   nested-arm64.sh [--cpus N] [--mem SIZE] [--timeout SEC] [JOB]
+#   nested-arm64.sh [--cpus N] [--mem SIZE] [--timeout SEC] [-f HOST:GUEST]... [JOB]
 #
 #   JOB            a busybox sh script run as root in the outer guest
 #                  (default: tests/harness/arm64-boot.sh); its output is our
@@ -13,6 +13,8 @@
 #   --cpus N       outer vCPUs (default 2)
 #   --mem SIZE     outer RAM, QEMU syntax (default 2G)
 #   --timeout SEC  kill the outer guest after SEC seconds (default 900)
+#   -f HOST:GUEST  also put a file or directory into the outer guest at
+#                  GUEST (repeatable; what a JOB needs beyond the below)
 #
 # The outer guest cannot run this host's (x86) programs, so unlike
 # nested.sh it does not share the host's root: everything it needs is in
@@ -37,12 +39,13 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 die() { echo "$prog: $*" >&2; exit 125; }
 
-cpus=2 mem=2G timeout=900 job="$here/arm64-boot.sh"
+cpus=2 mem=2G timeout=900 job="$here/arm64-boot.sh" extra=()
 while [ $# -gt 0 ]; do
   case $1 in
     --cpus) cpus=${2:?}; shift 2 ;;
     --mem) mem=${2:?}; shift 2 ;;
     --timeout) timeout=${2:?}; shift 2 ;;
+    -f) extra+=(-f "${2:?}"); shift 2 ;;
     -h|--help) sed -n '/^# Usage:/,/^# The outer/{/^# The outer/d;s/^# \{0,1\}//p}' "$0" >&2; exit 125 ;;
     -*) die "unknown option '$1'" ;;
     *) job=$1; shift; [ $# -eq 0 ] || die "one JOB script, got more arguments: $*" ;;
@@ -107,7 +110,7 @@ trap 'exit 130' INT
 trap 'exit 143' TERM HUP
 "$repo/tests/guest/mkinitramfs.sh" -B "$busybox" -o "$work/outer.cpio.gz" \
   -i "$here/nested-arm64-init.sh" -f "$arcvm:/bin/arcvm" -f "$kernel:/arm64/Image" \
-  -f "$inner:/arm64/initrd.cpio.gz" -f "$job:/job.sh" || die "building the outer initramfs failed"
+  -f "$inner:/arm64/initrd.cpio.gz" -f "$job:/job.sh" "${extra[@]}" || die "building the outer initramfs failed"
 
 lock=${ARCVM_NESTED_LOCK:-/tmp/arcvm-nested.lock}
 if [ "$lock" != none ]; then
