@@ -79,6 +79,18 @@ int arcvm_set_cmdline(arcvm *vm, const char *cmdline, int replace_defaults);
 int arcvm_set_vcpus(arcvm *vm, unsigned count);
 /* Guest RAM in bytes: at least 64 MiB, a whole number of MiB. */
 int arcvm_set_memory(arcvm *vm, uint64_t bytes);
+/* What backs guest RAM (Firecracker's machine-config huge_pages). */
+enum arcvm_huge_pages {
+    ARCVM_HUGE_PAGES_NONE,        /* 4 KiB pages, committed as the guest touches them */
+    ARCVM_HUGE_PAGES_2M,          /* hugetlbfs 2 MiB pages: all of RAM (and a hotplug
+                                   * region) reserved from the host's pool at start,
+                                   * which fails with a message when the pool is short */
+    ARCVM_HUGE_PAGES_TRANSPARENT, /* 4 KiB memory advised for transparent huge pages
+                                   * (the host's shmem_enabled decides) */
+};
+/* Memory must then be a multiple of 2 MiB (checked at start). A snapshot of
+ * such a VM restores into 4 KiB pages. Before start. */
+int arcvm_set_huge_pages(arcvm *vm, enum arcvm_huge_pages pages);
 /* Console device and the fds it reads and writes (-1: none). The fds stay
  * owned by the caller and must outlive the VM. */
 int arcvm_set_console(arcvm *vm, enum arcvm_console mode, int in_fd, int out_fd);

@@ -75,6 +75,7 @@ struct api {
     uint64_t mem_mib;
     bool machine_set; /* PUT or PATCH seen: a snapshot load is refused then */
     bool track_dirty; /* track_dirty_pages: Diff snapshots possible */
+    enum arcvm_huge_pages huge_pages; /* machine-config huge_pages */
     /* boot-source */
     char *kernel, *initrd, *boot_args;
     /* drives, in guest order: a root device first, as Firecracker does */

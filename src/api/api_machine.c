@@ -23,8 +23,7 @@ json_t *api_machine_json(const struct api *a)
 {
     return json_pack("{s:I,s:I,s:b,s:b,s:s}", "vcpu_count", (json_int_t)a->vcpus, "mem_size_mib",
                      (json_int_t)a->mem_mib, "smt", 0, "track_dirty_pages", a->track_dirty,
-                     "huge_pages",
-                     "None");
+                     "huge_pages", machine_huge_pages[a->huge_pages]);
 }
 
 void api_machine_get(struct api *a, const char *id, const json_t *b, struct api_reply *r)
@@ -72,6 +71,9 @@ void api_machine_put(struct api *a, const char *id, const json_t *b, struct api_
     unsigned vcpus = (unsigned)api_json_uint(b, "vcpu_count", a->vcpus);
     uint64_t mem = api_json_uint(b, "mem_size_mib", a->mem_mib);
     const char *tmpl = api_json_str(b, "cpu_template"), *hp = api_json_str(b, "huge_pages");
+    /* machine_check() let only known names through; left out: unchanged. */
+    enum arcvm_huge_pages huge =
+        hp ? (enum arcvm_huge_pages)api_variant(hp, machine_huge_pages, MACHINE_NHUGE) : a->huge_pages;
     if (vcpus == 0 || vcpus > FC_MAX_VCPUS) {
         api_fault(a, r, 400, "The number of vCPUs must be between 1 and %d.", FC_MAX_VCPUS);
     } else if (api_json_bool(b, "smt", false)) {
@@ -83,19 +85,21 @@ void api_machine_put(struct api *a, const char *id, const json_t *b, struct api_
                   "cpu_template '%s' is not supported by arcvm: the guest sees the host's CPU "
                   "features as KVM offers them.",
                   tmpl);
-    } else if (api_variant(hp, machine_huge_pages, MACHINE_NHUGE) > 0) {
-        api_fault(a, r, 400,
-                  "huge_pages '%s' is not supported by arcvm yet: guest memory uses 4 KiB pages.",
-                  hp);
     } else if (mem == 0) {
         api_fault(a, r, 400, "The memory size (MiB) must not be 0.");
-    } else if (arcvm_set_memory(a->vm, mem << 20) < 0 || arcvm_set_vcpus(a->vm, vcpus) < 0) {
+    } else if (huge != ARCVM_HUGE_PAGES_NONE && mem % 2) {
+        api_fault(a, r, 400,
+                  "mem_size_mib %llu is not a multiple of 2, which huge_pages %s needs.",
+                  (unsigned long long)mem, machine_huge_pages[huge]);
+    } else if (arcvm_set_memory(a->vm, mem << 20) < 0 || arcvm_set_vcpus(a->vm, vcpus) < 0 ||
+               arcvm_set_huge_pages(a->vm, huge) < 0) {
         /* The library's own limits (e.g. its minimum size), in its words. */
         api_fault(a, r, 400, "%s", arcvm_last_error(a->vm));
     } else {
         a->vcpus = vcpus;
         a->mem_mib = mem;
         a->track_dirty = api_json_bool(b, "track_dirty_pages", a->track_dirty);
+        a->huge_pages = huge;
         a->machine_set = true;
         api_ok(r);
     }

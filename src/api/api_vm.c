@@ -222,6 +222,8 @@ int api_start(struct api *a, char *err, size_t errlen)
     if (!r)
         r = arcvm_set_memory(vm, a->mem_mib << 20);
     if (!r)
+        r = arcvm_set_huge_pages(vm, a->huge_pages);
+    if (!r)
         r = api_set_process_side(a, vm);
     for (unsigned i = 0; !r && i < a->ndrives; i++) {
         char serial[API_SERIAL_MAX + 1];

@@ -4,6 +4,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/falloc.h>
+#include <linux/memfd.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -29,14 +31,12 @@ static uint64_t layout_total(const struct guest_mem_region *layout, unsigned n)
     return total;
 }
 
-/* Map @fd's first @total bytes (@flags: MAP_SHARED or MAP_PRIVATE) as the
- * RAM of @layout; takes @fd over. */
+/* Map @fd's first @total bytes (@flags: MAP_SHARED or MAP_PRIVATE, with
+ * MAP_NORESERVE or not) as the RAM of @layout; takes @fd over. */
 static int map_regions(struct guest_mem *m, const struct guest_mem_region *layout, unsigned n,
                        int fd, uint64_t total, int flags)
 {
-    /* MAP_NORESERVE: guest RAM is committed page by page as the guest
-     * touches it, like a real machine's untouched memory costs nothing. */
-    void *p = mmap(NULL, total, PROT_READ | PROT_WRITE, flags | MAP_NORESERVE, fd, 0);
+    void *p = mmap(NULL, total, PROT_READ | PROT_WRITE, flags, fd, 0);
     if (p == MAP_FAILED) {
         int e = -errno;
         close(fd);
@@ -46,7 +46,7 @@ static int map_regions(struct guest_mem *m, const struct guest_mem_region *layou
     (void)madvise(p, total, MADV_DONTDUMP);
     (void)madvise(p, total, MADV_DONTFORK);
     m->fd = fd;
-    m->file_private = flags == MAP_PRIVATE;
+    m->file_private = (flags & MAP_PRIVATE) != 0;
     m->base = p;
     m->total = total;
     m->count = n;
@@ -61,12 +61,25 @@ static int map_regions(struct guest_mem *m, const struct guest_mem_region *layou
 
 int guest_mem_init(struct guest_mem *m, const struct guest_mem_region *layout, unsigned n)
 {
+    return guest_mem_init_pages(m, layout, n, GUEST_MEM_4K);
+}
+
+int guest_mem_init_pages(struct guest_mem *m, const struct guest_mem_region *layout, unsigned n,
+                         enum guest_mem_pages pages)
+{
     memset(m, 0, sizeof(*m));
     m->fd = -1;
     uint64_t total = layout_total(layout, n);
     if (!total)
         return -EINVAL;
-    int fd = memfd_create("arcvm-ram", MFD_CLOEXEC);
+    bool huge = pages == GUEST_MEM_HUGE_2M;
+    if (huge) {
+        /* Each region must start and end on a huge page of the memfd. */
+        for (unsigned i = 0; i < n; i++)
+            if ((layout[i].gpa | layout[i].size) & (GUEST_MEM_HUGE_SIZE - 1))
+                return -EINVAL;
+    }
+    int fd = memfd_create("arcvm-ram", MFD_CLOEXEC | (huge ? MFD_HUGETLB | MFD_HUGE_2MB : 0));
     if (fd < 0)
         return -errno;
     if (ftruncate(fd, (off_t)total) < 0) {
@@ -74,7 +87,38 @@ int guest_mem_init(struct guest_mem *m, const struct guest_mem_region *layout, u
         close(fd);
         return e;
     }
-    return map_regions(m, layout, n, fd, total, MAP_SHARED);
+    /* MAP_NORESERVE: guest RAM is committed page by page as the guest
+     * touches it, like a real machine's untouched memory costs nothing.
+     * Not for huge pages: their pool is fixed, and a fault it cannot
+     * serve is a SIGBUS; reserving them all now turns that into an error
+     * before the guest runs. */
+    int r = map_regions(m, layout, n, fd, total, MAP_SHARED | (huge ? 0 : MAP_NORESERVE));
+    m->huge = r == 0 && huge;
+    if (r == 0 && pages == GUEST_MEM_TRANSPARENT)
+        (void)madvise(m->base, m->total, MADV_HUGEPAGE);
+    return r;
+}
+
+long guest_mem_free_huge_pages(void)
+{
+    /* Free minus reserved: what a new reservation can still take. */
+    char buf[256];
+    long v[2] = {-1, -1};
+    static const char *const names[2] = {"free_hugepages", "resv_hugepages"};
+    for (int i = 0; i < 2; i++) {
+        char path[128];
+        snprintf(path, sizeof(path), "/sys/kernel/mm/hugepages/hugepages-2048kB/%s", names[i]);
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            return -1;
+        ssize_t len = read(fd, buf, sizeof(buf) - 1);
+        close(fd);
+        if (len <= 0)
+            return -1;
+        buf[len] = 0;
+        v[i] = strtol(buf, NULL, 10);
+    }
+    return v[0] >= v[1] ? v[0] - v[1] : 0;
 }
 
 int guest_mem_init_file(struct guest_mem *m, const struct guest_mem_region *layout, unsigned n,
@@ -92,7 +136,7 @@ int guest_mem_init_file(struct guest_mem *m, const struct guest_mem_region *layo
         close(fd);
         return -ENODATA;
     }
-    return map_regions(m, layout, n, fd, total, MAP_PRIVATE);
+    return map_regions(m, layout, n, fd, total, MAP_PRIVATE | MAP_NORESERVE);
 }
 
 static bool page_is_zero(const uint8_t *p)
@@ -221,6 +265,14 @@ int guest_mem_discard(const struct guest_mem *m, uint64_t gpa, uint64_t len)
     uint8_t *p = guest_mem_ptr(m, gpa, len);
     if (!p)
         return -EINVAL;
+    if (m->huge) {
+        /* Huge pages stay: a 4 KiB piece of one cannot be given back, and
+         * a whole one punched out would leave the pool and lose its
+         * reservation, so touching it again could fault with SIGBUS. The
+         * guest asked for nothing it relies on (balloon pages may keep
+         * their contents), as Firecracker's balloon on huge pages. */
+        return 0;
+    }
     /* The pages change (to zeros) behind KVM's back: a Diff must carry them. */
     guest_mem_mark_dirty(m, p, len);
     if (m->uffd > 0) {

@@ -15,6 +15,16 @@
 
 #define GUEST_MEM_MAX_REGIONS 4
 
+/* What backs guest RAM (Firecracker's machine-config huge_pages). */
+enum guest_mem_pages {
+    GUEST_MEM_4K,          /* ordinary shared memory, committed on first touch */
+    GUEST_MEM_HUGE_2M,     /* hugetlbfs 2 MiB pages, reserved from the host's
+                            * pool when the RAM is created */
+    GUEST_MEM_TRANSPARENT, /* 4 KiB memory advised for transparent huge pages
+                            * (taken when the host's shmem THP setting allows) */
+};
+#define GUEST_MEM_HUGE_SIZE (2ull << 20)
+
 struct guest_mem_region {
     uint64_t gpa;
     uint64_t size;
@@ -24,6 +34,7 @@ struct guest_mem_region {
 struct guest_mem {
     int fd;           /* the memfd (or the file of a private mapping), -1: none */
     bool file_private; /* a snapshot's memory file, mapped copy-on-write */
+    bool huge;        /* hugetlbfs pages, all reserved (GUEST_MEM_HUGE_2M) */
     uint8_t *base;    /* mapping of the whole memfd */
     uint64_t total;   /* bytes mapped */
     unsigned count;
@@ -40,6 +51,14 @@ struct guest_mem {
 /* Create RAM for @n regions (gpa, size) given in ascending, non-overlapping
  * order, page aligned. On failure nothing is left allocated. */
 int guest_mem_init(struct guest_mem *m, const struct guest_mem_region *layout, unsigned n);
+/* The same backed by @pages. GUEST_MEM_HUGE_2M needs every region 2 MiB
+ * aligned (-EINVAL otherwise) and reserves all of the RAM's huge pages at
+ * once: -ENOMEM when the host's pool has too few free (a guest touching a
+ * page the pool cannot give would otherwise kill the VMM with SIGBUS). */
+int guest_mem_init_pages(struct guest_mem *m, const struct guest_mem_region *layout, unsigned n,
+                         enum guest_mem_pages pages);
+/* Free 2 MiB huge pages in the host's pool (not yet reserved), -1 unknown. */
+long guest_mem_free_huge_pages(void);
 void guest_mem_release(struct guest_mem *m);
 /* The same from a snapshot's memory file @fd (taken over: closed on release
  * or failure), the regions laid out one after another from offset 0 as
@@ -63,7 +82,8 @@ int guest_mem_read(const struct guest_mem *m, uint64_t gpa, void *dst, uint64_t 
 int guest_mem_write(const struct guest_mem *m, uint64_t gpa, const void *src, uint64_t len);
 
 /* Give the host back the RAM of [gpa, gpa+len) (balloon inflation): the
- * pages read as zeros afterwards. Page-aligned, inside one region, else
+ * pages read as zeros afterwards; huge-page RAM keeps its pages and their
+ * contents (nothing is given back). Page-aligned, inside one region, else
  * -EINVAL; -errno from the host. */
 int guest_mem_discard(const struct guest_mem *m, uint64_t gpa, uint64_t len);
 

@@ -50,6 +50,9 @@ static void usage(FILE *f)
             "  --cpus N             number of vCPUs (default 1)\n"
             "  --memory SIZE        guest RAM, e.g. 512M or 1G; a bare number is MiB\n"
             "                       (default 256M, at least 64M)\n"
+            "  --huge-pages MODE    what backs guest RAM: none (default, 4 KiB pages),\n"
+            "                       2M (hugetlbfs pages, all reserved from the host's\n"
+            "                       pool at start) or transparent (THP advised)\n"
             "  --console MODE       serial (default): the guest's ttyS0 on stdin/stdout;\n"
             "                       virtio: the guest's hvc0 (virtio-console) instead;\n"
             "                       none: no console\n"
@@ -140,7 +143,8 @@ static uint64_t clock_us(clockid_t id)
 enum { OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_CPUS, OPT_MEMORY, OPT_CONSOLE,
        OPT_BOOT_TIMER, OPT_DISK, OPT_RNG,
        OPT_VIRTIO_CMDLINE, OPT_CPU_AFFINITY, OPT_NET, OPT_VSOCK, OPT_BALLOON, OPT_MEMHP,
-       OPT_KERNEL_CACHE, OPT_JSON, OPT_API_SOCK, OPT_SHARE, OPT_PMEM };
+       OPT_KERNEL_CACHE, OPT_JSON, OPT_API_SOCK, OPT_SHARE, OPT_PMEM,
+       OPT_HUGE_PAGES };
 
 static const struct option run_opts[] = {
     {"kernel", required_argument, NULL, OPT_KERNEL},
@@ -160,6 +164,7 @@ static const struct option run_opts[] = {
     {"memory-hotplug", required_argument, NULL, OPT_MEMHP},
     {"share", required_argument, NULL, OPT_SHARE},
     {"pmem", required_argument, NULL, OPT_PMEM},
+    {"huge-pages", required_argument, NULL, OPT_HUGE_PAGES},
     {"kernel-cache", required_argument, NULL, OPT_KERNEL_CACHE},
     CLI_COMMON_OPTIONS,
 };
@@ -230,6 +235,13 @@ static void parse_run(int argc, char **argv, struct run_args *a, arcvm *vm)
         case OPT_MEMHP: device_option(vm, arcvm_set_memory_hotplug_spec(vm, optarg)); break;
         case OPT_SHARE: device_option(vm, arcvm_add_share_spec(vm, optarg)); break;
         case OPT_PMEM: device_option(vm, arcvm_add_pmem_spec(vm, optarg)); break;
+        case OPT_HUGE_PAGES: {
+            enum arcvm_huge_pages hp;
+            if (arcvm_parse_huge_pages(optarg, &hp) < 0)
+                die_usage("--huge-pages '%s': choose none, 2M or transparent", optarg);
+            device_option(vm, arcvm_set_huge_pages(vm, hp));
+            break;
+        }
         case OPT_RNG: a->rng = true; break;
         case OPT_VIRTIO_CMDLINE: a->virtio_cmdline = true; break;
         case OPT_CPU_AFFINITY:

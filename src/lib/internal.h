@@ -22,6 +22,11 @@ uint64_t arcvm_default_memory(void);
 int arcvm_parse_size(const char *s, uint64_t *bytes);
 /* A decimal number without sign, space or suffix. 0 or -EINVAL. */
 int arcvm_parse_uint(const char *s, unsigned *out);
+/* A huge_pages setting in Firecracker's words ("None", "2M",
+ * "Transparent", any case). 0 or -EINVAL. */
+int arcvm_parse_huge_pages(const char *s, enum arcvm_huge_pages *pages);
+/* Its name as Firecracker writes it. */
+const char *arcvm_huge_pages_name(enum arcvm_huge_pages pages);
 
 /* The command line's device options, parsed by the library (each sets
  * arcvm_last_error() on -EINVAL / -E2BIG):

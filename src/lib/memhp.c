@@ -1,5 +1,5 @@
-/* memhp.c - the library's memory hotplug (virtio-mem) and balloon free
- * page hinting calls; see arcvm.h.
+/* memhp.c - the library's memory calls beyond the size: huge pages, memory
+ * hotplug (virtio-mem) and balloon free page hinting; see arcvm.h.
  * Kept apart from arcvm.c, which holds the rest of the configuration. */
 #include "arcvm.h"
 
@@ -14,6 +14,38 @@
 #include <errno.h>
 #include <pthread.h>
 #include <string.h>
+
+_Static_assert((int)ARCVM_HUGE_PAGES_2M == (int)GUEST_MEM_HUGE_2M &&
+                   (int)ARCVM_HUGE_PAGES_TRANSPARENT == (int)GUEST_MEM_TRANSPARENT,
+               "huge page enums agree");
+
+int arcvm_set_huge_pages(arcvm *h, enum arcvm_huge_pages pages)
+{
+    pthread_mutex_lock(&h->lock);
+    int r = 0;
+    if (h->vm)
+        r = lib_fail(h, -EBUSY, "the VM is already started: settings are fixed");
+    else if ((unsigned)pages > ARCVM_HUGE_PAGES_TRANSPARENT)
+        r = lib_fail(h, -EINVAL, "unknown huge_pages setting %d", (int)pages);
+    else
+        h->cfg.mem_pages = (enum guest_mem_pages)pages;
+    pthread_mutex_unlock(&h->lock);
+    return r;
+}
+
+int arcvm_parse_huge_pages(const char *s, enum arcvm_huge_pages *pages)
+{
+    enum guest_mem_pages p;
+    if (config_parse_mem_pages(s, &p) < 0)
+        return -EINVAL;
+    *pages = (enum arcvm_huge_pages)p;
+    return 0;
+}
+
+const char *arcvm_huge_pages_name(enum arcvm_huge_pages pages)
+{
+    return config_mem_pages_name((enum guest_mem_pages)pages);
+}
 
 /* Take @m as the configuration, checked, if the VM is not started yet. */
 static int set_memhp(arcvm *h, const struct memhp_config *m, const char *spec)

@@ -657,6 +657,11 @@ int config_validate(const struct vm_config *c, unsigned max_vcpus, uint64_t host
         snprintf(err, errlen, "memory must be a whole number of MiB");
         return -EINVAL;
     }
+    if (c->mem_pages != GUEST_MEM_4K && c->mem_bytes & (GUEST_MEM_HUGE_SIZE - 1)) {
+        snprintf(err, errlen, "memory %llu MiB is not a multiple of 2 MiB, which huge pages (%s) need",
+                 (unsigned long long)(c->mem_bytes >> 20), config_mem_pages_name(c->mem_pages));
+        return -EINVAL;
+    }
     if (host_mem && c->mem_bytes > host_mem) {
         snprintf(err, errlen, "memory %llu MiB is more than this host has (%llu MiB)",
                  (unsigned long long)(c->mem_bytes >> 20), (unsigned long long)(host_mem >> 20));

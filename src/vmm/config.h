@@ -8,6 +8,7 @@
 #define ARCVM_CONFIG_H
 
 #include "arch/cpu_template.h"
+#include "base/guest_mem.h"
 #include "virtio/balloon.h"
 #include "virtio/blk.h"
 #include "virtio/fs.h"
@@ -52,6 +53,7 @@ struct vm_config {
     bool cmdline_replace;    /* true: use @cmdline verbatim, no defaults */
     unsigned vcpus;          /* 1 .. hypervisor limit */
     uint64_t mem_bytes;      /* guest RAM, multiple of 1 MiB */
+    enum guest_mem_pages mem_pages; /* what backs it (huge pages: 2 MiB multiple) */
     enum console_mode console;
     int console_in;          /* fd the guest console reads, -1: none */
     int console_out;         /* fd the guest console writes, -1: discard */
@@ -117,6 +119,11 @@ int config_parse_balloon(const char *s, struct balloon_config *b, char *err, siz
  * config_parse_size, whole MiB; block 2 MiB and slot 128 MiB by default)
  * and check it with memhp_config_check(). */
 int config_parse_memhp(const char *s, struct memhp_config *m, char *err, size_t errlen);
+/* Parse a huge_pages setting: "None", "2M" or "Transparent" (Firecracker's
+ * words, any case); -EINVAL for anything else. */
+int config_parse_mem_pages(const char *s, enum guest_mem_pages *pages);
+/* The same setting's name as Firecracker writes it. */
+const char *config_mem_pages_name(enum guest_mem_pages pages);
 /* config_validate()'s part for memory hotplug. */
 int config_memhp_validate(const struct vm_config *c, char *err, size_t errlen);
 /* Parse "HOSTDIR:TAG[,ro]" (the last ':' separates the tag; TAG is 1 to

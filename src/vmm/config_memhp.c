@@ -1,5 +1,6 @@
-/* config_memhp.c - the memory hotplug (virtio-mem) part of the VM
- * configuration: --memory-hotplug's parser and its checks at start. */
+/* config_memhp.c - the guest memory parts of the VM configuration beyond
+ * its size: --memory-hotplug's parser and its checks at start (virtio-mem),
+ * and the huge_pages setting's names. */
 #include "vmm/config.h"
 
 #include <errno.h>
@@ -7,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* @s (a size, bare number = MiB) as whole MiB into @mib; false if it is
  * not a whole number of MiB that fits 32 bits. */
@@ -78,4 +80,22 @@ int config_memhp_validate(const struct vm_config *c, char *err, size_t errlen)
         return -EINVAL;
     }
     return 0;
+}
+
+int config_parse_mem_pages(const char *s, enum guest_mem_pages *pages)
+{
+    for (int i = GUEST_MEM_4K; i <= GUEST_MEM_TRANSPARENT; i++) {
+        if (!strcasecmp(s, config_mem_pages_name((enum guest_mem_pages)i))) {
+            *pages = (enum guest_mem_pages)i;
+            return 0;
+        }
+    }
+    return -EINVAL;
+}
+
+const char *config_mem_pages_name(enum guest_mem_pages pages)
+{
+    return pages == GUEST_MEM_HUGE_2M      ? "2M"
+           : pages == GUEST_MEM_TRANSPARENT ? "Transparent"
+                                            : "None";
 }

@@ -270,3 +270,14 @@ int hostcheck_for_start(struct hv *hv, const char *dev, bool check_kind_too, cha
     check_features(&hc, hv);
     return first_fail(&hc, prefix, "", err, errlen);
 }
+
+bool hostcheck_shmem_thp(void)
+{
+    char buf[128] = "";
+    FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/shmem_enabled", "re");
+    if (!f)
+        return false;
+    bool ok = fgets(buf, sizeof(buf), f) && !strstr(buf, "[never]") && !strstr(buf, "[deny]");
+    fclose(f);
+    return ok;
+}

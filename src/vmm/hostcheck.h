@@ -63,5 +63,9 @@ int hostcheck_for_start(struct hv *hv, const char *dev, bool check_kind_too, cha
 
 /* "PASS", "WARN", "FAIL". */
 const char *hostcheck_status_name(enum hostcheck_status s);
+/* Whether this host gives transparent huge pages to shared memory (what
+ * guest RAM is) when asked with madvise: its shmem_enabled setting is not
+ * "never" or "deny". */
+bool hostcheck_shmem_thp(void);
 
 #endif

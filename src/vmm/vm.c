@@ -214,13 +214,23 @@ int vm_build_platform(struct vm *vm, int mem_fd, const char *uffd_sock, char *er
                                               (uint64_t)vm->cfg.memhp.total_mib << 20, NULL};
         r++;
     }
+    uint64_t ram_total = 0;
+    for (int i = 0; i < r; i++)
+        ram_total += layout[i].size;
     if (uffd_sock) {
         /* Its sentence is already in @err. */
         if ((r = guest_mem_init_uffd(&vm->mem, layout, (unsigned)r, uffd_sock, err, errlen)) < 0)
             return r;
     } else {
-        r = mem_fd < 0 ? guest_mem_init(&vm->mem, layout, (unsigned)r)
+        r = mem_fd < 0 ? guest_mem_init_pages(&vm->mem, layout, (unsigned)r, vm->cfg.mem_pages)
                        : guest_mem_init_file(&vm->mem, layout, (unsigned)r, mem_fd);
+    }
+    if (r < 0 && mem_fd < 0 && vm->cfg.mem_pages == GUEST_MEM_HUGE_2M) {
+        snprintf(err, errlen, "huge_pages 2M: the guest's memory needs %llu free 2 MiB huge "
+                 "pages and this host's pool has %ld (%s): raise /proc/sys/vm/nr_hugepages",
+                 (unsigned long long)(ram_total / GUEST_MEM_HUGE_SIZE), guest_mem_free_huge_pages(),
+                 strerror(-r));
+        return r;
     }
     if (r == -ENODATA) {
         snprintf(err, errlen, "the memory file is smaller than the snapshot's %llu MiB of RAM",
@@ -232,6 +242,10 @@ int vm_build_platform(struct vm *vm, int mem_fd, const char *uffd_sock, char *er
                  (unsigned long long)(vm->cfg.mem_bytes >> 20), strerror(-r));
         return r;
     }
+    if (mem_fd < 0 && vm->cfg.mem_pages == GUEST_MEM_TRANSPARENT && !hostcheck_shmem_thp())
+        log_warn("huge_pages Transparent: this host gives no transparent huge pages to shared "
+                 "memory (/sys/kernel/mm/transparent_hugepage/shmem_enabled): the guest gets "
+                 "4 KiB pages; write 'advise' there to change that");
     if (vm->cfg.track_dirty && !(hv_caps(vm->hv)->features & HV_FEAT_DIRTY_LOG)) {
         snprintf(err, errlen, "this hypervisor cannot track dirty pages (needed for Diff "
                  "snapshots)");

@@ -7,7 +7,7 @@ set -uo pipefail
 cd "$(dirname "$0")/../.."
 # The sections, in order; `suite.sh --list` prints them (run.sh resumes a
 # run whose outer guest died from the section it died in).
-SECTIONS="refusals check crash library terminal bzimage pvh disks share durability firecracker jailer balloon vsock snapshot net pmem hotplug mmds"
+SECTIONS="refusals check crash library terminal bzimage pvh disks share durability firecracker jailer balloon vsock snapshot net pmem hotplug mmds hugepages"
 if [ "${1:-}" = --list ]; then echo "$SECTIONS"; exit 0; fi
 . tests/e2e/lib.sh
 . tests/e2e/share.sh
@@ -1760,6 +1760,56 @@ while True:
     not_ok "MMDS: counting the TAP's frames needs /usr/bin/python3"
   fi
   ip netns del $ns
+}
+
+# ---- huge pages: machine-config huge_pages 2M (hugetlbfs) ----
+section_hugepages() {
+  local H="$E2E_TMP/huge" pool=/sys/kernel/mm/hugepages/hugepages-2048kB
+  mkdir -p "$H"
+  if [ ! -d "$pool" ] || [ ! -w /proc/sys/vm/nr_hugepages ]; then
+    not_ok "huge pages: this host has no 2 MiB hugetlb pool to set ($pool)"; return
+  fi
+  local saved; saved=$(cat /proc/sys/vm/nr_hugepages)
+  hp_free() { echo $(( $(cat $pool/free_hugepages) - $(cat $pool/resv_hugepages) )); }
+  # A pool too small is an error before the guest runs, not a SIGBUS later.
+  echo 16 >/proc/sys/vm/nr_hugepages
+  expect_refusal "2M huge pages from too small a pool" \
+    "needs 128 free 2 MiB huge pages and this host's pool has 16" \
+    --kernel "$KERNEL" --initrd "$INITRD" --memory 256M --huge-pages 2M
+  expect_refusal "huge pages for memory that is no multiple of 2 MiB" "not a multiple of 2 MiB" \
+    --kernel "$KERNEL" --memory 257M --huge-pages 2M
+  check "the short pool was left as it was ($(hp_free) of 16 free)" [ "$(hp_free)" = 16 ]
+  echo 200 >/proc/sys/vm/nr_hugepages
+  local n; n=$(hp_free)
+  if [ "$n" -lt 140 ]; then
+    not_ok "huge pages: the outer guest gave only $n of 200 huge pages"
+    echo "$saved" >/proc/sys/vm/nr_hugepages; return
+  fi
+  # Firecracker's front end and its config file: machine-config huge_pages.
+  cat >"$H/vm.json" <<JSON
+{"boot-source": {"kernel_image_path": "$KERNEL", "initrd_path": "$INITRD",
+                 "boot_args": "console=ttyS0 reboot=k panic=1 pci=off quiet"},
+ "machine-config": {"vcpu_count": 2, "mem_size_mib": 256, "huge_pages": "2M"}}
+JSON
+  VM_SUBCMD= vm_start hp --no-api --config-file "$H/vm.json"
+  if ! vm_expect hp "ARCVM-GUEST-READY" 300; then
+    not_ok "huge pages: boot with huge_pages 2M"; vm_stderr hp | tail -5 | sed 's/^/     | /'
+    vm_wait hp 5; echo "$saved" >/proc/sys/vm/nr_hugepages; return
+  fi
+  ok "huge pages: the guest boots on 2 MiB pages (config file, huge_pages 2M)"
+  check "all 128 pages of its 256 MiB were reserved at start ($n free before, $(hp_free) now)" \
+    [ "$(hp_free)" = $((n - 128)) ]
+  local pid; pid=$(cat "$(vm_dir hp)/pid")
+  local kps; kps=$(awk '/arcvm-ram/ {m = 1; next} m && /^KernelPageSize/ {print $2; exit}' /proc/$pid/smaps)
+  check "the guest RAM mapping uses ${kps:-?} kB pages (2048)" [ "${kps:-0}" = 2048 ]
+  vm_send hp 'memhog 160 && echo HOGGED-$((6*7))'
+  check "the guest writes 160 MiB of its huge-page memory" vm_expect hp '^HOGGED-42' 120
+  check "touching them took nothing beyond the reservation ($(hp_free) free)" [ "$(hp_free)" = $((n - 128)) ]
+  vm_send hp 'poweroff -f'
+  vm_wait hp 60
+  check "power-off exits 0 (rc $VM_RC)" [ $VM_RC -eq 0 ]
+  check "every huge page went back to the pool ($(hp_free) of $n free)" [ "$(hp_free)" = "$n" ]
+  echo "$saved" >/proc/sys/vm/nr_hugepages
 }
 
 # ARCVM_E2E_ONLY="disks bzimage" runs only those sections (for quick iteration).

@@ -447,8 +447,10 @@ static void test_machine_config(void **state)
          "not supported"},
         {"PUT", "{\"vcpu_count\": 2, \"mem_size_mib\": 256, \"cpu_template\": \"Q9\"}",
          "not a CPU template"},
-        {"PUT", "{\"vcpu_count\": 2, \"mem_size_mib\": 256, \"huge_pages\": \"2M\"}",
-         "not supported"},
+        {"PUT", "{\"vcpu_count\": 2, \"mem_size_mib\": 257, \"huge_pages\": \"2M\"}",
+         "not a multiple of 2"},
+        {"PATCH", "{\"huge_pages\": \"Transparent\", \"mem_size_mib\": 129}", "not a multiple of 2"},
+        {"PUT", "{\"vcpu_count\": 2, \"mem_size_mib\": 256, \"huge_pages\": \"2m\"}", "not valid"},
         {"PUT", "{\"vcpu_count\": 2, \"mem_size_mib\": 256, \"huge_pages\": \"1G\"}", "not valid"},
         {"PUT", "{\"vcpu_count\": 2, \"mem_size_mib\": 0}", "must not be 0"},
         {"PUT", "{\"vcpu_count\": 2, \"mem_size_mib\": 32}", "too small"}, /* the library's */
@@ -466,6 +468,18 @@ static void test_machine_config(void **state)
     assert_int_equal(req(t, "GET", "/machine-config", NULL), 200);
     assert_int_equal(jint(t, "vcpu_count"), 4);
     assert_int_equal(jint(t, "mem_size_mib"), 256);
+    assert_string_equal(jstr(t, "huge_pages"), "None");
+    /* Huge pages: kept until changed, a PATCH without them leaves them. */
+    assert_int_equal(req(t, "PATCH", "/machine-config", "{\"huge_pages\": \"2M\"}"), 204);
+    assert_int_equal(req(t, "PATCH", "/machine-config", "{\"vcpu_count\": 3}"), 204);
+    assert_int_equal(req(t, "GET", "/machine-config", NULL), 200);
+    assert_string_equal(jstr(t, "huge_pages"), "2M");
+    assert_int_equal(req(t, "PATCH", "/machine-config", "{\"mem_size_mib\": 255}"), 400);
+    assert_int_equal(req(t, "PUT", "/machine-config",
+                         "{\"vcpu_count\": 1, \"mem_size_mib\": 128, \"huge_pages\": \"Transparent\"}"),
+                     204);
+    assert_int_equal(req(t, "GET", "/machine-config", NULL), 200);
+    assert_string_equal(jstr(t, "huge_pages"), "Transparent");
 }
 
 static void test_bodies_and_paths(void **state)

@@ -60,7 +60,43 @@ static void test_accessor(void **state)
     assert_int_equal(m.fd, -1);
 }
 
+/* Huge pages: regions must sit on 2 MiB; the pool is reserved up front,
+ * so a short pool is an error now, not a SIGBUS later. */
+static void test_huge_pages(void **state)
+{
+    (void)state;
+    struct guest_mem m;
+    struct guest_mem_region odd[] = {{0, 0x201000, NULL}};
+    assert_int_equal(guest_mem_init_pages(&m, odd, 1, GUEST_MEM_HUGE_2M), -EINVAL);
+    struct guest_mem_region off[] = {{0x1000, 0x200000, NULL}};
+    assert_int_equal(guest_mem_init_pages(&m, off, 1, GUEST_MEM_HUGE_2M), -EINVAL);
+
+    /* More than any pool here holds: 1 TiB. */
+    struct guest_mem_region big[] = {{0, 1ull << 40, NULL}};
+    long before = guest_mem_free_huge_pages();
+    int r = guest_mem_init_pages(&m, big, 1, GUEST_MEM_HUGE_2M);
+    assert_true(r == -ENOMEM || r == -EINVAL || r == -ENOENT); /* no pool; no hugetlbfs */
+    assert_int_equal(m.fd, -1);
+    assert_int_equal(guest_mem_free_huge_pages(), before); /* nothing kept */
+
+    /* Where the pool has room, the RAM is reserved and usable at once. */
+    struct guest_mem_region two[] = {{0, 0x400000, NULL}};
+    if (before >= 2) {
+        assert_int_equal(guest_mem_init_pages(&m, two, 1, GUEST_MEM_HUGE_2M), 0);
+        assert_int_equal(guest_mem_free_huge_pages(), before - 2);
+        assert_int_equal((uintptr_t)m.base & (GUEST_MEM_HUGE_SIZE - 1), 0);
+        assert_int_equal(guest_mem_write(&m, 0x3ffff0, "tail", 4), 0);
+        guest_mem_release(&m);
+        assert_int_equal(guest_mem_free_huge_pages(), before);
+    }
+    /* Transparent: ordinary memory with advice; works on any host. */
+    assert_int_equal(guest_mem_init_pages(&m, two, 1, GUEST_MEM_TRANSPARENT), 0);
+    assert_int_equal(guest_mem_write(&m, 0x3ffff0, "tail", 4), 0);
+    guest_mem_release(&m);
+}
+
 int main(void)
 {
-    RUN(cmocka_unit_test(test_layout_rejects), cmocka_unit_test(test_accessor));
+    RUN(cmocka_unit_test(test_layout_rejects), cmocka_unit_test(test_accessor),
+        cmocka_unit_test(test_huge_pages));
 }
