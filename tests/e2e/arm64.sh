@@ -8,7 +8,8 @@
 #    socket): the getting-started sequence (boot source, machine config, a
 #    drive, vsock, InstanceStart), GET / and /vm/config; the guest (2 vCPUs)
 #    reads a file the host put into the ext4 disk and writes another,
-#    syncs; vsock echo both ways (vsock-tool at both ends of the hybrid Unix
+#    syncs; it reads the API's entropy device (virtio-rng); the boot timer
+#    logs; vsock echo both ways (vsock-tool at both ends of the hybrid Unix
 #    socket protocol); PATCH /vm Paused stops a counter the guest prints,
 #    Resumed lets it go on; the guest powers off: arcvm exits 0.
 #  boot 2, through `arcvm run`: the file written in boot 1 reads back with
@@ -109,6 +110,7 @@ check "PUT /machine-config (2 vCPUs, 256 MiB)" status_is 204 PUT /machine-config
 check "PUT /drives/data" status_is 204 PUT /drives/data \
   '{"drive_id": "data", "path_on_host": "/arm64/data.ext4", "is_root_device": false, "is_read_only": false}'
 check "PUT /vsock" status_is 204 PUT /vsock "{\"guest_cid\": 3, \"uds_path\": \"$V\"}"
+check "PUT /entropy" status_is 204 PUT /entropy '{}'
 check "malformed JSON is refused with 400" status_is 400 PUT /machine-config '{"vcpu_count": 2,'
 check "pause before start is refused with 400" status_is 400 PATCH /vm '{"state": "Paused"}'
 check "PUT /actions InstanceStart" status_is 204 PUT /actions '{"action_type": "InstanceStart"}'
@@ -125,6 +127,9 @@ if expect 'ARCVM-GUEST-READY cpus=2 ' 180; then
   # The disk: a file the host made, and one the guest writes.
   send 'mount -t ext4 /dev/vda /mnt && echo SEED-$(cat /mnt/seed.txt)'
   check "the guest mounts the ext4 drive and reads the host's file" expect '^SEED-arm64-e2e seed$' 60
+  # The API's entropy device: the guest's hwrng is virtio-rng and reads.
+  send 'echo RNG-$(dd if=/dev/hwrng bs=32 count=1 2>/dev/null | wc -c)-$(cat /sys/class/misc/hw_random/rng_current)'
+  check "the guest reads 32 bytes from the API's virtio-rng (/dev/hwrng)" expect '^RNG-32-virtio_rng' 60
   send 'dd if=/dev/urandom of=/mnt/data.bin bs=64k count=32 2>/dev/null; sync; echo WROTE-$(sha256sum </mnt/data.bin | cut -c1-64)'
   if expect '^WROTE-[0-9a-f]{64}$' 60; then
     wrote=$(last '^WROTE-'); wrote=${wrote#WROTE-}
@@ -175,6 +180,7 @@ else
   wrote=none
   kill "$vmpid" 2>/dev/null; vm_wait 10
 fi
+check "--boot-timer: arcvm logged the guest's boot-timer write" grep -q 'Guest-boot-time' "$T/api.err"
 grep -h 'Guest-boot-time' "$T/api.err" | sed 's/^/TIME  API boot: /'
 
 # --- boot 2: arcvm run, the disk again, user-mode networking, reboot --------
