@@ -68,9 +68,10 @@ $(BUILD_ARM64)/build.ninja: | deps-arm64
 cross-arm64: $(BUILD_ARM64)/build.ninja
 	ninja -C $(BUILD_ARM64)
 
-# The cross-built arcvm boots a Debian arm64 guest inside a nested
-# qemu-system-aarch64 (TCG) guest: tests/harness/nested-arm64.sh (it takes
-# /tmp/arcvm-nested.lock itself while QEMU runs).
+# The arm64 end-to-end suite (tests/e2e/arm64.sh): the cross-built arcvm
+# boots Debian arm64 guests inside a nested qemu-system-aarch64 (TCG) guest,
+# tests/harness/nested-arm64.sh (it takes /tmp/arcvm-nested.lock itself
+# while QEMU runs).
 e2e-arm64: cross-arm64
 	tests/harness/nested-arm64.sh
 

@@ -37,20 +37,26 @@ PKGS=(
 # The arm64 cross build: Debian's cross compiler and the :arm64 -dev
 # packages through multiarch (those Debian marks Multi-Arch: same, which
 # install beside the amd64 ones); QEMU for the nested aarch64 harness.
-# libevent-dev and libfdt-dev are not co-installable (installing the :arm64
-# one removes the amd64 one), and libslirp-dev:arm64 needs
-# libglib2.0-dev:arm64, which would replace the native pkg-config: the
-# first two are unpacked into ARM64_SYSROOT instead (the cross file,
-# cross/aarch64-linux-gnu.ini, looks there); arcvm-net-user is not
-# cross-built yet.
+# Some are not: libevent-dev and libfdt-dev (installing the :arm64 one
+# removes the amd64 one); and libglib2.0-dev:arm64 drags in fifteen more
+# :arm64 packages (libmount-dev, libselinux1-dev, libffi-dev, pkgconf, ...),
+# each one more version that must move in lockstep with its amd64 twin,
+# for one .pc file and headers. Those three are unpacked into ARM64_SYSROOT instead (the cross file,
+# cross/aarch64-linux-gnu.ini, looks there), their shared libraries come
+# from the :arm64 runtime packages below. arcvm-net-user (libslirp) needs
+# slirp.pc (libslirp-dev:arm64), glib-2.0.pc (unpacked) and the
+# libpcre2-8.pc that glib-2.0.pc requires (libpcre2-dev:arm64), and at run
+# time libslirp0, libglib2.0-0 and libpcre2-8-0 (tests/harness/arm64-libs.sh
+# copies them into arm64 guests).
 ARM64_SYSROOT=/opt/arcvm/arm64-sysroot
 ARM64_PKGS=(
   gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-system-arm
   liblzma-dev:arm64 zlib1g-dev:arm64 libseccomp-dev:arm64 liburing-dev:arm64
   libjansson-dev:arm64 libcmocka-dev:arm64 libfdt1:arm64 libevent-core-2.1-7:arm64
   libevent-extra-2.1-7:arm64
+  libslirp-dev:arm64 libpcre2-dev:arm64 libglib2.0-0:arm64 libslirp0:arm64 libpcre2-8-0:arm64
 )
-ARM64_UNPACKED=(libevent-dev libfdt-dev)
+ARM64_UNPACKED=(libevent-dev libfdt-dev libglib2.0-dev)
 if [ $arm64 = 1 ]; then PKGS+=("${ARM64_PKGS[@]}"); fi
 
 SUDO=
@@ -108,5 +114,14 @@ if [ $arm64 = 1 ] && ! dpkg --print-foreign-architectures | grep -qx arm64; then
 fi
 # Package lists may be absent on a fresh machine; refresh them once.
 $SUDO apt-get update -q >&2
+# Never let apt make room by removing packages: a :arm64 -dev package that
+# cannot sit beside its amd64 twin would take the native build with it
+# (apt once removed libevent-dev:amd64 that way). Ask apt first, refuse.
+removals=$(apt-get install -s -q --no-install-recommends "${missing[@]}" 2>/dev/null |
+             awk '/^Remv / {print $2}' | paste -sd' ' || :)
+if [ -n "$removals" ]; then
+  echo "install-deps: installing ${missing[*]} would remove $removals; refusing (unpack the offending :arm64 package into $ARM64_SYSROOT instead, see ARM64_UNPACKED)" >&2
+  exit 1
+fi
 $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}" >&2
 [ $arm64 = 0 ] || unpack_arm64

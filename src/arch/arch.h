@@ -63,6 +63,10 @@ struct arch_boot {
     const struct cpu_template *cpu_template; /* applied to every vCPU, or NULL */
 };
 
+/* Whether this architecture's boot uses arch_boot.kernel_cache (x86:
+ * bzImages unpacked once; arm64 boots its Image as it is). */
+extern const bool arch_kernel_cache_used;
+
 /* What the machine needs of the hypervisor's VM for @ncpus vCPUs
  * (interrupt controllers, timers, where their registers go). */
 struct hv_vm_config;

@@ -1,4 +1,5 @@
-/* host_info.c - what kind of KVM this host has, read from /proc and /sys.
+/* host_info.c - what kind of KVM this x86 host has, read from /proc and /sys
+ * (arm64: host_info_arm64.c).
  *
  * A /dev/kvm that opens is not proof of hardware virtualization: KVM PVM
  * (module kvm_pvm) answers the same ioctls but runs only guest kernels built

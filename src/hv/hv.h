@@ -33,10 +33,14 @@ enum {
     HV_FEAT_TIMER = 1u << 8,          /* in-kernel timer (x86: PIT; arm64: arch timer) */
 };
 
-/* Human names of the HV_FEAT_* bits, indexed by bit number ("irqchip",
- * "irqfd", ...); HV_FEAT_COUNT entries. */
+/* The HV_FEAT_* bits as this architecture has them, indexed by bit number:
+ * a short name ("irqchip", "irqfd", ...) and what it gives, for people.
+ * name NULL: the architecture has no such thing (arm64: tsc-deadline). */
 #define HV_FEAT_COUNT 9
-extern const char *const hv_feat_names[HV_FEAT_COUNT];
+struct hv_feat_desc {
+    const char *name, *why;
+};
+extern const struct hv_feat_desc hv_feat_desc[HV_FEAT_COUNT];
 
 struct hv_caps {
     int api_version;
@@ -85,6 +89,9 @@ const char *hv_setup_hint(void);
  * did what it should (@us: time taken), else -errno with one sentence in
  * @why. The calling thread's signal mask must not block hv_kick_signal(). */
 int hv_selftest(struct hv *hv, unsigned timeout_ms, uint64_t *us, char *why, size_t whylen);
+/* What that guest does, for people: "ran real-mode code, wrote a port and
+ * halted" (x86). */
+const char *hv_selftest_what(void);
 
 /* The signal that interrupts a thread inside hv_vcpu_run() (SIGRTMIN). Its
  * handler, which does nothing and is installed without SA_RESTART, is set up

@@ -27,11 +27,6 @@ int kvm_check_ext(int fd, long ext)
     return r < 0 ? 0 : r;
 }
 
-const char *const hv_feat_names[HV_FEAT_COUNT] = {
-    "irqchip", "irqfd", "ioeventfd", "readonly-memory", "dirty-log",
-    "tsc-deadline", "immediate-exit", "user-memory", "pit",
-};
-
 static void kick_handler(int sig)
 {
     (void)sig; /* its only job is to make KVM_RUN return EINTR */

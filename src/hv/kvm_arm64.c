@@ -205,7 +205,20 @@ static const uint8_t selftest_code[] = {
 };
 const struct kvm_selftest_guest kvm_selftest_guest = {
     .code = selftest_code, .len = sizeof(selftest_code),
-    .mem_gpa = 0, .entry = 0x1000, .end = HV_EXIT_SYSTEM_OFF};
+    .mem_gpa = 0, .entry = 0x1000, .end = HV_EXIT_SYSTEM_OFF,
+    .what = "ran EL1 code, wrote to MMIO and powered off through PSCI"};
+
+const struct hv_feat_desc hv_feat_desc[HV_FEAT_COUNT] = {
+    {"irqchip", "the GICv3 in the kernel"},
+    {"irqfd", "device interrupts without a system call from the vCPU"},
+    {"ioeventfd", "guest notifications without a userspace exit"},
+    {"readonly-memory", "read-only guest memory (not used yet)"},
+    {"dirty-log", "dirty-page tracking, for Diff snapshots"},
+    {NULL, NULL}, /* the TSC-deadline timer is x86's */
+    {"immediate-exit", "vCPU kicks that are never lost"},
+    {"user-memory", "guest RAM from host memory"},
+    {"arch-timer", "the architected timer, emulated in the kernel"},
+};
 
 int kvm_arch_selftest_vcpu(struct hv_vcpu *v)
 {

@@ -88,6 +88,7 @@ struct kvm_selftest_guest {
     size_t len;
     uint64_t mem_gpa, entry;
     enum hv_exit_reason end;
+    const char *what; /* hv_selftest_what() */
 };
 extern const struct kvm_selftest_guest kvm_selftest_guest;
 /* Point vCPU @v (of a VM without irqchip) at the guest's entry. */

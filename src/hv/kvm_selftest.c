@@ -183,3 +183,8 @@ out_vm:
     hv_vm_destroy(vm);
     return r;
 }
+
+const char *hv_selftest_what(void)
+{
+    return kvm_selftest_guest.what;
+}

@@ -111,7 +111,20 @@ unsigned hv_arch_ioctls(enum hv_thread t, const unsigned long **out)
 static const uint8_t selftest_code[] = {0xb0, SELFTEST_VALUE, 0xe6, SELFTEST_PORT, 0xf4};
 const struct kvm_selftest_guest kvm_selftest_guest = {
     .code = selftest_code, .len = sizeof(selftest_code),
-    .mem_gpa = 0, .entry = 0x1000, .end = HV_EXIT_HALT};
+    .mem_gpa = 0, .entry = 0x1000, .end = HV_EXIT_HALT,
+    .what = "ran real-mode code, wrote a port and halted"};
+
+const struct hv_feat_desc hv_feat_desc[HV_FEAT_COUNT] = {
+    {"irqchip", "interrupt controllers in the kernel"},
+    {"irqfd", "device interrupts without a system call from the vCPU"},
+    {"ioeventfd", "guest notifications without a userspace exit"},
+    {"readonly-memory", "read-only guest memory (not used yet)"},
+    {"dirty-log", "dirty-page tracking, for Diff snapshots"},
+    {"tsc-deadline", "the LAPIC TSC-deadline timer; without it the guest uses a slower timer"},
+    {"immediate-exit", "vCPU kicks that are never lost"},
+    {"user-memory", "guest RAM from host memory"},
+    {"pit", "the PIT, which Linux calibrates its clocks against"},
+};
 
 int kvm_arch_selftest_vcpu(struct hv_vcpu *v)
 {

@@ -5,6 +5,7 @@
 #include "host/kcache.h"
 #include "host/netuser.h"
 #include "host/tap.h"
+#include "arch/arch.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -151,40 +152,32 @@ static bool check_guest(struct hostcheck *hc, struct hv *hv)
         add(hc, "guest-run", HOSTCHECK_FAIL, HINT_NO_KVM, "%s", why);
         return false;
     }
-    add(hc, "guest-run", HOSTCHECK_PASS, NULL,
-        "a test guest ran real-mode code, wrote a port and halted in %" PRIu64 " us", us);
+    add(hc, "guest-run", HOSTCHECK_PASS, NULL, "a test guest %s in %" PRIu64 " us",
+        hv_selftest_what(), us);
     return true;
 }
 
 /* One line per hypervisor feature; false when a required one is missing. */
 static bool check_features(struct hostcheck *hc, struct hv *hv)
 {
-    static const char *const why[HV_FEAT_COUNT] = {
-        "interrupt controllers in the kernel",
-        "device interrupts without a system call from the vCPU",
-        "guest notifications without a userspace exit",
-        "read-only guest memory (not used yet)",
-        "dirty-page tracking, for Diff snapshots",
-        "the LAPIC TSC-deadline timer; without it the guest uses a slower timer",
-        "vCPU kicks that are never lost",
-        "guest RAM from host memory",
-        "the PIT, which Linux calibrates its clocks against",
-    };
     const struct hv_caps *c = hv_caps(hv);
     bool ok = true;
     for (unsigned b = 0; b < HV_FEAT_COUNT; b++) {
         uint32_t bit = 1u << b;
         bool need = HOSTCHECK_REQUIRED_FEATURES & bit;
+        const struct hv_feat_desc *d = &hv_feat_desc[b];
+        if (!d->name)
+            continue; /* not on this architecture */
         char name[24];
-        snprintf(name, sizeof(name), "cap-%s", hv_feat_names[b]);
+        snprintf(name, sizeof(name), "cap-%s", d->name);
         if (c->features & bit)
-            add(hc, name, HOSTCHECK_PASS, NULL, "%s", why[b]);
+            add(hc, name, HOSTCHECK_PASS, NULL, "%s", d->why);
         else if (need)
             add(hc, name, HOSTCHECK_FAIL, "use Linux 4.11 or newer with KVM built for this CPU",
-                "missing: %s", why[b]);
+                "missing: %s", d->why);
         else
             add(hc, name, HOSTCHECK_WARN, "a newer host kernel may offer it", "missing: %s",
-                why[b]);
+                d->why);
         ok &= (c->features & bit) || !need;
     }
     add(hc, "vcpus", HOSTCHECK_PASS, NULL, "up to %u vCPUs per VM (%u recommended)",
@@ -222,7 +215,7 @@ static void check_backends(struct hostcheck *hc, const char *kernel_cache)
         add(hc, "net-helper", HOSTCHECK_WARN, "install arcvm-net-user beside arcvm",
             "no --net user: %s", err);
 
-    if (!kernel_cache)
+    if (!kernel_cache || !arch_kernel_cache_used)
         return;
     r = kcache_probe(kernel_cache);
     if (r == 0)

@@ -5,7 +5,7 @@
 #
 # Usage:
 #   mkinitramfs.sh -o OUT.cpio.gz -i INIT_SCRIPT [-m MODULE]... [-f HOSTPATH:GUESTPATH]...
-#                  [-b BINARY]... [-B BUSYBOX]
+#                  [-b BINARY]... [-B BUSYBOX] [-K BASEDIR]
 #   mkinitramfs.sh -d DIR -i INIT_SCRIPT ...   the same tree in a directory
 #
 #   -o OUT       output file, written atomically (temp file + mv)
@@ -21,6 +21,9 @@
 #   -B BUSYBOX   a static busybox of another architecture (an arm64 image:
 #                tests/harness/nested-arm64.sh) instead of the host's; the
 #                applet links come from the host's busybox of the same version
+#   -K BASEDIR   take -m modules from the module tree BASEDIR/lib/modules/REL
+#                (an unpacked kernel package, e.g. Debian's arm64 one; exactly
+#                one REL there) instead of the host kernel's (kernel.sh)
 #
 # Image layout:
 #   /bin/busybox plus a symlink for every applet (as `busybox --install -s`)
@@ -48,8 +51,8 @@ usage() {
 
 out='' init='' dir=''
 modules=() files=() binaries=()
-guest_busybox=''
-while getopts ':o:d:i:m:f:b:B:h' opt; do
+guest_busybox='' modbase=''
+while getopts ':o:d:i:m:f:b:B:K:h' opt; do
   case $opt in
     o) out=$OPTARG ;;
     d) dir=$OPTARG ;;
@@ -58,6 +61,7 @@ while getopts ':o:d:i:m:f:b:B:h' opt; do
     f) files+=("$OPTARG") ;;
     b) binaries+=("$OPTARG") ;;
     B) guest_busybox=$OPTARG ;;
+    K) modbase=$OPTARG ;;
     h) usage ;;
     :) echo "$prog: -$OPTARG needs an argument" >&2; usage ;;
     *) echo "$prog: unknown option -$OPTARG" >&2; usage ;;
@@ -80,8 +84,22 @@ if [ ! -x "$busybox" ] || ldd "$busybox" >/dev/null 2>&1; then
   die "static $busybox not found; run scripts/install-deps.sh (package busybox-static)"
 fi
 
-kver=$("$here/kernel.sh" --version)
-moddir=$("$here/kernel.sh" --modules-dir)
+modinfo_base=()
+if [ -n "$modbase" ]; then
+  # Another kernel's tree: modinfo -b looks there only, never at the host's
+  # /lib/modules (a module of the same name would be the wrong one).
+  [ -d "$modbase/lib/modules" ] || die "-K '$modbase' has no lib/modules directory"
+  modbase=$(cd "$modbase" && pwd)
+  rels=("$modbase"/lib/modules/*/)
+  [ ${#rels[@]} -eq 1 ] && [ -d "${rels[0]}" ] ||
+    die "-K '$modbase': want exactly one kernel release in lib/modules, found ${#rels[@]}"
+  kver=$(basename "${rels[0]}")
+  moddir=$(cd "${rels[0]}" && pwd)
+  modinfo_base=(-b "$modbase")
+else
+  kver=$("$here/kernel.sh" --version)
+  moddir=$("$here/kernel.sh" --modules-dir)
+fi
 
 umask 022 # the modes in the image must not depend on the caller's umask
 epoch=${SOURCE_DATE_EPOCH:-0}
@@ -118,7 +136,7 @@ install -m 755 "$init" "$stage/init"
 # resolve NAME -> path of its .ko* file in $moddir, "(builtin)", or failure.
 resolve_module() {
   local name=$1 f norm
-  f=$(modinfo -k "$kver" -F filename "$name" 2>/dev/null | head -n1 || true)
+  f=$(modinfo ${modinfo_base[@]+"${modinfo_base[@]}"} -k "$kver" -F filename "$name" 2>/dev/null | head -n1 || true)
   if [ -z "$f" ]; then
     # No modules.dep (depmod never ran)? Search by file name, treating - and _
     # alike as the kernel does.
@@ -127,6 +145,11 @@ resolve_module() {
           b=${p##*/}; b=${b%%.ko*}
           [ "${b//-/_}" = "$norm" ] && { echo "$p"; break; }
         done)
+    # Or built into the kernel (modules.builtin, shipped with the package).
+    if [ -z "$f" ] && [ -f "$moddir/modules.builtin" ] &&
+       sed 's,.*/,,; s,\.ko.*,,; y,-,_,' "$moddir/modules.builtin" | grep -qxF "$norm"; then
+      f="(builtin)"
+    fi
   fi
   [ -n "$f" ] || die "module '$name' is not in kernel $kver ($moddir); check the name with: find $moddir -name '${name//[-_]/?}.ko*'"
   echo "$f"

@@ -8,8 +8,8 @@
 #   nested-arm64.sh [--cpus N] [--mem SIZE] [--timeout SEC] [-f HOST:GUEST]... [JOB]
 #
 #   JOB            a busybox sh script run as root in the outer guest
-#                  (default: tests/harness/arm64-boot.sh); its output is our
-#                  stdout, its exit status ours
+#                  (default: tests/e2e/arm64.sh, the arm64 suite); its output
+#                  is our stdout, its exit status ours
 #   --cpus N       outer vCPUs (default 2)
 #   --mem SIZE     outer RAM, QEMU syntax (default 2G)
 #   --timeout SEC  kill the outer guest after SEC seconds (default 900)
@@ -20,11 +20,17 @@
 # nested.sh it does not share the host's root: everything it needs is in
 # its initramfs, built with tests/guest/mkinitramfs.sh from arm64 busybox:
 #   /bin/arcvm                 build-arm64/arcvm (static)
+#   /bin/api-call /bin/vsock-tool  build-arm64's test clients (static)
+#   /bin/arcvm-net-user        with its shared libraries, when build-arm64
+#                              has it (tests/harness/arm64-libs.sh lists them)
 #   /arm64/Image               Debian's arm64 kernel (the outer's own too)
-#   /arm64/initrd.cpio.gz      a test guest: tests/guest/init.sh on arm64 busybox
+#   /arm64/initrd.cpio.gz      a test guest: tests/guest/init.sh on arm64
+#                              busybox, the kernel package's virtio, vsock
+#                              and ext4 modules, /bin/vsock-tool
+#   /arm64/data.ext4           16 MiB ext4 (mkfs.ext4 -d here), /seed.txt in it
 #   /job.sh                    JOB
 # The kernel and busybox come from Debian's arm64 packages (apt-get
-# download), cached in $ARCVM_CACHE/arm64 (default build/cache/arm64).
+# download), cached in $ARCVM_CACHE/arm64/pkg (default build/cache/arm64).
 # The machine has few cores shared by everyone: once the images are ready,
 # the outer guest runs only while this script holds the nested lock
 # (flock on $ARCVM_NESTED_LOCK, default /tmp/arcvm-nested.lock, the one
@@ -39,7 +45,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 die() { echo "$prog: $*" >&2; exit 125; }
 
-cpus=2 mem=2G timeout=900 job="$here/arm64-boot.sh" extra=()
+cpus=2 mem=2G timeout=900 job="$repo/tests/e2e/arm64.sh" extra=()
 while [ $# -gt 0 ]; do
   case $1 in
     --cpus) cpus=${2:?}; shift 2 ;;
@@ -56,21 +62,28 @@ done
 [ -f "$job" ] || die "job script '$job' not found"
 arcvm=${ARCVM_ARM64_BIN:-$repo/build-arm64/arcvm}
 [ -x "$arcvm" ] || die "$arcvm is missing: make cross-arm64"
+bin64=$(dirname "$arcvm")
+for t in vsock-tool api-call; do
+  [ -x "$bin64/$t" ] || die "$bin64/$t is missing: make cross-arm64"
+done
+command -v mkfs.ext4 >/dev/null || die "mkfs.ext4 not found (package e2fsprogs)"
 command -v qemu-system-aarch64 >/dev/null || die "qemu-system-aarch64 not found: scripts/install-deps.sh --arm64"
 
 cache=${ARCVM_CACHE:-$repo/build/cache}/arm64
 mkdir -p "$cache"
 
-# fetch PACKAGE: the arm64 .deb of PACKAGE unpacked into $cache/PACKAGE_VERSION
-# (printed), downloaded once.
+# fetch PACKAGE: the arm64 .deb of PACKAGE unpacked whole into
+# $cache/pkg/PACKAGE_VERSION (printed), downloaded once. (Not $cache/ itself:
+# older versions of this script unpacked kernels there without lib/.)
 fetch() {
   local pkg=$1 ver dir tmp
   ver=$(apt-cache policy "$pkg:arm64" | awk '/Candidate:/ {print $2}')
   [ -n "$ver" ] && [ "$ver" != '(none)' ] ||
     die "no $pkg:arm64 in the package lists: dpkg --add-architecture arm64 && apt-get update"
-  dir="$cache/${pkg}_${ver//:/_}"
+  dir="$cache/pkg/${pkg}_${ver//:/_}"
   if [ ! -d "$dir" ]; then
-    tmp=$(mktemp -d "$cache/.fetch.XXXXXX")
+    mkdir -p "$cache/pkg"
+    tmp=$(mktemp -d "$cache/pkg/.fetch.XXXXXX")
     chmod 755 "$tmp" # apt's download user writes there
     (cd "$tmp" && apt-get download -q "$pkg:arm64=$ver" >&2) || die "apt-get download $pkg:arm64 failed"
     dpkg-deb -x "$tmp"/*.deb "$tmp/root" && mv "$tmp/root" "$dir"
@@ -82,20 +95,25 @@ fetch() {
 kpkg=$(apt-cache depends linux-image-arm64:arm64 2>/dev/null | awk '/Depends: linux-image-/ {sub(/:arm64$/, "", $2); print $2; exit}')
 [ -n "$kpkg" ] || die "cannot resolve linux-image-arm64:arm64 (dpkg --add-architecture arm64 && apt-get update)"
 kdir=$(fetch "$kpkg")
-# Only the kernel is used: neither guest loads modules.
-rm -rf -- "$kdir/lib" "$kdir/usr"
 kernel=$(ls "$kdir"/boot/vmlinuz-* 2>/dev/null | head -n1)
 [ -f "$kernel" ] || die "no vmlinuz in $kpkg"
 busybox="$(fetch busybox-static)/bin/busybox"
 [ -f "$busybox" ] || die "no busybox in busybox-static:arm64"
 
-# The test guest's initramfs, keyed on what goes into it.
-key=$(cat "$repo/tests/guest/init.sh" "$repo/tests/guest/mkinitramfs.sh" "$busybox" | sha256sum | cut -c1-16)
+# The test guest's initramfs, keyed on what goes into it (this script holds
+# the module list). Debian's arm64 kernel has the virtio transport, its
+# devices, vsock and ext4 as modules; crc32c_generic is ext4's soft
+# dependency (through the crypto API, not listed by modinfo).
+key=$( { cat "$repo/tests/guest/init.sh" "$repo/tests/guest/mkinitramfs.sh" "$repo/tests/guest/udhcpc.script" \
+           "$0" "$busybox" "$bin64/vsock-tool"; echo "$kpkg"; } | sha256sum | cut -c1-16)
 inner="$cache/inner-$key.cpio.gz"
 if [ ! -f "$inner" ]; then
   find "$cache" -maxdepth 1 -name 'inner-*.cpio.gz' -delete
-  "$repo/tests/guest/mkinitramfs.sh" -B "$busybox" -o "$inner" -i "$repo/tests/guest/init.sh" ||
-    die "building the test guest's initramfs failed"
+  "$repo/tests/guest/mkinitramfs.sh" -B "$busybox" -o "$inner" -i "$repo/tests/guest/init.sh" -K "$kdir" \
+    -m virtio_mmio -m virtio_blk -m virtio_console -m virtio_rng -m virtio_net \
+    -m vsock -m vmw_vsock_virtio_transport_common -m vmw_vsock_virtio_transport \
+    -m ext4 -m crc32c_generic -f "$repo/tests/guest/udhcpc.script:/etc/udhcpc.script" \
+    -f "$bin64/vsock-tool:/bin/vsock-tool" || die "building the test guest's initramfs failed"
 fi
 
 work=$(mktemp -d "$cache/.run.XXXXXX")
@@ -108,9 +126,25 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM HUP
+# The guest's data disk: ext4 made here (the outer guest has no mkfs.ext4).
+mkdir "$work/seed"
+echo "arm64-e2e seed" >"$work/seed/seed.txt"
+truncate -s 16M "$work/data.ext4"
+mkfs.ext4 -q -F -d "$work/seed" "$work/data.ext4" || die "mkfs.ext4 of the data disk failed"
+# The user-mode networking helper is dynamically linked (libslirp, glib):
+# its libraries come along when the cross build has it.
+net=()
+if [ -x "$bin64/arcvm-net-user" ] && [ -x "$here/arm64-libs.sh" ]; then
+  net=(-f "$bin64/arcvm-net-user:/bin/arcvm-net-user")
+  libs=$("$here/arm64-libs.sh" "$bin64/arcvm-net-user") || die "arm64-libs.sh failed for arcvm-net-user"
+  # shellcheck disable=SC2206 # "-f HOST:GUEST" words; no spaces in the paths
+  net+=($libs)
+fi
 "$repo/tests/guest/mkinitramfs.sh" -B "$busybox" -o "$work/outer.cpio.gz" \
   -i "$here/nested-arm64-init.sh" -f "$arcvm:/bin/arcvm" -f "$kernel:/arm64/Image" \
-  -f "$inner:/arm64/initrd.cpio.gz" -f "$job:/job.sh" "${extra[@]}" || die "building the outer initramfs failed"
+  -f "$bin64/api-call:/bin/api-call" -f "$bin64/vsock-tool:/bin/vsock-tool" \
+  -f "$inner:/arm64/initrd.cpio.gz" -f "$work/data.ext4:/arm64/data.ext4" -f "$job:/job.sh" \
+  ${net[@]+"${net[@]}"} ${extra[@]+"${extra[@]}"} || die "building the outer initramfs failed"
 
 lock=${ARCVM_NESTED_LOCK:-/tmp/arcvm-nested.lock}
 if [ "$lock" != none ]; then

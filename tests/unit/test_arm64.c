@@ -6,11 +6,13 @@
 #include "arch/arm64/fdt.h"
 #include "arch/arm64/image.h"
 #include "hw/pl031.h"
+#include "hv/hv.h"
 
 #include <libfdt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static uint8_t img[4096];
@@ -267,6 +269,52 @@ static void pl031(void **state)
     pl031_release(&p);
 }
 
+/* host_info_arm64.c: KVM on arm64 is hardware (EL2); a QEMU virt host (its
+ * device tree's compatible) or a Xen guest (/hypervisor) is itself a VM; no
+ * x86 words in what it prints. */
+static void host_info(void **state)
+{
+    (void)state;
+    char root[64], p[160];
+    snprintf(root, sizeof(root), "/tmp/arcvm-arm64-host.XXXXXX");
+    assert_non_null(mkdtemp(root));
+    snprintf(p, sizeof(p), "%s/proc/device-tree", root);
+    char cmd[256];
+    snprintf(cmd, sizeof(cmd), "mkdir -p %s", p);
+    assert_int_equal(system(cmd), 0);
+
+    struct hv_host_info hi;
+    hv_host_info(root, &hi);
+    assert_int_equal(hi.kind, HV_HOST_HARDWARE);
+    assert_false(hi.in_vm);
+    assert_non_null(strstr(hi.cpu_desc, "EL2"));
+
+    snprintf(p, sizeof(p), "%s/proc/device-tree/compatible", root);
+    FILE *f = fopen(p, "w");
+    assert_non_null(f);
+    fwrite("linux,dummy-virt\0", 1, 17, f); /* as the kernel shows it */
+    fclose(f);
+    hv_host_info(root, &hi);
+    assert_true(hi.in_vm);
+
+    f = fopen(p, "w");
+    assert_non_null(f);
+    fwrite("vendor,board\0vendor,soc\0", 1, 24, f);
+    fclose(f);
+    hv_host_info(root, &hi);
+    assert_false(hi.in_vm);
+    snprintf(p, sizeof(p), "%s/proc/device-tree/hypervisor", root);
+    assert_int_equal(mkdir(p, 0755), 0);
+    hv_host_info(root, &hi);
+    assert_true(hi.in_vm);
+
+    const char *hint = hv_setup_hint();
+    assert_non_null(strstr(hint, "EL2"));
+    assert_null(strstr(hint, "VT-x"));
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", root);
+    assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -274,6 +322,7 @@ int main(void)
         cmocka_unit_test(image_refused), cmocka_unit_test(mpidr),
         cmocka_unit_test(fdt_contents),  cmocka_unit_test(fdt_limits),
         cmocka_unit_test(fdt_dtc),       cmocka_unit_test(pl031),
+        cmocka_unit_test(host_info),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

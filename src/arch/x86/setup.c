@@ -34,6 +34,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+const bool arch_kernel_cache_used = true; /* bzImages are unpacked once into the kernel cache */
+
 struct arch_machine {
     const struct arch_ctx *ctx;   /* the VM's pieces (owned by the VMM) */
     const struct arch_boot *boot; /* how to boot (owned by the VMM) */
