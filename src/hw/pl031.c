@@ -2,6 +2,9 @@
  * PrimeCell Real Time Clock (PL031) Technical Reference Manual, 3.2. */
 #include "hw/pl031.h"
 
+#include "base/snap.h"
+
+#include <errno.h>
 #include <string.h>
 #include <time.h>
 
@@ -96,3 +99,34 @@ static void pl031_write(void *dev, uint64_t off, const uint8_t *data, uint32_t l
 }
 
 const struct bus_ops pl031_ops = {.read = pl031_read, .write = pl031_write};
+
+void pl031_save(struct pl031 *p, struct snap_w *w)
+{
+    pthread_mutex_lock(&p->lock);
+    snap_put_u64(w, (uint64_t)p->offset);
+    snap_put_u32(w, p->match);
+    snap_put_u32(w, p->imsc);
+    pthread_mutex_unlock(&p->lock);
+}
+
+/* The guest sets the offset through a 32-bit load register: it stays
+ * within 2^32 seconds of the host's clock (with room for the host's clock
+ * to move between save and restore). */
+#define OFFSET_MAX (1ll << 34)
+
+int pl031_load(struct pl031 *p, struct snap_r *r)
+{
+    int64_t offset = (int64_t)snap_get_u64(r);
+    uint32_t match = snap_get_u32(r), imsc = snap_get_u32(r);
+    int e = snap_r_done(r);
+    if (e < 0)
+        return e;
+    if (offset > OFFSET_MAX || offset < -OFFSET_MAX || imsc > 1)
+        return -EPROTO;
+    pthread_mutex_lock(&p->lock);
+    p->offset = offset;
+    p->match = match;
+    p->imsc = imsc;
+    pthread_mutex_unlock(&p->lock);
+    return 0;
+}

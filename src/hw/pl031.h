@@ -29,4 +29,13 @@ extern const struct bus_ops pl031_ops;
 void pl031_init(struct pl031 *p);
 void pl031_release(struct pl031 *p);
 
+/* Snapshots (base/snap.h): the guest's offset from the host's clock, the
+ * match register and the interrupt mask. */
+struct snap_w;
+struct snap_r;
+void pl031_save(struct pl031 *p, struct snap_w *w);
+/* Restore what pl031_save() wrote into a pl031_init()ed clock. -EPROTO for
+ * a malformed section or values the guest could not have written. */
+int pl031_load(struct pl031 *p, struct snap_r *r);
+
 #endif
