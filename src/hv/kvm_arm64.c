@@ -1,7 +1,7 @@
 /* kvm_arm64.c - the KVM backend's arm64 part: the in-kernel GICv3, vCPU
  * init (preferred target, PSCI 0.2, secondaries powered off), registers
- * through the one-reg interface, the self-test guest, and snapshots (not
- * yet on arm64). KVM's API: Documentation/virt/kvm/api.rst and
+ * through the one-reg interface and the self-test guest (snapshots:
+ * kvm_arm64_state.c). KVM's API: Documentation/virt/kvm/api.rst and
  * devices/arm-vgic-v3.rst. */
 #include "hv/kvm_internal.h"
 
@@ -181,12 +181,21 @@ int hv_arm64_vcpu_mpidr(struct hv_vcpu *v, uint64_t *mpidr)
 static const unsigned long vcpu_ioctls[] = {
     KVM_GET_ONE_REG, /* registers for a crash report */
 };
+static const unsigned long vmm_ioctls[] = {
+    KVM_GET_REG_LIST,     /* snapshot: which registers each vCPU has */
+    KVM_GET_ONE_REG,      /* the same: their values */
+    KVM_GET_MP_STATE,     /* the same: whether a vCPU is powered off */
+    KVM_GET_DEVICE_ATTR,  /* snapshot: the vGIC's registers */
+};
 
 unsigned hv_arch_ioctls(enum hv_thread t, const unsigned long **out)
 {
-    *out = vcpu_ioctls;
-    /* The VMM thread needs nothing more: no snapshots on arm64 yet. */
-    return t == HV_THREAD_VCPU ? sizeof(vcpu_ioctls) / sizeof(vcpu_ioctls[0]) : 0;
+    if (t == HV_THREAD_VCPU) {
+        *out = vcpu_ioctls;
+        return sizeof(vcpu_ioctls) / sizeof(vcpu_ioctls[0]);
+    }
+    *out = vmm_ioctls;
+    return sizeof(vmm_ioctls) / sizeof(vmm_ioctls[0]);
 }
 
 /* ---- the self-test guest ----
@@ -229,35 +238,4 @@ bool kvm_arch_selftest_wrote(const struct hv_exit *e)
 {
     return e->reason == HV_EXIT_MMIO && e->mmio.addr == SELFTEST_MMIO && e->mmio.write &&
            e->mmio.len == 1 && e->mmio.data[0] == SELFTEST_VALUE;
-}
-
-/* ---- snapshots: not on arm64 yet (the README says so) ---- */
-
-int hv_vcpu_save(struct hv_vcpu *v, struct snap_w *w)
-{
-    (void)v;
-    (void)w;
-    return -ENOTSUP;
-}
-
-int hv_vcpu_load(struct hv_vcpu *v, struct snap_r *r)
-{
-    (void)v;
-    (void)r;
-    return -ENOTSUP;
-}
-
-int hv_vm_save(struct hv_vm *vm, struct snap_w *w)
-{
-    (void)vm;
-    (void)w;
-    return -ENOTSUP;
-}
-
-int hv_vm_load(struct hv_vm *vm, struct snap_r *r, bool clock_realtime)
-{
-    (void)vm;
-    (void)r;
-    (void)clock_realtime;
-    return -ENOTSUP;
 }

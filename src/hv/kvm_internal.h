@@ -47,6 +47,9 @@ struct hv_vm {
     unsigned npending;
     unsigned nslots;
     struct kvm_slot *slots;
+    /* A restore's real time since the snapshot, added to each vCPU's
+     * virtual counter as it is loaded (arm64; hv_vm_load's clock_realtime). */
+    uint64_t clock_advance_ns;
 };
 
 struct hv_vcpu {
