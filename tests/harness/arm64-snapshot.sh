@@ -8,7 +8,8 @@
 # take timer interrupts. Then a second generation: the restored guest
 # takes CPU 1 offline, is saved and restored again, brings CPU 1 back
 # (its powered-off state survived) and powers off, which ends arcvm with
-# 0. Prints PASS/FAIL lines and the times; exits 1 on any failure.
+# 0; that restore is --clock-realtime's, whose guest clock must catch up
+# with the real time. Prints PASS/FAIL lines and the times; exits 1 on any failure.
 #   tests/harness/nested-arm64.sh tests/harness/arm64-snapshot.sh
 fail=0
 check() { # check WHAT CONDITION...
@@ -116,25 +117,36 @@ check "the counter goes on ($b before the save, $a1 then $a2 after)" \
   [ "${a1:-0}" -ge "$b" -a "${a2:-0}" -gt "${a1:-0}" ]
 
 # ---- a second generation, with CPU 1 powered off (PSCI CPU_OFF) ----
-echo 'echo 0 >/sys/devices/system/cpu/cpu1/online; echo OFF-$(cat /sys/devices/system/cpu/online)' >&3
+echo 'echo 0 >/sys/devices/system/cpu/cpu1/online; echo OFF-$(cat /sys/devices/system/cpu/online) UP-$(cut -d" " -f1 /proc/uptime)' >&3
 off=$(expect $D/vm2.out '^OFF-' 60)
-check "the restored guest takes CPU 1 offline ($off)" [ "$off" = OFF-0 ]
+to=$(now_ms)
+check "the restored guest takes CPU 1 offline ($off)" [ "${off% UP-*}" = OFF-0 ]
 kill -USR2 $pid
 wait $pid; rc=$?
 exec 3>&-
 check "a snapshot of the restored VM (rc $rc)" sh -c "[ $rc = 0 ] && grep -q 'saved the VM' $D/vm2.err"
 grep -a 'snapshot (' $D/vm2.err | sed 's/^/TIME  /'
+sleep 8 # a gap --clock-realtime must move the guest's clock over
 rm -f $D/in3 && mkfifo $D/in3
 exec 3<>$D/in3
-arcvm restore --state $D/state2 --mem $D/mem2 --log-level info <$D/in3 >$D/vm3.out 2>$D/vm3.err &
+arcvm restore --state $D/state2 --mem $D/mem2 --clock-realtime --log-level info \
+  <$D/in3 >$D/vm3.out 2>$D/vm3.err &
 pid=$!
 # CPU 1 stayed off: the guest's PSCI CPU_ON brings it back (KVM would
 # answer ALREADY_ON, and Linux fail to online it, had its MP state been
 # lost).
-echo 'echo 1 >/sys/devices/system/cpu/cpu1/online; echo ON-$(cat /sys/devices/system/cpu/online) MARK-$(cat /tmp/marker)' >&3
+echo 'echo UP-$(cut -d" " -f1 /proc/uptime); echo 1 >/sys/devices/system/cpu/cpu1/online; echo ON-$(cat /sys/devices/system/cpu/online) MARK-$(cat /tmp/marker)' >&3
+up3=$(expect $D/vm3.out '^UP-[0-9]' 120)
+t3=$(now_ms)
 on=$(expect $D/vm3.out '^ON-' 120)
 grep -ao 'restored .* in [0-9]* us' $D/vm3.err | sed 's/^/TIME  /'
 check "after the second restore CPU 1 comes back online ($on)" [ "$on" = "ON-0-1 MARK-$mark" ]
+# --clock-realtime: the guest's clock moved on by the real time since the
+# save, the 8 s gap included (without it the guest would lag by them).
+g=$(( $(echo "$up3" | sed 's/^UP-\([0-9]*\).*/\1/') - $(echo "$off" | sed 's/.*UP-\([0-9]*\).*/\1/') ))
+real_s=$(( (t3 - to) / 1000 ))
+check "--clock-realtime moved the guest's clock on (guest +$g s, real +$real_s s)" \
+  [ $g -ge $((real_s - 4)) -a $g -le $((real_s + 2)) ]
 both_tick "both vCPUs take timer interrupts again" vm3
 echo 'poweroff -f' >&3
 n=0
