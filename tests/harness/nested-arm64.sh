@@ -144,6 +144,7 @@ fi
   -i "$here/nested-arm64-init.sh" -f "$arcvm:/bin/arcvm" -f "$kernel:/arm64/Image" \
   -f "$bin64/api-call:/bin/api-call" -f "$bin64/vsock-tool:/bin/vsock-tool" \
   -f "$inner:/arm64/initrd.cpio.gz" -f "$work/data.ext4:/arm64/data.ext4" -f "$job:/job.sh" \
+  -f "$here/arm64-snapshot.sh:/arm64/snapshot.sh" \
   ${net[@]+"${net[@]}"} ${extra[@]+"${extra[@]}"} || die "building the outer initramfs failed"
 
 lock=${ARCVM_NESTED_LOCK:-/tmp/arcvm-nested.lock}
