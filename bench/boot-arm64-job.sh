@@ -3,8 +3,11 @@
 # outer aarch64 guest of tests/harness/nested-arm64.sh: boots the test guest
 # (/arm64/Image, /arm64/initrd.cpio.gz) with arcvm and with QEMU's virt
 # machine under KVM, alternately, and prints one line per boot:
-#   BENCH arcvm|qemu MS RSS_KIB PSS_KIB BOOT_TIMER_MS
-# (NA where there is no value), plus BENCHINFO lines naming what ran.
+#   BENCH arcvm|qemu MS RSS_KIB PSS_KIB BOOT_TIMER_MS EXIT_MS
+# (NA where there is no value; EXIT_MS: spawn to the VMM's exit, the guest
+# powering off a second after its marker), a SMAPS line before each with
+# the VMM's largest mappings outside guest RAM, and BENCHINFO lines naming
+# what ran.
 # /bench.conf sets BENCH_N (rounds); QEMU's tree is at /qemu.
 BENCH_N=5
 [ -f /bench.conf ] && . /bench.conf
@@ -31,6 +34,14 @@ now_ms() {
   read -r up _ </proc/uptime
   echo $(( ${up%.*} * 1000 + 1${up#*.} * 10 - 1000 ))
 }
+
+# Resident KiB per mapping name (anonymous ones as [anon], [heap], ...),
+# guest RAM (the memfd) left out; those of 256 KiB and more.
+cat >/tmp/smaps.awk <<'EOF'
+$1 ~ /^[0-9a-f]+-[0-9a-f]+$/ { name = "[anon]"; if (NF >= 6) name = $6; next }
+/^Rss:/ { if (name !~ /^\/memfd:/) kib[name] += $2 }
+END { for (n in kib) { if (kib[n] >= 256) { print kib[n], n } } }
+EOF
 
 extra="quiet arcvm.mode=bench"
 # arcvm prepends "console=ttyS0 panic=1 8250.nr_uarts=1" (its 16550); QEMU's
@@ -66,20 +77,25 @@ run_one() {
         rss=$(awk '/^VmRSS:/ {r=$2} /^RssShmem:/ {s=$2} END {print r - s}' "/proc/$pid/status")
         pss=$(awk '/^Pss:/ {p=$2} /^Pss_Shmem:/ {s=$2; ok=1} END {if (ok) print p - s; else print "NA"}' \
           "/proc/$pid/smaps_rollup")
+        # Where it goes: the largest mappings outside guest RAM (memfd), by Rss.
+        top=$(awk -f /tmp/smaps.awk "/proc/$pid/smaps" | sort -rn | head -n 6 |
+          awk '{printf "%s%s=%dK", (NR > 1 ? " " : ""), $2, $1}')
         ;;
     esac
   done </tmp/con
   wait "$pid"; rc=$?
+  t2=$(now_ms)
   kill "$dog" 2>/dev/null; wait "$dog" 2>/dev/null
   bt=$(sed -n 's/.*Guest-boot-time = *[0-9]* us *\([0-9]*\) ms.*/\1/p' /tmp/err | head -n1)
   if [ -z "$t1" ]; then
     echo "boot-arm64-job: $name: no init marker (exit $rc); its stderr:"
     tail -n 20 /tmp/err | sed 's/^/  | /'
-    echo "BENCH $name NA NA NA NA"
+    echo "BENCH $name NA NA NA NA NA"
     return
   fi
   [ "$rc" = 0 ] || echo "boot-arm64-job: $name exited $rc after the marker"
-  echo "BENCH $name $((t1 - t0)) $rss $pss ${bt:-NA}"
+  echo "SMAPS $name $top"
+  echo "BENCH $name $((t1 - t0)) $rss $pss ${bt:-NA} $((t2 - t0))"
 }
 
 echo "boot-arm64-job: warm-up: one boot each (not counted)"

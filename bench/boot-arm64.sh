@@ -140,8 +140,8 @@ tests/harness/nested-arm64.sh --timeout $((600 + n * 120)) -f "$tree:/qemu" \
   tee "$out" || status=$?
 [ "$status" = 0 ] || die "the nested run failed (status $status)"
 
-# Job lines: "BENCH arcvm|qemu MS RSS_KIB PSS_KIB BOOT_TIMER_MS" (NA where none).
-sel() { awk -v v="$1" '$1 == "BENCH" && $2 == v {print $3, $4, $5, $6}' "$out"; }
+# Job lines: "BENCH arcvm|qemu MS RSS_KIB PSS_KIB BOOT_TIMER_MS EXIT_MS" (NA where none).
+sel() { awk -v v="$1" '$1 == "BENCH" && $2 == v {print $3, $4, $5, $6, $7}' "$out"; }
 . bench/lib.sh
 sel arcvm >"$out.arcvm"; sel qemu >"$out.qemu"
 trap 'rm -f "$out" "$out.conf" "$out.arcvm" "$out.qemu"' EXIT
@@ -160,6 +160,8 @@ echo "| VMM | start -> init, median ms | min/max ms | boot timer, median ms | RS
 echo "|---|---|---|---|---|---|---|---|"
 row "arcvm $(info arcvm)" "$out.arcvm"
 row "QEMU $(info qemu) virt, KVM" "$out.qemu"
+echo
+echo "Spawn to VMM exit (the guest powers off 1 s after its marker), median: arcvm $(bench_median "$out.arcvm" 5) ms, QEMU $(bench_median "$out.qemu" 5) ms."
 if [ "$am" != NA ] && [ "$qm" != NA ] && [ "$qk" != NA ] && [ "$qk" -gt 0 ] && [ "$qp" -gt 0 ]; then
   echo
   awk -v a="$am" -v q="$qm" -v ak="$ak" -v qk="$qk" -v ap="$ap" -v qp="$qp" \
