@@ -25,7 +25,7 @@ fi
 echo "BENCHINFO kernel $(uname -r)"
 echo "BENCHINFO arcvm $(arcvm --version | cut -d' ' -f2)"
 echo "BENCHINFO qemu $(head -n1 /tmp/qemu-version | sed 's/^QEMU emulator version //')"
-echo "BENCHINFO outer $(nproc) vCPUs, $(awk '/MemTotal/ {printf "%d MiB", $2 / 1024}' /proc/meminfo)"
+echo "BENCHINFO outer $(nproc) vCPUs, $(awk '/MemTotal/ {printf "%d MiB", $2 / 1024}' /proc/meminfo), THP $(sed 's/.*\[\(.*\)\].*/\1/' /sys/kernel/mm/transparent_hugepage/enabled 2>/dev/null)"
 
 # Milliseconds since the outer guest booted, from /proc/uptime (10 ms steps)
 # with shell builtins only: a fork per sample would cost the same for both
@@ -80,6 +80,8 @@ run_one() {
         # Where it goes: the largest mappings outside guest RAM (memfd), by Rss.
         top=$(awk -f /tmp/smaps.awk "/proc/$pid/smaps" | sort -rn | head -n 6 |
           awk '{printf "%s%s=%dK", (NR > 1 ? " " : ""), $2, $1}')
+        # Transparent huge pages among them (2 MiB each when THP is on).
+        thp=$(awk '/^AnonHugePages:/ {print $2}' "/proc/$pid/smaps_rollup")
         ;;
     esac
   done </tmp/con
@@ -94,7 +96,7 @@ run_one() {
     return
   fi
   [ "$rc" = 0 ] || echo "boot-arm64-job: $name exited $rc after the marker"
-  echo "SMAPS $name $top"
+  echo "SMAPS $name $top AnonHugePages=${thp}K"
   echo "BENCH $name $((t1 - t0)) $rss $pss ${bt:-NA} $((t2 - t0))"
 }
 
