@@ -28,6 +28,7 @@
 # the binary, the libraries its ELF closure names and the dynamic loader,
 # and put into the outer guest at /qemu (nested-arm64.sh -f). No firmware or
 # ROMs: -kernel direct boot with -nodefaults loads none.
+# ARCVM_BENCH_ARM64_LOG=FILE tabulates a saved run's output instead.
 # Not part of `make test`: `make bench-arm64`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -134,11 +135,16 @@ echo "BENCH_N=$n" >"$out.conf"
 export ARCVM_ARM64_BIN=$arcvm
 # Outer run: ~15 s to boot, a warm-up pair, then per round an arcvm boot
 # (~10 s) and a QEMU boot; generous so that a loaded machine does not kill it.
-status=0
-tests/harness/nested-arm64.sh --timeout $((600 + n * 120)) -f "$tree:/qemu" \
-  -f "$out.conf:/bench.conf" bench/boot-arm64-job.sh |
-  tee "$out" || status=$?
-[ "$status" = 0 ] || die "the nested run failed (status $status)"
+if [ -n "${ARCVM_BENCH_ARM64_LOG:-}" ]; then
+  # Tabulate a saved run's output (this script's stdout) instead of running.
+  cp -- "$ARCVM_BENCH_ARM64_LOG" "$out"
+else
+  status=0
+  tests/harness/nested-arm64.sh --timeout $((600 + n * 120)) -f "$tree:/qemu" \
+    -f "$out.conf:/bench.conf" bench/boot-arm64-job.sh |
+    tee "$out" || status=$?
+  [ "$status" = 0 ] || die "the nested run failed (status $status)"
+fi
 
 # Job lines: "BENCH arcvm|qemu MS RSS_KIB PSS_KIB BOOT_TIMER_MS EXIT_MS" (NA where none).
 sel() { awk -v v="$1" '$1 == "BENCH" && $2 == v {print $3, $4, $5, $6, $7}' "$out"; }
@@ -167,3 +173,9 @@ if [ "$am" != NA ] && [ "$qm" != NA ] && [ "$qk" != NA ] && [ "$qk" -gt 0 ] && [
   awk -v a="$am" -v q="$qm" -v ak="$ak" -v qk="$qk" -v ap="$ap" -v qp="$qp" \
     'BEGIN {printf "arcvm/QEMU: boot time %.2fx, memory overhead %.2fx (RSS), %.2fx (Pss)\n", a / q, ak / qk, ap / qp}'
 fi
+# Per round (its arcvm and QEMU boots ran back to back, so under about the
+# same load): arcvm's time over QEMU's.
+awk '$1 == "BENCH" && $3 != "NA" {v[NR] = $2; t[NR] = $3; k[++m] = NR}
+     END {for (i = 1; i < m; i += 2) {a = k[i]; b = k[i + 1]; if (v[a] == v[b]) continue
+            r = v[a] == "arcvm" ? t[a] / t[b] : t[b] / t[a]; printf "%.2f\n", r}}' "$out" |
+  sort -n | awk '{r[NR] = $1} END {if (NR) printf "Per round, arcvm/QEMU boot time: median %s, min/max %s/%s (%d rounds)\n", r[int((NR + 1) / 2)], r[1], r[NR], NR}'
