@@ -3,11 +3,14 @@
 # outer aarch64 guest of tests/harness/nested-arm64.sh: boots the test guest
 # (/arm64/Image, /arm64/initrd.cpio.gz) with arcvm and with QEMU's virt
 # machine under KVM, alternately, and prints one line per boot:
-#   BENCH arcvm|qemu MS RSS_KIB PSS_KIB BOOT_TIMER_MS EXIT_MS
+#   BENCH arcvm|qemu MS RSS_KIB PSS_KIB BOOT_TIMER_MS EXIT_MS BUILT_MS
 # (NA where there is no value; EXIT_MS: spawn to the VMM's exit, the guest
-# powering off a second after its marker), a SMAPS line before each with
-# the VMM's largest mappings outside guest RAM, and BENCHINFO lines naming
-# what ran.
+# powering off a second after its marker; BUILT_MS: arcvm's VM built, after
+# its start), a SMAPS line before each with the VMM's largest mappings
+# outside guest RAM, BENCHINFO lines naming what ran, and three lines
+#   SETUP qemu MS
+# QEMU's own setup: spawn to exit of the same command with -S (no guest
+# instruction runs) and "quit" on its monitor.
 # /bench.conf sets BENCH_N (rounds); QEMU's tree is at /qemu.
 BENCH_N=5
 [ -f /bench.conf ] && . /bench.conf
@@ -46,12 +49,13 @@ EOF
 extra="quiet arcvm.mode=bench"
 # arcvm prepends "console=ttyS0 panic=1 8250.nr_uarts=1" (its 16550); QEMU's
 # virt machine has a PL011, so QEMU gets the same line with its console.
-arcvm_cmd="arcvm run --kernel /arm64/Image --initrd /arm64/initrd.cpio.gz --cpus 2 --memory 256M --boot-timer --cmdline"
-qemu_cmd="$qemu -M virt,accel=kvm,gic-version=3 -cpu host -smp 2 -m 256M
+# --log-level info: its "VM built" line says how long arcvm's own setup took.
+arcvm_cmd="arcvm run --kernel /arm64/Image --initrd /arm64/initrd.cpio.gz --cpus 2 --memory 256M --boot-timer --log-level info --cmdline"
+qemu_base="$qemu -M virt,accel=kvm,gic-version=3 -cpu host -smp 2 -m 256M
   -object memory-backend-memfd,id=ram,size=256M -M memory-backend=ram
-  -nodefaults -no-user-config -nographic -no-reboot
-  -chardev stdio,id=con -serial chardev:con
-  -kernel /arm64/Image -initrd /arm64/initrd.cpio.gz -append"
+  -nodefaults -no-user-config -no-reboot
+  -kernel /arm64/Image -initrd /arm64/initrd.cpio.gz"
+qemu_cmd="$qemu_base -nographic -chardev stdio,id=con -serial chardev:con -append"
 
 # run_one arcvm|qemu: one boot; prints its BENCH line.
 run_one() {
@@ -89,15 +93,17 @@ run_one() {
   t2=$(now_ms)
   kill "$dog" 2>/dev/null; wait "$dog" 2>/dev/null
   bt=$(sed -n 's/.*Guest-boot-time = *[0-9]* us *\([0-9]*\) ms.*/\1/p' /tmp/err | head -n1)
+  built=$(sed -n 's/.*VM built in [0-9]* us (\([0-9]*\) us after the VMM started).*/\1/p' /tmp/err | head -n1)
+  [ -z "$built" ] || built=$((built / 1000))
   if [ -z "$t1" ]; then
     echo "boot-arm64-job: $name: no init marker (exit $rc); its stderr:"
     tail -n 20 /tmp/err | sed 's/^/  | /'
-    echo "BENCH $name NA NA NA NA NA"
+    echo "BENCH $name NA NA NA NA NA NA"
     return
   fi
   [ "$rc" = 0 ] || echo "boot-arm64-job: $name exited $rc after the marker"
   echo "SMAPS $name $top AnonHugePages=${thp}K"
-  echo "BENCH $name $((t1 - t0)) $rss $pss ${bt:-NA} $((t2 - t0))"
+  echo "BENCH $name $((t1 - t0)) $rss $pss ${bt:-NA} $((t2 - t0)) ${built:-NA}"
 }
 
 echo "boot-arm64-job: warm-up: one boot each (not counted)"
@@ -108,5 +114,26 @@ while [ "$i" -le "$BENCH_N" ]; do
   # The VMM that goes first alternates, so drift in the machine's load
   # does not always favour one.
   if [ $((i % 2)) = 1 ]; then run_one arcvm; run_one qemu; else run_one qemu; run_one arcvm; fi
+  i=$((i + 1))
+done
+
+# QEMU's setup alone: everything up to the first guest instruction (process
+# start, libraries, machine, kernel and initrd loaded), then quit.
+i=1
+while [ "$i" -le 3 ]; do
+  t0=$(now_ms)
+  echo quit | $qemu_base -display none -serial null -S -monitor stdio \
+    -append "console=ttyAMA0 panic=1 $extra" >/tmp/setup.out 2>&1 &
+  pid=$!
+  (sleep 120; kill "$pid" 2>/dev/null) &
+  dog=$!
+  wait "$pid"; rc=$?
+  t1=$(now_ms)
+  kill "$dog" 2>/dev/null; wait "$dog" 2>/dev/null
+  if [ "$rc" = 0 ]; then
+    echo "SETUP qemu $((t1 - t0))"
+  else
+    echo "boot-arm64-job: QEMU -S exited $rc:"; tail -n 5 /tmp/setup.out | sed 's/^/  | /'
+  fi
   i=$((i + 1))
 done

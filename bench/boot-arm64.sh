@@ -146,11 +146,12 @@ else
   [ "$status" = 0 ] || die "the nested run failed (status $status)"
 fi
 
-# Job lines: "BENCH arcvm|qemu MS RSS_KIB PSS_KIB BOOT_TIMER_MS EXIT_MS" (NA where none).
-sel() { awk -v v="$1" '$1 == "BENCH" && $2 == v {print $3, $4, $5, $6, $7}' "$out"; }
+# Job lines: "BENCH arcvm|qemu MS RSS_KIB PSS_KIB BOOT_TIMER_MS EXIT_MS BUILT_MS"
+# (NA where none).
+sel() { awk -v v="$1" '$1 == "BENCH" && $2 == v {print $3, $4, $5, $6, $7, $8}' "$out"; }
 . bench/lib.sh
 sel arcvm >"$out.arcvm"; sel qemu >"$out.qemu"
-trap 'rm -f "$out" "$out.conf" "$out.arcvm" "$out.qemu"' EXIT
+trap 'rm -f "$out" "$out.conf" "$out.arcvm" "$out.qemu" "$out.setup"' EXIT
 row() { # row LABEL FILE
   echo "| $1 | $(bench_median "$2" 1) | $(bench_minmax "$2" 1) | $(bench_median "$2" 4) | $(bench_median "$2" 2) | $(bench_minmax "$2" 2) | $(bench_median "$2" 3) | $(bench_minmax "$2" 3) |"
 }
@@ -168,6 +169,8 @@ row "arcvm $(info arcvm)" "$out.arcvm"
 row "QEMU $(info qemu) virt, KVM" "$out.qemu"
 echo
 echo "Spawn to VMM exit (the guest powers off 1 s after its marker), median: arcvm $(bench_median "$out.arcvm" 5) ms, QEMU $(bench_median "$out.qemu" 5) ms."
+awk '$1 == "SETUP" {print $3}' "$out" >"$out.setup"
+[ ! -s "$out.setup" ] || echo "Setup before the guest's first instruction, median: arcvm's VM built $(bench_median "$out.arcvm" 6) ms after its start; QEMU with -S, spawn to exit at once: $(bench_median "$out.setup" 1) ms ($(bench_minmax "$out.setup" 1), $(wc -l <"$out.setup") runs)."
 if [ "$am" != NA ] && [ "$qm" != NA ] && [ "$qk" != NA ] && [ "$qk" -gt 0 ] && [ "$qp" -gt 0 ]; then
   echo
   awk -v a="$am" -v q="$qm" -v ak="$ak" -v qk="$qk" -v ap="$ap" -v qp="$qp" \
