@@ -27,7 +27,9 @@
 # unpacked into $ARCVM_CACHE/arm64 (default build/cache/arm64), reduced to
 # the binary, the libraries its ELF closure names and the dynamic loader,
 # and put into the outer guest at /qemu (nested-arm64.sh -f). No firmware or
-# ROMs: -kernel direct boot with -nodefaults loads none.
+# ROMs: -kernel direct boot with -nodefaults loads none. The first run
+# spends minutes on this (an apt-cache call per package; about 5-9 minutes
+# on the shared 2-CPU machine); later runs reuse the tree.
 # ARCVM_BENCH_ARM64_LOG=FILE tabulates a saved run's output instead.
 # Not part of `make test`: `make bench-arm64`.
 set -euo pipefail
