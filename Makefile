@@ -7,7 +7,7 @@ BUILD_ARM64 ?= build-arm64
 MESON_OPTS ?=
 
 .PHONY: all deps test unit host-tests unit-san e2e demo bench bench-snapshot bench-fs clean format
-.PHONY: cross-arm64 deps-arm64 e2e-arm64
+.PHONY: cross-arm64 deps-arm64 e2e-arm64 bench-arm64
 
 all: $(BUILD)/build.ninja
 	ninja -C $(BUILD)
@@ -83,6 +83,12 @@ e2e-arm64: cross-arm64
 	  [ $$status = 125 ] || exit $$status; \
 	  echo "e2e-arm64: the outer guest failed in attempt $$attempt (status 125)" >&2; \
 	done; exit 125
+
+# arm64 boot time and VMM memory overhead: the cross-built arcvm against
+# qemu-system-aarch64 -M virt with KVM, in the same nested aarch64 guest
+# (bench/boot-arm64.sh; not part of make test).
+bench-arm64: cross-arm64
+	bench/boot-arm64.sh
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
