@@ -41,9 +41,9 @@ PKGS=(
 # removes the amd64 one); and libglib2.0-dev:arm64 drags in fifteen more
 # :arm64 packages (libmount-dev, libselinux1-dev, libffi-dev, pkgconf, ...),
 # each one more version that must move in lockstep with its amd64 twin,
-# for one .pc file and headers. Those three are unpacked into ARM64_SYSROOT instead (the cross file,
-# cross/aarch64-linux-gnu.ini, looks there), their shared libraries come
-# from the :arm64 runtime packages below. arcvm-net-user (libslirp) needs
+# for one .pc file and headers. Those three are unpacked into ARM64_SYSROOT
+# instead (the cross file, cross/aarch64-linux-gnu.ini, looks there); their
+# shared libraries come from the :arm64 runtime packages below. arcvm-net-user (libslirp) needs
 # slirp.pc (libslirp-dev:arm64), glib-2.0.pc (unpacked) and the
 # libpcre2-8.pc that glib-2.0.pc requires (libpcre2-dev:arm64), and at run
 # time libslirp0, libglib2.0-0 and libpcre2-8-0 (tests/harness/arm64-libs.sh
