@@ -47,26 +47,9 @@ readelf=$(command -v aarch64-linux-gnu-readelf || command -v readelf) ||
   die "no readelf (binutils): scripts/install-deps.sh --arm64"
 
 cache=${ARCVM_CACHE:-build/cache}/arm64
-pkgs=$cache/qemu-pkgs
-mkdir -p "$pkgs"
 
-# fetch PACKAGE: its arm64 .deb unpacked into $pkgs/PACKAGE_VERSION (printed),
-# downloaded once.
-fetch() {
-  local pkg=$1 ver dir tmp
-  ver=$(apt-cache policy "$pkg:arm64" | awk '/Candidate:/ {print $2}')
-  [ -n "$ver" ] && [ "$ver" != '(none)' ] ||
-    die "no $pkg:arm64 in the package lists: dpkg --add-architecture arm64 && apt-get update"
-  dir="$pkgs/${pkg}_${ver//:/_}"
-  if [ ! -d "$dir" ]; then
-    tmp=$(mktemp -d "$pkgs/.fetch.XXXXXX")
-    chmod 755 "$tmp" # apt's download user writes there
-    (cd "$tmp" && apt-get download -q "$pkg:arm64=$ver" >&2) || die "apt-get download $pkg:arm64 failed"
-    dpkg-deb -x "$tmp"/*.deb "$tmp/root" && mv "$tmp/root" "$dir"
-    rm -rf -- "$tmp"
-  fi
-  echo "$dir"
-}
+# fetch PACKAGE: the unpacked arm64 .deb's directory (tests/harness/arm64-fetch.sh).
+fetch() { tests/harness/arm64-fetch.sh "$1" || die "cannot get $1:arm64 (see above)"; }
 # deps PACKAGE: the arm64 packages PACKAGE (Pre-)Depends on, one a line
 # (virtual packages and alternatives' providers left out).
 deps() {

@@ -72,25 +72,8 @@ command -v qemu-system-aarch64 >/dev/null || die "qemu-system-aarch64 not found:
 cache=${ARCVM_CACHE:-$repo/build/cache}/arm64
 mkdir -p "$cache"
 
-# fetch PACKAGE: the arm64 .deb of PACKAGE unpacked whole into
-# $cache/pkg/PACKAGE_VERSION (printed), downloaded once. (Not $cache/ itself:
-# older versions of this script unpacked kernels there without lib/.)
-fetch() {
-  local pkg=$1 ver dir tmp
-  ver=$(apt-cache policy "$pkg:arm64" | awk '/Candidate:/ {print $2}')
-  [ -n "$ver" ] && [ "$ver" != '(none)' ] ||
-    die "no $pkg:arm64 in the package lists: dpkg --add-architecture arm64 && apt-get update"
-  dir="$cache/pkg/${pkg}_${ver//:/_}"
-  if [ ! -d "$dir" ]; then
-    mkdir -p "$cache/pkg"
-    tmp=$(mktemp -d "$cache/pkg/.fetch.XXXXXX")
-    chmod 755 "$tmp" # apt's download user writes there
-    (cd "$tmp" && apt-get download -q "$pkg:arm64=$ver" >&2) || die "apt-get download $pkg:arm64 failed"
-    dpkg-deb -x "$tmp"/*.deb "$tmp/root" && mv "$tmp/root" "$dir"
-    rm -rf -- "$tmp"
-  fi
-  echo "$dir"
-}
+# fetch PACKAGE: the unpacked arm64 .deb's directory (tests/harness/arm64-fetch.sh).
+fetch() { "$here/arm64-fetch.sh" "$1" || die "cannot get $1:arm64 (see above)"; }
 # The kernel Debian's linux-image-arm64 meta-package points at now.
 kpkg=$(apt-cache depends linux-image-arm64:arm64 2>/dev/null | awk '/Depends: linux-image-/ {sub(/:arm64$/, "", $2); print $2; exit}')
 [ -n "$kpkg" ] || die "cannot resolve linux-image-arm64:arm64 (dpkg --add-architecture arm64 && apt-get update)"
