@@ -55,22 +55,29 @@ vm_start() {
   vm_t0=$(now_ms)
 }
 send() { printf '%s\n' "$1" >&3; }
+# lines: the console's complete lines, carriage returns removed; a last
+# line the guest is still writing is left out, so that expect and last
+# never see half of one.
+lines() {
+  tr -d '\r' <"$T/$vm.out" >"$T/$vm.lines"
+  if [ -n "$(tail -c 1 "$T/$vm.lines")" ]; then sed '$d' "$T/$vm.lines"; else cat "$T/$vm.lines"; fi
+}
 # expect REGEX [SECS]: wait for a console line matching REGEX.
 expect() {
   end=$(( $(now_ms) + ${2:-60} * 1000 ))
   while [ "$(now_ms)" -lt "$end" ]; do
-    tr -d '\r' <"$T/$vm.out" | grep -aqE "$1" && return 0
+    lines | grep -aqE "$1" && return 0
     kill -0 "$vmpid" 2>/dev/null || break
     sleep 0.2
   done
-  tr -d '\r' <"$T/$vm.out" | grep -aqE "$1" && return 0
+  lines | grep -aqE "$1" && return 0
   echo "      [$vm] no /$1/ within ${2:-60} s; console and log tails:"
   tail -n 12 "$T/$vm.out" | sed 's/^/      | /'
   tail -n 8 "$T/$vm.err" | sed 's/^/      ! /'
   return 1
 }
 # last REGEX: the last console line matching REGEX.
-last() { tr -d '\r' <"$T/$vm.out" | grep -aE "$1" | tail -n 1; }
+last() { lines | grep -aE "$1" | tail -n 1; }
 # vm_wait SECS: wait for arcvm to exit (killed after SECS); its status in $rc.
 vm_wait() {
   end=$(( $(now_ms) + $1 * 1000 ))

@@ -20,12 +20,19 @@ now_ms() { awk '{printf "%d", $1 * 1000}' /proc/uptime; }
 D=/tmp/snap
 mkdir -p $D
 
-# expect FILE REGEX SECS: wait until a console line matches (carriage
-# returns removed); the first match on stdout.
+# lines FILE: the console's complete lines, carriage returns removed; a
+# last line the guest is still writing is left out (matching "ON-0" of
+# "ON-0-1" half written once failed a check).
+lines() {
+  tr -d '\r' <"$1" >"$1.lines"
+  if [ -n "$(tail -c 1 "$1.lines")" ]; then sed '$d' "$1.lines"; else cat "$1.lines"; fi
+}
+# expect FILE REGEX SECS: wait until a complete console line matches; the
+# first match on stdout.
 expect() {
   n=0
   while [ $n -lt $(($3 * 5)) ]; do
-    if tr -d '\r' <"$1" | grep -aE "$2" | head -n 1 | grep .; then return 0; fi
+    if lines "$1" | grep -aE "$2" | head -n 1 | grep .; then return 0; fi
     n=$((n + 1)); sleep 0.2
   done
   echo "---- timed out waiting for /$2/ in $1; its tail:"; tail -n 20 "$1" | sed 's/^/  | /'

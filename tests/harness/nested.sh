@@ -45,6 +45,8 @@
 #   ARCVM_NESTED_9P_CACHE=M  9p cache mode for the host root (default: loose)
 #   ARCVM_NESTED_VERBOSE=1   show the outer kernel's boot log and init trace
 #   ARCVM_NESTED_APPEND=...  extra outer kernel command-line arguments
+#   ARCVM_NESTED_QEMU=PATH   the QEMU for the outer guest (default:
+#                            qemu-system-x86_64; install-deps.sh puts 10.0+)
 # shellcheck disable=SC2054 # commas inside QEMU option values are intended
 set -euo pipefail
 # The whole body is one { } block: bash parses it completely before running
@@ -111,7 +113,7 @@ if [ $decide_only = 1 ]; then
 fi
 
 # ---- outer guest ---------------------------------------------------------------
-qemu='qemu-system-x86_64'
+qemu=${ARCVM_NESTED_QEMU:-qemu-system-x86_64}
 command -v "$qemu" >/dev/null || die "$qemu not found; run scripts/install-deps.sh"
 kernel=$("$guestdir/kernel.sh") || die "no guest kernel (see above); run scripts/install-deps.sh"
 kver=$("$guestdir/kernel.sh" --version)
@@ -289,7 +291,7 @@ qargs=(
 )
 # qboot instead of SeaBIOS: boots faster and prints nothing on the serial port
 # (SeaBIOS with no VGA writes its banner and terminal resets to ttyS0).
-qboot=/usr/share/qemu/qboot.rom
+qboot=$(dirname "$(command -v "$qemu")")/../share/qemu/qboot.rom
 [ -f "$qboot" ] && qargs+=(-bios "$qboot")
 
 # ioeventfd=off: handle virtio-serial kicks synchronously in the vCPU thread,
