@@ -66,8 +66,9 @@ if [ $arm64 = 1 ]; then PKGS+=("${ARM64_PKGS[@]}"); fi
 # KVM_RUN) in 3 of 3 attempts of one CI run, and the x86 suite took ~20
 # min; under 10.0.2 it passed in 14.7 min (the share section 83 s, was
 # 342 s). Debian 12 has 10.0 in bookworm-backports (Debian's own archive),
-# which we enable and take QEMU alone from (pkg/release: every other
-# package stays at its bookworm version); newer Debian releases have it.
+# which we enable and install QEMU from in an apt run of its own (-t
+# there; every other package stays at its bookworm version); newer Debian
+# releases have it.
 QEMU_MIN=1:10.0
 QEMU_PKGS=(qemu-system-x86)
 if [ $arm64 = 1 ]; then QEMU_PKGS+=(qemu-system-arm); fi
@@ -119,21 +120,16 @@ for p in "${QEMU_PKGS[@]}"; do
   fi
 done
 codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
-if [ ${#qemu_old[@]} -gt 0 ]; then
-  if [ "$codename" = bookworm ]; then
-    missing+=("${qemu_old[@]/%//bookworm-backports}")
-  else
-    missing+=("${qemu_old[@]}")   # a newer Debian's own QEMU is recent enough
-  fi
-fi
-if [ ${#missing[@]} -eq 0 ]; then
+qemu_from=()   # a newer Debian's own QEMU is recent enough
+[ "$codename" = bookworm ] && qemu_from=(-t bookworm-backports)
+if [ ${#missing[@]} -eq 0 ] && [ ${#qemu_old[@]} -eq 0 ]; then
   [ $arm64 = 0 ] || unpack_arm64
   exit 0
 fi
 
-echo "install-deps: installing missing Debian packages: ${missing[*]}" >&2
+echo "install-deps: installing missing Debian packages: ${missing[*]} ${qemu_old[*]}" >&2
 if [ "$(id -u)" -ne 0 ] && [ -z "$SUDO" ]; then
-  echo "install-deps: not root and no sudo; run as root: apt-get install ${missing[*]}" >&2
+  echo "install-deps: not root and no sudo; run as root: apt-get install ${missing[*]} ${qemu_old[*]}" >&2
   exit 1
 fi
 if [ $arm64 = 1 ] && ! dpkg --print-foreign-architectures | grep -qx arm64; then
@@ -150,11 +146,19 @@ $SUDO apt-get update -q >&2
 # Never let apt make room by removing packages: a :arm64 -dev package that
 # cannot sit beside its amd64 twin would take the native build with it
 # (apt once removed libevent-dev:amd64 that way). Ask apt first, refuse.
-removals=$(apt-get install -s -q --no-install-recommends "${missing[@]}" 2>/dev/null |
-             awk '/^Remv / {print $2}' | paste -sd' ' || :)
+# QEMU is installed on its own, with the backports release as the target
+# (its qemu-system-common/-data and seabios must come from there too).
+would_remove() {
+  apt-get install -s -q --no-install-recommends "$@" 2>/dev/null |
+    awk '/^Remv / {print $2}' | paste -sd' ' || :
+}
+removals=''
+[ ${#missing[@]} -eq 0 ] || removals=$(would_remove "${missing[@]}")
+[ ${#qemu_old[@]} -eq 0 ] || removals+=$(would_remove "${qemu_from[@]}" "${qemu_old[@]}")
 if [ -n "$removals" ]; then
-  echo "install-deps: installing ${missing[*]} would remove $removals; refusing (unpack the offending :arm64 package into $ARM64_SYSROOT instead, see ARM64_UNPACKED)" >&2
+  echo "install-deps: installing ${missing[*]} ${qemu_old[*]} would remove $removals; refusing (unpack the offending :arm64 package into $ARM64_SYSROOT instead, see ARM64_UNPACKED)" >&2
   exit 1
 fi
-$SUDO apt-get install -y -q --no-install-recommends "${missing[@]}" >&2
+[ ${#missing[@]} -eq 0 ] || $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}" >&2
+[ ${#qemu_old[@]} -eq 0 ] || $SUDO apt-get install -y -q --no-install-recommends "${qemu_from[@]}" "${qemu_old[@]}" >&2
 [ $arm64 = 0 ] || unpack_arm64
