@@ -56,6 +56,12 @@ enum arcvm_console {
 /* The library version, e.g. "0.1.0". */
 const char *arcvm_version(void);
 
+/* For help texts, in this build's architecture's words: the kernel files
+ * --kernel accepts, and the default kernel command line with the serial
+ * console (what arcvm_set_cmdline() appends to). */
+const char *arcvm_kernel_formats(void);
+const char *arcvm_default_cmdline(void);
+
 /* A new VM with defaults: 1 vCPU, 256 MiB, serial console on no fds. */
 int arcvm_create(arcvm **out);
 /* Stop the VM if it runs, then free everything. NULL is allowed. */

@@ -63,9 +63,6 @@ struct arch_boot {
     const struct cpu_template *cpu_template; /* applied to every vCPU, or NULL */
 };
 
-/* Whether this architecture's boot uses arch_boot.kernel_cache (x86:
- * bzImages unpacked once; arm64 boots its Image as it is). */
-extern const bool arch_kernel_cache_used;
 
 /* What the machine needs of the hypervisor's VM for @ncpus vCPUs
  * (interrupt controllers, timers, where their registers go). */
@@ -119,6 +116,11 @@ int arch_restore(struct arch_machine *m, const uint8_t *state, size_t len, char 
  * outside the guest. The program counter (x86: RIP). */
 int arch_vcpu_pc(struct hv_vcpu *v, uint64_t *pc);
 /* Where a crashed vCPU was, as "at RIP 0x..." or why that is unknown. */
+/* For help texts: the kernel files this machine boots, and its default
+ * command line with the serial console. */
+const char *arch_kernel_formats(void);
+const char *arch_default_cmdline(void);
+
 const char *arch_vcpu_where(struct hv_vcpu *v, char *buf, size_t len);
 /* Its registers as text for a crash report, a few lines ending in '\n';
  * returns the length written (truncated to fit @len). */

@@ -39,14 +39,14 @@ static void usage(FILE *f)
             "Boot a Linux kernel in a KVM virtual machine.\n"
             "\n"
             "Options for run:\n"
-            "  --kernel PATH        bzImage or ELF vmlinux (PVH) to boot (required)\n"
+            "  --kernel PATH        the kernel to boot (required): %s\n"
             "  --initrd PATH        initramfs / initrd image\n"
             "  --kernel-cache DIR|off\n"
-            "                       where a compressed bzImage's kernel is kept unpacked,\n"
-            "                       so later boots skip the guest's decompression\n"
+            "                       where a compressed kernel is kept unpacked, so later\n"
+            "                       boots skip unpacking it\n"
             "                       (default ~/.cache/arcvm/kernels; off: never)\n"
             "  --cmdline TEXT       kernel command line, appended to the defaults\n"
-            "                       (console=ttyS0 reboot=k panic=1 pci=off 8250.nr_uarts=1)\n"
+            "                       (%s)\n"
             "  --cpus N             number of vCPUs (default 1)\n"
             "  --memory SIZE        guest RAM, e.g. 512M or 1G; a bare number is MiB\n"
             "                       (default 256M, at least 64M)\n"
@@ -128,7 +128,8 @@ static void usage(FILE *f)
             "\n"
             "Exit status: 0 the guest powered off; 1 bad input or host error;\n"
             "2 the guest rebooted (or panicked); 3 the guest crashed (triple fault,\n"
-            "emulation failure); 128+N killed by signal N.\n");
+            "emulation failure); 128+N killed by signal N.\n",
+            arcvm_kernel_formats(), arcvm_default_cmdline());
 }
 
 static uint64_t clock_us(clockid_t id)

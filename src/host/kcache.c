@@ -1,6 +1,9 @@
 /* kcache.c - the unpacked-kernel cache directory; see kcache.h. */
 #include "host/kcache.h"
 
+#include "base/log.h"
+#include "host/unpack.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -206,4 +209,49 @@ int kcache_probe(const char *dir)
         else
             *slash = 0;
     }
+}
+
+void kcache_kernel_free(struct kcache_kernel *k)
+{
+    if (k->mapped)
+        munmap(k->data, k->len);
+    else
+        free(k->data);
+    k->data = NULL;
+    k->len = 0;
+}
+
+int kcache_unpacked(const char *dir, const struct stat *st, const uint8_t *img, size_t len,
+                    kcache_usable_fn usable, void *arg, struct kcache_kernel *k, char *why,
+                    size_t whylen)
+{
+    char path[KCACHE_PATH_MAX];
+    bool use_cache = dir && *dir && kcache_path(dir, st, path, sizeof(path)) == 0;
+    *k = (struct kcache_kernel){0};
+    if (use_cache && kcache_map(path, &k->data, &k->len) == 0) {
+        k->mapped = true;
+        if (usable(k->data, k->len, arg, why, whylen) == 0) {
+            log_info("booting the unpacked kernel cached in %s", path);
+            return 0;
+        }
+        log_warn("kernel cache entry %s is unusable (%s); unpacking the kernel again", path, why);
+        kcache_kernel_free(k);
+        kcache_drop(path);
+    }
+    *k = (struct kcache_kernel){0};
+    int r = unpack(img, len, UNPACK_MAX, &k->data, &k->len, why, whylen);
+    if (r < 0)
+        return r;
+    if (usable(k->data, k->len, arg, why, whylen) < 0) {
+        kcache_kernel_free(k);
+        return -ENOEXEC;
+    }
+    if (!use_cache)
+        return 0;
+    char e[512];
+    if (kcache_store(path, k->data, k->len, e, sizeof(e)) < 0)
+        log_warn("%s; booting without it (--kernel-cache off stops trying)", e);
+    else
+        log_info("unpacked the kernel into %s; later boots start it directly", path);
+    return 0;
 }

@@ -6,6 +6,8 @@
  */
 #include "arcvm.h"
 
+#include "arch/arch.h"
+
 #include "lib/handle.h"
 #include "lib/internal.h"
 
@@ -29,6 +31,16 @@ _Static_assert((int)ARCVM_EXIT_ERROR == (int)VM_EXIT_ERROR, "exit enums agree");
 const char *arcvm_version(void)
 {
     return ARCVM_VERSION;
+}
+
+const char *arcvm_kernel_formats(void)
+{
+    return arch_kernel_formats();
+}
+
+const char *arcvm_default_cmdline(void)
+{
+    return arch_default_cmdline();
 }
 
 int lib_fail(arcvm *h, int err, const char *fmt, ...)

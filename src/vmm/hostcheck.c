@@ -215,7 +215,7 @@ static void check_backends(struct hostcheck *hc, const char *kernel_cache)
         add(hc, "net-helper", HOSTCHECK_WARN, "install arcvm-net-user beside arcvm",
             "no --net user: %s", err);
 
-    if (!kernel_cache || !arch_kernel_cache_used)
+    if (!kernel_cache)
         return;
     r = kcache_probe(kernel_cache);
     if (r == 0)
@@ -223,7 +223,7 @@ static void check_backends(struct hostcheck *hc, const char *kernel_cache)
     else
         add(hc, "kernel-cache", HOSTCHECK_WARN,
             "choose another directory with --kernel-cache, or 'off'",
-            "%s: %s: bzImages boot without the cache (slower)", kernel_cache, strerror(-r));
+            "%s: %s: compressed kernels are unpacked at every boot (slower)", kernel_cache, strerror(-r));
 }
 
 void hostcheck_run(struct hostcheck *hc, const char *dev, const char *kernel_cache)

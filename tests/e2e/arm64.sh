@@ -4,6 +4,8 @@
 # whose /dev/kvm (in-kernel GICv3) runs arcvm's guests. Two inner boots of
 # Debian's arm64 kernel, many checks each:
 #
+#  Both boot /arm64/Image.gz: boot 1 unpacks it into the kernel cache, boot
+#  2 boots the cached copy (the snapshot part boots the plain Image).
 #  boot 1, through the Firecracker-compatible API (api-call on its Unix
 #    socket): the getting-started sequence (boot source, machine config, a
 #    drive, vsock, InstanceStart), GET / and /vm/config; the guest (2 vCPUs)
@@ -23,7 +25,7 @@
 # What it expects in the outer guest (nested-arm64.sh puts it there):
 #   /bin/arcvm /bin/api-call /bin/vsock-tool /bin/arcvm-net-user + libs
 #   /arm64/snapshot.sh
-#   /arm64/Image /arm64/initrd.cpio.gz (tests/guest/init.sh, modules, vsock-tool)
+#   /arm64/Image /arm64/Image.gz /arm64/initrd.cpio.gz (tests/guest/init.sh, modules, vsock-tool)
 #   /arm64/data.ext4 (ext4 with /seed.txt = "arm64-e2e seed")
 #   /etc/arm64-e2e-audit (optional): run arcvm with ARCVM_SECCOMP_AUDIT and
 #     list what the filters would refuse (for fixing the lists, not a test)
@@ -115,7 +117,7 @@ i=0; while [ ! -S "$S" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
 check "arcvm --api-sock serves the API: GET / before boot" status_is 200 GET /
 check "GET / says Not started" body_has '"state":"Not started"'
 check "PUT /boot-source" status_is 204 PUT /boot-source \
-  '{"kernel_image_path": "/arm64/Image", "initrd_path": "/arm64/initrd.cpio.gz", "boot_args": "console=ttyS0 panic=1 quiet"}'
+  '{"kernel_image_path": "/arm64/Image.gz", "initrd_path": "/arm64/initrd.cpio.gz", "boot_args": "console=ttyS0 panic=1 quiet"}'
 check "PUT /machine-config (2 vCPUs, 256 MiB)" status_is 204 PUT /machine-config '{"vcpu_count": 2, "mem_size_mib": 256}'
 check "PUT /drives/data" status_is 204 PUT /drives/data \
   '{"drive_id": "data", "path_on_host": "/arm64/data.ext4", "is_root_device": false, "is_read_only": false}'
@@ -192,6 +194,7 @@ else
 fi
 check "--boot-timer: arcvm logged the guest's boot-timer write" grep -q 'Guest-boot-time' "$T/api.err"
 grep -h 'Guest-boot-time' "$T/api.err" | sed 's/^/TIME  API boot: /'
+check "Image.gz: boot 1 unpacked it into the kernel cache" grep -q 'unpacked the kernel into /root/.cache/arcvm/kernels/' "$T/api.err"
 
 # --- boot 2: arcvm run, the disk again, user-mode networking, reboot --------
 netargs='' netcmd=''
@@ -204,7 +207,7 @@ if [ -x /bin/arcvm-net-user ]; then
   netargs='--net user' netcmd=' arcvm.net=dhcp'
 fi
 # shellcheck disable=SC2086 # $netargs is two words or none
-vm_start run arcvm run --kernel /arm64/Image --initrd /arm64/initrd.cpio.gz --cpus 2 --memory 256M \
+vm_start run arcvm run --kernel /arm64/Image.gz --initrd /arm64/initrd.cpio.gz --cpus 2 --memory 256M \
   --disk /arm64/data.ext4 $netargs --boot-timer --log-level info --cmdline "quiet$netcmd"
 if expect 'ARCVM-GUEST-READY cpus=2 mode=shell' 180; then
   ok "arcvm run boots to init with 2 vCPUs"
@@ -230,6 +233,7 @@ else
   kill "$vmpid" 2>/dev/null; vm_wait 10
 fi
 grep -h 'Guest-boot-time' "$T/run.err" | sed 's/^/TIME  CLI boot: /'
+check "Image.gz: boot 2 booted the kernel cache's copy" grep -q 'booting the unpacked kernel cached in /root/.cache/arcvm/kernels/' "$T/run.err"
 
 if [ "$fail" != 0 ]; then
   for f in api run; do

@@ -24,6 +24,7 @@
 #   /bin/arcvm-net-user        with its shared libraries, when build-arm64
 #                              has it (tests/harness/arm64-libs.sh lists them)
 #   /arm64/Image               Debian's arm64 kernel (the outer's own too)
+#   /arm64/Image.gz            the same, gzipped (the kernel cache's case)
 #   /arm64/initrd.cpio.gz      a test guest: tests/guest/init.sh on arm64
 #                              busybox, the kernel package's virtio, vsock
 #                              and ext4 modules, /bin/vsock-tool
@@ -114,6 +115,12 @@ mkdir "$work/seed"
 echo "arm64-e2e seed" >"$work/seed/seed.txt"
 truncate -s 16M "$work/data.ext4"
 mkfs.ext4 -q -F -d "$work/seed" "$work/data.ext4" || die "mkfs.ext4 of the data disk failed"
+# The kernel gzipped as a whole (Image.gz, as Ubuntu ships its arm64
+# vmlinuz): the suite boots it twice, to see arcvm unpack it once into the
+# kernel cache and then boot from the cache.
+gzimage="$cache/Image-$(basename "$kdir").gz"
+[ -s "$gzimage" ] || { gzip -1 -c "$kernel" >"$gzimage.tmp" && mv "$gzimage.tmp" "$gzimage"; } ||
+  die "gzip of the arm64 kernel failed"
 # The user-mode networking helper is dynamically linked (libslirp, glib):
 # its libraries come along when the cross build has it.
 net=()
@@ -125,6 +132,7 @@ if [ -x "$bin64/arcvm-net-user" ] && [ -x "$here/arm64-libs.sh" ]; then
 fi
 "$repo/tests/guest/mkinitramfs.sh" -B "$busybox" -o "$work/outer.cpio.gz" \
   -i "$here/nested-arm64-init.sh" -f "$arcvm:/bin/arcvm" -f "$kernel:/arm64/Image" \
+  -f "$gzimage:/arm64/Image.gz" \
   -f "$bin64/api-call:/bin/api-call" -f "$bin64/vsock-tool:/bin/vsock-tool" \
   -f "$inner:/arm64/initrd.cpio.gz" -f "$work/data.ext4:/arm64/data.ext4" -f "$job:/job.sh" \
   -f "$here/arm64-snapshot.sh:/arm64/snapshot.sh" \

@@ -221,6 +221,92 @@ static void test_cache(void **state)
     assert_non_null(strstr(err, "kernel cache directory"));
 }
 
+/* kcache_usable_fn for the tests: accepts data that starts with "KRNL",
+ * counting its calls in @arg. */
+static int starts_krnl(const uint8_t *data, size_t len, void *arg, char *why, size_t whylen)
+{
+    ++*(unsigned *)arg;
+    if (len >= 4 && memcmp(data, "KRNL", 4) == 0)
+        return 0;
+    snprintf(why, whylen, "no KRNL magic");
+    return -1;
+}
+
+/* The whole path both machines take: miss (unpack and store), hit (the
+ * stored entry, mapped), a bad entry replaced, no cache, bad input. */
+static void test_unpacked(void **state)
+{
+    (void)state;
+    size_t n = 1 << 20, clen;
+    uint8_t *data = sample(n);
+    memcpy(data, "KRNL", 4);
+    uint8_t *c = gz_of(data, n, &clen);
+    struct stat st = {.st_dev = 7, .st_ino = 8, .st_size = (off_t)clen};
+    char why[256] = "", path[KCACHE_PATH_MAX];
+    struct kcache_kernel k;
+    unsigned calls = 0;
+
+    assert_int_equal(kcache_unpacked(dir, &st, c, clen, starts_krnl, &calls, &k, why, sizeof(why)),
+                     0);
+    assert_false(k.mapped); /* unpacked now */
+    assert_int_equal(k.len, n);
+    assert_memory_equal(k.data, data, n);
+    kcache_kernel_free(&k);
+    assert_null(k.data);
+    assert_int_equal(kcache_path(dir, &st, path, sizeof(path)), 0);
+    assert_int_equal(access(path, R_OK), 0); /* stored */
+
+    calls = 0;
+    assert_int_equal(kcache_unpacked(dir, &st, c, clen, starts_krnl, &calls, &k, why, sizeof(why)),
+                     0);
+    assert_true(k.mapped); /* from the cache */
+    assert_int_equal(calls, 1);
+    assert_memory_equal(k.data, data, n);
+    kcache_kernel_free(&k);
+
+    /* An entry the caller cannot use is dropped and replaced. */
+    char err[256];
+    assert_int_equal(kcache_store(path, "garbage", 7, err, sizeof(err)), 0);
+    calls = 0;
+    assert_int_equal(kcache_unpacked(dir, &st, c, clen, starts_krnl, &calls, &k, why, sizeof(why)),
+                     0);
+    assert_false(k.mapped);
+    assert_int_equal(calls, 2); /* the bad entry, then the fresh unpack */
+    kcache_kernel_free(&k);
+    uint8_t *map;
+    size_t len;
+    assert_int_equal(kcache_map(path, &map, &len), 0);
+    assert_int_equal(len, n);
+    munmap(map, len);
+
+    /* No cache directory: unpacked, nothing stored. */
+    struct stat st2 = st;
+    st2.st_ino = 9;
+    assert_int_equal(kcache_unpacked(NULL, &st2, c, clen, starts_krnl, &calls, &k, why, sizeof(why)),
+                     0);
+    assert_false(k.mapped);
+    kcache_kernel_free(&k);
+    assert_int_equal(count_entries(dir), 1);
+
+    /* Unpacks to something unusable: -ENOEXEC with the reason, not stored. */
+    data[0] = 'X';
+    uint8_t *c2 = gz_of(data, n, &clen);
+    assert_int_equal(kcache_unpacked(dir, &st2, c2, clen, starts_krnl, &calls, &k, why, sizeof(why)),
+                     -ENOEXEC);
+    assert_non_null(strstr(why, "KRNL"));
+    assert_null(k.data);
+    assert_int_equal(count_entries(dir), 1);
+    /* Not compressed at all; a truncated stream. */
+    assert_int_equal(kcache_unpacked(dir, &st2, data, n, starts_krnl, &calls, &k, why, sizeof(why)),
+                     -ENOTSUP);
+    assert_int_equal(
+        kcache_unpacked(dir, &st2, c2, clen / 2, starts_krnl, &calls, &k, why, sizeof(why)), -EINVAL);
+    assert_int_equal(count_entries(dir), 1);
+    free(c2);
+    free(c);
+    free(data);
+}
+
 /* The kernel that the tests boot: what arcvm's cache would hold for it is a
  * bootable PVH ELF. */
 static void test_debian_kernel(void **state)
@@ -260,5 +346,6 @@ int main(void)
     RUN(cmocka_unit_test(test_unpack_xz), cmocka_unit_test(test_unpack_gzip),
         cmocka_unit_test(test_unpack_unknown),
         cmocka_unit_test_setup_teardown(test_cache, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unpacked, setup, teardown),
         cmocka_unit_test(test_debian_kernel));
 }

@@ -11,7 +11,6 @@
 #include "arch/x86/pvh.h"
 #include "host/file.h"
 #include "host/kcache.h"
-#include "host/unpack.h"
 #include "hw/boot_timer.h"
 #include "hw/hw.h"
 #include "hw/i8042.h"
@@ -34,7 +33,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-const bool arch_kernel_cache_used = true; /* bzImages are unpacked once into the kernel cache */
 
 struct arch_machine {
     const struct arch_ctx *ctx;   /* the VM's pieces (owned by the VMM) */
@@ -449,6 +447,19 @@ static int load_elf(struct arch_machine *m, const uint8_t *img, const struct elf
     return 0;
 }
 
+/* kcache_usable_fn: an ELF kernel with a PVH entry; parsed into @arg. */
+static int pvh_elf(const uint8_t *data, size_t len, void *arg, char *why, size_t whylen)
+{
+    struct elf_kernel *k = arg;
+    if (x86_elf_parse(data, len, k, why, whylen) < 0)
+        return -1;
+    if (!k->has_pvh) {
+        snprintf(why, whylen, "an ELF without a PVH entry (CONFIG_PVH)");
+        return -1;
+    }
+    return 0;
+}
+
 /* Boot the kernel inside bzImage @img without its decompressor: unpacked
  * on the host once, kept in the kernel cache, entered through its PVH
  * note. The guest skips unpacking itself, most of a microVM's boot under
@@ -459,53 +470,36 @@ static int load_unpacked(struct arch_machine *m, const uint8_t *img, const struc
                          const struct stat *st, uint64_t rsdp)
 {
     const char *dir = m->boot->kernel_cache;
-    char path[KCACHE_PATH_MAX], why[256] = "";
-    if (!dir || !*dir || !bz->payload_length || kcache_path(dir, st, path, sizeof(path)) < 0)
+    if (!dir || !*dir || !bz->payload_length)
         return -1;
-    uint8_t *elf;
-    size_t len;
+    struct kcache_kernel kk;
     struct elf_kernel k;
-    bool cached = kcache_map(path, &elf, &len) == 0;
-    if (cached && (x86_elf_parse(elf, len, &k, why, sizeof(why)) < 0 || !k.has_pvh)) {
-        log_warn("kernel cache entry %s is unusable (%s); unpacking the kernel again", path,
-                 *why ? why : "no PVH entry");
-        munmap(elf, len);
-        kcache_drop(path);
-        cached = false;
-    }
-    if (!cached) {
-        int r = unpack(img + bz->payload_offset, bz->payload_length, UNPACK_MAX, &elf, &len, why,
-                       sizeof(why));
-        if (r < 0) {
-            log_debug("kernel not unpacked on the host (%s): booting the bzImage",
-                      r == -ENOTSUP ? "compression other than xz or gzip" : why);
-            return -1;
-        }
-        if (x86_elf_parse(elf, len, &k, why, sizeof(why)) < 0 || !k.has_pvh) {
-            log_debug("the unpacked kernel is %s: booting the bzImage",
-                      *why ? why : "an ELF without a PVH entry (CONFIG_PVH)");
-            free(elf);
-            return -1;
-        }
-        char e[512];
-        if (kcache_store(path, elf, len, e, sizeof(e)) < 0)
-            log_warn("%s; booting without it (--kernel-cache off stops trying)", e);
-        else
-            log_info("unpacked the kernel into %s; later boots start it directly", path);
-    } else {
-        log_info("booting the unpacked kernel cached in %s", path);
+    char why[256] = "";
+    int r = kcache_unpacked(dir, st, img + bz->payload_offset, bz->payload_length, pvh_elf, &k,
+                            &kk, why, sizeof(why));
+    if (r < 0) {
+        log_debug("kernel not unpacked on the host (%s): booting the bzImage",
+                  r == -ENOTSUP ? "compression other than xz or gzip" : why);
+        return -1;
     }
     char err[256];
-    int r = load_elf(m, elf, &k, rsdp, err, sizeof(err));
-    if (cached)
-        munmap(elf, len);
-    else
-        free(elf);
+    r = load_elf(m, kk.data, &k, rsdp, err, sizeof(err));
+    kcache_kernel_free(&kk);
     if (r < 0) {
         log_debug("booting the unpacked kernel failed (%s): booting the bzImage", err);
         return -1;
     }
     return 0;
+}
+
+const char *arch_default_cmdline(void)
+{
+    return x86_default_cmdline(X86_CONSOLE_SERIAL);
+}
+
+const char *arch_kernel_formats(void)
+{
+    return "bzImage or ELF vmlinux (PVH)";
 }
 
 int arch_load(struct arch_machine *m, char *err, size_t errlen)
