@@ -45,7 +45,7 @@ show() { echo "---- $1 stderr:"; sed 's/^/  | /' "$D/$1.err"; }
 # ---- boot and prepare ----
 rm -f $D/in1 && mkfifo $D/in1
 exec 3<>$D/in1
-arcvm run --kernel /arm64/Image --initrd /arm64/initrd.cpio.gz --cpus 2 --memory 256M \
+arcvm run --kernel /arm64/Image.gz --initrd /arm64/initrd.cpio.gz --cpus 2 --memory 256M \
   --cmdline quiet --snapshot-to $D/state,$D/mem --log-level info <$D/in1 >$D/vm1.out 2>$D/vm1.err &
 pid=$!
 if ! expect $D/vm1.out 'ARCVM-GUEST-READY cpus=2' 300 >/dev/null; then
