@@ -88,6 +88,12 @@ e2e-arm64: cross-arm64
 	  echo "e2e-arm64: attempt $$attempt failed (status $$status)" >&2; \
 	done; echo "e2e-arm64: FAILED in all three attempts" >&2; exit 1
 
+# arm64 boot time and VMM memory overhead: the cross-built arcvm against
+# qemu-system-aarch64 -M virt with KVM, in the same nested aarch64 guest
+# (bench/boot-arm64.sh; not part of make test).
+bench-arm64: cross-arm64
+	bench/boot-arm64.sh
+
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
