@@ -12,7 +12,7 @@
 # QEMU's own setup: spawn to exit of the same command with -S (no guest
 # instruction runs) and "quit" on its monitor.
 # /bench.conf sets BENCH_N (rounds); QEMU's tree is at /qemu.
-BENCH_N=5
+BENCH_N=5 BENCH_HUGE=0
 [ -f /bench.conf ] && . /bench.conf
 
 # QEMU is dynamically linked: its loader where its PT_INTERP says, its
@@ -55,6 +55,15 @@ qemu_base="$qemu -M virt,accel=kvm,gic-version=3 -cpu host -smp 2 -m 256M
   -object memory-backend-memfd,id=ram,size=256M -M memory-backend=ram
   -nodefaults -no-user-config -no-reboot
   -kernel /arm64/Image -initrd /arm64/initrd.cpio.gz"
+if [ "$BENCH_HUGE" = 1 ]; then
+  # Two VMs never overlap, but leave room: 128 pages each plus slack.
+  echo 160 >/proc/sys/vm/nr_hugepages
+  arcvm_cmd="${arcvm_cmd% --cmdline} --huge-pages 2M --cmdline"
+  qemu_base=$(echo "$qemu_base" | sed 's/size=256M/size=256M,hugetlb=on,hugetlbsize=2M/')
+  echo "BENCHINFO ram 2 MiB huge pages, $(awk '/HugePages_Total/ {print $2}' /proc/meminfo) in the pool"
+else
+  echo "BENCHINFO ram 4 KiB pages"
+fi
 qemu_cmd="$qemu_base -nographic -chardev stdio,id=con -serial chardev:con -append"
 
 # run_one arcvm|qemu: one boot; prints its BENCH line.

@@ -6,7 +6,10 @@
 # tests/harness/nested-arm64.sh, where /dev/kvm works with an in-kernel
 # GICv3. Prints a markdown table.
 #
-# Usage: bench/boot-arm64.sh [-n BOOTS]
+# Usage: bench/boot-arm64.sh [-n BOOTS] [-H]
+#   -H  guest RAM on 2 MiB huge pages in both VMMs (arcvm --huge-pages 2M,
+#       QEMU memory-backend-memfd hugetlb=on; the outer guest reserves a
+#       pool): the nested KVM then maps guest RAM in 2 MiB blocks
 #
 # Measured per boot (bench/boot-arm64-job.sh, in the outer guest):
 #  - start -> init: from just before the VMM process is spawned to the moment
@@ -36,9 +39,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 prog=boot-arm64.sh
 die() { echo "$prog: $*" >&2; exit 1; }
-n=5
-while getopts 'n:' o; do
-  case $o in n) n=$OPTARG ;; *) exit 2 ;; esac
+n=5 huge=0
+while getopts 'n:H' o; do
+  case $o in n) n=$OPTARG ;; H) huge=1 ;; *) exit 2 ;; esac
 done
 [[ $n =~ ^[1-9][0-9]*$ ]] || die "-n wants a positive count, got '$n'"
 arcvm=${ARCVM_ARM64_BIN:-build-arm64/arcvm}
@@ -116,7 +119,7 @@ echo "$prog: qemu tree: $(du -sh "$tree" | cut -f1) ($(ls "$tree/lib" | wc -l) l
 
 out=$(mktemp /tmp/arcvm-bench-arm64.XXXXXX)
 trap 'rm -f "$out" "$out.conf"' EXIT
-echo "BENCH_N=$n" >"$out.conf"
+printf 'BENCH_N=%s\nBENCH_HUGE=%s\n' "$n" "$huge" >"$out.conf"
 export ARCVM_ARM64_BIN=$arcvm
 # Outer run: ~15 s to boot, a warm-up pair, then per round an arcvm boot
 # (~10 s) and a QEMU boot; generous so that a loaded machine does not kill it.
@@ -145,7 +148,7 @@ am=$(bench_median "$out.arcvm" 1) qm=$(bench_median "$out.qemu" 1)
 ak=$(bench_median "$out.arcvm" 2) qk=$(bench_median "$out.qemu" 2)
 ap=$(bench_median "$out.arcvm" 3) qp=$(bench_median "$out.qemu" 3)
 echo
-echo "arm64 boot: $(info kernel) kernel, busybox initramfs, 2 vCPUs, 256 MiB, quiet; $(wc -l <"$out.arcvm")/$(wc -l <"$out.qemu") boots; $(date -u +%Y-%m-%d)"
+echo "arm64 boot: $(info kernel) kernel, busybox initramfs, 2 vCPUs, 256 MiB ($(info ram)), quiet; $(wc -l <"$out.arcvm")/$(wc -l <"$out.qemu") boots; $(date -u +%Y-%m-%d)"
 echo "Where: nested qemu-system-aarch64 TCG guest ($(info outer)) on $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) host CPUs"
 echo
 echo "| VMM | start -> init, median ms | min/max ms | boot timer, median ms | RSS - RssShmem, median KiB | min/max KiB | Pss - Pss_Shmem, median KiB | min/max KiB |"
