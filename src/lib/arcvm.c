@@ -573,6 +573,9 @@ int arcvm_send_ctrl_alt_del(arcvm *h)
     int r = vm_send_ctrl_alt_del(vm);
     if (r == -EAGAIN)
         return lib_fail(h, r, "the guest has not read the previous key presses yet");
+    if (r == -ENOTSUP)
+        return lib_fail(h, r, "this machine has no keyboard controller to send Ctrl-Alt-Del "
+                              "to (as Firecracker's arm64 machine): stop the VM instead");
     if (r < 0)
         return lib_fail(h, r, "cannot send Ctrl-Alt-Del to a VM that is %s",
                     vm_state_name(vm_get_state(vm)));

@@ -20,11 +20,14 @@
 #    networking (DHCP, then wget of a file busybox httpd serves on the outer
 #    guest's loopback, 10.0.2.2 to the guest); the guest reboots: exit 2.
 #  Before both: `arcvm check` passes, in arm64's words.
+#  Then the C library (tests/e2e/lifecycle.c): two VMs in one process,
+#    legal and refused transitions, pause, the vCPU report, a reboot, stop
+#    with a stalled console, no descriptor or thread left behind.
 #  After both: snapshots (/arm64/snapshot.sh, tests/harness/arm64-snapshot.sh:
 #    SIGUSR2 saves, `arcvm restore` resumes, twice, with its own boots).
 #
 # What it expects in the outer guest (nested-arm64.sh puts it there):
-#   /bin/arcvm /bin/api-call /bin/vsock-tool /bin/arcvm-net-user + libs
+#   /bin/arcvm /bin/api-call /bin/vsock-tool /bin/arcvm-net-user /bin/lifecycle + libs
 #   /arm64/snapshot.sh
 #   /arm64/Image /arm64/Image.gz /arm64/initrd.cpio.gz (tests/guest/init.sh, modules, vsock-tool)
 #   /arm64/data.ext4 (ext4 with /seed.txt = "arm64-e2e seed")
@@ -241,6 +244,22 @@ if [ "$fail" != 0 ]; then
     tail -n 30 "$T/$f.err" | sed 's/^/      ! /'
   done
 fi
+# ---- the C library: tests/e2e/lifecycle.c, two VMs in one process ----
+if [ -x /bin/lifecycle ]; then
+  t0=$(now_ms)
+  timeout 600 lifecycle /arm64/Image /arm64/initrd.cpio.gz </dev/null >"$T/lifecycle.log" 2>&1
+  lrc=$?
+  sed -n 's/^ok   - /PASS  [lifecycle] /p; s/^FAIL - /FAIL  [lifecycle] /p' "$T/lifecycle.log"
+  pass=$((pass + $(grep -c '^ok' "$T/lifecycle.log")))
+  fail=$((fail + $(grep -c '^FAIL' "$T/lifecycle.log")))
+  if [ "$lrc" != 0 ] && ! grep -q '^FAIL' "$T/lifecycle.log"; then
+    not_ok "library: lifecycle ended with status $lrc"; tail -n 20 "$T/lifecycle.log" | sed 's/^/      ! /'
+  fi
+  echo "TIME  library lifecycle: $(( $(now_ms) - t0 )) ms"
+else
+  not_ok "library: no /bin/lifecycle (the cross build did not make it)"
+fi
+
 # ---- snapshots: their own job, its PASS/FAIL lines counted here ----
 sh /arm64/snapshot.sh >"$T/snapshot.log" 2>&1
 snaprc=$?

@@ -23,6 +23,7 @@
 #   /bin/api-call /bin/vsock-tool  build-arm64's test clients (static)
 #   /bin/arcvm-net-user        with its shared libraries, when build-arm64
 #                              has it (tests/harness/arm64-libs.sh lists them)
+#   /bin/lifecycle             the library's lifecycle test, with its libraries
 #   /arm64/Image               Debian's arm64 kernel (the outer's own too)
 #   /arm64/Image.gz            the same, gzipped (the kernel cache's case)
 #   /arm64/initrd.cpio.gz      a test guest: tests/guest/init.sh on arm64
@@ -130,13 +131,22 @@ if [ -x "$bin64/arcvm-net-user" ] && [ -x "$here/arm64-libs.sh" ]; then
   # shellcheck disable=SC2206 # "-f HOST:GUEST" words; no spaces in the paths
   net+=($libs)
 fi
+# The library's lifecycle test (tests/e2e/lifecycle.c) links libarcvm's
+# dependencies dynamically: the same for its libraries.
+lib=()
+if [ -x "$bin64/lifecycle" ]; then
+  libs=$("$here/arm64-libs.sh" "$bin64/lifecycle") || die "arm64-libs.sh failed for lifecycle"
+  # shellcheck disable=SC2206 # "-f HOST:GUEST" words; no spaces in the paths
+  lib=(-f "$bin64/lifecycle:/bin/lifecycle" $libs)
+fi
 "$repo/tests/guest/mkinitramfs.sh" -B "$busybox" -o "$work/outer.cpio.gz" \
   -i "$here/nested-arm64-init.sh" -f "$arcvm:/bin/arcvm" -f "$kernel:/arm64/Image" \
   -f "$gzimage:/arm64/Image.gz" \
   -f "$bin64/api-call:/bin/api-call" -f "$bin64/vsock-tool:/bin/vsock-tool" \
   -f "$inner:/arm64/initrd.cpio.gz" -f "$work/data.ext4:/arm64/data.ext4" -f "$job:/job.sh" \
   -f "$here/arm64-snapshot.sh:/arm64/snapshot.sh" \
-  ${net[@]+"${net[@]}"} ${extra[@]+"${extra[@]}"} || die "building the outer initramfs failed"
+  ${net[@]+"${net[@]}"} ${lib[@]+"${lib[@]}"} ${extra[@]+"${extra[@]}"} ||
+  die "building the outer initramfs failed"
 
 lock=${ARCVM_NESTED_LOCK:-/tmp/arcvm-nested.lock}
 if [ "$lock" != none ]; then
