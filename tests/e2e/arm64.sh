@@ -20,6 +20,10 @@
 #    networking (DHCP, then wget of a file busybox httpd serves on the outer
 #    guest's loopback, 10.0.2.2 to the guest); the guest reboots: exit 2.
 #  Before both: `arcvm check` passes, in arm64's words.
+#  boot 3, through the API again: a balloon inflated to 64 MiB (MemTotal
+#    shrinks, statistics answer) and deflated, a virtio-fs share read and
+#    written both ways, virtio-pmem read and written with a flush that
+#    reaches the host file; power-off exit 0.
 #  Then the C library (tests/e2e/lifecycle.c): two VMs in one process,
 #    legal and refused transitions, pause, the vCPU report, a reboot, stop
 #    with a stalled console, no descriptor or thread left behind.
@@ -238,12 +242,92 @@ fi
 grep -h 'Guest-boot-time' "$T/run.err" | sed 's/^/TIME  CLI boot: /'
 check "Image.gz through arcvm run: unpacked into the kernel cache" grep -q 'unpacked the kernel into /root/.cache/arcvm/kernels/' "$T/run.err"
 
+# --- boot 3: the API again: balloon, virtio-fs, virtio-pmem ----------------
+S=$T/api3.sock
+mkdir -p /srv/share
+dd if=/dev/urandom of=/srv/share/host.bin bs=64k count=4 2>/dev/null
+hostsum=$(sha256sum </srv/share/host.bin | cut -c1-64)
+dd if=/dev/urandom of=$T/pmem.img bs=1M count=4 2>/dev/null
+pmemsum=$(head -c 4096 $T/pmem.img | sha256sum | cut -c1-64)
+# le A B: both numbers, A <= B.
+le() { [ -n "$1" ] && [ -n "$2" ] && [ "$1" -le "$2" ]; }
+# memtotal: the guest's MemTotal in kB, typed into its shell.
+memtotal() { send "echo MT$1-\$(awk '/MemTotal/ {print \$2}' /proc/meminfo)"; expect "^MT$1-[0-9]+\$" 30 && { m=$(last "^MT$1-"); echo "${m#MT$1-}"; }; }
+# balloon_is MIB: GET /balloon/statistics until actual_mib is MIB (60 s).
+balloon_is() {
+  i=0
+  while [ $i -lt 60 ]; do
+    api GET /balloon/statistics
+    grep -q "\"actual_mib\":$1[,}]" "$T/resp" && return 0
+    sleep 1; i=$((i + 1))
+  done
+  echo "      balloon never reached $1 MiB: $(cat "$T/resp")"; return 1
+}
+vm_start dev arcvm --api-sock "$S" --id arm64-dev
+i=0; while [ ! -S "$S" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+status_is 204 PUT /boot-source \
+  '{"kernel_image_path": "/arm64/Image", "initrd_path": "/arm64/initrd.cpio.gz", "boot_args": "console=ttyS0 panic=1 quiet"}' ||
+  not_ok "PUT /boot-source (boot 3)"
+status_is 204 PUT /machine-config '{"vcpu_count": 2, "mem_size_mib": 256}' || not_ok "PUT /machine-config (boot 3)"
+check "PUT /balloon (empty, statistics every second)" status_is 204 PUT /balloon \
+  '{"amount_mib": 0, "deflate_on_oom": false, "stats_polling_interval_s": 1}'
+check "PUT /shared-dirs/hostshare (virtio-fs)" status_is 204 PUT /shared-dirs/hostshare \
+  '{"tag": "hostshare", "host_path": "/srv/share"}'
+check "PUT /pmem/pm0 (virtio-pmem on a 4 MiB file)" status_is 204 PUT /pmem/pm0 \
+  "{\"id\": \"pm0\", \"path_on_host\": \"$T/pmem.img\"}"
+status_is 204 PUT /actions '{"action_type": "InstanceStart"}' || not_ok "InstanceStart (boot 3)"
+if expect 'ARCVM-GUEST-READY cpus=2 ' 180; then
+  ok "boot 3 (balloon, virtio-fs, virtio-pmem) reaches init"
+  # The balloon: 64 MiB out of the guest, then back.
+  t0=$(memtotal 0)
+  check "PATCH /balloon to 64 MiB" status_is 204 PATCH /balloon '{"amount_mib": 64}'
+  if balloon_is 64; then
+    t1=$(memtotal 1)
+    check "the balloon holds 64 MiB: the guest's MemTotal shrank ($t0 -> $t1 kB)" \
+      le "$t1" "$((${t0:-0} - 60000))"
+    check "GET /balloon/statistics reports the guest's memory" grep -q '"total_memory":[1-9]' "$T/resp"
+  else
+    not_ok "the balloon inflates to 64 MiB"
+  fi
+  check "PATCH /balloon back to 0" status_is 204 PATCH /balloon '{"amount_mib": 0}'
+  if balloon_is 0; then
+    t2=$(memtotal 2)
+    check "deflated: MemTotal back ($t2 kB)" le "$t0" "$t2"
+  else
+    not_ok "the balloon deflates to 0"
+  fi
+  # virtio-fs: read the host's file, write one the host reads.
+  send 'mkdir -p /share && mount -t virtiofs hostshare /share && echo FS-$(sha256sum </share/host.bin | cut -c1-64)'
+  check "virtio-fs: the guest mounts the share and reads the host's file" expect "^FS-$hostsum\$" 60
+  send 'echo from-the-guest >/share/guest.txt && sync && echo FSW-done'
+  expect '^FSW-done' 30 >/dev/null
+  check "virtio-fs: the host reads the file the guest wrote" grep -qx from-the-guest /srv/share/guest.txt
+  send 'umount /share; echo FSU-$?'
+  check "virtio-fs: the share unmounts" expect '^FSU-0$' 30
+  # virtio-pmem: the guest reads the file's bytes through /dev/pmem0, and
+  # what it writes and flushes (fsync of the block device: a FLUSH
+  # request) is in the host file.
+  send 'echo PM-$(head -c 4096 /dev/pmem0 | sha256sum | cut -c1-64)'
+  check "virtio-pmem: /dev/pmem0 holds the host file's bytes" expect "^PM-$pmemsum\$" 60
+  send 'echo pmem-from-the-guest | dd of=/dev/pmem0 bs=512 seek=8 conv=fsync 2>/dev/null; echo PMW-$?'
+  expect '^PMW-[0-9]+$' 30 >/dev/null
+  check "virtio-pmem: what the guest writes (dd conv=fsync, a FLUSH) is in the host file" \
+    sh -c "dd if=$T/pmem.img bs=512 skip=8 count=1 2>/dev/null | grep -aq pmem-from-the-guest"
+  send 'poweroff -f'
+  vm_wait 60
+  check "boot 3's power-off ends arcvm with 0 (got $rc)" [ "$rc" = 0 ]
+else
+  not_ok "boot 3 (balloon, virtio-fs, virtio-pmem) reaches init"
+  kill "$vmpid" 2>/dev/null; vm_wait 10
+fi
+
 if [ "$fail" != 0 ]; then
-  for f in api run; do
+  for f in api run dev; do
     echo "---- $f: arcvm's log (tail)"
     tail -n 30 "$T/$f.err" | sed 's/^/      ! /'
   done
 fi
+
 # ---- the C library: tests/e2e/lifecycle.c, two VMs in one process ----
 if [ -x /bin/lifecycle ]; then
   t0=$(now_ms)

@@ -97,7 +97,8 @@ if [ ! -f "$inner" ]; then
   "$repo/tests/guest/mkinitramfs.sh" -B "$busybox" -o "$inner" -i "$repo/tests/guest/init.sh" -K "$kdir" \
     -m virtio_mmio -m virtio_blk -m virtio_console -m virtio_rng -m virtio_net \
     -m vsock -m vmw_vsock_virtio_transport_common -m vmw_vsock_virtio_transport \
-    -m ext4 -m crc32c_generic -f "$repo/tests/guest/udhcpc.script:/etc/udhcpc.script" \
+    -m ext4 -m crc32c_generic -m virtio_balloon -m fuse -m virtiofs \
+    -m virtio_pmem -m nd_pmem -f "$repo/tests/guest/udhcpc.script:/etc/udhcpc.script" \
     -f "$bin64/vsock-tool:/bin/vsock-tool" || die "building the test guest's initramfs failed"
 fi
 
