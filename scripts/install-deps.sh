@@ -154,7 +154,8 @@ would_remove() {
 }
 removals=''
 [ ${#missing[@]} -eq 0 ] || removals=$(would_remove "${missing[@]}")
-[ ${#qemu_old[@]} -eq 0 ] || removals+=$(would_remove "${qemu_from[@]}" "${qemu_old[@]}")
+[ ${#qemu_old[@]} -eq 0 ] || removals="$removals $(would_remove "${qemu_from[@]}" "${qemu_old[@]}")"
+removals=$(echo $removals) # one space between names, none around
 if [ -n "$removals" ]; then
   echo "install-deps: installing ${missing[*]} ${qemu_old[*]} would remove $removals; refusing (unpack the offending :arm64 package into $ARM64_SYSROOT instead, see ARM64_UNPACKED)" >&2
   exit 1

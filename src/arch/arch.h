@@ -63,7 +63,6 @@ struct arch_boot {
     const struct cpu_template *cpu_template; /* applied to every vCPU, or NULL */
 };
 
-
 /* What the machine needs of the hypervisor's VM for @ncpus vCPUs
  * (interrupt controllers, timers, where their registers go). */
 struct hv_vm_config;
@@ -115,12 +114,11 @@ int arch_restore(struct arch_machine *m, const uint8_t *state, size_t len, char 
 /* Describing a vCPU; each is called on the vCPU's own thread while it is
  * outside the guest. The program counter (x86: RIP). */
 int arch_vcpu_pc(struct hv_vcpu *v, uint64_t *pc);
-/* Where a crashed vCPU was, as "at RIP 0x..." or why that is unknown. */
 /* For help texts: the kernel files this machine boots, and its default
  * command line with the serial console. */
 const char *arch_kernel_formats(void);
 const char *arch_default_cmdline(void);
-
+/* Where a crashed vCPU was, as "at RIP 0x..." or why that is unknown. */
 const char *arch_vcpu_where(struct hv_vcpu *v, char *buf, size_t len);
 /* Its registers as text for a crash report, a few lines ending in '\n';
  * returns the length written (truncated to fit @len). */

@@ -33,7 +33,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-
 struct arch_machine {
     const struct arch_ctx *ctx;   /* the VM's pieces (owned by the VMM) */
     const struct arch_boot *boot; /* how to boot (owned by the VMM) */
